@@ -1,0 +1,161 @@
+//! The one error type of the core.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+/// A boxed cause from a dependency, kept out of the public API's types.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Where a PEM input came from, so an error can name it: `secret ns/name key ca.crt`,
+/// `file ./ca.pem`, or `new` / `old` for the bundling rule.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Origin(String);
+
+impl Origin {
+    /// An origin with the given description.
+    pub fn new(description: impl Into<String>) -> Self {
+        Self(description.into())
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("input")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+impl From<&str> for Origin {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl From<String> for Origin {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+/// Everything that can fail in `certrotate-core`.
+///
+/// Each variant names the operation and carries what a user needs to act on it: the input
+/// (`origin`), the 1-based PEM `block`, the parameter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Generating a private key failed.
+    #[error("generating a {algorithm} key: {source}")]
+    GenerateKey {
+        /// The algorithm asked for.
+        algorithm: crate::KeyAlgorithm,
+        /// The crypto backend's error.
+        source: BoxError,
+    },
+    /// Signing a certificate failed.
+    #[error("signing the certificate for {subject:?}: {source}")]
+    SignCertificate {
+        /// The certificate's common name.
+        subject: String,
+        /// The crypto backend's error.
+        source: BoxError,
+    },
+    /// A parameter of a CA, a leaf or a profile is invalid.
+    #[error("invalid {field}: {reason}")]
+    InvalidParameter {
+        /// The parameter (`validity`, `dns_names[2]`, `components[1].secret`).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A PEM input has no PEM block at all.
+    #[error("{origin}: no PEM block found")]
+    NoPemBlock {
+        /// The input.
+        origin: Origin,
+    },
+    /// A PEM block could not be decoded (bad base64, no END line, ...).
+    #[error("{origin} block {block}: malformed PEM: {reason}")]
+    MalformedPem {
+        /// The input.
+        origin: Origin,
+        /// 1-based index of the block.
+        block: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A PEM block that must hold a certificate holds something else.
+    #[error("{origin} block {block}: not a certificate (found {label})")]
+    NotACertificate {
+        /// The input.
+        origin: Origin,
+        /// 1-based index of the block.
+        block: usize,
+        /// The PEM label found instead of `CERTIFICATE`.
+        label: String,
+    },
+    /// A `CERTIFICATE` block does not hold a parsable X.509 certificate.
+    #[error("{origin} block {block}: not a valid X.509 certificate: {reason}")]
+    InvalidCertificate {
+        /// The input.
+        origin: Origin,
+        /// 1-based index of the block.
+        block: usize,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A private key could not be loaded.
+    #[error("{origin}: invalid private key: {reason}")]
+    InvalidPrivateKey {
+        /// The input.
+        origin: Origin,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A CA certificate and key do not belong together, or the certificate is not a CA.
+    #[error("{origin}: unusable CA: {reason}")]
+    UnusableCa {
+        /// The input.
+        origin: Origin,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An input is larger than the limit for its kind.
+    #[error("{origin}: {size} bytes is more than the limit of {limit} bytes")]
+    TooLarge {
+        /// The input.
+        origin: Origin,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A profile file could not be parsed.
+    #[error("profile {origin}: {reason}")]
+    ParseProfile {
+        /// The file.
+        origin: Origin,
+        /// The parser's message, with line and column.
+        reason: String,
+    },
+    /// The persisted rotation state (annotations of the CA Secret) is inconsistent.
+    #[error("rotation state in {origin}: {reason}")]
+    InvalidRotationState {
+        /// The CA Secret.
+        origin: Origin,
+        /// What is inconsistent.
+        reason: String,
+    },
+    /// A time computation went out of range.
+    #[error("time out of range: {now} + {what}")]
+    TimeOutOfRange {
+        /// The base time.
+        now: OffsetDateTime,
+        /// The duration that did not fit.
+        what: String,
+    },
+}

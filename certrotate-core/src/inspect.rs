@@ -1,0 +1,420 @@
+//! Inspecting certificates and checking that a leaf chains to a bundle.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::public_key::PublicKey;
+
+use crate::error::{Error, Origin};
+use crate::fingerprint::Fingerprint;
+use crate::pem_blocks;
+
+/// What a certificate says about itself, for tables, JSON and checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CertSummary {
+    /// 1-based position of the block in its input.
+    pub block: usize,
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Serial number, hex with colons.
+    pub serial: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Whole days from `now` to `not_after` (negative once expired).
+    pub days_left: i64,
+    /// SHA-256 fingerprint of the DER.
+    pub fingerprint: Fingerprint,
+    /// basicConstraints CA:TRUE.
+    pub is_ca: bool,
+    /// Public key algorithm (`rsa`, `ecdsa`, `ed25519`, or the OID).
+    pub key_algorithm: String,
+    /// Public key size in bits, where meaningful.
+    pub key_bits: Option<usize>,
+    /// Signature algorithm (`ecdsa-with-SHA256`, `sha256WithRSAEncryption`, ...).
+    pub signature_algorithm: String,
+    /// DNS subject alternative names.
+    pub dns_names: Vec<String>,
+    /// IP subject alternative names.
+    pub ip_addresses: Vec<IpAddr>,
+    /// Key usages, as OpenSSL names them.
+    pub key_usages: Vec<String>,
+    /// Extended key usages (`serverAuth`, `clientAuth`, ...).
+    pub extended_key_usages: Vec<String>,
+}
+
+impl CertSummary {
+    /// Weaknesses that make this certificate unfit for new material: RSA under 2048 bits,
+    /// SHA-1 or MD5 signatures.
+    pub fn weaknesses(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.key_algorithm == "rsa" && self.key_bits.is_some_and(|b| b < 2048) {
+            out.push(format!("RSA key of {} bits", self.key_bits.unwrap_or(0)));
+        }
+        let sig = self.signature_algorithm.to_ascii_lowercase();
+        if sig.contains("sha1") || sig.contains("md5") {
+            out.push(format!(
+                "weak signature algorithm {}",
+                self.signature_algorithm
+            ));
+        }
+        out
+    }
+}
+
+/// Summarises every certificate of a PEM input.
+///
+/// Fails, naming the block, if a block is not a certificate or cannot be parsed.
+pub fn inspect_pem(
+    input: &[u8],
+    origin: &Origin,
+    now: OffsetDateTime,
+) -> Result<Vec<CertSummary>, Error> {
+    let ders = pem_blocks::certificates(input, origin)?;
+    ders.iter()
+        .enumerate()
+        .map(|(i, der)| {
+            let cert = parse(der, origin, i + 1)?;
+            Ok(summarise(&cert, der, i + 1, now))
+        })
+        .collect()
+}
+
+pub(crate) fn parse<'a>(
+    der: &'a [u8],
+    origin: &Origin,
+    block: usize,
+) -> Result<X509Certificate<'a>, Error> {
+    x509_parser::parse_x509_certificate(der)
+        .map(|(_, c)| c)
+        .map_err(|e| Error::InvalidCertificate {
+            origin: origin.clone(),
+            block,
+            reason: e.to_string(),
+        })
+}
+
+fn summarise(
+    cert: &X509Certificate<'_>,
+    der: &[u8],
+    block: usize,
+    now: OffsetDateTime,
+) -> CertSummary {
+    let not_after = cert.validity().not_after.to_datetime();
+    let (key_algorithm, key_bits) = match cert.public_key().parsed() {
+        Ok(PublicKey::RSA(rsa)) => ("rsa".to_owned(), Some(rsa.key_size())),
+        Ok(PublicKey::EC(ec)) => ("ecdsa".to_owned(), Some(ec.key_size())),
+        _ => {
+            let oid = cert.public_key().algorithm.algorithm.to_id_string();
+            match oid.as_str() {
+                "1.3.101.112" => ("ed25519".to_owned(), Some(256)),
+                _ => (oid, None),
+            }
+        }
+    };
+    let mut dns_names = Vec::new();
+    let mut ip_addresses = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(n) => dns_names.push((*n).to_owned()),
+                GeneralName::IPAddress(b) => {
+                    if let Ok(v4) = <[u8; 4]>::try_from(*b) {
+                        ip_addresses.push(IpAddr::from(v4));
+                    } else if let Ok(v6) = <[u8; 16]>::try_from(*b) {
+                        ip_addresses.push(IpAddr::from(v6));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let key_usages = match cert.key_usage() {
+        Ok(Some(ku)) => ku
+            .value
+            .to_string()
+            .split(", ")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut extended_key_usages = Vec::new();
+    if let Ok(Some(eku)) = cert.extended_key_usage() {
+        let e = eku.value;
+        for (on, name) in [
+            (e.any, "any"),
+            (e.server_auth, "serverAuth"),
+            (e.client_auth, "clientAuth"),
+            (e.code_signing, "codeSigning"),
+            (e.email_protection, "emailProtection"),
+            (e.time_stamping, "timeStamping"),
+            (e.ocsp_signing, "OCSPSigning"),
+        ] {
+            if on {
+                extended_key_usages.push(name.to_owned());
+            }
+        }
+        extended_key_usages.extend(e.other.iter().map(|o| o.to_id_string()));
+    }
+    CertSummary {
+        block,
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        serial: cert.raw_serial_as_string(),
+        not_before: cert.validity().not_before.to_datetime(),
+        not_after,
+        days_left: (not_after - now).whole_days(),
+        fingerprint: Fingerprint::of(der),
+        is_ca: cert.is_ca(),
+        key_algorithm,
+        key_bits,
+        signature_algorithm: signature_name(&cert.signature_algorithm.algorithm.to_id_string()),
+        dns_names,
+        ip_addresses,
+        key_usages,
+        extended_key_usages,
+    }
+}
+
+fn signature_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "rsassaPss",
+        "1.3.101.112" => "ed25519",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// Whether a leaf is trusted by a bundle at a given time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ChainVerdict {
+    /// The leaf is valid at `now` and signed by a valid CA of the bundle.
+    Trusted {
+        /// Fingerprint of the CA that signed it.
+        ca: Fingerprint,
+    },
+    /// It is not, and this is why.
+    Untrusted {
+        /// The reason.
+        reason: ChainFailure,
+    },
+}
+
+impl ChainVerdict {
+    /// Whether the verdict is [`ChainVerdict::Trusted`].
+    pub fn is_trusted(&self) -> bool {
+        matches!(self, Self::Trusted { .. })
+    }
+}
+
+/// Why a leaf does not chain to a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ChainFailure {
+    /// The leaf's `not_after` is before `now`.
+    Expired {
+        /// End of validity.
+        #[serde(with = "time::serde::rfc3339")]
+        not_after: OffsetDateTime,
+    },
+    /// The leaf's `not_before` is after `now`.
+    NotYetValid {
+        /// Start of validity.
+        #[serde(with = "time::serde::rfc3339")]
+        not_before: OffsetDateTime,
+    },
+    /// No certificate of the bundle has the leaf's issuer as subject.
+    UnknownIssuer {
+        /// The leaf's issuer.
+        issuer: String,
+    },
+    /// CAs of the bundle carry the issuer's name, but none of their keys signed the leaf
+    /// (the typical state after a CA rotation that kept the common name).
+    BadSignature {
+        /// The leaf's issuer.
+        issuer: String,
+    },
+    /// The issuer in the bundle is not a CA, lacks keyCertSign, or is not valid at `now`.
+    UnusableIssuer {
+        /// Fingerprint of the issuer.
+        ca: Fingerprint,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The leaf's extended key usage allows neither TLS server nor client authentication.
+    WrongUsage {
+        /// The usages it has.
+        extended_key_usages: Vec<String>,
+    },
+}
+
+impl fmt::Display for ChainFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Expired { not_after } => {
+                write!(f, "leaf expired at {}", crate::rfc3339(*not_after))
+            }
+            Self::NotYetValid { not_before } => {
+                write!(f, "leaf not valid before {}", crate::rfc3339(*not_before))
+            }
+            Self::UnknownIssuer { issuer } => write!(f, "unknown issuer {issuer:?}"),
+            Self::BadSignature { issuer } => write!(
+                f,
+                "bad signature: no CA named {issuer:?} in the bundle signed this leaf"
+            ),
+            Self::UnusableIssuer { ca, reason } => {
+                write!(f, "issuer {} unusable: {reason}", ca.short())
+            }
+            Self::WrongUsage {
+                extended_key_usages,
+            } => write!(
+                f,
+                "extended key usage {} allows neither serverAuth nor clientAuth",
+                extended_key_usages.join(",")
+            ),
+        }
+    }
+}
+
+/// Checks whether the first certificate of `leaf` is trusted by `bundle` at `now`: the leaf
+/// is within its validity, and a CA of the bundle that is within its own validity, has
+/// CA:TRUE and (if key usage is present) keyCertSign, signed it.
+///
+/// Errors are for unreadable input; an untrusted leaf is a [`ChainVerdict::Untrusted`].
+pub fn verify_chain(
+    leaf: &[u8],
+    leaf_origin: &Origin,
+    bundle: &[u8],
+    bundle_origin: &Origin,
+    now: OffsetDateTime,
+) -> Result<ChainVerdict, Error> {
+    let leaf_ders = pem_blocks::certificates(leaf, leaf_origin)?;
+    let ca_ders = pem_blocks::certificates(bundle, bundle_origin)?;
+    let cas = ca_ders
+        .iter()
+        .enumerate()
+        .map(|(i, der)| parse(der, bundle_origin, i + 1).map(|c| (der.as_slice(), c)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let leaf = parse(&leaf_ders[0], leaf_origin, 1)?;
+    Ok(verify_parsed(&leaf, &cas, now))
+}
+
+pub(crate) fn verify_parsed(
+    leaf: &X509Certificate<'_>,
+    cas: &[(&[u8], X509Certificate<'_>)],
+    now: OffsetDateTime,
+) -> ChainVerdict {
+    let untrusted = |reason| ChainVerdict::Untrusted { reason };
+    let validity = leaf.validity();
+    if validity.not_after.to_datetime() < now {
+        return untrusted(ChainFailure::Expired {
+            not_after: validity.not_after.to_datetime(),
+        });
+    }
+    if validity.not_before.to_datetime() > now {
+        return untrusted(ChainFailure::NotYetValid {
+            not_before: validity.not_before.to_datetime(),
+        });
+    }
+    if let Ok(Some(eku)) = leaf.extended_key_usage() {
+        let e = eku.value;
+        if !(e.any || e.server_auth || e.client_auth) {
+            let summary: Vec<String> = e.other.iter().map(|o| o.to_id_string()).collect();
+            return untrusted(ChainFailure::WrongUsage {
+                extended_key_usages: summary,
+            });
+        }
+    }
+    let issuer = leaf.issuer();
+    let mut named = false;
+    let mut unusable = None;
+    for (der, ca) in cas {
+        if ca.subject().as_raw() != issuer.as_raw() {
+            continue;
+        }
+        named = true;
+        if leaf.verify_signature(Some(ca.public_key())).is_err() {
+            continue;
+        }
+        let fingerprint = Fingerprint::of(der);
+        let problem = if !ca.is_ca() {
+            Some("not a CA (basicConstraints CA:FALSE or absent)".to_owned())
+        } else if matches!(ca.key_usage(), Ok(Some(ku)) if !ku.value.key_cert_sign()) {
+            Some("key usage lacks keyCertSign".to_owned())
+        } else if ca.validity().not_after.to_datetime() < now {
+            Some(format!(
+                "expired at {}",
+                crate::rfc3339(ca.validity().not_after.to_datetime())
+            ))
+        } else if ca.validity().not_before.to_datetime() > now {
+            Some("not yet valid".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            None => return ChainVerdict::Trusted { ca: fingerprint },
+            Some(reason) => {
+                unusable = Some(ChainFailure::UnusableIssuer {
+                    ca: fingerprint,
+                    reason,
+                })
+            }
+        }
+    }
+    untrusted(match (unusable, named) {
+        (Some(reason), _) => reason,
+        (None, true) => ChainFailure::BadSignature {
+            issuer: issuer.to_string(),
+        },
+        (None, false) => ChainFailure::UnknownIssuer {
+            issuer: issuer.to_string(),
+        },
+    })
+}
+
+/// The subject key identifier of a certificate, if it has one.
+#[cfg(test)]
+pub(crate) fn subject_key_id(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(ki) => Some(ki.0.to_vec()),
+            _ => None,
+        })
+}
+
+/// The authority key identifier of a certificate, if it has one.
+#[cfg(test)]
+pub(crate) fn authority_key_id(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => None,
+        })
+}

@@ -1,0 +1,94 @@
+//! The pure core of certrotate: rotate the TLS certificates of a Kubernetes control plane
+//! without a single failed mTLS handshake.
+//!
+//! Nothing here does I/O, reads the clock or keeps global state: time (`now`) and
+//! randomness (an [`Entropy`]) are parameters, and the rotation protocol is a function from
+//! observed state to a [`RotationPlan`]. `certrotate-kube` observes stores and applies plans.
+//!
+//! - [`Ca`], [`CaParams`], [`LeafParams`], [`HmacKey`]: generation with rcgen (aws-lc).
+//! - [`bundle_ca_certs`]: Envoy Gateway's CA bundling rule, made total and reported.
+//! - [`inspect_pem`], [`verify_chain`]: what a certificate says, and whether a bundle
+//!   trusts a leaf.
+//! - [`Profile`]: a control plane's Secrets, leaves, start-only workloads and webhooks;
+//!   [`Profile::envoy_gateway`] reproduces `certgen`.
+//! - [`plan`]: the staged rotation state machine (`stable → prepared → trust → leaves →
+//!   stable`).
+//!
+//! # Example
+//!
+//! Issue a leaf, rotate the CA, and check that peers holding the bundle trust both the old
+//! and the new leaf:
+//!
+//! ```
+//! use certrotate_core::{bundle_ca_certs, verify_chain, Ca, CaParams, LeafParams, Origin, SeededEntropy};
+//! use time::macros::datetime;
+//!
+//! let now = datetime!(2026-06-01 12:00 UTC);
+//! let mut entropy = SeededEntropy::new(7);
+//! let old_ca = Ca::generate(&CaParams::new("control-plane"), now, &mut entropy)?;
+//! let params = LeafParams::new("envoy-gateway", vec!["envoy-gateway.envoy-gateway-system.svc".into()]);
+//! let old_leaf = old_ca.issue_leaf(&params, now, &mut entropy)?;
+//!
+//! let new_ca = Ca::generate(&CaParams::new("control-plane"), now, &mut entropy)?;
+//! let new_leaf = new_ca.issue_leaf(&params, now, &mut entropy)?;
+//! let bundle = bundle_ca_certs(new_ca.cert_pem().as_bytes(), old_ca.cert_pem().as_bytes(), now)?;
+//!
+//! let o = Origin::new("example");
+//! for leaf in [&old_leaf, &new_leaf] {
+//!     let verdict = verify_chain(leaf.cert_pem.as_bytes(), &o, bundle.pem.as_bytes(), &o, now)?;
+//!     assert!(verdict.is_trusted());
+//! }
+//! # Ok::<(), certrotate_core::Error>(())
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+mod bundle;
+mod duration_serde;
+mod error;
+mod fingerprint;
+mod generate;
+mod inspect;
+mod pem_blocks;
+pub mod plan;
+pub mod profile;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
+pub use bundle::{
+    Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
+};
+pub use error::{BoxError, Error, Origin};
+pub use fingerprint::Fingerprint;
+pub use generate::{
+    Ca, CaParams, DAYS_5Y, Entropy, ExtendedKeyUsage, HmacKey, IssuedLeaf, KeyAlgorithm,
+    KeyEncoding, KeyUsage, LeafParams, PrivateKeyDer, PrivateKeyPem, SeededEntropy, SystemEntropy,
+};
+pub use inspect::{CertSummary, ChainFailure, ChainVerdict, inspect_pem, verify_chain};
+pub use plan::{PlanOptions, RotationPlan, Strategy, plan};
+pub use profile::Profile;
+
+/// Formats a time as RFC 3339 in UTC (`2026-06-01T12:00:00Z`), as Kubernetes does.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.format(&time::format_description::well_known::Rfc3339)
+        // Formatting a UTC time with a year in 0..=9999 cannot fail; others are clamped
+        // by the parameter checks before they reach here.
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// Parses a human duration: `90d`, `5y`, `12h`, `1h 30m`, `0s` (humantime's units: a year
+/// is 365.25 days), or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, Error> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|e| Error::InvalidParameter {
+        field: "duration".into(),
+        reason: format!("{text:?}: {e} (try 90d, 5y, 12h or 30m)"),
+    })
+}

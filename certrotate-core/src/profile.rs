@@ -1,0 +1,506 @@
+//! Profiles: what a control plane's certificates look like and where they live.
+//!
+//! A [`Profile`] names the CA Secret, each component's Secret and leaf, HMAC Secrets, the
+//! workloads that read their certificates only at start (and so must be restarted), and the
+//! webhook configurations whose `caBundle` carries the CA. Names may use the templates
+//! `{namespace}` and `{domain}` (the cluster domain).
+//!
+//! [`Profile::envoy_gateway`] reproduces Envoy Gateway's `certgen`; others load from TOML or
+//! YAML with [`Profile::from_toml`] / [`Profile::from_yaml`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Origin};
+use crate::generate::{
+    CaParams, DAYS_5Y, ExtendedKeyUsage, KeyAlgorithm, KeyEncoding, KeyUsage, LeafParams,
+};
+
+/// A control plane's certificate layout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Profile {
+    /// The profile's name (`envoy-gateway`).
+    pub name: String,
+    /// The namespace of every Secret and workload (`--namespace` overrides it).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The cluster DNS domain, for `{domain}` in SANs.
+    #[serde(default = "default_domain")]
+    pub cluster_domain: String,
+    /// Labels set on every Secret written.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The CA and the Secret that keeps it (with the rotation state).
+    pub ca: CaSpec,
+    /// Defaults for every leaf.
+    #[serde(default)]
+    pub leaf: LeafDefaults,
+    /// The mTLS components, one Secret each.
+    pub components: Vec<ComponentSpec>,
+    /// HMAC Secrets (random keys, no certificates).
+    #[serde(default)]
+    pub hmac: Vec<HmacSpec>,
+    /// Workloads that read their certificates only at start-up and must be restarted.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadSpec>,
+    /// Webhook configurations whose `caBundle` carries the CA.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSpec>,
+}
+
+/// The CA of a profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CaSpec {
+    /// The Secret that holds the CA certificate and key and the rotation state.
+    pub secret: String,
+    /// Subject common name of the CA.
+    pub common_name: String,
+    /// Validity of a new CA.
+    #[serde(default = "default_validity", with = "crate::duration_serde")]
+    pub validity: Duration,
+    /// Key algorithm of a new CA.
+    #[serde(default)]
+    pub key_algorithm: KeyAlgorithm,
+}
+
+/// Defaults for the leaves of a profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LeafDefaults {
+    /// Validity of a new leaf.
+    #[serde(default = "default_validity", with = "crate::duration_serde")]
+    pub validity: Duration,
+    /// Key algorithm of a new leaf.
+    #[serde(default)]
+    pub key_algorithm: KeyAlgorithm,
+    /// Private key encoding of a new leaf.
+    #[serde(default)]
+    pub key_encoding: KeyEncoding,
+    /// Key usages.
+    #[serde(default = "default_key_usages")]
+    pub key_usages: Vec<KeyUsage>,
+    /// Extended key usages.
+    #[serde(default = "default_ekus")]
+    pub extended_key_usages: Vec<ExtendedKeyUsage>,
+}
+
+impl Default for LeafDefaults {
+    fn default() -> Self {
+        Self {
+            validity: DAYS_5Y,
+            key_algorithm: KeyAlgorithm::default(),
+            key_encoding: KeyEncoding::default(),
+            key_usages: default_key_usages(),
+            extended_key_usages: default_ekus(),
+        }
+    }
+}
+
+/// One mTLS component: a Secret with `ca.crt`, `tls.crt` and `tls.key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ComponentSpec {
+    /// The Secret's name.
+    pub secret: String,
+    /// The Secret's type.
+    #[serde(default = "default_tls_type", rename = "type")]
+    pub secret_type: String,
+    /// Subject common name of the leaf.
+    pub common_name: String,
+    /// DNS SANs (templates allowed).
+    #[serde(default)]
+    pub dns_names: Vec<String>,
+    /// IP SANs.
+    #[serde(default)]
+    pub ip_addresses: Vec<IpAddr>,
+}
+
+/// An HMAC Secret: one key of random bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HmacSpec {
+    /// The Secret's name.
+    pub secret: String,
+    /// The data key.
+    #[serde(default = "default_hmac_key")]
+    pub key: String,
+    /// The key length in bytes.
+    #[serde(default = "default_hmac_len")]
+    pub length: usize,
+}
+
+/// The kind of a workload to restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum WorkloadKind {
+    /// apps/v1 Deployment.
+    Deployment,
+    /// apps/v1 StatefulSet.
+    StatefulSet,
+    /// apps/v1 DaemonSet.
+    DaemonSet,
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Deployment => "deployment",
+            Self::StatefulSet => "statefulset",
+            Self::DaemonSet => "daemonset",
+        })
+    }
+}
+
+/// A workload that reads its certificates only at start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WorkloadSpec {
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its name.
+    pub name: String,
+}
+
+/// The kind of a webhook configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum WebhookKind {
+    /// admissionregistration.k8s.io/v1 MutatingWebhookConfiguration.
+    Mutating,
+    /// admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration.
+    Validating,
+}
+
+/// A webhook configuration whose every webhook's `caBundle` carries the CA.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebhookSpec {
+    /// Its kind.
+    pub kind: WebhookKind,
+    /// Its name (cluster-scoped; templates allowed).
+    pub name: String,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+fn default_domain() -> String {
+    "cluster.local".into()
+}
+fn default_validity() -> Duration {
+    DAYS_5Y
+}
+fn default_tls_type() -> String {
+    "kubernetes.io/tls".into()
+}
+fn default_hmac_key() -> String {
+    "hmac-secret".into()
+}
+fn default_hmac_len() -> usize {
+    32
+}
+fn default_key_usages() -> Vec<KeyUsage> {
+    vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment]
+}
+fn default_ekus() -> Vec<ExtendedKeyUsage> {
+    vec![ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth]
+}
+
+/// The most bytes read from a profile file.
+pub const MAX_PROFILE_BYTES: usize = 1 << 20;
+
+impl Profile {
+    /// The built-in profile of Envoy Gateway, matching its `certgen`: Secrets `envoy-gateway`,
+    /// `envoy` and `envoy-rate-limit` (`kubernetes.io/tls`) and `envoy-oidc-hmac` (`Opaque`,
+    /// 32 bytes under `hmac-secret`), all labelled `control-plane: envoy-gateway`; certgen's
+    /// SANs and key usages (plus serverAuth/clientAuth); the rate-limit Deployment
+    /// `envoy-ratelimit` restarted because it reads its CA only at start; and the
+    /// `caBundle` of `envoy-gateway-topology-injector.{namespace}`. The CA is kept in
+    /// `envoy-gateway-ca` (certgen kept no CA key at all).
+    pub fn envoy_gateway(namespace: &str) -> Self {
+        let leaf = |secret: &str, cn: &str, dns: &[&str]| ComponentSpec {
+            secret: secret.into(),
+            secret_type: default_tls_type(),
+            common_name: cn.into(),
+            dns_names: dns.iter().map(|s| (*s).to_owned()).collect(),
+            ip_addresses: Vec::new(),
+        };
+        Self {
+            name: "envoy-gateway".into(),
+            namespace: namespace.into(),
+            cluster_domain: default_domain(),
+            labels: BTreeMap::from([("control-plane".into(), "envoy-gateway".into())]),
+            ca: CaSpec {
+                secret: "envoy-gateway-ca".into(),
+                common_name: "envoy-gateway".into(),
+                validity: DAYS_5Y,
+                key_algorithm: KeyAlgorithm::default(),
+            },
+            leaf: LeafDefaults {
+                key_usages: vec![
+                    KeyUsage::DigitalSignature,
+                    KeyUsage::DataEncipherment,
+                    KeyUsage::KeyEncipherment,
+                    KeyUsage::ContentCommitment,
+                ],
+                ..LeafDefaults::default()
+            },
+            components: vec![
+                leaf(
+                    "envoy-gateway",
+                    "envoy-gateway",
+                    &[
+                        "envoy-gateway",
+                        "envoy-gateway.{namespace}",
+                        "envoy-gateway.{namespace}.svc",
+                        "envoy-gateway.{namespace}.svc.{domain}",
+                    ],
+                ),
+                leaf("envoy", "*", &["*.{namespace}"]),
+                leaf("envoy-rate-limit", "*", &["*.{namespace}"]),
+            ],
+            hmac: vec![HmacSpec {
+                secret: "envoy-oidc-hmac".into(),
+                key: default_hmac_key(),
+                length: 32,
+            }],
+            workloads: vec![WorkloadSpec {
+                kind: WorkloadKind::Deployment,
+                name: "envoy-ratelimit".into(),
+            }],
+            webhooks: vec![WebhookSpec {
+                kind: WebhookKind::Mutating,
+                name: "envoy-gateway-topology-injector.{namespace}".into(),
+            }],
+        }
+    }
+
+    /// Parses and validates a profile in TOML.
+    pub fn from_toml(text: &str, origin: &Origin) -> Result<Self, Error> {
+        check_size(text, origin)?;
+        let profile: Self = toml::from_str(text).map_err(|e| Error::ParseProfile {
+            origin: origin.clone(),
+            reason: e.to_string().trim_end().to_owned(),
+        })?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// Parses and validates a profile in YAML.
+    pub fn from_yaml(text: &str, origin: &Origin) -> Result<Self, Error> {
+        check_size(text, origin)?;
+        let profile: Self = serde_saphyr::from_str(text).map_err(|e| Error::ParseProfile {
+            origin: origin.clone(),
+            reason: e.to_string().trim_end().to_owned(),
+        })?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// This profile in another namespace.
+    pub fn with_namespace(mut self, namespace: &str) -> Result<Self, Error> {
+        self.namespace = namespace.to_owned();
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks names, templates and parameters; every error names the field.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |field: String, reason: String| Error::InvalidParameter { field, reason };
+        validate_label(&self.namespace).map_err(|r| invalid("namespace".into(), r))?;
+        validate_dns_name(&self.cluster_domain).map_err(|r| invalid("cluster_domain".into(), r))?;
+        validate_subdomain(&self.ca.secret).map_err(|r| invalid("ca.secret".into(), r))?;
+        if self.ca.common_name.is_empty() || self.ca.common_name.len() > 64 {
+            return Err(invalid(
+                "ca.common_name".into(),
+                "must be 1 to 64 characters".into(),
+            ));
+        }
+        if self.components.is_empty() {
+            return Err(invalid(
+                "components".into(),
+                "a profile needs at least one component".into(),
+            ));
+        }
+        let mut names = BTreeMap::new();
+        names.insert(self.ca.secret.clone(), "ca.secret".to_owned());
+        let mut claim =
+            |name: &str, field: String| match names.insert(name.to_owned(), field.clone()) {
+                Some(other) => Err(invalid(
+                    field,
+                    format!("Secret {name:?} is also used by {other}"),
+                )),
+                None => Ok(()),
+            };
+        for (i, c) in self.components.iter().enumerate() {
+            let field = format!("components[{i}]");
+            validate_subdomain(&c.secret).map_err(|r| invalid(format!("{field}.secret"), r))?;
+            claim(&c.secret, format!("{field}.secret"))?;
+            self.leaf_params(c).and_then(|p| {
+                for (j, d) in p.dns_names.iter().enumerate() {
+                    validate_dns_name(d).map_err(|r| {
+                        invalid(format!("{field}.dns_names[{j}]"), format!("{d:?}: {r}"))
+                    })?;
+                }
+                if p.common_name.is_empty() || p.common_name.len() > 64 {
+                    return Err(invalid(
+                        format!("{field}.common_name"),
+                        "must be 1 to 64 characters".into(),
+                    ));
+                }
+                Ok(())
+            })?;
+        }
+        for (i, h) in self.hmac.iter().enumerate() {
+            validate_subdomain(&h.secret).map_err(|r| invalid(format!("hmac[{i}].secret"), r))?;
+            claim(&h.secret, format!("hmac[{i}].secret"))?;
+            if h.length < 16 || h.length > 4096 {
+                return Err(invalid(
+                    format!("hmac[{i}].length"),
+                    format!("{} is outside 16..=4096 bytes", h.length),
+                ));
+            }
+        }
+        for (i, w) in self.workloads.iter().enumerate() {
+            validate_subdomain(&w.name).map_err(|r| invalid(format!("workloads[{i}].name"), r))?;
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            validate_subdomain(&self.render(&w.name))
+                .map_err(|r| invalid(format!("webhooks[{i}].name"), r))?;
+        }
+        if self.leaf.validity < Duration::from_secs(3600) {
+            return Err(invalid("leaf.validity".into(), "shorter than 1h".into()));
+        }
+        if self.ca.validity < self.leaf.validity {
+            return Err(invalid(
+                "ca.validity".into(),
+                "shorter than leaf.validity: leaves would be cut to the CA's lifetime".into(),
+            ));
+        }
+        if self.leaf.key_encoding == KeyEncoding::Pkcs1 && !self.leaf.key_algorithm.is_rsa() {
+            return Err(invalid(
+                "leaf.key_encoding".into(),
+                "pkcs1 needs an RSA key algorithm".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replaces `{namespace}` and `{domain}` in a template.
+    pub fn render(&self, template: &str) -> String {
+        template
+            .replace("{namespace}", &self.namespace)
+            .replace("{domain}", &self.cluster_domain)
+    }
+
+    /// The parameters of a new CA for this profile.
+    pub fn ca_params(&self) -> CaParams {
+        CaParams {
+            validity: self.ca.validity,
+            key_algorithm: self.ca.key_algorithm,
+            ..CaParams::new(&self.ca.common_name)
+        }
+    }
+
+    /// The parameters of a component's leaf, templates rendered.
+    pub fn leaf_params(&self, component: &ComponentSpec) -> Result<LeafParams, Error> {
+        Ok(LeafParams {
+            common_name: self.render(&component.common_name),
+            dns_names: component.dns_names.iter().map(|d| self.render(d)).collect(),
+            ip_addresses: component.ip_addresses.clone(),
+            validity: self.leaf.validity,
+            key_algorithm: self.leaf.key_algorithm,
+            key_encoding: self.leaf.key_encoding,
+            key_usages: self.leaf.key_usages.clone(),
+            extended_key_usages: self.leaf.extended_key_usages.clone(),
+            ..LeafParams::default()
+        })
+    }
+
+    /// Sets the key algorithm of the CA and of every leaf.
+    pub fn set_key_algorithm(&mut self, algorithm: KeyAlgorithm) {
+        self.ca.key_algorithm = algorithm;
+        self.leaf.key_algorithm = algorithm;
+        if !algorithm.is_rsa() {
+            self.leaf.key_encoding = KeyEncoding::Pkcs8;
+        }
+    }
+}
+
+fn check_size(text: &str, origin: &Origin) -> Result<(), Error> {
+    if text.len() > MAX_PROFILE_BYTES {
+        return Err(Error::TooLarge {
+            origin: origin.clone(),
+            size: text.len(),
+            limit: MAX_PROFILE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a DNS name for a SAN: labels of 1 to 63 letters, digits and hyphens, not starting
+/// or ending with a hyphen; a `*` only as the whole leftmost label; 253 characters at most.
+pub fn validate_dns_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!("must be 1 to 253 characters, got {}", name.len()));
+    }
+    for (i, label) in name.split('.').enumerate() {
+        if label == "*" && i == 0 && name.len() > 1 {
+            continue;
+        }
+        check_label(label).map_err(|r| format!("label {label:?}: {r}"))?;
+    }
+    Ok(())
+}
+
+fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() || label.len() > 63 {
+        return Err("must be 1 to 63 characters".into());
+    }
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err("only letters, digits and '-' are allowed".into());
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Err("must not start or end with '-'".into());
+    }
+    Ok(())
+}
+
+/// Checks a Kubernetes object name (RFC 1123 subdomain: lower case, 253 characters).
+pub fn validate_subdomain(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!("{name:?} must be 1 to 253 characters"));
+    }
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("{name:?} must be lower case"));
+    }
+    for label in name.split('.') {
+        check_label(label).map_err(|r| format!("{name:?}: {r}"))?;
+    }
+    Ok(())
+}
+
+/// Checks a namespace (RFC 1123 label: lower case, 63 characters).
+pub fn validate_label(name: &str) -> Result<(), String> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("{name:?} must be lower case"));
+    }
+    check_label(name).map_err(|r| format!("{name:?}: {r}"))
+}
