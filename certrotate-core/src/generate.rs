@@ -192,8 +192,10 @@ impl Entropy for SystemEntropy {
 
 /// Deterministic randomness from a 64-bit seed (ChaCha20), for tests and reproducible plans.
 ///
-/// Serial numbers, HMAC keys, and ECDSA and Ed25519 keys are all derived from the seed. RSA
-/// keys are not: aws-lc has no seeded RSA key generation, so they come from the backend.
+/// Serial numbers, HMAC keys, and ECDSA and Ed25519 keys are all derived from the seed, so
+/// with Ed25519 a plan is byte-for-byte reproducible. Two things are not: RSA keys (aws-lc
+/// has no seeded RSA key generation) and ECDSA signature bytes (aws-lc draws the nonce
+/// itself); certificates then differ only in their signatures and RSA moduli.
 #[derive(Clone, Debug)]
 pub struct SeededEntropy(rand_chacha::ChaCha20Rng);
 
@@ -373,6 +375,36 @@ impl CaParams {
             ..Self::default()
         }
     }
+
+    /// Sets the validity.
+    pub fn with_validity(mut self, validity: Duration) -> Self {
+        self.validity = validity;
+        self
+    }
+
+    /// Sets the back-dating of `not_before`.
+    pub fn with_backdate(mut self, backdate: Duration) -> Self {
+        self.backdate = backdate;
+        self
+    }
+
+    /// Sets the key algorithm.
+    pub fn with_key_algorithm(mut self, algorithm: KeyAlgorithm) -> Self {
+        self.key_algorithm = algorithm;
+        self
+    }
+
+    /// Sets the private key encoding.
+    pub fn with_key_encoding(mut self, encoding: KeyEncoding) -> Self {
+        self.key_encoding = encoding;
+        self
+    }
+
+    /// Sets the subject organization.
+    pub fn with_organization(mut self, organization: impl Into<String>) -> Self {
+        self.organization = Some(organization.into());
+        self
+    }
 }
 
 /// Parameters of a leaf certificate for an mTLS component.
@@ -427,6 +459,48 @@ impl LeafParams {
             dns_names,
             ..Self::default()
         }
+    }
+
+    /// Sets the IP SANs.
+    pub fn with_ip_addresses(mut self, ips: Vec<IpAddr>) -> Self {
+        self.ip_addresses = ips;
+        self
+    }
+
+    /// Sets the validity.
+    pub fn with_validity(mut self, validity: Duration) -> Self {
+        self.validity = validity;
+        self
+    }
+
+    /// Sets the back-dating of `not_before`.
+    pub fn with_backdate(mut self, backdate: Duration) -> Self {
+        self.backdate = backdate;
+        self
+    }
+
+    /// Sets the key algorithm.
+    pub fn with_key_algorithm(mut self, algorithm: KeyAlgorithm) -> Self {
+        self.key_algorithm = algorithm;
+        self
+    }
+
+    /// Sets the private key encoding.
+    pub fn with_key_encoding(mut self, encoding: KeyEncoding) -> Self {
+        self.key_encoding = encoding;
+        self
+    }
+
+    /// Sets the key usages.
+    pub fn with_key_usages(mut self, usages: Vec<KeyUsage>) -> Self {
+        self.key_usages = usages;
+        self
+    }
+
+    /// Sets the extended key usages.
+    pub fn with_extended_key_usages(mut self, usages: Vec<ExtendedKeyUsage>) -> Self {
+        self.extended_key_usages = usages;
+        self
     }
 }
 
@@ -574,6 +648,9 @@ impl Ca {
                 ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
             })
             .collect();
+        // ExplicitNoCa writes basicConstraints CA:FALSE and, with it, the SubjectKeyId: without
+        // an SKI, OpenSSL takes a leaf whose subject equals its CA's for self-signed.
+        cert.is_ca = IsCa::ExplicitNoCa;
         cert.use_authority_key_identifier_extension = true;
         let key = entropy.generate_key(params.key_algorithm)?;
         let pair = load_generated(params.key_algorithm, &key)?;

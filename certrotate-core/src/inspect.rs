@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::GeneralName;
 use x509_parser::public_key::PublicKey;
 
 use crate::error::{Error, Origin};
@@ -393,28 +393,4 @@ pub(crate) fn verify_parsed(
             issuer: issuer.to_string(),
         },
     })
-}
-
-/// The subject key identifier of a certificate, if it has one.
-#[cfg(test)]
-pub(crate) fn subject_key_id(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
-    cert.extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(ki) => Some(ki.0.to_vec()),
-            _ => None,
-        })
-}
-
-/// The authority key identifier of a certificate, if it has one.
-#[cfg(test)]
-pub(crate) fn authority_key_id(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
-    cert.extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(aki) => {
-                aki.key_identifier.as_ref().map(|k| k.0.to_vec())
-            }
-            _ => None,
-        })
 }

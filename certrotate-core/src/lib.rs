@@ -46,6 +46,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod bundle;
+mod check;
 mod duration_serde;
 mod error;
 mod fingerprint;
@@ -61,6 +62,7 @@ pub mod testing;
 pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
 };
+pub use check::{CheckReport, Expiring, TrustPair, check};
 pub use error::{BoxError, Error, Origin};
 pub use fingerprint::Fingerprint;
 pub use generate::{

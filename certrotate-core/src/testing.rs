@@ -43,10 +43,7 @@ impl Fixtures {
         let mut entropy = SeededEntropy::new(seed);
         let year = std::time::Duration::from_secs(365 * 86_400);
         let mint = |name: String, issued: OffsetDateTime, entropy: &mut SeededEntropy| {
-            let params = CaParams {
-                validity: year,
-                ..CaParams::new(name)
-            };
+            let params = CaParams::new(name).with_validity(year);
             // Fixed valid parameters and a seeded entropy: minting cannot fail.
             #[allow(clippy::expect_used)]
             Ca::generate(&params, issued, entropy).expect("fixture CA")
@@ -170,4 +167,32 @@ pub fn render(fx: &Fixtures, kind: &BlockKind) -> String {
         }
         BlockKind::Text => "subject=CN = some comment openssl x509 -text left behind\n".to_owned(),
     }
+}
+
+/// The body of the `bundle` fuzz target, shared with the corpus replay in `cargo test`.
+///
+/// The input is split at the first NUL byte into `new` and `old` (all of it is `old` when
+/// there is none, with a fixed fixture CA as `new`). Panics if an invariant of the bundling
+/// rule breaks: a panic inside the rule, more than one carried certificate, a non-certificate
+/// block carried, a report that does not account for every block, or a second application
+/// that changes the bundle.
+pub fn fuzz_bundle(data: &[u8], fx: &Fixtures) {
+    let (new, old) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (fx.new_ca_pem().as_bytes(), data),
+    };
+    let Ok(out) = crate::bundle_ca_certs(new, old, fx.now()) else {
+        return;
+    };
+    assert!(out.report.carried.len() <= 1, "at most one carried");
+    assert!(
+        !out.pem.contains("PRIVATE KEY"),
+        "a private key was carried"
+    );
+    let blocks = crate::pem_blocks::blocks(old).count();
+    let accounted = out.report.carried.len() + out.report.skipped.len();
+    assert_eq!(accounted, blocks, "every block of old is reported once");
+    let again = crate::bundle_ca_certs(new, out.pem.as_bytes(), fx.now())
+        .expect("a bundle made from a valid new CA bundles again");
+    assert_eq!(again.pem, out.pem, "idempotent");
 }

@@ -1,0 +1,184 @@
+//! Properties of the bundling rule over generated valid, expired, duplicate and junk blocks.
+
+use std::sync::LazyLock;
+
+use certrotate_core::testing::{BlockKind, Fixtures, old_bundle};
+use certrotate_core::{BundlePolicy, Fingerprint, SkipReason, bundle_ca_certs};
+use proptest::prelude::*;
+
+static FX: LazyLock<Fixtures> = LazyLock::new(|| Fixtures::new(2026));
+
+fn fp(pem: &str) -> Fingerprint {
+    Fingerprint::of(&::pem::parse(pem).unwrap().into_contents())
+}
+
+/// What the rule must carry, computed from the model of the input.
+fn expected_carried(kinds: &[BlockKind], limit: usize) -> Vec<(usize, Fingerprint)> {
+    let mut out: Vec<(usize, Fingerprint)> = Vec::new();
+    let mut block = 0;
+    for kind in kinds {
+        if *kind == BlockKind::Text {
+            continue;
+        }
+        block += 1;
+        if let BlockKind::Valid(i) = kind {
+            let f = fp(FX.valid()[*i].cert_pem());
+            if out.len() < limit && !out.iter().any(|(_, g)| *g == f) {
+                out.push((block, f));
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn carries_exactly_the_first_qualifying_blocks(old in old_bundle(&FX, 8), limit in 0usize..4) {
+        let new = FX.new_ca_pem();
+        let out = BundlePolicy::new(limit).bundle(new.as_bytes(), old.pem.as_bytes(), FX.now()).unwrap();
+
+        // New first and unchanged.
+        prop_assert!(out.pem.starts_with(new));
+        prop_assert_eq!(&out.report.new, &vec![fp(new)]);
+
+        // Exactly the first `limit` valid, distinct, non-new certificates, in the order of old.
+        let carried: Vec<(usize, Fingerprint)> =
+            out.report.carried.iter().map(|c| (c.block, c.fingerprint)).collect();
+        prop_assert_eq!(&carried, &expected_carried(&old.kinds, limit));
+        prop_assert!(carried.len() <= limit);
+
+        // Nothing carried is expired at now, and nothing in the output is duplicated.
+        for c in &out.report.carried {
+            prop_assert!(c.not_after >= FX.now());
+        }
+        let blocks: Vec<_> = ::pem::parse_many(&out.pem).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for b in &blocks {
+            prop_assert_eq!(b.tag(), "CERTIFICATE");
+            prop_assert!(seen.insert(b.contents().to_vec()), "duplicate in output");
+        }
+        prop_assert_eq!(blocks.len(), 1 + carried.len());
+        prop_assert!(!out.pem.contains("PRIVATE KEY"));
+
+        // Every block of old is accounted for exactly once.
+        let n_blocks = old.kinds.iter().filter(|k| **k != BlockKind::Text).count();
+        let mut indices: Vec<usize> = out.report.carried.iter().map(|c| c.block)
+            .chain(out.report.skipped.iter().map(|s| s.block)).collect();
+        indices.sort_unstable();
+        prop_assert_eq!(indices, (1..=n_blocks).collect::<Vec<_>>());
+
+        // Expired blocks before the limit was reached are reported as expired.
+        for s in &out.report.skipped {
+            if let SkipReason::Expired { not_after } = s.reason {
+                prop_assert!(not_after < FX.now());
+            }
+        }
+
+        // Idempotent.
+        let again = BundlePolicy::new(limit).bundle(new.as_bytes(), out.pem.as_bytes(), FX.now()).unwrap();
+        prop_assert_eq!(&again.pem, &out.pem);
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes(old in proptest::collection::vec(any::<u8>(), 0..2048),
+                                       new in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = bundle_ca_certs(FX.new_ca_pem().as_bytes(), &old, FX.now()).unwrap();
+        let _ = bundle_ca_certs(&new, &old, FX.now());
+    }
+
+    #[test]
+    fn never_panics_on_pem_shaped_junk(parts in proptest::collection::vec(prop_oneof![
+        Just("-----BEGIN CERTIFICATE-----".to_owned()),
+        Just("-----END CERTIFICATE-----".to_owned()),
+        Just("-----BEGIN PRIVATE KEY-----".to_owned()),
+        Just("-----END ".to_owned()),
+        Just("-----BEGIN ".to_owned()),
+        Just("\n".to_owned()), Just("\r\n".to_owned()),
+        "[A-Za-z0-9+/=]{0,80}",
+        Just(FX.valid()[0].cert_pem().to_owned()),
+    ], 0..24)) {
+        let old = parts.concat();
+        let out = bundle_ca_certs(FX.new_ca_pem().as_bytes(), old.as_bytes(), FX.now()).unwrap();
+        let again = bundle_ca_certs(FX.new_ca_pem().as_bytes(), out.pem.as_bytes(), FX.now()).unwrap();
+        prop_assert_eq!(again.pem, out.pem);
+    }
+}
+
+#[test]
+fn upstream_cases() {
+    let now = FX.now();
+    let ca1 = FX.valid()[0].cert_pem();
+    let ca2 = FX.valid()[1].cert_pem();
+    let ca3 = FX.valid()[2].cert_pem();
+    // Identical old and new: new unchanged.
+    assert_eq!(
+        bundle_ca_certs(ca1.as_bytes(), ca1.as_bytes(), now)
+            .unwrap()
+            .pem,
+        ca1
+    );
+    // bundle(ca2, ca2+ca1) has 2 certificates: ca2 then ca1.
+    let b = bundle_ca_certs(ca2.as_bytes(), format!("{ca2}{ca1}").as_bytes(), now).unwrap();
+    assert_eq!(b.pem, format!("{ca2}{ca1}"));
+    // Expired excluded.
+    let expired = FX.expired()[0].cert_pem();
+    let b = bundle_ca_certs(ca2.as_bytes(), expired.as_bytes(), now).unwrap();
+    assert_eq!(b.pem, ca2);
+    assert!(matches!(
+        b.report.skipped[0].reason,
+        SkipReason::Expired { .. }
+    ));
+    // Three rotations end as ca3+ca2.
+    let r1 = bundle_ca_certs(ca1.as_bytes(), b"", now).unwrap();
+    let r2 = bundle_ca_certs(ca2.as_bytes(), r1.pem.as_bytes(), now).unwrap();
+    let r3 = bundle_ca_certs(ca3.as_bytes(), r2.pem.as_bytes(), now).unwrap();
+    assert_eq!(r3.pem, format!("{ca3}{ca2}"));
+    assert!(matches!(
+        r3.report.skipped[0].reason,
+        SkipReason::BeyondLimit { limit: 1 }
+    ));
+}
+
+#[test]
+fn bad_input_names_the_block() {
+    let now = FX.now();
+    let key = FX.valid()[0].key_pem().expose_secret();
+    let ca1 = FX.valid()[0].cert_pem();
+    // A private key pasted into old is skipped and named, never carried.
+    let b = bundle_ca_certs(
+        FX.new_ca_pem().as_bytes(),
+        format!("{key}{ca1}").as_bytes(),
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        b.report.skipped[0].to_string(),
+        "old block 1: not a certificate (found PRIVATE KEY)"
+    );
+    assert_eq!(b.report.carried[0].block, 2);
+    // A private key in new is an error naming the block.
+    let err = bundle_ca_certs(format!("{ca1}{key}").as_bytes(), b"", now).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "new CA block 2: not a certificate (found PRIVATE KEY)"
+    );
+    let err = bundle_ca_certs(b"", b"", now).unwrap_err();
+    assert_eq!(err.to_string(), "new CA: no PEM block found");
+    let truncated = &ca1[..ca1.len() - 30];
+    let err = bundle_ca_certs(truncated.as_bytes(), b"", now).unwrap_err();
+    assert!(
+        err.to_string().starts_with("new CA block 1: malformed PEM"),
+        "{err}"
+    );
+    // CRLF, surrounding whitespace and text between blocks are tolerated.
+    let messy = format!(
+        "  \r\n# comment\r\n{}\r\nsome text\r\n",
+        ca1.replace('\n', "\r\n")
+    );
+    let b = bundle_ca_certs(FX.new_ca_pem().as_bytes(), messy.as_bytes(), now).unwrap();
+    assert_eq!(b.report.carried.len(), 1);
+    let b = bundle_ca_certs(messy.as_bytes(), b"", now).unwrap();
+    assert_eq!(b.pem, ca1);
+}
