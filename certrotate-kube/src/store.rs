@@ -1,0 +1,146 @@
+//! The narrow store traits every backend implements.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use certrotate_core::plan::{
+    ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+};
+
+use crate::error::StoreError;
+
+/// A Secret to create.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewSecret {
+    /// `kubernetes.io/tls`, `Opaque`, ...
+    pub secret_type: String,
+    /// Data.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for NewSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSecret")
+            .field("secret_type", &self.secret_type)
+            .field("data_keys", &self.data.keys().collect::<Vec<_>>())
+            .field("labels", &self.labels)
+            .field("annotations", &self.annotations)
+            .finish()
+    }
+}
+
+/// A partial update of a Secret: listed keys are set (`Some`) or removed (`None`); every
+/// other key, label, annotation and field of the object is kept (a JSON merge patch).
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecretUpdate {
+    /// Data keys to set or remove.
+    pub data: BTreeMap<String, Option<Vec<u8>>>,
+    /// Labels to set.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations to set or remove.
+    pub annotations: BTreeMap<String, Option<String>>,
+}
+
+impl std::fmt::Debug for SecretUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretUpdate")
+            .field("data_keys", &self.data.keys().collect::<Vec<_>>())
+            .field("labels", &self.labels)
+            .field("annotations", &self.annotations)
+            .finish()
+    }
+}
+
+impl SecretUpdate {
+    /// Applies the update to an observed Secret's contents (the merge semantics every store
+    /// implements).
+    pub fn apply_to(&self, secret: &mut ObservedSecret) {
+        for (k, v) in &self.data {
+            match v {
+                Some(v) => secret.data.insert(k.clone(), v.clone()),
+                None => secret.data.remove(k),
+            };
+        }
+        for (k, v) in &self.labels {
+            secret.labels.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &self.annotations {
+            match v {
+                Some(v) => secret.annotations.insert(k.clone(), v.clone()),
+                None => secret.annotations.remove(k),
+            };
+        }
+    }
+}
+
+/// Reading and writing Secrets with optimistic concurrency.
+pub trait SecretStore: Send + Sync {
+    /// Reads a Secret; `None` if it does not exist.
+    fn read_secret(
+        &self,
+        secret: &ObjectRef,
+    ) -> impl Future<Output = Result<Option<ObservedSecret>, StoreError>> + Send;
+
+    /// Creates a Secret; [`StoreError::AlreadyExists`] if it exists. Returns its version.
+    fn create_secret(
+        &self,
+        secret: &ObjectRef,
+        new: &NewSecret,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Updates a Secret if it is still at `expected_version` ([`StoreError::Conflict`]
+    /// otherwise). Returns its new version.
+    fn update_secret(
+        &self,
+        secret: &ObjectRef,
+        expected_version: &str,
+        update: &SecretUpdate,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+}
+
+/// Reading and restarting the workloads that read certificates only at start.
+pub trait WorkloadStore: Send + Sync {
+    /// Reads a workload's pod-template annotations and rollout status; `None` if absent.
+    fn read_workload(
+        &self,
+        workload: &WorkloadRef,
+    ) -> impl Future<Output = Result<Option<ObservedWorkload>, StoreError>> + Send;
+
+    /// Sets pod-template annotations (a rolling restart). [`StoreError::NotFound`] if the
+    /// workload is absent, [`StoreError::NotApplicable`] where there are no workloads.
+    fn restart_workload(
+        &self,
+        workload: &WorkloadRef,
+        annotations: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Reading and updating the `caBundle`s of webhook configurations.
+pub trait WebhookStore: Send + Sync {
+    /// Reads every webhook's `caBundle`; `None` if the configuration is absent.
+    fn read_webhook(
+        &self,
+        webhook: &WebhookRef,
+    ) -> impl Future<Output = Result<Option<ObservedWebhook>, StoreError>> + Send;
+
+    /// Replaces every webhook's `caBundle` if the configuration is still at
+    /// `expected_version`.
+    fn update_webhook(
+        &self,
+        webhook: &WebhookRef,
+        expected_version: &str,
+        ca_bundles: &[Vec<u8>],
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+}
+
+/// Everything the engine needs.
+pub trait Store: SecretStore + WorkloadStore + WebhookStore {
+    /// A short description for messages (`directory ./certs`, `kubernetes`).
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,181 @@
+//! The contract suite, once per backend.
+
+mod contract;
+
+use std::sync::Arc;
+
+use certrotate_core::plan::{WebhookRef, WorkloadRef};
+use certrotate_core::profile::{WebhookKind, WorkloadKind};
+use certrotate_kube::{Clock, DirStore, Event, ManualClock, MemoryStore, RunMode, observe};
+use contract::*;
+
+contract_suite!(memory, certrotate_kube::MemoryStore::new());
+contract_suite!(
+    directory,
+    certrotate_kube::DirStore::new(tempfile::tempdir().unwrap().keep())
+);
+
+fn ratelimit() -> WorkloadRef {
+    WorkloadRef {
+        kind: WorkloadKind::Deployment,
+        object: certrotate_core::plan::ObjectRef::new(NS, "envoy-ratelimit"),
+    }
+}
+
+fn injector() -> WebhookRef {
+    WebhookRef {
+        kind: WebhookKind::Mutating,
+        name: format!("envoy-gateway-topology-injector.{NS}"),
+    }
+}
+
+/// Start-only workloads are restarted once per phase that changes what they mount, never
+/// again on a rerun, and the next phase waits for their rollout.
+#[tokio::test]
+async fn restarts_once_per_phase_and_wait_for_rollouts() {
+    let store = Arc::new(MemoryStore::new());
+    store.insert_workload(ratelimit());
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(store.restarts(&ratelimit()), 0, "not on first install");
+
+    store.manual_rollouts(true);
+    clock.advance(HOUR);
+    let report = rotator(store.clone(), options(true), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(store.restarts(&ratelimit()), 1, "trust phase restarts it");
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::WorkloadRestarted { .. }))
+    );
+    let annotations = &store.snapshot().workloads[&ratelimit()].template_annotations;
+    assert_eq!(
+        annotations["kubectl.kubernetes.io/restartedAt"],
+        "2026-06-01T01:00:00Z"
+    );
+    assert!(annotations.contains_key("certrotate.io/restarted-for"));
+
+    // A rerun in the same phase does not restart again.
+    rotator(store.clone(), options(true), &clock, 3)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(store.restarts(&ratelimit()), 1, "no restart storm");
+
+    // After the interval, the rollout still running holds the next phase back.
+    clock.advance(std::time::Duration::from_secs(301));
+    let report = rotator(store.clone(), options(true), &clock, 4)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.writes, 0);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::WaitingForRollout { .. })),
+        "{:?}",
+        report.events
+    );
+    store.complete_rollout(&ratelimit());
+    rotator(store.clone(), options(true), &clock, 5)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.restarts(&ratelimit()),
+        2,
+        "leaves phase restarts it again"
+    );
+    store.complete_rollout(&ratelimit());
+    clock.advance(std::time::Duration::from_secs(301));
+    let report = rotator(store.clone(), options(true), &clock, 6)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, certrotate_core::plan::Phase::Stable);
+    assert_eq!(store.restarts(&ratelimit()), 2);
+}
+
+/// Webhook caBundles are bundled like ca.crt (upstream replaced them).
+#[tokio::test]
+async fn webhook_ca_bundles_are_bundled() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let ca = ca_pem(&store.snapshot());
+    store.insert_webhook(injector(), vec![ca.clone()]);
+    clock.advance(HOUR);
+    let report = rotator(store.clone(), options(true), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::WebhookUpdated { .. }))
+    );
+    let bundle = &store.snapshot().webhooks[&injector()].ca_bundles[0];
+    assert_eq!(count_certs(bundle), 2);
+    assert!(bundle.ends_with(&ca), "old CA kept");
+    rotator(store.clone(), options(true), &clock, 3)
+        .run(until_done())
+        .await
+        .unwrap();
+    assert_trusted(&store.snapshot(), clock.now(), "webhook");
+}
+
+/// Local mode: files 0600, folders 0700, the kubelet's layout, and a plain certgen --local
+/// folder is adopted.
+#[tokio::test]
+async fn directory_layout_and_modes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirStore::new(dir.path());
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let envoy = dir.path().join(NS).join("envoy");
+    for key in ["ca.crt", "tls.crt", "tls.key"] {
+        let path = envoy.join(key);
+        assert!(
+            std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{key}");
+    }
+    let mode = std::fs::metadata(dir.path().join(NS))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(
+        std::fs::read_link(envoy.join("..data"))
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("..v")
+    );
+    let key = std::fs::read_to_string(envoy.join("tls.key")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    // Restarts in local mode are reported, not silently dropped.
+    let observed = observe(&store, &profile()).await.unwrap();
+    assert!(observed.workloads.is_empty());
+}

@@ -1,0 +1,678 @@
+//! The contract every store must keep, and the protocol guarantees the engine must keep on
+//! every store. Instantiated once per backend by `contract_suite!`.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certrotate_core::plan::{
+    KEY_CA_CRT, KEY_TLS_CRT, KEY_TRUST, Next, ObjectRef, Observed, ObservedSecret, Phase,
+    ProfileObjects, Strategy,
+};
+use certrotate_core::{
+    Origin, PlanOptions, Profile, SeededEntropy, check, inspect_pem, verify_chain,
+};
+use certrotate_kube::{
+    Clock, Event, FaultyStore, ManualClock, NewSecret, Rotator, RunMode, SecretUpdate, Store,
+    StoreError, observe,
+};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+pub const NS: &str = "envoy-gateway-system";
+pub const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
+pub const HOUR: Duration = Duration::from_secs(3600);
+
+pub fn profile() -> Profile {
+    Profile::envoy_gateway(NS)
+}
+
+pub fn secret(name: &str) -> ObjectRef {
+    ObjectRef::new(NS, name)
+}
+
+pub fn options(overwrite: bool) -> PlanOptions {
+    let mut o = PlanOptions::default();
+    o.overwrite = overwrite;
+    o.convergence_interval = Duration::from_secs(300);
+    o
+}
+
+pub fn rotator<S: Store>(
+    store: S,
+    options: PlanOptions,
+    clock: &Arc<ManualClock>,
+    seed: u64,
+) -> Rotator<S, Arc<ManualClock>> {
+    Rotator::new(store, profile(), options)
+        .with_clock(clock.clone())
+        .with_entropy(SeededEntropy::new(seed))
+}
+
+pub fn until_done() -> RunMode {
+    RunMode::UntilDone {
+        timeout: Duration::from_secs(24 * 3600),
+    }
+}
+
+/// Every leaf trusted by every peer's ca.crt and webhook caBundle, at `now`.
+pub fn assert_trusted(observed: &Observed, now: OffsetDateTime, context: &str) {
+    let report = check(&profile(), observed, now, Duration::ZERO).unwrap();
+    let bad: Vec<String> = report
+        .untrusted()
+        .map(|p| {
+            format!(
+                "{} not trusted by {}: {:?}",
+                p.leaf, p.trusted_by, p.verdict
+            )
+        })
+        .chain(report.problems.iter().cloned())
+        .collect();
+    assert!(bad.is_empty(), "{context}: {bad:#?}");
+}
+
+pub fn count_certs(pem: &[u8]) -> usize {
+    inspect_pem(pem, &Origin::new("t"), T0).unwrap().len()
+}
+
+pub fn ca_pem(observed: &Observed) -> Vec<u8> {
+    observed.secrets[&secret("envoy-gateway-ca")].data[KEY_CA_CRT].clone()
+}
+
+pub fn leaf_issued_by(
+    observed: &Observed,
+    component: &str,
+    ca: &[u8],
+    now: OffsetDateTime,
+) -> bool {
+    let leaf = &observed.secrets[&secret(component)].data[KEY_TLS_CRT];
+    let o = Origin::new("t");
+    verify_chain(leaf, &o, ca, &o, now).unwrap().is_trusted()
+}
+
+// ---- the store contract ----------------------------------------------------------------
+
+pub async fn store_crud<S: Store>(store: S) {
+    let s = secret("contract");
+    assert!(store.read_secret(&s).await.unwrap().is_none());
+    let mut new = NewSecret::default();
+    new.secret_type = "Opaque".into();
+    new.data = BTreeMap::from([("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]);
+    new.labels = BTreeMap::from([("app".into(), "x".into())]);
+    new.annotations = BTreeMap::from([("keep".into(), "me".into())]);
+    let v1 = store.create_secret(&s, &new).await.unwrap();
+    assert!(matches!(
+        store.create_secret(&s, &new).await,
+        Err(StoreError::AlreadyExists)
+    ));
+
+    let read = store.read_secret(&s).await.unwrap().unwrap();
+    assert_eq!(read.version, v1);
+    assert_eq!(read.data["a"], b"1");
+    assert_eq!(read.secret_type, "Opaque");
+    assert_eq!(read.labels["app"], "x");
+
+    let mut update = SecretUpdate::default();
+    update.data = BTreeMap::from([
+        ("a".into(), Some(b"10".to_vec())),
+        ("b".into(), None),
+        ("c".into(), Some(b"3".to_vec())),
+    ]);
+    update.annotations = BTreeMap::from([("new".into(), Some("yes".into()))]);
+    let v2 = store.update_secret(&s, &v1, &update).await.unwrap();
+    assert_ne!(v1, v2);
+    let read = store.read_secret(&s).await.unwrap().unwrap();
+    assert_eq!(read.version, v2);
+    assert_eq!(
+        read.data.keys().collect::<Vec<_>>(),
+        ["a", "c"],
+        "merge semantics"
+    );
+    assert_eq!(read.data["a"], b"10");
+    assert_eq!(read.labels["app"], "x", "labels kept");
+    assert_eq!(read.annotations["keep"], "me", "annotations kept");
+    assert_eq!(read.annotations["new"], "yes");
+
+    // A stale version is a conflict and changes nothing.
+    assert!(matches!(
+        store.update_secret(&s, &v1, &update).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.read_secret(&s).await.unwrap().unwrap().version, v2);
+    assert!(matches!(
+        store.update_secret(&secret("absent"), "1", &update).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+// ---- the engine on the store ------------------------------------------------------------
+
+pub async fn install_then_rerun_writes_nothing<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    let report = rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.writes, 5,
+        "CA + 3 components + HMAC: {:?}",
+        report.events
+    );
+    let observed = observe(&store, &profile()).await.unwrap();
+    assert_trusted(&observed, T0, "after install");
+
+    let report = rotator(store.clone(), options(false), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.writes, 0, "{:?}", report.events);
+    assert_eq!(report.summary, "up to date");
+    assert_eq!(
+        observe(&store, &profile()).await.unwrap().secrets,
+        observed.secrets
+    );
+}
+
+pub async fn staged_rotation_keeps_trust_and_ends_with_two<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let before = observe(&store, &profile()).await.unwrap();
+    let old_ca = ca_pem(&before);
+    let hmac_before = before.secrets[&secret("envoy-oidc-hmac")].data.clone();
+
+    clock.advance(HOUR);
+    let report = rotator(store.clone(), options(true), &clock, 2)
+        .run(until_done())
+        .await
+        .unwrap();
+    assert_eq!(report.next, Next::Done);
+    let phases: Vec<Phase> = report
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Planned { to, from, .. } if to != from => Some(*to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [Phase::Prepared, Phase::Trust, Phase::Leaves, Phase::Stable]
+    );
+
+    let now = clock.now();
+    let after = observe(&store, &profile()).await.unwrap();
+    let new_ca = ca_pem(&after);
+    assert_ne!(new_ca, old_ca);
+    for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+        let trust = &after.secrets[&secret(c)].data[KEY_TRUST];
+        assert_eq!(count_certs(trust), 2, "{c}: bundle of two");
+        assert!(leaf_issued_by(&after, c, &new_ca, now), "{c}: new leaf");
+        // The old leaf is still trusted by the new bundle.
+        let old_leaf = &before.secrets[&secret(c)].data[KEY_TLS_CRT];
+        let o = Origin::new("t");
+        assert!(
+            verify_chain(old_leaf, &o, trust, &o, now)
+                .unwrap()
+                .is_trusted(),
+            "{c}: old leaf trusted"
+        );
+    }
+    assert_trusted(&after, now, "after rotation");
+    assert_eq!(
+        after.secrets[&secret("envoy-oidc-hmac")].data,
+        hmac_before,
+        "HMAC kept"
+    );
+
+    // A second rotation: still two, the newest two.
+    clock.advance(HOUR);
+    rotator(store.clone(), options(true), &clock, 3)
+        .run(until_done())
+        .await
+        .unwrap();
+    let third = observe(&store, &profile()).await.unwrap();
+    let newest = ca_pem(&third);
+    let trust = &third.secrets[&secret("envoy")].data[KEY_TRUST];
+    assert_eq!(count_certs(trust), 2);
+    assert!(trust.starts_with(&newest));
+    assert!(String::from_utf8_lossy(trust).contains(String::from_utf8_lossy(&new_ca).trim()));
+    assert_trusted(&third, clock.now(), "after the second rotation");
+}
+
+pub async fn one_phase_per_run<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    let mut phases = Vec::new();
+    for i in 0..8 {
+        let report = rotator(store.clone(), options(true), &clock, 10 + i)
+            .run(RunMode::Once)
+            .await
+            .unwrap();
+        phases.push((report.phase, report.writes > 0));
+        assert_trusted(
+            &observe(&store, &profile()).await.unwrap(),
+            clock.now(),
+            "between runs",
+        );
+        if report.phase == Phase::Stable && i > 0 {
+            break;
+        }
+        // Too early: the next run only waits.
+        let early = rotator(store.clone(), options(true), &clock, 99)
+            .run(RunMode::Once)
+            .await
+            .unwrap();
+        assert_eq!(
+            early.writes, 0,
+            "a run before the interval writes nothing: {:?}",
+            early.events
+        );
+        clock.advance(Duration::from_secs(301));
+    }
+    assert_eq!(
+        phases,
+        [
+            (Phase::Trust, true),
+            (Phase::Leaves, true),
+            (Phase::Stable, true)
+        ],
+        "prepare+trust, leaves, end"
+    );
+    // Right after the rotation ended, a new one is too soon.
+    let report = rotator(store.clone(), options(true), &clock, 50)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.writes, 0);
+    assert!(report.summary.contains("too soon"), "{}", report.summary);
+    let mut forced = options(true);
+    forced.force = true;
+    let report = rotator(store.clone(), forced, &clock, 51)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Trust);
+}
+
+/// Stops the rotation at every write position in turn; after each stop every leaf is
+/// trusted by every peer, and a rerun converges on the CA minted before the stop.
+pub async fn crash_at_every_write<S: Store>(make: impl Fn() -> S) {
+    // Count the writes of a whole rotation.
+    let total = {
+        let store = Arc::new(make());
+        let clock = Arc::new(ManualClock::new(T0));
+        rotator(store.clone(), options(false), &clock, 1)
+            .run(RunMode::Once)
+            .await
+            .unwrap();
+        clock.advance(HOUR);
+        rotator(store.clone(), options(true), &clock, 2)
+            .run(until_done())
+            .await
+            .unwrap()
+            .writes
+    };
+    assert!(
+        total >= 10,
+        "a rotation writes CA, bundles, leaves, CA: {total}"
+    );
+    for n in 1..=total as u64 {
+        let store = Arc::new(make());
+        let clock = Arc::new(ManualClock::new(T0));
+        rotator(store.clone(), options(false), &clock, 1)
+            .run(RunMode::Once)
+            .await
+            .unwrap();
+        clock.advance(HOUR);
+        let faulty = FaultyStore::new(store.clone()).crash_at_write(n);
+        let err = rotator(faulty, options(true), &clock, 2)
+            .run(until_done())
+            .await;
+        assert!(err.is_err(), "write {n} of {total} must fail");
+        let crashed = observe(&store, &profile()).await.unwrap();
+        assert_trusted(
+            &crashed,
+            clock.now(),
+            &format!("after a crash at write {n}"),
+        );
+        let next_at_crash = crashed.secrets[&secret("envoy-gateway-ca")]
+            .data
+            .get("next-ca.crt")
+            .cloned();
+
+        // The rerun (another process: another seed) finishes the job.
+        let report = rotator(store.clone(), options(true), &clock, 3)
+            .run(until_done())
+            .await
+            .unwrap();
+        assert_eq!(report.next, Next::Done, "rerun after a crash at write {n}");
+        let done = observe(&store, &profile()).await.unwrap();
+        assert_trusted(
+            &done,
+            clock.now(),
+            &format!("after the rerun of a crash at write {n}"),
+        );
+        let ca = ca_pem(&done);
+        if let Some(next) = next_at_crash {
+            assert_eq!(
+                ca, next,
+                "crash at write {n}: the rerun kept the CA minted before it"
+            );
+        }
+        for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+            assert!(
+                leaf_issued_by(&done, c, &ca, clock.now()),
+                "crash at {n}: {c} on one new CA"
+            );
+        }
+    }
+}
+
+pub async fn conflicts_re_read_and_re_plan<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    let faulty =
+        FaultyStore::new(store.clone()).conflict_matching(&format!("update secret {NS}/envoy"), 2);
+    let report = rotator(faulty, options(true), &clock, 2)
+        .run(until_done())
+        .await
+        .unwrap();
+    let conflicts = report
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Conflict { .. }))
+        .count();
+    assert_eq!(conflicts, 2);
+    assert_eq!(report.next, Next::Done);
+    assert_trusted(
+        &observe(&store, &profile()).await.unwrap(),
+        clock.now(),
+        "after conflicts",
+    );
+
+    // Endless conflicts: a clear error, bounded.
+    clock.advance(HOUR);
+    let faulty = FaultyStore::new(store.clone())
+        .conflict_matching(&format!("update secret {NS}/envoy"), 1000);
+    let err = rotator(faulty, options(true), &clock, 3)
+        .run(until_done())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("gave up after 6 conflicting writes"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("envoy"), "{err}");
+}
+
+pub async fn other_labels_and_annotations_survive<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let s = secret("envoy");
+    let current = store.read_secret(&s).await.unwrap().unwrap();
+    let mut update = SecretUpdate::default();
+    update.labels = BTreeMap::from([("team".into(), "edge".into())]);
+    update.annotations = BTreeMap::from([("owner".into(), Some("alice".into()))]);
+    update.data = BTreeMap::from([("extra".into(), Some(b"keep".to_vec()))]);
+    store
+        .update_secret(&s, &current.version, &update)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    rotator(store.clone(), options(true), &clock, 2)
+        .run(until_done())
+        .await
+        .unwrap();
+    let after = store.read_secret(&s).await.unwrap().unwrap();
+    assert_eq!(after.labels["team"], "edge");
+    assert_eq!(after.labels["control-plane"], "envoy-gateway");
+    assert_eq!(after.annotations["owner"], "alice");
+    assert_eq!(after.data["extra"], b"keep");
+}
+
+pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
+    let store = Arc::new(store);
+    // What certgen made: component Secrets, no CA key anywhere.
+    let mut entropy = SeededEntropy::new(77);
+    let old = certrotate_core::Ca::generate(
+        &certrotate_core::CaParams::new("envoy-gateway"),
+        T0,
+        &mut entropy,
+    )
+    .unwrap();
+    let p = profile();
+    for c in &p.components {
+        let leaf = old
+            .issue_leaf(&p.leaf_params(c).unwrap(), T0, &mut entropy)
+            .unwrap();
+        let mut new = NewSecret::default();
+        new.secret_type = "kubernetes.io/tls".into();
+        new.data = BTreeMap::from([
+            ("ca.crt".into(), old.cert_pem().as_bytes().to_vec()),
+            ("tls.crt".into(), leaf.cert_pem.into_bytes()),
+            (
+                "tls.key".into(),
+                leaf.key_pem.expose_secret().as_bytes().to_vec(),
+            ),
+        ]);
+        store.create_secret(&secret(&c.secret), &new).await.unwrap();
+    }
+    let clock = Arc::new(ManualClock::new(T0));
+    let report = rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.writes, 0);
+    assert!(
+        report.summary.contains("not managed yet"),
+        "{}",
+        report.summary
+    );
+
+    let mut phases = Vec::new();
+    for i in 0..6 {
+        let report = rotator(store.clone(), options(true), &clock, 5 + i)
+            .run(RunMode::Once)
+            .await
+            .unwrap();
+        phases.push(report.phase);
+        assert_trusted(
+            &observe(&store, &profile()).await.unwrap(),
+            clock.now(),
+            "adoption",
+        );
+        if report.phase == Phase::Stable {
+            break;
+        }
+        clock.advance(Duration::from_secs(301));
+    }
+    assert_eq!(phases, [Phase::Trust, Phase::Leaves, Phase::Stable]);
+}
+
+pub async fn hmac_rotates_only_when_asked<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let h = secret("envoy-oidc-hmac");
+    let before = store.read_secret(&h).await.unwrap().unwrap().data;
+    clock.advance(HOUR);
+    let mut o = options(true);
+    o.rotate_hmac = true;
+    rotator(store.clone(), o.clone(), &clock, 2)
+        .run(until_done())
+        .await
+        .unwrap();
+    let after = store.read_secret(&h).await.unwrap().unwrap().data;
+    assert_ne!(before, after);
+    assert_eq!(after["hmac-secret"].len(), 32);
+}
+
+pub async fn drop_old_ca_retires_it<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    let mut o = options(true);
+    o.drop_old_ca = true;
+    let report = rotator(store.clone(), o, &clock, 2)
+        .run(until_done())
+        .await
+        .unwrap();
+    assert!(report.events.iter().any(|e| matches!(
+        e,
+        Event::Planned {
+            to: Phase::Retire,
+            ..
+        }
+    )));
+    let after = observe(&store, &profile()).await.unwrap();
+    for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+        assert_eq!(
+            count_certs(&after.secrets[&secret(c)].data[KEY_TRUST]),
+            1,
+            "{c}"
+        );
+    }
+    assert_trusted(&after, clock.now(), "after retiring the old CA");
+}
+
+/// Upstream's single-step strategy breaks the invariant mid-rotation: after the first
+/// component write, its new leaf is not trusted by peers still holding the old ca.crt.
+pub async fn single_step_breaks_trust_mid_rotation<S: Store>(make: impl Fn() -> S) {
+    let store = Arc::new(make());
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    let mut o = options(true);
+    o.strategy = Strategy::SingleStep;
+    // Write 1 persists the next CA; write 2 is the first component; stop before write 3.
+    let faulty = FaultyStore::new(store.clone()).crash_at_write(3);
+    assert!(
+        rotator(faulty, o.clone(), &clock, 2)
+            .run(until_done())
+            .await
+            .is_err()
+    );
+    let mid = observe(&store, &profile()).await.unwrap();
+    let report = check(&profile(), &mid, clock.now(), Duration::ZERO).unwrap();
+    let untrusted: Vec<_> = report.untrusted().collect();
+    assert!(
+        !untrusted.is_empty(),
+        "single-step must show the failure staged avoids"
+    );
+    assert!(
+        untrusted.iter().all(|p| p.leaf.ends_with("/envoy-gateway")),
+        "{untrusted:#?}"
+    );
+    // And it does finish.
+    let done = rotator(store.clone(), o, &clock, 3)
+        .run(until_done())
+        .await
+        .unwrap();
+    assert_eq!(done.phase, Phase::Stable);
+    assert_trusted(
+        &observe(&store, &profile()).await.unwrap(),
+        clock.now(),
+        "single-step end",
+    );
+}
+
+pub fn objects() -> ProfileObjects {
+    ProfileObjects::of(&profile())
+}
+
+pub fn plain_secret(data: &[(&str, &[u8])]) -> ObservedSecret {
+    ObservedSecret::new(
+        "Opaque",
+        data.iter()
+            .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+            .collect(),
+        "",
+    )
+}
+
+#[macro_export]
+macro_rules! contract_suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn store_crud() {
+                contract::store_crud($make).await;
+            }
+            #[tokio::test]
+            async fn install_then_rerun_writes_nothing() {
+                contract::install_then_rerun_writes_nothing($make).await;
+            }
+            #[tokio::test]
+            async fn staged_rotation_keeps_trust_and_ends_with_two() {
+                contract::staged_rotation_keeps_trust_and_ends_with_two($make).await;
+            }
+            #[tokio::test]
+            async fn one_phase_per_run() {
+                contract::one_phase_per_run($make).await;
+            }
+            #[tokio::test]
+            async fn crash_at_every_write() {
+                contract::crash_at_every_write(|| $make).await;
+            }
+            #[tokio::test]
+            async fn conflicts_re_read_and_re_plan() {
+                contract::conflicts_re_read_and_re_plan($make).await;
+            }
+            #[tokio::test]
+            async fn other_labels_and_annotations_survive() {
+                contract::other_labels_and_annotations_survive($make).await;
+            }
+            #[tokio::test]
+            async fn adoption_of_a_certgen_install() {
+                contract::adoption_of_a_certgen_install($make).await;
+            }
+            #[tokio::test]
+            async fn hmac_rotates_only_when_asked() {
+                contract::hmac_rotates_only_when_asked($make).await;
+            }
+            #[tokio::test]
+            async fn drop_old_ca_retires_it() {
+                contract::drop_old_ca_retires_it($make).await;
+            }
+            #[tokio::test]
+            async fn single_step_breaks_trust_mid_rotation() {
+                contract::single_step_breaks_trust_mid_rotation(|| $make).await;
+            }
+        }
+    };
+}
