@@ -93,7 +93,12 @@ impl DirStore {
                 let version = target
                     .to_str()
                     .and_then(|t| t.strip_prefix("..v"))
-                    .ok_or_else(|| backend(format!("{}: unexpected ..data target {target:?}", dir.display())))?
+                    .ok_or_else(|| {
+                        backend(format!(
+                            "{}: unexpected ..data target {target:?}",
+                            dir.display()
+                        ))
+                    })?
                     .to_owned();
                 let meta_path = version_dir.join(META);
                 let meta: Meta = serde_json::from_slice(&read_limited(&meta_path)?)
@@ -164,7 +169,9 @@ impl DirStore {
         for entry in fs::read_dir(dir).map_err(|e| io(dir, e))? {
             let entry = entry.map_err(|e| io(dir, e))?;
             let file_name = entry.file_name();
-            let Some(n) = file_name.to_str() else { continue };
+            let Some(n) = file_name.to_str() else {
+                continue;
+            };
             if !n.starts_with("..") && !secret.data.contains_key(n) {
                 fs::remove_file(entry.path()).map_err(|e| io(&entry.path(), e))?;
             }
@@ -274,7 +281,11 @@ impl SecretStore for DirStore {
         self.read(&dir)
     }
 
-    async fn create_secret(&self, secret: &ObjectRef, new: &NewSecret) -> Result<String, StoreError> {
+    async fn create_secret(
+        &self,
+        secret: &ObjectRef,
+        new: &NewSecret,
+    ) -> Result<String, StoreError> {
         let dir = self.secret_dir(secret)?;
         let _lock = self.lock()?;
         if self.read(&dir)?.is_some() {
@@ -322,11 +333,20 @@ impl WorkloadStore for DirStore {
 
 impl WebhookStore for DirStore {
     async fn read_webhook(&self, _: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
-        Err(StoreError::NotApplicable("local mode has no webhook configurations"))
+        Err(StoreError::NotApplicable(
+            "local mode has no webhook configurations",
+        ))
     }
 
-    async fn update_webhook(&self, _: &WebhookRef, _: &str, _: &[Vec<u8>]) -> Result<String, StoreError> {
-        Err(StoreError::NotApplicable("local mode has no webhook configurations"))
+    async fn update_webhook(
+        &self,
+        _: &WebhookRef,
+        _: &str,
+        _: &[Vec<u8>],
+    ) -> Result<String, StoreError> {
+        Err(StoreError::NotApplicable(
+            "local mode has no webhook configurations",
+        ))
     }
 }
 

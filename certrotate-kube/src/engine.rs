@@ -309,8 +309,13 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     ) -> Result<(), Error> {
         if until - started > timeout {
             return Err(Error::Timeout {
-                waited: certrotate_core::rfc3339(started) + " to " + &certrotate_core::rfc3339(self.clock.now()),
-                waiting_for: format!("{waiting_for} (next step at {})", certrotate_core::rfc3339(until)),
+                waited: certrotate_core::rfc3339(started)
+                    + " to "
+                    + &certrotate_core::rfc3339(self.clock.now()),
+                waiting_for: format!(
+                    "{waiting_for} (next step at {})",
+                    certrotate_core::rfc3339(until)
+                ),
             });
         }
         Ok(())
@@ -324,7 +329,11 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 Step::Secret(change) => self.apply_secret(change, report).await?,
                 Step::Webhook(change) => {
                     self.store
-                        .update_webhook(&change.webhook, &change.expected_version, &change.ca_bundles)
+                        .update_webhook(
+                            &change.webhook,
+                            &change.expected_version,
+                            &change.ca_bundles,
+                        )
                         .await
                         .map_err(|source| Error::UpdateWebhook {
                             webhook: change.webhook.to_string(),
@@ -340,10 +349,17 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 }
                 Step::Restart(restart) => {
                     let annotations = BTreeMap::from([
-                        (ANNOTATION_RESTARTED_AT.to_owned(), restart.restarted_at.clone()),
+                        (
+                            ANNOTATION_RESTARTED_AT.to_owned(),
+                            restart.restarted_at.clone(),
+                        ),
                         (ANNOTATION_RESTARTED_FOR.to_owned(), restart.token.clone()),
                     ]);
-                    match self.store.restart_workload(&restart.workload, &annotations).await {
+                    match self
+                        .store
+                        .restart_workload(&restart.workload, &annotations)
+                        .await
+                    {
                         Ok(()) => {
                             report.writes += 1;
                             event(
@@ -382,7 +398,11 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         Ok(())
     }
 
-    async fn apply_secret(&self, change: &SecretChange, report: &mut RunReport) -> Result<(), Error> {
+    async fn apply_secret(
+        &self,
+        change: &SecretChange,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
         let secret = change.secret.to_string();
         let write_error = |source| Error::WriteSecret {
             secret: secret.clone(),
@@ -390,7 +410,12 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         };
         match &change.action {
             SecretAction::Unchanged => {
-                event(report, Event::SecretUnchanged { secret: secret.clone() });
+                event(
+                    report,
+                    Event::SecretUnchanged {
+                        secret: secret.clone(),
+                    },
+                );
             }
             SecretAction::Create => {
                 let new = NewSecret {
@@ -398,7 +423,9 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     data: change
                         .data
                         .iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_ref()?.expose_secret().to_vec())))
+                        .filter_map(|(k, v)| {
+                            Some((k.clone(), v.as_ref()?.expose_secret().to_vec()))
+                        })
                         .collect(),
                     labels: change.labels.clone(),
                     annotations: change
@@ -456,10 +483,14 @@ pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed,
     let objects = ProfileObjects::of(profile);
     let mut observed = Observed::default();
     for secret in objects.secrets() {
-        if let Some(s) = store.read_secret(secret).await.map_err(|source| Error::ReadSecret {
-            secret: secret.to_string(),
-            source,
-        })? {
+        if let Some(s) = store
+            .read_secret(secret)
+            .await
+            .map_err(|source| Error::ReadSecret {
+                secret: secret.to_string(),
+                source,
+            })?
+        {
             observed.secrets.insert(secret.clone(), s);
         }
     }
@@ -499,8 +530,14 @@ fn event(report: &mut RunReport, e: Event) {
         Event::Planned { from, to, summary } => {
             tracing::info!(%from, %to, "{summary}");
         }
-        Event::SecretCreated { secret, reason } => tracing::info!(%secret, %reason, "secret created"),
-        Event::SecretUpdated { secret, keys, reason } => {
+        Event::SecretCreated { secret, reason } => {
+            tracing::info!(%secret, %reason, "secret created")
+        }
+        Event::SecretUpdated {
+            secret,
+            keys,
+            reason,
+        } => {
             tracing::info!(%secret, keys = %keys.join(","), %reason, "secret updated");
         }
         Event::SecretUnchanged { secret } => tracing::debug!(%secret, "secret unchanged"),

@@ -59,11 +59,11 @@ mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dir::{DirStore, MAX_FILE_BYTES};
-pub use engine::{Event, RunMode, RunReport, Rotator, observe};
+pub use engine::{Event, Rotator, RunMode, RunReport, observe};
 pub use error::{Error, StoreError};
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
-pub use kube_store::KubeStore;
+pub use kube_store::{FIELD_MANAGER, KubeStore};
 pub use memory::{FaultyStore, MemoryStore};
 pub use store::{NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
 
@@ -97,7 +97,10 @@ mod arc_impls {
     }
 
     impl<S: WorkloadStore> WorkloadStore for Arc<S> {
-        async fn read_workload(&self, w: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
+        async fn read_workload(
+            &self,
+            w: &WorkloadRef,
+        ) -> Result<Option<ObservedWorkload>, StoreError> {
             (**self).read_workload(w).await
         }
         async fn restart_workload(
@@ -110,7 +113,10 @@ mod arc_impls {
     }
 
     impl<S: WebhookStore> WebhookStore for Arc<S> {
-        async fn read_webhook(&self, w: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
+        async fn read_webhook(
+            &self,
+            w: &WebhookRef,
+        ) -> Result<Option<ObservedWebhook>, StoreError> {
             (**self).read_webhook(w).await
         }
         async fn update_webhook(

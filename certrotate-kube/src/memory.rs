@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use certrotate_core::plan::{
-    ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef,
-    WorkloadRef,
+    ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
 };
 
 use crate::error::StoreError;
@@ -81,7 +80,10 @@ impl MemoryStore {
 
     /// How many times a workload was restarted.
     pub fn restarts(&self, workload: &WorkloadRef) -> u32 {
-        self.lock().workloads.get(workload).map_or(0, |w| w.restarts)
+        self.lock()
+            .workloads
+            .get(workload)
+            .map_or(0, |w| w.restarts)
     }
 
     /// Adds a webhook configuration with these `caBundle`s.
@@ -125,7 +127,11 @@ impl SecretStore for MemoryStore {
         Ok(self.lock().secrets.get(secret).cloned())
     }
 
-    async fn create_secret(&self, secret: &ObjectRef, new: &NewSecret) -> Result<String, StoreError> {
+    async fn create_secret(
+        &self,
+        secret: &ObjectRef,
+        new: &NewSecret,
+    ) -> Result<String, StoreError> {
         let mut state = self.lock();
         if state.secrets.contains_key(secret) {
             return Err(StoreError::AlreadyExists);
@@ -161,8 +167,15 @@ impl SecretStore for MemoryStore {
 }
 
 impl WorkloadStore for MemoryStore {
-    async fn read_workload(&self, workload: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
-        Ok(self.lock().workloads.get(workload).map(|w| w.observed.clone()))
+    async fn read_workload(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Option<ObservedWorkload>, StoreError> {
+        Ok(self
+            .lock()
+            .workloads
+            .get(workload)
+            .map(|w| w.observed.clone()))
     }
 
     async fn restart_workload(
@@ -186,7 +199,10 @@ impl WorkloadStore for MemoryStore {
 }
 
 impl WebhookStore for MemoryStore {
-    async fn read_webhook(&self, webhook: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
+    async fn read_webhook(
+        &self,
+        webhook: &WebhookRef,
+    ) -> Result<Option<ObservedWebhook>, StoreError> {
         Ok(self.lock().webhooks.get(webhook).cloned())
     }
 
@@ -275,11 +291,19 @@ impl<S> FaultyStore<S> {
         if write {
             let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
             if self.fail_write.is_some_and(|at| n >= at) {
-                return Err(StoreError::Backend(format!("injected crash at write {n}: {call}").into()));
+                return Err(StoreError::Backend(
+                    format!("injected crash at write {n}: {call}").into(),
+                ));
             }
         }
-        if self.fail_matching.as_ref().is_some_and(|p| call.contains(p.as_str())) {
-            return Err(StoreError::Backend(format!("injected fault: {call}").into()));
+        if self
+            .fail_matching
+            .as_ref()
+            .is_some_and(|p| call.contains(p.as_str()))
+        {
+            return Err(StoreError::Backend(
+                format!("injected fault: {call}").into(),
+            ));
         }
         if let Some((p, left)) = &self.conflict_matching {
             if call.contains(p.as_str())
@@ -300,7 +324,11 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         self.inner.read_secret(secret).await
     }
 
-    async fn create_secret(&self, secret: &ObjectRef, new: &NewSecret) -> Result<String, StoreError> {
+    async fn create_secret(
+        &self,
+        secret: &ObjectRef,
+        new: &NewSecret,
+    ) -> Result<String, StoreError> {
         self.check(&format!("create secret {secret}"), true)?;
         self.inner.create_secret(secret, new).await
     }
@@ -312,12 +340,17 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         update: &SecretUpdate,
     ) -> Result<String, StoreError> {
         self.check(&format!("update secret {secret}"), true)?;
-        self.inner.update_secret(secret, expected_version, update).await
+        self.inner
+            .update_secret(secret, expected_version, update)
+            .await
     }
 }
 
 impl<S: WorkloadStore> WorkloadStore for FaultyStore<S> {
-    async fn read_workload(&self, workload: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
+    async fn read_workload(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Option<ObservedWorkload>, StoreError> {
         self.check(&format!("read {workload}"), false)?;
         self.inner.read_workload(workload).await
     }
@@ -333,7 +366,10 @@ impl<S: WorkloadStore> WorkloadStore for FaultyStore<S> {
 }
 
 impl<S: WebhookStore> WebhookStore for FaultyStore<S> {
-    async fn read_webhook(&self, webhook: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
+    async fn read_webhook(
+        &self,
+        webhook: &WebhookRef,
+    ) -> Result<Option<ObservedWebhook>, StoreError> {
         self.check(&format!("read {webhook}"), false)?;
         self.inner.read_webhook(webhook).await
     }
@@ -345,7 +381,9 @@ impl<S: WebhookStore> WebhookStore for FaultyStore<S> {
         ca_bundles: &[Vec<u8>],
     ) -> Result<String, StoreError> {
         self.check(&format!("update {webhook}"), true)?;
-        self.inner.update_webhook(webhook, expected_version, ca_bundles).await
+        self.inner
+            .update_webhook(webhook, expected_version, ca_bundles)
+            .await
     }
 }
 

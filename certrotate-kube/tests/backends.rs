@@ -1,6 +1,8 @@
 //! The contract suite, once per backend.
 
 mod contract;
+#[cfg(feature = "kube")]
+mod fake_server;
 
 use std::sync::Arc;
 
@@ -14,6 +16,8 @@ contract_suite!(
     directory,
     certrotate_kube::DirStore::new(tempfile::tempdir().unwrap().keep())
 );
+#[cfg(feature = "kube")]
+contract_suite!(kubernetes, fake_server::store());
 
 fn ratelimit() -> WorkloadRef {
     WorkloadRef {

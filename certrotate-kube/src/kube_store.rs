@@ -1,0 +1,479 @@
+//! The Kubernetes backend, through kube-rs.
+//!
+//! - Secrets are read with GET and changed with one JSON merge patch that carries
+//!   `metadata.resourceVersion`: the API server applies it only if the Secret is still at
+//!   that version (409 otherwise), and every key, label, annotation or field the patch does
+//!   not name is kept (certgen's full replace dropped them).
+//! - Restarts are the merge patch `kubectl rollout restart` sends: the pod-template
+//!   annotation `kubectl.kubernetes.io/restartedAt` (plus certrotate's own), on Deployments,
+//!   StatefulSets and DaemonSets.
+//! - Webhook `caBundle`s are changed with GET and PUT (the list must be written whole).
+//! - Every write names the field manager `certrotate`; with [`KubeStore::with_dry_run`] the
+//!   API server validates and answers without persisting anything.
+//! - Transient failures (429, 5xx, timeouts) are retried up to three times with backoff,
+//!   honouring `Retry-After`; every retried write carries its precondition, so a retry can
+//!   never overwrite blindly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use certrotate_core::plan::{
+    ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+};
+use certrotate_core::profile::{WebhookKind, WorkloadKind};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::StoreError;
+use crate::store::{NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
+
+/// The field manager of every write.
+pub const FIELD_MANAGER: &str = "certrotate";
+
+/// A store backed by the Kubernetes API.
+#[derive(Clone)]
+pub struct KubeStore {
+    client: Client,
+    dry_run: bool,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl std::fmt::Debug for KubeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeStore")
+            .field("dry_run", &self.dry_run)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeStore {
+    /// A store using `client` (share your operator's client here).
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            dry_run: false,
+            retries: 3,
+            backoff: Duration::from_millis(200),
+        }
+    }
+
+    /// A store from the kubeconfig (`$KUBECONFIG`, `~/.kube/config`, optionally a context)
+    /// or the in-cluster service account.
+    pub async fn try_default(context: Option<&str>) -> Result<Self, StoreError> {
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..Default::default()
+        };
+        let mut config = match context {
+            Some(_) => kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| StoreError::Backend(e.into()))?,
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| StoreError::Backend(e.into()))?,
+        };
+        config.read_timeout = Some(Duration::from_secs(30));
+        config.connect_timeout = Some(Duration::from_secs(10));
+        let client = Client::try_from(config).map_err(|e| StoreError::Backend(e.into()))?;
+        Ok(Self::new(client))
+    }
+
+    /// Use the API server's dry run: every write is validated, none is persisted.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Retries of transient failures (default 3) and the first backoff (default 200 ms,
+    /// doubling).
+    pub fn with_retries(mut self, retries: u32, backoff: Duration) -> Self {
+        self.retries = retries;
+        self.backoff = backoff;
+        self
+    }
+
+    fn patch_params(&self) -> PatchParams {
+        PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            dry_run: self.dry_run,
+            ..PatchParams::default()
+        }
+    }
+
+    fn post_params(&self) -> PostParams {
+        PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            dry_run: self.dry_run,
+        }
+    }
+
+    async fn retry<T, F, Fut>(&self, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let mut delay = self.backoff;
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let transient = transient_delay(&e);
+                    if attempt >= self.retries || transient.is_none() {
+                        return Err(classify(e));
+                    }
+                    attempt += 1;
+                    let wait = transient
+                        .flatten()
+                        .unwrap_or(delay)
+                        .min(Duration::from_secs(30));
+                    tracing::warn!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "transient API error: {e}; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    delay *= 2;
+                }
+            }
+        }
+    }
+
+    async fn get_opt<K>(&self, api: &Api<K>, name: &str) -> Result<Option<K>, StoreError>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        self.retry(|| api.get_opt(name)).await
+    }
+
+    async fn patch_merge<K>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        body: &serde_json::Value,
+    ) -> Result<K, StoreError>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        let params = self.patch_params();
+        let patch = Patch::Merge(body);
+        self.retry(|| api.patch(name, &params, &patch)).await
+    }
+}
+
+/// `None`: not transient. `Some(None)`: transient, use the backoff. `Some(Some(d))`: the
+/// server asked to wait `d`.
+fn transient_delay(e: &kube::Error) -> Option<Option<Duration>> {
+    match e {
+        kube::Error::Api(status) if status.code == 429 || status.code >= 500 => Some(
+            status
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|s| *s > 0)
+                .map(|s| Duration::from_secs(u64::from(s))),
+        ),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => Some(None),
+        _ => None,
+    }
+}
+
+fn classify(e: kube::Error) -> StoreError {
+    match &e {
+        kube::Error::Api(status) if status.is_conflict() => StoreError::Conflict,
+        kube::Error::Api(status) if status.is_already_exists() => StoreError::AlreadyExists,
+        kube::Error::Api(status) if status.is_not_found() => StoreError::NotFound,
+        _ => StoreError::Backend(e.into()),
+    }
+}
+
+fn secret_to_observed(s: Secret) -> ObservedSecret {
+    let data = s
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .chain(
+            // stringData is write-only on a real server, but a fake may echo it back.
+            s.string_data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes())),
+        )
+        .collect();
+    let mut out = ObservedSecret::new(
+        s.type_.unwrap_or_else(|| "Opaque".into()),
+        data,
+        s.metadata.resource_version.unwrap_or_default(),
+    );
+    out.labels = s.metadata.labels.unwrap_or_default();
+    out.annotations = s.metadata.annotations.unwrap_or_default();
+    out
+}
+
+/// The merge patch of a Secret update, with its `resourceVersion` precondition.
+pub(crate) fn secret_patch(expected_version: &str, update: &SecretUpdate) -> serde_json::Value {
+    let data: BTreeMap<&String, Option<ByteString>> = update
+        .data
+        .iter()
+        .map(|(k, v)| (k, v.clone().map(ByteString)))
+        .collect();
+    let mut metadata = json!({ "resourceVersion": expected_version });
+    if !update.labels.is_empty() {
+        metadata["labels"] = json!(update.labels);
+    }
+    if !update.annotations.is_empty() {
+        metadata["annotations"] = json!(update.annotations);
+    }
+    let mut patch = json!({ "metadata": metadata });
+    if !data.is_empty() {
+        patch["data"] = json!(data);
+    }
+    patch
+}
+
+/// The merge patch `kubectl rollout restart` sends, with certrotate's annotation beside it.
+pub(crate) fn restart_patch(annotations: &BTreeMap<String, String>) -> serde_json::Value {
+    json!({ "spec": { "template": { "metadata": { "annotations": annotations } } } })
+}
+
+impl SecretStore for KubeStore {
+    async fn read_secret(&self, secret: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret.namespace);
+        Ok(self
+            .get_opt(&api, &secret.name)
+            .await?
+            .map(secret_to_observed))
+    }
+
+    async fn create_secret(
+        &self,
+        secret: &ObjectRef,
+        new: &NewSecret,
+    ) -> Result<String, StoreError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret.namespace);
+        let object = Secret {
+            metadata: ObjectMeta {
+                name: Some(secret.name.clone()),
+                namespace: Some(secret.namespace.clone()),
+                labels: Some(new.labels.clone()).filter(|l| !l.is_empty()),
+                annotations: Some(new.annotations.clone()).filter(|a| !a.is_empty()),
+                ..ObjectMeta::default()
+            },
+            type_: Some(new.secret_type.clone()),
+            data: Some(
+                new.data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        };
+        let params = self.post_params();
+        let created = self.retry(|| api.create(&params, &object)).await?;
+        Ok(created.metadata.resource_version.unwrap_or_default())
+    }
+
+    async fn update_secret(
+        &self,
+        secret: &ObjectRef,
+        expected_version: &str,
+        update: &SecretUpdate,
+    ) -> Result<String, StoreError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret.namespace);
+        let patched = self
+            .patch_merge(&api, &secret.name, &secret_patch(expected_version, update))
+            .await?;
+        Ok(patched.metadata.resource_version.unwrap_or_default())
+    }
+}
+
+fn template_annotations(
+    template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>,
+) -> BTreeMap<String, String> {
+    template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default()
+}
+
+impl WorkloadStore for KubeStore {
+    async fn read_workload(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Option<ObservedWorkload>, StoreError> {
+        let (ns, name) = (&workload.object.namespace, &workload.object.name);
+        let client = self.client.clone();
+        let observed = match workload.kind {
+            WorkloadKind::Deployment => {
+                let api: Api<Deployment> = Api::namespaced(client, ns);
+                self.get_opt(&api, name).await?.map(|d| {
+                    let generation = d.metadata.generation.unwrap_or(0);
+                    let spec = d.spec.unwrap_or_default();
+                    let want = spec.replicas.unwrap_or(1);
+                    let status = d.status.unwrap_or_default();
+                    let complete = status.observed_generation.unwrap_or(0) >= generation
+                        && status.updated_replicas.unwrap_or(0) >= want
+                        && status.available_replicas.unwrap_or(0) >= want
+                        && status.replicas.unwrap_or(0) <= want;
+                    ObservedWorkload::new(template_annotations(Some(&spec.template)), complete)
+                })
+            }
+            WorkloadKind::StatefulSet => {
+                let api: Api<StatefulSet> = Api::namespaced(client, ns);
+                self.get_opt(&api, name).await?.map(|s| {
+                    let generation = s.metadata.generation.unwrap_or(0);
+                    let spec = s.spec.unwrap_or_default();
+                    let want = spec.replicas.unwrap_or(1);
+                    let status = s.status.unwrap_or_default();
+                    let complete = status.observed_generation.unwrap_or(0) >= generation
+                        && status.updated_replicas.unwrap_or(0) >= want
+                        && status.ready_replicas.unwrap_or(0) >= want
+                        && status.current_revision == status.update_revision;
+                    ObservedWorkload::new(template_annotations(Some(&spec.template)), complete)
+                })
+            }
+            WorkloadKind::DaemonSet => {
+                let api: Api<DaemonSet> = Api::namespaced(client, ns);
+                self.get_opt(&api, name).await?.map(|d| {
+                    let generation = d.metadata.generation.unwrap_or(0);
+                    let spec = d.spec.unwrap_or_default();
+                    let status = d.status.unwrap_or_default();
+                    let want = status.desired_number_scheduled;
+                    let complete = status.observed_generation.unwrap_or(0) >= generation
+                        && status.updated_number_scheduled.unwrap_or(0) >= want
+                        && status.number_available.unwrap_or(0) >= want;
+                    ObservedWorkload::new(template_annotations(Some(&spec.template)), complete)
+                })
+            }
+            _ => None,
+        };
+        Ok(observed)
+    }
+
+    async fn restart_workload(
+        &self,
+        workload: &WorkloadRef,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        let (ns, name) = (&workload.object.namespace, &workload.object.name);
+        let body = restart_patch(annotations);
+        let client = self.client.clone();
+        match workload.kind {
+            WorkloadKind::Deployment => {
+                self.patch_merge(&Api::<Deployment>::namespaced(client, ns), name, &body)
+                    .await?;
+            }
+            WorkloadKind::StatefulSet => {
+                self.patch_merge(&Api::<StatefulSet>::namespaced(client, ns), name, &body)
+                    .await?;
+            }
+            WorkloadKind::DaemonSet => {
+                self.patch_merge(&Api::<DaemonSet>::namespaced(client, ns), name, &body)
+                    .await?;
+            }
+            _ => return Err(StoreError::NotApplicable("unknown workload kind")),
+        }
+        Ok(())
+    }
+}
+
+impl WebhookStore for KubeStore {
+    async fn read_webhook(
+        &self,
+        webhook: &WebhookRef,
+    ) -> Result<Option<ObservedWebhook>, StoreError> {
+        let client = self.client.clone();
+        let (bundles, version) = match webhook.kind {
+            WebhookKind::Mutating => {
+                let api: Api<MutatingWebhookConfiguration> = Api::all(client);
+                let Some(c) = self.get_opt(&api, &webhook.name).await? else {
+                    return Ok(None);
+                };
+                let bundles = c
+                    .webhooks
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|w| w.client_config.ca_bundle.map(|b| b.0).unwrap_or_default())
+                    .collect();
+                (bundles, c.metadata.resource_version)
+            }
+            WebhookKind::Validating => {
+                let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
+                let Some(c) = self.get_opt(&api, &webhook.name).await? else {
+                    return Ok(None);
+                };
+                let bundles = c
+                    .webhooks
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|w| w.client_config.ca_bundle.map(|b| b.0).unwrap_or_default())
+                    .collect();
+                (bundles, c.metadata.resource_version)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(ObservedWebhook::new(
+            bundles,
+            version.unwrap_or_default(),
+        )))
+    }
+
+    async fn update_webhook(
+        &self,
+        webhook: &WebhookRef,
+        expected_version: &str,
+        ca_bundles: &[Vec<u8>],
+    ) -> Result<String, StoreError> {
+        let client = self.client.clone();
+        let params = self.post_params();
+        macro_rules! replace {
+            ($ty:ty) => {{
+                let api: Api<$ty> = Api::all(client);
+                let Some(mut c) = self.get_opt(&api, &webhook.name).await? else {
+                    return Err(StoreError::NotFound);
+                };
+                if c.metadata.resource_version.as_deref() != Some(expected_version) {
+                    return Err(StoreError::Conflict);
+                }
+                let hooks = c.webhooks.get_or_insert_with(Vec::new);
+                if hooks.len() != ca_bundles.len() {
+                    return Err(StoreError::Conflict);
+                }
+                for (hook, bundle) in hooks.iter_mut().zip(ca_bundles) {
+                    hook.client_config.ca_bundle = Some(ByteString(bundle.clone()));
+                }
+                let replaced = self
+                    .retry(|| api.replace(&webhook.name, &params, &c))
+                    .await?;
+                Ok(replaced.metadata.resource_version.unwrap_or_default())
+            }};
+        }
+        match webhook.kind {
+            WebhookKind::Mutating => replace!(MutatingWebhookConfiguration),
+            WebhookKind::Validating => replace!(ValidatingWebhookConfiguration),
+            _ => Err(StoreError::NotApplicable("unknown webhook kind")),
+        }
+    }
+}
+
+impl Store for KubeStore {
+    fn describe(&self) -> String {
+        if self.dry_run {
+            "kubernetes (server-side dry run)".into()
+        } else {
+            "kubernetes".into()
+        }
+    }
+}
