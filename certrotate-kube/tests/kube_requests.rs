@@ -1,0 +1,239 @@
+//! The exact requests the Kubernetes backend sends (method, path, content type, body),
+//! against a tower-test mock, as kube-rs's own tests do.
+#![cfg(feature = "kube")]
+
+use std::collections::BTreeMap;
+
+use certrotate_core::plan::{ObjectRef, WorkloadRef};
+use certrotate_core::profile::WorkloadKind;
+use certrotate_kube::{KubeStore, SecretStore, SecretUpdate, StoreError, WorkloadStore};
+use http::{Request, Response};
+use kube::client::Body;
+use serde_json::{Value, json};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+fn store() -> (KubeStore, Handle) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    (
+        KubeStore::new(client).with_retries(2, std::time::Duration::from_millis(1)),
+        handle,
+    )
+}
+
+async fn expect(
+    handle: &mut Handle,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+) -> (Value, tower_test::mock::SendResponse<Response<Body>>) {
+    let (request, send) = handle.next_request().await.expect("a request");
+    assert_eq!(request.method().as_str(), method);
+    assert_eq!(request.uri().to_string(), path);
+    assert_eq!(
+        request
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        content_type
+    );
+    let body = request.into_body().collect_bytes().await.unwrap();
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap()
+    };
+    (body, send)
+}
+
+fn reply(send: tower_test::mock::SendResponse<Response<Body>>, status: u16, body: Value) {
+    let response = Response::builder()
+        .status(status)
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    send.send_response(response);
+}
+
+fn secret_json(rv: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "envoy", "namespace": "ns", "resourceVersion": rv}, "type": "kubernetes.io/tls", "data": {}})
+}
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": reason, "reason": reason, "code": code})
+}
+
+#[tokio::test]
+async fn secret_update_is_one_merge_patch_with_a_version_precondition() {
+    let (store, mut handle) = store();
+    let server = tokio::spawn(async move {
+        let (body, send) = expect(
+            &mut handle,
+            "PATCH",
+            "/api/v1/namespaces/ns/secrets/envoy?&fieldManager=certrotate",
+            Some("application/merge-patch+json"),
+        )
+        .await;
+        assert_eq!(
+            body,
+            json!({
+                "metadata": {
+                    "resourceVersion": "7",
+                    "labels": {"control-plane": "envoy-gateway"},
+                    "annotations": {"certrotate.io/phase": "trust", "stale": null}
+                },
+                "data": {"ca.crt": "Y2E=", "old": null}
+            })
+        );
+        reply(send, 200, secret_json("8"));
+    });
+    let mut update = SecretUpdate::default();
+    update.data = BTreeMap::from([
+        ("ca.crt".into(), Some(b"ca".to_vec())),
+        ("old".into(), None),
+    ]);
+    update.labels = BTreeMap::from([("control-plane".into(), "envoy-gateway".into())]);
+    update.annotations = BTreeMap::from([
+        ("certrotate.io/phase".into(), Some("trust".into())),
+        ("stale".into(), None),
+    ]);
+    let version = store
+        .update_secret(&ObjectRef::new("ns", "envoy"), "7", &update)
+        .await
+        .unwrap();
+    assert_eq!(version, "8");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn restart_is_the_patch_kubectl_rollout_restart_sends() {
+    let (store, mut handle) = store();
+    let server = tokio::spawn(async move {
+        let (body, send) = expect(
+            &mut handle,
+            "PATCH",
+            "/apis/apps/v1/namespaces/ns/deployments/envoy-ratelimit?&fieldManager=certrotate",
+            Some("application/merge-patch+json"),
+        )
+        .await;
+        assert_eq!(
+            body,
+            json!({"spec": {"template": {"metadata": {"annotations": {
+                "kubectl.kubernetes.io/restartedAt": "2026-06-01T12:00:00Z",
+                "certrotate.io/restarted-for": "abc"
+            }}}}})
+        );
+        reply(
+            send,
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "envoy-ratelimit"}}),
+        );
+    });
+    let workload = WorkloadRef {
+        kind: WorkloadKind::Deployment,
+        object: ObjectRef::new("ns", "envoy-ratelimit"),
+    };
+    let annotations = BTreeMap::from([
+        (
+            "kubectl.kubernetes.io/restartedAt".into(),
+            "2026-06-01T12:00:00Z".into(),
+        ),
+        ("certrotate.io/restarted-for".into(), "abc".into()),
+    ]);
+    store
+        .restart_workload(&workload, &annotations)
+        .await
+        .unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn conflicts_absence_and_retries_map_to_store_errors() {
+    let (store, mut handle) = store();
+    let server = tokio::spawn(async move {
+        // 409 on a stale version.
+        let (_, send) = expect(
+            &mut handle,
+            "PATCH",
+            "/api/v1/namespaces/ns/secrets/envoy?&fieldManager=certrotate",
+            Some("application/merge-patch+json"),
+        )
+        .await;
+        reply(send, 409, status(409, "Conflict"));
+        // 404 on a read is "absent".
+        let (_, send) = expect(
+            &mut handle,
+            "GET",
+            "/api/v1/namespaces/ns/secrets/envoy",
+            None,
+        )
+        .await;
+        reply(send, 404, status(404, "NotFound"));
+        // 500 then 429 then success: retried with backoff.
+        for code in [500, 429] {
+            let (_, send) = expect(
+                &mut handle,
+                "GET",
+                "/api/v1/namespaces/ns/secrets/envoy",
+                None,
+            )
+            .await;
+            reply(send, code, status(code, "InternalError"));
+        }
+        let (_, send) = expect(
+            &mut handle,
+            "GET",
+            "/api/v1/namespaces/ns/secrets/envoy",
+            None,
+        )
+        .await;
+        reply(send, 200, secret_json("3"));
+        // Past the retry budget: a clear error.
+        for _ in 0..3 {
+            let (_, send) = expect(
+                &mut handle,
+                "GET",
+                "/api/v1/namespaces/ns/secrets/envoy",
+                None,
+            )
+            .await;
+            reply(send, 503, status(503, "ServiceUnavailable"));
+        }
+    });
+    let s = ObjectRef::new("ns", "envoy");
+    let err = store
+        .update_secret(&s, "1", &SecretUpdate::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err}");
+    assert!(store.read_secret(&s).await.unwrap().is_none());
+    assert_eq!(store.read_secret(&s).await.unwrap().unwrap().version, "3");
+    let err = store.read_secret(&s).await.unwrap_err();
+    assert!(err.to_string().contains("ServiceUnavailable"), "{err}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn server_side_dry_run_is_asked_for_on_writes() {
+    let (store, mut handle) = store();
+    let store = store.with_dry_run(true);
+    let server = tokio::spawn(async move {
+        let (_, send) = expect(
+            &mut handle,
+            "PATCH",
+            "/api/v1/namespaces/ns/secrets/envoy?&dryRun=All&fieldManager=certrotate",
+            Some("application/merge-patch+json"),
+        )
+        .await;
+        reply(send, 200, secret_json("1"));
+    });
+    store
+        .update_secret(
+            &ObjectRef::new("ns", "envoy"),
+            "1",
+            &SecretUpdate::default(),
+        )
+        .await
+        .unwrap();
+    server.await.unwrap();
+}
