@@ -17,6 +17,8 @@ use crate::profile::Profile;
 pub struct CheckReport {
     /// One entry per (leaf, trust store) pair.
     pub pairs: Vec<TrustPair>,
+    /// Every certificate of every trust store and leaf, with its expiry.
+    pub certificates: Vec<Expiring>,
     /// Certificates that expire within the warning window (or already did).
     pub expiring: Vec<Expiring>,
     /// Problems that stop a pair from being checked at all (a missing Secret or key, an
@@ -48,12 +50,14 @@ pub struct TrustPair {
     pub verdict: ChainVerdict,
 }
 
-/// A certificate near or past its end.
+/// Where a certificate is and when it expires.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Expiring {
     /// Where (`secret ns/name key tls.crt block 1`).
     pub location: String,
+    /// Its subject.
+    pub subject: String,
     /// End of validity.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
@@ -73,6 +77,7 @@ pub fn check(
     let objects = ProfileObjects::of(profile);
     let mut report = CheckReport {
         pairs: Vec::new(),
+        certificates: Vec::new(),
         expiring: Vec::new(),
         problems: Vec::new(),
     };
@@ -113,12 +118,17 @@ pub fn check(
     for (_, origin, pem) in stores.iter().chain(&leaves) {
         match inspect::inspect_pem(pem, origin, now) {
             Ok(certs) => {
-                for c in certs.into_iter().filter(|c| c.not_after < horizon) {
-                    report.expiring.push(Expiring {
+                for c in certs {
+                    let entry = Expiring {
                         location: format!("{origin} block {}", c.block),
+                        subject: c.subject,
                         not_after: c.not_after,
                         days_left: c.days_left,
-                    });
+                    };
+                    if entry.not_after < horizon {
+                        report.expiring.push(entry.clone());
+                    }
+                    report.certificates.push(entry);
                 }
             }
             Err(e) => report.problems.push(e.to_string()),

@@ -354,4 +354,8 @@ impl Store for DirStore {
     fn describe(&self) -> String {
         format!("directory {}", self.root.display())
     }
+
+    fn has_cluster_objects(&self) -> bool {
+        false
+    }
 }

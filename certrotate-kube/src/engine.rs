@@ -217,6 +217,21 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         )?)
     }
 
+    /// Applies one plan (from [`Self::plan`]) without re-planning: for a server-side dry
+    /// run, or an operator that shows the plan before applying it. A conflict is an error
+    /// here; [`Self::run`] re-plans instead.
+    pub async fn apply(&mut self, plan: &RotationPlan) -> Result<RunReport, Error> {
+        let mut report = RunReport {
+            events: Vec::new(),
+            phase: plan.to,
+            next: plan.next.clone(),
+            summary: plan.summary.clone(),
+            writes: 0,
+        };
+        self.apply_steps(plan, &mut report).await?;
+        Ok(report)
+    }
+
     /// Runs the rotation as far as `mode` allows.
     pub async fn run(&mut self, mode: RunMode) -> Result<RunReport, Error> {
         let started = self.clock.now();
@@ -239,7 +254,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     summary: plan.summary.clone(),
                 },
             );
-            match self.apply(&plan, &mut report).await {
+            match self.apply_steps(&plan, &mut report).await {
                 Ok(()) => {}
                 Err(e) if e.is_conflict() && conflicts < self.max_conflicts => {
                     conflicts += 1;
@@ -323,7 +338,11 @@ impl<S: Store, C: Clock> Rotator<S, C> {
 
     /// Applies the steps of a plan, in order. Stops at the first failure: the persisted
     /// phase is written last, so a rerun repeats the step.
-    async fn apply(&mut self, plan: &RotationPlan, report: &mut RunReport) -> Result<(), Error> {
+    async fn apply_steps(
+        &mut self,
+        plan: &RotationPlan,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
         for step in &plan.steps {
             match step {
                 Step::Secret(change) => self.apply_secret(change, report).await?,
@@ -385,13 +404,25 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         }
                     }
                 }
-                Step::Note { object, message } => event(
-                    report,
-                    Event::Note {
-                        object: object.clone(),
-                        message: message.clone(),
-                    },
-                ),
+                Step::Note { object, message } => {
+                    let message = if !self.store.has_cluster_objects()
+                        && message.starts_with("absent")
+                    {
+                        format!(
+                            "not applicable to {}: no cluster objects in local mode (restart or update it yourself if it exists)",
+                            self.store.describe()
+                        )
+                    } else {
+                        message.clone()
+                    };
+                    event(
+                        report,
+                        Event::Note {
+                            object: object.clone(),
+                            message,
+                        },
+                    );
+                }
                 _ => {}
             }
         }

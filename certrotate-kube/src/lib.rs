@@ -133,5 +133,9 @@ mod arc_impls {
         fn describe(&self) -> String {
             (**self).describe()
         }
+
+        fn has_cluster_objects(&self) -> bool {
+            (**self).has_cluster_objects()
+        }
     }
 }

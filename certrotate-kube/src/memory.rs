@@ -391,4 +391,8 @@ impl<S: Store> Store for FaultyStore<S> {
     fn describe(&self) -> String {
         format!("faulty {}", self.inner.describe())
     }
+
+    fn has_cluster_objects(&self) -> bool {
+        self.inner.has_cluster_objects()
+    }
 }

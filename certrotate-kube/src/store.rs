@@ -143,4 +143,10 @@ pub trait WebhookStore: Send + Sync {
 pub trait Store: SecretStore + WorkloadStore + WebhookStore {
     /// A short description for messages (`directory ./certs`, `kubernetes`).
     fn describe(&self) -> String;
+
+    /// Whether this store has workloads and webhook configurations at all (local mode
+    /// does not: restarts there are reported as not applicable).
+    fn has_cluster_objects(&self) -> bool {
+        true
+    }
 }

@@ -1,0 +1,392 @@
+//! The `certrotate` command, as a library the tests can call; `main.rs` only calls [`main`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cli;
+mod output;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use certrotate_core::plan::{
+    KEY_TLS_KEY, Next, ObjectRef, PlanOptions, ProfileObjects, RotationState,
+};
+use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
+use certrotate_kube::{
+    Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, observe,
+};
+use clap::{CommandFactory, Parser};
+
+pub use cli::{Cli, Command, Format};
+
+/// Builds the store named by the target flags and runs `$body` with it.
+macro_rules! with_store {
+    ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {{
+        let target: &cli::TargetArgs = $target;
+        if target.kube {
+            let $store = KubeStore::try_default(target.context.as_deref())
+                .await
+                .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
+                .with_dry_run($dry_run);
+            $body
+        } else {
+            let $store =
+                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")));
+            $body
+        }
+    }};
+}
+
+/// The most bytes read from one input file or stdin.
+pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Exit status: a check found an untrusted leaf or a missing Secret.
+pub const EXIT_UNTRUSTED: u8 = 3;
+/// Exit status: a check found a certificate expiring soon.
+pub const EXIT_EXPIRING: u8 = 4;
+
+/// Parses the arguments, runs the command and turns errors into a message and exit 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "warn,certrotate_kube=info",
+        (false, 1) => "info,certrotate_kube=debug,certrotate_cli=debug",
+        _ => "debug,certrotate_kube=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let format = cli.output;
+    if format == Format::Openmetrics && !matches!(cli.command, Command::Check(_)) {
+        bail!("-o openmetrics is only for `certrotate check`");
+    }
+    match cli.command {
+        Command::Rotate(args) => {
+            let profile = load_profile(&args.target, |p| {
+                if let Some(alg) = args.key_algorithm {
+                    p.set_key_algorithm(alg);
+                }
+                if let Some(v) = args.ca_validity {
+                    p.ca.validity = v;
+                }
+                if let Some(v) = args.leaf_validity {
+                    p.leaf.validity = v;
+                }
+            })?;
+            let mut options = PlanOptions::default();
+            options.overwrite = args.overwrite;
+            options.force = args.force;
+            options.strategy = args.strategy;
+            options.convergence_interval = args.convergence_interval;
+            options.rotate_hmac = args.rotate_hmac;
+            options.drop_old_ca = args.drop_old_ca;
+            options.bundle_policy = BundlePolicy::new(args.max_carried);
+            let mode = if args.wait {
+                RunMode::UntilDone {
+                    timeout: args.timeout,
+                }
+            } else {
+                RunMode::Once
+            };
+            let server_dry_run = args.dry_run == Some(cli::DryRun::Server);
+            if server_dry_run && !args.target.kube {
+                bail!("--dry-run=server needs --kube (local mode has no API server)");
+            }
+            let dry_run = args.dry_run.is_some();
+            with_store!(&args.target, server_dry_run, store => {
+                rotate(store, profile, options, mode, dry_run, format).await
+            })
+        }
+        Command::Renew(args) => {
+            let profile = load_profile(&args.target, |_| {})?;
+            let mut options = PlanOptions::default();
+            options.renew_before = Some(args.before);
+            with_store!(&args.target, false, store => {
+                rotate(store, profile, options, RunMode::Once, false, format).await
+            })
+        }
+        Command::Status(target) => {
+            let profile = load_profile(&target, |_| {})?;
+            with_store!(&target, false, store => status(store, profile, format).await)
+        }
+        Command::Check(args) => {
+            let profile = load_profile(&args.target, |_| {})?;
+            with_store!(&args.target, false, store => {
+                check(store, profile, args.warn_within, format).await
+            })
+        }
+        Command::Inspect(args) => inspect(&args, format).await,
+        Command::Bundle(args) => bundle(&args, format),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "certrotate",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> Result<Profile> {
+    let mut profile = if target.profile == "envoy-gateway" {
+        Profile::envoy_gateway("envoy-gateway-system")
+    } else {
+        let path = Path::new(&target.profile);
+        let text = String::from_utf8(read_input(path)?)
+            .with_context(|| format!("profile {}: not UTF-8", path.display()))?;
+        let origin = Origin::new(path.display().to_string());
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => Profile::from_toml(&text, &origin)?,
+            Some("yaml" | "yml") => Profile::from_yaml(&text, &origin)?,
+            _ => bail!(
+                "--profile {:?}: not `envoy-gateway` nor a .toml/.yaml file",
+                target.profile
+            ),
+        }
+    };
+    if let Some(ns) = &target.namespace {
+        profile = profile.with_namespace(ns)?;
+    }
+    adjust(&mut profile);
+    profile.validate()?;
+    Ok(profile)
+}
+
+async fn rotate<S: Store>(
+    store: S,
+    profile: Profile,
+    options: PlanOptions,
+    mode: RunMode,
+    dry_run: bool,
+    format: Format,
+) -> Result<ExitCode> {
+    let target = store.describe();
+    let server_dry_run = target.contains("dry run");
+    let mut rotator = Rotator::new(store, profile, options);
+    if dry_run {
+        let plan = rotator.plan().await?;
+        if server_dry_run {
+            rotator
+                .apply(&plan)
+                .await
+                .context("the API server refused the dry run")?;
+        }
+        output::plan(&plan, format, &target)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = rotator.run(mode).await?;
+    output::run_report(&report, format, &target)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {
+    let objects = ProfileObjects::of(&profile);
+    let observed = observe(&store, &profile).await?;
+    let state = match observed.secrets.get(&objects.ca_secret) {
+        Some(s) => Some(RotationState::from_secret(
+            s,
+            &Origin::new(format!("secret {}", objects.ca_secret)),
+        )?),
+        None => None,
+    };
+    let mut rotator = Rotator::new(store, profile, PlanOptions::default());
+    let plan = rotator.plan().await?;
+    output::status(&objects.ca_secret, state.as_ref(), &plan, format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check<S: Store>(
+    store: S,
+    profile: Profile,
+    warn_within: std::time::Duration,
+    format: Format,
+) -> Result<ExitCode> {
+    let observed = observe(&store, &profile).await?;
+    let now = SystemClock.now();
+    let report = certrotate_core::check(&profile, &observed, now, warn_within)?;
+    output::check(&report, format, now)?;
+    Ok(if !report.all_trusted() {
+        ExitCode::from(EXIT_UNTRUSTED)
+    } else if !report.expiring.is_empty() {
+        ExitCode::from(EXIT_EXPIRING)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
+    let now = SystemClock.now();
+    let mut rows = Vec::new();
+    if let Some(name) = args.what.strip_prefix("secret/") {
+        let profile = load_profile(&args.target, |_| {})?;
+        let secret = ObjectRef::new(&profile.namespace, name);
+        let observed = with_store!(&args.target, false, store => {
+            store.read_secret(&secret).await.map_err(|e| anyhow::anyhow!("reading secret {secret}: {e}"))?
+        });
+        let Some(observed) = observed else {
+            bail!("secret {secret} not found");
+        };
+        for (key, value) in &observed.data {
+            if key == KEY_TLS_KEY || key.ends_with(".key") || !looks_like_certificates(value) {
+                continue;
+            }
+            let origin = Origin::new(format!("secret {secret} key {key}"));
+            rows.extend(
+                inspect_pem(value, &origin, now)?
+                    .into_iter()
+                    .map(|c| (origin.to_string(), c)),
+            );
+        }
+    } else {
+        let path = PathBuf::from(&args.what);
+        for file in certificate_files(&path)? {
+            let origin = Origin::new(file.display().to_string());
+            let data = read_input(&file)?;
+            rows.extend(
+                inspect_pem(&data, &origin, now)?
+                    .into_iter()
+                    .map(|c| (origin.to_string(), c)),
+            );
+        }
+    }
+    if rows.is_empty() {
+        bail!("{}: no certificates found", args.what);
+    }
+    output::certificates(&rows, format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn looks_like_certificates(value: &[u8]) -> bool {
+    value
+        .windows(27)
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+}
+
+/// The certificate files of a path: the file itself, or the `*.crt` / `*.pem` files below a
+/// folder (three levels, skipping the `..` folders of the directory store).
+fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if meta.is_file() || path == Path::new("-") {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![(path.to_owned(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("{}", dir.display()))?
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let p = entry.path();
+            if p.is_dir() && depth < 3 {
+                stack.push((p, depth + 1));
+            } else if p.is_file() && (name.ends_with(".crt") || name.ends_with(".pem")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
+    if args.new == Path::new("-") && args.old == Path::new("-") {
+        bail!("NEW and OLD cannot both be stdin");
+    }
+    let new = read_input(&args.new)?;
+    let old = read_input(&args.old)?;
+    let now = args.now.unwrap_or_else(|| SystemClock.now());
+    let bundle = BundlePolicy::new(args.max_carried)
+        .bundle(&new, &old, now)
+        .with_context(|| {
+            format!(
+                "bundling {} with {}",
+                args.new.display(),
+                args.old.display()
+            )
+        })?;
+    std::io::stdout().write_all(bundle.pem.as_bytes())?;
+    output::bundle_report(&bundle.report, format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a file (or stdin for `-`), refusing more than [`MAX_INPUT_BYTES`].
+fn read_input(path: &Path) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let name = path.display();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .take(MAX_INPUT_BYTES + 1)
+            .read_to_end(&mut data)
+            .context("reading stdin")?;
+    } else {
+        std::fs::File::open(path)
+            .with_context(|| format!("opening {name}"))?
+            .take(MAX_INPUT_BYTES + 1)
+            .read_to_end(&mut data)
+            .with_context(|| format!("reading {name}"))?;
+    }
+    if data.len() as u64 > MAX_INPUT_BYTES {
+        bail!("{name}: more than the limit of {MAX_INPUT_BYTES} bytes");
+    }
+    Ok(data)
+}
+
+/// What `Next` means for a human.
+pub(crate) fn describe_next(next: &Next) -> String {
+    match next {
+        Next::Done => "nothing more to do".into(),
+        Next::Continue => "the next step may run now".into(),
+        Next::WaitUntil { at, reason } => format!(
+            "the next step may run at {} ({reason}); run again then, or use --wait",
+            certrotate_core::rfc3339(*at)
+        ),
+        Next::WaitForRollout { workloads } => format!(
+            "waiting for the rollout of {}; run again when it finished, or use --wait",
+            workloads.join(", ")
+        ),
+        _ => "unknown".into(),
+    }
+}

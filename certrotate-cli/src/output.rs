@@ -1,0 +1,366 @@
+//! Rendering results: human text, JSON, YAML, OpenMetrics.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+
+use anyhow::Result;
+use certrotate_core::plan::{ObjectRef, RotationState, SecretAction, Step};
+use certrotate_core::{BundleReport, CertSummary, CheckReport, RotationPlan};
+use certrotate_kube::{Event, RunReport};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::cli::Format;
+use crate::describe_next;
+
+fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
+    Ok(match format {
+        Format::Json => Some(serde_json::to_string_pretty(value)? + "\n"),
+        Format::Yaml => Some(serde_saphyr::to_string(value)?),
+        Format::Human | Format::Openmetrics => None,
+    })
+}
+
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn paint(text: &str, ok: bool) -> String {
+    if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        let code = if ok { "32" } else { "31" };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A dry run: the plan, private keys redacted.
+pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<()> {
+    if let Some(text) = data(plan, format)? {
+        return print(&text);
+    }
+    let mut s = String::new();
+    writeln!(s, "dry run on {target}: nothing was changed")?;
+    writeln!(s, "phase: {} -> {}", plan.from, plan.to)?;
+    writeln!(s, "plan: {}", plan.summary)?;
+    for step in &plan.steps {
+        match step {
+            Step::Secret(c) => {
+                let what = match &c.action {
+                    SecretAction::Create => "create",
+                    SecretAction::Update { .. } => "update",
+                    SecretAction::Unchanged => "unchanged",
+                    _ => "other",
+                };
+                let keys: Vec<String> = c
+                    .data
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(certrotate_core::plan::SecretValue::Private(_)) => {
+                            format!("{k}=<redacted>")
+                        }
+                        Some(_) => k.clone(),
+                        None => format!("-{k}"),
+                    })
+                    .collect();
+                writeln!(
+                    s,
+                    "  {what:9} secret {} [{}] ({})",
+                    c.secret,
+                    keys.join(", "),
+                    c.reason
+                )?;
+            }
+            Step::Webhook(w) => writeln!(s, "  update    {} caBundle ({})", w.webhook, w.reason)?,
+            Step::Restart(r) => writeln!(s, "  restart   {} ({})", r.workload, r.reason)?,
+            Step::Note { object, message } => writeln!(s, "  note      {object}: {message}")?,
+            _ => {}
+        }
+    }
+    writeln!(s, "then: {}", describe_next(&plan.next))?;
+    print(&s)
+}
+
+/// The outcome of a run.
+pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Result<()> {
+    if let Some(text) = data(report, format)? {
+        return print(&text);
+    }
+    let mut created = 0;
+    let mut updated = 0;
+    let mut restarted = 0;
+    let mut notes = Vec::new();
+    for e in &report.events {
+        match e {
+            Event::SecretCreated { .. } => created += 1,
+            Event::SecretUpdated { .. } => updated += 1,
+            Event::WorkloadRestarted { .. } => restarted += 1,
+            Event::Note { object, message } => notes.push(format!("{object}: {message}")),
+            _ => {}
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    notes.retain(|n| seen.insert(n.clone()));
+    let mut s = String::new();
+    writeln!(s, "{}", report.summary)?;
+    writeln!(
+        s,
+        "{target}: {created} created, {updated} updated, {restarted} restarted; phase {}",
+        report.phase
+    )?;
+    for n in notes {
+        writeln!(s, "note: {n}")?;
+    }
+    writeln!(s, "next: {}", describe_next(&report.next))?;
+    print(&s)
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    ca_secret: String,
+    state: Option<&'a RotationState>,
+    next_run: &'a str,
+    next: &'a certrotate_core::plan::Next,
+}
+
+pub(crate) fn status(
+    ca_secret: &ObjectRef,
+    state: Option<&RotationState>,
+    plan: &RotationPlan,
+    format: Format,
+) -> Result<()> {
+    let value = Status {
+        ca_secret: ca_secret.to_string(),
+        state,
+        next_run: &plan.summary,
+        next: &plan.next,
+    };
+    if let Some(text) = data(&value, format)? {
+        return print(&text);
+    }
+    let mut s = String::new();
+    match state {
+        None => writeln!(
+            s,
+            "CA Secret {ca_secret}: absent (not installed, or not managed by certrotate)"
+        )?,
+        Some(st) => {
+            writeln!(s, "CA Secret {ca_secret}")?;
+            writeln!(
+                s,
+                "  phase:    {} since {}",
+                st.phase,
+                st.since
+                    .map(certrotate_core::rfc3339)
+                    .unwrap_or_else(|| "?".into())
+            )?;
+            let fp = |f: Option<certrotate_core::Fingerprint>| {
+                f.map_or_else(|| "-".into(), |f| f.to_string())
+            };
+            writeln!(s, "  current:  {}", fp(st.current))?;
+            writeln!(s, "  next:     {}", fp(st.next))?;
+            writeln!(s, "  previous: {}", fp(st.previous))?;
+            if st.phase != certrotate_core::plan::Phase::Stable {
+                writeln!(s, "  strategy: {}", st.strategy)?;
+            }
+        }
+    }
+    writeln!(s, "next run (without --overwrite): {}", plan.summary)?;
+    writeln!(s, "then: {}", describe_next(&plan.next))?;
+    print(&s)
+}
+
+pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Result<()> {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        source: &'a str,
+        #[serde(flatten)]
+        summary: &'a CertSummary,
+        weaknesses: Vec<String>,
+    }
+    let values: Vec<Row<'_>> = rows
+        .iter()
+        .map(|(source, summary)| Row {
+            source,
+            summary,
+            weaknesses: summary.weaknesses(),
+        })
+        .collect();
+    if let Some(text) = data(&values, format)? {
+        return print(&text);
+    }
+    let mut table = vec![[
+        "SOURCE".to_owned(),
+        "SUBJECT".into(),
+        "ISSUER".into(),
+        "FINGERPRINT".into(),
+        "NOT AFTER".into(),
+        "DAYS".into(),
+        "CA".into(),
+        "KEY".into(),
+        "SANS".into(),
+    ]];
+    for (source, c) in rows {
+        let key = match c.key_bits {
+            Some(b) => format!("{}-{b}", c.key_algorithm),
+            None => c.key_algorithm.clone(),
+        };
+        let mut sans: Vec<String> = c.dns_names.clone();
+        sans.extend(c.ip_addresses.iter().map(ToString::to_string));
+        table.push([
+            format!("{source} #{}", c.block),
+            c.subject.clone(),
+            c.issuer.clone(),
+            c.fingerprint.short(),
+            certrotate_core::rfc3339(c.not_after),
+            c.days_left.to_string(),
+            if c.is_ca { "yes".into() } else { "no".into() },
+            key,
+            sans.join(","),
+        ]);
+    }
+    let mut s = render_table(&table);
+    for row in &values {
+        for w in &row.weaknesses {
+            writeln!(s, "warning: {} #{}: {w}", row.source, row.summary.block)?;
+        }
+    }
+    print(&s)
+}
+
+fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut s = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -> Result<()> {
+    if format == Format::Openmetrics {
+        return print(&openmetrics(report, now));
+    }
+    if let Some(text) = data(report, format)? {
+        return print(&text);
+    }
+    let mut s = String::new();
+    let untrusted: Vec<_> = report.untrusted().collect();
+    writeln!(
+        s,
+        "trust: {} of {} leaf/trust-store pairs trusted",
+        report.pairs.len() - untrusted.len(),
+        report.pairs.len()
+    )?;
+    for p in &untrusted {
+        let reason = match &p.verdict {
+            certrotate_core::ChainVerdict::Untrusted { reason } => reason.to_string(),
+            _ => String::new(),
+        };
+        writeln!(
+            s,
+            "  {} leaf of {} by {}: {reason}",
+            paint("UNTRUSTED", false),
+            p.leaf,
+            p.trusted_by
+        )?;
+    }
+    for p in &report.problems {
+        writeln!(s, "  {} {p}", paint("MISSING", false))?;
+    }
+    for e in &report.expiring {
+        writeln!(
+            s,
+            "  {} {} ({}) expires {} ({} days)",
+            paint("EXPIRING", false),
+            e.location,
+            e.subject,
+            certrotate_core::rfc3339(e.not_after),
+            e.days_left
+        )?;
+    }
+    if report.all_trusted() && report.expiring.is_empty() {
+        writeln!(s, "{}", paint("OK", true))?;
+    }
+    print(&s)
+}
+
+/// OpenMetrics text for a node-exporter textfile collector.
+pub(crate) fn openmetrics(report: &CheckReport, now: OffsetDateTime) -> String {
+    let esc = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let mut s = String::new();
+    s.push_str("# TYPE certrotate_certificate_expiry_timestamp_seconds gauge\n");
+    s.push_str("# HELP certrotate_certificate_expiry_timestamp_seconds notAfter of each certificate, in Unix seconds.\n");
+    for c in &report.certificates {
+        let _ = writeln!(
+            s,
+            "certrotate_certificate_expiry_timestamp_seconds{{location=\"{}\",subject=\"{}\"}} {}",
+            esc(&c.location),
+            esc(&c.subject),
+            c.not_after.unix_timestamp()
+        );
+    }
+    s.push_str("# TYPE certrotate_trust_ok gauge\n");
+    s.push_str("# HELP certrotate_trust_ok 1 if the leaf is trusted by the trust store, else 0.\n");
+    for p in &report.pairs {
+        let _ = writeln!(
+            s,
+            "certrotate_trust_ok{{leaf=\"{}\",trusted_by=\"{}\"}} {}",
+            esc(&p.leaf),
+            esc(&p.trusted_by),
+            u8::from(p.verdict.is_trusted())
+        );
+    }
+    s.push_str("# TYPE certrotate_check_problems gauge\n");
+    s.push_str("# HELP certrotate_check_problems Secrets or keys missing or unreadable.\n");
+    let _ = writeln!(s, "certrotate_check_problems {}", report.problems.len());
+    s.push_str("# TYPE certrotate_check_timestamp_seconds gauge\n");
+    s.push_str("# HELP certrotate_check_timestamp_seconds When the check ran.\n");
+    let _ = writeln!(
+        s,
+        "certrotate_check_timestamp_seconds {}",
+        now.unix_timestamp()
+    );
+    s.push_str("# EOF\n");
+    s
+}
+
+pub(crate) fn bundle_report(report: &BundleReport, format: Format) -> Result<()> {
+    let mut err = std::io::stderr().lock();
+    if let Some(text) = data(report, format)? {
+        err.write_all(text.as_bytes())?;
+        return Ok(());
+    }
+    writeln!(err, "new: {} certificate(s)", report.new.len())?;
+    for c in &report.carried {
+        writeln!(
+            err,
+            "carried: old block {} ({}, not after {})",
+            c.block,
+            c.fingerprint.short(),
+            certrotate_core::rfc3339(c.not_after)
+        )?;
+    }
+    for s in &report.skipped {
+        writeln!(err, "skipped: {s}")?;
+    }
+    Ok(())
+}
