@@ -750,9 +750,9 @@ impl Planner<'_> {
         let cas = self.load_cas(ca_secret, &state, &origin)?;
         match (state.phase, state.strategy) {
             (Phase::Stable, _) => self.stable(ca_secret, &state, &cas),
-            (Phase::Prepared, Strategy::Staged) => self.to_trust(ca_secret, &state, &cas),
+            (Phase::Prepared, Strategy::Staged) => self.enter_trust(ca_secret, &state, &cas),
             (Phase::Prepared, Strategy::SingleStep) => self.single_step(ca_secret, &state, &cas),
-            (Phase::Trust, _) => self.to_leaves(ca_secret, &state, &cas),
+            (Phase::Trust, _) => self.enter_leaves(ca_secret, &state, &cas),
             (Phase::Leaves, _) => self.after_leaves(ca_secret, &state, &cas),
             (Phase::Retire, _) => self.after_retire(ca_secret, &state),
         }
@@ -769,9 +769,11 @@ impl Planner<'_> {
             .collect();
         if existing.is_empty() {
             let ca = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
+            // No `since`: the too-soon guard protects the CA a previous rotation left in
+            // the bundles, and a first install left none.
             let state = RotationState {
                 phase: Phase::Stable,
-                since: Some(self.now),
+                since: None,
                 current: Some(ca.fingerprint()),
                 next: None,
                 previous: None,
@@ -930,7 +932,7 @@ impl Planner<'_> {
     }
 
     /// prepared → trust: every bundle gets the next CA; leaves unchanged.
-    fn to_trust(
+    fn enter_trust(
         &mut self,
         ca_secret: &ObservedSecret,
         state: &RotationState,
@@ -982,7 +984,7 @@ impl Planner<'_> {
     }
 
     /// trust → leaves: every leaf is issued by the next CA, which becomes current.
-    fn to_leaves(
+    fn enter_leaves(
         &mut self,
         ca_secret: &ObservedSecret,
         state: &RotationState,
@@ -1370,13 +1372,13 @@ impl Planner<'_> {
         let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
         let existing = self.observed.secrets.get(&secret);
         let mut data = BTreeMap::new();
-        if let Some(trust) = &target.trust {
-            if existing.and_then(|s| s.data.get(KEY_TRUST)) != Some(trust) {
-                data.insert(
-                    KEY_TRUST.to_owned(),
-                    Some(SecretValue::Public(trust.clone())),
-                );
-            }
+        if let Some(trust) = &target.trust
+            && existing.and_then(|s| s.data.get(KEY_TRUST)) != Some(trust)
+        {
+            data.insert(
+                KEY_TRUST.to_owned(),
+                Some(SecretValue::Public(trust.clone())),
+            );
         }
         if let Some(ca) = target.leaf_from {
             let current_leaf =

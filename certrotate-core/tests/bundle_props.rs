@@ -1,4 +1,5 @@
 //! Properties of the bundling rule over generated valid, expired, duplicate and junk blocks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::sync::LazyLock;
 

@@ -1,6 +1,7 @@
 //! Replays the fuzz corpus (`fuzz/corpus/bundle`, plus any crashes saved under
 //! `fuzz/artifacts/bundle`) through the fuzz target's body, so every input the fuzzer ever
 //! found interesting stays a regression test of plain `cargo test`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::path::Path;
 

@@ -1,4 +1,5 @@
 //! Round trips: generate with rcgen, parse back with x509-parser, check what was asked for.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::net::IpAddr;
 use std::time::Duration;

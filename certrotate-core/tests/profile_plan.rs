@@ -1,5 +1,6 @@
 //! The envoy-gateway profile reproduces certgen's Secret set; profiles load from files with
 //! located errors; plans are pure values.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::collections::BTreeMap;
 

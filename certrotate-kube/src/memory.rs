@@ -305,14 +305,13 @@ impl<S> FaultyStore<S> {
                 format!("injected fault: {call}").into(),
             ));
         }
-        if let Some((p, left)) = &self.conflict_matching {
-            if call.contains(p.as_str())
-                && left
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1))
-                    .is_ok()
-            {
-                return Err(StoreError::Conflict);
-            }
+        if let Some((p, left)) = &self.conflict_matching
+            && call.contains(p.as_str())
+            && left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1))
+                .is_ok()
+        {
+            return Err(StoreError::Conflict);
         }
         Ok(())
     }

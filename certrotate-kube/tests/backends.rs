@@ -1,4 +1,5 @@
 //! The contract suite, once per backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod contract;
 #[cfg(feature = "kube")]

@@ -1,6 +1,7 @@
 //! The exact requests the Kubernetes backend sends (method, path, content type, body),
 //! against a tower-test mock, as kube-rs's own tests do.
 #![cfg(feature = "kube")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::collections::BTreeMap;
 

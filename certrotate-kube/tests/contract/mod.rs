@@ -1,7 +1,7 @@
 //! The contract every store must keep, and the protocol guarantees the engine must keep on
 //! every store. Instantiated once per backend by `contract_suite!`.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -389,7 +389,7 @@ pub async fn conflicts_re_read_and_re_plan<S: Store>(store: S) {
         .unwrap();
     clock.advance(HOUR);
     let faulty =
-        FaultyStore::new(store.clone()).conflict_matching(&format!("update secret {NS}/envoy"), 2);
+        FaultyStore::new(store.clone()).conflict_matching(format!("update secret {NS}/envoy"), 2);
     let report = rotator(faulty, options(true), &clock, 2)
         .run(until_done())
         .await
@@ -410,7 +410,7 @@ pub async fn conflicts_re_read_and_re_plan<S: Store>(store: S) {
     // Endless conflicts: a clear error, bounded.
     clock.advance(HOUR);
     let faulty = FaultyStore::new(store.clone())
-        .conflict_matching(&format!("update secret {NS}/envoy"), 1000);
+        .conflict_matching(format!("update secret {NS}/envoy"), 1000);
     let err = rotator(faulty, options(true), &clock, 3)
         .run(until_done())
         .await
@@ -622,6 +622,7 @@ pub fn plain_secret(data: &[(&str, &[u8])]) -> ObservedSecret {
     )
 }
 
+/// Instantiates the whole contract suite for one backend; `$make` builds a fresh store.
 #[macro_export]
 macro_rules! contract_suite {
     ($name:ident, $make:expr) => {

@@ -1,0 +1,90 @@
+//! Starts `test-support/kube-fake-server` (kube-fake-client over HTTP on 127.0.0.1) and
+//! points a kube 5 client at it. The binary is built on first use if `.ci/run` has not
+//! built it; each server stops when the test process exits (its stdin closes).
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, Once};
+
+static BUILD: Once = Once::new();
+static SERVERS: Mutex<Vec<(Child, ChildStdin)>> = Mutex::new(Vec::new());
+
+fn binary() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-support/kube-fake-server");
+    let bin = dir.join("target/debug/kube-fake-server");
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .status()
+            .expect("cargo build of the fake API server");
+        assert!(
+            status.success(),
+            "building test-support/kube-fake-server failed"
+        );
+    });
+    bin
+}
+
+/// A running fake API server.
+pub struct FakeServer {
+    pub url: String,
+    pub log: PathBuf,
+}
+
+/// Starts a fresh, empty fake API server with `args` (e.g. `--fail PATCH:/secrets/envoy:500:2`).
+pub fn start(args: &[&str]) -> FakeServer {
+    let log = tempfile::NamedTempFile::new()
+        .unwrap()
+        .into_temp_path()
+        .keep()
+        .unwrap();
+    let mut child = Command::new(binary())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start kube-fake-server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
+    let stdin = child.stdin.take().unwrap();
+    SERVERS.lock().unwrap().push((child, stdin));
+    FakeServer { url, log }
+}
+
+impl FakeServer {
+    /// A kubeconfig file that points at this server.
+    pub fn kubeconfig(&self) -> PathBuf {
+        let path = tempfile::NamedTempFile::new()
+            .unwrap()
+            .into_temp_path()
+            .keep()
+            .unwrap();
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\n",
+            self.url
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The requests the server saw, as `METHOD /path?query` lines.
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
