@@ -11,7 +11,7 @@
 //!   trusts a leaf.
 //! - [`Profile`]: a control plane's Secrets, leaves, start-only workloads and webhooks;
 //!   [`Profile::envoy_gateway`] reproduces `certgen`.
-//! - [`plan`]: the staged rotation state machine (`stable → prepared → trust → leaves →
+//! - [`plan()`]: the staged rotation state machine (`stable → prepared → trust → leaves →
 //!   stable`).
 //!
 //! # Example
