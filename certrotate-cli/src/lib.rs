@@ -199,7 +199,7 @@ async fn rotate<S: Store>(
 ) -> Result<ExitCode> {
     let target = store.describe();
     let server_dry_run = target.contains("dry run");
-    let mut rotator = Rotator::new(store, profile, options);
+    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
     if dry_run {
         let plan = rotator.plan().await?;
         if server_dry_run {
@@ -214,6 +214,56 @@ async fn rotate<S: Store>(
     let report = rotator.run(mode).await?;
     output::run_report(&report, format, &target)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The system clock, showing a countdown on a terminal while the engine waits for a phase
+/// to converge (plain log lines say the same otherwise).
+struct ProgressClock {
+    terminal: bool,
+}
+
+impl ProgressClock {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl Clock for ProgressClock {
+    fn now(&self) -> time::OffsetDateTime {
+        SystemClock.now()
+    }
+
+    fn sleep_until(
+        &self,
+        at: time::OffsetDateTime,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        if !self.terminal {
+            return SystemClock.sleep_until(at);
+        }
+        Box::pin(async move {
+            let total = (at - self.now()).whole_seconds().max(0) as u64;
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} waiting for convergence {wide_bar} {pos}/{len}s (next step at {msg})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(certrotate_core::rfc3339(at));
+            while self.now() < at {
+                let left = (at - self.now()).whole_seconds().max(0) as u64;
+                bar.set_position(total.saturating_sub(left));
+                tokio::time::sleep(
+                    std::time::Duration::from_millis(250)
+                        .min(std::time::Duration::try_from(at - self.now()).unwrap_or_default()),
+                )
+                .await;
+            }
+            bar.finish_and_clear();
+        })
+    }
 }
 
 async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {

@@ -149,14 +149,11 @@ pub(crate) fn status(
         )?,
         Some(st) => {
             writeln!(s, "CA Secret {ca_secret}")?;
-            writeln!(
-                s,
-                "  phase:    {} since {}",
-                st.phase,
-                st.since
-                    .map(certrotate_core::rfc3339)
-                    .unwrap_or_else(|| "?".into())
-            )?;
+            let since = st
+                .since
+                .map(|t| certrotate_core::rfc3339(t.replace_nanosecond(0).unwrap_or(t)))
+                .unwrap_or_else(|| "install".into());
+            writeln!(s, "  phase:    {} since {since}", st.phase)?;
             let fp = |f: Option<certrotate_core::Fingerprint>| {
                 f.map_or_else(|| "-".into(), |f| f.to_string())
             };

@@ -679,19 +679,7 @@ impl RotationState {
         let flag = |b: bool| b.then(|| "true".to_owned());
         BTreeMap::from([
             (ANNOTATION_PHASE.into(), Some(self.phase.to_string())),
-            (
-                ANNOTATION_SINCE.into(),
-                // Second precision, like every Kubernetes timestamp; rounded up so a
-                // wait computed from it is never shorter than asked for.
-                self.since.map(|t| {
-                    let whole = t.replace_nanosecond(0).unwrap_or(t);
-                    crate::rfc3339(if whole < t {
-                        whole + time::Duration::SECOND
-                    } else {
-                        whole
-                    })
-                }),
-            ),
+            (ANNOTATION_SINCE.into(), self.since.map(crate::rfc3339)),
             (ANNOTATION_CURRENT.into(), fp(self.current)),
             (ANNOTATION_NEXT.into(), fp(self.next)),
             (ANNOTATION_PREVIOUS.into(), fp(self.previous)),

@@ -125,7 +125,8 @@ pub struct RunReport {
 /// Drives rotations of one profile on one store.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), certrotate_kube::Error> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), certrotate_kube::Error> {
 /// use certrotate_core::{PlanOptions, Profile};
 /// use certrotate_kube::{DirStore, Rotator, RunMode};
 ///

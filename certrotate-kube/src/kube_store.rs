@@ -59,6 +59,12 @@ impl std::fmt::Debug for KubeStore {
 
 impl KubeStore {
     /// A store using `client` (share your operator's client here).
+    ///
+    /// The store retries transient failures itself, a bounded number of times (see
+    /// [`Self::with_retries`]). A client built from a `kube::Config` with `default_retry`
+    /// (kube's default) also retries 429/503/504 up to 15 times with backoff up to 1000 s
+    /// before the store sees the error; turn it off to keep the budget bounded, as
+    /// [`Self::try_default`] does.
     pub fn new(client: Client) -> Self {
         Self {
             client,
@@ -84,6 +90,8 @@ impl KubeStore {
                 .map_err(|e| StoreError::Backend(e.into()))?,
         };
         config.read_timeout = Some(Duration::from_secs(30));
+        // One bounded retry policy (this store's), not kube's 15 retries on top of it.
+        config.default_retry = false;
         config.connect_timeout = Some(Duration::from_secs(10));
         let client = Client::try_from(config).map_err(|e| StoreError::Backend(e.into()))?;
         Ok(Self::new(client))

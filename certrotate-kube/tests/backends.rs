@@ -184,3 +184,71 @@ async fn directory_layout_and_modes() {
     let observed = observe(&store, &profile()).await.unwrap();
     assert!(observed.workloads.is_empty());
 }
+
+/// API server errors from the HTTP fake: transient ones are retried with backoff; a
+/// persistent one stops the run with an error naming the Secret, with trust intact (that a
+/// rerun then finishes is `crash_at_every_write`).
+#[cfg(feature = "kube")]
+#[tokio::test]
+async fn api_errors_are_retried_then_reported_clearly() {
+    use certrotate_core::plan::Next;
+
+    let path = format!("/api/v1/namespaces/{NS}/secrets/envoy?");
+    // Two 500s and a 429 (Retry-After: 1) on the first writes of the envoy Secret.
+    let server = fake_server::start(&[
+        "--fail",
+        &format!("PATCH:{path}:500:2"),
+        "--fail",
+        &format!("PATCH:{path}:429:1"),
+    ]);
+    let store = Arc::new(fake_server::store_for(&server));
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    let report = rotator(store.clone(), options(true), &clock, 2)
+        .run(until_done())
+        .await
+        .unwrap();
+    assert_eq!(report.next, Next::Done);
+    let patches = server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&format!("PATCH {path}")))
+        .count();
+    assert!(
+        patches >= 5,
+        "3 injected failures + 2 successful writes: {patches}"
+    );
+
+    // Persistent 503: bounded retries, then an error that names the Secret.
+    let server = fake_server::start(&["--fail", &format!("PATCH:{path}:503:1000")]);
+    let store = Arc::new(fake_server::store_for(&server));
+    rotator(store.clone(), options(false), &clock, 3)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    let err = rotator(store.clone(), options(true), &clock, 4)
+        .run(until_done())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("writing secret {NS}/envoy")) && msg.contains("ServiceUnavailable"),
+        "{msg}"
+    );
+    let attempts = server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&format!("PATCH {path}")))
+        .count();
+    assert_eq!(attempts, 4, "one try and three retries");
+    assert_trusted(
+        &observe(&store, &profile()).await.unwrap(),
+        clock.now(),
+        "after a failed write",
+    );
+}

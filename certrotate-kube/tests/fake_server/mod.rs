@@ -11,7 +11,8 @@ use certrotate_kube::KubeStore;
 
 /// A store talking to `server` over HTTP, with quick retries.
 pub fn store_for(server: &FakeServer) -> KubeStore {
-    let config = kube::Config::new(server.url.parse().unwrap());
+    let mut config = kube::Config::new(server.url.parse().unwrap());
+    config.default_retry = false;
     let client = kube::Client::try_from(config).unwrap();
     KubeStore::new(client).with_retries(3, std::time::Duration::from_millis(10))
 }
