@@ -74,10 +74,10 @@ impl BundlePolicy {
     pub fn bundle(&self, new: &[u8], old: &[u8], now: OffsetDateTime) -> Result<Bundle, Error> {
         let new_ders = pem_blocks::certificates(new, &Origin::new("new CA"))?;
         for (i, der) in new_ders.iter().enumerate() {
-            x509_parser::parse_x509_certificate(der).map_err(|e| Error::InvalidCertificate {
+            pem_blocks::parse_certificate(der).map_err(|reason| Error::InvalidCertificate {
                 origin: Origin::new("new CA"),
                 block: i + 1,
-                reason: e.to_string(),
+                reason,
             })?;
         }
         let in_new: HashSet<&[u8]> = new_ders.iter().map(Vec::as_slice).collect();
@@ -132,8 +132,8 @@ impl BundlePolicy {
                 }));
                 continue;
             }
-            let not_after = match x509_parser::parse_x509_certificate(&der) {
-                Ok((_, cert)) => cert.validity().not_after.to_datetime(),
+            let not_after = match pem_blocks::parse_certificate(&der) {
+                Ok(cert) => cert.validity().not_after.to_datetime(),
                 Err(e) => {
                     report.skipped.push(skip(SkipReason::Malformed {
                         reason: format!("not a valid X.509 certificate: {e}"),

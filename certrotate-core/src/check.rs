@@ -147,16 +147,16 @@ pub fn check(
         let Ok(ders) = pem_blocks::certificates(pem, origin) else {
             continue;
         };
-        let Ok((_, leaf)) = x509_parser::parse_x509_certificate(&ders[0]) else {
+        let Ok(leaf) = pem_blocks::parse_certificate(&ders[0]) else {
             continue;
         };
         for (store_name, cas) in &parsed_stores {
             let parsed: Vec<_> = cas
                 .iter()
                 .filter_map(|d| {
-                    x509_parser::parse_x509_certificate(d)
+                    pem_blocks::parse_certificate(d)
                         .ok()
-                        .map(|(_, c)| (d.as_slice(), c))
+                        .map(|c| (d.as_slice(), c))
                 })
                 .collect();
             report.pairs.push(TrustPair {

@@ -582,16 +582,27 @@ impl Ca {
                 ),
             });
         };
-        let (_, x509) =
-            x509_parser::parse_x509_certificate(der).map_err(|e| Error::InvalidCertificate {
+        let x509 = crate::pem_blocks::parse_certificate(der).map_err(|reason| {
+            Error::InvalidCertificate {
                 origin: origin.clone(),
                 block: 1,
-                reason: e.to_string(),
-            })?;
+                reason,
+            }
+        })?;
         if !x509.is_ca() {
             return Err(Error::UnusableCa {
                 origin: origin.clone(),
                 reason: "the certificate is not a CA (basicConstraints CA:FALSE or absent)".into(),
+            });
+        }
+        // New leaves must not be issued from weak material: refuse it here, where a CA is
+        // loaded to sign (inspection only warns about weak certificates in bundles).
+        let summary =
+            crate::inspect::summarise(&x509, der, 1, x509.validity().not_before.to_datetime());
+        if let Some(weakness) = summary.weaknesses().into_iter().next() {
+            return Err(Error::UnusableCa {
+                origin: origin.clone(),
+                reason: format!("{weakness}: too weak to issue new certificates from"),
             });
         }
         let pair = KeyPair::from_pem(key_pem).map_err(|e| Error::InvalidPrivateKey {

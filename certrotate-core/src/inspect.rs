@@ -95,16 +95,14 @@ pub(crate) fn parse<'a>(
     origin: &Origin,
     block: usize,
 ) -> Result<X509Certificate<'a>, Error> {
-    x509_parser::parse_x509_certificate(der)
-        .map(|(_, c)| c)
-        .map_err(|e| Error::InvalidCertificate {
-            origin: origin.clone(),
-            block,
-            reason: e.to_string(),
-        })
+    pem_blocks::parse_certificate(der).map_err(|reason| Error::InvalidCertificate {
+        origin: origin.clone(),
+        block,
+        reason,
+    })
 }
 
-fn summarise(
+pub(crate) fn summarise(
     cert: &X509Certificate<'_>,
     der: &[u8],
     block: usize,

@@ -135,3 +135,16 @@ pub(crate) fn encode_certificates<'a>(ders: impl IntoIterator<Item = &'a [u8]>) 
     }
     out
 }
+
+/// Parses one DER certificate, refusing trailing bytes: a block with junk after the
+/// certificate would be copied verbatim into every bundle, and stricter TLS stacks reject
+/// the whole file for it.
+pub(crate) fn parse_certificate(
+    der: &[u8],
+) -> Result<x509_parser::certificate::X509Certificate<'_>, String> {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok(([], cert)) => Ok(cert),
+        Ok((rest, _)) => Err(format!("{} bytes after the certificate", rest.len())),
+        Err(e) => Err(e.to_string()),
+    }
+}

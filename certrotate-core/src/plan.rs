@@ -1654,9 +1654,9 @@ fn leaf_issued_by(crt: &[u8], ca: &Ca, now: OffsetDateTime) -> bool {
     let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
         return false;
     };
-    let (Ok((_, leaf)), Ok((_, ca_cert))) = (
-        x509_parser::parse_x509_certificate(&ders[0]),
-        x509_parser::parse_x509_certificate(ca.cert_der()),
+    let (Ok(leaf), Ok(ca_cert)) = (
+        pem_blocks::parse_certificate(&ders[0]),
+        pem_blocks::parse_certificate(ca.cert_der()),
     ) else {
         return false;
     };

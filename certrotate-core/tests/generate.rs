@@ -394,3 +394,49 @@ fn openssl_verifies_a_leaf_whose_cn_equals_its_ca() {
         );
     }
 }
+
+/// A CA with an RSA key under 2048 bits or a SHA-1 signature is refused for issuing; the
+/// same certificate is only warned about when inspected.
+#[test]
+fn weak_cas_are_refused_for_new_material() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        ("rsa1024", vec!["-newkey", "rsa:1024", "-sha256"]),
+        ("sha1", vec!["-newkey", "rsa:2048", "-sha1"]),
+    ] {
+        let key = dir.path().join(format!("{name}.key"));
+        let crt = dir.path().join(format!("{name}.crt"));
+        let status = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=weak"])
+            .args(&args)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .args([
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=keyCertSign",
+            ])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let crt = std::fs::read_to_string(&crt).unwrap();
+        let key = std::fs::read_to_string(&key).unwrap();
+        let err = Ca::from_pem(&crt, &key, &Origin::new("secret ns/ca"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("too weak") && err.contains("secret ns/ca"),
+            "{name}: {err}"
+        );
+        let summary = certrotate_core::inspect_pem(crt.as_bytes(), &Origin::new("x"), NOW).unwrap();
+        assert_eq!(
+            summary[0].weaknesses().len(),
+            1,
+            "{name}: warned when inspected"
+        );
+    }
+}
