@@ -1,6 +1,6 @@
 //! Starts `test-support/kube-fake-server` (kube-fake-client over HTTP on 127.0.0.1) and
-//! points a kube 5 client at it. The binary is built on first use if `.ci/run` has not
-//! built it; each server stops when the test process exits (its stdin closes).
+//! points a kube 5 client at it. The binary is built on first use if it is missing (after a
+//! change to the fake itself, rebuild it: `.ci/run` always does); each server stops when the test process exits (its stdin closes).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +16,10 @@ fn binary() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-support/kube-fake-server");
     let bin = dir.join("target/debug/kube-fake-server");
     BUILD.call_once(|| {
+        // `.ci/run` builds it first; build here only on a fresh machine.
+        if bin.exists() {
+            return;
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--manifest-path"])
             .arg(dir.join("Cargo.toml"))

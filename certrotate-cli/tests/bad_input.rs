@@ -76,12 +76,12 @@ fn pem_corpus(fx: &Fixtures) -> Vec<(&'static str, Vec<u8>, bool)> {
         ("whitespace only", b" \n\t\r\n".to_vec(), false),
         (
             "truncated (no END)",
-            ca[..ca.len() / 2].as_bytes().to_vec(),
+            ca.as_bytes()[..ca.len() / 2].to_vec(),
             false,
         ),
         (
             "END line cut",
-            ca[..ca.len() - 10].as_bytes().to_vec(),
+            ca.as_bytes()[..ca.len() - 10].to_vec(),
             false,
         ),
         (
@@ -416,7 +416,8 @@ fn corrupted_secrets_stop_the_plan_naming_them() {
     }
     let ca = ObjectRef::new("ns", "envoy-gateway-ca");
     let fx = fx();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Observed)>, &str)> = vec![
+    type Corrupt<'a> = Box<dyn Fn(&mut Observed) + 'a>;
+    let cases: Vec<(&str, Corrupt<'_>, &str)> = vec![
         (
             "garbage CA certificate",
             Box::new(|o: &mut Observed| {

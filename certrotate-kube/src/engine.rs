@@ -143,7 +143,7 @@ pub struct Rotator<S, C = SystemClock> {
     profile: Profile,
     options: PlanOptions,
     clock: C,
-    entropy: Box<dyn Entropy + Send>,
+    entropy: Box<dyn Entropy + Send + Sync>,
     max_conflicts: u32,
     poll_interval: Duration,
 }
@@ -178,7 +178,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     }
 
     /// Uses another source of randomness.
-    pub fn with_entropy(mut self, entropy: impl Entropy + Send + 'static) -> Self {
+    pub fn with_entropy(mut self, entropy: impl Entropy + Send + Sync + 'static) -> Self {
         self.entropy = Box::new(entropy);
         self
     }
@@ -590,3 +590,12 @@ fn event(report: &mut RunReport, e: Event) {
     }
     report.events.push(e);
 }
+
+// An operator spawns reconciles on a multi-threaded runtime: the run future must be Send.
+const _: () = {
+    fn assert_send<T: Send>(_: &T) {}
+    #[allow(dead_code)]
+    fn run_is_send(r: &mut Rotator<crate::MemoryStore, crate::ManualClock>) {
+        assert_send(&r.run(RunMode::Once));
+    }
+};
