@@ -1,7 +1,7 @@
 """Whole-process peer comparison, alternating tools round by round in one session.
 
-Each run's wall time comes from perf_counter around spawn+wait, its peak RSS from wait4
-(the max RSS of the process tree, as /usr/bin/time -v reports). Medians over the rounds,
+Each run's wall time comes from perf_counter around spawn+wait, its peak RSS from
+/usr/bin/time (the max RSS of the process tree, as `time -v` reports). Medians over the rounds,
 and ratios against each peer measured in the same session.
 
 Usage: peers.py CERTROTATE_BINARY WORKDIR ROUNDS
@@ -21,18 +21,25 @@ NOW = 1780272000  # 2026-06-01T00:00:00Z: a pinned clock for the merge
 
 
 DEVNULL = os.open(os.devnull, os.O_WRONLY)
+RSS = os.path.join(work, "rss")
 
 
 def run(argv):
-    """Runs argv with stdout and stderr discarded; returns (wall ms, peak RSS MiB)."""
+    """Runs argv with stdout and stderr discarded; returns (wall ms, peak RSS MiB).
+
+    The peak RSS comes from /usr/bin/time (the whole process tree, as `time -v` reports);
+    a child spawned straight from Python would be charged Python's own pages."""
+    wrapped = ["/usr/bin/time", "-f", "%M", "-o", RSS] + argv
     start = time.perf_counter_ns()
     actions = [(os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)]
-    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
-    _, status, usage = os.wait4(pid, 0)
+    pid = os.posix_spawnp(wrapped[0], wrapped, os.environ, file_actions=actions)
+    _, status, _ = os.wait4(pid, 0)
     elapsed = (time.perf_counter_ns() - start) / 1e6
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(argv)}")
-    return elapsed, usage.ru_maxrss / 1024  # ms, MiB
+    with open(RSS) as f:
+        kib = int(f.read().split()[-1])
+    return elapsed, kib / 1024
 
 
 def fullset(tool, alg, out):

@@ -7,6 +7,7 @@ rounds=${1:-20}
 need=()
 command -v cfssl >/dev/null || need+=(golang-cfssl)
 command -v openssl >/dev/null || need+=(openssl)
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

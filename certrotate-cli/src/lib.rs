@@ -51,8 +51,9 @@ pub const EXIT_EXPIRING: u8 = 4;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread is enough: the work is sequential by design (writes in order), and RSA
+    // key generation runs on its own threads.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

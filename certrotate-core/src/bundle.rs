@@ -74,10 +74,12 @@ impl BundlePolicy {
     pub fn bundle(&self, new: &[u8], old: &[u8], now: OffsetDateTime) -> Result<Bundle, Error> {
         let new_ders = pem_blocks::certificates(new, &Origin::new("new CA"))?;
         for (i, der) in new_ders.iter().enumerate() {
-            pem_blocks::parse_certificate(der).map_err(|reason| Error::InvalidCertificate {
-                origin: Origin::new("new CA"),
-                block: i + 1,
-                reason,
+            pem_blocks::parse_certificate_shallow(der).map_err(|reason| {
+                Error::InvalidCertificate {
+                    origin: Origin::new("new CA"),
+                    block: i + 1,
+                    reason,
+                }
             })?;
         }
         let in_new: HashSet<&[u8]> = new_ders.iter().map(Vec::as_slice).collect();
@@ -112,27 +114,26 @@ impl BundlePolicy {
                 report.skipped.push(skip(reason));
                 continue;
             }
-            let pem = match block.decode() {
-                Ok(pem) => pem,
+            let der = match block.decode() {
+                Ok(("CERTIFICATE", der)) => der,
+                Ok((label, _)) => {
+                    report.skipped.push(skip(SkipReason::NotACertificate {
+                        label: label.to_owned(),
+                    }));
+                    continue;
+                }
                 Err(reason) => {
                     report.skipped.push(skip(SkipReason::Malformed { reason }));
                     continue;
                 }
             };
-            if pem.tag() != "CERTIFICATE" {
-                report.skipped.push(skip(SkipReason::NotACertificate {
-                    label: pem.tag().to_owned(),
-                }));
-                continue;
-            }
-            let der = pem.into_contents();
             if in_new.contains(der.as_slice()) || carried_ders.contains(&der) {
                 report.skipped.push(skip(SkipReason::Duplicate {
                     fingerprint: Fingerprint::of(&der),
                 }));
                 continue;
             }
-            let not_after = match pem_blocks::parse_certificate(&der) {
+            let not_after = match pem_blocks::parse_certificate_shallow(&der) {
                 Ok(cert) => cert.validity().not_after.to_datetime(),
                 Err(e) => {
                     report.skipped.push(skip(SkipReason::Malformed {

@@ -7,12 +7,13 @@ use certrotate_core::plan::{
     ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, Next, Observed, Phase, ProfileObjects,
     SecretAction, SecretChange, Step,
 };
-use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan, SystemEntropy};
+use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, StoreError};
+use crate::parallel::ParallelKeys;
 use crate::store::{NewSecret, SecretUpdate, Store};
 
 /// How far one run goes.
@@ -149,14 +150,16 @@ pub struct Rotator<S, C = SystemClock> {
 }
 
 impl<S: Store> Rotator<S, SystemClock> {
-    /// A rotator with the system clock and the operating system's randomness.
+    /// A rotator with the system clock and the operating system's randomness (RSA keys
+    /// generated in parallel, one per component plus the CA).
     pub fn new(store: S, profile: Profile, options: PlanOptions) -> Self {
+        let batch = profile.components.len() + 1;
         Self {
             store,
             profile,
             options,
             clock: SystemClock,
-            entropy: Box::new(SystemEntropy),
+            entropy: Box::new(ParallelKeys::new(batch)),
             max_conflicts: 5,
             poll_interval: Duration::from_secs(5),
         }

@@ -55,6 +55,7 @@ mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
 mod kube_store;
 mod memory;
+mod parallel;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -65,6 +66,7 @@ pub use error::{Error, StoreError};
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
 pub use kube_store::{FIELD_MANAGER, KubeStore};
 pub use memory::{FaultyStore, MemoryStore};
+pub use parallel::ParallelKeys;
 pub use store::{NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
 
 /// Stores behind an `Arc` are stores, so tests and operators can share one.
