@@ -403,39 +403,26 @@ impl WebhookStore for KubeStore {
         webhook: &WebhookRef,
     ) -> Result<Option<ObservedWebhook>, StoreError> {
         let client = self.client.clone();
-        let (bundles, version) = match webhook.kind {
-            WebhookKind::Mutating => {
-                let api: Api<MutatingWebhookConfiguration> = Api::all(client);
-                let Some(c) = self.get_opt(&api, &webhook.name).await? else {
-                    return Ok(None);
-                };
-                let bundles = c
-                    .webhooks
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|w| w.client_config.ca_bundle.map(|b| b.0).unwrap_or_default())
-                    .collect();
-                (bundles, c.metadata.resource_version)
-            }
-            WebhookKind::Validating => {
-                let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
-                let Some(c) = self.get_opt(&api, &webhook.name).await? else {
-                    return Ok(None);
-                };
-                let bundles = c
-                    .webhooks
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|w| w.client_config.ca_bundle.map(|b| b.0).unwrap_or_default())
-                    .collect();
-                (bundles, c.metadata.resource_version)
-            }
-            _ => return Ok(None),
-        };
-        Ok(Some(ObservedWebhook::new(
-            bundles,
-            version.unwrap_or_default(),
-        )))
+        // The two kinds differ only in their Rust types.
+        macro_rules! read {
+            ($ty:ty) => {{
+                let api: Api<$ty> = Api::all(client);
+                self.get_opt(&api, &webhook.name).await?.map(|c| {
+                    let bundles = c
+                        .webhooks
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|w| w.client_config.ca_bundle.map(|b| b.0).unwrap_or_default())
+                        .collect();
+                    ObservedWebhook::new(bundles, c.metadata.resource_version.unwrap_or_default())
+                })
+            }};
+        }
+        Ok(match webhook.kind {
+            WebhookKind::Mutating => read!(MutatingWebhookConfiguration),
+            WebhookKind::Validating => read!(ValidatingWebhookConfiguration),
+            _ => None,
+        })
     }
 
     async fn update_webhook(

@@ -252,3 +252,66 @@ async fn api_errors_are_retried_then_reported_clearly() {
         "after a failed write",
     );
 }
+
+/// The webhook's caBundle over HTTP: read, bundled with GET + PUT, and read back.
+#[cfg(feature = "kube")]
+#[tokio::test]
+async fn webhook_ca_bundle_over_http() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhook, MutatingWebhookConfiguration, WebhookClientConfig,
+    };
+
+    let server = fake_server::start(&[]);
+    let store = Arc::new(fake_server::store_for(&server));
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let old = ca_pem(&observe(&store, &profile()).await.unwrap());
+
+    let mut config = kube::Config::new(server.url.parse().unwrap());
+    config.default_retry = false;
+    let api: kube::Api<MutatingWebhookConfiguration> =
+        kube::Api::all(kube::Client::try_from(config).unwrap());
+    let hook = |name: &str| MutatingWebhook {
+        name: name.into(),
+        admission_review_versions: vec!["v1".into()],
+        side_effects: "None".into(),
+        client_config: WebhookClientConfig {
+            ca_bundle: Some(ByteString(old.clone())),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut object = MutatingWebhookConfiguration::default();
+    object.metadata.name = Some(injector().name);
+    object.webhooks = Some(vec![hook("a.example.com"), hook("b.example.com")]);
+    api.create(&Default::default(), &object).await.unwrap();
+
+    clock.advance(HOUR);
+    rotator(store.clone(), options(true), &clock, 2)
+        .run(until_done())
+        .await
+        .unwrap();
+    let read = api.get(&injector().name).await.unwrap();
+    let new = ca_pem(&observe(&store, &profile()).await.unwrap());
+    for hook in read.webhooks.unwrap() {
+        let bundle = hook.client_config.ca_bundle.unwrap().0;
+        assert_eq!(count_certs(&bundle), 2, "{}", hook.name);
+        assert!(
+            bundle.starts_with(&new) && bundle.ends_with(&old),
+            "{}",
+            hook.name
+        );
+    }
+    assert_trusted(
+        &observe(&store, &profile()).await.unwrap(),
+        clock.now(),
+        "webhook over HTTP",
+    );
+    assert!(server.requests().iter().any(|r| {
+        r.starts_with("PUT /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/")
+    }));
+}
