@@ -515,6 +515,7 @@ pub struct Ca {
     key_pem: PrivateKeyPem,
     issuer: Issuer<'static, KeyPair>,
     fingerprint: Fingerprint,
+    not_after: OffsetDateTime,
 }
 
 impl fmt::Debug for Ca {
@@ -562,6 +563,11 @@ impl Ca {
         Ok(Self {
             cert_pem: signed.pem(),
             fingerprint: Fingerprint::of(&cert_der),
+            // As encoded: DER times have whole seconds.
+            not_after: cert
+                .not_after
+                .replace_nanosecond(0)
+                .unwrap_or(cert.not_after),
             cert_der,
             key_pem,
             issuer: Issuer::new(cert, pair),
@@ -624,6 +630,7 @@ impl Ca {
         Ok(Self {
             cert_pem: crate::pem_blocks::encode_certificates([der.as_slice()]),
             fingerprint: Fingerprint::of(der),
+            not_after: x509.validity().not_after.to_datetime(),
             cert_der: der.clone(),
             key_pem: PrivateKeyPem::new(key_pem.to_owned()),
             issuer,
@@ -697,10 +704,7 @@ impl Ca {
 
     /// The end of the CA's validity.
     pub fn not_after(&self) -> OffsetDateTime {
-        // The DER was produced or validated by x509-parser when this value was built.
-        x509_parser::parse_x509_certificate(&self.cert_der)
-            .map(|(_, c)| c.validity().not_after.to_datetime())
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        self.not_after
     }
 }
 
