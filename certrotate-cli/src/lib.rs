@@ -128,9 +128,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if server_dry_run && !args.target.kube {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
-            let dry_run = args.dry_run.is_some();
             with_store!(&args.target, server_dry_run, store => {
-                rotate(store, profile, options, mode, dry_run, format).await
+                rotate(store, profile, options, mode, args.dry_run, format).await
             })
         }
         Command::Renew(args) => {
@@ -138,7 +137,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let mut options = PlanOptions::default();
             options.renew_before = Some(args.before);
             with_store!(&args.target, false, store => {
-                rotate(store, profile, options, RunMode::Once, false, format).await
+                rotate(store, profile, options, RunMode::Once, None, format).await
             })
         }
         Command::Status(target) => {
@@ -195,15 +194,14 @@ async fn rotate<S: Store>(
     profile: Profile,
     options: PlanOptions,
     mode: RunMode,
-    dry_run: bool,
+    dry_run: Option<cli::DryRun>,
     format: Format,
 ) -> Result<ExitCode> {
     let target = store.describe();
-    let server_dry_run = target.contains("dry run");
     let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
-    if dry_run {
+    if let Some(kind) = dry_run {
         let plan = rotator.plan().await?;
-        if server_dry_run {
+        if kind == cli::DryRun::Server {
             rotator
                 .apply(&plan)
                 .await
