@@ -72,33 +72,21 @@ impl BundlePolicy {
 
     /// Applies the rule; see [`bundle_ca_certs`].
     pub fn bundle(&self, new: &[u8], old: &[u8], now: OffsetDateTime) -> Result<Bundle, Error> {
-        let new_ders = pem_blocks::certificates(new, &Origin::new("new CA"))?;
-        for (i, der) in new_ders.iter().enumerate() {
-            pem_blocks::parse_certificate_shallow(der).map_err(|reason| {
-                Error::InvalidCertificate {
-                    origin: Origin::new("new CA"),
-                    block: i + 1,
-                    reason,
-                }
-            })?;
-        }
-        let in_new: HashSet<&[u8]> = new_ders.iter().map(Vec::as_slice).collect();
+        let (mut pem, new_fingerprints) = new_certificates(new, old.len().min(4096))?;
         let mut report = BundleReport {
-            new: Vec::with_capacity(new_ders.len()),
+            new: new_fingerprints,
             carried: Vec::new(),
             skipped: Vec::new(),
         };
-        for der in &new_ders {
-            report.new.push(Fingerprint::of(der));
-        }
-        let mut carried_ders: Vec<Vec<u8>> = Vec::new();
 
+        // What the bundle holds so far, built on the first decoded block of `old`.
+        let mut in_bundle: Option<HashSet<Fingerprint>> = None;
         for block in pem_blocks::blocks(old) {
             let skip = |reason| SkippedBlock {
                 block: block.index,
                 reason,
             };
-            if carried_ders.len() >= self.max_carried {
+            if report.carried.len() >= self.max_carried {
                 // Past the limit: only the label is read, the block is not decoded.
                 let reason = match block.label() {
                     Some("CERTIFICATE") => SkipReason::BeyondLimit {
@@ -114,11 +102,11 @@ impl BundlePolicy {
                 report.skipped.push(skip(reason));
                 continue;
             }
-            let der = match block.decode() {
-                Ok(("CERTIFICATE", der)) => der,
-                Ok((label, _)) => {
+            let decoded = match block.decode_checked() {
+                Ok(decoded) if decoded.label == "CERTIFICATE" => decoded,
+                Ok(decoded) => {
                     report.skipped.push(skip(SkipReason::NotACertificate {
-                        label: label.to_owned(),
+                        label: decoded.label.to_owned(),
                     }));
                     continue;
                 }
@@ -127,13 +115,16 @@ impl BundlePolicy {
                     continue;
                 }
             };
-            if in_new.contains(der.as_slice()) || carried_ders.contains(&der) {
-                report.skipped.push(skip(SkipReason::Duplicate {
-                    fingerprint: Fingerprint::of(&der),
-                }));
+            let der = &decoded.contents;
+            let fingerprint = Fingerprint::of(der);
+            let in_bundle = in_bundle.get_or_insert_with(|| report.new.iter().copied().collect());
+            if in_bundle.contains(&fingerprint) {
+                report
+                    .skipped
+                    .push(skip(SkipReason::Duplicate { fingerprint }));
                 continue;
             }
-            let not_after = match pem_blocks::parse_certificate_shallow(&der) {
+            let not_after = match pem_blocks::parse_certificate_shallow(der) {
                 Ok(cert) => cert.validity().not_after.to_datetime(),
                 Err(e) => {
                     report.skipped.push(skip(SkipReason::Malformed {
@@ -146,22 +137,107 @@ impl BundlePolicy {
                 report.skipped.push(skip(SkipReason::Expired { not_after }));
                 continue;
             }
+            if let Err(reason) = pem_blocks::check_trust_anchor(der) {
+                report.skipped.push(skip(SkipReason::Malformed { reason }));
+                continue;
+            }
+            in_bundle.insert(fingerprint);
             report.carried.push(CarriedCert {
                 block: block.index,
-                fingerprint: Fingerprint::of(&der),
+                fingerprint,
                 not_after,
             });
-            carried_ders.push(der);
+            pem_blocks::push_certificate(&mut pem, der, decoded.canonical);
         }
-
-        let pem = pem_blocks::encode_certificates(
-            new_ders
-                .iter()
-                .chain(carried_ders.iter())
-                .map(Vec::as_slice),
-        );
         Ok(Bundle { pem, report })
     }
+}
+
+/// From this many certificates in `new` on, they are checked on several threads.
+const PARALLEL_FROM: usize = 1024;
+
+/// Checks and encodes every block of `new` (each must be a certificate usable as a trust
+/// anchor): the start of the bundle, with room for `extra` more bytes, and the fingerprints.
+///
+/// Each block is decoded once, and a block already laid out as we write it is copied, not
+/// re-encoded. Large inputs are split over scoped threads, as many as the machine offers (at
+/// most 8); the result does not depend on the split, and the error is the first block's.
+fn new_certificates(new: &[u8], extra: usize) -> Result<(String, Vec<Fingerprint>), Error> {
+    let blocks: Vec<_> = pem_blocks::blocks(new).collect();
+    if blocks.is_empty() {
+        return Err(Error::NoPemBlock {
+            origin: Origin::new("new CA"),
+        });
+    }
+    let threads = if blocks.len() >= PARALLEL_FROM {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    } else {
+        1
+    };
+    let capacity = new.len() + extra;
+    if threads == 1 {
+        return new_chunk(&blocks, capacity);
+    }
+    let chunks: Vec<_> = blocks.chunks(blocks.len().div_ceil(threads)).collect();
+    std::thread::scope(|scope| {
+        // The first chunk runs here; a thread that cannot be started is run here too.
+        let spawned: Vec<_> = chunks[1..]
+            .iter()
+            .map(|chunk| {
+                std::thread::Builder::new()
+                    .name("certrotate-bundle".into())
+                    .spawn_scoped(scope, || new_chunk(chunk, chunk.len() * 1024))
+                    .map_err(|_| *chunk)
+            })
+            .collect();
+        let (mut pem, mut fingerprints) = new_chunk(chunks[0], capacity)?;
+        for handle in spawned {
+            let (part, part_fingerprints) = match handle {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+                Err(chunk) => new_chunk(chunk, 0)?,
+            };
+            pem.push_str(&part);
+            fingerprints.extend(part_fingerprints);
+        }
+        Ok((pem, fingerprints))
+    })
+}
+
+fn new_chunk(
+    blocks: &[pem_blocks::Block<'_>],
+    capacity: usize,
+) -> Result<(String, Vec<Fingerprint>), Error> {
+    let origin = || Origin::new("new CA");
+    let mut pem = String::with_capacity(capacity);
+    let mut fingerprints = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let decoded = block
+            .decode_checked()
+            .map_err(|reason| Error::MalformedPem {
+                origin: origin(),
+                block: block.index,
+                reason,
+            })?;
+        if decoded.label != "CERTIFICATE" {
+            return Err(Error::NotACertificate {
+                origin: origin(),
+                block: block.index,
+                label: decoded.label.to_owned(),
+            });
+        }
+        pem_blocks::check_trust_anchor(&decoded.contents).map_err(|reason| {
+            Error::InvalidCertificate {
+                origin: origin(),
+                block: block.index,
+                reason,
+            }
+        })?;
+        fingerprints.push(Fingerprint::of(&decoded.contents));
+        pem_blocks::push_certificate(&mut pem, &decoded.contents, decoded.canonical);
+    }
+    Ok((pem, fingerprints))
 }
 
 /// The result of the bundling rule.

@@ -183,3 +183,48 @@ fn bad_input_names_the_block() {
     let b = bundle_ca_certs(messy.as_bytes(), b"", now).unwrap();
     assert_eq!(b.pem, ca1);
 }
+
+/// Large `new` inputs are checked on several threads; the bundle, the report and the error
+/// (the first bad block's) must not depend on that.
+#[test]
+fn large_new_inputs_give_the_same_result_and_the_first_error() {
+    let now = FX.now();
+    let valid: Vec<&str> = FX.valid().iter().map(|ca| ca.cert_pem()).collect();
+    // 1,500 blocks (above the threshold), cycling through the fixture CAs, one re-wrapped
+    // with CRLF so both the copy and the re-encode paths run in each chunk.
+    let blocks: Vec<String> = (0..1500)
+        .map(|i| {
+            let pem = valid[i % valid.len()];
+            if i % 700 == 3 {
+                pem.replace('\n', "\r\n")
+            } else {
+                pem.to_owned()
+            }
+        })
+        .collect();
+    let new = blocks.concat();
+    let old = FX.expired()[0].cert_pem().to_owned() + FX.new_ca_pem();
+    let b = bundle_ca_certs(new.as_bytes(), old.as_bytes(), now).unwrap();
+    let expected: String = blocks.iter().map(|b| b.replace("\r\n", "\n")).collect();
+    assert_eq!(b.pem, expected + FX.new_ca_pem());
+    assert_eq!(b.report.new.len(), 1500);
+    assert_eq!(b.report.new[1499], fp(valid[1499 % valid.len()]));
+    assert_eq!(b.report.carried[0].block, 2);
+
+    let junk = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
+    let with_junk = |at: &[usize]| {
+        let mut blocks = blocks.clone();
+        for &i in at {
+            blocks[i - 1] = junk.to_owned();
+        }
+        blocks.concat()
+    };
+    for at in [&[1400][..], &[20, 1400], &[760, 761]] {
+        let err = bundle_ca_certs(with_junk(at).as_bytes(), b"", now).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("new CA block {}: ", at[0])),
+            "{at:?}: {err}"
+        );
+    }
+}
