@@ -92,6 +92,12 @@ fn bundling(c: &mut Criterion) {
                 .expect("bundle")
             })
         });
+        // The peer in the same run: what a straightforward implementation does (`pem`
+        // decodes every block, x509-parser parses each, dedupe by DER, drop the expired),
+        // like the Python peer's `load_pem_x509_certificates`.
+        g.bench_function(BenchmarkId::new("peer_parse_all_new", n), |b| {
+            b.iter(|| naive_bundle(black_box(&new), black_box(&small_old)))
+        });
         // Half of old expired, at the front: the rule must skip them before it carries one.
         let old = cas(n, n / 2, 3);
         let small_new = cas(1, 0, 4);
@@ -115,6 +121,22 @@ fn bundling(c: &mut Criterion) {
         b.iter(|| inspect_pem(black_box(big.as_bytes()), &Origin::new("b"), NOW).expect("inspect"))
     });
     g.finish();
+}
+
+/// The naive bundling used as the in-process peer.
+fn naive_bundle(new: &str, old: &str) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let blocks = pem::parse_many(new).expect("pem");
+    let old_blocks = pem::parse_many(old).expect("pem");
+    for (i, block) in blocks.iter().chain(old_blocks.iter()).enumerate() {
+        let (_, cert) = x509_parser::parse_x509_certificate(block.contents()).expect("x509");
+        let keep = i < blocks.len() || cert.validity().not_after.to_datetime() >= NOW;
+        if keep && seen.insert(block.contents().to_vec()) {
+            out.push(block.clone());
+        }
+    }
+    pem::encode_many(&out)
 }
 
 fn planning(c: &mut Criterion) {
