@@ -138,8 +138,15 @@ impl KubeStore {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     let transient = transient_delay(&e);
-                    if attempt >= self.retries || transient.is_none() {
+                    if transient.is_none() {
                         return Err(classify(e));
+                    }
+                    if attempt >= self.retries {
+                        return Err(StoreError::Backend(Box::new(GaveUp {
+                            attempts: attempt + 1,
+                            timed_out: timed_out(&e),
+                            source: e,
+                        })));
                     }
                     attempt += 1;
                     let wait = transient
@@ -195,6 +202,44 @@ fn transient_delay(e: &kube::Error) -> Option<Option<Duration>> {
         kube::Error::HyperError(_) | kube::Error::Service(_) => Some(None),
         _ => None,
     }
+}
+
+/// A transient failure that outlasted the retries.
+#[derive(Debug)]
+struct GaveUp {
+    attempts: u32,
+    timed_out: bool,
+    source: kube::Error,
+}
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "gave up after {} attempts", self.attempts)?;
+        if self.timed_out {
+            f.write_str(" (no answer within the client's read timeout)")?;
+        }
+        write!(f, ": {}", self.source)
+    }
+}
+
+impl std::error::Error for GaveUp {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Whether an I/O timeout is somewhere in the error's chain.
+fn timed_out(e: &kube::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn classify(e: kube::Error) -> StoreError {

@@ -253,6 +253,102 @@ async fn api_errors_are_retried_then_reported_clearly() {
     );
 }
 
+/// API timeouts. A request lost in a hung API server (`--hang`: never applied) is retried.
+/// A write that is applied but answered too late (`--slow`: the client's read timeout fires
+/// first) is the ambiguous case: the retry carries the same `resourceVersion`, so it gets
+/// 409 instead of writing twice, and the engine re-reads and re-plans. Persistent timeouts
+/// end, after bounded retries, in an error naming the Secret, with trust intact.
+#[cfg(feature = "kube")]
+#[tokio::test]
+async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
+    use certrotate_core::plan::Next;
+
+    let timeout = std::time::Duration::from_millis(300);
+    let envoy = format!("/api/v1/namespaces/{NS}/secrets/envoy?");
+    let gateway = format!("/api/v1/namespaces/{NS}/secrets/envoy-gateway");
+    let server = fake_server::start(&[
+        "--hang",
+        &format!("GET:{gateway}:1500:1"),
+        "--slow",
+        &format!("PATCH:{envoy}:1500:2"),
+    ]);
+    let store = Arc::new(fake_server::store_with_timeout(&server, timeout));
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    let report = rotator(store.clone(), options(true), &clock, 2)
+        .run(until_done())
+        .await
+        .unwrap();
+    assert_eq!(report.next, Next::Done);
+    let conflicts = report
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Conflict { .. }))
+        .count();
+    assert!(
+        conflicts >= 1,
+        "the late-answered write came back as 409: {conflicts}"
+    );
+    let requests = server.requests();
+    let count = |prefix: &str| requests.iter().filter(|r| r.starts_with(prefix)).count();
+    assert!(
+        count(&format!("GET {gateway}")) >= 2,
+        "the lost read was retried"
+    );
+    let observed = observe(&store, &profile()).await.unwrap();
+    assert_trusted(&observed, clock.now(), "after timeouts");
+    let new_ca = ca_pem(&observed);
+    for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+        let trust = &observed.secrets[&secret(c)].data[certrotate_core::plan::KEY_TRUST];
+        assert_eq!(
+            count_certs(trust),
+            2,
+            "{c}: new CA + the old one, once each"
+        );
+        assert!(trust.starts_with(&new_ca), "{c}: one new CA everywhere");
+    }
+    println!(
+        "timeouts: lost read retried; 2 late-answered writes resolved by {conflicts} re-plan(s)"
+    );
+
+    // Every write of one Secret hangs: bounded retries, then a clear error; trust intact.
+    let server = fake_server::start(&["--hang", &format!("PATCH:{envoy}:1500:1000")]);
+    let store = Arc::new(fake_server::store_with_timeout(&server, timeout));
+    rotator(store.clone(), options(false), &clock, 3)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    let err = rotator(store.clone(), options(true), &clock, 4)
+        .run(until_done())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "writing secret {NS}/envoy: gave up after 4 attempts (no answer within the \
+             client's read timeout)"
+        )),
+        "{msg}"
+    );
+    let attempts = server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&format!("PATCH {envoy}")))
+        .count();
+    assert_eq!(attempts, 4, "one try and three retries");
+    assert_trusted(
+        &observe(&store, &profile()).await.unwrap(),
+        clock.now(),
+        "after persistent timeouts",
+    );
+    println!("timeouts: persistent write timeout reported after {attempts} attempts: {msg}");
+}
+
 /// The webhook's caBundle over HTTP: read, bundled with GET + PUT, and read back.
 #[cfg(feature = "kube")]
 #[tokio::test]

@@ -21,3 +21,12 @@ pub fn store_for(server: &FakeServer) -> KubeStore {
 pub fn store() -> KubeStore {
     store_for(&start(&[]))
 }
+
+/// A store whose client gives up on an answer after `read_timeout` (the timeouts tests).
+pub fn store_with_timeout(server: &FakeServer, read_timeout: std::time::Duration) -> KubeStore {
+    let mut config = kube::Config::new(server.url.parse().unwrap());
+    config.default_retry = false;
+    config.read_timeout = Some(read_timeout);
+    let client = kube::Client::try_from(config).unwrap();
+    KubeStore::new(client).with_retries(3, std::time::Duration::from_millis(10))
+}

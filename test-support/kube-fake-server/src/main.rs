@@ -1,4 +1,4 @@
-//! `kube-fake-server [--port N] [--fail METHOD:PATH-SUBSTRING:STATUS:TIMES]...`
+//! `kube-fake-server [--port N] [--fail|--hang|--slow METHOD:PATH-SUBSTRING:ARG:TIMES]...`
 //!
 //! Serves an empty kube-fake-client API server on 127.0.0.1 (port 0 picks a free one) and
 //! prints `listening on http://127.0.0.1:PORT` once ready. Each request is forwarded
@@ -7,7 +7,10 @@
 //!
 //! `--fail` answers the first TIMES requests whose method matches and whose path contains
 //! the substring with STATUS (a Kubernetes Status body; 429 carries `Retry-After: 1`), for
-//! fault tests. Stops on stdin EOF or SIGTERM.
+//! fault tests. `--hang` waits ARG milliseconds, then answers 504 without forwarding the
+//! request (it is lost, as when an API server times out); `--slow` forwards the request
+//! (it is applied) and waits ARG milliseconds before answering (a client that times out
+//! first does not know it was applied). Stops on stdin EOF or SIGTERM.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -25,8 +28,15 @@ use tokio::net::TcpListener;
 struct Fault {
     method: String,
     path: String,
-    status: u16,
+    kind: FaultKind,
     left: u32,
+}
+
+#[derive(Clone, Copy)]
+enum FaultKind {
+    Status(u16),
+    Hang(std::time::Duration),
+    Slow(std::time::Duration),
 }
 
 #[tokio::main]
@@ -37,15 +47,21 @@ async fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse().ok()).expect("--port N"),
-            "--fail" => {
-                let spec = args.next().expect("--fail METHOD:PATH:STATUS:TIMES");
+            "--fail" | "--hang" | "--slow" => {
+                let spec = args.next().expect("METHOD:PATH:ARG:TIMES");
                 let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
-                let (times, status, rest) = (parts[0], parts[1], parts[2]);
+                let (times, value, rest) = (parts[0], parts[1], parts[2]);
                 let (method, path) = rest.split_once(':').expect("METHOD:PATH");
+                let value: u64 = value.parse().expect("STATUS or MILLISECONDS");
+                let millis = std::time::Duration::from_millis(value);
                 faults.push(Fault {
                     method: method.to_owned(),
                     path: path.to_owned(),
-                    status: status.parse().expect("STATUS"),
+                    kind: match arg.as_str() {
+                        "--fail" => FaultKind::Status(u16::try_from(value).expect("STATUS")),
+                        "--hang" => FaultKind::Hang(millis),
+                        _ => FaultKind::Slow(millis),
+                    },
                     left: times.parse().expect("TIMES"),
                 });
             }
@@ -58,11 +74,16 @@ async fn main() {
         .await
         .expect("fake client");
     let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-    println!("listening on http://{}", listener.local_addr().expect("addr"));
+    println!(
+        "listening on http://{}",
+        listener.local_addr().expect("addr")
+    );
 
     let serve = async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let client = client.clone();
             let faults = faults.clone();
             tokio::spawn(async move {
@@ -95,7 +116,11 @@ async fn forward(
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
     eprintln!("{} {}", parts.method, path);
     if let Some(doc) = discovery(parts.uri.path()) {
         return Response::builder()
@@ -104,28 +129,50 @@ async fn forward(
             .body(Full::new(Bytes::from(doc)))
             .expect("response");
     }
-    if let Some(status) = injected(&faults, parts.method.as_str(), &path) {
+    let fault = injected(&faults, parts.method.as_str(), &path);
+    if let Some(FaultKind::Hang(wait)) = fault {
+        tokio::time::sleep(wait).await;
+    }
+    let status = match fault {
+        Some(FaultKind::Status(status)) => Some(status),
+        Some(FaultKind::Hang(_)) => Some(504),
+        _ => None,
+    };
+    if let Some(status) = status {
         let reason = match status {
             429 => "TooManyRequests",
             503 => "ServiceUnavailable",
+            504 => "Timeout",
             _ => "InternalError",
         };
         let body = format!(
             r#"{{"kind":"Status","apiVersion":"v1","status":"Failure","message":"injected fault","reason":"{reason}","code":{status},"details":{{"retryAfterSeconds":1}}}}"#
         );
-        let mut resp = Response::builder().status(status).header("content-type", "application/json");
+        let mut resp = Response::builder()
+            .status(status)
+            .header("content-type", "application/json");
         if status == 429 {
             resp = resp.header("retry-after", "1");
         }
         return resp.body(Full::new(Bytes::from(body))).expect("response");
     }
-    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let mut out = http::Request::builder().method(parts.method).uri(parts.uri);
     for (k, v) in &parts.headers {
         out = out.header(k, v);
     }
-    let request = out.body(kube::client::Body::from(bytes.to_vec())).expect("request");
-    match client.send(request).await {
+    let request = out
+        .body(kube::client::Body::from(bytes.to_vec()))
+        .expect("request");
+    let sent = client.send(request).await;
+    if let Some(FaultKind::Slow(wait)) = fault {
+        tokio::time::sleep(wait).await;
+    }
+    match sent {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
             let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -146,13 +193,13 @@ async fn forward(
     }
 }
 
-fn injected(faults: &Mutex<Vec<Fault>>, method: &str, path: &str) -> Option<u16> {
+fn injected(faults: &Mutex<Vec<Fault>>, method: &str, path: &str) -> Option<FaultKind> {
     let mut faults = faults.lock().expect("faults");
     let f = faults
         .iter_mut()
         .find(|f| f.left > 0 && f.method.eq_ignore_ascii_case(method) && path.contains(&f.path))?;
     f.left -= 1;
-    Some(f.status)
+    Some(f.kind)
 }
 
 /// Static discovery documents, so that kubectl can talk to the fake (the fake client
