@@ -138,18 +138,26 @@ impl DirStore {
             .mode(0o700)
             .create(&version_dir)
             .map_err(|e| io(&version_dir, e))?;
-        for (key, value) in &secret.data {
-            check_key(key)?;
-            write_file(&version_dir.join(key), value)?;
+        let filled = (|| {
+            for (key, value) in &secret.data {
+                check_key(key)?;
+                write_file(&version_dir.join(key), value)?;
+            }
+            let meta = Meta {
+                secret_type: secret.secret_type.clone(),
+                labels: secret.labels.clone(),
+                annotations: secret.annotations.clone(),
+            };
+            let meta_bytes =
+                serde_json::to_vec_pretty(&meta).map_err(|e| backend(e.to_string()))?;
+            write_file(&version_dir.join(META), &meta_bytes)?;
+            sync_dir(&version_dir)
+        })();
+        if let Err(e) = filled {
+            // Never current; removing it now gives back the space (disk full) at once.
+            let _ = fs::remove_dir_all(&version_dir);
+            return Err(e);
         }
-        let meta = Meta {
-            secret_type: secret.secret_type.clone(),
-            labels: secret.labels.clone(),
-            annotations: secret.annotations.clone(),
-        };
-        let meta_bytes = serde_json::to_vec_pretty(&meta).map_err(|e| backend(e.to_string()))?;
-        write_file(&version_dir.join(META), &meta_bytes)?;
-        sync_dir(&version_dir)?;
 
         let previous = fs::read_link(dir.join(DATA)).ok();
         let tmp = dir.join("..data_tmp");

@@ -411,3 +411,183 @@ async fn webhook_ca_bundle_over_http() {
         r.starts_with("PUT /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/")
     }));
 }
+
+/// A small tmpfs mounted for one test (needs root, as in CI), unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts one, or says why not. `.ci/run` sets `CERTROTATE_REQUIRE_MOUNT=1`, so there a
+    /// machine where it cannot be mounted fails the test instead of skipping it.
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(Self(dir));
+        }
+        assert!(
+            std::env::var_os("CERTROTATE_REQUIRE_MOUNT").is_none(),
+            "cannot mount a tmpfs (root needed) and CERTROTATE_REQUIRE_MOUNT is set"
+        );
+        println!("skipped: mounting a tmpfs needs root");
+        None
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {mode}");
+    }
+
+    /// Fills the filesystem, then gives `free` bytes back.
+    fn fill_leaving(&self, free: u64) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).is_ok() {}
+        let len = file.metadata().unwrap().len();
+        file.set_len(len.saturating_sub(free)).unwrap();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Every Secret of the profile on disk is whole: its files are exactly one version's.
+fn assert_whole(root: &std::path::Path, context: &str) {
+    for name in [
+        "envoy-gateway-ca",
+        "envoy-gateway",
+        "envoy",
+        "envoy-rate-limit",
+    ] {
+        let dir = root.join(NS).join(name);
+        let current = std::fs::read_link(dir.join("..data")).unwrap();
+        let versions: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .filter(|n| n.starts_with("..v"))
+            .collect();
+        assert_eq!(
+            versions,
+            [current.to_str().unwrap()],
+            "{context}: {name}: only the current version is on disk"
+        );
+    }
+}
+
+/// Local mode on a full disk, at every amount of free space that stops a rotation part-way
+/// (4 KiB steps on a small tmpfs), and on a read-only filesystem: a clear error naming the
+/// file and the cause, every Secret whole (old or new, never a mix), trust intact, and once
+/// space (or write access) is back a rerun finishes the rotation.
+#[tokio::test]
+async fn disk_full_and_read_only_directory() {
+    let Some(fs) = Tmpfs::mount("512k") else {
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(T0));
+    let (mut levels, mut failed) = (0, 0);
+    for free in (0..).step_by(4096) {
+        let root = fs.0.join(format!("run-{free}"));
+        let store = Arc::new(DirStore::new(&root));
+        rotator(store.clone(), options(false), &clock, 1)
+            .run(RunMode::Once)
+            .await
+            .unwrap();
+        let before = ca_pem(&observe(&store, &profile()).await.unwrap());
+        clock.advance(HOUR);
+        let filler = fs.fill_leaving(free);
+        let result = rotator(store.clone(), options(true), &clock, 2)
+            .run(until_done())
+            .await;
+        levels += 1;
+        let context = format!("{free} bytes free");
+        let observed = observe(&store, &profile()).await.unwrap();
+        assert_trusted(&observed, clock.now(), &context);
+        assert_whole(&root, &context);
+        std::fs::remove_file(filler).unwrap();
+        match result {
+            Ok(_) => {
+                assert_ne!(ca_pem(&observed), before, "{context}: rotated");
+                break;
+            }
+            Err(e) => {
+                failed += 1;
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("No space left on device") && msg.contains(NS),
+                    "{context}: {msg}"
+                );
+            }
+        }
+        rotator(store.clone(), options(true), &clock, 2)
+            .run(until_done())
+            .await
+            .unwrap();
+        let after = observe(&store, &profile()).await.unwrap();
+        assert_ne!(ca_pem(&after), before, "{context}: the rerun rotated");
+        assert_trusted(&after, clock.now(), &context);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+    assert!(
+        failed >= 3,
+        "the sweep stopped rotations at several points: {failed}"
+    );
+
+    // Read-only: the same guarantees.
+    let root = fs.0.join("read-only");
+    let store = Arc::new(DirStore::new(&root));
+    rotator(store.clone(), options(false), &clock, 3)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    fs.remount("ro");
+    let err = rotator(store.clone(), options(true), &clock, 4)
+        .run(until_done())
+        .await
+        .unwrap_err()
+        .to_string();
+    fs.remount("rw");
+    assert!(
+        err.contains("Read-only file system") && err.contains(NS),
+        "{err}"
+    );
+    assert_trusted(
+        &observe(&store, &profile()).await.unwrap(),
+        clock.now(),
+        "read-only",
+    );
+    assert_whole(&root, "read-only");
+    rotator(store.clone(), options(true), &clock, 4)
+        .run(until_done())
+        .await
+        .unwrap();
+    println!(
+        "disk full: {levels} free-space levels tried, {failed} stopped the rotation part-way; \
+         trust intact and every Secret whole after each, and each rerun finished; \
+         read-only: {err}"
+    );
+}
