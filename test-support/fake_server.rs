@@ -10,21 +10,39 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, Once};
 
 static BUILD: Once = Once::new();
+static BUILD_RELEASE: Once = Once::new();
 static SERVERS: Mutex<Vec<(Child, ChildStdin)>> = Mutex::new(Vec::new());
 
-fn binary() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-support/kube-fake-server");
-    let bin = dir.join("target/debug/kube-fake-server");
-    BUILD.call_once(|| {
-        // `.ci/run` builds it first; build here only on a fresh machine.
+/// The server binary of `profile` (`debug` or `release`), built on first use if missing.
+fn binary(profile: &str) -> PathBuf {
+    // Included from member crates (one level down) and from the root package.
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = [
+        manifest.join("test-support"),
+        manifest.join("../test-support"),
+    ]
+    .into_iter()
+    .find(|d| d.is_dir())
+    .expect("test-support folder")
+    .join("kube-fake-server");
+    let bin = dir.join("target").join(profile).join("kube-fake-server");
+    let once = if profile == "release" {
+        &BUILD_RELEASE
+    } else {
+        &BUILD
+    };
+    once.call_once(|| {
+        // `.ci/run` builds the debug one first; build here only on a fresh machine.
         if bin.exists() {
             return;
         }
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--manifest-path"])
-            .arg(dir.join("Cargo.toml"))
-            .status()
-            .expect("cargo build of the fake API server");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--quiet", "--locked", "--manifest-path"]);
+        cargo.arg(dir.join("Cargo.toml"));
+        if profile == "release" {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("cargo build of the fake API server");
         assert!(
             status.success(),
             "building test-support/kube-fake-server failed"
@@ -41,12 +59,21 @@ pub struct FakeServer {
 
 /// Starts a fresh, empty fake API server with `args` (e.g. `--fail PATCH:/secrets/envoy:500:2`).
 pub fn start(args: &[&str]) -> FakeServer {
+    spawn(binary("debug"), args)
+}
+
+/// Like [`start`], with the server built in release mode (for benchmarks).
+pub fn start_release(args: &[&str]) -> FakeServer {
+    spawn(binary("release"), args)
+}
+
+fn spawn(binary: PathBuf, args: &[&str]) -> FakeServer {
     let log = tempfile::NamedTempFile::new()
         .unwrap()
         .into_temp_path()
         .keep()
         .unwrap();
-    let mut child = Command::new(binary())
+    let mut child = Command::new(binary)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,0 +1,153 @@
+//! Scale benchmark of the Kubernetes backend: 200 control planes, one `envoy-gateway`
+//! profile per namespace, against the kube-fake-client HTTP server (released-built, on
+//! 127.0.0.1), driven from one process with bounded concurrency.
+//!
+//! `cargo bench --features kube --bench kube_scale [-- PLANES CONCURRENCY]`
+//!
+//! Three steps, each over every control plane: the first install, a staged rotation run to
+//! its end (`RunMode::UntilDone`, convergence waits skipped by a manual clock), and an
+//! unchanged rerun. Printed per step: wall time, API requests per control plane and per
+//! Secret by method, and the writes the engine reports. The run fails if the unchanged
+//! rerun writes anything, or if any control plane does not end trusted on one new CA.
+//!
+//! Not a criterion benchmark: each step changes the cluster, so it is measured once; the
+//! request counts are exact, the wall time is the figure to compare between runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
+#[path = "../test-support/fake_server.rs"]
+mod fake_server;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use certrotate::core::plan::{KEY_CA_CRT, KEY_TRUST, Next, ObjectRef, ProfileObjects};
+use certrotate::core::{PlanOptions, Profile, check};
+use certrotate::engine::{Clock, KubeStore, ManualClock, Rotator, RunMode, observe};
+use time::macros::datetime;
+use tokio::sync::Semaphore;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let planes: usize = args.next().map_or(200, |a| a.parse().expect("PLANES"));
+    let concurrency: usize = args.next().map_or(16, |a| a.parse().expect("CONCURRENCY"));
+
+    let server = fake_server::start_release(&[]);
+    let mut config = kube::Config::new(server.url.parse().unwrap());
+    config.default_retry = false;
+    let store = KubeStore::new(kube::Client::try_from(config).unwrap());
+    let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
+    let namespaces: Vec<String> = (0..planes).map(|i| format!("cp-{i:03}")).collect();
+    let objects = ProfileObjects::of(&Profile::envoy_gateway("cp"));
+    // The CA Secret, the component Secrets and the HMAC Secret.
+    let secrets = 1 + objects.components.len() + objects.hmac.len();
+
+    println!(
+        "{planes} control planes x {secrets} Secrets, {concurrency} at a time, kube-fake-client over HTTP\n"
+    );
+    println!("| step | wall time | requests / control plane | per Secret | writes (engine) |");
+    println!("|---|---|---|---|---|");
+    let mut seen = 0;
+    let steps = [
+        ("install", false, RunMode::Once),
+        (
+            "staged rotation, to the end",
+            true,
+            RunMode::UntilDone {
+                timeout: Duration::from_secs(7 * 86_400),
+            },
+        ),
+        ("unchanged rerun", false, RunMode::Once),
+    ];
+    for (name, overwrite, mode) in steps {
+        clock.advance(Duration::from_secs(3600));
+        let start = Instant::now();
+        let writes = run_all(&store, &clock, &namespaces, concurrency, overwrite, mode).await;
+        let wall = start.elapsed();
+        let requests = server.requests();
+        let step = &requests[seen..];
+        seen = requests.len();
+        let mut by_method: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in step {
+            *by_method.entry(r.split(' ').next().unwrap()).or_default() += 1;
+        }
+        let per = |n: usize, d: usize| format!("{:.2}", n as f64 / d as f64);
+        let methods = |d: usize| {
+            by_method
+                .iter()
+                .map(|(m, n)| format!("{m} {}", per(*n, d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "| {name} | {:.0} ms | {} ({}) | {} ({}) | {writes} |",
+            wall.as_secs_f64() * 1000.0,
+            per(step.len(), planes),
+            methods(planes),
+            per(step.len(), planes * secrets),
+            methods(planes * secrets),
+        );
+        if name == "unchanged rerun" {
+            let written = step.iter().filter(|r| !r.starts_with("GET ")).count();
+            assert_eq!(
+                (writes, written),
+                (0, 0),
+                "an unchanged rerun must not write"
+            );
+        }
+    }
+
+    // Every control plane ends trusted, on one new CA.
+    for ns in &namespaces {
+        let profile = Profile::envoy_gateway(ns);
+        let observed = observe(&store, &profile).await.unwrap();
+        let report = check(&profile, &observed, clock.now(), Duration::ZERO).unwrap();
+        let untrusted: Vec<_> = report.untrusted().collect();
+        assert!(untrusted.is_empty(), "{ns}: {untrusted:?}");
+        let ca = &observed.secrets[&ObjectRef::new(ns, "envoy-gateway-ca")].data[KEY_CA_CRT];
+        for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+            let trust = &observed.secrets[&ObjectRef::new(ns, c)].data[KEY_TRUST];
+            assert!(trust.starts_with(ca), "{ns}/{c}: not on the new CA");
+        }
+    }
+    println!("\nall {planes} control planes trusted, each on its one new CA");
+}
+
+/// Runs one rotator per namespace, at most `concurrency` at a time; the writes made.
+async fn run_all(
+    store: &KubeStore,
+    clock: &Arc<ManualClock>,
+    namespaces: &[String],
+    concurrency: usize,
+    overwrite: bool,
+    mode: RunMode,
+) -> usize {
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for ns in namespaces {
+        let mut options = PlanOptions::default();
+        options.overwrite = overwrite;
+        let mut rotator = Rotator::new(store.clone(), Profile::envoy_gateway(ns), options)
+            .with_clock(clock.clone());
+        let permits = permits.clone();
+        let ns = ns.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            let report = rotator
+                .run(mode)
+                .await
+                .unwrap_or_else(|e| panic!("{ns}: {e}"));
+            if overwrite {
+                assert_eq!(report.next, Next::Done, "{ns}: rotation finished");
+            }
+            report.writes
+        });
+    }
+    let mut writes = 0;
+    while let Some(done) = tasks.join_next().await {
+        writes += done.unwrap();
+    }
+    writes
+}
