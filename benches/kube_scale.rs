@@ -50,6 +50,7 @@ async fn main() {
     println!("| step | wall time | requests / control plane | per Secret | writes (engine) |");
     println!("|---|---|---|---|---|");
     let mut seen = 0;
+    let mut rotation_writes = String::new();
     let steps = [
         ("install", false, RunMode::Once),
         (
@@ -89,6 +90,19 @@ async fn main() {
             per(step.len(), planes * secrets),
             methods(planes * secrets),
         );
+        if overwrite {
+            // Which objects the rotation wrote, per control plane.
+            let mut written: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in step.iter().filter(|r| !r.starts_with("GET ")) {
+                let path = r.split(' ').nth(1).unwrap().split('?').next().unwrap();
+                *written.entry(path.rsplit('/').next().unwrap()).or_default() += 1;
+            }
+            let list: Vec<String> = written
+                .iter()
+                .map(|(o, n)| format!("{o} {}", per(*n, planes)))
+                .collect();
+            rotation_writes = list.join(", ");
+        }
         if name == "unchanged rerun" {
             let written = step.iter().filter(|r| !r.starts_with("GET ")).count();
             assert_eq!(
@@ -112,7 +126,8 @@ async fn main() {
             assert!(trust.starts_with(ca), "{ns}/{c}: not on the new CA");
         }
     }
-    println!("\nall {planes} control planes trusted, each on its one new CA");
+    println!("\nwrites of the rotation per control plane, by object: {rotation_writes}");
+    println!("all {planes} control planes trusted, each on its one new CA");
 }
 
 /// Runs one rotator per namespace, at most `concurrency` at a time; the writes made.

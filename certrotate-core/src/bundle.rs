@@ -23,7 +23,12 @@ use crate::pem_blocks;
 /// DER). Blocks of `old` that are not certificates, cannot be decoded, are expired,
 /// duplicated, or beyond the limit are skipped and listed in the [`BundleReport`].
 ///
-/// Fails only if `new` is not one or more well-formed certificates.
+/// Fails only if `new` is not one or more well-formed certificates, each usable as a trust
+/// anchor (parsed as rustls-webpki parses the roots it loads). A certificate of `old` is
+/// carried only if it passes the same check and a full X.509 parse.
+///
+/// Large inputs (1,024 certificates or more in `new`) are checked on scoped threads, as many
+/// as the machine offers; the result, and the error, do not depend on it.
 ///
 /// The rule is idempotent: `bundle(new, bundle(new, old)) == bundle(new, old)`.
 ///
