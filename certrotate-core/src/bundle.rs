@@ -84,8 +84,7 @@ impl BundlePolicy {
             skipped: Vec::new(),
         };
 
-        // What the bundle holds so far, built on the first decoded block of `old`.
-        let mut in_bundle: Option<HashSet<Fingerprint>> = None;
+        let mut in_bundle = InBundle::new(&report.new);
         for block in pem_blocks::blocks(old) {
             let skip = |reason| SkippedBlock {
                 block: block.index,
@@ -122,7 +121,6 @@ impl BundlePolicy {
             };
             let der = &decoded.contents;
             let fingerprint = Fingerprint::of(der);
-            let in_bundle = in_bundle.get_or_insert_with(|| report.new.iter().copied().collect());
             if in_bundle.contains(&fingerprint) {
                 report
                     .skipped
@@ -155,6 +153,50 @@ impl BundlePolicy {
             pem_blocks::push_certificate(&mut pem, der, decoded.canonical);
         }
         Ok(Bundle { pem, report })
+    }
+}
+
+/// The fingerprints already in the bundle. The first few lookups scan the list (usually
+/// one or two, each far cheaper than hashing ten thousand fingerprints); a long run of
+/// lookups (`old` full of expired or duplicate blocks) builds a set.
+struct InBundle<'a> {
+    new: &'a [Fingerprint],
+    carried: Vec<Fingerprint>,
+    set: Option<HashSet<Fingerprint>>,
+    scans: usize,
+}
+
+impl<'a> InBundle<'a> {
+    /// Lookups answered by scanning before a set is built.
+    const SCANS: usize = 8;
+
+    fn new(new: &'a [Fingerprint]) -> Self {
+        Self {
+            new,
+            carried: Vec::new(),
+            set: None,
+            scans: 0,
+        }
+    }
+
+    fn contains(&mut self, fingerprint: &Fingerprint) -> bool {
+        if self.set.is_none() && self.scans >= Self::SCANS {
+            self.set = Some(self.new.iter().chain(&self.carried).copied().collect());
+        }
+        match &self.set {
+            Some(set) => set.contains(fingerprint),
+            None => {
+                self.scans += 1;
+                self.new.contains(fingerprint) || self.carried.contains(fingerprint)
+            }
+        }
+    }
+
+    fn insert(&mut self, fingerprint: Fingerprint) {
+        self.carried.push(fingerprint);
+        if let Some(set) = &mut self.set {
+            set.insert(fingerprint);
+        }
     }
 }
 

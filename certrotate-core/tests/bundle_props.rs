@@ -228,3 +228,31 @@ fn large_new_inputs_give_the_same_result_and_the_first_error() {
         );
     }
 }
+
+/// Past the first few lookups the rule switches from scanning to a set: a long run of
+/// duplicates and expired blocks before the first qualifying one, then that one again.
+#[test]
+fn long_runs_of_skipped_blocks_before_the_carried_one() {
+    let now = FX.now();
+    let new = FX.new_ca_pem();
+    let expired = FX.expired()[0].cert_pem();
+    let valid = FX.valid()[0].cert_pem();
+    let other = FX.valid()[1].cert_pem();
+    let mut old: String = (0..20)
+        .map(|i| if i % 2 == 0 { new } else { expired })
+        .collect();
+    old.push_str(valid);
+    old.push_str(valid);
+    old.push_str(other);
+    let b = BundlePolicy::new(2)
+        .bundle(new.as_bytes(), old.as_bytes(), now)
+        .unwrap();
+    let carried: Vec<_> = b.report.carried.iter().map(|c| c.block).collect();
+    assert_eq!(carried, [21, 23], "the first of each, once");
+    assert!(matches!(
+        b.report.skipped[20].reason,
+        SkipReason::Duplicate { .. }
+    ));
+    assert_eq!(b.report.skipped.len(), 21);
+    assert_eq!(b.pem, format!("{new}{valid}{other}"));
+}
