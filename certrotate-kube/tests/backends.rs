@@ -203,11 +203,7 @@ async fn api_errors_are_retried_then_reported_clearly() {
     ]);
     let store = Arc::new(fake_server::store_for(&server));
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 1).await;
     let report = rotator(store.clone(), options(true), &clock, 2)
         .run(until_done())
         .await
@@ -226,11 +222,7 @@ async fn api_errors_are_retried_then_reported_clearly() {
     // Persistent 503: bounded retries, then an error that names the Secret.
     let server = fake_server::start(&["--fail", &format!("PATCH:{path}:503:1000")]);
     let store = Arc::new(fake_server::store_for(&server));
-    rotator(store.clone(), options(false), &clock, 3)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 3).await;
     let err = rotator(store.clone(), options(true), &clock, 4)
         .run(until_done())
         .await
@@ -274,11 +266,7 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
     ]);
     let store = Arc::new(fake_server::store_with_timeout(&server, timeout));
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 1).await;
     let report = rotator(store.clone(), options(true), &clock, 2)
         .run(until_done())
         .await
@@ -318,11 +306,7 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
     // Every write of one Secret hangs: bounded retries, then a clear error; trust intact.
     let server = fake_server::start(&["--hang", &format!("PATCH:{envoy}:1500:1000")]);
     let store = Arc::new(fake_server::store_with_timeout(&server, timeout));
-    rotator(store.clone(), options(false), &clock, 3)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 3).await;
     let err = rotator(store.clone(), options(true), &clock, 4)
         .run(until_done())
         .await
@@ -512,12 +496,8 @@ async fn disk_full_and_read_only_directory() {
     for free in (0..).step_by(4096) {
         let root = fs.0.join(format!("run-{free}"));
         let store = Arc::new(DirStore::new(&root));
-        rotator(store.clone(), options(false), &clock, 1)
-            .run(RunMode::Once)
-            .await
-            .unwrap();
+        install(&store, &clock, 1).await;
         let before = ca_pem(&observe(&store, &profile()).await.unwrap());
-        clock.advance(HOUR);
         let filler = fs.fill_leaving(free);
         let result = rotator(store.clone(), options(true), &clock, 2)
             .run(until_done())
@@ -559,11 +539,7 @@ async fn disk_full_and_read_only_directory() {
     // Read-only: the same guarantees.
     let root = fs.0.join("read-only");
     let store = Arc::new(DirStore::new(&root));
-    rotator(store.clone(), options(false), &clock, 3)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 3).await;
     fs.remount("ro");
     let err = rotator(store.clone(), options(true), &clock, 4)
         .run(until_done())

@@ -51,6 +51,15 @@ pub fn rotator<S: Store>(
         .with_entropy(SeededEntropy::new(seed))
 }
 
+/// The first install (one run, no overwrite), then an hour passes.
+pub async fn install<S: Store + Clone>(store: &S, clock: &Arc<ManualClock>, seed: u64) {
+    rotator(store.clone(), options(false), clock, seed)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+}
+
 pub fn until_done() -> RunMode {
     RunMode::UntilDone {
         timeout: Duration::from_secs(24 * 3600),
@@ -249,11 +258,7 @@ pub async fn staged_rotation_keeps_trust_and_ends_with_two<S: Store>(store: S) {
 pub async fn one_phase_per_run<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 1).await;
     let mut phases = Vec::new();
     for i in 0..8 {
         let report = rotator(store.clone(), options(true), &clock, 10 + i)
@@ -313,11 +318,7 @@ pub async fn crash_at_every_write<S: Store>(make: impl Fn() -> S) {
     let total = {
         let store = Arc::new(make());
         let clock = Arc::new(ManualClock::new(T0));
-        rotator(store.clone(), options(false), &clock, 1)
-            .run(RunMode::Once)
-            .await
-            .unwrap();
-        clock.advance(HOUR);
+        install(&store, &clock, 1).await;
         rotator(store.clone(), options(true), &clock, 2)
             .run(until_done())
             .await
@@ -331,11 +332,7 @@ pub async fn crash_at_every_write<S: Store>(make: impl Fn() -> S) {
     for n in 1..=total as u64 {
         let store = Arc::new(make());
         let clock = Arc::new(ManualClock::new(T0));
-        rotator(store.clone(), options(false), &clock, 1)
-            .run(RunMode::Once)
-            .await
-            .unwrap();
-        clock.advance(HOUR);
+        install(&store, &clock, 1).await;
         let faulty = FaultyStore::new(store.clone()).crash_at_write(n);
         let err = rotator(faulty, options(true), &clock, 2)
             .run(until_done())
@@ -384,11 +381,7 @@ pub async fn crash_at_every_write<S: Store>(make: impl Fn() -> S) {
 pub async fn conflicts_re_read_and_re_plan<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 1).await;
     let faulty =
         FaultyStore::new(store.clone()).conflict_matching(format!("update secret {NS}/envoy"), 2);
     let report = rotator(faulty, options(true), &clock, 2)
@@ -584,11 +577,7 @@ pub async fn hmac_rotates_only_when_asked<S: Store>(store: S) {
 pub async fn drop_old_ca_retires_it<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 1).await;
     let mut o = options(true);
     o.drop_old_ca = true;
     let report = rotator(store.clone(), o, &clock, 2)
@@ -618,11 +607,7 @@ pub async fn drop_old_ca_retires_it<S: Store>(store: S) {
 pub async fn single_step_breaks_trust_mid_rotation<S: Store>(make: impl Fn() -> S) {
     let store = Arc::new(make());
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
-        .await
-        .unwrap();
-    clock.advance(HOUR);
+    install(&store, &clock, 1).await;
     let mut o = options(true);
     o.strategy = Strategy::SingleStep;
     // Write 1 persists the next CA; write 2 is the first component; stop before write 3.
