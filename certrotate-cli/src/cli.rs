@@ -190,6 +190,14 @@ pub struct CheckArgs {
     /// Fail (exit 4) if a certificate expires within this long.
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     pub warn_within: Duration,
+    /// Also push the metrics (those of `-o openmetrics`) to this Pushgateway
+    /// (`http://HOST:PORT`), replacing the group `job/JOB/namespace/NAMESPACE`; for Jobs and
+    /// CronJobs. Unset or empty: no push.
+    #[arg(long, value_name = "URL", env = "CERTROTATE_PUSHGATEWAY")]
+    pub pushgateway: Option<crate::Pushgateway>,
+    /// The Pushgateway job name.
+    #[arg(long, value_name = "JOB", default_value = crate::metrics::DEFAULT_JOB)]
+    pub pushgateway_job: String,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

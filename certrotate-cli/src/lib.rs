@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod cli;
+mod metrics;
 mod output;
 
 use std::io::{IsTerminal, Read, Write};
@@ -14,12 +15,14 @@ use certrotate_core::plan::{
     KEY_TLS_KEY, Next, ObjectRef, PlanOptions, ProfileObjects, RotationState,
 };
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
+use certrotate_kube::events::{self, EventRecorder};
 use certrotate_kube::{
     Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, observe,
 };
 use clap::{CommandFactory, Parser};
 
 pub use cli::{Cli, Command, Format};
+pub use metrics::Pushgateway;
 
 /// Builds the store named by the target flags and runs `$body` with it.
 macro_rules! with_store {
@@ -34,6 +37,23 @@ macro_rules! with_store {
         } else {
             let $store =
                 DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")));
+            $body
+        }
+    }};
+    // Also binds `$client`: the Kubernetes client (`None` in local mode), for Events.
+    ($target:expr, $dry_run:expr, $store:ident, $client:ident => $body:expr) => {{
+        let target: &cli::TargetArgs = $target;
+        if target.kube {
+            let $store = KubeStore::try_default(target.context.as_deref())
+                .await
+                .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
+                .with_dry_run($dry_run);
+            let $client = Some($store.client().clone());
+            $body
+        } else {
+            let $store =
+                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")));
+            let $client: Option<kube::Client> = None;
             $body
         }
     }};
@@ -128,16 +148,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if server_dry_run && !args.target.kube {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
-            with_store!(&args.target, server_dry_run, store => {
-                rotate(store, profile, options, mode, args.dry_run, format).await
+            with_store!(&args.target, server_dry_run, store, client => {
+                let events = client.filter(|_| args.dry_run.is_none()).map(|c| recorder(c, &profile));
+                rotate(store, profile, options, mode, args.dry_run, format, events).await
             })
         }
         Command::Renew(args) => {
             let profile = load_profile(&args.target, |_| {})?;
             let mut options = PlanOptions::default();
             options.renew_before = Some(args.before);
-            with_store!(&args.target, false, store => {
-                rotate(store, profile, options, RunMode::Once, None, format).await
+            with_store!(&args.target, false, store, client => {
+                let events = client.map(|c| recorder(c, &profile));
+                rotate(store, profile, options, RunMode::Once, None, format, events).await
             })
         }
         Command::Status(target) => {
@@ -146,8 +168,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check(args) => {
             let profile = load_profile(&args.target, |_| {})?;
+            let push = args
+                .pushgateway
+                .as_ref()
+                .map(|gw| (gw, args.pushgateway_job.as_str()));
             with_store!(&args.target, false, store => {
-                check(store, profile, args.warn_within, format).await
+                check(store, profile, args.warn_within, format, push).await
             })
         }
         Command::Inspect(args) => inspect(&args, format).await,
@@ -189,6 +215,26 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
     Ok(profile)
 }
 
+/// Records Events on `profile`'s CA Secret, as this Pod (`POD_NAME`, from the downward
+/// API in deploy/) or this host.
+fn recorder(client: kube::Client, profile: &Profile) -> EventRecorder {
+    let instance = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|s| !s.is_empty());
+    EventRecorder::new(client, ProfileObjects::of(profile).ca_secret, instance)
+}
+
+/// Publishes `notices`; a failure is a warning, never the run's failure (the rotation's
+/// own outcome is what the exit status reports).
+async fn record(events: Option<&EventRecorder>, notices: &[events::Notice]) {
+    if let Some(events) = events
+        && let Err(e) = events.publish(notices).await
+    {
+        tracing::warn!("recording Kubernetes Events on the CA Secret: {e}");
+    }
+}
+
 async fn rotate<S: Store>(
     store: S,
     profile: Profile,
@@ -196,8 +242,10 @@ async fn rotate<S: Store>(
     mode: RunMode,
     dry_run: Option<cli::DryRun>,
     format: Format,
+    events: Option<EventRecorder>,
 ) -> Result<ExitCode> {
     let target = store.describe();
+    let ca_secret = ProfileObjects::of(&profile).ca_secret;
     let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
     if let Some(kind) = dry_run {
         let plan = rotator.plan().await?;
@@ -210,7 +258,14 @@ async fn rotate<S: Store>(
         output::plan(&plan, format, &target)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let report = rotator.run(mode).await?;
+    let report = match rotator.run(mode).await {
+        Ok(report) => report,
+        Err(e) => {
+            record(events.as_ref(), &[events::error_notice(&e)]).await;
+            return Err(e.into());
+        }
+    };
+    record(events.as_ref(), &events::notices(&report, &ca_secret)).await;
     output::run_report(&report, format, &target)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -286,11 +341,35 @@ async fn check<S: Store>(
     profile: Profile,
     warn_within: std::time::Duration,
     format: Format,
+    push: Option<(&Pushgateway, &str)>,
 ) -> Result<ExitCode> {
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
     let report = certrotate_core::check(&profile, &observed, now, warn_within)?;
-    output::check(&report, format, now)?;
+    if format == Format::Openmetrics || push.is_some() {
+        let registry = metrics::collect(&profile, &observed, report.problems.len(), now);
+        let text = metrics::encode(&registry)?;
+        if let Some((gateway, job)) = push {
+            let grouping = [("namespace", profile.namespace.as_str())];
+            gateway
+                .push(
+                    job,
+                    &grouping,
+                    text.clone(),
+                    std::time::Duration::from_secs(30),
+                )
+                .await?;
+            tracing::info!(url = %gateway.group_url(job, &grouping), "metrics pushed");
+        }
+        if format == Format::Openmetrics {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    if format != Format::Openmetrics {
+        output::check(&report, format)?;
+    }
     Ok(if !report.all_trusted() {
         ExitCode::from(EXIT_UNTRUSTED)
     } else if !report.expiring.is_empty() {

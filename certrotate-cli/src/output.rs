@@ -8,7 +8,6 @@ use certrotate_core::plan::{ObjectRef, RotationState, SecretAction, Step};
 use certrotate_core::{BundleReport, CertSummary, CheckReport, RotationPlan};
 use certrotate_kube::{Event, RunReport};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::cli::Format;
 use crate::describe_next;
@@ -248,10 +247,7 @@ fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
     s
 }
 
-pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -> Result<()> {
-    if format == Format::Openmetrics {
-        return print(&openmetrics(report, now));
-    }
+pub(crate) fn check(report: &CheckReport, format: Format) -> Result<()> {
     if let Some(text) = data(report, format)? {
         return print(&text);
     }
@@ -294,50 +290,6 @@ pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -
         writeln!(s, "{}", paint("OK", true))?;
     }
     print(&s)
-}
-
-/// OpenMetrics text for a node-exporter textfile collector.
-pub(crate) fn openmetrics(report: &CheckReport, now: OffsetDateTime) -> String {
-    let esc = |v: &str| {
-        v.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
-    let mut s = String::new();
-    s.push_str("# TYPE certrotate_certificate_expiry_timestamp_seconds gauge\n");
-    s.push_str("# HELP certrotate_certificate_expiry_timestamp_seconds notAfter of each certificate, in Unix seconds.\n");
-    for c in &report.certificates {
-        let _ = writeln!(
-            s,
-            "certrotate_certificate_expiry_timestamp_seconds{{location=\"{}\",subject=\"{}\"}} {}",
-            esc(&c.location),
-            esc(&c.subject),
-            c.not_after.unix_timestamp()
-        );
-    }
-    s.push_str("# TYPE certrotate_trust_ok gauge\n");
-    s.push_str("# HELP certrotate_trust_ok 1 if the leaf is trusted by the trust store, else 0.\n");
-    for p in &report.pairs {
-        let _ = writeln!(
-            s,
-            "certrotate_trust_ok{{leaf=\"{}\",trusted_by=\"{}\"}} {}",
-            esc(&p.leaf),
-            esc(&p.trusted_by),
-            u8::from(p.verdict.is_trusted())
-        );
-    }
-    s.push_str("# TYPE certrotate_check_problems gauge\n");
-    s.push_str("# HELP certrotate_check_problems Secrets or keys missing or unreadable.\n");
-    let _ = writeln!(s, "certrotate_check_problems {}", report.problems.len());
-    s.push_str("# TYPE certrotate_check_timestamp_seconds gauge\n");
-    s.push_str("# HELP certrotate_check_timestamp_seconds When the check ran.\n");
-    let _ = writeln!(
-        s,
-        "certrotate_check_timestamp_seconds {}",
-        now.unix_timestamp()
-    );
-    s.push_str("# EOF\n");
-    s
 }
 
 pub(crate) fn bundle_report(report: &BundleReport, format: Format) -> Result<()> {

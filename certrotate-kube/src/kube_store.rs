@@ -97,6 +97,11 @@ impl KubeStore {
         Ok(Self::new(client))
     }
 
+    /// The client (to record Events with, or share with an operator).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Use the API server's dry run: every write is validated, none is persisted.
     pub fn with_dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
