@@ -192,7 +192,7 @@ pub struct CheckArgs {
     pub warn_within: Duration,
     /// Also push the metrics (those of `-o openmetrics`) to this Pushgateway
     /// (`http://HOST:PORT`), replacing the group `job/JOB/namespace/NAMESPACE`; for Jobs and
-    /// CronJobs. Unset or empty: no push.
+    /// CronJobs.
     #[arg(long, value_name = "URL", env = "CERTROTATE_PUSHGATEWAY")]
     pub pushgateway: Option<crate::Pushgateway>,
     /// The Pushgateway job name.

@@ -321,6 +321,11 @@ impl std::str::FromStr for Pushgateway {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err(
+                "empty (to push nothing, leave it out or unset CERTROTATE_PUSHGATEWAY)".into(),
+            );
+        }
         let uri: hyper::Uri = s.parse().map_err(|e| format!("{s:?} is not a URL: {e}"))?;
         match uri.scheme_str() {
             Some("http") => {}

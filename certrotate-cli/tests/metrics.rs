@@ -463,18 +463,15 @@ fn pushgateway_gets_the_metrics_at_the_group_url() {
         format!("PUT /gw/metrics/job@base64/bmlnaHRseSBjZXJ0cw==/namespace/{NS} HTTP/1.1")
     );
 
-    // An empty variable (an unset ConfigMap key) means no push.
+    // An empty variable is a usage error that says how to push nothing.
     let out = Command::cargo_bin("certrotate")
         .unwrap()
         .env("CERTROTATE_PUSHGATEWAY", "")
         .args(["check", "--dir", d])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unset CERTROTATE_PUSHGATEWAY"));
 }
 
 #[test]

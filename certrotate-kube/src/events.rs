@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use certrotate_core::plan::ObjectRef;
+use certrotate_core::plan::{ObjectRef, Phase};
 
 use crate::engine::{Event, RunReport};
 use crate::error::Error;
@@ -48,7 +48,8 @@ pub struct Notice {
     pub severity: Severity,
     /// A PascalCase reason (`PhaseChanged`, `WorkloadRestarted`, `RotationFailed`, ...).
     pub reason: &'static str,
-    /// What certrotate was doing (`Rotate`, `Restart`, `Wait`, ...).
+    /// What certrotate was doing: `Install`, the phase a rotation step moved to
+    /// (`Prepare`, `Trust`, `Leaves`, `Retire`, `Stable`), or `Rotate`.
     pub action: &'static str,
     /// A sentence for a person, at most [`MAX_NOTE_BYTES`].
     pub note: String,
@@ -67,24 +68,45 @@ impl Notice {
 
 /// The Events a run's report calls for, in order. `ca_secret` is the profile's CA Secret
 /// (its creation is the install).
+///
+/// Each notice's action is the phase its plan moved to (`Prepare`, `Trust`, `Leaves`,
+/// `Retire`, `Stable`): kube's recorder folds Events with the same reason and action into
+/// one series (keeping the first note), so a restart in the trust phase and one in the
+/// leaves phase stay two Events, while a retried conflict counts up one.
 pub fn notices(report: &RunReport, ca_secret: &ObjectRef) -> Vec<Notice> {
     let ca_secret = ca_secret.to_string();
-    report
-        .events
-        .iter()
-        .filter_map(|event| notice(event, &ca_secret))
-        .collect()
+    let mut action = "Rotate";
+    let mut out = Vec::new();
+    for event in &report.events {
+        if let Event::Planned { to, .. } = event {
+            action = phase_action(*to);
+        }
+        out.extend(notice(event, &ca_secret, action));
+    }
+    out
+}
+
+fn phase_action(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Stable => "Stable",
+        Phase::Prepared => "Prepare",
+        Phase::Trust => "Trust",
+        Phase::Leaves => "Leaves",
+        Phase::Retire => "Retire",
+        // A phase added to the core shows as a rotation step until it gets its name here.
+        _ => "Rotate",
+    }
 }
 
 /// The Event of one engine event, if a person should see it.
-fn notice(event: &Event, ca_secret: &str) -> Option<Notice> {
+fn notice(event: &Event, ca_secret: &str, action: &'static str) -> Option<Notice> {
     use Severity::{Normal, Warning};
     match event {
         Event::Planned { from, to, summary } => (from != to).then(|| {
             Notice::new(
                 Normal,
                 "PhaseChanged",
-                "Rotate",
+                action,
                 format!("phase {from} -> {to}: {summary}"),
             )
         }),
@@ -99,13 +121,13 @@ fn notice(event: &Event, ca_secret: &str) -> Option<Notice> {
         Event::WorkloadRestarted { workload, reason } => Some(Notice::new(
             Normal,
             "WorkloadRestarted",
-            "Restart",
+            action,
             format!("restarted {workload}: {reason}"),
         )),
         Event::Waiting { until, reason } => Some(Notice::new(
             Normal,
             "WaitingForConvergence",
-            "Wait",
+            action,
             format!(
                 "the next step may run at {}: {reason}",
                 certrotate_core::rfc3339(*until)
@@ -114,7 +136,7 @@ fn notice(event: &Event, ca_secret: &str) -> Option<Notice> {
         Event::WaitingForRollout { workloads } => Some(Notice::new(
             Normal,
             "WaitingForRollout",
-            "Wait",
+            action,
             format!(
                 "waiting for the rollout of {} before the next step",
                 workloads.join(", ")
@@ -123,7 +145,7 @@ fn notice(event: &Event, ca_secret: &str) -> Option<Notice> {
         Event::Conflict { object, attempt } => Some(Notice::new(
             Warning,
             "WriteConflict",
-            "Rotate",
+            action,
             format!(
                 "{object} changed while certrotate wrote it (attempt {attempt}): re-read and re-planned"
             ),
@@ -350,11 +372,11 @@ mod tests {
             got,
             [
                 (Normal, "Installed", "Install", "created the CA Secret ns/ca: first install: new CA".into()),
-                (Normal, "PhaseChanged", "Rotate", "phase prepared -> trust: trust: bundles carry both CAs".into()),
-                (Normal, "WorkloadRestarted", "Restart", "restarted deployment ns/r: reads its CA only at start".into()),
-                (Warning, "WriteConflict", "Rotate", "ns/envoy changed while certrotate wrote it (attempt 2): re-read and re-planned".into()),
-                (Normal, "WaitingForConvergence", "Wait", "the next step may run at 2026-11-29T13:05:00Z: every component loads the bundles".into()),
-                (Normal, "WaitingForRollout", "Wait", "waiting for the rollout of deployment ns/r before the next step".into()),
+                (Normal, "PhaseChanged", "Trust", "phase prepared -> trust: trust: bundles carry both CAs".into()),
+                (Normal, "WorkloadRestarted", "Trust", "restarted deployment ns/r: reads its CA only at start".into()),
+                (Warning, "WriteConflict", "Trust", "ns/envoy changed while certrotate wrote it (attempt 2): re-read and re-planned".into()),
+                (Normal, "WaitingForConvergence", "Trust", "the next step may run at 2026-11-29T13:05:00Z: every component loads the bundles".into()),
+                (Normal, "WaitingForRollout", "Trust", "waiting for the rollout of deployment ns/r before the next step".into()),
             ]
         );
     }
