@@ -1,5 +1,8 @@
 //! The `certrotate` command, as a library the tests can call; `main.rs` only calls [`main`].
 #![forbid(unsafe_code)]
+// A new variant of a workspace enum (a step, an event, a reason) must fail to compile in
+// every consumer instead of falling into a catch-all arm.
+#![warn(clippy::wildcard_enum_match_arm)]
 #![warn(missing_docs)]
 
 mod cli;
@@ -10,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use certrotate_core::plan::{
-    KEY_TLS_KEY, Next, ObjectRef, PlanOptions, ProfileObjects, RotationState,
-};
+use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 use certrotate_kube::{
     Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, observe,
@@ -198,7 +199,7 @@ async fn rotate<S: Store>(
     format: Format,
 ) -> Result<ExitCode> {
     let target = store.describe();
-    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
+    let rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
     if let Some(kind) = dry_run {
         let plan = rotator.plan().await?;
         if kind == cli::DryRun::Server {
@@ -265,19 +266,17 @@ impl Clock for ProgressClock {
     }
 }
 
+/// `status`: the library's observation and its read-only view of the state; no key is
+/// generated and no plan is made.
 async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {
-    let objects = ProfileObjects::of(&profile);
     let observed = observe(&store, &profile).await?;
-    let state = match observed.secrets.get(&objects.ca_secret) {
-        Some(s) => Some(RotationState::from_secret(
-            s,
-            &Origin::new(format!("secret {}", objects.ca_secret)),
-        )?),
-        None => None,
-    };
-    let mut rotator = Rotator::new(store, profile, PlanOptions::default());
-    let plan = rotator.plan().await?;
-    output::status(&objects.ca_secret, state.as_ref(), &plan, format)?;
+    let status = certrotate_core::plan::status(
+        &profile,
+        &observed,
+        &PlanOptions::default(),
+        SystemClock.now(),
+    )?;
+    output::status(&status, format)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -421,21 +420,4 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
         bail!("{name}: more than the limit of {MAX_INPUT_BYTES} bytes");
     }
     Ok(data)
-}
-
-/// What `Next` means for a human.
-pub(crate) fn describe_next(next: &Next) -> String {
-    match next {
-        Next::Done => "nothing more to do".into(),
-        Next::Continue => "the next step may run now".into(),
-        Next::WaitUntil { at, reason } => format!(
-            "the next step may run at {} ({reason}); run again then, or use --wait",
-            certrotate_core::rfc3339(*at)
-        ),
-        Next::WaitForRollout { workloads } => format!(
-            "waiting for the rollout of {}; run again when it finished, or use --wait",
-            workloads.join(", ")
-        ),
-        _ => "unknown".into(),
-    }
 }

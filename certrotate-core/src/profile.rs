@@ -142,7 +142,6 @@ pub struct HmacSpec {
 
 /// The kind of a workload to restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum WorkloadKind {
     /// apps/v1 Deployment.
     Deployment,
@@ -176,7 +175,6 @@ pub struct WorkloadSpec {
 /// The kind of a webhook configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum WebhookKind {
     /// admissionregistration.k8s.io/v1 MutatingWebhookConfiguration.
     Mutating,

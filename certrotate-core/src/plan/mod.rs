@@ -19,16 +19,19 @@ mod options;
 mod phases;
 mod planner;
 mod state;
+mod status;
 mod steps;
 
 pub use observed::{
-    ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, ProfileObjects,
+    AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, ProfileObjects,
     WebhookRef, WorkloadRef,
 };
 pub use options::{DEFAULT_CONVERGENCE_INTERVAL, PlanOptions};
 pub use state::*;
+pub use status::{NextRun, Status, status};
 pub use steps::{
-    Next, Restart, RotationPlan, SecretAction, SecretChange, SecretValue, Step, WebhookChange,
+    Next, Note, NoteReason, Restart, RotationPlan, SecretAction, SecretChange, SecretValue, Step,
+    StepReason, Summary, WaitReason, WebhookChange,
 };
 
 use time::OffsetDateTime;

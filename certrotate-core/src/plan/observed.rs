@@ -1,6 +1,6 @@
 //! The observed model: references to the objects of a profile, and what a store read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -41,6 +41,16 @@ pub struct WorkloadRef {
     pub object: ObjectRef,
 }
 
+impl WorkloadRef {
+    /// A workload of `kind` named `namespace/name`.
+    pub fn new(kind: WorkloadKind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            object: ObjectRef::new(namespace, name),
+        }
+    }
+}
+
 impl fmt::Display for WorkloadRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind, self.object)
@@ -56,6 +66,16 @@ pub struct WebhookRef {
     pub name: String,
 }
 
+impl WebhookRef {
+    /// A webhook configuration of `kind` named `name`.
+    pub fn new(kind: WebhookKind, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
 impl fmt::Display for WebhookRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
@@ -63,6 +83,46 @@ impl fmt::Display for WebhookRef {
             WebhookKind::Validating => "validatingwebhookconfiguration",
         };
         write!(f, "{kind} {}", self.name)
+    }
+}
+
+/// Any object of a profile: what a note, an event or an error is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", content = "ref", rename_all = "kebab-case")]
+pub enum AnyRef {
+    /// A Secret.
+    Secret(ObjectRef),
+    /// A workload.
+    Workload(WorkloadRef),
+    /// A webhook configuration.
+    Webhook(WebhookRef),
+}
+
+impl fmt::Display for AnyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret(s) => write!(f, "secret {s}"),
+            Self::Workload(w) => w.fmt(f),
+            Self::Webhook(w) => w.fmt(f),
+        }
+    }
+}
+
+impl From<ObjectRef> for AnyRef {
+    fn from(r: ObjectRef) -> Self {
+        Self::Secret(r)
+    }
+}
+
+impl From<WorkloadRef> for AnyRef {
+    fn from(r: WorkloadRef) -> Self {
+        Self::Workload(r)
+    }
+}
+
+impl From<WebhookRef> for AnyRef {
+    fn from(r: WebhookRef) -> Self {
+        Self::Webhook(r)
     }
 }
 
@@ -161,6 +221,10 @@ pub struct Observed {
     pub workloads: BTreeMap<WorkloadRef, ObservedWorkload>,
     /// Webhook configurations by name.
     pub webhooks: BTreeMap<WebhookRef, ObservedWebhook>,
+    /// Objects of the profile the store cannot hold at all (local mode has no workloads
+    /// and no webhook configurations). They are absent from the maps too; the plan says
+    /// "not held by this store" instead of "absent" for them.
+    pub unavailable: BTreeSet<AnyRef>,
 }
 
 /// The objects a profile touches, i.e. what the engine must observe.

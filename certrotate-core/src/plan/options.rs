@@ -50,5 +50,55 @@ impl Default for PlanOptions {
     }
 }
 
+impl PlanOptions {
+    /// With [`Self::overwrite`].
+    pub fn with_overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// With [`Self::force`].
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// With [`Self::strategy`].
+    pub fn with_strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// With [`Self::convergence_interval`].
+    pub fn with_convergence_interval(mut self, interval: Duration) -> Self {
+        self.convergence_interval = interval;
+        self
+    }
+
+    /// With [`Self::renew_before`].
+    pub fn with_renew_before(mut self, before: Option<Duration>) -> Self {
+        self.renew_before = before;
+        self
+    }
+
+    /// With [`Self::rotate_hmac`].
+    pub fn with_rotate_hmac(mut self, rotate: bool) -> Self {
+        self.rotate_hmac = rotate;
+        self
+    }
+
+    /// With [`Self::drop_old_ca`].
+    pub fn with_drop_old_ca(mut self, drop: bool) -> Self {
+        self.drop_old_ca = drop;
+        self
+    }
+
+    /// With [`Self::bundle_policy`].
+    pub fn with_bundle_policy(mut self, policy: BundlePolicy) -> Self {
+        self.bundle_policy = policy;
+        self
+    }
+}
+
 /// The default convergence interval; see [`PlanOptions::convergence_interval`].
 pub const DEFAULT_CONVERGENCE_INTERVAL: Duration = Duration::from_secs(300);

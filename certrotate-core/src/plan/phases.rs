@@ -1,10 +1,19 @@
 //! The phase transitions: what happens in each phase. Start here to find what a run does
 //! in phase X; the building blocks (one component, the webhooks, the restarts, the CA
 //! Secret write) are in `planner.rs`.
+//!
+//! | phase      | a run                                                                  |
+//! |------------|------------------------------------------------------------------------|
+//! | (no CA)    | [`Planner::unmanaged`]: install, or adopt with a rotation request        |
+//! | `stable`   | [`Planner::stable`]: start a rotation, or create/renew what is missing   |
+//! | `prepared` | [`Planner::enter_trust`] (staged) or [`Planner::single_step`]            |
+//! | `trust`    | [`Planner::enter_leaves`], once trust converged                          |
+//! | `leaves`   | [`Planner::after_leaves`]: end, or retire the old CA                     |
+//! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
 use super::planner::{Cas, Planner, Target, add};
 use super::*;
-use crate::error::{Error, Origin};
+use crate::error::Error;
 use crate::generate::Ca;
 
 impl Planner<'_> {
@@ -13,27 +22,26 @@ impl Planner<'_> {
         let Some(ca_secret) = self.observed.secrets.get(&ca_ref) else {
             return self.unmanaged();
         };
-        let origin = Origin::new(format!("secret {ca_ref}"));
-        let state = RotationState::from_secret(ca_secret, &origin)?;
-        let cas = self.load_cas(ca_secret, &state, &origin)?;
+        let state = RotationState::from_secret(ca_secret, &ca_ref)?;
+        let cas = self.load_cas(ca_secret, &state)?;
         match (state.phase, state.strategy) {
             (Phase::Stable, _) => self.stable(ca_secret, &state, &cas),
             (Phase::Prepared, Strategy::Staged) => self.enter_trust(ca_secret, &state, &cas),
             (Phase::Prepared, Strategy::SingleStep) => self.single_step(ca_secret, &state, &cas),
             (Phase::Trust, _) => self.enter_leaves(ca_secret, &state, &cas),
             (Phase::Leaves, _) => self.after_leaves(ca_secret, &state, &cas),
-            (Phase::Retire, _) => self.after_retire(ca_secret, &state),
+            (Phase::Retire, _) => self.after_retire(ca_secret, &state, &cas),
         }
     }
 
     /// No CA Secret: a first install, or an install made without certrotate.
     pub(super) fn unmanaged(&mut self) -> Result<RotationPlan, Error> {
-        let existing: Vec<String> = self
+        let existing: Vec<ObjectRef> = self
             .objects
             .components
             .iter()
             .filter(|r| self.observed.secrets.contains_key(*r))
-            .map(ToString::to_string)
+            .cloned()
             .collect();
         if existing.is_empty() {
             let ca = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
@@ -49,152 +57,122 @@ impl Planner<'_> {
                 drop_old_ca: false,
                 rotate_hmac: false,
             };
-            self.write_ca_secret(
-                None,
-                &state,
-                Some(&ca),
-                None,
-                "first install: new CA".into(),
-            );
+            self.write_ca_secret(None, &state, Some(&ca), None, StepReason::FirstInstall);
             for c in &self.profile.components {
                 let target = Target {
                     trust: Some(ca.cert_pem().as_bytes().to_vec()),
                     leaf_from: Some(&ca),
                 };
-                self.component(c, &target, "first install".into())?;
+                self.component(c, &target, StepReason::FirstInstall)?;
             }
             self.hmac(None)?;
-            return Ok(self.finish(
-                Phase::Stable,
-                Phase::Stable,
-                Next::Done,
-                format!("installed: CA {}", ca.fingerprint().short()),
-            ));
+            let summary = Summary::Installed {
+                ca: ca.fingerprint(),
+            };
+            return Ok(self.finish(Phase::Stable, Phase::Stable, Next::Done, summary));
         }
         if !self.options.overwrite {
-            return Ok(self.finish(
-                Phase::Stable,
-                Phase::Stable,
-                Next::Done,
-                format!(
-                    "not managed yet: {} exist but the CA Secret {} does not (no CA key); \
-                     nothing changed; run with --overwrite to adopt them with a new CA",
-                    existing.join(", "),
-                    self.objects.ca_secret
-                ),
-            ));
+            // Nothing of the TLS Secrets changes without a CA; a missing HMAC Secret needs
+            // no CA and is created as certgen does.
+            let summary = Summary::NotManaged {
+                existing,
+                ca_secret: self.objects.ca_secret.clone(),
+            };
+            return Ok(self.finish(Phase::Stable, Phase::Stable, Next::Done, summary));
         }
         // Adoption: mint a CA and go through the same phases, bundling each Secret's
         // existing ca.crt; no old key is needed.
         let next = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
         let state = self.started_state(None, None, &next);
-        self.write_ca_secret(
-            None,
-            &state,
-            None,
-            Some(&next),
-            "adopting an existing install: next CA minted".into(),
-        );
-        Ok(self.finish(
-            Phase::Stable,
-            Phase::Prepared,
-            Next::Continue,
-            format!("adopting: next CA {} persisted", next.fingerprint().short()),
-        ))
+        self.write_ca_secret(None, &state, None, Some(&next), StepReason::Adoption);
+        let summary = Summary::Adopting {
+            next: next.fingerprint(),
+        };
+        Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary))
     }
 
+    /// stable: start a rotation if one is asked for (and the last one ended at least one
+    /// convergence interval ago); otherwise create what is missing and renew what expires.
     pub(super) fn stable(
         &mut self,
         ca_secret: &ObservedSecret,
         state: &RotationState,
         cas: &Cas,
     ) -> Result<RotationPlan, Error> {
-        let current = cas
-            .current
-            .as_ref()
-            .ok_or_else(|| Error::InvalidRotationState {
-                origin: Origin::new(format!("secret {}", self.objects.ca_secret)),
-                reason: format!("phase stable without {KEY_CA_CRT} and {KEY_CA_KEY}"),
-            })?;
+        let current = self.current_ca(cas, Phase::Stable)?;
         if self.options.overwrite {
-            let earliest = state
-                .since
-                .map(|s| add(s, self.options.convergence_interval))
-                .transpose()?;
-            if let Some(earliest) = earliest.filter(|t| *t > self.now && !self.options.force) {
-                return Ok(self.finish(
-                    Phase::Stable,
-                    Phase::Stable,
-                    Next::Done,
-                    format!(
-                        "too soon to rotate: the last rotation ended at {}, a new one may \
-                         start at {} (one convergence interval later) or now with --force",
-                        crate::rfc3339(state.since.unwrap_or(self.now)),
-                        crate::rfc3339(earliest)
-                    ),
-                ));
+            if let Some(ended) = state.since
+                && !self.options.force
+            {
+                let earliest = add(ended, self.options.convergence_interval)?;
+                if earliest > self.now {
+                    let next = Next::WaitUntil {
+                        at: earliest,
+                        reason: WaitReason::TooSoon { ended },
+                    };
+                    let summary = Summary::TooSoon { ended, earliest };
+                    return Ok(self.finish(Phase::Stable, Phase::Stable, next, summary));
+                }
             }
             let next = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
             let new_state = self.started_state(Some(current), state.previous, &next);
-            self.write_ca_secret(
-                Some(ca_secret),
-                &new_state,
-                None,
-                Some(&next),
-                format!("rotation ({}): next CA minted", self.options.strategy),
-            );
-            return Ok(self.finish(
-                Phase::Stable,
-                Phase::Prepared,
-                Next::Continue,
-                format!("prepared: next CA {} persisted", next.fingerprint().short()),
-            ));
+            let reason = StepReason::NextCaMinted {
+                strategy: self.options.strategy,
+            };
+            self.write_ca_secret(Some(ca_secret), &new_state, None, Some(&next), reason);
+            let summary = Summary::Prepared {
+                next: next.fingerprint(),
+            };
+            return Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary));
         }
 
         // No rotation: create what is missing, renew what is about to expire.
-        let mut changed = 0;
+        let mut renewed = 0;
         for c in &self.profile.components {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
-            let target = match self.observed.secrets.get(&secret) {
-                None => Target {
-                    trust: Some(current.cert_pem().as_bytes().to_vec()),
-                    leaf_from: Some(current),
-                },
-                Some(s) if self.needs_renewal(s, &secret)? => {
-                    changed += 1;
-                    self.steps.push(Step::Note {
-                        object: format!("secret {secret}"),
-                        message: "leaf within the renewal window".into(),
-                    });
+            let (target, reason) = match self.observed.secrets.get(&secret) {
+                None => (
                     Target {
+                        trust: Some(current.cert_pem().as_bytes().to_vec()),
+                        leaf_from: Some(current),
+                    },
+                    StepReason::Missing,
+                ),
+                Some(s) if self.needs_renewal(s, &secret)? => {
+                    renewed += 1;
+                    let note = Note::new(secret, NoteReason::WithinRenewalWindow);
+                    self.steps.push(Step::Note(note));
+                    let target = Target {
                         trust: None,
                         leaf_from: Some(current),
-                    }
+                    };
+                    (target, StepReason::Renewal)
                 }
-                Some(_) => Target {
-                    trust: None,
-                    leaf_from: None,
-                },
+                Some(_) => (
+                    Target {
+                        trust: None,
+                        leaf_from: None,
+                    },
+                    StepReason::Missing,
+                ),
             };
-            let renew = target.trust.is_none() && target.leaf_from.is_some();
-            let reason = if renew { "renewal" } else { "missing: created" };
-            self.component_forced(c, &target, renew, reason.into())?;
+            self.component_forced(c, &target, reason == StepReason::Renewal, reason)?;
         }
         self.hmac(None)?;
-        if changed > 0 {
-            self.restarts("renewed leaves", true)?;
+        if renewed > 0 {
+            self.restarts(StepReason::Renewal, true)?;
         } else {
-            self.restarts("recovering an unfinished restart", false)?;
+            self.restarts(StepReason::UnfinishedRestart, false)?;
         }
-        let summary = if changed > 0 {
-            format!(
-                "renewed {changed} leaves from CA {}",
-                current.fingerprint().short()
-            )
+        let summary = if renewed > 0 {
+            Summary::Renewed {
+                count: renewed,
+                ca: current.fingerprint(),
+            }
         } else if self.writes_secrets() {
-            "created missing Secrets".to_owned()
+            Summary::CreatedMissing
         } else {
-            "up to date".to_owned()
+            Summary::UpToDate
         };
         Ok(self.finish(Phase::Stable, Phase::Stable, Next::Done, summary))
     }
@@ -206,7 +184,7 @@ impl Planner<'_> {
         state: &RotationState,
         cas: &Cas,
     ) -> Result<RotationPlan, Error> {
-        let next = self.next_ca(cas)?;
+        let next = self.next_ca(cas, Phase::Prepared)?;
         for c in &self.profile.components {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
             let old = self.existing_trust(&secret, cas);
@@ -222,33 +200,22 @@ impl Planner<'_> {
                 trust: Some(bundle),
                 leaf_from,
             };
-            self.component(c, &target, "trust: bundle with the next CA".into())?;
+            self.component(c, &target, StepReason::TrustAdded)?;
         }
-        self.webhooks(|this, old| this.bundle(next, old), "trust: next CA added")?;
-        self.restarts("trust: the next CA must be loaded", true)?;
+        self.webhooks(|this, old| this.bundle(next, old), StepReason::TrustAdded)?;
+        self.restarts(StepReason::TrustAdded, true)?;
         let mut new_state = state.clone();
         new_state.phase = Phase::Trust;
         new_state.since = Some(self.now);
-        self.write_ca_secret(
-            Some(ca_secret),
-            &new_state,
-            None,
-            None,
-            "phase trust".into(),
-        );
-        let at = add(self.now, self.options.convergence_interval)?;
-        Ok(self.finish(
-            Phase::Prepared,
-            Phase::Trust,
-            Next::WaitUntil {
-                at,
-                reason: "bundles must converge before leaves change".into(),
-            },
-            format!(
-                "trust: every bundle now carries CA {}",
-                next.fingerprint().short()
-            ),
-        ))
+        let reason = StepReason::PhaseRecorded {
+            phase: Phase::Trust,
+        };
+        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
+        let next_step = self.converging(Phase::Trust)?;
+        let summary = Summary::Trust {
+            next: next.fingerprint(),
+        };
+        Ok(self.finish(Phase::Prepared, Phase::Trust, next_step, summary))
     }
 
     /// trust → leaves: every leaf is issued by the next CA, which becomes current.
@@ -259,49 +226,18 @@ impl Planner<'_> {
         cas: &Cas,
     ) -> Result<RotationPlan, Error> {
         if let Some(wait) = self.wait_for_convergence(state)? {
-            return Ok(self.finish(
-                Phase::Trust,
-                Phase::Trust,
-                wait,
-                "waiting: trust converging".into(),
-            ));
-        }
-        let next = self.next_ca(cas)?;
-        for c in &self.profile.components {
-            let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
-            let old = self.existing_trust(&secret, cas);
-            let target = Target {
-                trust: Some(self.bundle(next, &old)?),
-                leaf_from: Some(next),
+            let summary = Summary::Waiting {
+                phase: Phase::Trust,
             };
-            self.component(c, &target, "leaves: issued by the new CA".into())?;
+            return Ok(self.finish(Phase::Trust, Phase::Trust, wait, summary));
         }
-        self.webhooks(|this, old| this.bundle(next, old), "trust: next CA added")?;
-        if state.rotate_hmac {
-            self.hmac(Some(next.fingerprint()))?;
-        }
-        self.restarts("leaves: the new leaf must be loaded", true)?;
-        let new_state = self.promoted_state(state, Phase::Leaves);
-        self.write_ca_secret(
-            Some(ca_secret),
-            &new_state,
-            Some(next),
-            None,
-            "phase leaves: the next CA is now current".into(),
-        );
-        let at = add(self.now, self.options.convergence_interval)?;
-        Ok(self.finish(
-            Phase::Trust,
-            Phase::Leaves,
-            Next::WaitUntil {
-                at,
-                reason: "leaves must converge before the rotation ends".into(),
-            },
-            format!(
-                "leaves: every leaf now issued by CA {}",
-                next.fingerprint().short()
-            ),
-        ))
+        let next = self.next_ca(cas, Phase::Trust)?;
+        self.switch_leaves(ca_secret, state, cas, next, Phase::Leaves)?;
+        let next_step = self.converging(Phase::Leaves)?;
+        let summary = Summary::Leaves {
+            ca: next.fingerprint(),
+        };
+        Ok(self.finish(Phase::Trust, Phase::Leaves, next_step, summary))
     }
 
     /// leaves → stable, or → retire with `drop_old_ca`.
@@ -312,37 +248,14 @@ impl Planner<'_> {
         cas: &Cas,
     ) -> Result<RotationPlan, Error> {
         if let Some(wait) = self.wait_for_convergence(state)? {
-            return Ok(self.finish(
-                Phase::Leaves,
-                Phase::Leaves,
-                wait,
-                "waiting: leaves converging".into(),
-            ));
+            let summary = Summary::Waiting {
+                phase: Phase::Leaves,
+            };
+            return Ok(self.finish(Phase::Leaves, Phase::Leaves, wait, summary));
         }
-        let current = cas
-            .current
-            .as_ref()
-            .ok_or_else(|| Error::InvalidRotationState {
-                origin: Origin::new(format!("secret {}", self.objects.ca_secret)),
-                reason: format!("phase leaves without {KEY_CA_CRT}"),
-            })?;
+        let current = self.current_ca(cas, Phase::Leaves)?;
         if !state.drop_old_ca {
-            let mut new_state = state.clone();
-            new_state.phase = Phase::Stable;
-            new_state.since = Some(self.now);
-            self.write_ca_secret(
-                Some(ca_secret),
-                &new_state,
-                None,
-                None,
-                "rotation done".into(),
-            );
-            return Ok(self.finish(
-                Phase::Leaves,
-                Phase::Stable,
-                Next::Done,
-                format!("done: CA {} is current", current.fingerprint().short()),
-            ));
+            return Ok(self.end_rotation(ca_secret, state, current, Phase::Leaves));
         }
         let only = current.cert_pem().as_bytes().to_vec();
         for c in &self.profile.components {
@@ -351,64 +264,39 @@ impl Planner<'_> {
                 // A leaf that does not chain to the current CA would lose its trust: reissue.
                 leaf_from: Some(current),
             };
-            self.component(c, &target, "retire: old CA dropped".into())?;
+            self.component(c, &target, StepReason::OldCaDropped)?;
         }
-        self.webhooks(|_, _| Ok(only.clone()), "retire: old CA dropped")?;
-        self.restarts("retire: the old CA must be forgotten", true)?;
+        self.webhooks(|_, _| Ok(only.clone()), StepReason::OldCaDropped)?;
+        self.restarts(StepReason::OldCaDropped, true)?;
         let mut new_state = state.clone();
         new_state.phase = Phase::Retire;
         new_state.since = Some(self.now);
-        self.write_ca_secret(
-            Some(ca_secret),
-            &new_state,
-            None,
-            None,
-            "phase retire".into(),
-        );
-        let at = add(self.now, self.options.convergence_interval)?;
-        Ok(self.finish(
-            Phase::Leaves,
-            Phase::Retire,
-            Next::WaitUntil {
-                at,
-                reason: "bundles without the old CA must converge".into(),
-            },
-            format!(
-                "retire: bundles carry only CA {}",
-                current.fingerprint().short()
-            ),
-        ))
+        let reason = StepReason::PhaseRecorded {
+            phase: Phase::Retire,
+        };
+        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
+        let next_step = self.converging(Phase::Retire)?;
+        let summary = Summary::Retire {
+            ca: current.fingerprint(),
+        };
+        Ok(self.finish(Phase::Leaves, Phase::Retire, next_step, summary))
     }
 
+    /// retire → stable, once the bundles without the old CA converged.
     pub(super) fn after_retire(
         &mut self,
         ca_secret: &ObservedSecret,
         state: &RotationState,
+        cas: &Cas,
     ) -> Result<RotationPlan, Error> {
         if let Some(wait) = self.wait_for_convergence(state)? {
-            return Ok(self.finish(
-                Phase::Retire,
-                Phase::Retire,
-                wait,
-                "waiting: retirement converging".into(),
-            ));
+            let summary = Summary::Waiting {
+                phase: Phase::Retire,
+            };
+            return Ok(self.finish(Phase::Retire, Phase::Retire, wait, summary));
         }
-        let mut new_state = state.clone();
-        new_state.phase = Phase::Stable;
-        new_state.since = Some(self.now);
-        self.write_ca_secret(
-            Some(ca_secret),
-            &new_state,
-            None,
-            None,
-            "rotation done".into(),
-        );
-        Ok(self.finish(
-            Phase::Retire,
-            Phase::Stable,
-            Next::Done,
-            "done: old CA retired".into(),
-        ))
+        let current = self.current_ca(cas, Phase::Retire)?;
+        Ok(self.end_rotation(ca_secret, state, current, Phase::Retire))
     }
 
     /// Upstream's behaviour: bundle and new leaf in one write per Secret, then restarts.
@@ -418,7 +306,33 @@ impl Planner<'_> {
         state: &RotationState,
         cas: &Cas,
     ) -> Result<RotationPlan, Error> {
-        let next = self.next_ca(cas)?;
+        let next = self.next_ca(cas, Phase::Prepared)?;
+        self.switch_leaves(ca_secret, state, cas, next, Phase::Stable)?;
+        let summary = Summary::Done {
+            ca: next.fingerprint(),
+            retired: false,
+            strategy: Strategy::SingleStep,
+        };
+        Ok(self.finish(Phase::Prepared, Phase::Stable, Next::Done, summary))
+    }
+
+    // ---- shared by the phases above ----------------------------------------------------
+
+    /// The leaf switch, shared by the staged `leaves` phase and single-step: every bundle
+    /// carries `next`, every leaf is issued by it, HMAC keys rotate if asked, start-only
+    /// workloads restart, and the CA Secret promotes `next` to current in phase `to`.
+    fn switch_leaves(
+        &mut self,
+        ca_secret: &ObservedSecret,
+        state: &RotationState,
+        cas: &Cas,
+        next: &Ca,
+        to: Phase,
+    ) -> Result<(), Error> {
+        let reason = match state.strategy {
+            Strategy::Staged => StepReason::LeavesSwitched,
+            Strategy::SingleStep => StepReason::SingleStep,
+        };
         for c in &self.profile.components {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
             let old = self.existing_trust(&secret, cas);
@@ -426,29 +340,48 @@ impl Planner<'_> {
                 trust: Some(self.bundle(next, &old)?),
                 leaf_from: Some(next),
             };
-            self.component(c, &target, "single-step: bundle and leaf".into())?;
+            self.component(c, &target, reason)?;
         }
-        self.webhooks(|this, old| this.bundle(next, old), "single-step: bundle")?;
+        self.webhooks(|this, old| this.bundle(next, old), reason)?;
         if state.rotate_hmac {
             self.hmac(Some(next.fingerprint()))?;
         }
-        self.restarts("single-step: new CA and leaf", true)?;
-        let new_state = self.promoted_state(state, Phase::Stable);
-        self.write_ca_secret(
-            Some(ca_secret),
-            &new_state,
-            Some(next),
-            None,
-            "rotation done (single-step)".into(),
-        );
-        Ok(self.finish(
-            Phase::Prepared,
-            Phase::Stable,
-            Next::Done,
-            format!(
-                "done (single-step): CA {} is current",
-                next.fingerprint().short()
-            ),
-        ))
+        self.restarts(reason, true)?;
+        let new_state = self.promoted_state(state, to);
+        let record = StepReason::PhaseRecorded { phase: to };
+        self.write_ca_secret(Some(ca_secret), &new_state, Some(next), None, record);
+        Ok(())
+    }
+
+    /// The last write of a rotation: back to stable, `since` = now (the too-soon guard
+    /// counts from here).
+    fn end_rotation(
+        &mut self,
+        ca_secret: &ObservedSecret,
+        state: &RotationState,
+        current: &Ca,
+        from: Phase,
+    ) -> RotationPlan {
+        let mut new_state = state.clone();
+        new_state.phase = Phase::Stable;
+        new_state.since = Some(self.now);
+        let reason = StepReason::PhaseRecorded {
+            phase: Phase::Stable,
+        };
+        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
+        let summary = Summary::Done {
+            ca: current.fingerprint(),
+            retired: from == Phase::Retire,
+            strategy: state.strategy,
+        };
+        self.finish(from, Phase::Stable, Next::Done, summary)
+    }
+
+    /// After entering `phase`: wait one convergence interval from now.
+    fn converging(&self, phase: Phase) -> Result<Next, Error> {
+        Ok(Next::WaitUntil {
+            at: add(self.now, self.options.convergence_interval)?,
+            reason: WaitReason::Converging { phase },
+        })
     }
 }

@@ -46,7 +46,7 @@ impl Planner<'_> {
         from: Phase,
         to: Phase,
         next: Next,
-        summary: String,
+        summary: Summary,
     ) -> RotationPlan {
         RotationPlan {
             from,
@@ -96,38 +96,15 @@ impl Planner<'_> {
         &self,
         state: &RotationState,
     ) -> Result<Option<Next>, Error> {
-        let since = state.since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let at = add(since, self.options.convergence_interval)?;
-        if at > self.now {
-            return Ok(Some(Next::WaitUntil {
-                at,
-                reason: format!("the {} phase must converge", state.phase),
-            }));
-        }
-        let rolling: Vec<String> = self
-            .objects
-            .workloads
-            .iter()
-            .filter(|w| {
-                self.observed
-                    .workloads
-                    .get(*w)
-                    .is_some_and(|o| !o.rollout_complete)
-            })
-            .map(ToString::to_string)
-            .collect();
-        if !rolling.is_empty() {
-            return Ok(Some(Next::WaitForRollout { workloads: rolling }));
-        }
-        Ok(None)
+        convergence_wait(&self.objects, self.observed, self.options, state, self.now)
     }
 
     pub(super) fn load_cas(
         &self,
         secret: &ObservedSecret,
         state: &RotationState,
-        origin: &Origin,
     ) -> Result<Cas, Error> {
+        let origin = &Origin::new(format!("secret {}", self.objects.ca_secret));
         let load =
             |crt: &str, key: &str, expect: Option<Fingerprint>| -> Result<Option<Ca>, Error> {
                 let (Some(c), Some(k)) = (secret.data.get(crt), secret.data.get(key)) else {
@@ -145,15 +122,12 @@ impl Planner<'_> {
                     text(k, origin, key)?,
                     &Origin::new(format!("{origin} key {crt}")),
                 )?;
-                if let Some(expect) = expect.filter(|e| *e != ca.fingerprint()) {
-                    return Err(Error::InvalidRotationState {
-                        origin: origin.clone(),
-                        reason: format!(
-                            "{crt} has fingerprint {} but the annotations say {}",
-                            ca.fingerprint(),
-                            expect
-                        ),
-                    });
+                if let Some(annotated) = expect.filter(|e| *e != ca.fingerprint()) {
+                    return Err(self.invalid_state(StateProblem::FingerprintMismatch {
+                        key: crt.to_owned(),
+                        found: ca.fingerprint(),
+                        annotated,
+                    }));
                 }
                 Ok(Some(ca))
             };
@@ -168,13 +142,31 @@ impl Planner<'_> {
         })
     }
 
-    pub(super) fn next_ca<'c>(&self, cas: &'c Cas) -> Result<&'c Ca, Error> {
-        cas.next
-            .as_ref()
-            .ok_or_else(|| Error::InvalidRotationState {
-                origin: Origin::new(format!("secret {}", self.objects.ca_secret)),
-                reason: format!("mid-rotation without {KEY_NEXT_CA_CRT} and {KEY_NEXT_CA_KEY}"),
+    pub(super) fn next_ca<'c>(&self, cas: &'c Cas, phase: Phase) -> Result<&'c Ca, Error> {
+        cas.next.as_ref().ok_or_else(|| {
+            self.invalid_state(StateProblem::MissingCa {
+                phase,
+                crt: KEY_NEXT_CA_CRT,
+                key: KEY_NEXT_CA_KEY,
             })
+        })
+    }
+
+    pub(super) fn current_ca<'c>(&self, cas: &'c Cas, phase: Phase) -> Result<&'c Ca, Error> {
+        cas.current.as_ref().ok_or_else(|| {
+            self.invalid_state(StateProblem::MissingCa {
+                phase,
+                crt: KEY_CA_CRT,
+                key: KEY_CA_KEY,
+            })
+        })
+    }
+
+    pub(super) fn invalid_state(&self, problem: StateProblem) -> Error {
+        Error::InvalidRotationState {
+            secret: self.objects.ca_secret.clone(),
+            problem: Box::new(problem),
+        }
     }
 
     /// A Secret's current `ca.crt`, or the current CA for a Secret that has none.
@@ -223,7 +215,7 @@ impl Planner<'_> {
         &mut self,
         c: &ComponentSpec,
         target: &Target<'_>,
-        reason: String,
+        reason: StepReason,
     ) -> Result<(), Error> {
         self.component_forced(c, target, false, reason)
     }
@@ -235,7 +227,7 @@ impl Planner<'_> {
         c: &ComponentSpec,
         target: &Target<'_>,
         force_leaf: bool,
-        reason: String,
+        reason: StepReason,
     ) -> Result<(), Error> {
         let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
         let existing = self.observed.secrets.get(&secret);
@@ -305,12 +297,11 @@ impl Planner<'_> {
                 }
             }
             let reason = match (existing, rotation) {
-                (None, _) => "missing: created",
-                (Some(_), Some(_)) => "HMAC rotation asked for",
-                (Some(_), None) => "HMAC key missing",
+                (None, _) => StepReason::Missing,
+                (Some(_), Some(_)) => StepReason::HmacRotation,
+                (Some(_), None) => StepReason::HmacKeyMissing,
             };
-            let change =
-                self.secret_change(secret, existing, "Opaque", data, annotations, reason.into());
+            let change = self.secret_change(secret, existing, "Opaque", data, annotations, reason);
             self.steps.push(Step::Secret(change));
         }
         Ok(())
@@ -323,7 +314,7 @@ impl Planner<'_> {
         secret_type: &str,
         data: BTreeMap<String, Option<SecretValue>>,
         annotations: BTreeMap<String, Option<String>>,
-        reason: String,
+        reason: StepReason,
     ) -> SecretChange {
         let labels: BTreeMap<String, String> = match existing {
             None => self.profile.labels.clone(),
@@ -357,12 +348,8 @@ impl Planner<'_> {
         };
         let (action, reason) = match existing {
             None => (SecretAction::Create, reason),
-            Some(s) if data.is_empty() && labels.is_empty() && annotations.is_empty() => {
-                let _ = s;
-                (
-                    SecretAction::Unchanged,
-                    "already in the target state".to_owned(),
-                )
+            Some(_) if data.is_empty() && labels.is_empty() && annotations.is_empty() => {
+                (SecretAction::Unchanged, StepReason::AlreadyInTargetState)
             }
             Some(s) => (
                 SecretAction::Update {
@@ -390,7 +377,7 @@ impl Planner<'_> {
         state: &RotationState,
         promote: Option<&Ca>,
         next: Option<&Ca>,
-        reason: String,
+        reason: StepReason,
     ) {
         let mut data = BTreeMap::new();
         let public = |ca: &Ca| Some(SecretValue::Public(ca.cert_pem().as_bytes().to_vec()));
@@ -424,14 +411,12 @@ impl Planner<'_> {
     pub(super) fn webhooks(
         &mut self,
         mut bundle: impl FnMut(&Self, &[u8]) -> Result<Vec<u8>, Error>,
-        reason: &str,
+        reason: StepReason,
     ) -> Result<(), Error> {
         for webhook in self.objects.webhooks.clone() {
             let Some(observed) = self.observed.webhooks.get(&webhook) else {
-                self.steps.push(Step::Note {
-                    object: webhook.to_string(),
-                    message: "absent: no caBundle to update".into(),
-                });
+                let note = self.absent(webhook);
+                self.steps.push(Step::Note(note));
                 continue;
             };
             let bundles = observed
@@ -444,7 +429,7 @@ impl Planner<'_> {
                     webhook,
                     expected_version: observed.version.clone(),
                     ca_bundles: bundles,
-                    reason: reason.to_owned(),
+                    reason,
                 }));
             }
         }
@@ -454,25 +439,23 @@ impl Planner<'_> {
     /// Restarts the start-only workloads whose pods have not yet been restarted for the
     /// component Secrets as they will be after this plan. With `changed` false (nothing of
     /// theirs changed in this run), only workloads certrotate restarted before are checked.
-    pub(super) fn restarts(&mut self, reason: &str, changed: bool) -> Result<(), Error> {
+    pub(super) fn restarts(&mut self, reason: StepReason, changed: bool) -> Result<(), Error> {
         let token = self.mounted_state_token();
         let restarted_at = crate::rfc3339(self.now.replace_nanosecond(0).unwrap_or(self.now));
         for workload in self.objects.workloads.clone() {
             let Some(observed) = self.observed.workloads.get(&workload) else {
                 if changed {
-                    self.steps.push(Step::Note {
-                        object: workload.to_string(),
-                        message: "absent: nothing to restart".into(),
-                    });
+                    let note = self.absent(workload);
+                    self.steps.push(Step::Note(note));
                 }
                 continue;
             };
             let previous = observed.template_annotations.get(ANNOTATION_RESTARTED_FOR);
             if previous == Some(&token) {
-                self.steps.push(Step::Note {
-                    object: workload.to_string(),
-                    message: "already restarted for this state".into(),
-                });
+                self.steps.push(Step::Note(Note::new(
+                    workload,
+                    NoteReason::AlreadyRestarted,
+                )));
                 continue;
             }
             if !changed && previous.is_none() {
@@ -482,10 +465,22 @@ impl Planner<'_> {
                 workload,
                 restarted_at: restarted_at.clone(),
                 token: token.clone(),
-                reason: reason.to_owned(),
+                reason,
             }));
         }
         Ok(())
+    }
+
+    /// The note for an object of the profile the store did not return: absent, or of a
+    /// kind the store cannot hold.
+    fn absent(&self, object: impl Into<AnyRef>) -> Note {
+        let object = object.into();
+        let reason = if self.observed.unavailable.contains(&object) {
+            NoteReason::NotHeldByStore
+        } else {
+            NoteReason::Absent
+        };
+        Note::new(object, reason)
     }
 
     /// A digest of every component's `ca.crt` and `tls.crt` as they will be after the
@@ -517,6 +512,40 @@ impl Planner<'_> {
     }
 }
 
+/// What the phase of `state` still waits for before the next step: the convergence
+/// interval since it began, then the rollouts of the restarted workloads.
+pub(super) fn convergence_wait(
+    objects: &ProfileObjects,
+    observed: &Observed,
+    options: &PlanOptions,
+    state: &RotationState,
+    now: OffsetDateTime,
+) -> Result<Option<Next>, Error> {
+    let since = state.since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let at = add(since, options.convergence_interval)?;
+    if at > now {
+        return Ok(Some(Next::WaitUntil {
+            at,
+            reason: WaitReason::Converging { phase: state.phase },
+        }));
+    }
+    let rolling: Vec<WorkloadRef> = objects
+        .workloads
+        .iter()
+        .filter(|w| {
+            observed
+                .workloads
+                .get(*w)
+                .is_some_and(|o| !o.rollout_complete)
+        })
+        .cloned()
+        .collect();
+    if !rolling.is_empty() {
+        return Ok(Some(Next::WaitForRollout { workloads: rolling }));
+    }
+    Ok(None)
+}
+
 /// Whether `crt` is a leaf issued by `ca` and valid at `now`.
 fn leaf_issued_by(crt: &[u8], ca: &Ca, now: OffsetDateTime) -> bool {
     let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
@@ -538,8 +567,8 @@ pub(super) fn add(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime, Erro
     time::Duration::try_from(d)
         .ok()
         .and_then(|d| t.checked_add(d))
-        .ok_or_else(|| Error::TimeOutOfRange {
-            now: t,
-            what: humantime::format_duration(d).to_string(),
+        .ok_or(Error::TimeOutOfRange {
+            base: t,
+            duration: d,
         })
 }

@@ -8,8 +8,8 @@ use std::str::FromStr;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::ObservedSecret;
-use crate::error::{Error, Origin};
+use super::{ObjectRef, ObservedSecret};
+use crate::error::Error;
 use crate::fingerprint::Fingerprint;
 
 /// Annotation on the CA Secret: the rotation phase.
@@ -57,7 +57,6 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 /// The phase of a rotation, persisted on the CA Secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum Phase {
     /// No rotation in progress.
     Stable,
@@ -90,7 +89,7 @@ impl fmt::Display for Phase {
 }
 
 impl FromStr for Phase {
-    type Err = String;
+    type Err = UnknownPhase;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         [
@@ -102,14 +101,85 @@ impl FromStr for Phase {
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
-        .ok_or_else(|| format!("unknown phase {s:?}"))
+        .ok_or(UnknownPhase)
+    }
+}
+
+/// A phase annotation that names no phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownPhase;
+
+/// What is inconsistent in a persisted rotation state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StateProblem {
+    /// An annotation's value does not parse.
+    UnparsableAnnotation {
+        /// The annotation.
+        annotation: &'static str,
+        /// Its value (annotations hold no secrets).
+        value: String,
+    },
+    /// The phase annotation names no phase.
+    UnknownPhase {
+        /// Its value.
+        value: String,
+    },
+    /// A mid-rotation phase without the next CA's fingerprint.
+    PhaseWithoutNext {
+        /// The phase.
+        phase: Phase,
+    },
+    /// The phase needs a CA whose certificate or key is missing from the Secret.
+    MissingCa {
+        /// The phase.
+        phase: Phase,
+        /// The certificate's data key.
+        crt: &'static str,
+        /// The key's data key.
+        key: &'static str,
+    },
+    /// A CA certificate is not the one the annotations name.
+    FingerprintMismatch {
+        /// The data key of the certificate.
+        key: String,
+        /// Its fingerprint.
+        found: Fingerprint,
+        /// The fingerprint the annotations name.
+        annotated: Fingerprint,
+    },
+}
+
+impl fmt::Display for StateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnparsableAnnotation { annotation, value } => {
+                write!(f, "annotation {annotation}: cannot parse {value:?}")
+            }
+            Self::UnknownPhase { value } => {
+                write!(f, "annotation {ANNOTATION_PHASE}: unknown phase {value:?}")
+            }
+            Self::PhaseWithoutNext { phase } => {
+                write!(f, "phase {phase} without {ANNOTATION_NEXT}")
+            }
+            Self::MissingCa { phase, crt, key } => {
+                write!(f, "phase {phase} without {crt} and {key}")
+            }
+            Self::FingerprintMismatch {
+                key,
+                found,
+                annotated,
+            } => write!(
+                f,
+                "{key} has fingerprint {found} but the annotations say {annotated}"
+            ),
+        }
     }
 }
 
 /// How a CA rotation proceeds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum Strategy {
     /// Trust first, wait, then leaves, wait (then optionally drop the old CA): no failed
     /// handshake whatever order components reload in.
@@ -174,34 +244,38 @@ pub struct RotationState {
 }
 
 impl RotationState {
-    /// Reads the state from a CA Secret's annotations.
-    pub fn from_secret(secret: &ObservedSecret, origin: &Origin) -> Result<Self, Error> {
-        let invalid = |reason: String| Error::InvalidRotationState {
-            origin: origin.clone(),
-            reason,
-        };
+    /// Reads the state from the annotations of the CA Secret `ca_secret`.
+    pub fn from_secret(secret: &ObservedSecret, ca_secret: &ObjectRef) -> Result<Self, Error> {
         let a = &secret.annotations;
-        let fp = |key: &str| -> Result<Option<Fingerprint>, Error> {
+        let unparsable = |annotation: &'static str, value: &str| Error::InvalidRotationState {
+            secret: ca_secret.clone(),
+            problem: Box::new(StateProblem::UnparsableAnnotation {
+                annotation,
+                value: value.to_owned(),
+            }),
+        };
+        let fp = |key: &'static str| -> Result<Option<Fingerprint>, Error> {
             a.get(key)
                 .filter(|v| !v.is_empty())
-                .map(|v| v.parse().map_err(|e: Error| invalid(format!("{key}: {e}"))))
+                .map(|v| v.parse().map_err(|_| unparsable(key, v)))
                 .transpose()
         };
         let phase = match a.get(ANNOTATION_PHASE) {
-            Some(p) => p
-                .parse()
-                .map_err(|e: String| invalid(format!("{ANNOTATION_PHASE}: {e}")))?,
+            Some(p) => p.parse().map_err(|_| Error::InvalidRotationState {
+                secret: ca_secret.clone(),
+                problem: Box::new(StateProblem::UnknownPhase { value: p.clone() }),
+            })?,
             None => Phase::Stable,
         };
         let since = a
             .get(ANNOTATION_SINCE)
             .map(|s| {
                 OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                    .map_err(|e| invalid(format!("{ANNOTATION_SINCE}: {s:?}: {e}")))
+                    .map_err(|_| unparsable(ANNOTATION_SINCE, s))
             })
             .transpose()?;
         let strategy = match a.get(ANNOTATION_STRATEGY) {
-            Some(s) => s.parse().map_err(|e: Error| invalid(e.to_string()))?,
+            Some(s) => s.parse().map_err(|_| unparsable(ANNOTATION_STRATEGY, s))?,
             None => Strategy::Staged,
         };
         let state = Self {
@@ -215,7 +289,10 @@ impl RotationState {
             rotate_hmac: a.get(ANNOTATION_ROTATE_HMAC).is_some_and(|v| v == "true"),
         };
         if matches!(phase, Phase::Prepared | Phase::Trust) && state.next.is_none() {
-            return Err(invalid(format!("phase {phase} without {ANNOTATION_NEXT}")));
+            return Err(Error::InvalidRotationState {
+                secret: ca_secret.clone(),
+                problem: Box::new(StateProblem::PhaseWithoutNext { phase }),
+            });
         }
         Ok(state)
     }
