@@ -892,8 +892,11 @@ fn snapshot(base: &Path, path: &Path, tree: &mut BTreeMap<PathBuf, String>) {
 fn copy_tree(from: &Path, to: &Path) {
     let meta = std::fs::symlink_metadata(from).unwrap();
     if meta.file_type().is_symlink() {
+        // (Not chmod: that would follow the link.)
         symlink(std::fs::read_link(from).unwrap(), to).unwrap();
-    } else if meta.is_dir() {
+        return;
+    }
+    if meta.is_dir() {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
