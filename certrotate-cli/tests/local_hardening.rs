@@ -165,19 +165,21 @@ fn an_untrusted_dir_is_refused_unless_overridden() {
     assert_eq!(r.code, 2, "a local-mode flag with --kube: {}", r.stderr);
 }
 
-/// Finding 1: a Secret folder that links to a folder outside DIR is refused, and the
-/// folder's files (a `.bashrc`, which used to vanish) are untouched.
+/// Finding 1: on an installed DIR, a missing Secret folder replaced by a link to a folder
+/// outside DIR is refused, with and without `--overwrite`, and the folder's files (a
+/// `.bashrc`, which used to vanish) are untouched.
 #[test]
 fn a_secret_folder_linking_outside_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("certs");
     let home = tmp.path().join("home");
-    std::fs::create_dir_all(dir.join(NS)).unwrap();
+    let d = dir.to_str().unwrap();
+    ok(&["rotate", "--dir", d]);
+    std::fs::remove_dir_all(dir.join(NS).join("envoy")).unwrap();
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(home.join(".bashrc"), "export PS1='$ '\n").unwrap();
     std::fs::write(home.join("tls.crt"), "mine\n").unwrap();
     symlink(&home, dir.join(NS).join("envoy")).unwrap();
-    let d = dir.to_str().unwrap();
     for args in [
         &["rotate", "--dir", d][..],
         &["rotate", "--dir", d, "--overwrite"],

@@ -27,18 +27,20 @@ use proptest::prelude::*;
 /// files replaced by links (with it).
 #[tokio::test]
 async fn finding_1_a_secret_folder_that_links_outside_is_refused() {
-    // Without --overwrite: the first install meets the link.
+    // Without --overwrite: an installed DIR whose envoy Secret went missing, replaced by a
+    // link to someone's home folder; the run creates what is missing.
     let site = Site::new();
-    std::fs::create_dir_all(site.dir.join(NS)).unwrap();
-    symlink(&site.outside, site.dir.join(NS).join("envoy")).unwrap();
-    let before = site.outside_tree();
     let clock = Arc::new(ManualClock::new(T0));
-    let err = rotator(site.store(), options(false), &clock, 1)
+    install(&site.store(), &clock, 1).await;
+    let link = site.dir.join(NS).join("envoy");
+    std::fs::remove_dir_all(&link).unwrap();
+    symlink(&site.outside, &link).unwrap();
+    let before = site.outside_tree();
+    let err = rotator(site.store(), options(false), &clock, 2)
         .run(RunMode::Once)
         .await
         .expect_err("a linked Secret folder must be refused")
         .to_string();
-    let link = site.dir.join(NS).join("envoy");
     assert!(
         err.contains(&link.display().to_string()) && err.contains("symbolic link"),
         "{err}"
@@ -183,7 +185,10 @@ async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
     symlink("/dev/zero", &meta).unwrap();
     let err = read_within(&site.store(), "envoy", Duration::from_secs(20))
         .expect("a link to /dev/zero must be refused");
-    assert!(err.contains(&meta.display().to_string()), "{err}");
+    assert!(
+        err.contains(&meta.display().to_string()) && err.contains("symbolic link"),
+        "{err}"
+    );
 
     std::fs::remove_file(&meta).unwrap();
     rustix::fs::mkfifoat(
