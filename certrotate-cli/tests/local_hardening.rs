@@ -83,6 +83,7 @@ fn sigkill_then_rerun_leaves_no_orphan_version_and_no_old_key() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_str().unwrap();
         ok(&["rotate", "--dir", dir]);
+        #[allow(clippy::disallowed_methods)] // a test timing the binary it runs
         let start = Instant::now();
         let status = rotate(dir).wait().unwrap();
         assert!(status.success());

@@ -5,7 +5,6 @@
 //! with random crashes, never make a rotation touch anything outside DIR.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-#[allow(dead_code)]
 mod contract;
 
 use std::collections::BTreeMap;
@@ -209,7 +208,7 @@ async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
     std::fs::create_dir_all(&plain).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        &plain.join("tls.crt"),
+        plain.join("tls.crt"),
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .unwrap();
