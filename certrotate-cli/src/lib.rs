@@ -16,7 +16,8 @@ use anyhow::{Context, Result, bail};
 use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 use certrotate_kube::{
-    Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, observe,
+    Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, TrustChecks,
+    observe,
 };
 use clap::{CommandFactory, Parser};
 
@@ -24,7 +25,11 @@ pub use cli::{Cli, Command, Format};
 
 /// Builds the store named by the target flags and runs `$body` with it.
 macro_rules! with_store {
-    ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {{
+    ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {
+        with_store!($target, $dry_run, tidy = false, $store => $body)
+    };
+    // `tidy`: a run that may write removes a crash's leftovers in DIR first.
+    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident => $body:expr) => {{
         let target: &cli::TargetArgs = $target;
         if target.kube {
             let $store = KubeStore::try_default(target.context.as_deref())
@@ -34,7 +39,15 @@ macro_rules! with_store {
             $body
         } else {
             let $store =
-                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")));
+                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")))
+                    .with_trust_checks(if target.insecure_skip_dir_checks {
+                        TrustChecks::SkipUnsafe
+                    } else {
+                        TrustChecks::Enforce
+                    });
+            if $tidy {
+                $store.tidy().context("removing what an interrupted run left in DIR")?;
+            }
             $body
         }
     }};
@@ -129,7 +142,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if server_dry_run && !args.target.kube {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
-            with_store!(&args.target, server_dry_run, store => {
+            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store => {
                 rotate(store, profile, options, mode, args.dry_run, format).await
             })
         }
@@ -137,7 +150,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let profile = load_profile(&args.target, |_| {})?;
             let mut options = PlanOptions::default();
             options.renew_before = Some(args.before);
-            with_store!(&args.target, false, store => {
+            with_store!(&args.target, false, tidy = true, store => {
                 rotate(store, profile, options, RunMode::Once, None, format).await
             })
         }

@@ -366,6 +366,7 @@ impl Profile {
         for (i, h) in self.hmac.iter().enumerate() {
             validate_subdomain(&h.secret).map_err(|r| invalid(format!("hmac[{i}].secret"), r))?;
             claim(&h.secret, format!("hmac[{i}].secret"))?;
+            validate_secret_key(&h.key).map_err(|r| invalid(format!("hmac[{i}].key"), r))?;
             if h.length < 16 || h.length > 4096 {
                 return Err(invalid(
                     format!("hmac[{i}].length"),
@@ -491,6 +492,32 @@ pub fn validate_subdomain(name: &str) -> Result<(), String> {
     }
     for label in name.split('.') {
         check_label(label).map_err(|r| format!("{name:?}: {r}"))?;
+    }
+    Ok(())
+}
+
+/// Checks a Secret data key as Kubernetes does: 1 to 253 letters, digits, `-`, `_` and `.`,
+/// neither `.` nor `..`, and not starting with `..` (reserved by the Secret volume layout:
+/// `..data`, `..2024_...`). A key may start with one dot (`.hmac`).
+pub fn validate_secret_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 253 {
+        return Err(format!(
+            "a Secret key must be 1 to 253 characters, got {}",
+            key.len()
+        ));
+    }
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "{key:?}: a Secret key may hold only letters, digits, '-', '_' and '.'"
+        ));
+    }
+    if key == "." || key.starts_with("..") {
+        return Err(format!(
+            "{key:?}: a Secret key must not be '.' nor start with '..' (reserved by the Secret volume layout)"
+        ));
     }
     Ok(())
 }

@@ -62,7 +62,7 @@ mod parallel;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dir::{DirStore, MAX_FILE_BYTES};
+pub use dir::{DirError, DirStore, MAX_FILE_BYTES, TrustChecks, Untrusted};
 pub use engine::{Event, Rotator, RunMode, RunReport, observe};
 pub use error::{Error, StoreError};
 #[cfg(feature = "kube")]
