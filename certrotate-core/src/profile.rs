@@ -391,6 +391,15 @@ impl Profile {
                 "shorter than leaf.validity: leaves would be cut to the CA's lifetime".into(),
             ));
         }
+        if KeyUsage::permitted(&self.leaf.key_usages, self.leaf.key_algorithm).is_empty() {
+            return Err(invalid(
+                "leaf.key_usages".into(),
+                format!(
+                    "none is permitted for {} keys (encipherment needs RSA)",
+                    self.leaf.key_algorithm
+                ),
+            ));
+        }
         if self.leaf.key_encoding == KeyEncoding::Pkcs1 && !self.leaf.key_algorithm.is_rsa() {
             return Err(invalid(
                 "leaf.key_encoding".into(),
