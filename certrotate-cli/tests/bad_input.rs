@@ -437,7 +437,18 @@ fn corrupted_secrets_stop_the_plan_naming_them() {
                     fx.valid()[0].key_pem().expose_secret().as_bytes().to_vec(),
                 );
             }),
-            "does not match",
+            "the private key in secret ns/envoy-gateway-ca key ca.key does not match",
+        ),
+        (
+            "truncated CA key: the key is named, not ca.crt",
+            Box::new(|o: &mut Observed| {
+                let secret = o.secrets.get_mut(&ca).unwrap();
+                let key = secret.data["ca.key"].clone();
+                secret
+                    .data
+                    .insert("ca.key".into(), key[..key.len() / 2].to_vec());
+            }),
+            "secret ns/envoy-gateway-ca key ca.key: invalid private key",
         ),
         (
             "unknown phase",

@@ -607,6 +607,17 @@ impl Ca {
     ///
     /// Fails if the certificate is not a CA or the key does not match it.
     pub fn from_pem(cert_pem: &str, key_pem: &str, origin: &Origin) -> Result<Self, Error> {
+        Self::from_pem_named(cert_pem, origin, key_pem, origin)
+    }
+
+    /// Like [`Ca::from_pem`], with the certificate and the key named apart (`secret ns/ca
+    /// key ca.crt`, `... key ca.key`), so an error names the input that was actually bad.
+    pub fn from_pem_named(
+        cert_pem: &str,
+        origin: &Origin,
+        key_pem: &str,
+        key_origin: &Origin,
+    ) -> Result<Self, Error> {
         let blocks = crate::pem_blocks::certificates(cert_pem.as_bytes(), origin)?;
         let [der] = blocks.as_slice() else {
             return Err(Error::UnusableCa {
@@ -641,13 +652,15 @@ impl Ca {
             });
         }
         let pair = KeyPair::from_pem(key_pem).map_err(|e| Error::InvalidPrivateKey {
-            origin: origin.clone(),
+            origin: key_origin.clone(),
             reason: e.to_string(),
         })?;
         if x509.public_key().subject_public_key.data.as_ref() != pair.public_key_raw() {
             return Err(Error::UnusableCa {
                 origin: origin.clone(),
-                reason: "the private key does not match the certificate's public key".into(),
+                reason: format!(
+                    "the private key in {key_origin} does not match the certificate's public key"
+                ),
             });
         }
         let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), pair).map_err(|e| {
