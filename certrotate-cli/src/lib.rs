@@ -449,11 +449,14 @@ fn input_name(path: &Path) -> String {
 }
 
 /// Reads a file, a pipe, or stdin (`-`, `/dev/stdin`), refusing more than
-/// [`MAX_INPUT_BYTES`] and anything else (a folder, a device): the read stops at the limit
-/// plus one byte, whatever the file's metadata says.
+/// [`MAX_INPUT_BYTES`] and anything else (a folder, a device but `/dev/null`, the empty
+/// input): the read stops at the limit plus one byte, whatever the file's metadata says.
 fn read_input(path: &Path) -> Result<Vec<u8>> {
     let name = input_name(path);
     let mut data = Vec::new();
+    if path == Path::new("/dev/null") {
+        return Ok(data);
+    }
     if is_stdin(path) {
         std::io::stdin()
             .take(MAX_INPUT_BYTES + 1)
