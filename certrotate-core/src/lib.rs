@@ -53,6 +53,7 @@ mod fingerprint;
 mod generate;
 mod inspect;
 mod pem_blocks;
+mod usable_ca;
 pub mod plan;
 pub mod profile;
 #[cfg(feature = "testing")]
@@ -72,6 +73,7 @@ pub use generate::{
 pub use inspect::{CertSummary, ChainFailure, ChainVerdict, inspect_pem, verify_chain};
 pub use plan::{PlanOptions, RotationPlan, Strategy, plan};
 pub use profile::Profile;
+pub use usable_ca::CaDefect;
 
 /// Formats a time as RFC 3339 in UTC (`2026-06-01T12:00:00Z`), as Kubernetes does.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
