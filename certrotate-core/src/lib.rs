@@ -13,6 +13,8 @@
 //!   [`Profile::envoy_gateway`] reproduces `certgen`.
 //! - [`plan()`]: the staged rotation state machine (`stable → prepared → trust → leaves →
 //!   stable`).
+//! - [`trust::check_step`]: the trust invariant of a step, every combination of before and
+//!   after, verified with rustls-webpki.
 //!
 //! # Example
 //!
@@ -58,6 +60,7 @@ pub mod profile;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod trust;
 
 pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
