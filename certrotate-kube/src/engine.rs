@@ -105,6 +105,12 @@ pub enum Event {
         /// Which workloads.
         workloads: Vec<String>,
     },
+    /// A single-step rotation is about to write; these pairs of leaf and trust store fail
+    /// in some order of reloads (the staged strategy refuses such a step).
+    TrustAtRisk {
+        /// The pairs, with the side of the step and the reason.
+        pairs: Vec<certrotate_core::trust::PairCheck>,
+    },
 }
 
 /// What a run did and where the rotation stands.
@@ -211,14 +217,39 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// Observes and plans the next step without applying it: a dry run.
     pub async fn plan(&mut self) -> Result<RotationPlan, Error> {
         let observed = self.observe().await?;
+        self.plan_from(&observed)
+    }
+
+    fn plan_from(&mut self, observed: &Observed) -> Result<RotationPlan, Error> {
         let now = self.clock.now();
         Ok(certrotate_core::plan(
             &self.profile,
-            &observed,
+            observed,
             &self.options,
             now,
             self.entropy.as_mut(),
         )?)
+    }
+
+    /// The trust gate (see [`crate::gate`]): refuses a step that breaks trust, reports the
+    /// pairs a single-step rotation puts at risk. No option skips it.
+    fn gate(
+        &self,
+        observed: &Observed,
+        plan: &RotationPlan,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
+        match crate::gate::check(&self.profile, observed, plan, self.clock.now()) {
+            crate::gate::Verdict::Keeps => Ok(()),
+            crate::gate::Verdict::AtRisk(pairs) => {
+                event(report, Event::TrustAtRisk { pairs });
+                Ok(())
+            }
+            crate::gate::Verdict::Breaks(broken) => Err(Error::TrustWouldBreak {
+                step: plan.summary.clone(),
+                broken,
+            }),
+        }
     }
 
     /// Applies one plan (from [`Self::plan`]) without re-planning: for a server-side dry
@@ -232,6 +263,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             summary: plan.summary.clone(),
             writes: 0,
         };
+        let observed = self.observe().await?;
+        self.gate(&observed, plan, &mut report)?;
         self.apply_steps(plan, &mut report).await?;
         Ok(report)
     }
@@ -249,7 +282,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         let mut conflicts = 0;
         // Continue is only returned by the prepare steps; a handful of rounds always ends.
         for _ in 0..64 {
-            let plan = self.plan().await?;
+            let observed = self.observe().await?;
+            let plan = self.plan_from(&observed)?;
             event(
                 &mut report,
                 Event::Planned {
@@ -258,6 +292,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     summary: plan.summary.clone(),
                 },
             );
+            self.gate(&observed, &plan, &mut report)?;
             match self.apply_steps(&plan, &mut report).await {
                 Ok(()) => {}
                 Err(e) if e.is_conflict() && conflicts < self.max_conflicts => {
@@ -589,6 +624,11 @@ fn event(report: &mut RunReport, e: Event) {
         }
         Event::WaitingForRollout { workloads } => {
             tracing::info!(workloads = %workloads.join(", "), "waiting for rollouts");
+        }
+        Event::TrustAtRisk { pairs } => {
+            for pair in pairs {
+                tracing::warn!("single-step puts trust at risk: {pair}");
+            }
         }
     }
     report.events.push(e);

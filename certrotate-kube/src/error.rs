@@ -94,6 +94,19 @@ pub enum Error {
         /// The last object that conflicted.
         object: String,
     },
+    /// A step would break the trust invariant; it was refused before any write. No
+    /// option (`force` included) skips this check.
+    #[error(
+        "refused to apply \"{step}\": it would break trust for {} pair(s): {}",
+        broken.len(),
+        describe_pairs(broken)
+    )]
+    TrustWouldBreak {
+        /// The step's summary.
+        step: String,
+        /// Each pair it breaks: the leaf, the trust store, the sides of the step and why.
+        broken: Vec<certrotate_core::trust::PairCheck>,
+    },
     /// `--wait` ran out of time.
     #[error("timed out after {waited}: {waiting_for}")]
     Timeout {
@@ -102,6 +115,16 @@ pub enum Error {
         /// What was still pending.
         waiting_for: String,
     },
+}
+
+/// The first few pairs, one clause each, and how many more.
+fn describe_pairs(pairs: &[certrotate_core::trust::PairCheck]) -> String {
+    const SHOWN: usize = 3;
+    let mut out: Vec<String> = pairs.iter().take(SHOWN).map(ToString::to_string).collect();
+    if pairs.len() > SHOWN {
+        out.push(format!("and {} more", pairs.len() - SHOWN));
+    }
+    out.join("; ")
 }
 
 impl Error {

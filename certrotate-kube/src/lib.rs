@@ -51,6 +51,7 @@ mod clock;
 mod dir;
 mod engine;
 mod error;
+mod gate;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
 mod kube_store;
