@@ -11,8 +11,8 @@
 use certrotate_core::plan::{
     Observed, ObservedSecret, Phase, ProfileObjects, RotationState, SecretAction, Step, Strategy,
 };
-use certrotate_core::{Origin, Profile, RotationPlan};
 use certrotate_core::trust::{self, PairCheck};
+use certrotate_core::{Origin, Profile, RotationPlan};
 use time::OffsetDateTime;
 
 use crate::store::SecretUpdate;
@@ -68,11 +68,8 @@ pub(crate) fn state_after(observed: &Observed, plan: &RotationPlan) -> Observed 
                 };
                 match &change.action {
                     SecretAction::Create => {
-                        let mut created = ObservedSecret::new(
-                            change.secret_type.clone(),
-                            Default::default(),
-                            "",
-                        );
+                        let mut created =
+                            ObservedSecret::new(change.secret_type.clone(), Default::default(), "");
                         update.apply_to(&mut created);
                         after.secrets.insert(change.secret.clone(), created);
                     }
