@@ -4,6 +4,7 @@
 
 mod cli;
 mod output;
+mod simulate;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -150,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 check(store, profile, args.warn_within, format).await
             })
         }
+        Command::Simulate(args) => simulate::run(args, format).await,
         Command::Inspect(args) => inspect(&args, format).await,
         Command::Bundle(args) => bundle(&args, format),
         Command::Completions { shell } => {

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::cli::Format;
 use crate::describe_next;
 
-fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
+pub(crate) fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
     Ok(match format {
         Format::Json => Some(serde_json::to_string_pretty(value)? + "\n"),
         Format::Yaml => Some(serde_saphyr::to_string(value)?),
@@ -21,7 +21,7 @@ fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
     })
 }
 
-fn print(text: &str) -> Result<()> {
+pub(crate) fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
