@@ -279,6 +279,15 @@ pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -
     for p in &report.problems {
         writeln!(s, "  {} {p}", paint("MISSING", false))?;
     }
+    for k in &report.keys {
+        writeln!(
+            s,
+            "  {} secret {}: {}",
+            paint("BAD KEY", false),
+            k.secret,
+            k.problem
+        )?;
+    }
     for e in &report.expiring {
         writeln!(
             s,
@@ -327,8 +336,14 @@ pub(crate) fn openmetrics(report: &CheckReport, now: OffsetDateTime) -> String {
         );
     }
     s.push_str("# TYPE certrotate_check_problems gauge\n");
-    s.push_str("# HELP certrotate_check_problems Secrets or keys missing or unreadable.\n");
-    let _ = writeln!(s, "certrotate_check_problems {}", report.problems.len());
+    s.push_str(
+        "# HELP certrotate_check_problems Secrets or keys missing, unreadable or mismatched.\n",
+    );
+    let _ = writeln!(
+        s,
+        "certrotate_check_problems {}",
+        report.problems.len() + report.keys.len()
+    );
     s.push_str("# TYPE certrotate_check_timestamp_seconds gauge\n");
     s.push_str("# HELP certrotate_check_timestamp_seconds When the check ran.\n");
     let _ = writeln!(

@@ -65,7 +65,7 @@ pub mod trust;
 pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
 };
-pub use check::{CheckReport, Expiring, TrustPair, check};
+pub use check::{CheckReport, Expiring, KeyCheck, KeyProblem, TrustPair, check};
 pub use error::{BoxError, Error, Origin};
 pub use fingerprint::Fingerprint;
 pub use generate::{

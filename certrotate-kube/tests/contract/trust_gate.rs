@@ -1,6 +1,7 @@
 //! The trust gate on every store: steps that would break the trust invariant are refused
 //! before any write, whatever the options (`force` included), and the error names each pair
-//! and the reason. Instantiated once per backend by `trust_gate_suite!`.
+//! and the reason; and `check` verifies every `tls.key`. Instantiated once per backend by
+//! `trust_gate_suite!`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,9 +9,11 @@ use std::time::Duration;
 
 use certrotate_core::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, Phase};
 use certrotate_core::trust::{Outcome, Side, TrustFailure, TrustStore};
-use certrotate_core::{BundlePolicy, Origin, PlanOptions, Profile, SeededEntropy};
+use certrotate_core::{
+    BundlePolicy, KeyProblem, Origin, PlanOptions, Profile, SeededEntropy, check,
+};
 use certrotate_kube::{
-    Error, ManualClock, Rotator, RunMode, SecretStore, SecretUpdate, Store, observe,
+    Clock, Error, ManualClock, Rotator, RunMode, SecretStore, SecretUpdate, Store, observe,
 };
 
 use super::{HOUR, NS, T0, install, options, profile, rotator, secret};
@@ -301,6 +304,55 @@ dns_names = ["worker.{namespace}.svc"]
     );
 }
 
+/// `check` looks at every component's `tls.key`: another Secret's key, a truncated one and
+/// none at all are each named, on every store.
+pub async fn check_names_a_bad_tls_key<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let envoy = secret("envoy");
+    let gateway_key = store
+        .read_secret(&secret("envoy-gateway"))
+        .await
+        .unwrap()
+        .unwrap()
+        .data[KEY_TLS_KEY]
+        .clone();
+    let own_key = store.read_secret(&envoy).await.unwrap().unwrap().data[KEY_TLS_KEY].clone();
+    // The value written to tls.key (None removes it), and what check must say.
+    let cases = [
+        (Some(gateway_key), Some(KeyProblem::Mismatch)),
+        (
+            Some(own_key[..own_key.len() - 40].to_vec()),
+            Some(KeyProblem::Unreadable {
+                reason: "unreadable PEM framing".into(),
+            }),
+        ),
+        (None, Some(KeyProblem::Missing)),
+        (Some(own_key), None),
+    ];
+    for (value, expected) in cases {
+        let current = store.read_secret(&envoy).await.unwrap().unwrap();
+        let mut update = SecretUpdate::default();
+        update.data = BTreeMap::from([(KEY_TLS_KEY.to_owned(), value)]);
+        store
+            .update_secret(&envoy, &current.version, &update)
+            .await
+            .unwrap();
+        let observed = observe(&store, &profile()).await.unwrap();
+        let report = check(&profile(), &observed, clock.now(), Duration::ZERO).unwrap();
+        let Some(expected) = expected else {
+            assert!(report.keys.is_empty(), "{:?}", report.keys);
+            assert!(report.all_trusted());
+            continue;
+        };
+        assert!(!report.all_trusted());
+        assert_eq!(report.keys.len(), 1, "{:?}", report.keys);
+        assert_eq!(report.keys[0].secret, format!("{NS}/envoy"));
+        assert_eq!(report.keys[0].problem, expected);
+    }
+}
+
 /// Instantiates the trust-gate tests for one backend; `$make` builds a fresh store.
 #[macro_export]
 macro_rules! trust_gate_suite {
@@ -323,6 +375,10 @@ macro_rules! trust_gate_suite {
             #[tokio::test]
             async fn drop_old_ca_while_a_leaf_chains_to_it_is_refused() {
                 contract::trust_gate::drop_old_ca_while_a_leaf_chains_to_it_is_refused($make).await;
+            }
+            #[tokio::test]
+            async fn check_names_a_bad_tls_key() {
+                contract::trust_gate::check_names_a_bad_tls_key($make).await;
             }
             #[tokio::test]
             async fn a_custom_profile_whose_bundle_lacks_the_issuer_is_refused() {
