@@ -356,7 +356,7 @@ pub fn check_step(
     let time = unix_time(now);
 
     // The leaves, with the names each must serve.
-    let mut leaves: Vec<(ObjectRef, Side, Result<Leaf, TrustFailure>, Vec<Name>)> = Vec::new();
+    let mut leaves: Vec<LeafEntry> = Vec::new();
     for (component, secret) in profile.components.iter().zip(&objects.components) {
         let names: Vec<Name> = profile
             .leaf_params(component)
@@ -379,12 +379,17 @@ pub fn check_step(
                 Some(pem) => Leaf::parse(pem, secret, now),
                 None => Err(TrustFailure::MissingLeaf),
             };
-            leaves.push((secret.clone(), side, leaf, names.clone()));
+            leaves.push(LeafEntry {
+                secret: secret.clone(),
+                side,
+                leaf,
+                names: names.clone(),
+            });
         }
     }
 
     // The stores.
-    let mut stores: Vec<(TrustStore, Side, Result<Bundle, TrustFailure>)> = Vec::new();
+    let mut stores: Vec<StoreEntry> = Vec::new();
     for secret in &objects.components {
         let (b, a) = (
             secret_value(before, secret, KEY_TRUST),
@@ -396,7 +401,11 @@ pub fn check_step(
         for (side, value) in sides(b, a) {
             let origin = Origin::new(format!("{store}"));
             let bundle = Bundle::parse(value.unwrap_or_default(), &origin, now);
-            stores.push((store.clone(), side, bundle));
+            stores.push(StoreEntry {
+                store: store.clone(),
+                side,
+                bundle,
+            });
         }
     }
     for webhook in &objects.webhooks {
@@ -413,25 +422,29 @@ pub fn check_step(
             for (side, value) in sides(b, a) {
                 let origin = Origin::new(format!("{store}"));
                 let bundle = Bundle::parse(value.unwrap_or_default(), &origin, now);
-                stores.push((store.clone(), side, bundle));
+                stores.push(StoreEntry {
+                    store: store.clone(),
+                    side,
+                    bundle,
+                });
             }
         }
     }
 
     let mut report = TrustReport::default();
-    for (leaf_ref, leaf_side, leaf, names) in &leaves {
-        for (store, store_side, bundle) in &stores {
-            let outcome = match (leaf, bundle) {
+    for l in &leaves {
+        for s in &stores {
+            let outcome = match (&l.leaf, &s.bundle) {
                 (Err(reason), _) | (_, Err(reason)) => Outcome::Failed {
                     reason: reason.clone(),
                 },
-                (Ok(leaf), Ok(bundle)) => leaf.verify(bundle, &usages, names, time),
+                (Ok(leaf), Ok(bundle)) => leaf.verify(bundle, &usages, &l.names, time),
             };
             report.checks.push(PairCheck {
-                leaf: leaf_ref.clone(),
-                leaf_side: *leaf_side,
-                trusted_by: store.clone(),
-                store_side: *store_side,
+                leaf: l.secret.clone(),
+                leaf_side: l.side,
+                trusted_by: s.store.clone(),
+                store_side: s.side,
                 outcome,
             });
         }
@@ -442,6 +455,21 @@ pub fn check_step(
 /// Checks one state on its own: every leaf against every store, as they are.
 pub fn check_state(profile: &Profile, observed: &Observed, now: OffsetDateTime) -> TrustReport {
     check_step(profile, observed, observed, now)
+}
+
+/// A leaf of one side of a step, with the names it must serve.
+struct LeafEntry {
+    secret: ObjectRef,
+    side: Side,
+    leaf: Result<Leaf, TrustFailure>,
+    names: Vec<Name>,
+}
+
+/// A trust store of one side of a step.
+struct StoreEntry {
+    store: TrustStore,
+    side: Side,
+    bundle: Result<Bundle, TrustFailure>,
 }
 
 /// A Secret's value under `key`: `None` if the Secret is absent, `Some(None)` if it has
