@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `certrotate_trust_ok` | namespace, secret, key, peer | 1 if the Secret's leaf is trusted by the peer's bundle now |
 //! | `certrotate_certificates_valid` | namespace, secret, key | 1 if the key holds readable certificates |
+//! | `certrotate_key_ok` | namespace, secret, key | 1 if `tls.key` is present, readable and the key of `tls.crt` |
 //! | `certrotate_certificate_not_after_timestamp_seconds` | namespace, secret, key, block | each certificate's notAfter |
 //! | `certrotate_ca_not_after_timestamp_seconds` | namespace, secret | the current CA's notAfter (0: unreadable) |
 //! | `certrotate_leaf_not_after_timestamp_seconds` | namespace, secret | each component's leaf notAfter (0: unreadable) |
@@ -25,9 +26,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use certrotate_core::plan::{
-    KEY_CA_CRT, KEY_TLS_CRT, KEY_TRUST, ObjectRef, Observed, Phase, ProfileObjects, RotationState,
+    KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, Phase, ProfileObjects,
+    RotationState,
 };
-use certrotate_core::{Origin, Profile, inspect_pem, verify_chain};
+use certrotate_core::{CheckReport, Origin, Profile, inspect_pem, verify_chain};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -91,12 +93,12 @@ struct PhaseLabels {
     phase: String,
 }
 
-/// The metrics of one control plane at `now`: what `check` saw in `observed`, with
-/// `problems` the number of problems its report lists.
+/// The metrics of one control plane at `now`: what `check` saw in `observed`, and its
+/// `report`.
 pub(crate) fn collect(
     profile: &Profile,
     observed: &Observed,
-    problems: usize,
+    report: &CheckReport,
     now: OffsetDateTime,
 ) -> Registry {
     let objects = ProfileObjects::of(profile);
@@ -200,6 +202,21 @@ pub(crate) fn collect(
                 .set(c.not_after.unix_timestamp());
         }
     }
+    // Each component's tls.key: present, readable, and the key of its tls.crt.
+    let key_ok = Family::<KeyLabels, Gauge>::default();
+    for secret in &objects.components {
+        let name = secret.to_string();
+        let bad = report.keys.iter().any(|k| k.secret == name)
+            || key(observed, secret, KEY_TLS_KEY).is_none();
+        key_ok
+            .get_or_create(&key_labels(secret, KEY_TLS_KEY))
+            .set(i64::from(!bad));
+    }
+    registry.register(
+        "certrotate_key_ok",
+        "1 if the Secret's tls.key is present, readable and the key of its tls.crt, else 0",
+        key_ok,
+    );
     registry.register(
         "certrotate_certificates_valid",
         "1 if the Secret's key holds readable certificates, 0 if it is missing or corrupt",
@@ -225,9 +242,10 @@ pub(crate) fn collect(
     );
 
     // The persisted rotation phase, as a state set.
-    let state = observed.secrets.get(&objects.ca_secret).and_then(|s| {
-        RotationState::from_secret(s, &Origin::new(format!("secret {}", objects.ca_secret))).ok()
-    });
+    let state = observed
+        .secrets
+        .get(&objects.ca_secret)
+        .and_then(|s| RotationState::from_secret(s, &objects.ca_secret).ok());
     let phase = Family::<PhaseLabels, Gauge>::default();
     for p in PHASES {
         phase
@@ -270,10 +288,10 @@ pub(crate) fn collect(
     let problems_gauge = Family::<NamespaceLabels, Gauge>::default();
     problems_gauge
         .get_or_create(&ns)
-        .set(i64::try_from(problems).unwrap_or(i64::MAX));
+        .set(i64::try_from(report.problems.len() + report.keys.len()).unwrap_or(i64::MAX));
     registry.register(
         "certrotate_check_problems",
-        "Secrets or keys missing, and certificate blocks unreadable",
+        "Secrets or keys missing, certificate blocks unreadable, tls.key not matching tls.crt",
         problems_gauge,
     );
     let ran = Family::<NamespaceLabels, Gauge>::default();

@@ -183,6 +183,8 @@ fn openmetrics_labels_every_series_by_object() {
                 ) > 1.7e9
             );
         }
+        let key = [("namespace", NS), ("secret", leaf), ("key", "tls.key")];
+        assert_eq!(value(&samples, "certrotate_key_ok", &key), 1.0);
         assert!(
             value(
                 &samples,
@@ -355,6 +357,27 @@ fn a_corrupt_ca_crt_turns_its_series_to_zero_instead_of_removing_them() {
         ("peer", "secret/envoy-gateway"),
     ];
     assert_eq!(value(&samples, "certrotate_trust_ok", &pair), 0.0);
+
+    // Another component's tls.key replaced by a key that is not its leaf's.
+    let other_key =
+        std::fs::read(dir.path().join(NS).join("envoy-rate-limit").join("tls.key")).unwrap();
+    overwrite(dir.path(), "envoy", "tls.key", &other_key);
+    let (_, text, _) = certrotate(&[
+        "check",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "-o",
+        "openmetrics",
+    ]);
+    let samples = parse(&text);
+    let key = [("namespace", NS), ("secret", "envoy"), ("key", "tls.key")];
+    assert_eq!(value(&samples, "certrotate_key_ok", &key), 0.0);
+    let key = [
+        ("namespace", NS),
+        ("secret", "envoy-rate-limit"),
+        ("key", "tls.key"),
+    ];
+    assert_eq!(value(&samples, "certrotate_key_ok", &key), 1.0);
 }
 
 /// A one-request HTTP server on 127.0.0.1 answering `status`; returns the URL and a handle

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use certrotate_core::plan::{ObjectRef, Phase};
+use certrotate_core::plan::{Phase, Summary, WaitReason};
 
 use crate::engine::{Event, RunReport};
 use crate::error::Error;
@@ -66,22 +66,21 @@ impl Notice {
     }
 }
 
-/// The Events a run's report calls for, in order. `ca_secret` is the profile's CA Secret
-/// (its creation is the install).
+/// The Events a run's report calls for, in order (each about the CA Secret, which the
+/// [`EventRecorder`] names).
 ///
 /// Each notice's action is the phase its plan moved to (`Prepare`, `Trust`, `Leaves`,
 /// `Retire`, `Stable`): kube's recorder folds Events with the same reason and action into
 /// one series (keeping the first note), so a restart in the trust phase and one in the
 /// leaves phase stay two Events, while a retried conflict counts up one.
-pub fn notices(report: &RunReport, ca_secret: &ObjectRef) -> Vec<Notice> {
-    let ca_secret = ca_secret.to_string();
+pub fn notices(report: &RunReport) -> Vec<Notice> {
     let mut action = "Rotate";
     let mut out = Vec::new();
     for event in &report.events {
         if let Event::Planned { to, .. } = event {
             action = phase_action(*to);
         }
-        out.extend(notice(event, &ca_secret, action));
+        out.extend(notice(event, action));
     }
     out
 }
@@ -93,53 +92,49 @@ fn phase_action(phase: Phase) -> &'static str {
         Phase::Trust => "Trust",
         Phase::Leaves => "Leaves",
         Phase::Retire => "Retire",
-        // A phase added to the core shows as a rotation step until it gets its name here.
-        _ => "Rotate",
     }
 }
 
 /// The Event of one engine event, if a person should see it.
-fn notice(event: &Event, ca_secret: &str, action: &'static str) -> Option<Notice> {
+fn notice(event: &Event, action: &'static str) -> Option<Notice> {
     use Severity::{Normal, Warning};
     match event {
-        Event::Planned { from, to, summary } => (from != to).then(|| {
-            Notice::new(
-                Normal,
-                "PhaseChanged",
-                action,
-                format!("phase {from} -> {to}: {summary}"),
-            )
-        }),
-        Event::SecretCreated { secret, reason } => (secret == ca_secret).then(|| {
-            Notice::new(
-                Normal,
-                "Installed",
-                "Install",
-                format!("created the CA Secret {secret}: {reason}"),
-            )
-        }),
+        Event::Planned { from, to, summary } if from != to => Some(Notice::new(
+            Normal,
+            "PhaseChanged",
+            action,
+            format!("phase {from} -> {to}: {summary}"),
+        )),
+        Event::Planned { summary, .. } => plan_outcome(summary),
         Event::WorkloadRestarted { workload, reason } => Some(Notice::new(
             Normal,
             "WorkloadRestarted",
             action,
             format!("restarted {workload}: {reason}"),
         )),
-        Event::Waiting { until, reason } => Some(Notice::new(
-            Normal,
-            "WaitingForConvergence",
-            action,
-            format!(
-                "the next step may run at {}: {reason}",
-                certrotate_core::rfc3339(*until)
-            ),
-        )),
+        Event::Waiting { until, reason } => {
+            let reason_word = match reason {
+                WaitReason::Converging { .. } => "WaitingForConvergence",
+                // A rotation asked for too soon after the last one: refused until `until`.
+                WaitReason::TooSoon { .. } => "RotationTooSoon",
+            };
+            Some(Notice::new(
+                Normal,
+                reason_word,
+                action,
+                format!(
+                    "the next step may run at {}: {reason}",
+                    certrotate_core::rfc3339(*until)
+                ),
+            ))
+        }
         Event::WaitingForRollout { workloads } => Some(Notice::new(
             Normal,
             "WaitingForRollout",
             action,
             format!(
                 "waiting for the rollout of {} before the next step",
-                workloads.join(", ")
+                join(workloads)
             ),
         )),
         Event::Conflict { object, attempt } => Some(Notice::new(
@@ -150,21 +145,85 @@ fn notice(event: &Event, ca_secret: &str, action: &'static str) -> Option<Notice
                 "{object} changed while certrotate wrote it (attempt {attempt}): re-read and re-planned"
             ),
         )),
-        // Parts of a phase: the phase change above says what they were for.
-        Event::SecretUpdated { .. }
+        Event::TrustAtRisk { pairs } => Some(Notice::new(
+            Warning,
+            "TrustAtRisk",
+            action,
+            format!(
+                "{} leaf/trust-store pair(s) fail while this step converges: {}",
+                pairs.len(),
+                join(pairs)
+            ),
+        )),
+        // Parts of a phase: the phase change says what they were for.
+        Event::SecretCreated { .. }
+        | Event::SecretUpdated { .. }
         | Event::SecretUnchanged { .. }
         | Event::WebhookUpdated { .. }
-        | Event::Note { .. } => None,
+        | Event::Note(_) => None,
     }
 }
 
+/// The Event of a plan that did not change the phase, if it is news: an install, Secrets
+/// created or renewed, or an install the run refuses to take over.
+fn plan_outcome(summary: &Summary) -> Option<Notice> {
+    use Severity::{Normal, Warning};
+    match summary {
+        Summary::Installed { .. } => Some(Notice::new(
+            Normal,
+            "Installed",
+            "Install",
+            summary.to_string(),
+        )),
+        Summary::CreatedMissing => Some(Notice::new(
+            Normal,
+            "SecretsCreated",
+            "Install",
+            summary.to_string(),
+        )),
+        Summary::Renewed { count, .. } if *count > 0 => Some(Notice::new(
+            Normal,
+            "LeavesRenewed",
+            "Renew",
+            summary.to_string(),
+        )),
+        Summary::NotManaged { .. } => Some(Notice::new(
+            Warning,
+            "NotManaged",
+            "Install",
+            format!("{summary}; run with --overwrite to adopt them with a new CA"),
+        )),
+        // Said by the Waiting event that follows, or nothing happened.
+        Summary::TooSoon { .. }
+        | Summary::Waiting { .. }
+        | Summary::Renewed { .. }
+        | Summary::UpToDate => None,
+        // These change the phase; a plan that names them without a change is a rerun.
+        Summary::Adopting { .. }
+        | Summary::Prepared { .. }
+        | Summary::Trust { .. }
+        | Summary::Leaves { .. }
+        | Summary::Retire { .. }
+        | Summary::Done { .. } => None,
+    }
+}
+
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The Event of a failed run: `RotationRefused` when the plan refused the observed state
-/// (bad or weak certificates, an inconsistent rotation state), `RotationTimedOut`,
+/// (bad or weak certificates, an inconsistent rotation state) or the trust gate refused a
+/// step that would break a handshake, `RotationTimedOut`,
 /// `RotationConflict` when another writer kept changing an object, `RotationFailed` for
 /// API or file errors. The note is the error and its causes.
 pub fn error_notice(error: &Error) -> Notice {
     let reason = match error {
-        Error::Plan(_) => "RotationRefused",
+        Error::Plan(_) | Error::TrustWouldBreak { .. } => "RotationRefused",
         Error::TooManyConflicts { .. } => "RotationConflict",
         Error::Timeout { .. } => "RotationTimedOut",
         Error::ReadSecret { .. }
@@ -172,7 +231,8 @@ pub fn error_notice(error: &Error) -> Notice {
         | Error::ReadWorkload { .. }
         | Error::RestartWorkload { .. }
         | Error::ReadWebhook { .. }
-        | Error::UpdateWebhook { .. } => "RotationFailed",
+        | Error::UpdateWebhook { .. }
+        | Error::BlockingTask(_) => "RotationFailed",
     };
     let mut note = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -293,8 +353,11 @@ mod recorder {
 
 #[cfg(test)]
 mod tests {
-    use certrotate_core::Origin;
-    use certrotate_core::plan::{Next, Phase};
+    use certrotate_core::Fingerprint;
+    use certrotate_core::plan::{
+        AnyRef, Next, Note, NoteReason, ObjectRef, StateProblem, StepReason, Strategy, WorkloadRef,
+    };
+    use certrotate_core::profile::WorkloadKind;
 
     use super::*;
     use crate::error::StoreError;
@@ -304,87 +367,171 @@ mod tests {
             events,
             phase: Phase::Stable,
             next: Next::Done,
-            summary: String::new(),
+            requeue_after: None,
+            summary: Summary::UpToDate,
             writes: 0,
         }
+    }
+
+    fn fingerprint() -> Fingerprint {
+        Fingerprint::of(b"a certificate")
     }
 
     #[test]
     fn a_report_becomes_the_events_a_person_reads() {
         let until = time::macros::datetime!(2026-11-29 13:05:00 UTC);
+        let ratelimit = WorkloadRef {
+            kind: WorkloadKind::Deployment,
+            object: ObjectRef::new("ns", "ratelimit"),
+        };
+        let envoy = ObjectRef::new("ns", "envoy");
         let report = report(vec![
             Event::SecretCreated {
-                secret: "ns/ca".into(),
-                reason: "first install: new CA".into(),
-            },
-            Event::SecretCreated {
-                secret: "ns/envoy".into(),
-                reason: "first install".into(),
+                secret: ObjectRef::new("ns", "ca"),
+                reason: StepReason::FirstInstall,
             },
             Event::Planned {
                 from: Phase::Stable,
                 to: Phase::Stable,
-                summary: "installed".into(),
+                summary: Summary::Installed { ca: fingerprint() },
             },
             Event::Planned {
                 from: Phase::Prepared,
                 to: Phase::Trust,
-                summary: "trust: bundles carry both CAs".into(),
+                summary: Summary::Trust {
+                    next: fingerprint(),
+                },
             },
             Event::SecretUpdated {
-                secret: "ns/envoy".into(),
+                secret: envoy.clone(),
                 keys: vec!["ca.crt".into()],
-                reason: "trust".into(),
+                reason: StepReason::TrustAdded,
             },
             Event::SecretUnchanged {
-                secret: "ns/envoy".into(),
+                secret: envoy.clone(),
             },
-            Event::WebhookUpdated {
-                webhook: "mutatingwebhookconfiguration w".into(),
-            },
-            Event::Note {
-                object: "deployment ns/r".into(),
-                message: "absent: nothing to restart".into(),
-            },
+            Event::Note(Note::new(ratelimit.clone(), NoteReason::Absent)),
             Event::WorkloadRestarted {
-                workload: "deployment ns/r".into(),
-                reason: "reads its CA only at start".into(),
+                workload: ratelimit.clone(),
+                reason: StepReason::TrustAdded,
             },
             Event::Conflict {
-                object: "ns/envoy".into(),
+                object: AnyRef::Secret(envoy),
                 attempt: 2,
             },
             Event::Waiting {
                 until,
-                reason: "every component loads the bundles".into(),
+                reason: WaitReason::Converging {
+                    phase: Phase::Trust,
+                },
             },
             Event::WaitingForRollout {
-                workloads: vec!["deployment ns/r".into()],
+                workloads: vec![ratelimit],
+            },
+            Event::Planned {
+                from: Phase::Stable,
+                to: Phase::Stable,
+                summary: Summary::TooSoon {
+                    ended: until,
+                    earliest: until,
+                },
+            },
+            Event::Waiting {
+                until,
+                reason: WaitReason::TooSoon { ended: until },
             },
         ]);
-        let got: Vec<(Severity, &str, &str, String)> =
-            notices(&report, &ObjectRef::new("ns", "ca"))
-                .into_iter()
-                .map(|n| (n.severity, n.reason, n.action, n.note))
-                .collect();
+        let fp = fingerprint().short();
+        let got: Vec<(Severity, &str, &str, String)> = notices(&report)
+            .into_iter()
+            .map(|n| (n.severity, n.reason, n.action, n.note))
+            .collect();
         use Severity::{Normal, Warning};
+        let rollout = "waiting for the rollout of deployment ns/ratelimit before the next step";
         assert_eq!(
             got,
             [
-                (Normal, "Installed", "Install", "created the CA Secret ns/ca: first install: new CA".into()),
-                (Normal, "PhaseChanged", "Trust", "phase prepared -> trust: trust: bundles carry both CAs".into()),
-                (Normal, "WorkloadRestarted", "Trust", "restarted deployment ns/r: reads its CA only at start".into()),
-                (Warning, "WriteConflict", "Trust", "ns/envoy changed while certrotate wrote it (attempt 2): re-read and re-planned".into()),
-                (Normal, "WaitingForConvergence", "Trust", "the next step may run at 2026-11-29T13:05:00Z: every component loads the bundles".into()),
-                (Normal, "WaitingForRollout", "Trust", "waiting for the rollout of deployment ns/r before the next step".into()),
+                (Normal, "Installed", "Install", format!("installed: CA {fp}")),
+                (
+                    Normal,
+                    "PhaseChanged",
+                    "Trust",
+                    format!("phase prepared -> trust: trust: every bundle now carries CA {fp}")
+                ),
+                (
+                    Normal,
+                    "WorkloadRestarted",
+                    "Trust",
+                    "restarted deployment ns/ratelimit: trust: bundle with the next CA".into()
+                ),
+                (
+                    Warning,
+                    "WriteConflict",
+                    "Trust",
+                    "secret ns/envoy changed while certrotate wrote it (attempt 2): re-read and re-planned".into()
+                ),
+                (
+                    Normal,
+                    "WaitingForConvergence",
+                    "Trust",
+                    "the next step may run at 2026-11-29T13:05:00Z: bundles must converge before leaves change".into()
+                ),
+                (Normal, "WaitingForRollout", "Trust", rollout.into()),
+                (
+                    Normal,
+                    "RotationTooSoon",
+                    "Stable",
+                    format!(
+                        "the next step may run at 2026-11-29T13:05:00Z: {}",
+                        WaitReason::TooSoon { ended: until }
+                    )
+                ),
             ]
         );
     }
 
     #[test]
+    fn an_install_not_made_by_certrotate_is_a_warning() {
+        let report = report(vec![Event::Planned {
+            from: Phase::Stable,
+            to: Phase::Stable,
+            summary: Summary::NotManaged {
+                existing: vec![ObjectRef::new("ns", "envoy")],
+                ca_secret: ObjectRef::new("ns", "ca"),
+            },
+        }]);
+        let got = notices(&report);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].severity, got[0].reason),
+            (Severity::Warning, "NotManaged")
+        );
+        assert!(
+            got[0]
+                .note
+                .ends_with("run with --overwrite to adopt them with a new CA")
+        );
+        // A rerun that finds nothing to do records nothing.
+        let quiet = report_with(Summary::Done {
+            ca: fingerprint(),
+            retired: false,
+            strategy: Strategy::Staged,
+        });
+        assert!(notices(&quiet).is_empty());
+    }
+
+    fn report_with(summary: Summary) -> RunReport {
+        report(vec![Event::Planned {
+            from: Phase::Stable,
+            to: Phase::Stable,
+            summary,
+        }])
+    }
+
+    #[test]
     fn a_failed_run_is_a_warning_whose_reason_says_what_kind() {
         let failed = error_notice(&Error::WriteSecret {
-            secret: "ns/envoy".into(),
+            secret: ObjectRef::new("ns", "envoy"),
             source: StoreError::Backend("connection reset".into()),
         });
         assert_eq!(
@@ -397,26 +544,30 @@ mod tests {
         );
 
         let refused = error_notice(&Error::Plan(certrotate_core::Error::InvalidRotationState {
-            origin: Origin::new("secret ns/ca"),
-            reason: "phase trust without next-ca.crt".into(),
+            secret: ObjectRef::new("ns", "ca"),
+            problem: Box::new(StateProblem::UnknownPhase {
+                value: "halfway".into(),
+            }),
         }));
         assert_eq!(refused.reason, "RotationRefused");
         assert!(
-            refused.note.contains("phase trust without next-ca.crt"),
+            refused.note.contains("halfway") && refused.note.contains("ns/ca"),
             "{}",
             refused.note
         );
-
-        let timeout = error_notice(&Error::Timeout {
-            waited: "a to b".into(),
-            waiting_for: "rollouts".into(),
+        let gate = error_notice(&Error::TrustWouldBreak {
+            step: Summary::UpToDate,
+            broken: Vec::new(),
         });
-        assert_eq!(timeout.reason, "RotationTimedOut");
+        assert_eq!(gate.reason, "RotationRefused");
+
         let conflicts = error_notice(&Error::TooManyConflicts {
             attempts: 6,
-            object: "ns/envoy".into(),
+            object: AnyRef::Secret(ObjectRef::new("ns", "envoy")),
         });
         assert_eq!(conflicts.reason, "RotationConflict");
+        let blocked = error_notice(&Error::BlockingTask("panicked".into()));
+        assert_eq!(blocked.reason, "RotationFailed");
     }
 
     #[test]
