@@ -39,8 +39,8 @@ macro_rules! with_store {
     // `$client`: the Kubernetes client (`None` in local mode), to record Events with.
     ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident, $client:ident => $body:expr) => {{
         let target: &cli::TargetArgs = $target;
-        if target.kube {
-            let $store = KubeStore::try_default(target.context.as_deref())
+        if target.uses_kube() {
+            let $store = KubeStore::connect(target.kubeconfig.as_deref(), target.context.as_deref())
                 .await
                 .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
                 .with_dry_run($dry_run);
@@ -91,10 +91,29 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
-            ExitCode::FAILURE
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
+
+/// Exit status: a usage error (also clap's).
+pub const EXIT_USAGE: u8 = 2;
+
+/// A command line that parses but does not make sense (exit 2, as clap's own errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// An error and its causes on one line, `outer: cause: root`, each cause once.
 ///
@@ -172,7 +191,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 RunMode::Once
             };
             let server_dry_run = args.dry_run == Some(cli::DryRun::Server);
-            if server_dry_run && !args.target.kube {
+            if server_dry_run && !args.target.uses_kube() {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
             with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store, client => {
@@ -223,6 +242,14 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
         Profile::envoy_gateway("envoy-gateway-system")
     } else {
         let path = Path::new(&target.profile);
+        let is_file_name = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("toml" | "yaml" | "yml")
+        ) || target.profile.contains('/')
+            || is_stdin(path);
+        if !is_file_name {
+            return Err(UsageError(unknown_profile(&target.profile)).into());
+        }
         let text = String::from_utf8(read_input(path)?)
             .with_context(|| format!("profile {}: not UTF-8", path.display()))?;
         let origin = Origin::new(path.display().to_string());
@@ -241,6 +268,44 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
     adjust(&mut profile);
     profile.validate()?;
     Ok(profile)
+}
+
+/// The profiles built into the binary.
+pub const BUILT_IN_PROFILES: [&str; 1] = ["envoy-gateway"];
+
+/// `--profile NAME` that is neither built in nor a profile file: list the built-ins and
+/// suggest the nearest, as kubectl and cargo do for a mistyped name.
+fn unknown_profile(name: &str) -> String {
+    let nearest = BUILT_IN_PROFILES
+        .iter()
+        .map(|p| (edit_distance(name, p), p))
+        .filter(|(d, p)| *d <= p.len() / 3)
+        .min();
+    let mut message = format!(
+        "--profile {name:?}: no such built-in profile (built in: {}), nor a profile file \
+         (.toml, .yaml or .yml)",
+        BUILT_IN_PROFILES.join(", ")
+    );
+    if let Some((_, p)) = nearest {
+        message.push_str(&format!("; did you mean {p:?}?"));
+    }
+    message
+}
+
+/// Levenshtein distance between two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Records Events on `profile`'s CA Secret, as this Pod (`POD_NAME`, from the downward
@@ -411,7 +476,8 @@ async fn check<S: Store>(
 async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
     let now = SystemClock.now();
     let mut rows = Vec::new();
-    if let Some(name) = args.what.strip_prefix("secret/") {
+    let secret = args.secret().map_err(UsageError)?;
+    if let Some(name) = secret {
         let profile = load_profile(&args.target, |_| {})?;
         let secret = ObjectRef::new(&profile.namespace, name);
         let observed = with_store!(&args.target, false, store => {
@@ -509,6 +575,20 @@ fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
                 args.old.display()
             )
         })?;
+    // With -o json|yaml the data is one document on stdout: the bundle and its report.
+    #[derive(serde::Serialize)]
+    struct Bundled<'a> {
+        pem: &'a str,
+        report: &'a certrotate_core::BundleReport,
+    }
+    let document = Bundled {
+        pem: &bundle.pem,
+        report: &bundle.report,
+    };
+    if let Some(text) = output::data(&document, format)? {
+        std::io::stdout().write_all(text.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     std::io::stdout().write_all(bundle.pem.as_bytes())?;
     output::bundle_report(&bundle.report, format)?;
     Ok(ExitCode::SUCCESS)
