@@ -210,6 +210,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Status(target) => {
             let profile = load_profile(&target, |_| {})?;
+            // Read only: a folder that is not there is a typo to report, not an install.
+            if !target.uses_kube() {
+                let dir = target.dir.clone().unwrap_or_else(|| PathBuf::from("certs"));
+                if !dir.is_dir() {
+                    bail!(
+                        "--dir {}: no such folder (status only reads; `rotate` creates it)",
+                        dir.display()
+                    );
+                }
+            }
             with_store!(&target, false, store => status(store, profile, format).await)
         }
         Command::Check(args) => {
@@ -420,13 +430,38 @@ impl Clock for ProgressClock {
 /// generated and no plan is made.
 async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {
     let observed = observe(&store, &profile).await?;
-    let status = certrotate_core::plan::status(
-        &profile,
-        &observed,
-        &PlanOptions::default(),
-        SystemClock.now(),
-    )?;
-    output::status(&status, format)?;
+    let now = SystemClock.now();
+    let status = certrotate_core::plan::status(&profile, &observed, &PlanOptions::default(), now)?;
+    // Each certificate's end of validity: the CA Secret's CAs and every component's leaf.
+    let objects = certrotate_core::plan::ProfileObjects::of(&profile);
+    let keys = [
+        (&objects.ca_secret, certrotate_core::plan::KEY_CA_CRT),
+        (&objects.ca_secret, certrotate_core::plan::KEY_NEXT_CA_CRT),
+    ]
+    .into_iter()
+    .chain(
+        objects
+            .components
+            .iter()
+            .map(|s| (s, certrotate_core::plan::KEY_TLS_CRT)),
+    );
+    let mut certificates = Vec::new();
+    for (secret, key) in keys {
+        let Some(pem) = observed.secrets.get(secret).and_then(|s| s.data.get(key)) else {
+            continue;
+        };
+        let origin = Origin::new(format!("secret {secret} key {key}"));
+        for c in inspect_pem(pem, &origin, now)? {
+            certificates.push(output::StatusCertificate {
+                secret: secret.clone(),
+                key: key.to_owned(),
+                block: c.block,
+                fingerprint: c.fingerprint,
+                not_after: c.not_after,
+            });
+        }
+    }
+    output::status(&status, &certificates, now, format)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -135,8 +135,34 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
 }
 
 /// `status`: the persisted state and what the next run does, read-only.
-pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
-    if let Some(text) = data(status, format)? {
+/// A certificate `status` lists with its end of validity.
+#[derive(Serialize)]
+pub(crate) struct StatusCertificate {
+    pub(crate) secret: certrotate_core::plan::ObjectRef,
+    pub(crate) key: String,
+    pub(crate) block: usize,
+    pub(crate) fingerprint: certrotate_core::Fingerprint,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) not_after: time::OffsetDateTime,
+}
+
+pub(crate) fn status(
+    status: &Status,
+    certificates: &[StatusCertificate],
+    now: time::OffsetDateTime,
+    format: Format,
+) -> Result<()> {
+    #[derive(Serialize)]
+    struct WithCertificates<'a> {
+        #[serde(flatten)]
+        status: &'a Status,
+        certificates: &'a [StatusCertificate],
+    }
+    let document = WithCertificates {
+        status,
+        certificates,
+    };
+    if let Some(text) = data(&document, format)? {
         return print(&text);
     }
     let ca_secret = &status.ca_secret;
@@ -154,7 +180,7 @@ pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
                 .unwrap_or_else(|| "install".into());
             writeln!(s, "  phase:    {} since {since}", st.phase)?;
             let fp = |f: Option<certrotate_core::Fingerprint>| {
-                f.map_or_else(|| "-".into(), |f| f.to_string())
+                f.map_or_else(|| "-".into(), |f| f.short())
             };
             writeln!(s, "  current:  {}", fp(st.current))?;
             writeln!(s, "  next:     {}", fp(st.next))?;
@@ -166,6 +192,31 @@ pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
     }
     for m in &status.missing {
         writeln!(s, "  missing:  secret {m}")?;
+    }
+    if !certificates.is_empty() {
+        let mut table = vec![[
+            "SECRET".to_owned(),
+            "KEY".into(),
+            "FINGERPRINT".into(),
+            "NOT AFTER".into(),
+            "".into(),
+        ]];
+        for c in certificates {
+            table.push([
+                c.secret.to_string(),
+                if c.block > 1 {
+                    format!("{} #{}", c.key, c.block)
+                } else {
+                    c.key.clone()
+                },
+                c.fingerprint.short(),
+                certrotate_core::rfc3339(c.not_after),
+                relative(c.not_after, now),
+            ]);
+        }
+        for line in render_table(&table).lines() {
+            writeln!(s, "  {line}")?;
+        }
     }
     let next_run = match status.next_run {
         NextRun::Install => "install: a new CA and every Secret".to_owned(),
@@ -179,6 +230,27 @@ pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
     writeln!(s, "next run (without --overwrite): {next_run}")?;
     writeln!(s, "then: {}", describe_next(&status.next))?;
     print(&s)
+}
+
+/// `at` relative to `now` for a person: `in 1824 days`, `in 5 hours`, `expired 2 days ago`.
+pub(crate) fn relative(at: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
+    let (left, past) = if at >= now {
+        (at - now, false)
+    } else {
+        (now - at, true)
+    };
+    let amount = if left.whole_days() >= 2 {
+        format!("{} days", left.whole_days())
+    } else if left.whole_hours() >= 2 {
+        format!("{} hours", left.whole_hours())
+    } else {
+        format!("{} minutes", left.whole_minutes())
+    };
+    if past {
+        format!("(expired {amount} ago)")
+    } else {
+        format!("(in {amount})")
+    }
 }
 
 /// A plan's summary for a person, with the command-line hints the library leaves out.
@@ -274,10 +346,7 @@ pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Re
         "SANS".into(),
     ]];
     for (source, c) in rows {
-        let key = match c.key_bits {
-            Some(b) => format!("{}-{b}", c.key_algorithm),
-            None => c.key_algorithm.clone(),
-        };
+        let key = key_name(&c.key_algorithm, c.key_bits);
         let mut sans: Vec<String> = c.dns_names.clone();
         sans.extend(c.ip_addresses.iter().map(ToString::to_string));
         table.push([
@@ -299,6 +368,16 @@ pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Re
         }
     }
     print(&s)
+}
+
+/// A key as `--key-algorithm` spells it (`ecdsa-p256`, `rsa-2048`, `ed25519`); other
+/// keys as the algorithm and size.
+fn key_name(algorithm: &str, bits: Option<usize>) -> String {
+    match (algorithm, bits) {
+        ("ecdsa", Some(bits)) => format!("ecdsa-p{bits}"),
+        (algorithm, Some(bits)) if algorithm != "ed25519" => format!("{algorithm}-{bits}"),
+        (algorithm, _) => algorithm.to_owned(),
+    }
 }
 
 fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
