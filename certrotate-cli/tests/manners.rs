@@ -268,3 +268,22 @@ fn status_is_read_only_and_shows_each_certificate_end() {
     assert!(table.contains(" ecdsa-p256 "), "{table}");
     assert!(!table.contains("ecdsa-256"), "{table}");
 }
+
+#[test]
+fn a_log_line_follows_the_write_it_reports() {
+    // Every create of a Secret fails: the install is not made, so it is not logged.
+    let server = fake_server::start(&["--fail", "POST:/secrets:500:1000"]);
+    let kubeconfig = server.kubeconfig();
+    let out = run(&["rotate", "--kubeconfig", kubeconfig.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("installed"), "{}", out.stderr);
+    assert!(!out.stderr.contains("secret created"), "{}", out.stderr);
+
+    // When it is made, the summary comes after the writes.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["rotate", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let created = out.stderr.rfind("secret created").expect("writes logged");
+    let installed = out.stderr.find("installed: CA").expect("summary logged");
+    assert!(created < installed, "{}", out.stderr);
+}
