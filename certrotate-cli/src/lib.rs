@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions};
+use certrotate_core::plan::{KEY_TLS_KEY, Next, ObjectRef, PlanOptions};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 use certrotate_kube::events::{self, EventRecorder};
 use certrotate_kube::{
@@ -399,19 +399,20 @@ impl Clock for ProgressClock {
         &self,
         at: time::OffsetDateTime,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        SystemClock.sleep_until(at)
+    }
+
+    fn wait_for(
+        &self,
+        at: time::OffsetDateTime,
+        next: &Next,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         if !self.terminal {
             return SystemClock.sleep_until(at);
         }
+        let total = (at - self.now()).whole_seconds().max(0) as u64;
+        let bar = wait_bar(total, next, at);
         Box::pin(async move {
-            let total = (at - self.now()).whole_seconds().max(0) as u64;
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} waiting for convergence {wide_bar} {pos}/{len}s (next step at {msg})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_message(certrotate_core::rfc3339(at));
             while self.now() < at {
                 let left = (at - self.now()).whole_seconds().max(0) as u64;
                 bar.set_position(total.saturating_sub(left));
@@ -423,6 +424,50 @@ impl Clock for ProgressClock {
             }
             bar.finish_and_clear();
         })
+    }
+}
+
+/// The `--wait` progress line: the phase, a bar of fixed width, the seconds, then what it
+/// waits for, cut to the terminal's width (`wide_msg`): at 80 columns the bar keeps its
+/// 20 cells and the message keeps at least 30.
+pub const WAIT_TEMPLATE: &str = "{spinner} {prefix:8} [{bar:20}] {pos:>4}/{len}s {wide_msg}";
+
+/// The `--wait` progress bar for a wait of `total` seconds until `at` for `next` (drawn
+/// on stderr; tests give it another draw target).
+pub fn wait_bar(total: u64, next: &Next, at: time::OffsetDateTime) -> indicatif::ProgressBar {
+    let (phase, what) = waiting_for(next);
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(WAIT_TEMPLATE)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(phase);
+    bar.set_message(format!(
+        "{what}; next step at {}",
+        certrotate_core::rfc3339(at)
+    ));
+    bar
+}
+
+/// What the engine waits for, as (phase, what): `trust`, `bundles must converge before
+/// leaves change`.
+pub fn waiting_for(next: &Next) -> (String, String) {
+    match next {
+        Next::WaitUntil { reason, .. } => {
+            let phase = match reason {
+                certrotate_core::plan::WaitReason::Converging { phase } => phase.to_string(),
+                certrotate_core::plan::WaitReason::TooSoon { .. } => "stable".to_owned(),
+            };
+            (phase, reason.to_string())
+        }
+        Next::WaitForRollout { workloads } => {
+            let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
+            (
+                "rollout".to_owned(),
+                format!("rollout of {}", names.join(", ")),
+            )
+        }
+        Next::Continue | Next::Done => ("".to_owned(), "nothing".to_owned()),
     }
 }
 

@@ -287,3 +287,92 @@ fn a_log_line_follows_the_write_it_reports() {
     let installed = out.stderr.find("installed: CA").expect("summary logged");
     assert!(created < installed, "{}", out.stderr);
 }
+
+/// A terminal 80 columns wide that records what is drawn.
+#[derive(Debug, Default, Clone)]
+struct Terminal(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl indicatif::TermLike for Terminal {
+    fn width(&self) -> u16 {
+        80
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.lock().unwrap().push(s.to_owned());
+        Ok(())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.lock().unwrap().push(s.to_owned());
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn wait_progress_names_the_phase_and_fits_80_columns() {
+    use certrotate_core::plan::{Next, Phase, WaitReason};
+    let at = time::macros::datetime!(2026-11-29 14:05:00 UTC);
+    for (next, phase, what) in [
+        (
+            Next::WaitUntil {
+                at,
+                reason: WaitReason::Converging {
+                    phase: Phase::Trust,
+                },
+            },
+            "trust",
+            "bundles must converge",
+        ),
+        (
+            Next::WaitUntil {
+                at,
+                reason: WaitReason::Converging {
+                    phase: Phase::Leaves,
+                },
+            },
+            "leaves",
+            "leaves must converge",
+        ),
+    ] {
+        let (p, w) = certrotate_cli::waiting_for(&next);
+        assert_eq!(p, phase);
+        assert!(w.starts_with(what), "{w}");
+
+        let terminal = Terminal::default();
+        let bar = certrotate_cli::wait_bar(300, &next, at);
+        bar.set_draw_target(indicatif::ProgressDrawTarget::term_like(Box::new(
+            terminal.clone(),
+        )));
+        bar.set_position(120);
+        bar.tick();
+        let drawn = terminal.0.lock().unwrap().join("\n");
+        let line = drawn
+            .lines()
+            .rfind(|l| l.contains(phase))
+            .unwrap_or_else(|| panic!("{drawn:?}"));
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
+        assert!(line.contains(&format!("{phase} ")), "{line}");
+        assert!(line.contains(" 120/300s "), "{line}");
+        assert!(line.contains(what), "the reason keeps its start: {line}");
+    }
+}

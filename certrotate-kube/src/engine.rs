@@ -413,7 +413,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     until,
                 });
             }
-            self.clock.sleep_until(until).await;
+            self.clock.wait_for(until, &plan.next).await;
         }
         report.requeue_after = self.requeue_after(&report.next);
         Ok(report)
