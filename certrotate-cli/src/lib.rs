@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod cli;
+mod dry_run;
 mod metrics;
 mod output;
 mod simulate;
@@ -352,8 +353,14 @@ async fn rotate<S: Store>(
     events: Option<EventRecorder>,
 ) -> Result<ExitCode> {
     let target = store.describe();
+    if dry_run == Some(cli::DryRun::Client) {
+        let plans = dry_run::whole_run(&store, &profile, &options, mode, SystemClock.now()).await?;
+        output::plans(&plans, format, &target)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
     if let Some(kind) = dry_run {
+        // Only the server's dry run remains here; a client dry run returned above.
         let plan = rotator.plan().await?;
         if kind == cli::DryRun::Server {
             rotator
@@ -442,10 +449,7 @@ pub fn wait_bar(total: u64, next: &Next, at: time::OffsetDateTime) -> indicatif:
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_prefix(phase);
-    bar.set_message(format!(
-        "{what}; next step at {}",
-        certrotate_core::rfc3339(at)
-    ));
+    bar.set_message(format!("{what}; next step at {}", output::when(at)));
     bar
 }
 

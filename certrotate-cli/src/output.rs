@@ -47,6 +47,73 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
     writeln!(s, "dry run on {target}: nothing was changed")?;
     writeln!(s, "phase: {} -> {}", plan.from, plan.to)?;
     writeln!(s, "plan: {}", describe_summary(&plan.summary))?;
+    write_steps(&mut s, plan, target)?;
+    writeln!(s, "then: {}", describe_next(&plan.next))?;
+    print(&s)
+}
+
+/// A whole dry run: every plan the run would apply, in order, each with the time it
+/// would run at and the wait before the next.
+pub(crate) fn plans(
+    plans: &[(time::OffsetDateTime, RotationPlan)],
+    format: Format,
+    target: &str,
+) -> Result<()> {
+    #[derive(Serialize)]
+    struct Round<'a> {
+        #[serde(with = "time::serde::rfc3339")]
+        at: time::OffsetDateTime,
+        #[serde(flatten)]
+        plan: &'a RotationPlan,
+    }
+    let rounds: Vec<Round<'_>> = plans
+        .iter()
+        .map(|(at, plan)| Round { at: *at, plan })
+        .collect();
+    if let Some(text) = data(&rounds, format)? {
+        return print(&text);
+    }
+    let mut s = String::new();
+    writeln!(
+        s,
+        "dry run on {target}: nothing was changed; the run would:"
+    )?;
+    let start = plans.first().map(|(at, _)| *at);
+    for (i, (at, plan)) in plans.iter().enumerate() {
+        let moment = match start {
+            Some(start) if *at > start => format!("at {}", when(*at)),
+            _ => "now".to_owned(),
+        };
+        writeln!(
+            s,
+            "{}. {moment}: phase {} -> {}: {}",
+            i + 1,
+            plan.from,
+            plan.to,
+            describe_summary(&plan.summary)
+        )?;
+        write_steps(&mut s, plan, target)?;
+        if i + 1 < plans.len() {
+            match &plan.next {
+                Next::WaitUntil { at, reason } => {
+                    writeln!(s, "  wait      until {}: {reason}", when(*at))?
+                }
+                Next::WaitForRollout { workloads } => {
+                    let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
+                    writeln!(s, "  wait      for the rollout of {}", names.join(", "))?;
+                }
+                Next::Continue | Next::Done => {}
+            }
+        }
+    }
+    if let Some((_, last)) = plans.last() {
+        writeln!(s, "then: {}", describe_next(&last.next))?;
+    }
+    print(&s)
+}
+
+/// The steps of one plan, one line each, private values redacted.
+fn write_steps(s: &mut String, plan: &RotationPlan, target: &str) -> Result<()> {
     for step in &plan.steps {
         match step {
             Step::Secret(c) => {
@@ -84,8 +151,7 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
             }
         }
     }
-    writeln!(s, "then: {}", describe_next(&plan.next))?;
-    print(&s)
+    Ok(())
 }
 
 /// The outcome of a run.
@@ -176,7 +242,7 @@ pub(crate) fn status(
             writeln!(s, "CA Secret {ca_secret}")?;
             let since = st
                 .since
-                .map(|t| certrotate_core::rfc3339(t.replace_nanosecond(0).unwrap_or(t)))
+                .map(|t| when(t))
                 .unwrap_or_else(|| "install".into());
             writeln!(s, "  phase:    {} since {since}", st.phase)?;
             let fp = |f: Option<certrotate_core::Fingerprint>| {
@@ -210,7 +276,7 @@ pub(crate) fn status(
                     c.key.clone()
                 },
                 c.fingerprint.short(),
-                certrotate_core::rfc3339(c.not_after),
+                when(c.not_after),
                 relative(c.not_after, now),
             ]);
         }
@@ -230,6 +296,11 @@ pub(crate) fn status(
     writeln!(s, "next run (without --overwrite): {next_run}")?;
     writeln!(s, "then: {}", describe_next(&status.next))?;
     print(&s)
+}
+
+/// A time for a person: RFC 3339 in UTC, to the second (`2026-11-29T14:09:05Z`).
+pub(crate) fn when(t: time::OffsetDateTime) -> String {
+    certrotate_core::rfc3339(t.replace_nanosecond(0).unwrap_or(t))
 }
 
 /// `at` relative to `now` for a person: `in 1824 days`, `in 5 hours`, `expired 2 days ago`.
@@ -300,10 +371,7 @@ pub(crate) fn describe_next(next: &Next) -> String {
                 WaitReason::TooSoon { .. } => "; run again then, --force now, or use --wait",
                 WaitReason::Converging { .. } => "; run again then, or use --wait",
             };
-            format!(
-                "the next step may run at {} ({reason}){hint}",
-                certrotate_core::rfc3339(*at)
-            )
+            format!("the next step may run at {} ({reason}){hint}", when(*at))
         }
         Next::WaitForRollout { workloads } => {
             let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
@@ -354,7 +422,7 @@ pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Re
             c.subject.clone(),
             c.issuer.clone(),
             c.fingerprint.short(),
-            certrotate_core::rfc3339(c.not_after),
+            when(c.not_after),
             c.days_left.to_string(),
             if c.is_ca { "yes".into() } else { "no".into() },
             key,
@@ -444,7 +512,7 @@ pub(crate) fn check(report: &CheckReport, format: Format) -> Result<()> {
             paint("EXPIRING", false),
             e.location,
             e.subject,
-            certrotate_core::rfc3339(e.not_after),
+            when(e.not_after),
             e.days_left
         )?;
     }
@@ -468,7 +536,7 @@ pub(crate) fn bundle_report(report: &BundleReport, format: Format) -> Result<()>
                     "carried: old block {} ({}, not after {})",
                     c.block,
                     c.fingerprint.short(),
-                    certrotate_core::rfc3339(c.not_after)
+                    when(c.not_after)
                 )?;
             }
             // Runs of blocks past the carry limit become one line.

@@ -266,8 +266,8 @@ fn dry_run_prints_the_plan_redacted_and_changes_nothing() {
         "-o",
         "json",
     ]);
-    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(plan["to"], "prepared");
+    let plans: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plans[0]["to"], "prepared");
     assert!(r.stdout.contains("<redacted>"));
     assert_eq!(snapshot(tmp.path()), before);
     let r = run(&["rotate", "--dir", dir, "--dry-run=server"]);

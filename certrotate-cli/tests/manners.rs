@@ -376,3 +376,132 @@ fn wait_progress_names_the_phase_and_fits_80_columns() {
         assert!(line.contains(what), "the reason keeps its start: {line}");
     }
 }
+
+/// Every file under `dir` with its content.
+fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn dry_run_shows_the_whole_run_with_its_waits() {
+    let dir = installed(&[]);
+    let d = dir.path().to_str().unwrap();
+    let before = files(dir.path());
+
+    // One run: every plan up to the first wait (prepare and trust), in order.
+    let out = run(&["rotate", "--dir", d, "--overwrite", "--force", "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rounds: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(rounds.len(), 2, "{}", out.stdout);
+    assert!(
+        rounds[0].contains("phase stable -> prepared"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        rounds[1].contains("phase prepared -> trust"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("update    secret envoy-gateway-system/envoy [ca.crt]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("then: the next step may run at"),
+        "{}",
+        out.stdout
+    );
+
+    // With --wait: the whole rotation, the waits between the phases, to the second.
+    let out = run(&[
+        "rotate",
+        "--dir",
+        d,
+        "--overwrite",
+        "--force",
+        "--dry-run",
+        "--wait",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rounds: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    let phases: Vec<&str> = rounds
+        .iter()
+        .map(|l| l.split(": ").nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "phase stable -> prepared",
+            "phase prepared -> trust",
+            "phase trust -> leaves",
+            "phase leaves -> stable"
+        ],
+        "{}",
+        out.stdout
+    );
+    let waits: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("wait "))
+        .collect();
+    assert_eq!(waits.len(), 2, "{}", out.stdout);
+    assert!(waits[0].contains("bundles must converge"), "{}", waits[0]);
+    assert!(out.stdout.contains("tls.key=<redacted>"), "{}", out.stdout);
+    assert!(!out.stdout.contains("PRIVATE KEY"));
+    for word in out.stdout.split_whitespace() {
+        if word.starts_with("20") && word.contains('T') {
+            assert!(!word.contains('.'), "times to the second: {word}");
+        }
+    }
+    // The in-memory writes are not logged as if they were made.
+    assert!(!out.stderr.contains("secret updated"), "{}", out.stderr);
+
+    let json: serde_json::Value = serde_json::from_str(
+        &run(&[
+            "rotate",
+            "--dir",
+            d,
+            "--overwrite",
+            "--force",
+            "--dry-run",
+            "--wait",
+            "-o",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let tos: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(tos, ["prepared", "trust", "leaves", "stable"]);
+
+    assert_eq!(files(dir.path()), before, "a dry run changes nothing");
+}
