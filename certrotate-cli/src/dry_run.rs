@@ -43,10 +43,10 @@ pub(crate) async fn whole_run<S: Store>(
     let quiet = tracing::subscriber::NoSubscriber::default();
     // A rotation is a handful of plans; the bound only guards against a planner bug.
     for _ in 0..64 {
-        let plan = rotator.plan().with_subscriber(quiet.clone()).await?;
+        let plan = rotator.plan().with_subscriber(quiet).await?;
         let at = clock.now();
         if plan.writes() {
-            rotator.apply(&plan).with_subscriber(quiet.clone()).await?;
+            rotator.apply(&plan).with_subscriber(quiet).await?;
         }
         let next = plan.next.clone();
         plans.push((at, plan));

@@ -240,10 +240,7 @@ pub(crate) fn status(
         )?,
         Some(st) => {
             writeln!(s, "CA Secret {ca_secret}")?;
-            let since = st
-                .since
-                .map(|t| when(t))
-                .unwrap_or_else(|| "install".into());
+            let since = st.since.map(when).unwrap_or_else(|| "install".into());
             writeln!(s, "  phase:    {} since {since}", st.phase)?;
             let fp = |f: Option<certrotate_core::Fingerprint>| {
                 f.map_or_else(|| "-".into(), |f| f.short())
