@@ -62,3 +62,5 @@ pub fn plan(
     };
     planner.run()
 }
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,13 @@
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
 use super::planner::{Cas, Planner, Target, add};
+
+/// What the CA Secret holds when a phase runs: the Secret, its decoded state, its CAs.
+pub(super) struct Persisted<'s> {
+    secret: &'s ObservedSecret,
+    state: RotationState,
+    cas: Cas,
+}
 use super::*;
 use crate::error::Error;
 use crate::generate::Ca;
@@ -24,13 +31,22 @@ impl Planner<'_> {
         };
         let state = RotationState::from_secret(ca_secret, &ca_ref)?;
         let cas = self.load_cas(ca_secret, &state)?;
-        match (state.phase, state.strategy) {
-            (Phase::Stable, _) => self.stable(ca_secret, &state, &cas),
-            (Phase::Prepared, Strategy::Staged) => self.enter_trust(ca_secret, &state, &cas),
-            (Phase::Prepared, Strategy::SingleStep) => self.single_step(ca_secret, &state, &cas),
-            (Phase::Trust, _) => self.enter_leaves(ca_secret, &state, &cas),
-            (Phase::Leaves, _) => self.after_leaves(ca_secret, &state, &cas),
-            (Phase::Retire, _) => self.after_retire(ca_secret, &state, &cas),
+        // What a phase wrote must reach every component before the next step.
+        if let Some(plan) = self.still_converging(&state)? {
+            return Ok(plan);
+        }
+        let at = Persisted {
+            secret: ca_secret,
+            state,
+            cas,
+        };
+        match (at.state.phase, at.state.strategy) {
+            (Phase::Stable, _) => self.stable(&at),
+            (Phase::Prepared, Strategy::Staged) => self.enter_trust(&at),
+            (Phase::Prepared, Strategy::SingleStep) => self.single_step(&at),
+            (Phase::Trust, _) => self.enter_leaves(&at),
+            (Phase::Leaves, _) => self.after_leaves(&at),
+            (Phase::Retire, _) => self.after_retire(&at),
         }
     }
 
@@ -93,12 +109,8 @@ impl Planner<'_> {
 
     /// stable: start a rotation if one is asked for (and the last one ended at least one
     /// convergence interval ago); otherwise create what is missing and renew what expires.
-    pub(super) fn stable(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
+    pub(super) fn stable(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Stable)?;
         if self.options.overwrite {
             if let Some(ended) = state.since
@@ -178,12 +190,8 @@ impl Planner<'_> {
     }
 
     /// prepared → trust: every bundle gets the next CA; leaves unchanged.
-    pub(super) fn enter_trust(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
+    pub(super) fn enter_trust(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Prepared)?;
         for c in &self.profile.components {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
@@ -204,33 +212,15 @@ impl Planner<'_> {
         }
         self.webhooks(|this, old| this.bundle(next, old), StepReason::TrustAdded)?;
         self.restarts(StepReason::TrustAdded, true)?;
-        let mut new_state = state.clone();
-        new_state.phase = Phase::Trust;
-        new_state.since = Some(self.now);
-        let reason = StepReason::PhaseRecorded {
-            phase: Phase::Trust,
-        };
-        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
-        let next_step = self.converging(Phase::Trust)?;
         let summary = Summary::Trust {
             next: next.fingerprint(),
         };
-        Ok(self.finish(Phase::Prepared, Phase::Trust, next_step, summary))
+        self.enter(ca_secret, state, Phase::Trust, summary)
     }
 
     /// trust → leaves: every leaf is issued by the next CA, which becomes current.
-    pub(super) fn enter_leaves(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
-        if let Some(wait) = self.wait_for_convergence(state)? {
-            let summary = Summary::Waiting {
-                phase: Phase::Trust,
-            };
-            return Ok(self.finish(Phase::Trust, Phase::Trust, wait, summary));
-        }
+    pub(super) fn enter_leaves(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Trust)?;
         self.switch_leaves(ca_secret, state, cas, next, Phase::Leaves)?;
         let next_step = self.converging(Phase::Leaves)?;
@@ -241,18 +231,8 @@ impl Planner<'_> {
     }
 
     /// leaves → stable, or → retire with `drop_old_ca`.
-    pub(super) fn after_leaves(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
-        if let Some(wait) = self.wait_for_convergence(state)? {
-            let summary = Summary::Waiting {
-                phase: Phase::Leaves,
-            };
-            return Ok(self.finish(Phase::Leaves, Phase::Leaves, wait, summary));
-        }
+    pub(super) fn after_leaves(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Leaves)?;
         if !state.drop_old_ca {
             return Ok(self.end_rotation(ca_secret, state, current, Phase::Leaves));
@@ -268,44 +248,22 @@ impl Planner<'_> {
         }
         self.webhooks(|_, _| Ok(only.clone()), StepReason::OldCaDropped)?;
         self.restarts(StepReason::OldCaDropped, true)?;
-        let mut new_state = state.clone();
-        new_state.phase = Phase::Retire;
-        new_state.since = Some(self.now);
-        let reason = StepReason::PhaseRecorded {
-            phase: Phase::Retire,
-        };
-        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
-        let next_step = self.converging(Phase::Retire)?;
         let summary = Summary::Retire {
             ca: current.fingerprint(),
         };
-        Ok(self.finish(Phase::Leaves, Phase::Retire, next_step, summary))
+        self.enter(ca_secret, state, Phase::Retire, summary)
     }
 
     /// retire → stable, once the bundles without the old CA converged.
-    pub(super) fn after_retire(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
-        if let Some(wait) = self.wait_for_convergence(state)? {
-            let summary = Summary::Waiting {
-                phase: Phase::Retire,
-            };
-            return Ok(self.finish(Phase::Retire, Phase::Retire, wait, summary));
-        }
+    pub(super) fn after_retire(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Retire)?;
         Ok(self.end_rotation(ca_secret, state, current, Phase::Retire))
     }
 
     /// Upstream's behaviour: bundle and new leaf in one write per Secret, then restarts.
-    pub(super) fn single_step(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
+    pub(super) fn single_step(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Prepared)?;
         self.switch_leaves(ca_secret, state, cas, next, Phase::Stable)?;
         let summary = Summary::Done {
@@ -377,11 +335,42 @@ impl Planner<'_> {
         self.finish(from, Phase::Stable, Next::Done, summary)
     }
 
+    /// The last write of a step that enters `to` (trust, retire): the CA Secret records the
+    /// phase, and the next step waits one convergence interval from now.
+    fn enter(
+        &mut self,
+        ca_secret: &ObservedSecret,
+        state: &RotationState,
+        to: Phase,
+        summary: Summary,
+    ) -> Result<RotationPlan, Error> {
+        let mut new_state = state.clone();
+        new_state.phase = to;
+        new_state.since = Some(self.now);
+        let reason = StepReason::PhaseRecorded { phase: to };
+        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
+        let next = self.converging(to)?;
+        Ok(self.finish(state.phase, to, next, summary))
+    }
+
     /// After entering `phase`: wait one convergence interval from now.
     fn converging(&self, phase: Phase) -> Result<Next, Error> {
         Ok(Next::WaitUntil {
             at: add(self.now, self.options.convergence_interval)?,
             reason: WaitReason::Converging { phase },
         })
+    }
+
+    /// A plan that only waits, while the phase of `state` (trust, leaves, retire) is still
+    /// converging. Stable and prepared do not wait.
+    fn still_converging(&mut self, state: &RotationState) -> Result<Option<RotationPlan>, Error> {
+        if matches!(state.phase, Phase::Stable | Phase::Prepared) {
+            return Ok(None);
+        }
+        let Some(wait) = self.wait_for_convergence(state)? else {
+            return Ok(None);
+        };
+        let summary = Summary::Waiting { phase: state.phase };
+        Ok(Some(self.finish(state.phase, state.phase, wait, summary)))
     }
 }

@@ -142,24 +142,23 @@ impl Planner<'_> {
         })
     }
 
+    /// The next CA, which `phase` needs.
     pub(super) fn next_ca<'c>(&self, cas: &'c Cas, phase: Phase) -> Result<&'c Ca, Error> {
-        cas.next.as_ref().ok_or_else(|| {
-            self.invalid_state(StateProblem::MissingCa {
-                phase,
-                crt: KEY_NEXT_CA_CRT,
-                key: KEY_NEXT_CA_KEY,
-            })
-        })
+        self.required(cas.next.as_ref(), phase, (KEY_NEXT_CA_CRT, KEY_NEXT_CA_KEY))
     }
 
+    /// The current CA, which `phase` needs.
     pub(super) fn current_ca<'c>(&self, cas: &'c Cas, phase: Phase) -> Result<&'c Ca, Error> {
-        cas.current.as_ref().ok_or_else(|| {
-            self.invalid_state(StateProblem::MissingCa {
-                phase,
-                crt: KEY_CA_CRT,
-                key: KEY_CA_KEY,
-            })
-        })
+        self.required(cas.current.as_ref(), phase, (KEY_CA_CRT, KEY_CA_KEY))
+    }
+
+    fn required<'c>(
+        &self,
+        ca: Option<&'c Ca>,
+        phase: Phase,
+        (crt, key): (&'static str, &'static str),
+    ) -> Result<&'c Ca, Error> {
+        ca.ok_or_else(|| self.invalid_state(StateProblem::MissingCa { phase, crt, key }))
     }
 
     pub(super) fn invalid_state(&self, problem: StateProblem) -> Error {
