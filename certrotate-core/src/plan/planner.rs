@@ -315,14 +315,16 @@ impl Planner<'_> {
         annotations: BTreeMap<String, Option<String>>,
         reason: StepReason,
     ) -> SecretChange {
+        let mut wanted = self.profile.labels.clone();
+        if secret == self.objects.ca_secret {
+            // What a controller selects the CA Secrets of every control plane by.
+            wanted.insert(LABEL_CA.to_owned(), "true".to_owned());
+        }
         let labels: BTreeMap<String, String> = match existing {
-            None => self.profile.labels.clone(),
-            Some(s) => self
-                .profile
-                .labels
-                .iter()
-                .filter(|(k, v)| s.labels.get(*k) != Some(*v))
-                .map(|(k, v)| (k.clone(), v.clone()))
+            None => wanted,
+            Some(s) => wanted
+                .into_iter()
+                .filter(|(k, v)| s.labels.get(k) != Some(v))
                 .collect(),
         };
         let annotations: BTreeMap<String, Option<String>> = match existing {

@@ -35,6 +35,9 @@ pub const ANNOTATION_RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// Pod-template annotation: the state of the mounted Secrets the pods were restarted for,
 /// so that a rerun does not restart them again.
 pub const ANNOTATION_RESTARTED_FOR: &str = "certrotate.io/restarted-for";
+/// Label on the CA Secret (value `true`): what a controller selects the CA Secrets of every
+/// control plane by (`certrotate.io/ca=true`).
+pub const LABEL_CA: &str = "certrotate.io/ca";
 
 /// Data key of the CA Secret: current CA certificate.
 pub const KEY_CA_CRT: &str = "ca.crt";
