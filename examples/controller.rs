@@ -25,6 +25,9 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
+/// The rotator of one control plane, with the clock the context chose.
+type PlaneRotator = Rotator<KubeStore, Arc<dyn Clock>>;
+
 /// What every reconcile shares: the client, the policy, and one rotator per namespace
 /// (rotators take `&self`, so one can serve concurrent reconciles).
 struct Context {
@@ -34,7 +37,7 @@ struct Context {
     /// When to look again once a control plane is up to date (leaf renewal is checked on
     /// every reconcile).
     resync: Duration,
-    rotators: Mutex<BTreeMap<String, Arc<Rotator<KubeStore, Arc<dyn Clock>>>>>,
+    rotators: Mutex<BTreeMap<String, Arc<PlaneRotator>>>,
 }
 
 impl Context {
@@ -51,7 +54,7 @@ impl Context {
     }
 
     /// The rotator of the control plane in `namespace`.
-    fn rotator(&self, namespace: &str) -> Arc<Rotator<KubeStore, Arc<dyn Clock>>> {
+    fn rotator(&self, namespace: &str) -> Arc<PlaneRotator> {
         // A panic elsewhere cannot leave the map half-written: entries are inserted whole.
         let mut rotators = self.rotators.lock().unwrap_or_else(PoisonError::into_inner);
         rotators

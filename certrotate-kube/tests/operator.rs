@@ -319,6 +319,7 @@ fn a_current_thread_runtime_stays_responsive_during_rsa_4096_generation() {
                 }
             })
         };
+        #[allow(clippy::disallowed_methods)] // a test measuring wall time
         let started = std::time::Instant::now();
         let report = rotator.run(RunMode::Once).await.unwrap();
         let elapsed = started.elapsed();
