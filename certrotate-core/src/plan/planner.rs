@@ -117,10 +117,11 @@ impl Planner<'_> {
                         reason: "not ASCII text".into(),
                     })
                 }
-                let ca = Ca::from_pem(
+                let ca = Ca::from_pem_named(
                     text(c, origin, crt)?,
-                    text(k, origin, key)?,
                     &Origin::new(format!("{origin} key {crt}")),
+                    text(k, origin, key)?,
+                    &Origin::new(format!("{origin} key {key}")),
                 )?;
                 if let Some(annotated) = expect.filter(|e| *e != ca.fingerprint()) {
                     return Err(self.invalid_state(StateProblem::FingerprintMismatch {
