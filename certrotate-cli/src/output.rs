@@ -190,6 +190,7 @@ pub(crate) fn describe_summary(summary: &Summary) -> String {
         }
         Summary::TooSoon { .. } => format!("{summary}, or now with --force"),
         Summary::Installed { .. }
+        | Summary::CaExpiresFirst { .. }
         | Summary::Adopting { .. }
         | Summary::Prepared { .. }
         | Summary::Renewed { .. }

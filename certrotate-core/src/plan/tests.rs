@@ -171,18 +171,21 @@ fn cases() -> Vec<Case> {
             next: |n, _| *n == Next::Done,
             summary: |s| matches!(s, Summary::Installed { .. }),
             writes: Some(
-                [(
-                    "envoy-gateway-ca",
-                    ca_keys.clone(),
-                    StepReason::FirstInstall,
-                )]
+                [
+                    // First: a missing HMAC Secret is created in every phase and mode.
+                    (
+                        "envoy-oidc-hmac",
+                        keys(&["hmac-secret"]),
+                        StepReason::Missing,
+                    ),
+                    (
+                        "envoy-gateway-ca",
+                        ca_keys.clone(),
+                        StepReason::FirstInstall,
+                    ),
+                ]
                 .into_iter()
                 .chain(per_component(&leaf, StepReason::FirstInstall))
-                .chain([(
-                    "envoy-oidc-hmac",
-                    keys(&["hmac-secret"]),
-                    StepReason::Missing,
-                )])
                 .collect(),
             ),
         },
@@ -243,14 +246,79 @@ fn cases() -> Vec<Case> {
             writes: Some(vec![("envoy", leaf.clone(), StepReason::Missing)]),
         },
         Case {
-            name: "stable, leaves within the renewal window: renewed",
+            name: "stable, leaves due but ending with the CA, no schedule: the CA expires first, \
+                   nothing re-issued for nothing",
             given: Box::new(move || (installed(), hour)),
             options: options(false).with_renew_before(Some(Duration::from_secs(10 * 365 * 86400))),
             from: Phase::Stable,
             to: Phase::Stable,
             next: |n, _| *n == Next::Done,
-            summary: |s| matches!(s, Summary::Renewed { count: 3, .. }),
-            writes: Some(per_component(&leaf_only, StepReason::Renewal)),
+            summary: |s| {
+                matches!(
+                    s,
+                    Summary::CaExpiresFirst {
+                        renewed: 0,
+                        limited: 3,
+                        ..
+                    }
+                )
+            },
+            writes: Some(Vec::new()),
+        },
+        Case {
+            name: "stable, leaves due but ending with the CA, with a schedule: rotate the CA",
+            given: Box::new(move || (installed(), hour)),
+            options: options(false)
+                .with_renew_before(Some(Duration::from_secs(10 * 365 * 86400)))
+                .with_rotate_ca_before(Some(Duration::from_secs(90 * 86400))),
+            from: Phase::Stable,
+            to: Phase::Prepared,
+            next: |n, _| *n == Next::Continue,
+            summary: |s| {
+                matches!(
+                    s,
+                    Summary::Prepared {
+                        trigger: RotationTrigger::CaLimitsLeaves,
+                        ..
+                    }
+                )
+            },
+            writes: None,
+        },
+        Case {
+            name: "stable, the CA expires within the schedule: rotate it",
+            given: Box::new(move || {
+                (
+                    installed(),
+                    T0 + Duration::from_secs(5 * 365 * 86400 - 80 * 86400),
+                )
+            }),
+            options: options(false).with_rotate_ca_before(Some(Duration::from_secs(90 * 86400))),
+            from: Phase::Stable,
+            to: Phase::Prepared,
+            next: |n, _| *n == Next::Continue,
+            summary: |s| {
+                matches!(
+                    s,
+                    Summary::Prepared {
+                        trigger: RotationTrigger::Schedule { .. },
+                        ..
+                    }
+                )
+            },
+            writes: None,
+        },
+        Case {
+            name: "stable, a request away from another CA: already satisfied",
+            given: Box::new(move || (installed(), hour)),
+            options: options(false).with_request(Some(RotationRequest::AwayFrom(Some(
+                crate::Fingerprint::of(b"another CA"),
+            )))),
+            from: Phase::Stable,
+            to: Phase::Stable,
+            next: |n, _| *n == Next::Done,
+            summary: |s| *s == Summary::UpToDate,
+            writes: Some(Vec::new()),
         },
         Case {
             name: "stable, a request: the next CA is minted",
@@ -265,6 +333,7 @@ fn cases() -> Vec<Case> {
                 keys(&[KEY_NEXT_CA_CRT, KEY_NEXT_CA_KEY]),
                 StepReason::NextCaMinted {
                     strategy: Strategy::Staged,
+                    trigger: RotationTrigger::Overwrite,
                 },
             )]),
         },
