@@ -11,7 +11,7 @@
 //! | `leaves`   | [`Planner::after_leaves`]: end, or retire the old CA                     |
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
-use super::planner::{Cas, Planner, Renewal, Target, add};
+use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired};
 use super::*;
 use crate::error::Error;
 use crate::generate::Ca;
@@ -130,11 +130,19 @@ impl Planner<'_> {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
             match self.observed.secrets.get(&secret) {
                 None => renew.push((c, StepReason::Missing)),
-                Some(s) => match self.renewal(s, &secret, current)? {
-                    Renewal::NotDue => {}
-                    Renewal::Due => renew.push((c, StepReason::Renewal)),
-                    Renewal::CaLimited => ca_limited += 1,
-                },
+                Some(s) => {
+                    match self.renewal(s, &secret, current)? {
+                        Renewal::NotDue => {}
+                        Renewal::Due => renew.push((c, StepReason::Renewal)),
+                        Renewal::CaLimited => ca_limited += 1,
+                    }
+                    if s.data
+                        .get(KEY_TRUST)
+                        .is_some_and(|b| carries_expired(b, self.now))
+                    {
+                        renew.push((c, StepReason::ExpiredCaDropped));
+                    }
+                }
             }
         }
         if ca_limited > 0 && trigger.is_none() && self.options.rotate_ca_before.is_some() {
@@ -145,6 +153,7 @@ impl Planner<'_> {
         }
 
         let mut renewed = 0;
+        let mut trimmed = 0;
         for (c, reason) in renew {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
             let target = match reason {
@@ -157,6 +166,15 @@ impl Planner<'_> {
                         leaf_from: Some(current),
                     }
                 }
+                StepReason::ExpiredCaDropped => {
+                    // The bundling rule keeps the current CA and drops expired ones.
+                    trimmed += 1;
+                    let old = self.existing_trust(&secret, cas);
+                    Target {
+                        trust: Some(self.bundle(current, &old)?),
+                        leaf_from: None,
+                    }
+                }
                 _ => Target {
                     trust: Some(current.cert_pem().as_bytes().to_vec()),
                     leaf_from: Some(current),
@@ -167,6 +185,8 @@ impl Planner<'_> {
         self.webhooks_trust(current, StepReason::Missing)?;
         if renewed > 0 {
             self.restarts(StepReason::Renewal, true)?;
+        } else if trimmed > 0 {
+            self.restarts(StepReason::ExpiredCaDropped, true)?;
         } else {
             self.restarts(StepReason::UnfinishedRestart, false)?;
         }

@@ -487,22 +487,24 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// Puts `ca` into every webhook `caBundle` that lacks it (bundled with what is there,
-    /// by the bundling rule): on install, and on any stable run where a `caBundle` was
-    /// reset or never written. Absent configurations are skipped silently here.
+    /// Puts `ca` into every webhook `caBundle` that lacks it, or that carries an expired
+    /// certificate (bundled with what is there, by the bundling rule): on install, and on
+    /// any stable run where a `caBundle` was reset or never written. Absent configurations
+    /// are skipped silently here.
     pub(super) fn webhooks_trust(&mut self, ca: &Ca, reason: StepReason) -> Result<(), Error> {
         for webhook in self.objects.webhooks.clone() {
             let Some(observed) = self.observed.webhooks.get(&webhook) else {
                 continue;
             };
-            if observed.ca_bundles.iter().all(|b| trusts(b, ca)) {
+            let fine = |b: &[u8]| trusts(b, ca) && !carries_expired(b, self.now);
+            if observed.ca_bundles.iter().all(|b| fine(b)) {
                 continue;
             }
             let bundles = observed
                 .ca_bundles
                 .iter()
                 .map(|old| {
-                    if trusts(old, ca) {
+                    if fine(old) {
                         Ok(old.clone())
                     } else {
                         self.bundle(ca, old)
@@ -636,6 +638,18 @@ pub(super) fn convergence_wait(
         return Ok(Some(Next::WaitForRollout { workloads: rolling }));
     }
     Ok(None)
+}
+
+/// Whether the PEM `bundle` carries a certificate that expired before `now` (a previous CA
+/// at the end of its life): it trusts nothing any more and only makes `check` fail.
+pub(super) fn carries_expired(bundle: &[u8], now: OffsetDateTime) -> bool {
+    let origin = Origin::default();
+    pem_blocks::certificates(bundle, &origin).is_ok_and(|ders| {
+        ders.iter().enumerate().any(|(i, der)| {
+            inspect::parse(der, &origin, i + 1)
+                .is_ok_and(|c| c.validity().not_after.to_datetime() < now)
+        })
+    })
 }
 
 /// Whether the PEM `bundle` carries `ca`'s certificate.

@@ -137,6 +137,9 @@ pub enum StepReason {
         /// The phase recorded.
         phase: Phase,
     },
+    /// An expired CA (the previous one, at the end of its life) leaves a bundle: it trusts
+    /// nothing any more.
+    ExpiredCaDropped,
     /// A restart planned by an earlier run that did not finish.
     UnfinishedRestart,
     /// Nothing to write: the object is already in its target state.
@@ -160,6 +163,7 @@ impl fmt::Display for StepReason {
             Self::OldCaDropped => f.write_str("retire: old CA dropped"),
             Self::SingleStep => f.write_str("single-step: bundle and leaf"),
             Self::PhaseRecorded { phase } => write!(f, "phase {phase}"),
+            Self::ExpiredCaDropped => f.write_str("expired CA dropped from the bundle"),
             Self::UnfinishedRestart => f.write_str("recovering an unfinished restart"),
             Self::AlreadyInTargetState => f.write_str("already in the target state"),
         }

@@ -681,3 +681,43 @@ fn status_is_read_only_and_says_what_comes_next() {
     );
     assert_eq!(s.state.map(|st| st.phase), Some(Phase::Trust));
 }
+
+/// A missing HMAC Secret is created by the first step of every plan, in every phase and
+/// mode: install, not managed, adoption, stable, each rotation phase (waiting or not).
+#[test]
+fn a_missing_hmac_secret_is_created_in_every_phase_and_mode() {
+    let hmac = ObjectRef::new("ns", "envoy-oidc-hmac");
+    let mut states: Vec<(&str, Observed, OffsetDateTime, PlanOptions)> = Vec::new();
+    states.push(("install", Observed::default(), T0, options(false)));
+    let mut unmanaged = installed();
+    unmanaged
+        .secrets
+        .remove(&ObjectRef::new("ns", "envoy-gateway-ca"));
+    states.push(("not managed", unmanaged.clone(), T0, options(false)));
+    states.push(("adoption", unmanaged, T0, options(true)));
+    states.push(("stable", installed(), T0, options(false)));
+    for phase in [Phase::Prepared, Phase::Trust, Phase::Leaves] {
+        let (o, now) = in_phase(phase, &options(true));
+        states.push(("waiting", o.clone(), now, options(true)));
+        states.push(("converged", o, now + INTERVAL, options(true)));
+    }
+    let (o, now) = in_phase(Phase::Retire, &options(true).with_drop_old_ca(true));
+    states.push(("retire", o, now + INTERVAL, options(true)));
+    for (name, mut observed, now, opts) in states {
+        observed.secrets.remove(&hmac);
+        let p = plan(
+            &profile(),
+            &observed,
+            &opts,
+            now,
+            &mut SeededEntropy::new(5),
+        )
+        .unwrap();
+        let first = p.steps.first().expect("a step");
+        assert!(
+            matches!(first, Step::Secret(c) if c.secret == hmac && c.action == SecretAction::Create),
+            "{name} ({:?}): {first:?}",
+            p.from
+        );
+    }
+}
