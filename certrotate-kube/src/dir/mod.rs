@@ -147,8 +147,69 @@ pub enum DirError {
         /// Where.
         path: PathBuf,
         /// What is wrong.
-        problem: String,
+        problem: LayoutProblem,
     },
+}
+
+/// What is wrong with an entry of a Secret folder's layout.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayoutProblem {
+    /// `..data` links anywhere but a sibling `..vN`.
+    #[error("links to {target:?}; the layout's only shape is a sibling ..vN")]
+    DataTarget {
+        /// The link's target, as stored.
+        target: PathBuf,
+    },
+    /// A key links anywhere but `..data/KEY`.
+    #[error("links to {target:?}; the layout's only shape is ..data/{key}")]
+    KeyTarget {
+        /// The key.
+        key: String,
+        /// The link's target, as stored.
+        target: PathBuf,
+    },
+    /// `..data` is not a link.
+    #[error("is {found}, not the layout's link")]
+    DataNotALink {
+        /// What was found.
+        found: &'static str,
+    },
+    /// A key's name holds something that is neither a file nor the layout's link.
+    #[error("is {found} where a key was expected")]
+    NotAKey {
+        /// What was found.
+        found: &'static str,
+    },
+    /// Part of the version `..data` names is missing (and `..data` did not move on).
+    #[error("{what}")]
+    Missing {
+        /// What is missing.
+        what: &'static str,
+    },
+    /// `..meta.json` is not the expected JSON object (where, never what: it may be anything).
+    #[error("not the expected JSON object (line {line}, column {column})")]
+    Meta {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// A data key Kubernetes would not allow.
+    #[error("{reason}")]
+    InvalidKey {
+        /// Why.
+        reason: String,
+    },
+    /// `..data` moved on under every read.
+    #[error("changed under {reads} reads in a row")]
+    KeptChanging {
+        /// Reads tried.
+        reads: usize,
+    },
+    /// A folder just created is gone (someone else is changing DIR).
+    #[error("vanished right after being created")]
+    Vanished,
 }
 
 /// Why a path under DIR is not trusted.
@@ -172,7 +233,7 @@ pub enum Untrusted {
 }
 
 impl DirError {
-    fn io(path: &Path, error: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, error: std::io::Error) -> Self {
         Self::Io {
             path: path.to_owned(),
             error,
@@ -256,7 +317,7 @@ impl DirStore {
         let root =
             Folder::open_root(&self.root, self.trust, true)?.ok_or_else(|| DirError::Layout {
                 path: self.root.clone(),
-                problem: "vanished after being created".into(),
+                problem: LayoutProblem::Vanished,
             })?;
         let _lock = root.lock()?;
         let created = |parent: &Folder, name: &str| {
@@ -264,7 +325,7 @@ impl DirStore {
                 .open_folder(name, true)?
                 .ok_or_else(|| DirError::Layout {
                     path: parent.child(name),
-                    problem: "vanished after being created".into(),
+                    problem: LayoutProblem::Vanished,
                 })
         };
         let namespace = created(&root, &secret.namespace)?;
