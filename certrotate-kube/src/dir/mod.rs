@@ -448,4 +448,8 @@ impl Store for DirStore {
     fn has_cluster_objects(&self) -> bool {
         false
     }
+
+    fn io(&self) -> crate::store::IoKind {
+        crate::store::IoKind::Blocking
+    }
 }
