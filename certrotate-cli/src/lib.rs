@@ -7,6 +7,7 @@
 
 mod cli;
 mod output;
+mod simulate;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -187,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 check(store, profile, args.warn_within, format).await
             })
         }
+        Command::Simulate(args) => simulate::run(args, format).await,
         Command::Inspect(args) => inspect(&args, format).await,
         Command::Bundle(args) => bundle(&args, format),
         Command::Completions { shell } => {
@@ -496,8 +498,6 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
     }
     Ok(data)
 }
-<<<<<<< HEAD
-=======
 
 #[cfg(unix)]
 fn is_pipe(kind: &std::fs::FileType) -> bool {
@@ -529,21 +529,3 @@ fn describe_file_type(kind: &std::fs::FileType) -> &'static str {
         "not a regular file"
     }
 }
-
-/// What `Next` means for a human.
-pub(crate) fn describe_next(next: &Next) -> String {
-    match next {
-        Next::Done => "nothing more to do".into(),
-        Next::Continue => "the next step may run now".into(),
-        Next::WaitUntil { at, reason } => format!(
-            "the next step may run at {} ({reason}); run again then, or use --wait",
-            certrotate_core::rfc3339(*at)
-        ),
-        Next::WaitForRollout { workloads } => format!(
-            "waiting for the rollout of {}; run again when it finished, or use --wait",
-            workloads.join(", ")
-        ),
-        _ => "unknown".into(),
-    }
-}
->>>>>>> h10b

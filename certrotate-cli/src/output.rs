@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::cli::Format;
 
-fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
+pub(crate) fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
     Ok(match format {
         Format::Json => Some(serde_json::to_string_pretty(value)? + "\n"),
         Format::Yaml => Some(serde_saphyr::to_string(value)?),
@@ -23,7 +23,7 @@ fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
     })
 }
 
-fn print(text: &str) -> Result<()> {
+pub(crate) fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -105,6 +105,11 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
             Event::WorkloadRestarted { .. } => restarted += 1,
             Event::Note(note) => {
                 notes.push(format!("{}: {}", note.object, describe_note(note, target)));
+            }
+            Event::TrustAtRisk { pairs } => {
+                for pair in pairs {
+                    notes.push(format!("single-step puts trust at risk: {pair}"));
+                }
             }
             Event::Planned { .. }
             | Event::SecretUnchanged { .. }
@@ -348,6 +353,15 @@ pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -
     for p in &report.problems {
         writeln!(s, "  {} {p}", paint("MISSING", false))?;
     }
+    for k in &report.keys {
+        writeln!(
+            s,
+            "  {} secret {}: {}",
+            paint("BAD KEY", false),
+            k.secret,
+            k.problem
+        )?;
+    }
     for e in &report.expiring {
         writeln!(
             s,
@@ -396,8 +410,14 @@ pub(crate) fn openmetrics(report: &CheckReport, now: OffsetDateTime) -> String {
         );
     }
     s.push_str("# TYPE certrotate_check_problems gauge\n");
-    s.push_str("# HELP certrotate_check_problems Secrets or keys missing or unreadable.\n");
-    let _ = writeln!(s, "certrotate_check_problems {}", report.problems.len());
+    s.push_str(
+        "# HELP certrotate_check_problems Secrets or keys missing, unreadable or mismatched.\n",
+    );
+    let _ = writeln!(
+        s,
+        "certrotate_check_problems {}",
+        report.problems.len() + report.keys.len()
+    );
     s.push_str("# TYPE certrotate_check_timestamp_seconds gauge\n");
     s.push_str("# HELP certrotate_check_timestamp_seconds When the check ran.\n");
     let _ = writeln!(

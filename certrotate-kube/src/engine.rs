@@ -109,6 +109,12 @@ pub enum Event {
         /// Which workloads.
         workloads: Vec<WorkloadRef>,
     },
+    /// A single-step rotation is about to write; these pairs of leaf and trust store fail
+    /// in some order of reloads (the staged strategy refuses such a step).
+    TrustAtRisk {
+        /// The pairs, with the side of the step and the reason.
+        pairs: Vec<certrotate_core::trust::PairCheck>,
+    },
 }
 
 /// What a run did and where the rotation stands.
@@ -254,6 +260,11 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// generated on tokio's blocking pool.
     pub async fn plan(&self) -> Result<RotationPlan, Error> {
         let observed = self.observe().await?;
+        self.plan_from(Arc::new(observed)).await
+    }
+
+    /// Plans from an observation, on tokio's blocking pool (key generation is CPU-heavy).
+    async fn plan_from(&self, observed: Arc<Observed>) -> Result<RotationPlan, Error> {
         let now = self.clock.now();
         let profile = Arc::clone(&self.profile);
         let options = self.options.clone();
@@ -276,6 +287,27 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         self.run(RunMode::Once).await
     }
 
+    /// The trust gate (see [`crate::gate`]): refuses a step that breaks trust, reports the
+    /// pairs a single-step rotation puts at risk. No option skips it.
+    fn gate(
+        &self,
+        observed: &Observed,
+        plan: &RotationPlan,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
+        match crate::gate::check(&self.profile, observed, plan, self.clock.now()) {
+            crate::gate::Verdict::Keeps => Ok(()),
+            crate::gate::Verdict::AtRisk(pairs) => {
+                event(report, Event::TrustAtRisk { pairs });
+                Ok(())
+            }
+            crate::gate::Verdict::Breaks(broken) => Err(Error::TrustWouldBreak {
+                step: plan.summary.clone(),
+                broken,
+            }),
+        }
+    }
+
     /// Applies one plan (from [`Self::plan`]) without re-planning: for a server-side dry
     /// run, or an operator that shows the plan before applying it. A conflict is an error
     /// here; [`Self::run`] re-plans instead.
@@ -288,6 +320,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             summary: plan.summary.clone(),
             writes: 0,
         };
+        let observed = self.observe().await?;
+        self.gate(&observed, plan, &mut report)?;
         self.apply_steps(plan, &mut report).await?;
         report.requeue_after = self.requeue_after(&report.next);
         Ok(report)
@@ -307,7 +341,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         let mut conflicts = 0;
         // Continue is only returned by the prepare steps; a handful of rounds always ends.
         for _ in 0..64 {
-            let plan = self.plan().await?;
+            let observed = Arc::new(self.observe().await?);
+            let plan = self.plan_from(Arc::clone(&observed)).await?;
             event(
                 &mut report,
                 Event::Planned {
@@ -316,6 +351,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     summary: plan.summary.clone(),
                 },
             );
+            self.gate(&observed, &plan, &mut report)?;
             match self.apply_steps(&plan, &mut report).await {
                 Ok(()) => {}
                 Err(e) if e.is_conflict() => {
@@ -691,6 +727,11 @@ fn event(report: &mut RunReport, e: Event) {
         Event::WaitingForRollout { workloads } => {
             let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
             tracing::info!(workloads = %names.join(", "), "waiting for rollouts");
+        }
+        Event::TrustAtRisk { pairs } => {
+            for pair in pairs {
+                tracing::warn!("single-step puts trust at risk: {pair}");
+            }
         }
     }
     report.events.push(e);

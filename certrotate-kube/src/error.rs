@@ -137,6 +137,19 @@ pub enum Error {
         /// The last object that conflicted.
         object: AnyRef,
     },
+    /// A step would break the trust invariant; it was refused before any write. No
+    /// option (`force` included) skips this check.
+    #[error(
+        "refused to apply \"{step}\": it would break trust for {} pair(s): {}",
+        broken.len(),
+        describe_pairs(broken)
+    )]
+    TrustWouldBreak {
+        /// What the step does.
+        step: certrotate_core::plan::Summary,
+        /// Each pair it breaks: the leaf, the trust store, the sides of the step and why.
+        broken: Vec<certrotate_core::trust::PairCheck>,
+    },
     /// A run with a time limit ([`RunMode::UntilDone`](crate::RunMode::UntilDone)) would
     /// have to wait past it.
     #[error(
@@ -161,6 +174,16 @@ pub enum Error {
     BlockingTask(String),
 }
 
+/// The first few pairs, one clause each, and how many more.
+fn describe_pairs(pairs: &[certrotate_core::trust::PairCheck]) -> String {
+    const SHOWN: usize = 3;
+    let mut out: Vec<String> = pairs.iter().take(SHOWN).map(ToString::to_string).collect();
+    if pairs.len() > SHOWN {
+        out.push(format!("and {} more", pairs.len() - SHOWN));
+    }
+    out.join("; ")
+}
+
 impl Error {
     /// Whether the same reconcile may succeed later without anyone changing anything:
     /// conflicts, throttling and outages that outlasted the retries, and waits that ran out
@@ -175,7 +198,7 @@ impl Error {
             | Self::ReadWebhook { source, .. }
             | Self::UpdateWebhook { source, .. } => source.is_transient(),
             Self::TooManyConflicts { .. } | Self::Timeout { .. } => true,
-            Self::Plan(_) | Self::BlockingTask(_) => false,
+            Self::Plan(_) | Self::BlockingTask(_) | Self::TrustWouldBreak { .. } => false,
         }
     }
 
@@ -191,6 +214,7 @@ impl Error {
             | Self::Plan(_)
             | Self::TooManyConflicts { .. }
             | Self::Timeout { .. }
+            | Self::TrustWouldBreak { .. }
             | Self::BlockingTask(_) => false,
         }
     }
@@ -209,6 +233,9 @@ impl Error {
             }
             Self::Plan(e) => e.object(),
             Self::TooManyConflicts { object, .. } => Some(object.clone()),
+            Self::TrustWouldBreak { broken, .. } => {
+                broken.first().map(|p| AnyRef::Secret(p.leaf.clone()))
+            }
             Self::Timeout { .. } | Self::BlockingTask(_) => None,
         }
     }

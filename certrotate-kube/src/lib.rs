@@ -8,6 +8,9 @@
 //! - [`DirStore`]: local mode, Secrets as folders laid out like a mounted Secret volume;
 //! - `KubeStore` (feature `kube`): the Kubernetes API through kube-rs.
 //!
+//! [`simulate::simulate`] runs a whole rotation in memory and checks the trust invariant
+//! of every step.
+//!
 //! [`Rotator`] drives a rotation: observe → plan → apply in order → wait → repeat. The
 //! default strategy adds trust everywhere first, waits, then switches leaves, so no
 //! handshake fails whatever order components reload in; a run stopped after any write
@@ -54,11 +57,13 @@ mod clock;
 mod dir;
 mod engine;
 mod error;
+mod gate;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
 mod kube_store;
 mod memory;
 mod parallel;
+pub mod simulate;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -20,6 +20,14 @@ contract_suite!(
 #[cfg(feature = "kube")]
 contract_suite!(kubernetes, fake_server::store());
 
+trust_gate_suite!(memory_trust_gate, certrotate_kube::MemoryStore::new());
+trust_gate_suite!(
+    directory_trust_gate,
+    certrotate_kube::DirStore::new(tempfile::tempdir().unwrap().keep())
+);
+#[cfg(feature = "kube")]
+trust_gate_suite!(kubernetes_trust_gate, fake_server::store());
+
 fn ratelimit() -> WorkloadRef {
     WorkloadRef {
         kind: WorkloadKind::Deployment,

@@ -655,11 +655,11 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                         )
                         .run(until_done())
                         .await
-                        .map(|r| r.summary),
+                        .map(|r| r.summary.to_string()),
                         None => rotator(store, options(true), &clock, seed)
                             .run(until_done())
                             .await
-                            .map(|r| r.summary),
+                            .map(|r| r.summary.to_string()),
                     };
                     note(result.map_err(|e| e.to_string()));
                 }
@@ -667,7 +667,7 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                     rotator(store, options(false), &clock, seed)
                         .run(RunMode::Once)
                         .await
-                        .map(|r| r.summary)
+                        .map(|r| r.summary.to_string())
                         .map_err(|e| e.to_string()),
                 ),
                 Op::Renew => {
@@ -677,7 +677,7 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                         rotator(store, o, &clock, seed)
                             .run(RunMode::Once)
                             .await
-                            .map(|r| r.summary)
+                            .map(|r| r.summary.to_string())
                             .map_err(|e| e.to_string()),
                     );
                 }

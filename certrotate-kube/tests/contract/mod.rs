@@ -21,6 +21,8 @@ use certrotate_kube::{
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+pub mod trust_gate;
+
 pub const NS: &str = "envoy-gateway-system";
 pub const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
 pub const HOUR: Duration = Duration::from_secs(3600);
