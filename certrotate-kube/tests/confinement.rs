@@ -39,7 +39,7 @@ async fn finding_1_a_secret_folder_that_links_outside_is_refused() {
         .run(RunMode::Once)
         .await
         .expect_err("a linked Secret folder must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&link.display().to_string()) && err.contains("symbolic link"),
         "{err}"
@@ -62,7 +62,7 @@ async fn finding_1_a_secret_folder_that_links_outside_is_refused() {
         .run(until_done())
         .await
         .expect_err("a linked Secret folder must be refused")
-        .to_string();
+        .to_chain();
     assert!(err.contains(&envoy.display().to_string()), "{err}");
     assert_eq!(site.outside_tree(), before, "nothing outside DIR changed");
 }
@@ -87,7 +87,7 @@ async fn finding_2_a_data_link_that_escapes_is_refused() {
         .run(until_done())
         .await
         .expect_err("an escaping ..data must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&envoy.join("..data").display().to_string()) && err.contains("..vN"),
         "{err}"
@@ -113,7 +113,7 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
         .read_secret(&secret("envoy-gateway"))
         .await
         .expect_err("a key linking outside must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&plain.join("ca.crt").display().to_string()),
         "{err}"
@@ -124,7 +124,7 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
         .run(until_done())
         .await
         .expect_err("the rotation stops at the link")
-        .to_string();
+        .to_chain();
     site.assert_no_canary(&err);
     site.assert_canary_nowhere_in_dir();
 
@@ -141,7 +141,7 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
         .read_secret(&secret("envoy"))
         .await
         .expect_err("a key linking outside must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&version.join("tls.key").display().to_string())
             && err.contains("symbolic link"),
@@ -159,7 +159,7 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
         .read_secret(&secret("envoy"))
         .await
         .expect_err("a key link of another shape must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&envoy.join("ca.crt").display().to_string()) && err.contains("..data/ca.crt"),
         "{err}"
@@ -254,7 +254,7 @@ async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
         .run(RunMode::Once)
         .await
         .expect_err("a ..lock link must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&site.dir.join("..lock").display().to_string()),
         "{err}"
@@ -288,7 +288,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
         .run(RunMode::Once)
         .await
         .expect_err("a world-writable DIR must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&site.dir.display().to_string())
             && err.contains("writable by group or others (mode 1777)"),
@@ -302,7 +302,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
             .run(RunMode::Once)
             .await
             .expect_err("a folder another user owns must be refused")
-            .to_string();
+            .to_chain();
         assert!(
             err.contains(&site.dir.join(NS).display().to_string())
                 && err.contains(&format!("owned by uid {OTHER_UID}")),
@@ -334,7 +334,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
         .read_secret(&secret("envoy"))
         .await
         .unwrap_err()
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&envoy.display().to_string()) && err.contains("mode 0770"),
         "{err}"
@@ -351,7 +351,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
         .read_secret(&secret("envoy"))
         .await
         .unwrap_err()
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&version.join("tls.key").display().to_string()),
         "{err}"
@@ -368,7 +368,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
             .read_secret(&secret("envoy"))
             .await
             .unwrap_err()
-            .to_string();
+            .to_chain();
         assert!(
             err.contains(&envoy.display().to_string()) && err.contains("owned by uid"),
             "{err}"
@@ -484,7 +484,7 @@ fn profile_checks_secret_key_names_as_kubernetes_does() {
     }
     let mut profile = Profile::envoy_gateway(NS);
     profile.hmac[0].key = "..hmac".into();
-    let err = profile.validate().unwrap_err().to_string();
+    let err = profile.validate().unwrap_err().to_chain();
     assert!(err.contains("hmac[0].key"), "{err}");
 }
 
@@ -661,14 +661,14 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                             .await
                             .map(|r| r.summary.to_string()),
                     };
-                    note(result.map_err(|e| e.to_string()));
+                    note(result.map_err(|e| e.to_chain()));
                 }
                 Op::Install => note(
                     rotator(store, options(false), &clock, seed)
                         .run(RunMode::Once)
                         .await
                         .map(|r| r.summary.to_string())
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_chain()),
                 ),
                 Op::Renew => {
                     let mut o = options(false);
@@ -678,27 +678,27 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                             .run(RunMode::Once)
                             .await
                             .map(|r| r.summary.to_string())
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| e.to_chain()),
                     );
                 }
                 Op::Check => note(
                     observe(&store, &contract::profile())
                         .await
                         .map(|o| format!("{o:?}"))
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_chain()),
                 ),
                 Op::Status => note(
                     rotator(store, PlanOptions::default(), &clock, seed)
                         .plan()
                         .await
                         .map(|p| format!("{p:?}"))
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_chain()),
                 ),
                 Op::Tidy => note(
                     store
                         .tidy()
                         .map(|()| String::new())
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_chain()),
                 ),
             }
             clock.advance(HOUR);
@@ -719,7 +719,7 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                         })
                         .unwrap_or_default()
                     })
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| e.to_chain()),
             );
         }
         texts
@@ -936,7 +936,7 @@ fn read_within(store: &DirStore, name: &str, limit: Duration) -> Result<String, 
             .build()
             .unwrap();
         let result = runtime.block_on(store.read_secret(&secret(&name)));
-        let _ = tx.send(result.map(|s| s.is_some()).map_err(|e| e.to_string()));
+        let _ = tx.send(result.map(|s| s.is_some()).map_err(|e| e.to_chain()));
     });
     match rx.recv_timeout(limit) {
         Ok(Err(e)) => Ok(e),
@@ -1000,5 +1000,23 @@ fn assert_no_stale_keys(dir: &Path) {
                 path.display()
             );
         }
+    }
+}
+
+/// An error and its causes, as `anyhow` prints them with `{:#}` (each cause once).
+trait ToChain {
+    fn to_chain(&self) -> String;
+}
+
+impl<E: std::error::Error> ToChain for E {
+    fn to_chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = self.source();
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
     }
 }
