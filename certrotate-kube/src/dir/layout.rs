@@ -382,3 +382,29 @@ fn plain_version(data: &BTreeMap<String, Vec<u8>>) -> String {
     }
     format!("plain-{}", Fingerprint::of(&all).short())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_version_names_are_versions() {
+        assert_eq!(parse_version("..v1"), Some(1));
+        assert_eq!(parse_version("..v18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "..v",
+            "..v01",
+            "..v+1",
+            "..v-1",
+            "..v1 ",
+            "..v1/..",
+            "..v/../../outside",
+            "..v18446744073709551616",
+            "..data",
+            "v1",
+            "..V1",
+        ] {
+            assert_eq!(parse_version(bad), None, "{bad:?}");
+        }
+    }
+}
