@@ -134,7 +134,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     Ok(match simulation.ending {
         Ending::Done if simulation.passed() => ExitCode::SUCCESS,
         Ending::Failed { error } => bail!("the simulated rotation failed: {error}"),
-        _ => ExitCode::from(EXIT_UNTRUSTED),
+        Ending::Done | Ending::Refused => ExitCode::from(EXIT_UNTRUSTED),
     })
 }
 
@@ -204,7 +204,6 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
         Ending::Done => "the rotation finished".to_owned(),
         Ending::Refused => "the trust gate refused the last step".to_owned(),
         Ending::Failed { error } => format!("the engine failed: {error}"),
-        _ => "the simulation stopped".to_owned(),
     };
     writeln!(
         s,

@@ -78,7 +78,6 @@ pub struct SimulatedStep {
 /// How a simulation ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum Ending {
     /// The rotation finished.
     Done,
