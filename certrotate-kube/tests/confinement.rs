@@ -488,6 +488,79 @@ fn profile_checks_secret_key_names_as_kubernetes_does() {
     assert!(err.contains("hmac[0].key"), "{err}");
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Every key Kubernetes allows round-trips through the directory store (create, then an
+    /// update that sets and removes keys), whatever it looks like: `.hmac`, `data`, `v1`,
+    /// `-`, `_tmp`, ... Only `..`-names are the layout's.
+    #[test]
+    fn every_valid_key_round_trips(
+        first in proptest::collection::btree_map(valid_key(), proptest::collection::vec(any::<u8>(), 0..32), 1..6),
+        set in proptest::collection::btree_map(valid_key(), proptest::collection::vec(any::<u8>(), 0..32), 0..4),
+        remove in proptest::collection::vec(any::<proptest::sample::Index>(), 0..3),
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirStore::new(tmp.path().join("dir"));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let id = secret("keys");
+            let mut new = certrotate_kube::NewSecret::default();
+            new.secret_type = "Opaque".into();
+            new.data = first.clone();
+            let version = store.create_secret(&id, &new).await.unwrap();
+            let read = store.read_secret(&id).await.unwrap().unwrap();
+            prop_assert_eq!(&read.data, &first);
+
+            let mut update = certrotate_kube::SecretUpdate::default();
+            let mut expected = first.clone();
+            let names: Vec<&String> = first.keys().collect();
+            for i in &remove {
+                let key = names[i.index(names.len())];
+                update.data.insert(key.clone(), None);
+                expected.remove(key);
+            }
+            for (k, v) in &set {
+                update.data.insert(k.clone(), Some(v.clone()));
+                expected.insert(k.clone(), v.clone());
+            }
+            store.update_secret(&id, &version, &update).await.unwrap();
+            let read = store.read_secret(&id).await.unwrap().unwrap();
+            prop_assert_eq!(&read.data, &expected);
+            // What consumers open: each key's link, and nothing for removed keys.
+            let folder = tmp.path().join("dir").join(NS).join("keys");
+            for (k, v) in &expected {
+                prop_assert_eq!(&std::fs::read(folder.join(k)).unwrap(), v);
+            }
+            for k in first.keys().filter(|k| !expected.contains_key(*k)) {
+                prop_assert!(std::fs::symlink_metadata(folder.join(k)).is_err(), "{} left", k);
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// Keys Kubernetes allows, biased towards the ones that look like the layout's names.
+fn valid_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[-._a-zA-Z0-9]{1,24}",
+        "\\.[-_a-zA-Z0-9][-._a-zA-Z0-9]{0,8}",
+        proptest::sample::select(vec![
+            ".hmac",
+            "data",
+            "v1",
+            "_tmp",
+            "meta.json",
+            "-",
+            "lock"
+        ])
+        .prop_map(String::from),
+    ]
+    .prop_filter("a valid Secret key", |k| {
+        certrotate_core::profile::validate_secret_key(k).is_ok()
+    })
+}
+
 // ---- the property test -------------------------------------------------------------------
 
 /// The Secrets of the envoy-gateway profile.
