@@ -423,6 +423,29 @@ async fn finding_7_orphaned_versions_are_removed_under_the_lock() {
     assert_no_stale_keys(&site.dir);
 }
 
+/// `tidy` on a read-only filesystem removes nothing and does not fail the run (nothing can
+/// be written there either); once writable, the sweep happens.
+#[tokio::test]
+async fn tidy_skips_a_read_only_dir_and_sweeps_once_writable() {
+    let Some(mount) = ReadOnlyCapable::mount() else {
+        return;
+    };
+    let store = DirStore::new(&mount.0);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let ca = mount.0.join(NS).join("envoy-gateway-ca");
+    plant_orphans(&ca);
+    mount.remount("ro");
+    store.tidy().unwrap();
+    assert!(
+        ca.join("..v99").exists(),
+        "nothing can be removed read-only"
+    );
+    mount.remount("rw");
+    store.tidy().unwrap();
+    assert_only_current_versions(&ca);
+}
+
 /// Finding 8: a profile whose HMAC key is named `.hmac`. Before: never read back (dotfiles
 /// were hidden), so the HMAC was regenerated on every run.
 #[tokio::test]
@@ -1091,5 +1114,45 @@ impl<E: std::error::Error> ToChain for E {
             cause = c.source();
         }
         text
+    }
+}
+
+/// A tmpfs this test may remount read-only (root only: skipped, saying so, otherwise).
+struct ReadOnlyCapable(PathBuf);
+
+impl ReadOnlyCapable {
+    fn mount() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var_os("CERTROTATE_REQUIRE_MOUNT").is_none(),
+                "cannot mount a tmpfs (root needed) and CERTROTATE_REQUIRE_MOUNT is set"
+            );
+            println!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Self(dir))
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {mode}");
+    }
+}
+
+impl Drop for ReadOnlyCapable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
     }
 }

@@ -277,12 +277,20 @@ impl DirStore {
     /// and every temporary link of ours, in every Secret folder under DIR, and restores key
     /// links a crash left missing: after a crash, what a rerun does first, so no old key
     /// stays behind. Nothing is followed: a link or file where a namespace or Secret folder
-    /// would be is left alone. Does nothing if DIR does not exist.
+    /// would be is left alone. Does nothing if DIR does not exist, or if this process may
+    /// not write in it (then it cannot write a Secret either).
     pub fn tidy(&self) -> Result<(), StoreError> {
         let Some(root) = Folder::open_root(&self.root, self.trust, false)? else {
             return Ok(());
         };
-        let _lock = root.lock()?;
+        let _lock = match root.lock() {
+            Ok(lock) => lock,
+            // Nothing can be removed, and nothing written, by this process (a read-only
+            // filesystem, or a user who may only read DIR): the next run that can write
+            // sweeps, before its first write.
+            Err(DirError::Io { error, .. }) if cannot_write(&error) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         for namespace in folder_names(&root)? {
             let Some(namespace) = root.open_folder(&namespace, false)? else {
                 continue;
@@ -333,6 +341,14 @@ impl DirStore {
         folder.sweep()?;
         write(&folder)
     }
+}
+
+fn cannot_write(error: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        Errno::from_io_error(error),
+        Some(Errno::ROFS | Errno::ACCESS | Errno::PERM)
+    )
 }
 
 /// The names in `folder` that may be namespace or Secret folders: real folders (never
