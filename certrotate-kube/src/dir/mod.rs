@@ -1,47 +1,5 @@
-//! Local mode: Secrets as folders, the way the kubelet mounts them.
-//!
-//! `DIR/NAMESPACE/NAME/` holds one file per key, like a mounted Secret volume, using the
-//! kubelet's own atomic-writer layout: the data lives in a version folder `..vN/`, a symlink
-//! `..data` points at the current one, and each `KEY` is a symlink to `..data/KEY`. A write
-//! fills and fsyncs a new version folder, then swaps `..data` with one `rename`, so a reader
-//! (or a crash) sees the old Secret or the new one, never half of each. Labels, annotations
-//! and the type are kept in `..vN/..meta.json`. Every valid Secret key round-trips,
-//! including keys that start with one dot (`.hmac`); names starting with `..` belong to the
-//! layout, as in Kubernetes.
-//!
-//! Files are written 0600 and folders 0700. `N` is the version: an update names the
-//! version it read, and an exclusive lock on `DIR/..lock` makes check-and-swap atomic across
-//! processes, so two concurrent runs cannot silently overwrite each other.
-//!
-//! A plain folder of files (what `certgen --local` writes) is read too, with a content hash
-//! as its version; its first update converts it to the layout above.
-//!
-//! # Threat model
-//!
-//! Anything under DIR may have been planted by someone else, and certrotate often runs as
-//! root. So:
-//!
-//! - **Confinement by construction.** Everything beneath DIR is opened through a
-//!   [`cap_std::fs::Dir`] handle, one name at a time, so no path can resolve outside DIR;
-//!   ambient authority is used only to open DIR itself.
-//! - **Only the layout's own links.** `..data` must link to a sibling `..vN`, and `KEY` to
-//!   `..data/KEY`; neither is ever followed here (data is read from `..vN/` directly). A
-//!   namespace or Secret folder that is a link, a key linking elsewhere, or a `..data`
-//!   with any other target is refused with a [`DirError`] naming the path.
-//! - **Only regular files are read**, opened with `O_NOFOLLOW | O_NONBLOCK` and checked with
-//!   `fstat` (a FIFO, socket or device is refused without waiting on it), and every read
-//!   stops at [`MAX_FILE_BYTES`] + 1 byte, whatever the metadata says.
-//! - **Trust in the directory**, as OpenSSH's `StrictModes`: DIR, its namespace, Secret and
-//!   version folders and every file read must belong to the running user or root and must
-//!   not be writable by group or others. [`TrustChecks::SkipUnsafe`] turns this off (the
-//!   CLI's `--insecure-skip-dir-checks`); the other rules always hold.
-//! - **No orphans.** Under the lock, every write first removes the version folders `..data`
-//!   does not point to (a crash's leftovers may hold a CA or leaf key) and our temporary
-//!   links, and removes the previous version right after the swap; [`DirStore::tidy`] does
-//!   the same for every Secret folder under DIR before a rotation.
-//!
-//! Workloads and webhook configurations do not exist here: restarts are reported as not
-//! applicable.
+//! Local mode: Secrets as folders, the way the kubelet mounts them ([`DirStore`]), confined
+//! beneath DIR.
 
 mod confined;
 mod layout;
@@ -62,7 +20,50 @@ use layout::SecretFolder;
 /// The most bytes read from one file.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
-/// A store of Secrets in a directory.
+/// Local mode: Secrets as folders, the way the kubelet mounts them.
+///
+/// `DIR/NAMESPACE/NAME/` holds one file per key, like a mounted Secret volume, using the
+/// kubelet's own atomic-writer layout: the data lives in a version folder `..vN/`, a symlink
+/// `..data` points at the current one, and each `KEY` is a symlink to `..data/KEY`. A write
+/// fills and fsyncs a new version folder, then swaps `..data` with one `rename`, so a reader
+/// (or a crash) sees the old Secret or the new one, never half of each. Labels, annotations
+/// and the type are kept in `..vN/..meta.json`. Every valid Secret key round-trips,
+/// including keys that start with one dot (`.hmac`); names starting with `..` belong to the
+/// layout, as in Kubernetes.
+///
+/// Files are written 0600 and folders 0700. `N` is the version: an update names the
+/// version it read, and an exclusive lock on `DIR/..lock` makes check-and-swap atomic across
+/// processes, so two concurrent runs cannot silently overwrite each other.
+///
+/// A plain folder of files (what `certgen --local` writes) is read too, with a content hash
+/// as its version; its first update converts it to the layout above.
+///
+/// # Threat model
+///
+/// Anything under DIR may have been planted by someone else, and certrotate often runs as
+/// root. So:
+///
+/// - **Confinement by construction.** Everything beneath DIR is opened through a
+///   [`cap_std::fs::Dir`] handle, one name at a time, so no path can resolve outside DIR;
+///   ambient authority is used only to open DIR itself.
+/// - **Only the layout's own links.** `..data` must link to a sibling `..vN`, and `KEY` to
+///   `..data/KEY`; neither is ever followed here (data is read from `..vN/` directly). A
+///   namespace or Secret folder that is a link, a key linking elsewhere, or a `..data`
+///   with any other target is refused with a [`DirError`] naming the path.
+/// - **Only regular files are read**, opened with `O_NOFOLLOW | O_NONBLOCK` and checked with
+///   `fstat` (a FIFO, socket or device is refused without waiting on it), and every read
+///   stops at [`MAX_FILE_BYTES`] + 1 byte, whatever the metadata says.
+/// - **Trust in the directory**, as OpenSSH's `StrictModes`: DIR, its namespace, Secret and
+///   version folders and every file read must belong to the running user or root and must
+///   not be writable by group or others. [`TrustChecks::SkipUnsafe`] turns this off (the
+///   CLI's `--insecure-skip-dir-checks`); the other rules always hold.
+/// - **No orphans.** Under the lock, every write first removes the version folders `..data`
+///   does not point to (a crash's leftovers may hold a CA or leaf key) and our temporary
+///   links, and removes the previous version right after the swap; [`DirStore::tidy`] does
+///   the same for every Secret folder under DIR before a rotation.
+///
+/// Workloads and webhook configurations do not exist here: restarts are reported as not
+/// applicable.
 #[derive(Clone, Debug)]
 pub struct DirStore {
     root: PathBuf,
