@@ -850,7 +850,7 @@ const OTHER_UID: u32 = 4242;
 /// A temporary folder holding DIR and, beside it, a folder an attacker would aim at, with
 /// a canary file whose content must never be read.
 struct Site {
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
     dir: PathBuf,
     outside: PathBuf,
     canary: String,
@@ -872,7 +872,7 @@ impl Site {
         std::fs::create_dir(outside.join("sub")).unwrap();
         std::fs::write(outside.join("sub").join("notes"), "notes\n").unwrap();
         Self {
-            _tmp: tmp,
+            tmp,
             dir,
             outside,
             canary,
@@ -887,11 +887,11 @@ impl Site {
         self.outside.join("canary")
     }
 
-    /// Every entry under the outside folder: kind, mode, owner, size, mtime, ctime, and
-    /// content or link target.
+    /// Every entry beside DIR (the temporary folder itself and the outside folder): kind,
+    /// mode, owner, size, mtime, ctime, and content or link target.
     fn outside_tree(&self) -> BTreeMap<PathBuf, String> {
         let mut tree = BTreeMap::new();
-        snapshot(&self.outside, &self.outside, &mut tree);
+        snapshot(self.tmp.path(), self.tmp.path(), Some(&self.dir), &mut tree);
         tree
     }
 
@@ -903,7 +903,7 @@ impl Site {
     fn assert_canary_nowhere_in_dir(&self) {
         let mut tree = BTreeMap::new();
         if self.dir.exists() {
-            snapshot(&self.dir, &self.dir, &mut tree);
+            snapshot(&self.dir, &self.dir, None, &mut tree);
         }
         for (path, entry) in tree {
             assert!(
@@ -958,7 +958,10 @@ impl Site {
     }
 }
 
-fn snapshot(base: &Path, path: &Path, tree: &mut BTreeMap<PathBuf, String>) {
+fn snapshot(base: &Path, path: &Path, skip: Option<&Path>, tree: &mut BTreeMap<PathBuf, String>) {
+    if skip == Some(path) {
+        return;
+    }
     let meta = std::fs::symlink_metadata(path).unwrap();
     let t = meta.file_type();
     let what = if t.is_symlink() {
@@ -983,7 +986,7 @@ fn snapshot(base: &Path, path: &Path, tree: &mut BTreeMap<PathBuf, String>) {
     );
     if t.is_dir() {
         for entry in std::fs::read_dir(path).unwrap() {
-            snapshot(base, &entry.unwrap().path(), tree);
+            snapshot(base, &entry.unwrap().path(), skip, tree);
         }
     }
 }
@@ -1082,7 +1085,7 @@ fn assert_no_stale_keys(dir: &Path) {
         }
     }
     let mut tree = BTreeMap::new();
-    snapshot(dir, dir, &mut tree);
+    snapshot(dir, dir, None, &mut tree);
     for path in tree.keys() {
         let meta = std::fs::symlink_metadata(dir.join(path)).unwrap();
         if meta.is_file() && path.extension().is_some_and(|e| e == "key") {
