@@ -384,6 +384,39 @@ async fn finding_5_an_untrusted_dir_is_refused() {
     }
 }
 
+/// DIR given as a link: followed if it is this user's (or root's), refused if another user
+/// planted it (say `/tmp/certs -> /etc` in a sticky `/tmp`).
+#[tokio::test]
+async fn dir_as_a_link_planted_by_another_user_is_refused() {
+    let site = Site::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&site.store(), &clock, 1).await;
+    let link = site.tmp.path().join("link");
+    symlink(&site.dir, &link).unwrap();
+    let store = DirStore::new(&link);
+    assert!(store.read_secret(&secret("envoy")).await.unwrap().is_some());
+    if !is_root() {
+        println!("skipped the planted-link case: chown needs root");
+        return;
+    }
+    std::os::unix::fs::lchown(&link, Some(OTHER_UID), None).unwrap();
+    let err = store
+        .read_secret(&secret("envoy"))
+        .await
+        .unwrap_err()
+        .to_chain();
+    assert!(
+        err.contains(&link.display().to_string()) && err.contains("owned by uid 4242"),
+        "{err}"
+    );
+    let err = rotator(store.clone(), options(true), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .expect_err("a planted DIR link must be refused")
+        .to_chain();
+    assert!(err.contains("owned by uid 4242"), "{err}");
+}
+
 /// Finding 7: a run killed between swapping `..data` and removing the previous version, or
 /// while filling a new one, left `..vN` folders (one holding `next-ca.key`) for good.
 /// Now the next write of that Secret removes them, and `tidy` (run before every rotation)

@@ -45,7 +45,8 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 ///
 /// - **Confinement by construction.** Everything beneath DIR is opened through a
 ///   [`cap_std::fs::Dir`] handle, one name at a time, so no path can resolve outside DIR;
-///   ambient authority is used only to open DIR itself.
+///   ambient authority is used only to open DIR itself (a link there is followed only if
+///   this user or root owns it).
 /// - **Only the layout's own links.** `..data` must link to a sibling `..vN`, and `KEY` to
 ///   `..data/KEY`; neither is ever followed here (data is read from `..vN/` directly). A
 ///   namespace or Secret folder that is a link, a key linking elsewhere, or a `..data`
