@@ -625,7 +625,13 @@ fn private_keys(fx: &Fixtures) -> Vec<(&'static str, String)> {
         ("RSA PKCS#1", openssl(&["genrsa", "-traditional", "2048"])),
         (
             "RSA PKCS#8",
-            openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
+            openssl(&[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ]),
         ),
         (
             "EC P-256 SEC1",
@@ -633,7 +639,13 @@ fn private_keys(fx: &Fixtures) -> Vec<(&'static str, String)> {
         ),
         (
             "EC P-384 PKCS#8",
-            openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]),
+            openssl(&[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+            ]),
         ),
         ("Ed25519", openssl(&["genpkey", "-algorithm", "ed25519"])),
         (
@@ -758,7 +770,10 @@ fn errors_never_echo_file_content() {
             let out = cmd.output().unwrap();
             runs += 1;
             let code = out.status.code();
-            assert!(matches!(code, Some(0 | 1)), "{name} {args:?}: exit {code:?}");
+            assert!(
+                matches!(code, Some(0 | 1)),
+                "{name} {args:?}: exit {code:?}"
+            );
             let stderr = String::from_utf8_lossy(&out.stderr);
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(
@@ -813,16 +828,16 @@ fn flags_and_inputs_are_checked_where_they_are_given() {
         assert_eq!(code, Some(0), "inspect {path}: {stderr}");
         assert!(stdout.contains("stdin #1"), "inspect {path}: {stdout}");
     }
-    let (code, stdout, stderr) = certrotate_output(
-        &["bundle", "-", "/dev/null"],
-        Some(ca),
-    );
+    let (code, stdout, stderr) = certrotate_output(&["bundle", "-", "/dev/null"], Some(ca));
     assert_eq!(code, Some(0), "bundle - /dev/null... {stderr}");
     assert!(stdout.contains("BEGIN CERTIFICATE"));
 
     // A named pipe, as `<(kubectl get ...)` gives.
     let fifo = tmp.path().join("fifo");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(made.success());
     let writer = {
         let (fifo, ca) = (fifo.clone(), ca.to_vec());
@@ -852,13 +867,28 @@ fn flags_and_inputs_are_checked_where_they_are_given() {
     let dir = tmp.path().join("store");
     let d = dir.to_str().unwrap();
     for (args, flag) in [
-        (vec!["rotate", "--dir", d, "--convergence-interval", "100000y"], "--convergence-interval"),
+        (
+            vec!["rotate", "--dir", d, "--convergence-interval", "100000y"],
+            "--convergence-interval",
+        ),
         (vec!["rotate", "--dir", d, "--timeout", "200y"], "--timeout"),
-        (vec!["rotate", "--dir", d, "--ca-validity", "101y"], "--ca-validity"),
-        (vec!["rotate", "--dir", d, "--leaf-validity", "9999999999999s"], "--leaf-validity"),
+        (
+            vec!["rotate", "--dir", d, "--ca-validity", "101y"],
+            "--ca-validity",
+        ),
+        (
+            vec!["rotate", "--dir", d, "--leaf-validity", "9999999999999s"],
+            "--leaf-validity",
+        ),
         (vec!["renew", "--dir", d, "--before", "1000y"], "--before"),
-        (vec!["check", "--dir", d, "--warn-within", "18446744073709551615"], "--warn-within"),
-        (vec!["rotate", "--dir", d, "--convergence-interval", "5 parsecs"], "--convergence-interval"),
+        (
+            vec!["check", "--dir", d, "--warn-within", "18446744073709551615"],
+            "--warn-within",
+        ),
+        (
+            vec!["rotate", "--dir", d, "--convergence-interval", "5 parsecs"],
+            "--convergence-interval",
+        ),
     ] {
         let (code, _, stderr) = certrotate_output(&args, None);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
@@ -867,7 +897,15 @@ fn flags_and_inputs_are_checked_where_they_are_given() {
     }
     // The longest accepted value still fits any plausible now.
     let (code, _, stderr) = certrotate_output(
-        &["rotate", "--dir", d, "--convergence-interval", "100y", "--ca-validity", "100y"],
+        &[
+            "rotate",
+            "--dir",
+            d,
+            "--convergence-interval",
+            "100y",
+            "--ca-validity",
+            "100y",
+        ],
         None,
     );
     assert_eq!(code, Some(0), "{stderr}");
@@ -876,7 +914,11 @@ fn flags_and_inputs_are_checked_where_they_are_given() {
     let missing = tmp.path().join("missing.pem");
     for (args, cause) in [
         (
-            vec!["bundle".to_owned(), missing.display().to_string(), "-".into()],
+            vec![
+                "bundle".to_owned(),
+                missing.display().to_string(),
+                "-".into(),
+            ],
             "No such file",
         ),
         (

@@ -53,12 +53,12 @@ mod fingerprint;
 mod generate;
 mod inspect;
 mod pem_blocks;
-mod usable_ca;
 pub mod plan;
 pub mod profile;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod usable_ca;
 
 pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,

@@ -297,9 +297,7 @@ fn check_key(spki: &[u8]) -> Result<(), CaDefect> {
         if [P256, P384, P521].contains(&curve) {
             return Ok(());
         }
-        return Err(CaDefect::UnsupportedCurve {
-            oid: dotted(curve),
-        });
+        return Err(CaDefect::UnsupportedCurve { oid: dotted(curve) });
     }
     if oid == ED25519 || oid == ED448 {
         return Ok(());
@@ -324,7 +322,9 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         }
         let (bytes, after) = rest.split_at(count);
         rest = after;
-        bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
     };
     if rest.len() < len {
         return None;
@@ -378,12 +378,18 @@ mod tests {
             Stamp::from_der(UTC_TIME, b"260304050607Z"),
             Some(Stamp::of(t))
         );
-        assert_eq!(&Stamp::from_der(UTC_TIME, b"500101000000Z").unwrap().0[..4], b"1950");
+        assert_eq!(
+            &Stamp::from_der(UTC_TIME, b"500101000000Z").unwrap().0[..4],
+            b"1950"
+        );
         assert_eq!(
             Stamp::from_der(GENERALIZED_TIME, b"20260304050607Z"),
             Some(Stamp::of(t))
         );
-        assert_eq!(Stamp::from_der(GENERALIZED_TIME, b"20260304050607.5Z"), None);
+        assert_eq!(
+            Stamp::from_der(GENERALIZED_TIME, b"20260304050607.5Z"),
+            None
+        );
         assert_eq!(Stamp::from_der(UTC_TIME, b"26030405060xZ"), None);
         assert!(Stamp::of(t) < Stamp::of(t + time::Duration::SECOND));
         assert!(Stamp::of(datetime!(9999-12-31 23:59:59 UTC)) > Stamp::of(t));
@@ -394,7 +400,12 @@ mod tests {
         assert_eq!(dotted(P521), "1.3.132.0.35");
         assert_eq!(dotted(RSA), "1.2.840.113549.1.1.1");
         let now = Stamp::of(datetime!(2026-01-01 0:00 UTC));
-        for der in [&[][..], &[0x30], &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], &[0x30, 0x00]] {
+        for der in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+            &[0x30, 0x00],
+        ] {
             assert!(
                 matches!(check(der, now), Err(CaDefect::Unreadable { .. })),
                 "{der:?}"

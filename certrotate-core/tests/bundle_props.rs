@@ -286,7 +286,10 @@ fn openssl_ca(dir: &std::path::Path, name: &str, args: &[&str], ext: &[&str]) ->
 static UNUSABLE_FX: LazyLock<(Fixtures, Vec<Unusable>)> = LazyLock::new(|| {
     use certrotate_core::{Ca, CaParams, LeafParams, SeededEntropy};
     let tmp = tempfile::tempdir().unwrap();
-    let ca = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"];
+    let ca = [
+        "basicConstraints=critical,CA:TRUE",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ];
     let dir = tmp.path();
     let rsa1024 = openssl_ca(dir, "rsa1024", &["-newkey", "rsa:1024", "-sha256"], &ca);
     let der = ::pem::parse(&rsa1024).unwrap().into_contents();
@@ -295,7 +298,11 @@ static UNUSABLE_FX: LazyLock<(Fixtures, Vec<Unusable>)> = LazyLock::new(|| {
     let fx = Fixtures::at(2026, now);
     let mut entropy = SeededEntropy::new(99);
     let leaf = fx.valid()[0]
-        .issue_leaf(&LeafParams::new("leaf", vec!["leaf".into()]), now, &mut entropy)
+        .issue_leaf(
+            &LeafParams::new("leaf", vec!["leaf".into()]),
+            now,
+            &mut entropy,
+        )
         .unwrap()
         .cert_pem;
     let future = Ca::generate(
@@ -305,20 +312,49 @@ static UNUSABLE_FX: LazyLock<(Fixtures, Vec<Unusable>)> = LazyLock::new(|| {
     )
     .unwrap();
     let unusable = vec![
-        Unusable { what: "a leaf", pem: leaf, kind: "not-a-ca" },
+        Unusable {
+            what: "a leaf",
+            pem: leaf,
+            kind: "not-a-ca",
+        },
         Unusable {
             what: "CA:FALSE",
-            pem: openssl_ca(dir, "noca", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], &["basicConstraints=critical,CA:FALSE"]),
+            pem: openssl_ca(
+                dir,
+                "noca",
+                &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                &["basicConstraints=critical,CA:FALSE"],
+            ),
             kind: "not-a-ca",
         },
         Unusable {
             what: "no keyCertSign",
-            pem: openssl_ca(dir, "nocertsign", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], &["basicConstraints=critical,CA:TRUE", "keyUsage=critical,digitalSignature"]),
+            pem: openssl_ca(
+                dir,
+                "nocertsign",
+                &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                &[
+                    "basicConstraints=critical,CA:TRUE",
+                    "keyUsage=critical,digitalSignature",
+                ],
+            ),
             kind: "no-key-cert-sign",
         },
-        Unusable { what: "not yet valid", pem: future.cert_pem().to_owned(), kind: "not-yet-valid" },
-        Unusable { what: "expired", pem: fx.expired()[0].cert_pem().to_owned(), kind: "expired" },
-        Unusable { what: "RSA 1024", pem: rsa1024, kind: "weak-rsa-key" },
+        Unusable {
+            what: "not yet valid",
+            pem: future.cert_pem().to_owned(),
+            kind: "not-yet-valid",
+        },
+        Unusable {
+            what: "expired",
+            pem: fx.expired()[0].cert_pem().to_owned(),
+            kind: "expired",
+        },
+        Unusable {
+            what: "RSA 1024",
+            pem: rsa1024,
+            kind: "weak-rsa-key",
+        },
         Unusable {
             what: "SHA-1",
             pem: openssl_ca(dir, "sha1", &["-newkey", "rsa:2048", "-sha1"], &ca),
@@ -326,7 +362,12 @@ static UNUSABLE_FX: LazyLock<(Fixtures, Vec<Unusable>)> = LazyLock::new(|| {
         },
         Unusable {
             what: "P-224",
-            pem: openssl_ca(dir, "p224", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-224"], &ca),
+            pem: openssl_ca(
+                dir,
+                "p224",
+                &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-224"],
+                &ca,
+            ),
             kind: "unsupported-curve",
         },
     ];
@@ -360,10 +401,15 @@ fn oracle_usable(pem: &str, now: time::OffsetDateTime) -> bool {
         _ => spki.algorithm.algorithm.to_id_string() == "1.3.101.112",
     };
     let signature = x.signature_algorithm.algorithm.to_id_string();
-    let weak = ["1.2.840.113549.1.1.5", "1.2.840.10045.4.1", "1.2.840.113549.1.1.4"];
+    let weak = [
+        "1.2.840.113549.1.1.5",
+        "1.2.840.10045.4.1",
+        "1.2.840.113549.1.1.4",
+    ];
     x.is_ca()
         && key_cert_sign
-        && x.validity().is_valid_at(x509_parser::time::ASN1Time::from(now))
+        && x.validity()
+            .is_valid_at(x509_parser::time::ASN1Time::from(now))
         && key
         && !weak.contains(&signature.as_str())
 }
@@ -376,10 +422,18 @@ fn unusable_cas_are_refused_as_new_and_skipped_as_old() {
     let now = fx.now();
     let new = fx.new_ca_pem();
     for u in unusable {
-        let err = bundle_ca_certs(u.pem.as_bytes(), b"", now).unwrap_err().to_string();
-        assert!(err.starts_with("new CA block 1: unusable CA: "), "{}: {err}", u.what);
+        let err = bundle_ca_certs(u.pem.as_bytes(), b"", now)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("new CA block 1: unusable CA: "),
+            "{}: {err}",
+            u.what
+        );
         let as_second = format!("{new}{}", u.pem);
-        let err = bundle_ca_certs(as_second.as_bytes(), b"", now).unwrap_err().to_string();
+        let err = bundle_ca_certs(as_second.as_bytes(), b"", now)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("new CA block 2: "), "{}: {err}", u.what);
 
         let out = bundle_ca_certs(new.as_bytes(), u.pem.as_bytes(), now).unwrap();
@@ -393,11 +447,18 @@ fn unusable_cas_are_refused_as_new_and_skipped_as_old() {
             assert_eq!(reason["kind"], "unusable-ca", "{}: {reason}", u.what);
             &reason["defect"]["kind"]
         };
-        let expected = if u.kind == "expired" { "expired" } else { u.kind };
+        let expected = if u.kind == "expired" {
+            "expired"
+        } else {
+            u.kind
+        };
         assert_eq!(kind, expected, "{}: {reason}", u.what);
     }
     // Ed25519 and P-384 CAs are usable.
-    for alg in [certrotate_core::KeyAlgorithm::Ed25519, certrotate_core::KeyAlgorithm::EcdsaP384] {
+    for alg in [
+        certrotate_core::KeyAlgorithm::Ed25519,
+        certrotate_core::KeyAlgorithm::EcdsaP384,
+    ] {
         let ca = certrotate_core::Ca::generate(
             &certrotate_core::CaParams::new("ok").with_key_algorithm(alg),
             now,
