@@ -1,21 +1,24 @@
 //! The `certrotate` command, as a library the tests can call; `main.rs` only calls [`main`].
 #![forbid(unsafe_code)]
+// A new variant of a workspace enum (a step, an event, a reason) must fail to compile in
+// every consumer instead of falling into a catch-all arm.
+#![warn(clippy::wildcard_enum_match_arm)]
 #![warn(missing_docs)]
 
 mod cli;
 mod output;
+mod simulate;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use certrotate_core::plan::{
-    KEY_TLS_KEY, Next, ObjectRef, PlanOptions, ProfileObjects, RotationState,
-};
+use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 use certrotate_kube::{
-    Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, observe,
+    Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, TrustChecks,
+    observe,
 };
 use clap::{CommandFactory, Parser};
 
@@ -23,7 +26,11 @@ pub use cli::{Cli, Command, Format};
 
 /// Builds the store named by the target flags and runs `$body` with it.
 macro_rules! with_store {
-    ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {{
+    ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {
+        with_store!($target, $dry_run, tidy = false, $store => $body)
+    };
+    // `tidy`: a run that may write removes a crash's leftovers in DIR first.
+    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident => $body:expr) => {{
         let target: &cli::TargetArgs = $target;
         if target.kube {
             let $store = KubeStore::try_default(target.context.as_deref())
@@ -33,7 +40,15 @@ macro_rules! with_store {
             $body
         } else {
             let $store =
-                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")));
+                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")))
+                    .with_trust_checks(if target.insecure_skip_dir_checks {
+                        TrustChecks::SkipUnsafe
+                    } else {
+                        TrustChecks::Enforce
+                    });
+            if $tidy {
+                $store.tidy().context("removing what an interrupted run left in DIR")?;
+            }
             $body
         }
     }};
@@ -151,7 +166,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if server_dry_run && !args.target.kube {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
-            with_store!(&args.target, server_dry_run, store => {
+            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store => {
                 rotate(store, profile, options, mode, args.dry_run, format).await
             })
         }
@@ -159,7 +174,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let profile = load_profile(&args.target, |_| {})?;
             let mut options = PlanOptions::default();
             options.renew_before = Some(args.before);
-            with_store!(&args.target, false, store => {
+            with_store!(&args.target, false, tidy = true, store => {
                 rotate(store, profile, options, RunMode::Once, None, format).await
             })
         }
@@ -173,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 check(store, profile, args.warn_within, format).await
             })
         }
+        Command::Simulate(args) => simulate::run(args, format).await,
         Command::Inspect(args) => inspect(&args, format).await,
         Command::Bundle(args) => bundle(&args, format, cli.verbose),
         Command::Completions { shell } => {
@@ -221,7 +237,7 @@ async fn rotate<S: Store>(
     format: Format,
 ) -> Result<ExitCode> {
     let target = store.describe();
-    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
+    let rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
     if let Some(kind) = dry_run {
         let plan = rotator.plan().await?;
         if kind == cli::DryRun::Server {
@@ -288,19 +304,17 @@ impl Clock for ProgressClock {
     }
 }
 
+/// `status`: the library's observation and its read-only view of the state; no key is
+/// generated and no plan is made.
 async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {
-    let objects = ProfileObjects::of(&profile);
     let observed = observe(&store, &profile).await?;
-    let state = match observed.secrets.get(&objects.ca_secret) {
-        Some(s) => Some(RotationState::from_secret(
-            s,
-            &Origin::new(format!("secret {}", objects.ca_secret)),
-        )?),
-        None => None,
-    };
-    let mut rotator = Rotator::new(store, profile, PlanOptions::default());
-    let plan = rotator.plan().await?;
-    output::status(&objects.ca_secret, state.as_ref(), &plan, format)?;
+    let status = certrotate_core::plan::status(
+        &profile,
+        &observed,
+        &PlanOptions::default(),
+        SystemClock.now(),
+    )?;
+    output::status(&status, format)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -517,22 +531,5 @@ fn describe_file_type(kind: &std::fs::FileType) -> &'static str {
         "a folder"
     } else {
         "not a regular file"
-    }
-}
-
-/// What `Next` means for a human.
-pub(crate) fn describe_next(next: &Next) -> String {
-    match next {
-        Next::Done => "nothing more to do".into(),
-        Next::Continue => "the next step may run now".into(),
-        Next::WaitUntil { at, reason } => format!(
-            "the next step may run at {} ({reason}); run again then, or use --wait",
-            certrotate_core::rfc3339(*at)
-        ),
-        Next::WaitForRollout { workloads } => format!(
-            "waiting for the rollout of {}; run again when it finished, or use --wait",
-            workloads.join(", ")
-        ),
-        _ => "unknown".into(),
     }
 }

@@ -828,9 +828,9 @@ fn set_validity(
             ),
         });
     }
-    let out_of_range = |what: Duration| Error::TimeOutOfRange {
-        now,
-        what: humantime::format_duration(what).to_string(),
+    let out_of_range = |duration: Duration| Error::TimeOutOfRange {
+        base: now,
+        duration,
     };
     cert.not_before = time::Duration::try_from(backdate)
         .ok()

@@ -13,6 +13,8 @@
 //!   [`Profile::envoy_gateway`] reproduces `certgen`.
 //! - [`plan()`]: the staged rotation state machine (`stable → prepared → trust → leaves →
 //!   stable`).
+//! - [`trust::check_step`]: the trust invariant of a step, every combination of before and
+//!   after, verified with rustls-webpki.
 //!
 //! # Example
 //!
@@ -58,12 +60,13 @@ pub mod profile;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod trust;
 mod usable_ca;
 
 pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
 };
-pub use check::{CheckReport, Expiring, TrustPair, check};
+pub use check::{CheckReport, Expiring, KeyCheck, KeyProblem, TrustPair, check};
 pub use error::{BoxError, Error, Origin};
 pub use fingerprint::Fingerprint;
 pub use generate::{

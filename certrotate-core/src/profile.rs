@@ -143,7 +143,6 @@ pub struct HmacSpec {
 
 /// The kind of a workload to restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum WorkloadKind {
     /// apps/v1 Deployment.
     Deployment,
@@ -177,7 +176,6 @@ pub struct WorkloadSpec {
 /// The kind of a webhook configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum WebhookKind {
     /// admissionregistration.k8s.io/v1 MutatingWebhookConfiguration.
     Mutating,
@@ -384,6 +382,7 @@ impl Profile {
         for (i, h) in self.hmac.iter().enumerate() {
             validate_subdomain(&h.secret).map_err(|r| invalid(format!("hmac[{i}].secret"), r))?;
             claim(&h.secret, format!("hmac[{i}].secret"))?;
+            validate_secret_key(&h.key).map_err(|r| invalid(format!("hmac[{i}].key"), r))?;
             if h.length < 16 || h.length > 4096 {
                 return Err(invalid(
                     format!("hmac[{i}].length"),
@@ -605,6 +604,32 @@ pub fn validate_subdomain(name: &str) -> Result<(), String> {
     }
     for label in name.split('.') {
         check_label(label).map_err(|r| format!("{}: {r}", quoted(name)))?;
+    }
+    Ok(())
+}
+
+/// Checks a Secret data key as Kubernetes does: 1 to 253 letters, digits, `-`, `_` and `.`,
+/// neither `.` nor `..`, and not starting with `..` (reserved by the Secret volume layout:
+/// `..data`, `..2024_...`). A key may start with one dot (`.hmac`).
+pub fn validate_secret_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 253 {
+        return Err(format!(
+            "a Secret key must be 1 to 253 characters, got {}",
+            key.len()
+        ));
+    }
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "{key:?}: a Secret key may hold only letters, digits, '-', '_' and '.'"
+        ));
+    }
+    if key == "." || key.starts_with("..") {
+        return Err(format!(
+            "{key:?}: a Secret key must not be '.' nor start with '..' (reserved by the Secret volume layout)"
+        ));
     }
     Ok(())
 }

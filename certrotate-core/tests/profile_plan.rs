@@ -154,7 +154,8 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
     .unwrap();
     assert!(p.steps.is_empty());
     assert!(
-        p.summary.contains("not managed yet") && p.summary.contains("ns/envoy"),
+        p.summary.to_string().contains("not managed yet")
+            && p.summary.to_string().contains("ns/envoy"),
         "{}",
         p.summary
     );
