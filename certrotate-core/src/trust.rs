@@ -512,11 +512,13 @@ fn secret_value<'o>(o: &'o Observed, secret: &ObjectRef, key: &str) -> Option<Op
         .map(|s| s.data.get(key).map(Vec::as_slice))
 }
 
-/// The `caBundle` of the `i`-th webhook (0-based) of a configuration, as [`secret_value`].
+/// The `caBundle` of the `i`-th webhook (0-based) of a configuration, as [`secret_value`]
+/// (a webhook the configuration does not have is absent; an empty `caBundle` is a value).
 fn webhook_value<'o>(o: &'o Observed, webhook: &WebhookRef, i: usize) -> Option<Option<&'o [u8]>> {
     o.webhooks
         .get(webhook)
-        .map(|w| w.ca_bundles.get(i).map(Vec::as_slice))
+        .and_then(|w| w.ca_bundles.get(i))
+        .map(|b| Some(b.as_slice()))
 }
 
 /// The sides on which an object holds a value: `None` outside means the object is absent
