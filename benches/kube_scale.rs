@@ -144,7 +144,7 @@ async fn run_all(
     for ns in namespaces {
         let mut options = PlanOptions::default();
         options.overwrite = overwrite;
-        let mut rotator = Rotator::new(store.clone(), Profile::envoy_gateway(ns), options)
+        let rotator = Rotator::new(store.clone(), Profile::envoy_gateway(ns), options)
             .with_clock(clock.clone());
         let permits = permits.clone();
         let ns = ns.clone();

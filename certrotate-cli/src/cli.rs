@@ -94,6 +94,11 @@ pub struct TargetArgs {
     /// `envoy-gateway`, or a profile file (.toml, .yaml).
     #[arg(long, default_value = "envoy-gateway")]
     pub profile: String,
+    /// UNSAFE. Local mode: use DIR even if it, or a folder or file in it, belongs to
+    /// another user or is writable by group or others. Whoever can write there chooses the
+    /// CA that signs every leaf.
+    #[arg(long, conflicts_with = "kube")]
+    pub insecure_skip_dir_checks: bool,
 }
 
 /// `rotate`.

@@ -75,6 +75,8 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
         context: args.context.clone(),
         namespace: args.namespace.clone(),
         profile: args.profile.clone(),
+        // Reading an observed DIR is held to the same ownership checks as any other run.
+        insecure_skip_dir_checks: false,
     };
     let profile = load_profile(&target, |p| {
         if let Some(alg) = args.key_algorithm {
@@ -132,7 +134,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     Ok(match simulation.ending {
         Ending::Done if simulation.passed() => ExitCode::SUCCESS,
         Ending::Failed { error } => bail!("the simulated rotation failed: {error}"),
-        _ => ExitCode::from(EXIT_UNTRUSTED),
+        Ending::Done | Ending::Refused => ExitCode::from(EXIT_UNTRUSTED),
     })
 }
 
@@ -202,7 +204,6 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
         Ending::Done => "the rotation finished".to_owned(),
         Ending::Refused => "the trust gate refused the last step".to_owned(),
         Ending::Failed { error } => format!("the engine failed: {error}"),
-        _ => "the simulation stopped".to_owned(),
     };
     writeln!(
         s,

@@ -13,7 +13,7 @@ use certrotate_core::plan::{
     SecretAction, Step, Strategy,
 };
 use certrotate_core::trust::{self, PairCheck};
-use certrotate_core::{Origin, Profile, RotationPlan};
+use certrotate_core::{Profile, RotationPlan};
 use time::OffsetDateTime;
 
 use crate::store::SecretUpdate;
@@ -80,12 +80,6 @@ pub(crate) fn state_after(observed: &Observed, plan: &RotationPlan) -> Observed 
                         }
                     }
                     SecretAction::Unchanged => {}
-                    // An action added later: model it as the merge every write is.
-                    _ => {
-                        if let Some(s) = after.secrets.get_mut(&change.secret) {
-                            update.apply_to(s);
-                        }
-                    }
                 }
             }
             Step::Webhook(change) => {
@@ -94,7 +88,7 @@ pub(crate) fn state_after(observed: &Observed, plan: &RotationPlan) -> Observed 
                 }
             }
             // Restarts and notes change no trust.
-            _ => {}
+            Step::Restart(_) | Step::Note(_) => {}
         }
     }
     after
@@ -109,7 +103,7 @@ fn changes_trust(plan: &RotationPlan) -> bool {
                 && c.data.keys().any(|k| k == KEY_TRUST || k == KEY_TLS_CRT)
         }
         Step::Webhook(_) => true,
-        _ => false,
+        Step::Restart(_) | Step::Note(_) => false,
     })
 }
 
@@ -120,6 +114,6 @@ fn single_step_rotation(profile: &Profile, observed: &Observed) -> bool {
     observed
         .secrets
         .get(&ca)
-        .and_then(|s| RotationState::from_secret(s, &Origin::default()).ok())
+        .and_then(|s| RotationState::from_secret(s, &ca).ok())
         .is_some_and(|s| s.phase == Phase::Prepared && s.strategy == Strategy::SingleStep)
 }

@@ -64,7 +64,7 @@ pub struct SimulatedStep {
     /// Phase after.
     pub to: Phase,
     /// What the step does.
-    pub summary: String,
+    pub summary: certrotate_core::plan::Summary,
     /// The simulated time it ran at.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -78,7 +78,6 @@ pub struct SimulatedStep {
 /// How a simulation ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum Ending {
     /// The rotation finished.
     Done,
@@ -192,7 +191,7 @@ pub async fn simulate(
         let mut phase_left = false;
         for _ in 0..64 {
             seed = seed.wrapping_add(1);
-            let mut rotator = Rotator::new(store.clone(), profile.clone(), plan_options.clone())
+            let rotator = Rotator::new(store.clone(), profile.clone(), plan_options.clone())
                 .with_clock(clock.clone())
                 .with_entropy(SeededEntropy::new(seed));
             let before = observe(&store, profile).await?;

@@ -38,7 +38,7 @@ fn refused(
     match result {
         Err(Error::TrustWouldBreak { step, broken }) => {
             assert!(!broken.is_empty());
-            (step, broken)
+            (step.to_string(), broken)
         }
         Err(other) => panic!("expected a refusal, got the error {other}"),
         Ok(report) => panic!(
