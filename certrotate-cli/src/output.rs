@@ -108,11 +108,6 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
             Event::Note(note) => {
                 notes.push(format!("{}: {}", note.object, describe_note(note, target)));
             }
-            Event::TrustAtRisk { pairs } => {
-                for pair in pairs {
-                    notes.push(format!("single-step puts trust at risk: {pair}"));
-                }
-            }
             Event::Planned { .. }
             | Event::SecretUnchanged { .. }
             | Event::WebhookUpdated { .. }
