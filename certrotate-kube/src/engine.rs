@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use certrotate_core::plan::{
-    ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, Next, Observed, Phase, ProfileObjects,
-    SecretAction, SecretChange, Step,
+    ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, Next, ObjectRef, Observed, ObservedSecret,
+    Phase, ProfileObjects, SecretAction, SecretChange, Step,
 };
 use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan};
 use serde::Serialize;
@@ -211,10 +211,14 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// Observes and plans the next step without applying it: a dry run.
     pub async fn plan(&mut self) -> Result<RotationPlan, Error> {
         let observed = self.observe().await?;
+        self.plan_from(&observed)
+    }
+
+    fn plan_from(&mut self, observed: &Observed) -> Result<RotationPlan, Error> {
         let now = self.clock.now();
         Ok(certrotate_core::plan(
             &self.profile,
-            &observed,
+            observed,
             &self.options,
             now,
             self.entropy.as_mut(),
@@ -232,11 +236,19 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             summary: plan.summary.clone(),
             writes: 0,
         };
-        self.apply_steps(plan, &mut report).await?;
+        self.apply_steps(plan, &mut report, &mut None).await?;
         Ok(report)
     }
 
     /// Runs the rotation as far as `mode` allows.
+    ///
+    /// Every object of the profile is read at the start of the run, and again after a
+    /// conflict, a workload restart or a wait for rollouts. Between those, each round plans
+    /// from what was read with this run's own writes applied (each write returns the new
+    /// version). That is safe because every Secret and webhook write carries the version
+    /// its plan was made from: a change by anyone else meanwhile (even a deletion) fails
+    /// the write, and the engine re-reads and re-plans. A staged rotation to its end reads
+    /// the profile once instead of once per phase.
     pub async fn run(&mut self, mode: RunMode) -> Result<RunReport, Error> {
         let started = self.clock.now();
         let mut report = RunReport {
@@ -247,9 +259,16 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             writes: 0,
         };
         let mut conflicts = 0;
+        // What the next round plans from; `None`: read the store.
+        let mut carried: Option<Observed> = None;
         // Continue is only returned by the prepare steps; a handful of rounds always ends.
         for _ in 0..64 {
-            let plan = self.plan().await?;
+            let observed = match carried.take() {
+                Some(observed) => observed,
+                None => self.observe().await?,
+            };
+            let plan = self.plan_from(&observed)?;
+            carried = Some(observed);
             event(
                 &mut report,
                 Event::Planned {
@@ -258,9 +277,10 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     summary: plan.summary.clone(),
                 },
             );
-            match self.apply_steps(&plan, &mut report).await {
+            match self.apply_steps(&plan, &mut report, &mut carried).await {
                 Ok(()) => {}
-                Err(e) if e.is_conflict() && conflicts < self.max_conflicts => {
+                Err(e) if stale(&e) && conflicts < self.max_conflicts => {
+                    carried = None;
                     conflicts += 1;
                     event(
                         &mut report,
@@ -271,7 +291,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     );
                     continue;
                 }
-                Err(e) if e.is_conflict() => {
+                Err(e) if stale(&e) => {
                     return Err(Error::TooManyConflicts {
                         attempts: conflicts + 1,
                         object: e.object(),
@@ -312,6 +332,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     let at = self.clock.now() + self.poll_interval;
                     self.check_deadline(started, timeout, at, &workloads.join(", "))?;
                     self.clock.sleep_until(at).await;
+                    // The rollouts' progress is only known by reading them.
+                    carried = None;
                 }
                 _ => return Ok(report),
             }
@@ -341,17 +363,21 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     }
 
     /// Applies the steps of a plan, in order. Stops at the first failure: the persisted
-    /// phase is written last, so a rerun repeats the step.
+    /// phase is written last, so a rerun repeats the step. Each write is applied to
+    /// `carried` too (the observation the plan was made from), or clears it where the
+    /// result cannot be known without reading (a restart starts a rollout).
     async fn apply_steps(
         &mut self,
         plan: &RotationPlan,
         report: &mut RunReport,
+        carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
         for step in &plan.steps {
             match step {
-                Step::Secret(change) => self.apply_secret(change, report).await?,
+                Step::Secret(change) => self.apply_secret(change, report, carried).await?,
                 Step::Webhook(change) => {
-                    self.store
+                    let version = self
+                        .store
                         .update_webhook(
                             &change.webhook,
                             &change.expected_version,
@@ -362,6 +388,15 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                             webhook: change.webhook.to_string(),
                             source,
                         })?;
+                    if let Some(w) = carried
+                        .as_mut()
+                        .and_then(|o| o.webhooks.get_mut(&change.webhook))
+                    {
+                        w.ca_bundles = change.ca_bundles.clone();
+                        w.version = version;
+                    } else {
+                        *carried = None;
+                    }
                     report.writes += 1;
                     event(
                         report,
@@ -378,6 +413,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         ),
                         (ANNOTATION_RESTARTED_FOR.to_owned(), restart.token.clone()),
                     ]);
+                    // Its rollout status changes: the next round reads it.
+                    *carried = None;
                     match self
                         .store
                         .restart_workload(&restart.workload, &annotations)
@@ -437,6 +474,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         &self,
         change: &SecretChange,
         report: &mut RunReport,
+        carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
         let secret = change.secret.to_string();
         let write_error = |source| Error::WriteSecret {
@@ -469,10 +507,17 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
                         .collect(),
                 };
-                self.store
+                let version = self
+                    .store
                     .create_secret(&change.secret, &new)
                     .await
                     .map_err(write_error)?;
+                if let Some(observed) = carried.as_mut() {
+                    let mut created = ObservedSecret::new(new.secret_type, new.data, version);
+                    created.labels = new.labels;
+                    created.annotations = new.annotations;
+                    observed.secrets.insert(change.secret.clone(), created);
+                }
                 report.writes += 1;
                 event(
                     report,
@@ -492,10 +537,21 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     labels: change.labels.clone(),
                     annotations: change.annotations.clone(),
                 };
-                self.store
+                let version = self
+                    .store
                     .update_secret(&change.secret, expected_version, &update)
                     .await
                     .map_err(write_error)?;
+                match carried
+                    .as_mut()
+                    .and_then(|o| o.secrets.get_mut(&change.secret))
+                {
+                    Some(observed) => {
+                        update.apply_to(observed);
+                        observed.version = version;
+                    }
+                    None => *carried = None,
+                }
                 report.writes += 1;
                 event(
                     report,
@@ -512,21 +568,36 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     }
 }
 
+/// Whether a failed write means the plan was made from a stale observation: the object
+/// changed (or vanished) since it was read. Re-reading and re-planning may succeed.
+fn stale(e: &Error) -> bool {
+    e.is_conflict()
+        || matches!(
+            e,
+            Error::WriteSecret {
+                source: StoreError::NotFound,
+                ..
+            } | Error::UpdateWebhook {
+                source: StoreError::NotFound,
+                ..
+            }
+        )
+}
+
 /// Reads every object of `profile` from `store`. Workloads and webhooks a store does not
 /// have (local mode) count as absent.
 pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed, Error> {
     let objects = ProfileObjects::of(profile);
     let mut observed = Observed::default();
-    for secret in objects.secrets() {
-        if let Some(s) = store
-            .read_secret(secret)
-            .await
-            .map_err(|source| Error::ReadSecret {
-                secret: secret.to_string(),
-                source,
-            })?
-        {
-            observed.secrets.insert(secret.clone(), s);
+    let secrets: Vec<ObjectRef> = objects.secrets().cloned().collect();
+    let reads = store.read_secrets(&secrets, &profile.labels).await;
+    for (secret, read) in secrets.into_iter().zip(reads) {
+        let read = read.map_err(|source| Error::ReadSecret {
+            secret: secret.to_string(),
+            source,
+        })?;
+        if let Some(s) = read {
+            observed.secrets.insert(secret, s);
         }
     }
     for workload in &objects.workloads {
