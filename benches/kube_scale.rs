@@ -65,7 +65,12 @@ async fn main() {
         ("unchanged rerun", false, RunMode::Once, Next::Done),
         // A second rotation, one phase per run; the hour between runs passes the
         // convergence interval.
-        ("phase run: prepare + trust", true, RunMode::Once, Next::Continue),
+        (
+            "phase run: prepare + trust",
+            true,
+            RunMode::Once,
+            Next::Continue,
+        ),
         ("phase run: leaves", true, RunMode::Once, Next::Continue),
         ("phase run: done", true, RunMode::Once, Next::Done),
     ];
@@ -178,7 +183,7 @@ async fn run_all(
     for ns in namespaces {
         let mut options = PlanOptions::default();
         options.overwrite = overwrite;
-        let mut rotator = Rotator::new(store.clone(), Profile::envoy_gateway(ns), options)
+        let rotator = Rotator::new(store.clone(), Profile::envoy_gateway(ns), options)
             .with_clock(clock.clone());
         let permits = permits.clone();
         let ns = ns.clone();

@@ -13,7 +13,8 @@ EXIT STATUS:
      (the output says when the next step may run)
   1  failure: bad input, a file or API error; the message names the object
   2  usage error
-  3  check: a leaf is not trusted by a peer, or a Secret or key is missing
+  3  check: a leaf is not trusted by a peer, or a Secret or key is missing;
+     simulate: a combination of some step is not trusted
   4  check: a certificate expires within --warn-within";
 
 /// Rotate the TLS certificates of a Kubernetes control plane without a single failed mTLS
@@ -64,6 +65,10 @@ pub enum Command {
     /// Verify that every component's leaf is trusted by every peer and webhook, and that
     /// nothing expires soon.
     Check(CheckArgs),
+    /// Run a whole rotation in memory and print the trust matrix of every step: every
+    /// leaf, before and after, against every bundle, before and after (exit 3 if any
+    /// combination fails). --dir or --kube start from what is there (read only).
+    Simulate(crate::simulate::SimulateArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -89,6 +94,11 @@ pub struct TargetArgs {
     /// `envoy-gateway`, or a profile file (.toml, .yaml).
     #[arg(long, default_value = "envoy-gateway")]
     pub profile: String,
+    /// UNSAFE. Local mode: use DIR even if it, or a folder or file in it, belongs to
+    /// another user or is writable by group or others. Whoever can write there chooses the
+    /// CA that signs every leaf.
+    #[arg(long, conflicts_with = "kube")]
+    pub insecure_skip_dir_checks: bool,
 }
 
 /// `rotate`.
@@ -192,19 +202,19 @@ pub struct CheckArgs {
     pub warn_within: Duration,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     certrotate_core::parse_duration(s).map_err(|e| e.to_string())
 }
 
-fn parse_strategy(s: &str) -> Result<Strategy, String> {
+pub(crate) fn parse_strategy(s: &str) -> Result<Strategy, String> {
     s.parse().map_err(|e: certrotate_core::Error| e.to_string())
 }
 
-fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm, String> {
+pub(crate) fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm, String> {
     s.parse().map_err(|e: certrotate_core::Error| e.to_string())
 }
 
-fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+pub(crate) fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
 }

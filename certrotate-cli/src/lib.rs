@@ -1,21 +1,24 @@
 //! The `certrotate` command, as a library the tests can call; `main.rs` only calls [`main`].
 #![forbid(unsafe_code)]
+// A new variant of a workspace enum (a step, an event, a reason) must fail to compile in
+// every consumer instead of falling into a catch-all arm.
+#![warn(clippy::wildcard_enum_match_arm)]
 #![warn(missing_docs)]
 
 mod cli;
 mod output;
+mod simulate;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use certrotate_core::plan::{
-    KEY_TLS_KEY, Next, ObjectRef, PlanOptions, ProfileObjects, RotationState,
-};
+use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 use certrotate_kube::{
-    Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, observe,
+    Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, TrustChecks,
+    observe,
 };
 use clap::{CommandFactory, Parser};
 
@@ -23,7 +26,11 @@ pub use cli::{Cli, Command, Format};
 
 /// Builds the store named by the target flags and runs `$body` with it.
 macro_rules! with_store {
-    ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {{
+    ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {
+        with_store!($target, $dry_run, tidy = false, $store => $body)
+    };
+    // `tidy`: a run that may write removes a crash's leftovers in DIR first.
+    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident => $body:expr) => {{
         let target: &cli::TargetArgs = $target;
         if target.kube {
             let $store = KubeStore::try_default(target.context.as_deref())
@@ -33,7 +40,15 @@ macro_rules! with_store {
             $body
         } else {
             let $store =
-                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")));
+                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")))
+                    .with_trust_checks(if target.insecure_skip_dir_checks {
+                        TrustChecks::SkipUnsafe
+                    } else {
+                        TrustChecks::Enforce
+                    });
+            if $tidy {
+                $store.tidy().context("removing what an interrupted run left in DIR")?;
+            }
             $body
         }
     }};
@@ -66,10 +81,33 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, `outer: cause: root`, each cause once.
+///
+/// `{:#}` prints every error of the chain, and an error whose message already ends with its
+/// source's message (thiserror's `"reading secret {secret}: {source}"` with `source` as the
+/// `#[source]`) would print that cause twice: a cause the previous message already ends
+/// with is not repeated.
+pub fn error_chain(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !last.is_empty() && last.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        last = text;
+    }
+    out
 }
 
 fn init_logging(cli: &Cli) {
@@ -128,7 +166,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if server_dry_run && !args.target.kube {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
-            with_store!(&args.target, server_dry_run, store => {
+            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store => {
                 rotate(store, profile, options, mode, args.dry_run, format).await
             })
         }
@@ -136,7 +174,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let profile = load_profile(&args.target, |_| {})?;
             let mut options = PlanOptions::default();
             options.renew_before = Some(args.before);
-            with_store!(&args.target, false, store => {
+            with_store!(&args.target, false, tidy = true, store => {
                 rotate(store, profile, options, RunMode::Once, None, format).await
             })
         }
@@ -150,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 check(store, profile, args.warn_within, format).await
             })
         }
+        Command::Simulate(args) => simulate::run(args, format).await,
         Command::Inspect(args) => inspect(&args, format).await,
         Command::Bundle(args) => bundle(&args, format),
         Command::Completions { shell } => {
@@ -198,7 +237,7 @@ async fn rotate<S: Store>(
     format: Format,
 ) -> Result<ExitCode> {
     let target = store.describe();
-    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
+    let rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
     if let Some(kind) = dry_run {
         let plan = rotator.plan().await?;
         if kind == cli::DryRun::Server {
@@ -265,19 +304,17 @@ impl Clock for ProgressClock {
     }
 }
 
+/// `status`: the library's observation and its read-only view of the state; no key is
+/// generated and no plan is made.
 async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {
-    let objects = ProfileObjects::of(&profile);
     let observed = observe(&store, &profile).await?;
-    let state = match observed.secrets.get(&objects.ca_secret) {
-        Some(s) => Some(RotationState::from_secret(
-            s,
-            &Origin::new(format!("secret {}", objects.ca_secret)),
-        )?),
-        None => None,
-    };
-    let mut rotator = Rotator::new(store, profile, PlanOptions::default());
-    let plan = rotator.plan().await?;
-    output::status(&objects.ca_secret, state.as_ref(), &plan, format)?;
+    let status = certrotate_core::plan::status(
+        &profile,
+        &observed,
+        &PlanOptions::default(),
+        SystemClock.now(),
+    )?;
+    output::status(&status, format)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -326,7 +363,7 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
     } else {
         let path = PathBuf::from(&args.what);
         for file in certificate_files(&path)? {
-            let origin = Origin::new(file.display().to_string());
+            let origin = Origin::new(input_name(&file));
             let data = read_input(&file)?;
             rows.extend(
                 inspect_pem(&data, &origin, now)?
@@ -348,11 +385,16 @@ fn looks_like_certificates(value: &[u8]) -> bool {
         .any(|w| w == b"-----BEGIN CERTIFICATE-----")
 }
 
-/// The certificate files of a path: the file itself, or the `*.crt` / `*.pem` files below a
-/// folder (three levels, skipping the `..` folders of the directory store).
+/// The certificate files of a path: stdin (`-`, `/dev/stdin`), the file itself, or the
+/// `*.crt` / `*.pem` files below a folder (three levels, skipping the `..` folders of the
+/// directory store).
 fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if is_stdin(path) {
+        return Ok(vec![path.to_owned()]);
+    }
     let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if meta.is_file() || path == Path::new("-") {
+    if !meta.is_dir() {
+        // A file, a pipe (`<(...)`), or something `read_input` refuses, naming it.
         return Ok(vec![path.to_owned()]);
     }
     let mut out = Vec::new();
@@ -381,7 +423,7 @@ fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
-    if args.new == Path::new("-") && args.old == Path::new("-") {
+    if is_stdin(&args.new) && is_stdin(&args.old) {
         bail!("NEW and OLD cannot both be stdin");
     }
     let new = read_input(&args.new)?;
@@ -401,19 +443,53 @@ fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a file (or stdin for `-`), refusing more than [`MAX_INPUT_BYTES`].
+/// Whether a path names this process's standard input.
+fn is_stdin(path: &Path) -> bool {
+    [
+        Path::new("-"),
+        Path::new("/dev/stdin"),
+        Path::new("/dev/fd/0"),
+    ]
+    .contains(&path)
+}
+
+/// How an input is named in messages: its path, or `stdin`.
+fn input_name(path: &Path) -> String {
+    if is_stdin(path) {
+        "stdin".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads a file, a pipe, or stdin (`-`, `/dev/stdin`), refusing more than
+/// [`MAX_INPUT_BYTES`] and anything else (a folder, a device but `/dev/null`, the empty
+/// input): the read stops at the limit plus one byte, whatever the file's metadata says.
 fn read_input(path: &Path) -> Result<Vec<u8>> {
+    let name = input_name(path);
     let mut data = Vec::new();
-    let name = path.display();
-    if path == Path::new("-") {
+    if path == Path::new("/dev/null") {
+        return Ok(data);
+    }
+    if is_stdin(path) {
         std::io::stdin()
             .take(MAX_INPUT_BYTES + 1)
             .read_to_end(&mut data)
             .context("reading stdin")?;
     } else {
-        std::fs::File::open(path)
-            .with_context(|| format!("opening {name}"))?
-            .take(MAX_INPUT_BYTES + 1)
+        let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
+        // The type of what was opened, not of what the path named a moment before.
+        let kind = file
+            .metadata()
+            .with_context(|| format!("reading {name}"))?
+            .file_type();
+        if !kind.is_file() && !is_pipe(&kind) {
+            bail!(
+                "{name}: not a regular file nor a pipe ({})",
+                describe_file_type(&kind)
+            );
+        }
+        file.take(MAX_INPUT_BYTES + 1)
             .read_to_end(&mut data)
             .with_context(|| format!("reading {name}"))?;
     }
@@ -423,19 +499,33 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// What `Next` means for a human.
-pub(crate) fn describe_next(next: &Next) -> String {
-    match next {
-        Next::Done => "nothing more to do".into(),
-        Next::Continue => "the next step may run now".into(),
-        Next::WaitUntil { at, reason } => format!(
-            "the next step may run at {} ({reason}); run again then, or use --wait",
-            certrotate_core::rfc3339(*at)
-        ),
-        Next::WaitForRollout { workloads } => format!(
-            "waiting for the rollout of {}; run again when it finished, or use --wait",
-            workloads.join(", ")
-        ),
-        _ => "unknown".into(),
+#[cfg(unix)]
+fn is_pipe(kind: &std::fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(kind)
+}
+
+#[cfg(not(unix))]
+fn is_pipe(_: &std::fs::FileType) -> bool {
+    false
+}
+
+fn describe_file_type(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
     }
 }

@@ -4,16 +4,18 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
-use certrotate_core::plan::{ObjectRef, RotationState, SecretAction, Step};
+use certrotate_core::plan::{
+    AnyRef, Next, NextRun, Note, NoteReason, SecretAction, SecretValue, Status, Step, Summary,
+    WaitReason,
+};
 use certrotate_core::{BundleReport, CertSummary, CheckReport, RotationPlan};
 use certrotate_kube::{Event, RunReport};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::cli::Format;
-use crate::describe_next;
 
-fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
+pub(crate) fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
     Ok(match format {
         Format::Json => Some(serde_json::to_string_pretty(value)? + "\n"),
         Format::Yaml => Some(serde_saphyr::to_string(value)?),
@@ -21,7 +23,7 @@ fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
     })
 }
 
-fn print(text: &str) -> Result<()> {
+pub(crate) fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -45,7 +47,7 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
     let mut s = String::new();
     writeln!(s, "dry run on {target}: nothing was changed")?;
     writeln!(s, "phase: {} -> {}", plan.from, plan.to)?;
-    writeln!(s, "plan: {}", plan.summary)?;
+    writeln!(s, "plan: {}", describe_summary(&plan.summary))?;
     for step in &plan.steps {
         match step {
             Step::Secret(c) => {
@@ -53,16 +55,13 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
                     SecretAction::Create => "create",
                     SecretAction::Update { .. } => "update",
                     SecretAction::Unchanged => "unchanged",
-                    _ => "other",
                 };
                 let keys: Vec<String> = c
                     .data
                     .iter()
                     .map(|(k, v)| match v {
-                        Some(certrotate_core::plan::SecretValue::Private(_)) => {
-                            format!("{k}=<redacted>")
-                        }
-                        Some(_) => k.clone(),
+                        Some(SecretValue::Private(_)) => format!("{k}=<redacted>"),
+                        Some(SecretValue::Public(_)) => k.clone(),
                         None => format!("-{k}"),
                     })
                     .collect();
@@ -76,8 +75,14 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
             }
             Step::Webhook(w) => writeln!(s, "  update    {} caBundle ({})", w.webhook, w.reason)?,
             Step::Restart(r) => writeln!(s, "  restart   {} ({})", r.workload, r.reason)?,
-            Step::Note { object, message } => writeln!(s, "  note      {object}: {message}")?,
-            _ => {}
+            Step::Note(note) => {
+                writeln!(
+                    s,
+                    "  note      {}: {}",
+                    note.object,
+                    describe_note(note, target)
+                )?;
+            }
         }
     }
     writeln!(s, "then: {}", describe_next(&plan.next))?;
@@ -98,14 +103,26 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
             Event::SecretCreated { .. } => created += 1,
             Event::SecretUpdated { .. } => updated += 1,
             Event::WorkloadRestarted { .. } => restarted += 1,
-            Event::Note { object, message } => notes.push(format!("{object}: {message}")),
-            _ => {}
+            Event::Note(note) => {
+                notes.push(format!("{}: {}", note.object, describe_note(note, target)));
+            }
+            Event::TrustAtRisk { pairs } => {
+                for pair in pairs {
+                    notes.push(format!("single-step puts trust at risk: {pair}"));
+                }
+            }
+            Event::Planned { .. }
+            | Event::SecretUnchanged { .. }
+            | Event::WebhookUpdated { .. }
+            | Event::Conflict { .. }
+            | Event::Waiting { .. }
+            | Event::WaitingForRollout { .. } => {}
         }
     }
     let mut seen = std::collections::BTreeSet::new();
     notes.retain(|n| seen.insert(n.clone()));
     let mut s = String::new();
-    writeln!(s, "{}", report.summary)?;
+    writeln!(s, "{}", describe_summary(&report.summary))?;
     writeln!(
         s,
         "{target}: {created} created, {updated} updated, {restarted} restarted; phase {}",
@@ -118,31 +135,14 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
     print(&s)
 }
 
-#[derive(Serialize)]
-struct Status<'a> {
-    ca_secret: String,
-    state: Option<&'a RotationState>,
-    next_run: &'a str,
-    next: &'a certrotate_core::plan::Next,
-}
-
-pub(crate) fn status(
-    ca_secret: &ObjectRef,
-    state: Option<&RotationState>,
-    plan: &RotationPlan,
-    format: Format,
-) -> Result<()> {
-    let value = Status {
-        ca_secret: ca_secret.to_string(),
-        state,
-        next_run: &plan.summary,
-        next: &plan.next,
-    };
-    if let Some(text) = data(&value, format)? {
+/// `status`: the persisted state and what the next run does, read-only.
+pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
+    if let Some(text) = data(status, format)? {
         return print(&text);
     }
+    let ca_secret = &status.ca_secret;
     let mut s = String::new();
-    match state {
+    match &status.state {
         None => writeln!(
             s,
             "CA Secret {ca_secret}: absent (not installed, or not managed by certrotate)"
@@ -165,9 +165,83 @@ pub(crate) fn status(
             }
         }
     }
-    writeln!(s, "next run (without --overwrite): {}", plan.summary)?;
-    writeln!(s, "then: {}", describe_next(&plan.next))?;
+    for m in &status.missing {
+        writeln!(s, "  missing:  secret {m}")?;
+    }
+    let next_run = match status.next_run {
+        NextRun::Install => "install: a new CA and every Secret".to_owned(),
+        NextRun::NotManaged => "nothing: the Secrets exist without a CA Secret; rotate with \
+                                --overwrite to adopt them with a new CA"
+            .to_owned(),
+        NextRun::CreateMissing => "create the missing Secrets".to_owned(),
+        NextRun::UpToDate => "up to date".to_owned(),
+        NextRun::Advance { to } => format!("enter phase {to}"),
+    };
+    writeln!(s, "next run (without --overwrite): {next_run}")?;
+    writeln!(s, "then: {}", describe_next(&status.next))?;
     print(&s)
+}
+
+/// A plan's summary for a person, with the command-line hints the library leaves out.
+pub(crate) fn describe_summary(summary: &Summary) -> String {
+    match summary {
+        Summary::NotManaged { .. } => {
+            format!("{summary}; run with --overwrite to adopt them with a new CA")
+        }
+        Summary::TooSoon { .. } => format!("{summary}, or now with --force"),
+        Summary::Installed { .. }
+        | Summary::Adopting { .. }
+        | Summary::Prepared { .. }
+        | Summary::Renewed { .. }
+        | Summary::CreatedMissing
+        | Summary::UpToDate
+        | Summary::Trust { .. }
+        | Summary::Waiting { .. }
+        | Summary::Leaves { .. }
+        | Summary::Retire { .. }
+        | Summary::Done { .. } => summary.to_string(),
+    }
+}
+
+/// A note for a person: what it means for the kind of object and the store.
+fn describe_note(note: &Note, target: &str) -> String {
+    match (note.reason, &note.object) {
+        (NoteReason::Absent, AnyRef::Workload(_)) => "absent: nothing to restart".into(),
+        (NoteReason::Absent, AnyRef::Webhook(_)) => "absent: no caBundle to update".into(),
+        (NoteReason::Absent, AnyRef::Secret(_)) => "absent".into(),
+        (NoteReason::NotHeldByStore, _) => format!(
+            "not applicable to {target}: no cluster objects in local mode (restart or update \
+             it yourself if it exists)"
+        ),
+        (NoteReason::AlreadyRestarted | NoteReason::WithinRenewalWindow, _) => {
+            note.reason.to_string()
+        }
+    }
+}
+
+/// What `Next` means for a person.
+pub(crate) fn describe_next(next: &Next) -> String {
+    match next {
+        Next::Done => "nothing more to do".into(),
+        Next::Continue => "the next step may run now".into(),
+        Next::WaitUntil { at, reason } => {
+            let hint = match reason {
+                WaitReason::TooSoon { .. } => "; run again then, --force now, or use --wait",
+                WaitReason::Converging { .. } => "; run again then, or use --wait",
+            };
+            format!(
+                "the next step may run at {} ({reason}){hint}",
+                certrotate_core::rfc3339(*at)
+            )
+        }
+        Next::WaitForRollout { workloads } => {
+            let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
+            format!(
+                "waiting for the rollout of {}; run again when it finished, or use --wait",
+                names.join(", ")
+            )
+        }
+    }
 }
 
 pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Result<()> {
@@ -266,7 +340,7 @@ pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -
     for p in &untrusted {
         let reason = match &p.verdict {
             certrotate_core::ChainVerdict::Untrusted { reason } => reason.to_string(),
-            _ => String::new(),
+            certrotate_core::ChainVerdict::Trusted { .. } => String::new(),
         };
         writeln!(
             s,
@@ -278,6 +352,15 @@ pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -
     }
     for p in &report.problems {
         writeln!(s, "  {} {p}", paint("MISSING", false))?;
+    }
+    for k in &report.keys {
+        writeln!(
+            s,
+            "  {} secret {}: {}",
+            paint("BAD KEY", false),
+            k.secret,
+            k.problem
+        )?;
     }
     for e in &report.expiring {
         writeln!(
@@ -327,8 +410,14 @@ pub(crate) fn openmetrics(report: &CheckReport, now: OffsetDateTime) -> String {
         );
     }
     s.push_str("# TYPE certrotate_check_problems gauge\n");
-    s.push_str("# HELP certrotate_check_problems Secrets or keys missing or unreadable.\n");
-    let _ = writeln!(s, "certrotate_check_problems {}", report.problems.len());
+    s.push_str(
+        "# HELP certrotate_check_problems Secrets or keys missing, unreadable or mismatched.\n",
+    );
+    let _ = writeln!(
+        s,
+        "certrotate_check_problems {}",
+        report.problems.len() + report.keys.len()
+    );
     s.push_str("# TYPE certrotate_check_timestamp_seconds gauge\n");
     s.push_str("# HELP certrotate_check_timestamp_seconds When the check ran.\n");
     let _ = writeln!(

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Origin};
 use crate::fingerprint::Fingerprint;
 use crate::pem_blocks;
+use crate::usable_ca::{self, CaDefect, Stamp};
 
 /// Combines the PEM certificates of `new` with those of `old` under the default
 /// [`BundlePolicy`] (at most one certificate carried over, as upstream).
@@ -77,7 +78,8 @@ impl BundlePolicy {
 
     /// Applies the rule; see [`bundle_ca_certs`].
     pub fn bundle(&self, new: &[u8], old: &[u8], now: OffsetDateTime) -> Result<Bundle, Error> {
-        let (mut pem, new_fingerprints) = new_certificates(new, old.len().min(4096))?;
+        let stamp = Stamp::of(now);
+        let (mut pem, new_fingerprints) = new_certificates(new, old.len().min(4096), stamp)?;
         let mut report = BundleReport {
             new: new_fingerprints,
             carried: Vec::new(),
@@ -142,6 +144,10 @@ impl BundlePolicy {
             }
             if let Err(reason) = pem_blocks::check_trust_anchor(der) {
                 report.skipped.push(skip(SkipReason::Malformed { reason }));
+                continue;
+            }
+            if let Err(defect) = usable_ca::check(der, stamp) {
+                report.skipped.push(skip(SkipReason::UnusableCa { defect }));
                 continue;
             }
             in_bundle.insert(fingerprint);
@@ -209,7 +215,11 @@ const PARALLEL_FROM: usize = 1024;
 /// Each block is decoded once, and a block already laid out as we write it is copied, not
 /// re-encoded. Large inputs are split over scoped threads, as many as the machine offers (at
 /// most 8); the result does not depend on the split, and the error is the first block's.
-fn new_certificates(new: &[u8], extra: usize) -> Result<(String, Vec<Fingerprint>), Error> {
+fn new_certificates(
+    new: &[u8],
+    extra: usize,
+    now: Stamp,
+) -> Result<(String, Vec<Fingerprint>), Error> {
     let blocks: Vec<_> = pem_blocks::blocks(new).collect();
     if blocks.is_empty() {
         return Err(Error::NoPemBlock {
@@ -223,7 +233,7 @@ fn new_certificates(new: &[u8], extra: usize) -> Result<(String, Vec<Fingerprint
     };
     let capacity = new.len() + extra;
     if threads == 1 {
-        return new_chunk(&blocks, capacity);
+        return new_chunk(&blocks, capacity, now);
     }
     let chunks: Vec<_> = blocks.chunks(blocks.len().div_ceil(threads)).collect();
     std::thread::scope(|scope| {
@@ -233,17 +243,17 @@ fn new_certificates(new: &[u8], extra: usize) -> Result<(String, Vec<Fingerprint
             .map(|chunk| {
                 std::thread::Builder::new()
                     .name("certrotate-bundle".into())
-                    .spawn_scoped(scope, || new_chunk(chunk, chunk.len() * 1024))
+                    .spawn_scoped(scope, || new_chunk(chunk, chunk.len() * 1024, now))
                     .map_err(|_| *chunk)
             })
             .collect();
-        let (mut pem, mut fingerprints) = new_chunk(chunks[0], capacity)?;
+        let (mut pem, mut fingerprints) = new_chunk(chunks[0], capacity, now)?;
         for handle in spawned {
             let (part, part_fingerprints) = match handle {
                 Ok(handle) => handle
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
-                Err(chunk) => new_chunk(chunk, 0)?,
+                Err(chunk) => new_chunk(chunk, 0, now)?,
             };
             pem.push_str(&part);
             fingerprints.extend(part_fingerprints);
@@ -255,6 +265,7 @@ fn new_certificates(new: &[u8], extra: usize) -> Result<(String, Vec<Fingerprint
 fn new_chunk(
     blocks: &[pem_blocks::Block<'_>],
     capacity: usize,
+    now: Stamp,
 ) -> Result<(String, Vec<Fingerprint>), Error> {
     let origin = || Origin::new("new CA");
     let mut pem = String::with_capacity(capacity);
@@ -280,6 +291,10 @@ fn new_chunk(
                 block: block.index,
                 reason,
             }
+        })?;
+        usable_ca::check(&decoded.contents, now).map_err(|defect| Error::UnusableCa {
+            origin: Origin::new(format!("new CA block {}", block.index)),
+            reason: defect.to_string(),
         })?;
         fingerprints.push(Fingerprint::of(&decoded.contents));
         pem_blocks::push_certificate(&mut pem, &decoded.contents, decoded.canonical);
@@ -364,6 +379,12 @@ pub enum SkipReason {
         /// What is wrong.
         reason: String,
     },
+    /// A certificate that cannot be a CA: not CA:TRUE, no keyCertSign, not valid at `now`,
+    /// a weak key or a SHA-1 signature (the test `new` must pass).
+    UnusableCa {
+        /// Why.
+        defect: CaDefect,
+    },
     /// Enough certificates were carried already.
     BeyondLimit {
         /// The limit.
@@ -380,6 +401,7 @@ impl fmt::Display for SkipReason {
             }
             Self::NotACertificate { label } => write!(f, "not a certificate (found {label})"),
             Self::Malformed { reason } => write!(f, "malformed: {reason}"),
+            Self::UnusableCa { defect } => write!(f, "not usable as a CA: {defect}"),
             Self::BeyondLimit { limit } => write!(f, "beyond the carry limit of {limit}"),
         }
     }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Origin};
 use crate::inspect::{self, ChainVerdict};
 use crate::pem_blocks;
-use crate::plan::{KEY_TLS_CRT, KEY_TRUST, Observed, ProfileObjects};
+use crate::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, Observed, ProfileObjects};
 use crate::profile::Profile;
 
 /// The result of [`check`].
@@ -24,6 +24,9 @@ pub struct CheckReport {
     /// Problems that stop a pair from being checked at all (a missing Secret or key, an
     /// unreadable PEM block).
     pub problems: Vec<String>,
+    /// Component Secrets whose `tls.key` is missing, unreadable, or not the key of their
+    /// `tls.crt`: the component cannot complete a handshake with that leaf.
+    pub keys: Vec<KeyCheck>,
 }
 
 impl CheckReport {
@@ -32,9 +35,48 @@ impl CheckReport {
         self.pairs.iter().filter(|p| !p.verdict.is_trusted())
     }
 
-    /// Whether every pair is trusted and nothing is missing.
+    /// Whether every pair is trusted, every key matches its leaf, and nothing is missing.
     pub fn all_trusted(&self) -> bool {
-        self.problems.is_empty() && self.untrusted().next().is_none()
+        self.problems.is_empty() && self.keys.is_empty() && self.untrusted().next().is_none()
+    }
+}
+
+/// A component Secret whose `tls.key` does not go with its `tls.crt`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct KeyCheck {
+    /// The Secret (`ns/name`).
+    pub secret: String,
+    /// What is wrong.
+    pub problem: KeyProblem,
+}
+
+/// What is wrong with a `tls.key`. Never carries any of the key's bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The Secret has a `tls.crt` but no `tls.key`.
+    Missing,
+    /// `tls.key` is not a PEM private key (PKCS#8, PKCS#1 or SEC1) that parses.
+    Unreadable {
+        /// Why, without the key's content.
+        reason: String,
+    },
+    /// `tls.key` is a private key, but not the one of `tls.crt`'s public key.
+    Mismatch,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing => write!(f, "no {KEY_TLS_KEY} beside {KEY_TLS_CRT}"),
+            Self::Unreadable { reason } => write!(f, "{KEY_TLS_KEY} unreadable: {reason}"),
+            Self::Mismatch => write!(
+                f,
+                "{KEY_TLS_KEY} does not match the public key of {KEY_TLS_CRT}"
+            ),
+        }
     }
 }
 
@@ -80,6 +122,7 @@ pub fn check(
         certificates: Vec::new(),
         expiring: Vec::new(),
         problems: Vec::new(),
+        keys: Vec::new(),
     };
     let horizon = time::Duration::try_from(warn_within)
         .ok()
@@ -104,6 +147,20 @@ pub fn check(
                     .problems
                     .push(format!("secret {secret}: no key {key}")),
             }
+        }
+    }
+    for secret in &objects.components {
+        let Some(s) = observed.secrets.get(secret) else {
+            continue;
+        };
+        let Some(crt) = s.data.get(KEY_TLS_CRT) else {
+            continue;
+        };
+        if let Some(problem) = key_problem(crt, s.data.get(KEY_TLS_KEY).map(Vec::as_slice)) {
+            report.keys.push(KeyCheck {
+                secret: secret.to_string(),
+                problem,
+            });
         }
     }
     for webhook in &objects.webhooks {
@@ -167,4 +224,188 @@ pub fn check(
         }
     }
     Ok(report)
+}
+
+/// What is wrong with `key` as the private key of the first certificate of `crt`, if
+/// anything. An unreadable `tls.crt` is reported elsewhere; here it has no problem to add.
+fn key_problem(crt: &[u8], key: Option<&[u8]>) -> Option<KeyProblem> {
+    let Some(key) = key else {
+        return Some(KeyProblem::Missing);
+    };
+    let ders = pem_blocks::certificates(crt, &Origin::default()).ok()?;
+    let cert = pem_blocks::parse_certificate(ders.first()?).ok()?;
+    let unreadable = |reason: &str| KeyProblem::Unreadable {
+        reason: reason.to_owned(),
+    };
+    let Ok(text) = std::str::from_utf8(key) else {
+        return Some(unreadable("not PEM text"));
+    };
+    // Only the label is quoted: a decoding error of the body could echo key material.
+    match pem_blocks::blocks(key)
+        .next()
+        .map(|b| b.label().map(str::to_owned))
+    {
+        None => return Some(unreadable("no PEM block")),
+        Some(None) => return Some(unreadable("unreadable PEM framing")),
+        Some(Some(label))
+            if !matches!(
+                label.as_str(),
+                "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY"
+            ) =>
+        {
+            return Some(KeyProblem::Unreadable {
+                reason: format!("the PEM block is {label:?}, not a private key"),
+            });
+        }
+        Some(Some(_)) => {}
+    }
+    // rcgen (aws-lc-rs) reads PKCS#8, PKCS#1 and SEC1.
+    match rcgen::KeyPair::from_pem(text) {
+        Err(_) => Some(unreadable(
+            "the private key does not parse (truncated or corrupt)",
+        )),
+        Ok(pair) if pair.public_key_raw() != cert.public_key().subject_public_key.data.as_ref() => {
+            Some(KeyProblem::Mismatch)
+        }
+        Ok(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::plan::{ObjectRef, ObservedSecret};
+    use crate::{Ca, CaParams, KeyAlgorithm, KeyEncoding, SeededEntropy};
+
+    const NOW: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
+
+    /// An installed envoy-gateway state; leaves of `algorithm`, keys in `encoding`.
+    fn installed(algorithm: KeyAlgorithm, encoding: KeyEncoding) -> (Profile, Observed) {
+        let mut p = Profile::envoy_gateway("ns");
+        p.leaf.key_algorithm = algorithm;
+        p.leaf.key_encoding = encoding;
+        let mut entropy = SeededEntropy::new(1);
+        let ca = Ca::generate(&CaParams::new("envoy-gateway"), NOW, &mut entropy).unwrap();
+        let mut o = Observed::default();
+        for (c, secret) in p.components.iter().zip(&ProfileObjects::of(&p).components) {
+            let leaf = ca
+                .issue_leaf(&p.leaf_params(c).unwrap(), NOW, &mut entropy)
+                .unwrap();
+            let data = BTreeMap::from([
+                (KEY_TRUST.to_owned(), ca.cert_pem().as_bytes().to_vec()),
+                (KEY_TLS_CRT.to_owned(), leaf.cert_pem.into_bytes()),
+                (
+                    KEY_TLS_KEY.to_owned(),
+                    leaf.key_pem.expose_secret().as_bytes().to_vec(),
+                ),
+            ]);
+            o.secrets.insert(
+                secret.clone(),
+                ObservedSecret::new("kubernetes.io/tls", data, "1"),
+            );
+        }
+        (p, o)
+    }
+
+    fn keys(p: &Profile, o: &Observed) -> Vec<KeyCheck> {
+        let report = check(p, o, NOW, Duration::ZERO).unwrap();
+        assert_eq!(report.all_trusted(), report.keys.is_empty());
+        report.keys
+    }
+
+    #[test]
+    fn matching_keys_pass_in_every_encoding() {
+        for (algorithm, encoding) in [
+            (KeyAlgorithm::EcdsaP256, KeyEncoding::Pkcs8),
+            (KeyAlgorithm::Ed25519, KeyEncoding::Pkcs8),
+            (KeyAlgorithm::Rsa2048, KeyEncoding::Pkcs1),
+        ] {
+            let (p, o) = installed(algorithm, encoding);
+            assert_eq!(keys(&p, &o), [], "{algorithm:?} {encoding:?}");
+        }
+    }
+
+    #[test]
+    fn missing_truncated_foreign_and_mislabelled_keys_are_named() {
+        let (p, o) = installed(KeyAlgorithm::EcdsaP256, KeyEncoding::Pkcs8);
+        let envoy = ObjectRef::new("ns", "envoy");
+        let gateway = ObjectRef::new("ns", "envoy-gateway");
+        let key = o.secrets[&envoy].data[KEY_TLS_KEY].clone();
+        let cases: Vec<(&str, Option<Vec<u8>>, KeyProblem)> = vec![
+            ("missing", None, KeyProblem::Missing),
+            (
+                "truncated",
+                Some(key[..key.len() / 2].to_vec()),
+                KeyProblem::Unreadable {
+                    reason: "unreadable PEM framing".into(),
+                },
+            ),
+            (
+                "another Secret's key",
+                Some(o.secrets[&gateway].data[KEY_TLS_KEY].clone()),
+                KeyProblem::Mismatch,
+            ),
+            (
+                "a certificate",
+                Some(o.secrets[&envoy].data[KEY_TLS_CRT].clone()),
+                KeyProblem::Unreadable {
+                    reason: "the PEM block is \"CERTIFICATE\", not a private key".into(),
+                },
+            ),
+            (
+                "empty",
+                Some(Vec::new()),
+                KeyProblem::Unreadable {
+                    reason: "no PEM block".into(),
+                },
+            ),
+        ];
+        for (what, value, expected) in cases {
+            let mut broken = o.clone();
+            let data = &mut broken.secrets.get_mut(&envoy).unwrap().data;
+            match value {
+                Some(v) => data.insert(KEY_TLS_KEY.into(), v),
+                None => data.remove(KEY_TLS_KEY),
+            };
+            let found = keys(&p, &broken);
+            assert_eq!(
+                found,
+                [KeyCheck {
+                    secret: "ns/envoy".into(),
+                    problem: expected
+                }],
+                "{what}"
+            );
+            // The message names the problem and never the key.
+            let text = found[0].problem.to_string();
+            assert!(!text.contains("PRIVATE KEY-----"), "{what}: {text}");
+        }
+
+        // A key whose body does not parse, framing intact.
+        let mut corrupt = o.clone();
+        let text = String::from_utf8(key).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mangled = format!(
+            "{}\nAAAA{}\n{}\n",
+            lines[0],
+            &lines[1][4..],
+            lines[lines.len() - 1]
+        );
+        corrupt
+            .secrets
+            .get_mut(&envoy)
+            .unwrap()
+            .data
+            .insert(KEY_TLS_KEY.into(), mangled.into_bytes());
+        assert!(matches!(
+            &keys(&p, &corrupt)[0].problem,
+            KeyProblem::Unreadable { reason } if reason.contains("does not parse")
+        ));
+    }
 }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+use crate::plan::{AnyRef, ObjectRef, StateProblem};
+
 /// A boxed cause from a dependency, kept out of the public API's types.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -49,19 +51,21 @@ impl From<String> for Origin {
 #[non_exhaustive]
 pub enum Error {
     /// Generating a private key failed.
-    #[error("generating a {algorithm} key: {source}")]
+    #[error("generating a {algorithm} key")]
     GenerateKey {
         /// The algorithm asked for.
         algorithm: crate::KeyAlgorithm,
         /// The crypto backend's error.
+        #[source]
         source: BoxError,
     },
     /// Signing a certificate failed.
-    #[error("signing the certificate for {subject:?}: {source}")]
+    #[error("signing the certificate for {subject:?}")]
     SignCertificate {
         /// The certificate's common name.
         subject: String,
         /// The crypto backend's error.
+        #[source]
         source: BoxError,
     },
     /// A parameter of a CA, a leaf or a profile is invalid.
@@ -143,19 +147,45 @@ pub enum Error {
         reason: String,
     },
     /// The persisted rotation state (annotations of the CA Secret) is inconsistent.
-    #[error("rotation state in {origin}: {reason}")]
+    #[error("rotation state in secret {secret}: {problem}")]
     InvalidRotationState {
         /// The CA Secret.
-        origin: Origin,
-        /// What is inconsistent.
-        reason: String,
+        secret: ObjectRef,
+        /// What is inconsistent (boxed: it is rare, and keeps every `Result` small).
+        problem: Box<StateProblem>,
     },
     /// A time computation went out of range.
-    #[error("time out of range: {now} + {what}")]
+    #[error(
+        "time out of range: {} + {}",
+        crate::rfc3339(*base),
+        humantime::format_duration(*duration)
+    )]
     TimeOutOfRange {
         /// The base time.
-        now: OffsetDateTime,
+        base: OffsetDateTime,
         /// The duration that did not fit.
-        what: String,
+        duration: std::time::Duration,
     },
+}
+
+impl Error {
+    /// The object of a profile the error is about, if it is about one (the CA Secret of an
+    /// inconsistent rotation state). Errors about PEM inputs name their input in `origin`.
+    pub fn object(&self) -> Option<AnyRef> {
+        match self {
+            Self::InvalidRotationState { secret, .. } => Some(AnyRef::Secret(secret.clone())),
+            Self::GenerateKey { .. }
+            | Self::SignCertificate { .. }
+            | Self::InvalidParameter { .. }
+            | Self::NoPemBlock { .. }
+            | Self::MalformedPem { .. }
+            | Self::NotACertificate { .. }
+            | Self::InvalidCertificate { .. }
+            | Self::InvalidPrivateKey { .. }
+            | Self::UnusableCa { .. }
+            | Self::TooLarge { .. }
+            | Self::ParseProfile { .. }
+            | Self::TimeOutOfRange { .. } => None,
+        }
+    }
 }

@@ -309,6 +309,34 @@ pub enum KeyUsage {
 }
 
 impl KeyUsage {
+    /// Whether a certificate for a key of `algorithm` may assert this usage.
+    ///
+    /// RSA keys may assert any usage but keyAgreement (RFC 3279 section 2.3.1), which is
+    /// what certgen writes. ECDSA keys sign or agree, never encipher (RFC 5480 section 3);
+    /// Ed25519 keys only sign (RFC 8410 section 5). [`Ca::issue_leaf`] leaves out the
+    /// usages a leaf's key type forbids, so one profile serves every `--key-algorithm`.
+    pub fn permitted_for(self, algorithm: KeyAlgorithm) -> bool {
+        match self {
+            Self::DigitalSignature
+            | Self::ContentCommitment
+            | Self::KeyCertSign
+            | Self::CrlSign => true,
+            Self::KeyEncipherment | Self::DataEncipherment => algorithm.is_rsa(),
+            Self::KeyAgreement => {
+                matches!(algorithm, KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384)
+            }
+        }
+    }
+
+    /// The usages of `usages` that a key of `algorithm` may assert, in order.
+    pub fn permitted(usages: &[KeyUsage], algorithm: KeyAlgorithm) -> Vec<KeyUsage> {
+        usages
+            .iter()
+            .copied()
+            .filter(|u| u.permitted_for(algorithm))
+            .collect()
+    }
+
     fn to_rcgen(self) -> KeyUsagePurpose {
         match self {
             Self::DigitalSignature => KeyUsagePurpose::DigitalSignature,
@@ -427,15 +455,16 @@ pub struct LeafParams {
     pub key_algorithm: KeyAlgorithm,
     /// Private key encoding.
     pub key_encoding: KeyEncoding,
-    /// Key usages.
+    /// Key usages; those the key algorithm forbids are left out (see
+    /// [`KeyUsage::permitted_for`]), so ECDSA and Ed25519 leaves never assert encipherment.
     pub key_usages: Vec<KeyUsage>,
     /// Extended key usages (server and client auth for mTLS).
     pub extended_key_usages: Vec<ExtendedKeyUsage>,
 }
 
 impl Default for LeafParams {
-    /// No names, 5 years, back-dated 1 day, ECDSA P-256, digitalSignature + keyEncipherment,
-    /// serverAuth + clientAuth.
+    /// No names, 5 years, back-dated 1 day, ECDSA P-256, digitalSignature + keyEncipherment
+    /// (keyEncipherment only where the key is RSA), serverAuth + clientAuth.
     fn default() -> Self {
         Self {
             common_name: String::new(),
@@ -578,6 +607,17 @@ impl Ca {
     ///
     /// Fails if the certificate is not a CA or the key does not match it.
     pub fn from_pem(cert_pem: &str, key_pem: &str, origin: &Origin) -> Result<Self, Error> {
+        Self::from_pem_named(cert_pem, origin, key_pem, origin)
+    }
+
+    /// Like [`Ca::from_pem`], with the certificate and the key named apart (`secret ns/ca
+    /// key ca.crt`, `... key ca.key`), so an error names the input that was actually bad.
+    pub fn from_pem_named(
+        cert_pem: &str,
+        origin: &Origin,
+        key_pem: &str,
+        key_origin: &Origin,
+    ) -> Result<Self, Error> {
         let blocks = crate::pem_blocks::certificates(cert_pem.as_bytes(), origin)?;
         let [der] = blocks.as_slice() else {
             return Err(Error::UnusableCa {
@@ -612,13 +652,15 @@ impl Ca {
             });
         }
         let pair = KeyPair::from_pem(key_pem).map_err(|e| Error::InvalidPrivateKey {
-            origin: origin.clone(),
+            origin: key_origin.clone(),
             reason: e.to_string(),
         })?;
         if x509.public_key().subject_public_key.data.as_ref() != pair.public_key_raw() {
             return Err(Error::UnusableCa {
                 origin: origin.clone(),
-                reason: "the private key does not match the certificate's public key".into(),
+                reason: format!(
+                    "the private key in {key_origin} does not match the certificate's public key"
+                ),
             });
         }
         let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), pair).map_err(|e| {
@@ -657,7 +699,17 @@ impl Ca {
         dn.push(DnType::CommonName, params.common_name.as_str());
         cert.distinguished_name = dn;
         cert.subject_alt_names = sans(params)?;
-        cert.key_usages = params.key_usages.iter().map(|u| u.to_rcgen()).collect();
+        let usages = KeyUsage::permitted(&params.key_usages, params.key_algorithm);
+        if usages.is_empty() {
+            return Err(Error::InvalidParameter {
+                field: "key_usages".into(),
+                reason: format!(
+                    "none of {:?} is permitted for {} keys",
+                    params.key_usages, params.key_algorithm
+                ),
+            });
+        }
+        cert.key_usages = usages.into_iter().map(KeyUsage::to_rcgen).collect();
         cert.extended_key_usages = params
             .extended_key_usages
             .iter()
@@ -776,9 +828,9 @@ fn set_validity(
             ),
         });
     }
-    let out_of_range = |what: Duration| Error::TimeOutOfRange {
-        now,
-        what: humantime::format_duration(what).to_string(),
+    let out_of_range = |duration: Duration| Error::TimeOutOfRange {
+        base: now,
+        duration,
     };
     cert.not_before = time::Duration::try_from(backdate)
         .ok()

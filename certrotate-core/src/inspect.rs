@@ -206,7 +206,6 @@ fn signature_name(oid: &str) -> String {
 /// Whether a leaf is trusted by a bundle at a given time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum ChainVerdict {
     /// The leaf is valid at `now` and signed by a valid CA of the bundle.
     Trusted {

@@ -13,6 +13,8 @@
 //!   [`Profile::envoy_gateway`] reproduces `certgen`.
 //! - [`plan()`]: the staged rotation state machine (`stable → prepared → trust → leaves →
 //!   stable`).
+//! - [`trust::check_step`]: the trust invariant of a step, every combination of before and
+//!   after, verified with rustls-webpki.
 //!
 //! # Example
 //!
@@ -58,11 +60,13 @@ pub mod profile;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod trust;
+mod usable_ca;
 
 pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
 };
-pub use check::{CheckReport, Expiring, TrustPair, check};
+pub use check::{CheckReport, Expiring, KeyCheck, KeyProblem, TrustPair, check};
 pub use error::{BoxError, Error, Origin};
 pub use fingerprint::Fingerprint;
 pub use generate::{
@@ -72,6 +76,7 @@ pub use generate::{
 pub use inspect::{CertSummary, ChainFailure, ChainVerdict, inspect_pem, verify_chain};
 pub use plan::{PlanOptions, RotationPlan, Strategy, plan};
 pub use profile::Profile;
+pub use usable_ca::CaDefect;
 
 /// Formats a time as RFC 3339 in UTC (`2026-06-01T12:00:00Z`), as Kubernetes does.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -82,15 +87,26 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// The longest duration accepted anywhere (100 years of 365.25 days): any longer one, added
+/// to a plausible now, would leave the years X.509 and `time` can represent.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(3_155_760_000);
+
 /// Parses a human duration: `90d`, `5y`, `12h`, `1h 30m`, `0s` (humantime's units: a year
-/// is 365.25 days), or plain seconds.
+/// is 365.25 days), or plain seconds; at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, Error> {
     let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
+    let parsed = match text.parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| Error::InvalidParameter {
+            field: "duration".into(),
+            reason: format!("{text:?}: {e} (try 90d, 5y, 12h or 30m)"),
+        })?,
+    };
+    if parsed > MAX_DURATION {
+        return Err(Error::InvalidParameter {
+            field: "duration".into(),
+            reason: format!("{text:?} is longer than the limit of 100 years"),
+        });
     }
-    humantime::parse_duration(text).map_err(|e| Error::InvalidParameter {
-        field: "duration".into(),
-        reason: format!("{text:?}: {e} (try 90d, 5y, 12h or 30m)"),
-    })
+    Ok(parsed)
 }

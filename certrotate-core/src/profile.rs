@@ -142,7 +142,6 @@ pub struct HmacSpec {
 
 /// The kind of a workload to restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum WorkloadKind {
     /// apps/v1 Deployment.
     Deployment,
@@ -176,7 +175,6 @@ pub struct WorkloadSpec {
 /// The kind of a webhook configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum WebhookKind {
     /// admissionregistration.k8s.io/v1 MutatingWebhookConfiguration.
     Mutating,
@@ -292,9 +290,11 @@ impl Profile {
     /// Parses and validates a profile in TOML.
     pub fn from_toml(text: &str, origin: &Origin) -> Result<Self, Error> {
         check_size(text, origin)?;
-        let profile: Self = toml::from_str(text).map_err(|e| Error::ParseProfile {
-            origin: origin.clone(),
-            reason: e.to_string().trim_end().to_owned(),
+        // Not `Display`: toml's message quotes the offending lines of the file.
+        let profile: Self = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |span| span.start);
+            let (line, column) = line_column(text, at);
+            parse_error(origin, line, column, e.message())
         })?;
         profile.validate()?;
         Ok(profile)
@@ -303,9 +303,18 @@ impl Profile {
     /// Parses and validates a profile in YAML.
     pub fn from_yaml(text: &str, origin: &Origin) -> Result<Self, Error> {
         check_size(text, origin)?;
-        let profile: Self = serde_saphyr::from_str(text).map_err(|e| Error::ParseProfile {
-            origin: origin.clone(),
-            reason: e.to_string().trim_end().to_owned(),
+        // Not `Display`: serde-saphyr's message quotes the offending lines of the file.
+        let profile: Self = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
+            let message = e.without_snippet().to_string();
+            // The bare error still ends with its location, which we give first.
+            let message = match message.rsplit_once(" at line ") {
+                Some((message, _)) => message.to_owned(),
+                None => message,
+            };
+            parse_error(origin, line, column, &message)
         })?;
         profile.validate()?;
         Ok(profile)
@@ -342,7 +351,7 @@ impl Profile {
             |name: &str, field: String| match names.insert(name.to_owned(), field.clone()) {
                 Some(other) => Err(invalid(
                     field,
-                    format!("Secret {name:?} is also used by {other}"),
+                    format!("Secret {} is also used by {other}", quoted(name)),
                 )),
                 None => Ok(()),
             };
@@ -353,7 +362,10 @@ impl Profile {
             self.leaf_params(c).and_then(|p| {
                 for (j, d) in p.dns_names.iter().enumerate() {
                     validate_dns_name(d).map_err(|r| {
-                        invalid(format!("{field}.dns_names[{j}]"), format!("{d:?}: {r}"))
+                        invalid(
+                            format!("{field}.dns_names[{j}]"),
+                            format!("{}: {r}", quoted(d)),
+                        )
                     })?;
                 }
                 if p.common_name.is_empty() || p.common_name.len() > 64 {
@@ -368,6 +380,7 @@ impl Profile {
         for (i, h) in self.hmac.iter().enumerate() {
             validate_subdomain(&h.secret).map_err(|r| invalid(format!("hmac[{i}].secret"), r))?;
             claim(&h.secret, format!("hmac[{i}].secret"))?;
+            validate_secret_key(&h.key).map_err(|r| invalid(format!("hmac[{i}].key"), r))?;
             if h.length < 16 || h.length > 4096 {
                 return Err(invalid(
                     format!("hmac[{i}].length"),
@@ -389,6 +402,15 @@ impl Profile {
             return Err(invalid(
                 "ca.validity".into(),
                 "shorter than leaf.validity: leaves would be cut to the CA's lifetime".into(),
+            ));
+        }
+        if KeyUsage::permitted(&self.leaf.key_usages, self.leaf.key_algorithm).is_empty() {
+            return Err(invalid(
+                "leaf.key_usages".into(),
+                format!(
+                    "none is permitted for {} keys (encipherment needs RSA)",
+                    self.leaf.key_algorithm
+                ),
             ));
         }
         if self.leaf.key_encoding == KeyEncoding::Pkcs1 && !self.leaf.key_algorithm.is_rsa() {
@@ -441,6 +463,93 @@ impl Profile {
     }
 }
 
+/// A parse error of a profile: where (1-based line and column; 0 when the parser gave
+/// none) and what was expected, with every value quoted from the file withheld but short
+/// words (see [`shown`]). A profile given by mistake may be a private key: its content must
+/// never reach an error message.
+fn parse_error(origin: &Origin, line: usize, column: usize, message: &str) -> Error {
+    let mut reason = String::new();
+    let mut rest = message.trim();
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open];
+        reason.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        // A `"` string may hold escaped quotes (serde prints strings with `{:?}`).
+        let mut escaped = false;
+        let close = after.char_indices().find_map(|(i, c)| {
+            let found = c as u32 == u32::from(quote) && !escaped;
+            escaped = !escaped && c == '\\' && quote == b'"';
+            found.then_some(i)
+        });
+        let Some(close) = close else {
+            reason.push_str(&withheld(after));
+            rest = "";
+            break;
+        };
+        let quoted = &after[..close];
+        if shown(quoted) {
+            reason.push_str(quoted);
+        } else {
+            reason.push_str(&withheld(quoted));
+        }
+        reason.push(quote as char);
+        rest = &after[close + 1..];
+    }
+    reason.push_str(rest);
+    if !shown_text(&reason) {
+        reason = "not a profile (the parser's message is withheld: it quotes the file)".into();
+    }
+    let reason = if line == 0 {
+        reason
+    } else {
+        format!("line {line}, column {column}: {reason}")
+    };
+    Error::ParseProfile {
+        origin: origin.clone(),
+        reason,
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `at` of `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Whether a value taken from a file may appear in an error message: a short single line
+/// with no PEM armour and no long base64-like run (so no part of a key worth having).
+pub(crate) fn shown(value: &str) -> bool {
+    value.chars().count() <= 64 && !value.contains(['\n', '\r']) && shown_text(value)
+}
+
+fn shown_text(text: &str) -> bool {
+    let base64ish = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=';
+    let mut run = 0;
+    for c in text.chars() {
+        run = if base64ish(c) { run + 1 } else { 0 };
+        if run >= 24 {
+            return false;
+        }
+    }
+    !text.contains("-----")
+}
+
+/// A value that is not [`shown`]: its length only.
+fn withheld(value: &str) -> String {
+    format!("<{} characters withheld>", value.chars().count())
+}
+
+/// A value for a validation message: quoted if [`shown`], else its length only.
+fn quoted(value: &str) -> String {
+    if shown(value) {
+        format!("{value:?}")
+    } else {
+        withheld(value)
+    }
+}
+
 fn check_size(text: &str, origin: &Origin) -> Result<(), Error> {
     if text.len() > MAX_PROFILE_BYTES {
         return Err(Error::TooLarge {
@@ -462,7 +571,7 @@ pub fn validate_dns_name(name: &str) -> Result<(), String> {
         if label == "*" && i == 0 && name.len() > 1 {
             continue;
         }
-        check_label(label).map_err(|r| format!("label {label:?}: {r}"))?;
+        check_label(label).map_err(|r| format!("label {}: {r}", quoted(label)))?;
     }
     Ok(())
 }
@@ -486,13 +595,39 @@ fn check_label(label: &str) -> Result<(), String> {
 /// Checks a Kubernetes object name (RFC 1123 subdomain: lower case, 253 characters).
 pub fn validate_subdomain(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
-        return Err(format!("{name:?} must be 1 to 253 characters"));
+        return Err(format!("{} must be 1 to 253 characters", quoted(name)));
     }
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(format!("{name:?} must be lower case"));
+        return Err(format!("{} must be lower case", quoted(name)));
     }
     for label in name.split('.') {
-        check_label(label).map_err(|r| format!("{name:?}: {r}"))?;
+        check_label(label).map_err(|r| format!("{}: {r}", quoted(name)))?;
+    }
+    Ok(())
+}
+
+/// Checks a Secret data key as Kubernetes does: 1 to 253 letters, digits, `-`, `_` and `.`,
+/// neither `.` nor `..`, and not starting with `..` (reserved by the Secret volume layout:
+/// `..data`, `..2024_...`). A key may start with one dot (`.hmac`).
+pub fn validate_secret_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 253 {
+        return Err(format!(
+            "a Secret key must be 1 to 253 characters, got {}",
+            key.len()
+        ));
+    }
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "{key:?}: a Secret key may hold only letters, digits, '-', '_' and '.'"
+        ));
+    }
+    if key == "." || key.starts_with("..") {
+        return Err(format!(
+            "{key:?}: a Secret key must not be '.' nor start with '..' (reserved by the Secret volume layout)"
+        ));
     }
     Ok(())
 }
@@ -500,7 +635,7 @@ pub fn validate_subdomain(name: &str) -> Result<(), String> {
 /// Checks a namespace (RFC 1123 label: lower case, 63 characters).
 pub fn validate_label(name: &str) -> Result<(), String> {
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(format!("{name:?} must be lower case"));
+        return Err(format!("{} must be lower case", quoted(name)));
     }
-    check_label(name).map_err(|r| format!("{name:?}: {r}"))
+    check_label(name).map_err(|r| format!("{}: {r}", quoted(name)))
 }

@@ -256,3 +256,270 @@ fn long_runs_of_skipped_blocks_before_the_carried_one() {
     assert_eq!(b.report.skipped.len(), 21);
     assert_eq!(b.pem, format!("{new}{valid}{other}"));
 }
+
+/// Certificates that are not usable CAs, each with the defect `kind` the rule must give.
+struct Unusable {
+    what: &'static str,
+    pem: String,
+    kind: &'static str,
+}
+
+fn openssl_ca(dir: &std::path::Path, name: &str, args: &[&str], ext: &[&str]) -> String {
+    let crt = dir.join(format!("{name}.crt"));
+    let mut cmd = std::process::Command::new("openssl");
+    cmd.args(["req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=weak"])
+        .args(args)
+        .arg("-keyout")
+        .arg(dir.join(format!("{name}.key")))
+        .arg("-out")
+        .arg(&crt);
+    for e in ext {
+        cmd.args(["-addext", e]);
+    }
+    let status = cmd.stderr(std::process::Stdio::null()).status().unwrap();
+    assert!(status.success(), "openssl {name}");
+    std::fs::read_to_string(crt).unwrap()
+}
+
+/// Fixtures at a `now` one hour into the validity of the certificates openssl makes (it
+/// cannot back-date them), and the unusable CAs.
+static UNUSABLE_FX: LazyLock<(Fixtures, Vec<Unusable>)> = LazyLock::new(|| {
+    use certrotate_core::{Ca, CaParams, LeafParams, SeededEntropy};
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = [
+        "basicConstraints=critical,CA:TRUE",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ];
+    let dir = tmp.path();
+    let rsa1024 = openssl_ca(dir, "rsa1024", &["-newkey", "rsa:1024", "-sha256"], &ca);
+    let der = ::pem::parse(&rsa1024).unwrap().into_contents();
+    let (_, x) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let now = x.validity().not_before.to_datetime() + time::Duration::HOUR;
+    let fx = Fixtures::at(2026, now);
+    let mut entropy = SeededEntropy::new(99);
+    let leaf = fx.valid()[0]
+        .issue_leaf(
+            &LeafParams::new("leaf", vec!["leaf".into()]),
+            now,
+            &mut entropy,
+        )
+        .unwrap()
+        .cert_pem;
+    let future = Ca::generate(
+        &CaParams::new("future"),
+        now + time::Duration::days(10),
+        &mut entropy,
+    )
+    .unwrap();
+    let unusable = vec![
+        Unusable {
+            what: "a leaf",
+            pem: leaf,
+            kind: "not-a-ca",
+        },
+        Unusable {
+            what: "CA:FALSE",
+            pem: openssl_ca(
+                dir,
+                "noca",
+                &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                &["basicConstraints=critical,CA:FALSE"],
+            ),
+            kind: "not-a-ca",
+        },
+        Unusable {
+            what: "no keyCertSign",
+            pem: openssl_ca(
+                dir,
+                "nocertsign",
+                &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                &[
+                    "basicConstraints=critical,CA:TRUE",
+                    "keyUsage=critical,digitalSignature",
+                ],
+            ),
+            kind: "no-key-cert-sign",
+        },
+        Unusable {
+            what: "not yet valid",
+            pem: future.cert_pem().to_owned(),
+            kind: "not-yet-valid",
+        },
+        Unusable {
+            what: "expired",
+            pem: fx.expired()[0].cert_pem().to_owned(),
+            kind: "expired",
+        },
+        Unusable {
+            what: "RSA 1024",
+            pem: rsa1024,
+            kind: "weak-rsa-key",
+        },
+        Unusable {
+            what: "SHA-1",
+            pem: openssl_ca(dir, "sha1", &["-newkey", "rsa:2048", "-sha1"], &ca),
+            kind: "weak-signature",
+        },
+        Unusable {
+            what: "P-224",
+            pem: openssl_ca(
+                dir,
+                "p224",
+                &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-224"],
+                &ca,
+            ),
+            kind: "unsupported-curve",
+        },
+    ];
+    (fx, unusable)
+});
+
+/// The rule's verdict checked against x509-parser (an independent parse): CA:TRUE,
+/// keyCertSign where keyUsage is present, valid at `now`, RSA of 2048 bits or more or a
+/// NIST curve from P-256 or Ed25519, not signed with SHA-1 or MD5.
+fn oracle_usable(pem: &str, now: time::OffsetDateTime) -> bool {
+    use x509_parser::public_key::PublicKey;
+    let der = ::pem::parse(pem).unwrap().into_contents();
+    let (_, x) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let key_cert_sign = match x.key_usage().unwrap() {
+        Some(ku) => ku.value.key_cert_sign(),
+        None => true,
+    };
+    let spki = x.public_key();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string());
+    let key = match spki.parsed().unwrap() {
+        PublicKey::RSA(rsa) => rsa.key_size() >= 2048,
+        PublicKey::EC(_) => matches!(
+            curve.as_deref(),
+            Some("1.2.840.10045.3.1.7" | "1.3.132.0.34" | "1.3.132.0.35")
+        ),
+        _ => spki.algorithm.algorithm.to_id_string() == "1.3.101.112",
+    };
+    let signature = x.signature_algorithm.algorithm.to_id_string();
+    let weak = [
+        "1.2.840.113549.1.1.5",
+        "1.2.840.10045.4.1",
+        "1.2.840.113549.1.1.4",
+    ];
+    x.is_ca()
+        && key_cert_sign
+        && x.validity()
+            .is_valid_at(x509_parser::time::ASN1Time::from(now))
+        && key
+        && !weak.contains(&signature.as_str())
+}
+
+/// Finding 10 of issue 10: NEW must be a usable CA, else refused naming the block and the
+/// reason; OLD blocks failing the same test are skipped with that reason.
+#[test]
+fn unusable_cas_are_refused_as_new_and_skipped_as_old() {
+    let (fx, unusable) = &*UNUSABLE_FX;
+    let now = fx.now();
+    let new = fx.new_ca_pem();
+    for u in unusable {
+        let err = bundle_ca_certs(u.pem.as_bytes(), b"", now)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("new CA block 1: unusable CA: "),
+            "{}: {err}",
+            u.what
+        );
+        let as_second = format!("{new}{}", u.pem);
+        let err = bundle_ca_certs(as_second.as_bytes(), b"", now)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("new CA block 2: "), "{}: {err}", u.what);
+
+        let out = bundle_ca_certs(new.as_bytes(), u.pem.as_bytes(), now).unwrap();
+        assert!(out.report.carried.is_empty(), "{}", u.what);
+        assert_eq!(out.pem, new);
+        let reason = serde_json::to_value(&out.report.skipped[0].reason).unwrap();
+        let kind = if u.kind == "expired" {
+            // Expiry is found first, by the parse every old block gets.
+            &reason["kind"]
+        } else {
+            assert_eq!(reason["kind"], "unusable-ca", "{}: {reason}", u.what);
+            &reason["defect"]["kind"]
+        };
+        let expected = if u.kind == "expired" {
+            "expired"
+        } else {
+            u.kind
+        };
+        assert_eq!(kind, expected, "{}: {reason}", u.what);
+    }
+    // Ed25519 and P-384 CAs are usable.
+    for alg in [
+        certrotate_core::KeyAlgorithm::Ed25519,
+        certrotate_core::KeyAlgorithm::EcdsaP384,
+    ] {
+        let ca = certrotate_core::Ca::generate(
+            &certrotate_core::CaParams::new("ok").with_key_algorithm(alg),
+            now,
+            &mut certrotate_core::SeededEntropy::new(3),
+        )
+        .unwrap();
+        bundle_ca_certs(ca.cert_pem().as_bytes(), b"", now).unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Mixed usable and unusable CAs: as old, exactly the first `limit` usable distinct
+    /// ones are carried and every unusable one is skipped; as new, the first unusable block
+    /// is the error. Every certificate of every bundle passes the x509-parser oracle.
+    #[test]
+    fn only_usable_cas_enter_a_bundle(
+        picks in proptest::collection::vec((any::<bool>(), 0usize..8), 0..8),
+        limit in 0usize..3,
+    ) {
+        let (fx, unusable) = &*UNUSABLE_FX;
+        let now = fx.now();
+        let new = fx.new_ca_pem();
+        let pems: Vec<(bool, String)> = picks
+            .iter()
+            .map(|&(usable, i)| if usable {
+                (true, fx.valid()[i % fx.valid().len()].cert_pem().to_owned())
+            } else {
+                (false, unusable[i % unusable.len()].pem.clone())
+            })
+            .collect();
+        let old: String = pems.iter().map(|(_, p)| p.as_str()).collect();
+        let out = BundlePolicy::new(limit).bundle(new.as_bytes(), old.as_bytes(), now).unwrap();
+        let mut expected = Vec::new();
+        for (i, (usable, pem)) in pems.iter().enumerate() {
+            prop_assert_eq!(*usable, oracle_usable(pem, now));
+            if *usable && expected.len() < limit && !expected.iter().any(|(_, p)| p == pem) {
+                expected.push((i + 1, pem.clone()));
+            }
+        }
+        let carried: Vec<usize> = out.report.carried.iter().map(|c| c.block).collect();
+        prop_assert_eq!(carried, expected.iter().map(|(b, _)| *b).collect::<Vec<_>>());
+        for block in ::pem::parse_many(&out.pem).unwrap() {
+            prop_assert!(oracle_usable(&::pem::encode(&block), now));
+        }
+        for s in &out.report.skipped {
+            if !pems[s.block - 1].0 {
+                let unusable = matches!(s.reason, SkipReason::UnusableCa { .. } | SkipReason::Expired { .. } | SkipReason::BeyondLimit { .. });
+                prop_assert!(unusable, "{s}");
+            }
+        }
+
+        let as_new = format!("{new}{old}");
+        match pems.iter().position(|(usable, _)| !usable) {
+            Some(first) => {
+                let err = bundle_ca_certs(as_new.as_bytes(), b"", now).unwrap_err().to_string();
+                let expected = format!("new CA block {}: unusable CA: ", first + 2);
+                prop_assert!(err.starts_with(&expected), "{}", err);
+            }
+            None => prop_assert!(bundle_ca_certs(as_new.as_bytes(), b"", now).is_ok()),
+        }
+    }
+}

@@ -116,6 +116,15 @@ fn every_algorithm_round_trips() {
         );
         let eku = leaf_x.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth && eku.client_auth, "{alg}: mTLS EKUs");
+        // Key usage follows the key type: encipherment only for RSA (RFC 5480, RFC 8410).
+        let ku = leaf_x.key_usage().unwrap().unwrap().value;
+        assert!(ku.digital_signature(), "{alg}: digitalSignature");
+        assert_eq!(
+            ku.key_encipherment(),
+            alg.is_rsa(),
+            "{alg}: keyEncipherment"
+        );
+        assert!(!ku.data_encipherment(), "{alg}: dataEncipherment not asked");
         assert_eq!(
             leaf_x.validity().not_after.to_datetime(),
             NOW + time::Duration::days(90)
@@ -439,4 +448,54 @@ fn weak_cas_are_refused_for_new_material() {
             "{name}: warned when inspected"
         );
     }
+}
+
+/// certgen's key usages on every key type: encipherment only where the key is RSA
+/// (RFC 5480 forbids it for ECDSA keys, RFC 8410 for Ed25519); a set with nothing left for
+/// the key type is refused, naming the field.
+#[test]
+fn key_usage_follows_the_key_type() {
+    use certrotate_core::KeyUsage;
+    let certgen = vec![
+        KeyUsage::DigitalSignature,
+        KeyUsage::DataEncipherment,
+        KeyUsage::KeyEncipherment,
+        KeyUsage::ContentCommitment,
+    ];
+    let mut entropy = SeededEntropy::new(5);
+    for alg in KeyAlgorithm::ALL {
+        let ca = Ca::generate(
+            &CaParams::new("ca").with_key_algorithm(alg),
+            NOW,
+            &mut entropy,
+        )
+        .unwrap();
+        let leaf = ca
+            .issue_leaf(
+                &leaf_params(alg).with_key_usages(certgen.clone()),
+                NOW,
+                &mut entropy,
+            )
+            .unwrap();
+        let leaf_der = der(&leaf.cert_pem);
+        let (_, x) = parse_x509_certificate(&leaf_der).unwrap();
+        let ku = x.key_usage().unwrap().unwrap().value;
+        assert!(ku.digital_signature() && ku.non_repudiation(), "{alg}");
+        assert_eq!(ku.key_encipherment(), alg.is_rsa(), "{alg}");
+        assert_eq!(ku.data_encipherment(), alg.is_rsa(), "{alg}");
+        assert!(!ku.key_agreement(), "{alg}");
+    }
+    let ca = Ca::generate(&CaParams::new("ca"), NOW, &mut entropy).unwrap();
+    let err = ca
+        .issue_leaf(
+            &leaf_params(KeyAlgorithm::EcdsaP256).with_key_usages(vec![KeyUsage::KeyEncipherment]),
+            NOW,
+            &mut entropy,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("key_usages") && err.contains("ecdsa-p256"),
+        "{err}"
+    );
 }

@@ -1,11 +1,20 @@
 //! The rotation engine: observe → plan → apply in order → wait → repeat.
+//!
+//! The engine makes no policy decision: what to write, in which order, and when the next
+//! step may run all come from the core's [`RotationPlan`]. The engine reads, applies,
+//! re-plans after a conflict, and waits. Planning (which generates keys) and the calls of a
+//! store that blocks ([`IoKind::Blocking`]) run on tokio's blocking pool, so the async
+//! executor stays responsive.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use certrotate_core::plan::{
-    ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, Next, ObjectRef, Observed, ObservedSecret,
-    Phase, ProfileObjects, SecretAction, SecretChange, Step,
+    ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, AnyRef, Next, Note, NoteReason, ObjectRef,
+    Observed, ObservedSecret, Phase, ProfileObjects, SecretAction, SecretChange, Step, StepReason,
+    Summary, WaitReason, WebhookRef, WorkloadRef,
 };
 use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan};
 use serde::Serialize;
@@ -14,14 +23,13 @@ use time::OffsetDateTime;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, StoreError};
 use crate::parallel::ParallelKeys;
-use crate::store::{NewSecret, SecretUpdate, Store};
+use crate::store::{IoKind, NewSecret, SecretUpdate, Store};
 
 /// How far one run goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum RunMode {
     /// Apply every step allowed now and stop at the first wait: one phase per run, for a
-    /// Job or CronJob that comes back later.
+    /// Job, a CronJob or a reconcile loop that comes back later.
     Once,
     /// Sleep through the convergence intervals and rollouts until the rotation ends, or
     /// fail after `timeout`.
@@ -34,7 +42,6 @@ pub enum RunMode {
 /// Something the engine did, for rendering (also emitted through `tracing`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
-#[non_exhaustive]
 pub enum Event {
     /// A plan was made.
     Planned {
@@ -43,67 +50,70 @@ pub enum Event {
         /// Phase after.
         to: Phase,
         /// What it does.
-        summary: String,
+        summary: Summary,
     },
     /// A Secret was created.
     SecretCreated {
-        /// `namespace/name`.
-        secret: String,
+        /// The Secret.
+        secret: ObjectRef,
         /// Why.
-        reason: String,
+        reason: StepReason,
     },
     /// A Secret was updated.
     SecretUpdated {
-        /// `namespace/name`.
-        secret: String,
+        /// The Secret.
+        secret: ObjectRef,
         /// The data keys written or removed.
         keys: Vec<String>,
         /// Why.
-        reason: String,
+        reason: StepReason,
     },
     /// A Secret was already in its target state.
     SecretUnchanged {
-        /// `namespace/name`.
-        secret: String,
+        /// The Secret.
+        secret: ObjectRef,
     },
     /// A webhook configuration's `caBundle`s were updated.
     WebhookUpdated {
-        /// `kind name`.
-        webhook: String,
+        /// The webhook configuration.
+        webhook: WebhookRef,
+        /// Why.
+        reason: StepReason,
     },
     /// A workload was restarted.
     WorkloadRestarted {
-        /// `kind namespace/name`.
-        workload: String,
+        /// The workload.
+        workload: WorkloadRef,
         /// Why.
-        reason: String,
+        reason: StepReason,
     },
-    /// A note (absent workload, restart not applicable, ...).
-    Note {
-        /// The object.
-        object: String,
-        /// What about it.
-        message: String,
-    },
+    /// Nothing written, something to say (an absent workload, a restart already done).
+    Note(Note),
     /// A write conflicted; the engine re-read and re-planned.
     Conflict {
         /// The object.
-        object: String,
+        object: AnyRef,
         /// Which attempt.
         attempt: u32,
     },
-    /// Waiting for the convergence interval.
+    /// Waiting until a time.
     Waiting {
         /// Until when.
         #[serde(with = "time::serde::rfc3339")]
         until: OffsetDateTime,
         /// Why.
-        reason: String,
+        reason: WaitReason,
     },
     /// Waiting for rollouts.
     WaitingForRollout {
         /// Which workloads.
-        workloads: Vec<String>,
+        workloads: Vec<WorkloadRef>,
+    },
+    /// A single-step rotation is about to write; these pairs of leaf and trust store fail
+    /// in some order of reloads (the staged strategy refuses such a step).
+    TrustAtRisk {
+        /// The pairs, with the side of the step and the reason.
+        pairs: Vec<certrotate_core::trust::PairCheck>,
     },
 }
 
@@ -117,37 +127,62 @@ pub struct RunReport {
     pub phase: Phase,
     /// What comes next.
     pub next: Next,
+    /// When to run again, measured with the rotator's clock at the end of the run: the
+    /// wait of [`Next::WaitUntil`], the poll interval while rollouts are in progress, zero
+    /// for [`Next::Continue`], `None` once there is nothing more to do (an operator then
+    /// waits for a change, or its own resync period).
+    #[serde(with = "duration_opt")]
+    pub requeue_after: Option<Duration>,
     /// The last plan's summary.
-    pub summary: String,
+    pub summary: Summary,
     /// How many writes (creates, updates, restarts) were made.
     pub writes: usize,
 }
 
+mod duration_opt {
+    use serde::Serializer;
+
+    pub(super) fn serialize<S: Serializer>(
+        d: &Option<std::time::Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 /// Drives rotations of one profile on one store.
+///
+/// Every method takes `&self`: a rotator can be shared (in an `Arc`, or a kube-runtime
+/// controller's context) and called from several tasks; its only mutable state, the
+/// source of randomness, sits behind a mutex that is never held across an `.await`.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), certrotate_kube::Error> {
 /// use certrotate_core::{PlanOptions, Profile};
-/// use certrotate_kube::{DirStore, Rotator, RunMode};
+/// use certrotate_kube::{DirStore, Rotator};
 ///
 /// let store = DirStore::new("./certs");
-/// let mut options = PlanOptions::default();
-/// options.overwrite = true;
-/// let mut rotator = Rotator::new(store, Profile::envoy_gateway("envoy-gateway-system"), options);
-/// let report = rotator.run(RunMode::Once).await?;
-/// println!("{}: next {:?}", report.summary, report.next);
+/// let options = PlanOptions::default().with_overwrite(true);
+/// let rotator = Rotator::new(store, Profile::envoy_gateway("envoy-gateway-system"), options);
+/// let report = rotator.reconcile().await?;
+/// println!("{}: come back in {:?}", report.summary, report.requeue_after);
 /// # Ok(()) }
 /// ```
 pub struct Rotator<S, C = SystemClock> {
-    store: S,
-    profile: Profile,
+    store: Arc<S>,
+    profile: Arc<Profile>,
     options: PlanOptions,
     clock: C,
-    entropy: Box<dyn Entropy + Send + Sync>,
+    entropy: SharedEntropy,
     max_conflicts: u32,
     poll_interval: Duration,
 }
+
+type SharedEntropy = Arc<Mutex<Box<dyn Entropy + Send>>>;
 
 impl<S: Store> Rotator<S, SystemClock> {
     /// A rotator with the system clock and the operating system's randomness (RSA keys
@@ -155,11 +190,11 @@ impl<S: Store> Rotator<S, SystemClock> {
     pub fn new(store: S, profile: Profile, options: PlanOptions) -> Self {
         let batch = profile.components.len() + 1;
         Self {
-            store,
-            profile,
+            store: Arc::new(store),
+            profile: Arc::new(profile),
             options,
             clock: SystemClock,
-            entropy: Box::new(ParallelKeys::new(batch)),
+            entropy: Arc::new(Mutex::new(Box::new(ParallelKeys::new(batch)))),
             max_conflicts: 5,
             poll_interval: Duration::from_secs(5),
         }
@@ -181,8 +216,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     }
 
     /// Uses another source of randomness.
-    pub fn with_entropy(mut self, entropy: impl Entropy + Send + Sync + 'static) -> Self {
-        self.entropy = Box::new(entropy);
+    pub fn with_entropy(mut self, entropy: impl Entropy + Send + 'static) -> Self {
+        self.entropy = Arc::new(Mutex::new(Box::new(entropy)));
         self
     }
 
@@ -203,40 +238,92 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         &self.store
     }
 
+    /// The profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The options every plan is made with.
+    pub fn options(&self) -> &PlanOptions {
+        &self.options
+    }
+
     /// Reads every object of the profile.
     pub async fn observe(&self) -> Result<Observed, Error> {
-        observe(&self.store, &self.profile).await
+        let store = Arc::clone(&self.store);
+        let profile = Arc::clone(&self.profile);
+        self.store_call(async move { observe(&*store, &profile).await })
+            .await?
     }
 
-    /// Observes and plans the next step without applying it: a dry run.
-    pub async fn plan(&mut self) -> Result<RotationPlan, Error> {
+    /// Observes and plans the next step without applying it: a dry run. Keys are
+    /// generated on tokio's blocking pool.
+    pub async fn plan(&self) -> Result<RotationPlan, Error> {
         let observed = self.observe().await?;
-        self.plan_from(&observed)
+        self.plan_from(Arc::new(observed)).await
     }
 
-    fn plan_from(&mut self, observed: &Observed) -> Result<RotationPlan, Error> {
+    /// Plans from an observation, on tokio's blocking pool (key generation is CPU-heavy).
+    async fn plan_from(&self, observed: Arc<Observed>) -> Result<RotationPlan, Error> {
         let now = self.clock.now();
-        Ok(certrotate_core::plan(
-            &self.profile,
-            observed,
-            &self.options,
-            now,
-            self.entropy.as_mut(),
-        )?)
+        let profile = Arc::clone(&self.profile);
+        let options = self.options.clone();
+        let entropy = Arc::clone(&self.entropy);
+        let plan = blocking(move || {
+            // A panic while planning leaves the entropy source as it was: its state is
+            // only a random stream, safe to keep using.
+            let mut entropy = entropy.lock().unwrap_or_else(PoisonError::into_inner);
+            certrotate_core::plan(&profile, &observed, &options, now, entropy.as_mut())
+        })
+        .await??;
+        Ok(plan)
+    }
+
+    /// The operator's entry point: advances the rotation as far as it safely may now
+    /// (every step allowed, up to the first wait) and says when to come back
+    /// ([`RunReport::requeue_after`], measured with this rotator's clock). Call it again
+    /// whenever it asks, or whenever something changed; an unchanged state writes nothing.
+    pub async fn reconcile(&self) -> Result<RunReport, Error> {
+        self.run(RunMode::Once).await
+    }
+
+    /// The trust gate (see [`crate::gate`]): refuses a step that breaks trust, reports the
+    /// pairs a single-step rotation puts at risk. No option skips it.
+    fn gate(
+        &self,
+        observed: &Observed,
+        plan: &RotationPlan,
+        report: &mut RunReport,
+    ) -> Result<(), Error> {
+        match crate::gate::check(&self.profile, observed, plan, self.clock.now()) {
+            crate::gate::Verdict::Keeps => Ok(()),
+            crate::gate::Verdict::AtRisk(pairs) => {
+                event(report, Event::TrustAtRisk { pairs });
+                Ok(())
+            }
+            crate::gate::Verdict::Breaks(broken) => Err(Error::TrustWouldBreak {
+                step: plan.summary.clone(),
+                broken,
+            }),
+        }
     }
 
     /// Applies one plan (from [`Self::plan`]) without re-planning: for a server-side dry
     /// run, or an operator that shows the plan before applying it. A conflict is an error
     /// here; [`Self::run`] re-plans instead.
-    pub async fn apply(&mut self, plan: &RotationPlan) -> Result<RunReport, Error> {
+    pub async fn apply(&self, plan: &RotationPlan) -> Result<RunReport, Error> {
         let mut report = RunReport {
             events: Vec::new(),
             phase: plan.to,
             next: plan.next.clone(),
+            requeue_after: None,
             summary: plan.summary.clone(),
             writes: 0,
         };
+        let observed = self.observe().await?;
+        self.gate(&observed, plan, &mut report)?;
         self.apply_steps(plan, &mut report, &mut None).await?;
+        report.requeue_after = self.requeue_after(&report.next);
         Ok(report)
     }
 
@@ -247,15 +334,16 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// from what was read with this run's own writes applied (each write returns the new
     /// version). That is safe because every Secret and webhook write carries the version
     /// its plan was made from: a change by anyone else meanwhile (even a deletion) fails
-    /// the write, and the engine re-reads and re-plans. A staged rotation to its end reads
-    /// the profile once instead of once per phase.
-    pub async fn run(&mut self, mode: RunMode) -> Result<RunReport, Error> {
+    /// the write, and the engine re-reads and re-plans. A staged rotation to its end thus
+    /// reads the profile once instead of once per phase.
+    pub async fn run(&self, mode: RunMode) -> Result<RunReport, Error> {
         let started = self.clock.now();
         let mut report = RunReport {
             events: Vec::new(),
             phase: Phase::Stable,
             next: Next::Done,
-            summary: String::new(),
+            requeue_after: None,
+            summary: Summary::UpToDate,
             writes: 0,
         };
         let mut conflicts = 0;
@@ -264,11 +352,10 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         // Continue is only returned by the prepare steps; a handful of rounds always ends.
         for _ in 0..64 {
             let observed = match carried.take() {
-                Some(observed) => observed,
-                None => self.observe().await?,
+                Some(observed) => Arc::new(observed),
+                None => Arc::new(self.observe().await?),
             };
-            let plan = self.plan_from(&observed)?;
-            carried = Some(observed);
+            let plan = self.plan_from(Arc::clone(&observed)).await?;
             event(
                 &mut report,
                 Event::Planned {
@@ -277,89 +364,110 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     summary: plan.summary.clone(),
                 },
             );
+            self.gate(&observed, &plan, &mut report)?;
+            // The planner is done with it: take it back to apply this round's writes to.
+            carried = Some(Arc::unwrap_or_clone(observed));
             match self.apply_steps(&plan, &mut report, &mut carried).await {
                 Ok(()) => {}
-                Err(e) if stale(&e) && conflicts < self.max_conflicts => {
+                Err(e) if stale(&e) => {
                     carried = None;
                     conflicts += 1;
+                    // A conflict is always about an object of the profile.
+                    let object = e.object().unwrap_or_else(|| self.ca_secret());
+                    if conflicts > self.max_conflicts {
+                        return Err(Error::TooManyConflicts {
+                            attempts: conflicts,
+                            object,
+                        });
+                    }
                     event(
                         &mut report,
                         Event::Conflict {
-                            object: e.object(),
+                            object,
                             attempt: conflicts,
                         },
                     );
                     continue;
-                }
-                Err(e) if stale(&e) => {
-                    return Err(Error::TooManyConflicts {
-                        attempts: conflicts + 1,
-                        object: e.object(),
-                    });
                 }
                 Err(e) => return Err(e),
             }
             report.phase = plan.to;
             report.summary = plan.summary.clone();
             report.next = plan.next.clone();
-            match (&plan.next, mode) {
-                (Next::Continue, _) => continue,
-                (Next::Done, _) => return Ok(report),
-                (Next::WaitUntil { at, reason }, _) => {
+            let until = match &plan.next {
+                Next::Continue => continue,
+                Next::Done => break,
+                Next::WaitUntil { at, reason } => {
                     event(
                         &mut report,
                         Event::Waiting {
                             until: *at,
-                            reason: reason.clone(),
+                            reason: *reason,
                         },
                     );
-                    let RunMode::UntilDone { timeout } = mode else {
-                        return Ok(report);
-                    };
-                    self.check_deadline(started, timeout, *at, reason)?;
-                    self.clock.sleep_until(*at).await;
+                    *at
                 }
-                (Next::WaitForRollout { workloads }, _) => {
+                Next::WaitForRollout { workloads } => {
                     event(
                         &mut report,
                         Event::WaitingForRollout {
                             workloads: workloads.clone(),
                         },
                     );
-                    let RunMode::UntilDone { timeout } = mode else {
-                        return Ok(report);
-                    };
-                    let at = self.clock.now() + self.poll_interval;
-                    self.check_deadline(started, timeout, at, &workloads.join(", "))?;
-                    self.clock.sleep_until(at).await;
                     // The rollouts' progress is only known by reading them.
                     carried = None;
+                    self.clock.now() + self.poll_interval
                 }
-                _ => return Ok(report),
+            };
+            let RunMode::UntilDone { timeout } = mode else {
+                break;
+            };
+            if until - started > timeout {
+                return Err(Error::Timeout {
+                    started,
+                    timeout,
+                    pending: plan.next.clone(),
+                    until,
+                });
             }
+            self.clock.sleep_until(until).await;
         }
+        report.requeue_after = self.requeue_after(&report.next);
         Ok(report)
     }
 
-    fn check_deadline(
-        &self,
-        started: OffsetDateTime,
-        timeout: Duration,
-        until: OffsetDateTime,
-        waiting_for: &str,
-    ) -> Result<(), Error> {
-        if until - started > timeout {
-            return Err(Error::Timeout {
-                waited: certrotate_core::rfc3339(started)
-                    + " to "
-                    + &certrotate_core::rfc3339(self.clock.now()),
-                waiting_for: format!(
-                    "{waiting_for} (next step at {})",
-                    certrotate_core::rfc3339(until)
-                ),
-            });
+    /// When to come back for `next`, from this rotator's clock.
+    fn requeue_after(&self, next: &Next) -> Option<Duration> {
+        match next {
+            Next::Done => None,
+            Next::Continue => Some(Duration::ZERO),
+            Next::WaitUntil { at, .. } => {
+                Some(Duration::try_from(*at - self.clock.now()).unwrap_or_default())
+            }
+            Next::WaitForRollout { .. } => Some(self.poll_interval),
         }
-        Ok(())
+    }
+
+    fn ca_secret(&self) -> AnyRef {
+        AnyRef::Secret(ProfileObjects::of(&self.profile).ca_secret)
+    }
+
+    /// Runs a store future where the store wants it: inline, or on the blocking pool for a
+    /// store whose calls block the thread.
+    async fn store_call<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.store.io() {
+            IoKind::Async => Ok(f.await),
+            IoKind::Blocking => {
+                let handle = tokio::runtime::Handle::current();
+                // The future only does blocking work (no tokio I/O or timers), so
+                // `Handle::block_on` on a blocking-pool thread runs it to completion.
+                blocking(move || handle.block_on(f)).await
+            }
+        }
     }
 
     /// Applies the steps of a plan, in order. Stops at the first failure: the persisted
@@ -367,7 +475,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// `carried` too (the observation the plan was made from), or clears it where the
     /// result cannot be known without reading (a restart starts a rollout).
     async fn apply_steps(
-        &mut self,
+        &self,
         plan: &RotationPlan,
         report: &mut RunReport,
         carried: &mut Option<Observed>,
@@ -376,32 +484,37 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             match step {
                 Step::Secret(change) => self.apply_secret(change, report, carried).await?,
                 Step::Webhook(change) => {
+                    let store = Arc::clone(&self.store);
+                    let (webhook, version, bundles) = (
+                        change.webhook.clone(),
+                        change.expected_version.clone(),
+                        change.ca_bundles.clone(),
+                    );
                     let version = self
-                        .store
-                        .update_webhook(
-                            &change.webhook,
-                            &change.expected_version,
-                            &change.ca_bundles,
-                        )
-                        .await
+                        .store_call(async move {
+                            store.update_webhook(&webhook, &version, &bundles).await
+                        })
+                        .await?
                         .map_err(|source| Error::UpdateWebhook {
-                            webhook: change.webhook.to_string(),
+                            webhook: change.webhook.clone(),
                             source,
                         })?;
-                    if let Some(w) = carried
+                    match carried
                         .as_mut()
                         .and_then(|o| o.webhooks.get_mut(&change.webhook))
                     {
-                        w.ca_bundles = change.ca_bundles.clone();
-                        w.version = version;
-                    } else {
-                        *carried = None;
+                        Some(observed) => {
+                            observed.ca_bundles = change.ca_bundles.clone();
+                            observed.version = version;
+                        }
+                        None => *carried = None,
                     }
                     report.writes += 1;
                     event(
                         report,
                         Event::WebhookUpdated {
-                            webhook: change.webhook.to_string(),
+                            webhook: change.webhook.clone(),
+                            reason: change.reason,
                         },
                     );
                 }
@@ -415,56 +528,50 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     ]);
                     // Its rollout status changes: the next round reads it.
                     *carried = None;
-                    match self
-                        .store
-                        .restart_workload(&restart.workload, &annotations)
-                        .await
-                    {
+                    let store = Arc::clone(&self.store);
+                    let workload = restart.workload.clone();
+                    let result = self
+                        .store_call(
+                            async move { store.restart_workload(&workload, &annotations).await },
+                        )
+                        .await?;
+                    match result {
                         Ok(()) => {
                             report.writes += 1;
                             event(
                                 report,
                                 Event::WorkloadRestarted {
-                                    workload: restart.workload.to_string(),
-                                    reason: restart.reason.clone(),
+                                    workload: restart.workload.clone(),
+                                    reason: restart.reason,
                                 },
                             );
                         }
+                        // Deleted since it was observed: nothing to restart any more.
                         Err(StoreError::NotFound) => event(
                             report,
-                            Event::Note {
-                                object: restart.workload.to_string(),
-                                message: "absent: nothing to restart".into(),
-                            },
+                            Event::Note(Note::new(restart.workload.clone(), NoteReason::Absent)),
                         ),
-                        Err(source) => {
+                        Err(StoreError::NotApplicable(_)) => event(
+                            report,
+                            Event::Note(Note::new(
+                                restart.workload.clone(),
+                                NoteReason::NotHeldByStore,
+                            )),
+                        ),
+                        Err(
+                            source @ (StoreError::Conflict
+                            | StoreError::AlreadyExists
+                            | StoreError::GaveUp { .. }
+                            | StoreError::Backend(_)),
+                        ) => {
                             return Err(Error::RestartWorkload {
-                                workload: restart.workload.to_string(),
+                                workload: restart.workload.clone(),
                                 source,
                             });
                         }
                     }
                 }
-                Step::Note { object, message } => {
-                    let message = if !self.store.has_cluster_objects()
-                        && message.starts_with("absent")
-                    {
-                        format!(
-                            "not applicable to {}: no cluster objects in local mode (restart or update it yourself if it exists)",
-                            self.store.describe()
-                        )
-                    } else {
-                        message.clone()
-                    };
-                    event(
-                        report,
-                        Event::Note {
-                            object: object.clone(),
-                            message,
-                        },
-                    );
-                }
-                _ => {}
+                Step::Note(note) => event(report, Event::Note(note.clone())),
             }
         }
         Ok(())
@@ -476,17 +583,18 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         report: &mut RunReport,
         carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
-        let secret = change.secret.to_string();
         let write_error = |source| Error::WriteSecret {
-            secret: secret.clone(),
+            secret: change.secret.clone(),
             source,
         };
+        let store = Arc::clone(&self.store);
+        let secret = change.secret.clone();
         match &change.action {
             SecretAction::Unchanged => {
                 event(
                     report,
                     Event::SecretUnchanged {
-                        secret: secret.clone(),
+                        secret: change.secret.clone(),
                     },
                 );
             }
@@ -507,10 +615,10 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
                         .collect(),
                 };
+                let written = new.clone();
                 let version = self
-                    .store
-                    .create_secret(&change.secret, &new)
-                    .await
+                    .store_call(async move { store.create_secret(&secret, &written).await })
+                    .await?
                     .map_err(write_error)?;
                 if let Some(observed) = carried.as_mut() {
                     let mut created = ObservedSecret::new(new.secret_type, new.data, version);
@@ -522,8 +630,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 event(
                     report,
                     Event::SecretCreated {
-                        secret: secret.clone(),
-                        reason: change.reason.clone(),
+                        secret: change.secret.clone(),
+                        reason: change.reason,
                     },
                 );
             }
@@ -537,10 +645,13 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     labels: change.labels.clone(),
                     annotations: change.annotations.clone(),
                 };
+                let version = expected_version.clone();
+                let written = update.clone();
                 let version = self
-                    .store
-                    .update_secret(&change.secret, expected_version, &update)
-                    .await
+                    .store_call(
+                        async move { store.update_secret(&secret, &version, &written).await },
+                    )
+                    .await?
                     .map_err(write_error)?;
                 match carried
                     .as_mut()
@@ -556,20 +667,29 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 event(
                     report,
                     Event::SecretUpdated {
-                        secret: secret.clone(),
+                        secret: change.secret.clone(),
                         keys: change.data.keys().cloned().collect(),
-                        reason: change.reason.clone(),
+                        reason: change.reason,
                     },
                 );
             }
-            _ => {}
         }
         Ok(())
     }
 }
 
+/// Runs CPU-heavy or blocking work on tokio's blocking pool. A panic there is re-raised
+/// here, as if the work had run inline.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::BlockingTask(e.to_string())),
+    }
+}
+
 /// Whether a failed write means the plan was made from a stale observation: the object
-/// changed (or vanished) since it was read. Re-reading and re-planning may succeed.
+/// changed (or vanished) since it was read, so re-reading and re-planning may succeed.
 fn stale(e: &Error) -> bool {
     e.is_conflict()
         || matches!(
@@ -584,8 +704,8 @@ fn stale(e: &Error) -> bool {
         )
 }
 
-/// Reads every object of `profile` from `store`. Workloads and webhooks a store does not
-/// have (local mode) count as absent.
+/// Reads every object of `profile` from `store`. Workloads and webhooks a store cannot
+/// hold (local mode) are recorded in [`Observed::unavailable`].
 pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed, Error> {
     let objects = ProfileObjects::of(profile);
     let mut observed = Observed::default();
@@ -593,7 +713,7 @@ pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed,
     let reads = store.read_secrets(&secrets, &profile.labels).await;
     for (secret, read) in secrets.into_iter().zip(reads) {
         let read = read.map_err(|source| Error::ReadSecret {
-            secret: secret.to_string(),
+            secret: secret.clone(),
             source,
         })?;
         if let Some(s) = read {
@@ -605,10 +725,19 @@ pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed,
             Ok(Some(w)) => {
                 observed.workloads.insert(workload.clone(), w);
             }
-            Ok(None) | Err(StoreError::NotApplicable(_)) => {}
-            Err(source) => {
+            Ok(None) => {}
+            Err(StoreError::NotApplicable(_)) => {
+                observed.unavailable.insert(workload.clone().into());
+            }
+            Err(
+                source @ (StoreError::Conflict
+                | StoreError::AlreadyExists
+                | StoreError::NotFound
+                | StoreError::GaveUp { .. }
+                | StoreError::Backend(_)),
+            ) => {
                 return Err(Error::ReadWorkload {
-                    workload: workload.to_string(),
+                    workload: workload.clone(),
                     source,
                 });
             }
@@ -619,10 +748,19 @@ pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed,
             Ok(Some(w)) => {
                 observed.webhooks.insert(webhook.clone(), w);
             }
-            Ok(None) | Err(StoreError::NotApplicable(_)) => {}
-            Err(source) => {
+            Ok(None) => {}
+            Err(StoreError::NotApplicable(_)) => {
+                observed.unavailable.insert(webhook.clone().into());
+            }
+            Err(
+                source @ (StoreError::Conflict
+                | StoreError::AlreadyExists
+                | StoreError::NotFound
+                | StoreError::GaveUp { .. }
+                | StoreError::Backend(_)),
+            ) => {
                 return Err(Error::ReadWebhook {
-                    webhook: webhook.to_string(),
+                    webhook: webhook.clone(),
                     source,
                 });
             }
@@ -637,7 +775,7 @@ fn event(report: &mut RunReport, e: Event) {
             tracing::info!(%from, %to, "{summary}");
         }
         Event::SecretCreated { secret, reason } => {
-            tracing::info!(%secret, %reason, "secret created")
+            tracing::info!(%secret, %reason, "secret created");
         }
         Event::SecretUpdated {
             secret,
@@ -647,11 +785,13 @@ fn event(report: &mut RunReport, e: Event) {
             tracing::info!(%secret, keys = %keys.join(","), %reason, "secret updated");
         }
         Event::SecretUnchanged { secret } => tracing::debug!(%secret, "secret unchanged"),
-        Event::WebhookUpdated { webhook } => tracing::info!(%webhook, "caBundle updated"),
+        Event::WebhookUpdated { webhook, reason } => {
+            tracing::info!(%webhook, %reason, "caBundle updated");
+        }
         Event::WorkloadRestarted { workload, reason } => {
             tracing::info!(%workload, %reason, "workload restarted");
         }
-        Event::Note { object, message } => tracing::info!(%object, "{message}"),
+        Event::Note(note) => tracing::info!(object = %note.object, "{}", note.reason),
         Event::Conflict { object, attempt } => {
             tracing::warn!(%object, attempt, "conflict: re-reading and re-planning");
         }
@@ -659,17 +799,31 @@ fn event(report: &mut RunReport, e: Event) {
             tracing::info!(until = %certrotate_core::rfc3339(*until), "waiting: {reason}");
         }
         Event::WaitingForRollout { workloads } => {
-            tracing::info!(workloads = %workloads.join(", "), "waiting for rollouts");
+            let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
+            tracing::info!(workloads = %names.join(", "), "waiting for rollouts");
+        }
+        Event::TrustAtRisk { pairs } => {
+            for pair in pairs {
+                tracing::warn!("single-step puts trust at risk: {pair}");
+            }
         }
     }
     report.events.push(e);
 }
 
-// An operator spawns reconciles on a multi-threaded runtime: the run future must be Send.
+// An operator spawns reconciles on a multi-threaded runtime from a shared context: the
+// futures of `&self` methods must be Send.
 const _: () = {
     fn assert_send<T: Send>(_: &T) {}
     #[allow(dead_code)]
-    fn run_is_send(r: &mut Rotator<crate::MemoryStore, crate::ManualClock>) {
+    fn futures_are_send(r: &Rotator<crate::MemoryStore, crate::ManualClock>) {
         assert_send(&r.run(RunMode::Once));
+        assert_send(&r.reconcile());
+        assert_send(&r.plan());
+    }
+    #[allow(dead_code)]
+    fn shared_rotator_is_send_and_sync(r: Rotator<crate::DirStore, SystemClock>) {
+        fn assert_sync<T: Send + Sync>(_: &T) {}
+        assert_sync(&r);
     }
 };

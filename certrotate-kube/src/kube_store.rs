@@ -86,16 +86,17 @@ impl KubeStore {
         let mut config = match context {
             Some(_) => kube::Config::from_kubeconfig(&options)
                 .await
-                .map_err(|e| StoreError::Backend(e.into()))?,
+                .map_err(|e| StoreError::Backend(Box::new(ApiFailure::new(&e))))?,
             None => kube::Config::infer()
                 .await
-                .map_err(|e| StoreError::Backend(e.into()))?,
+                .map_err(|e| StoreError::Backend(Box::new(ApiFailure::new(&e))))?,
         };
         config.read_timeout = Some(Duration::from_secs(30));
         // One bounded retry policy (this store's), not kube's 15 retries on top of it.
         config.default_retry = false;
         config.connect_timeout = Some(Duration::from_secs(10));
-        let client = Client::try_from(config).map_err(|e| StoreError::Backend(e.into()))?;
+        let client = Client::try_from(config)
+            .map_err(|e| StoreError::Backend(Box::new(ApiFailure::new(&e))))?;
         Ok(Self::new(client))
     }
 
@@ -144,11 +145,11 @@ impl KubeStore {
                         return Err(classify(e));
                     }
                     if attempt >= self.retries {
-                        return Err(StoreError::Backend(Box::new(GaveUp {
+                        return Err(StoreError::GaveUp {
                             attempts: attempt + 1,
                             timed_out: timed_out(&e),
-                            source: e,
-                        })));
+                            source: Box::new(ApiFailure::new(&e)),
+                        });
                     }
                     attempt += 1;
                     let wait = transient
@@ -191,6 +192,8 @@ impl KubeStore {
 
 /// `None`: not transient. `Some(None)`: transient, use the backoff. `Some(Some(d))`: the
 /// server asked to wait `d`.
+// kube::Error is foreign and #[non_exhaustive]: a catch-all is required and means "not ours".
+#[allow(clippy::wildcard_enum_match_arm)]
 fn transient_delay(e: &kube::Error) -> Option<Option<Duration>> {
     match e {
         kube::Error::Api(status) if status.code == 429 || status.code >= 500 => Some(
@@ -206,29 +209,36 @@ fn transient_delay(e: &kube::Error) -> Option<Option<Duration>> {
     }
 }
 
-/// A transient failure that outlasted the retries.
+/// A Kubernetes client error, with its chain of causes flattened into one message in
+/// which no cause repeats. kube's own errors print their cause in the message and return
+/// it as the source too (`ServiceError: client error (Connect)` → `client error
+/// (Connect)`); flattening here keeps every chain certrotate hands out free of repeats.
 #[derive(Debug)]
-struct GaveUp {
-    attempts: u32,
-    timed_out: bool,
-    source: kube::Error,
-}
+struct ApiFailure(String);
 
-impl std::fmt::Display for GaveUp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "gave up after {} attempts", self.attempts)?;
-        if self.timed_out {
-            f.write_str(" (no answer within the client's read timeout)")?;
+impl ApiFailure {
+    fn new(e: &(dyn std::error::Error + 'static)) -> Self {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            let segment = c.to_string();
+            if !text.contains(&segment) {
+                text.push_str(": ");
+                text.push_str(&segment);
+            }
+            cause = c.source();
         }
-        write!(f, ": {}", self.source)
+        Self(text)
     }
 }
 
-impl std::error::Error for GaveUp {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for ApiFailure {}
 
 /// Whether an I/O timeout is somewhere in the error's chain.
 fn timed_out(e: &kube::Error) -> bool {
@@ -244,12 +254,14 @@ fn timed_out(e: &kube::Error) -> bool {
     false
 }
 
+// kube::Error is foreign and #[non_exhaustive]: a catch-all is required.
+#[allow(clippy::wildcard_enum_match_arm)]
 fn classify(e: kube::Error) -> StoreError {
     match &e {
         kube::Error::Api(status) if status.is_conflict() => StoreError::Conflict,
         kube::Error::Api(status) if status.is_already_exists() => StoreError::AlreadyExists,
         kube::Error::Api(status) if status.is_not_found() => StoreError::NotFound,
-        _ => StoreError::Backend(e.into()),
+        _ => StoreError::Backend(Box::new(ApiFailure::new(&e))),
     }
 }
 
@@ -483,7 +495,6 @@ impl WorkloadStore for KubeStore {
                     ObservedWorkload::new(template_annotations(Some(&spec.template)), complete)
                 })
             }
-            _ => None,
         };
         Ok(observed)
     }
@@ -509,7 +520,6 @@ impl WorkloadStore for KubeStore {
                 self.patch_merge(&Api::<DaemonSet>::namespaced(client, ns), name, &body)
                     .await?;
             }
-            _ => return Err(StoreError::NotApplicable("unknown workload kind")),
         }
         Ok(())
     }
@@ -539,7 +549,6 @@ impl WebhookStore for KubeStore {
         Ok(match webhook.kind {
             WebhookKind::Mutating => read!(MutatingWebhookConfiguration),
             WebhookKind::Validating => read!(ValidatingWebhookConfiguration),
-            _ => None,
         })
     }
 
@@ -576,7 +585,6 @@ impl WebhookStore for KubeStore {
         match webhook.kind {
             WebhookKind::Mutating => replace!(MutatingWebhookConfiguration),
             WebhookKind::Validating => replace!(ValidatingWebhookConfiguration),
-            _ => Err(StoreError::NotApplicable("unknown webhook kind")),
         }
     }
 }

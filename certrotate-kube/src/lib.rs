@@ -8,6 +8,9 @@
 //! - [`DirStore`]: local mode, Secrets as folders laid out like a mounted Secret volume;
 //! - `KubeStore` (feature `kube`): the Kubernetes API through kube-rs.
 //!
+//! [`simulate::simulate`] runs a whole rotation in memory and checks the trust invariant
+//! of every step.
+//!
 //! [`Rotator`] drives a rotation: observe → plan → apply in order → wait → repeat. The
 //! default strategy adds trust everywhere first, waits, then switches leaves, so no
 //! handshake fails whatever order components reload in; a run stopped after any write
@@ -44,6 +47,9 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
+// A new variant of a workspace enum (a step, an event, a reason) must fail to compile in
+// every consumer instead of falling into a catch-all arm.
+#![warn(clippy::wildcard_enum_match_arm)]
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -51,15 +57,17 @@ mod clock;
 mod dir;
 mod engine;
 mod error;
+mod gate;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
 mod kube_store;
 mod memory;
 mod parallel;
+pub mod simulate;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dir::{DirStore, MAX_FILE_BYTES};
+pub use dir::{DirError, DirStore, MAX_FILE_BYTES, TrustChecks, Untrusted};
 pub use engine::{Event, Rotator, RunMode, RunReport, observe};
 pub use error::{Error, StoreError};
 #[cfg(feature = "kube")]
@@ -67,7 +75,7 @@ pub use error::{Error, StoreError};
 pub use kube_store::{FIELD_MANAGER, KubeStore};
 pub use memory::{FaultyStore, MemoryStore};
 pub use parallel::ParallelKeys;
-pub use store::{NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
+pub use store::{IoKind, NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
 
 /// Stores behind an `Arc` are stores, so tests and operators can share one.
 mod arc_impls {
@@ -138,6 +146,10 @@ mod arc_impls {
 
         fn has_cluster_objects(&self) -> bool {
             (**self).has_cluster_objects()
+        }
+
+        fn io(&self) -> crate::IoKind {
+            (**self).io()
         }
     }
 }

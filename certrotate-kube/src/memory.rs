@@ -394,4 +394,8 @@ impl<S: Store> Store for FaultyStore<S> {
     fn has_cluster_objects(&self) -> bool {
         self.inner.has_cluster_objects()
     }
+
+    fn io(&self) -> crate::IoKind {
+        self.inner.io()
+    }
 }

@@ -158,14 +158,31 @@ pub trait WebhookStore: Send + Sync {
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
 
+/// How a store's calls behave on an async executor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoKind {
+    /// The futures await real async I/O (the Kubernetes API) or no I/O at all (memory):
+    /// the engine awaits them in place.
+    Async,
+    /// The futures block the thread (filesystem calls, `fsync`, `flock`): the engine runs
+    /// each call on tokio's blocking pool.
+    Blocking,
+}
+
 /// Everything the engine needs.
-pub trait Store: SecretStore + WorkloadStore + WebhookStore {
+pub trait Store: SecretStore + WorkloadStore + WebhookStore + 'static {
     /// A short description for messages (`directory ./certs`, `kubernetes`).
     fn describe(&self) -> String;
 
-    /// Whether this store has workloads and webhook configurations at all (local mode
-    /// does not: restarts there are reported as not applicable).
+    /// Whether this store has workloads and webhook configurations at all. Local mode does
+    /// not; its reads of them answer [`StoreError::NotApplicable`], which the engine records
+    /// as data ([`Observed::unavailable`](certrotate_core::plan::Observed::unavailable)).
     fn has_cluster_objects(&self) -> bool {
         true
+    }
+
+    /// How this store's calls behave on an async executor (default [`IoKind::Async`]).
+    fn io(&self) -> IoKind {
+        IoKind::Async
     }
 }

@@ -20,6 +20,14 @@ contract_suite!(
 #[cfg(feature = "kube")]
 contract_suite!(kubernetes, fake_server::store());
 
+trust_gate_suite!(memory_trust_gate, certrotate_kube::MemoryStore::new());
+trust_gate_suite!(
+    directory_trust_gate,
+    certrotate_kube::DirStore::new(tempfile::tempdir().unwrap().keep())
+);
+#[cfg(feature = "kube")]
+trust_gate_suite!(kubernetes_trust_gate, fake_server::store());
+
 fn ratelimit() -> WorkloadRef {
     WorkloadRef {
         kind: WorkloadKind::Deployment,
@@ -227,7 +235,7 @@ async fn api_errors_are_retried_then_reported_clearly() {
         .run(until_done())
         .await
         .unwrap_err();
-    let msg = err.to_string();
+    let msg = chain(&err);
     assert!(
         msg.contains(&format!("writing secret {NS}/envoy")) && msg.contains("ServiceUnavailable"),
         "{msg}"
@@ -311,7 +319,7 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
         .run(until_done())
         .await
         .unwrap_err();
-    let msg = err.to_string();
+    let msg = chain(&err);
     assert!(
         msg.starts_with(&format!(
             "writing secret {NS}/envoy: gave up after 4 attempts (no answer within the \
@@ -515,7 +523,7 @@ async fn disk_full_and_read_only_directory() {
             }
             Err(e) => {
                 failed += 1;
-                let msg = e.to_string();
+                let msg = chain(&e);
                 assert!(
                     msg.contains("No space left on device") && msg.contains(NS),
                     "{context}: {msg}"
@@ -541,11 +549,12 @@ async fn disk_full_and_read_only_directory() {
     let store = Arc::new(DirStore::new(&root));
     install(&store, &clock, 3).await;
     fs.remount("ro");
-    let err = rotator(store.clone(), options(true), &clock, 4)
-        .run(until_done())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = chain(
+        &rotator(store.clone(), options(true), &clock, 4)
+            .run(until_done())
+            .await
+            .unwrap_err(),
+    );
     fs.remount("rw");
     assert!(
         err.contains("Read-only file system") && err.contains(NS),

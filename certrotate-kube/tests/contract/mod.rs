@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use certrotate_core::plan::{
     KEY_CA_CRT, KEY_TLS_CRT, KEY_TRUST, Next, ObjectRef, Observed, ObservedSecret, Phase,
-    ProfileObjects, Strategy,
+    ProfileObjects, Strategy, Summary, WaitReason,
 };
 use certrotate_core::{
     Origin, PlanOptions, Profile, SeededEntropy, check, inspect_pem, verify_chain,
@@ -20,6 +20,8 @@ use certrotate_kube::{
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
+
+pub mod trust_gate;
 
 pub const NS: &str = "envoy-gateway-system";
 pub const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
@@ -64,6 +66,18 @@ pub fn until_done() -> RunMode {
     RunMode::UntilDone {
         timeout: Duration::from_secs(24 * 3600),
     }
+}
+
+/// An error and its causes, joined by ": " as `anyhow`'s `{:#}` prints them.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// Every leaf trusted by every peer's ca.crt and webhook caBundle, at `now`.
@@ -178,7 +192,8 @@ pub async fn install_then_rerun_writes_nothing<S: Store>(store: S) {
         .await
         .unwrap();
     assert_eq!(report.writes, 0, "{:?}", report.events);
-    assert_eq!(report.summary, "up to date");
+    assert_eq!(report.summary, Summary::UpToDate);
+    assert_eq!(report.summary.to_string(), "up to date");
     assert_eq!(
         observe(&store, &profile()).await.unwrap().secrets,
         observed.secrets
@@ -301,7 +316,24 @@ pub async fn one_phase_per_run<S: Store>(store: S) {
         .await
         .unwrap();
     assert_eq!(report.writes, 0);
-    assert!(report.summary.contains("too soon"), "{}", report.summary);
+    assert!(
+        report.summary.to_string().contains("too soon"),
+        "{}",
+        report.summary
+    );
+    // Too soon is a wait with a time, not "done".
+    assert!(
+        matches!(
+            report.next,
+            Next::WaitUntil {
+                reason: WaitReason::TooSoon { .. },
+                ..
+            }
+        ),
+        "{:?}",
+        report.next
+    );
+    assert_eq!(report.requeue_after, Some(Duration::from_secs(300)));
     let mut forced = options(true);
     forced.force = true;
     let report = rotator(store.clone(), forced, &clock, 51)
@@ -432,7 +464,7 @@ pub async fn racing_rotations_stay_consistent<S: Store + 'static>(store: S) {
     let runs: Vec<_> = [2, 3]
         .into_iter()
         .map(|seed| {
-            let mut r = rotator(store.clone(), options(true), &clock, seed).with_max_conflicts(50);
+            let r = rotator(store.clone(), options(true), &clock, seed).with_max_conflicts(50);
             tokio::spawn(async move { r.run(until_done()).await })
         })
         .collect();
@@ -528,7 +560,7 @@ pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
         .unwrap();
     assert_eq!(report.writes, 0);
     assert!(
-        report.summary.contains("not managed yet"),
+        report.summary.to_string().contains("not managed yet"),
         "{}",
         report.summary
     );

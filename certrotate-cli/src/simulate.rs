@@ -1,0 +1,221 @@
+//! `certrotate simulate`: a whole rotation in memory, printed as a trust matrix per step.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use certrotate_core::plan::{PlanOptions, Strategy};
+use certrotate_core::trust::{Outcome, PairCheck, TrustStore};
+use certrotate_core::{BundlePolicy, KeyAlgorithm};
+use certrotate_kube::simulate::{Ending, SimulateOptions, Simulation, Start, simulate};
+use certrotate_kube::{Clock, DirStore, KubeStore, SystemClock, observe};
+use clap::Args;
+use tracing::instrument::WithSubscriber as _;
+
+use crate::cli::{self, Format, parse_duration, parse_key_algorithm, parse_strategy, parse_time};
+use crate::{EXIT_UNTRUSTED, load_profile, output};
+
+/// `simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Start from the Secrets in DIR (local mode) instead of a fresh install.
+    #[arg(long, value_name = "DIR", conflicts_with = "kube")]
+    pub dir: Option<PathBuf>,
+    /// Start from the objects in the cluster (read only) instead of a fresh install.
+    #[arg(long)]
+    pub kube: bool,
+    /// Kubeconfig context.
+    #[arg(long, requires = "kube")]
+    pub context: Option<String>,
+    /// Namespace of the control plane (default: the profile's).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// `envoy-gateway`, or a profile file (.toml, .yaml).
+    #[arg(long, default_value = "envoy-gateway")]
+    pub profile: String,
+    /// `staged` or `single-step`.
+    #[arg(long, default_value = "staged", value_parser = parse_strategy)]
+    pub strategy: Strategy,
+    /// The convergence interval (simulated: waits cost nothing).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub convergence_interval: Duration,
+    /// After the leaves converged, drop the old CA from every bundle.
+    #[arg(long)]
+    pub drop_old_ca: bool,
+    /// Rotate the HMAC keys too.
+    #[arg(long)]
+    pub rotate_hmac: bool,
+    /// How many old CAs a bundle carries.
+    #[arg(long, default_value_t = 1)]
+    pub max_carried: usize,
+    /// Key algorithm of new CAs and leaves.
+    #[arg(long, value_parser = parse_key_algorithm)]
+    pub key_algorithm: Option<KeyAlgorithm>,
+    /// Validity of a new CA.
+    #[arg(long, value_parser = parse_duration)]
+    pub ca_validity: Option<Duration>,
+    /// Validity of new leaves.
+    #[arg(long, value_parser = parse_duration)]
+    pub leaf_validity: Option<Duration>,
+    /// When the simulation starts (RFC 3339; default: now).
+    #[arg(long, value_parser = parse_time)]
+    pub now: Option<time::OffsetDateTime>,
+    /// Seed of the simulated keys and serials.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Runs `simulate`: exit 0 when every combination of every step is trusted, 3 otherwise.
+pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> {
+    let target = cli::TargetArgs {
+        dir: args.dir.clone(),
+        kube: args.kube,
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        profile: args.profile.clone(),
+        // Reading an observed DIR is held to the same ownership checks as any other run.
+        insecure_skip_dir_checks: false,
+    };
+    let profile = load_profile(&target, |p| {
+        if let Some(alg) = args.key_algorithm {
+            p.set_key_algorithm(alg);
+        }
+        if let Some(v) = args.ca_validity {
+            p.ca.validity = v;
+        }
+        if let Some(v) = args.leaf_validity {
+            p.leaf.validity = v;
+        }
+    })?;
+    let (start, from) = if args.kube {
+        let store = KubeStore::try_default(args.context.as_deref())
+            .await
+            .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+        (
+            Start::Observed(observe(&store, &profile).await?),
+            "the cluster".to_owned(),
+        )
+    } else if let Some(dir) = &args.dir {
+        if !dir.is_dir() {
+            bail!("--dir {}: not a folder", dir.display());
+        }
+        let store = DirStore::new(dir.clone());
+        (
+            Start::Observed(observe(&store, &profile).await?),
+            format!("directory {}", dir.display()),
+        )
+    } else {
+        (Start::Fresh, "a fresh install".to_owned())
+    };
+    let mut plan = PlanOptions::default();
+    plan.strategy = args.strategy;
+    plan.convergence_interval = args.convergence_interval;
+    plan.drop_old_ca = args.drop_old_ca;
+    plan.rotate_hmac = args.rotate_hmac;
+    plan.bundle_policy = BundlePolicy::new(args.max_carried);
+    let now = args.now.unwrap_or_else(|| {
+        let now = SystemClock.now();
+        now.replace_nanosecond(0).unwrap_or(now)
+    });
+    let mut options = SimulateOptions::new(plan, now);
+    options.seed = args.seed;
+
+    // The engine's events are about the in-memory store: the matrix says what matters.
+    let simulation = simulate(&profile, start, &options)
+        .with_subscriber(tracing::subscriber::NoSubscriber::default())
+        .await?;
+    if let Some(text) = output::data(&simulation, format)? {
+        output::print(&text)?;
+    } else {
+        output::print(&human(&simulation, &from)?)?;
+    }
+    Ok(match simulation.ending {
+        Ending::Done if simulation.passed() => ExitCode::SUCCESS,
+        Ending::Failed { error } => bail!("the simulated rotation failed: {error}"),
+        Ending::Done | Ending::Refused => ExitCode::from(EXIT_UNTRUSTED),
+    })
+}
+
+/// The matrix for a terminal: per step, one row per (leaf, trust store) with OK or each
+/// failing combination and why.
+fn human(simulation: &Simulation, from: &str) -> Result<String> {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "simulated rotation of profile {} ({}) from {from}",
+        simulation.profile, simulation.strategy
+    )?;
+    let mut combinations = 0;
+    let mut failed = 0;
+    for step in &simulation.steps {
+        writeln!(s)?;
+        writeln!(
+            s,
+            "step {}: {} -> {} at {}{}: {}",
+            step.index,
+            step.from,
+            step.to,
+            certrotate_core::rfc3339(step.at),
+            if step.refused {
+                " (REFUSED by the trust gate)"
+            } else {
+                ""
+            },
+            step.summary
+        )?;
+        // One row per (leaf, store), in the order of the report (profile order).
+        let mut rows: Vec<(String, String, Vec<&PairCheck>)> = Vec::new();
+        for check in &step.trust.checks {
+            let store = store_name(&check.trusted_by);
+            match rows
+                .iter_mut()
+                .find(|(l, t, _)| *l == check.leaf.name && *t == store)
+            {
+                Some((_, _, checks)) => checks.push(check),
+                None => rows.push((check.leaf.name.clone(), store, vec![check])),
+            }
+        }
+        writeln!(s, "  {:<20} {:<32} RESULT", "LEAF OF", "TRUSTED BY")?;
+        for (leaf, store, checks) in &rows {
+            combinations += checks.len();
+            let failures: Vec<String> = checks
+                .iter()
+                .filter_map(|c| match &c.outcome {
+                    Outcome::Trusted { .. } => None,
+                    Outcome::Failed { reason } => Some(format!(
+                        "leaf {} / store {}: {reason}",
+                        c.leaf_side, c.store_side
+                    )),
+                })
+                .collect();
+            failed += failures.len();
+            let result = if failures.is_empty() {
+                format!("OK ({} combinations)", checks.len())
+            } else {
+                format!("FAIL {}", failures.join("; "))
+            };
+            writeln!(s, "  {leaf:<20} {store:<32} {result}")?;
+        }
+    }
+    writeln!(s)?;
+    let ending = match &simulation.ending {
+        Ending::Done => "the rotation finished".to_owned(),
+        Ending::Refused => "the trust gate refused the last step".to_owned(),
+        Ending::Failed { error } => format!("the engine failed: {error}"),
+    };
+    writeln!(
+        s,
+        "{} steps, {combinations} combinations, {failed} failed; {ending}",
+        simulation.steps.len()
+    )?;
+    Ok(s)
+}
+
+fn store_name(store: &TrustStore) -> String {
+    match store {
+        TrustStore::Component { secret } => format!("{} ca.crt", secret.name),
+        TrustStore::Webhook { webhook, index } => format!("{} #{index} caBundle", webhook.name),
+    }
+}

@@ -1,0 +1,282 @@
+//! `certrotate simulate`: the trust matrix of a whole rotation, run in memory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn certrotate() -> Command {
+    let mut cmd = Command::cargo_bin("certrotate").unwrap();
+    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    let out = certrotate().args(args).output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    for text in [&run.stdout, &run.stderr] {
+        assert!(
+            !text.contains("PRIVATE KEY-----"),
+            "private key material in output of {args:?}:\n{text}"
+        );
+    }
+    run
+}
+
+fn expect(code: i32, args: &[&str]) -> Run {
+    let r = run(args);
+    assert_eq!(
+        r.code, code,
+        "{args:?}\nstdout:\n{}\nstderr:\n{}",
+        r.stdout, r.stderr
+    );
+    r
+}
+
+const NOW: &str = "2026-06-01T00:00:00Z";
+
+/// A profile with three components, one restarted at start, and no webhook.
+fn custom_profile(dir: &Path) -> String {
+    let path = dir.join("custom.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "custom"
+namespace = "tenant"
+[ca]
+secret = "tenant-ca"
+common_name = "tenant-ca"
+[[components]]
+secret = "api"
+common_name = "api"
+dns_names = ["api.{namespace}.svc"]
+[[components]]
+secret = "worker"
+common_name = "worker"
+dns_names = ["worker.{namespace}.svc"]
+[[components]]
+secret = "db"
+common_name = "db"
+dns_names = ["db.{namespace}.svc"]
+[[workloads]]
+kind = "StatefulSet"
+name = "db"
+"#,
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn json(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", r.stdout))
+}
+
+fn failures(v: &serde_json::Value) -> usize {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["trust"]["checks"].as_array().unwrap())
+        .filter(|c| c["outcome"]["outcome"] != "trusted")
+        .count()
+}
+
+fn phases(v: &serde_json::Value) -> Vec<String> {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}->{}",
+                s["from"].as_str().unwrap(),
+                s["to"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn envoy_gateway_staged_shows_no_failure() {
+    let r = expect(0, &["simulate", "--now", NOW]);
+    assert!(
+        r.stdout.contains("0 failed; the rotation finished"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("envoy-gateway-topology-injector"),
+        "webhooks are checked"
+    );
+    let v = json(&expect(0, &["simulate", "--now", NOW, "-o", "json"]));
+    assert_eq!(failures(&v), 0);
+    assert_eq!(v["ending"]["kind"], "done");
+    assert_eq!(
+        phases(&v),
+        [
+            "stable->stable",
+            "stable->prepared",
+            "prepared->trust",
+            "trust->leaves",
+            "leaves->stable"
+        ]
+    );
+}
+
+#[test]
+fn envoy_gateway_single_step_shows_its_failures() {
+    let r = expect(3, &["simulate", "--strategy", "single-step", "--now", NOW]);
+    // A new leaf written with its bundle, while peers still hold the old ca.crt.
+    assert!(
+        r.stdout
+            .contains("FAIL leaf after / store before: bad signature"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("the rotation finished"), "{}", r.stdout);
+    let v = json(&expect(
+        3,
+        &[
+            "simulate",
+            "--strategy",
+            "single-step",
+            "--now",
+            NOW,
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(v["strategy"], "single-step");
+    // 3 new leaves × 3 old ca.crt at least.
+    assert!(failures(&v) >= 9, "{}", failures(&v));
+    let step = v["steps"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (step["from"].as_str(), step["to"].as_str()),
+        (Some("prepared"), Some("stable"))
+    );
+    let failing = step["trust"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["outcome"]["outcome"] == "failed" && c["trusted_by"]["kind"] == "component")
+        .unwrap();
+    assert_eq!(failing["leaf_side"], "after");
+    assert_eq!(failing["store_side"], "before");
+    assert_eq!(failing["outcome"]["reason"]["kind"], "bad-signature");
+}
+
+#[test]
+fn a_custom_profile_staged_and_single_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = custom_profile(dir.path());
+    let r = expect(0, &["simulate", "--profile", &profile, "--now", NOW]);
+    assert!(
+        r.stdout
+            .contains("simulated rotation of profile custom (staged) from a fresh install")
+    );
+    assert!(r.stdout.contains("5 steps"), "{}", r.stdout);
+    expect(
+        3,
+        &[
+            "simulate",
+            "--profile",
+            &profile,
+            "--strategy",
+            "single-step",
+            "--now",
+            NOW,
+        ],
+    );
+}
+
+#[test]
+fn max_carried_zero_is_refused_and_fails() {
+    let r = expect(3, &["simulate", "--max-carried", "0", "--now", NOW]);
+    assert!(
+        r.stdout.contains("(REFUSED by the trust gate)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("the trust gate refused the last step"),
+        "{}",
+        r.stdout
+    );
+    let r = expect(
+        3,
+        &["simulate", "--max-carried", "0", "--now", NOW, "-o", "yaml"],
+    );
+    assert!(r.stdout.contains("kind: refused"), "{}", r.stdout);
+    assert!(r.stdout.contains("refused: true"), "{}", r.stdout);
+}
+
+#[test]
+fn dir_starts_from_the_observed_state_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    expect(0, &["rotate", "--dir", d, "--convergence-interval", "0s"]);
+    let files = |p: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![p.to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let path = e.path();
+                if path.is_dir() && !path.is_symlink() {
+                    stack.push(path);
+                } else if path.is_file() {
+                    out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let before = files(dir.path());
+    let v = json(&expect(0, &["simulate", "--dir", d, "-o", "json"]));
+    // Installed already: the rotation is the whole simulation.
+    assert_eq!(
+        phases(&v),
+        [
+            "stable->prepared",
+            "prepared->trust",
+            "trust->leaves",
+            "leaves->stable"
+        ]
+    );
+    assert_eq!(failures(&v), 0);
+    assert_eq!(files(dir.path()), before, "simulate writes nothing");
+
+    // A bundle that lost the CA: the observed state fails already, and the rotation is
+    // refused at the trust step.
+    let other = tempfile::tempdir().unwrap();
+    let o = other.path().to_str().unwrap();
+    expect(0, &["rotate", "--dir", o, "--convergence-interval", "0s"]);
+    let foreign = std::fs::read(other.path().join("envoy-gateway-system/envoy/ca.crt")).unwrap();
+    let target = dir.path().join("envoy-gateway-system/envoy/ca.crt");
+    let real = std::fs::canonicalize(&target).unwrap();
+    std::fs::write(&real, foreign).unwrap();
+    let r = expect(3, &["simulate", "--dir", d]);
+    assert!(r.stdout.contains("REFUSED"), "{}", r.stdout);
+    assert!(r.stdout.contains("envoy ca.crt"), "{}", r.stdout);
+}
+
+#[test]
+fn bad_input_is_named() {
+    let r = expect(1, &["simulate", "--dir", "/nonexistent/certs"]);
+    assert!(r.stderr.contains("/nonexistent/certs"), "{}", r.stderr);
+    let r = expect(2, &["simulate", "--strategy", "sideways"]);
+    assert!(r.stderr.contains("sideways"), "{}", r.stderr);
+}

@@ -1,0 +1,64 @@
+//! The rotation protocol as a pure state machine: observed state in, [`RotationPlan`] out.
+//!
+//! The phases (`stable → prepared → trust → leaves → [retire →] stable`) are persisted in
+//! annotations of the profile's CA Secret, beside the CA (and, mid-rotation, the next CA).
+//! Each call of [`plan`] looks at what is there and returns the next step: the Secret writes
+//! (each with the version it expects to replace), webhook `caBundle` changes and workload
+//! restarts, in the order they must be applied, and what comes after. Writes to the CA
+//! Secret that advance the phase always come last, so a crash between any two writes
+//! leaves the persisted phase behind the data and a rerun repeats an idempotent step with
+//! the same next CA.
+//!
+//! Invariant at every point: every component's leaf chains to a CA that every peer's
+//! `ca.crt` and every webhook `caBundle` contain. The staged strategy keeps it because trust
+//! is added (and converges) before any leaf changes, and removed only after every leaf
+//! changed and converged.
+
+mod observed;
+mod options;
+mod phases;
+mod planner;
+mod state;
+mod status;
+mod steps;
+
+pub use observed::{
+    AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, ProfileObjects,
+    WebhookRef, WorkloadRef,
+};
+pub use options::{DEFAULT_CONVERGENCE_INTERVAL, PlanOptions};
+pub use state::*;
+pub use status::{NextRun, Status, status};
+pub use steps::{
+    Next, Note, NoteReason, Restart, RotationPlan, SecretAction, SecretChange, SecretValue, Step,
+    StepReason, Summary, WaitReason, WebhookChange,
+};
+
+use time::OffsetDateTime;
+
+use crate::error::Error;
+use crate::generate::Entropy;
+use crate::profile::Profile;
+use planner::Planner;
+
+/// Plans the next step of the rotation of `profile`, given what was `observed`.
+///
+/// Pure: no I/O, no clock, no global randomness; new keys and serials come from `entropy`.
+pub fn plan(
+    profile: &Profile,
+    observed: &Observed,
+    options: &PlanOptions,
+    now: OffsetDateTime,
+    entropy: &mut dyn Entropy,
+) -> Result<RotationPlan, Error> {
+    let mut planner = Planner {
+        profile,
+        objects: ProfileObjects::of(profile),
+        observed,
+        options,
+        now,
+        entropy,
+        steps: Vec::new(),
+    };
+    planner.run()
+}

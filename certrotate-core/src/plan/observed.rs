@@ -1,0 +1,279 @@
+//! The observed model: references to the objects of a profile, and what a store read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::profile::{Profile, WebhookKind, WorkloadKind};
+
+/// A namespaced object's name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// `namespace/name`.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A workload of a profile.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct WorkloadRef {
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Namespace and name.
+    pub object: ObjectRef,
+}
+
+impl WorkloadRef {
+    /// A workload of `kind` named `namespace/name`.
+    pub fn new(kind: WorkloadKind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            object: ObjectRef::new(namespace, name),
+        }
+    }
+}
+
+impl fmt::Display for WorkloadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.object)
+    }
+}
+
+/// A webhook configuration of a profile.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct WebhookRef {
+    /// Its kind.
+    pub kind: WebhookKind,
+    /// Its (cluster-scoped) name.
+    pub name: String,
+}
+
+impl WebhookRef {
+    /// A webhook configuration of `kind` named `name`.
+    pub fn new(kind: WebhookKind, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for WebhookRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            WebhookKind::Mutating => "mutatingwebhookconfiguration",
+            WebhookKind::Validating => "validatingwebhookconfiguration",
+        };
+        write!(f, "{kind} {}", self.name)
+    }
+}
+
+/// Any object of a profile: what a note, an event or an error is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", content = "ref", rename_all = "kebab-case")]
+pub enum AnyRef {
+    /// A Secret.
+    Secret(ObjectRef),
+    /// A workload.
+    Workload(WorkloadRef),
+    /// A webhook configuration.
+    Webhook(WebhookRef),
+}
+
+impl fmt::Display for AnyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret(s) => write!(f, "secret {s}"),
+            Self::Workload(w) => w.fmt(f),
+            Self::Webhook(w) => w.fmt(f),
+        }
+    }
+}
+
+impl From<ObjectRef> for AnyRef {
+    fn from(r: ObjectRef) -> Self {
+        Self::Secret(r)
+    }
+}
+
+impl From<WorkloadRef> for AnyRef {
+    fn from(r: WorkloadRef) -> Self {
+        Self::Workload(r)
+    }
+}
+
+impl From<WebhookRef> for AnyRef {
+    fn from(r: WebhookRef) -> Self {
+        Self::Webhook(r)
+    }
+}
+
+/// A Secret as read from a store. `Debug` shows the data keys, never the values.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObservedSecret {
+    /// The Secret's type.
+    pub secret_type: String,
+    /// Its data.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Its version (`resourceVersion`, or what stands in for it).
+    pub version: String,
+}
+
+impl ObservedSecret {
+    /// A Secret with the given type, data and version, without labels or annotations.
+    pub fn new(
+        secret_type: impl Into<String>,
+        data: BTreeMap<String, Vec<u8>>,
+        version: impl Into<String>,
+    ) -> Self {
+        Self {
+            secret_type: secret_type.into(),
+            data,
+            version: version.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl fmt::Debug for ObservedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObservedSecret")
+            .field("secret_type", &self.secret_type)
+            .field("data_keys", &self.data.keys().collect::<Vec<_>>())
+            .field("labels", &self.labels)
+            .field("annotations", &self.annotations)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// A workload as read from a store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObservedWorkload {
+    /// Its pod template's annotations.
+    pub template_annotations: BTreeMap<String, String>,
+    /// Whether its latest rollout finished (all replicas updated and available).
+    pub rollout_complete: bool,
+}
+
+impl ObservedWorkload {
+    /// A workload with the given pod-template annotations and rollout status.
+    pub fn new(template_annotations: BTreeMap<String, String>, rollout_complete: bool) -> Self {
+        Self {
+            template_annotations,
+            rollout_complete,
+        }
+    }
+}
+
+/// A webhook configuration as read from a store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObservedWebhook {
+    /// The `caBundle` of each of its webhooks, in order (empty if unset).
+    pub ca_bundles: Vec<Vec<u8>>,
+    /// Its version.
+    pub version: String,
+}
+
+impl ObservedWebhook {
+    /// A webhook configuration with the given bundles and version.
+    pub fn new(ca_bundles: Vec<Vec<u8>>, version: impl Into<String>) -> Self {
+        Self {
+            ca_bundles,
+            version: version.into(),
+        }
+    }
+}
+
+/// Everything a plan depends on, as read from a store. Objects of the profile that do not
+/// exist are absent from the maps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Observed {
+    /// Secrets by name.
+    pub secrets: BTreeMap<ObjectRef, ObservedSecret>,
+    /// Workloads by name.
+    pub workloads: BTreeMap<WorkloadRef, ObservedWorkload>,
+    /// Webhook configurations by name.
+    pub webhooks: BTreeMap<WebhookRef, ObservedWebhook>,
+    /// Objects of the profile the store cannot hold at all (local mode has no workloads
+    /// and no webhook configurations). They are absent from the maps too; the plan says
+    /// "not held by this store" instead of "absent" for them.
+    pub unavailable: BTreeSet<AnyRef>,
+}
+
+/// The objects a profile touches, i.e. what the engine must observe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProfileObjects {
+    /// The CA Secret.
+    pub ca_secret: ObjectRef,
+    /// Component Secrets, in profile order.
+    pub components: Vec<ObjectRef>,
+    /// HMAC Secrets, in profile order.
+    pub hmac: Vec<ObjectRef>,
+    /// Workloads to restart.
+    pub workloads: Vec<WorkloadRef>,
+    /// Webhook configurations.
+    pub webhooks: Vec<WebhookRef>,
+}
+
+impl ProfileObjects {
+    /// The objects of `profile`.
+    pub fn of(profile: &Profile) -> Self {
+        let obj = |name: &str| ObjectRef::new(&profile.namespace, name);
+        Self {
+            ca_secret: obj(&profile.ca.secret),
+            components: profile.components.iter().map(|c| obj(&c.secret)).collect(),
+            hmac: profile.hmac.iter().map(|h| obj(&h.secret)).collect(),
+            workloads: profile
+                .workloads
+                .iter()
+                .map(|w| WorkloadRef {
+                    kind: w.kind,
+                    object: obj(&w.name),
+                })
+                .collect(),
+            webhooks: profile
+                .webhooks
+                .iter()
+                .map(|w| WebhookRef {
+                    kind: w.kind,
+                    name: profile.render(&w.name),
+                })
+                .collect(),
+        }
+    }
+
+    /// Every Secret: CA, components, HMAC.
+    pub fn secrets(&self) -> impl Iterator<Item = &ObjectRef> {
+        std::iter::once(&self.ca_secret)
+            .chain(&self.components)
+            .chain(&self.hmac)
+    }
+}

@@ -1,0 +1,104 @@
+//! What a run is asked to do.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Strategy;
+use crate::bundle::BundlePolicy;
+
+/// What a run is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PlanOptions {
+    /// Rotate the CA (and adopt an install made without certrotate). Without it, only
+    /// missing Secrets are created (and leaves renewed, with `renew_before`).
+    pub overwrite: bool,
+    /// Start a rotation even if the previous one ended less than one convergence interval
+    /// ago.
+    pub force: bool,
+    /// How a new rotation proceeds.
+    pub strategy: Strategy,
+    /// How long to wait after a phase for every component to load what it wrote: the
+    /// kubelet's sync period (1 min by default) plus its Secret cache TTL (1 min) plus the
+    /// components' reload; the default of 5 minutes leaves more than twice that.
+    #[serde(with = "crate::duration_serde")]
+    pub convergence_interval: Duration,
+    /// Re-issue leaves that expire within this long (in `stable` only).
+    pub renew_before: Option<Duration>,
+    /// Rotate HMAC keys with this rotation (they are kept by default, so OIDC sessions
+    /// survive a CA rotation).
+    pub rotate_hmac: bool,
+    /// Drop the old CA from the bundles after the leaves converged (for a leaked key).
+    pub drop_old_ca: bool,
+    /// How many old CAs a bundle carries.
+    pub bundle_policy: BundlePolicy,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            overwrite: false,
+            force: false,
+            strategy: Strategy::Staged,
+            convergence_interval: DEFAULT_CONVERGENCE_INTERVAL,
+            renew_before: None,
+            rotate_hmac: false,
+            drop_old_ca: false,
+            bundle_policy: BundlePolicy::default(),
+        }
+    }
+}
+
+impl PlanOptions {
+    /// With [`Self::overwrite`].
+    pub fn with_overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// With [`Self::force`].
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// With [`Self::strategy`].
+    pub fn with_strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// With [`Self::convergence_interval`].
+    pub fn with_convergence_interval(mut self, interval: Duration) -> Self {
+        self.convergence_interval = interval;
+        self
+    }
+
+    /// With [`Self::renew_before`].
+    pub fn with_renew_before(mut self, before: Option<Duration>) -> Self {
+        self.renew_before = before;
+        self
+    }
+
+    /// With [`Self::rotate_hmac`].
+    pub fn with_rotate_hmac(mut self, rotate: bool) -> Self {
+        self.rotate_hmac = rotate;
+        self
+    }
+
+    /// With [`Self::drop_old_ca`].
+    pub fn with_drop_old_ca(mut self, drop: bool) -> Self {
+        self.drop_old_ca = drop;
+        self
+    }
+
+    /// With [`Self::bundle_policy`].
+    pub fn with_bundle_policy(mut self, policy: BundlePolicy) -> Self {
+        self.bundle_policy = policy;
+        self
+    }
+}
+
+/// The default convergence interval; see [`PlanOptions::convergence_interval`].
+pub const DEFAULT_CONVERGENCE_INTERVAL: Duration = Duration::from_secs(300);

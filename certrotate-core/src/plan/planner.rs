@@ -1,0 +1,575 @@
+//! The planner's building blocks, shared by every phase: one component Secret, the HMAC
+//! Secrets, the CA Secret write, the webhooks, the restarts, and the checks they need.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::*;
+use crate::error::{Error, Origin};
+use crate::fingerprint::Fingerprint;
+use crate::generate::{Ca, Entropy, HmacKey};
+use crate::inspect::{self, ChainVerdict};
+use crate::pem_blocks;
+use crate::profile::{ComponentSpec, Profile};
+
+pub(super) struct Planner<'a> {
+    pub(super) profile: &'a Profile,
+    pub(super) objects: ProfileObjects,
+    pub(super) observed: &'a Observed,
+    pub(super) options: &'a PlanOptions,
+    pub(super) now: OffsetDateTime,
+    pub(super) entropy: &'a mut dyn Entropy,
+    pub(super) steps: Vec<Step>,
+}
+
+/// The CAs a step works with, loaded from the CA Secret.
+pub(super) struct Cas {
+    pub(super) current: Option<Ca>,
+    pub(super) next: Option<Ca>,
+}
+
+/// What a component Secret should look like after a step.
+pub(super) struct Target<'c> {
+    /// The new trust bundle, or `None` to keep it.
+    pub(super) trust: Option<Vec<u8>>,
+    /// Issue a new leaf from this CA unless the present one is already issued by it.
+    pub(super) leaf_from: Option<&'c Ca>,
+}
+
+impl Planner<'_> {
+    // ---- helpers ----------------------------------------------------------------------
+
+    pub(super) fn finish(
+        &mut self,
+        from: Phase,
+        to: Phase,
+        next: Next,
+        summary: Summary,
+    ) -> RotationPlan {
+        RotationPlan {
+            from,
+            to,
+            steps: std::mem::take(&mut self.steps),
+            next,
+            summary,
+        }
+    }
+
+    pub(super) fn writes_secrets(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Secret(c) if c.action != SecretAction::Unchanged))
+    }
+
+    pub(super) fn started_state(
+        &self,
+        current: Option<&Ca>,
+        previous: Option<Fingerprint>,
+        next: &Ca,
+    ) -> RotationState {
+        RotationState {
+            phase: Phase::Prepared,
+            since: Some(self.now),
+            current: current.map(Ca::fingerprint),
+            next: Some(next.fingerprint()),
+            previous,
+            strategy: self.options.strategy,
+            drop_old_ca: self.options.drop_old_ca,
+            rotate_hmac: self.options.rotate_hmac,
+        }
+    }
+
+    pub(super) fn promoted_state(&self, state: &RotationState, phase: Phase) -> RotationState {
+        RotationState {
+            phase,
+            since: Some(self.now),
+            current: state.next,
+            next: None,
+            previous: state.current,
+            ..state.clone()
+        }
+    }
+
+    pub(super) fn wait_for_convergence(
+        &self,
+        state: &RotationState,
+    ) -> Result<Option<Next>, Error> {
+        convergence_wait(&self.objects, self.observed, self.options, state, self.now)
+    }
+
+    pub(super) fn load_cas(
+        &self,
+        secret: &ObservedSecret,
+        state: &RotationState,
+    ) -> Result<Cas, Error> {
+        let origin = &Origin::new(format!("secret {}", self.objects.ca_secret));
+        let load =
+            |crt: &str, key: &str, expect: Option<Fingerprint>| -> Result<Option<Ca>, Error> {
+                let (Some(c), Some(k)) = (secret.data.get(crt), secret.data.get(key)) else {
+                    return Ok(None);
+                };
+                fn text<'v>(v: &'v [u8], origin: &Origin, k: &str) -> Result<&'v str, Error> {
+                    std::str::from_utf8(v).map_err(|_| Error::MalformedPem {
+                        origin: Origin::new(format!("{origin} key {k}")),
+                        block: 1,
+                        reason: "not ASCII text".into(),
+                    })
+                }
+                let ca = Ca::from_pem_named(
+                    text(c, origin, crt)?,
+                    &Origin::new(format!("{origin} key {crt}")),
+                    text(k, origin, key)?,
+                    &Origin::new(format!("{origin} key {key}")),
+                )?;
+                if let Some(annotated) = expect.filter(|e| *e != ca.fingerprint()) {
+                    return Err(self.invalid_state(StateProblem::FingerprintMismatch {
+                        key: crt.to_owned(),
+                        found: ca.fingerprint(),
+                        annotated,
+                    }));
+                }
+                Ok(Some(ca))
+            };
+        let next_expected = matches!(state.phase, Phase::Prepared | Phase::Trust);
+        Ok(Cas {
+            current: load(KEY_CA_CRT, KEY_CA_KEY, state.current)?,
+            next: if next_expected {
+                load(KEY_NEXT_CA_CRT, KEY_NEXT_CA_KEY, state.next)?
+            } else {
+                None
+            },
+        })
+    }
+
+    pub(super) fn next_ca<'c>(&self, cas: &'c Cas, phase: Phase) -> Result<&'c Ca, Error> {
+        cas.next.as_ref().ok_or_else(|| {
+            self.invalid_state(StateProblem::MissingCa {
+                phase,
+                crt: KEY_NEXT_CA_CRT,
+                key: KEY_NEXT_CA_KEY,
+            })
+        })
+    }
+
+    pub(super) fn current_ca<'c>(&self, cas: &'c Cas, phase: Phase) -> Result<&'c Ca, Error> {
+        cas.current.as_ref().ok_or_else(|| {
+            self.invalid_state(StateProblem::MissingCa {
+                phase,
+                crt: KEY_CA_CRT,
+                key: KEY_CA_KEY,
+            })
+        })
+    }
+
+    pub(super) fn invalid_state(&self, problem: StateProblem) -> Error {
+        Error::InvalidRotationState {
+            secret: self.objects.ca_secret.clone(),
+            problem: Box::new(problem),
+        }
+    }
+
+    /// A Secret's current `ca.crt`, or the current CA for a Secret that has none.
+    pub(super) fn existing_trust(&self, secret: &ObjectRef, cas: &Cas) -> Vec<u8> {
+        self.observed
+            .secrets
+            .get(secret)
+            .and_then(|s| s.data.get(KEY_TRUST))
+            .cloned()
+            .or_else(|| {
+                cas.current
+                    .as_ref()
+                    .map(|c| c.cert_pem().as_bytes().to_vec())
+            })
+            .unwrap_or_default()
+    }
+
+    pub(super) fn bundle(&self, new: &Ca, old: &[u8]) -> Result<Vec<u8>, Error> {
+        Ok(self
+            .options
+            .bundle_policy
+            .bundle(new.cert_pem().as_bytes(), old, self.now)?
+            .pem
+            .into_bytes())
+    }
+
+    pub(super) fn needs_renewal(
+        &self,
+        s: &ObservedSecret,
+        secret: &ObjectRef,
+    ) -> Result<bool, Error> {
+        let Some(before) = self.options.renew_before else {
+            return Ok(false);
+        };
+        let Some(crt) = s.data.get(KEY_TLS_CRT) else {
+            return Ok(true);
+        };
+        let origin = Origin::new(format!("secret {secret} key {KEY_TLS_CRT}"));
+        let ders = pem_blocks::certificates(crt, &origin)?;
+        let leaf = inspect::parse(&ders[0], &origin, 1)?;
+        let not_after = leaf.validity().not_after.to_datetime();
+        Ok(not_after < add(self.now, before)?)
+    }
+
+    pub(super) fn component(
+        &mut self,
+        c: &ComponentSpec,
+        target: &Target<'_>,
+        reason: StepReason,
+    ) -> Result<(), Error> {
+        self.component_forced(c, target, false, reason)
+    }
+
+    /// Plans one component Secret. With `force_leaf`, `leaf_from` issues a new leaf even if
+    /// the present one is already issued by that CA (renewal).
+    pub(super) fn component_forced(
+        &mut self,
+        c: &ComponentSpec,
+        target: &Target<'_>,
+        force_leaf: bool,
+        reason: StepReason,
+    ) -> Result<(), Error> {
+        let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
+        let existing = self.observed.secrets.get(&secret);
+        let mut data = BTreeMap::new();
+        if let Some(trust) = &target.trust
+            && existing.and_then(|s| s.data.get(KEY_TRUST)) != Some(trust)
+        {
+            data.insert(
+                KEY_TRUST.to_owned(),
+                Some(SecretValue::Public(trust.clone())),
+            );
+        }
+        if let Some(ca) = target.leaf_from {
+            let current_leaf =
+                existing.and_then(|s| Some((s.data.get(KEY_TLS_CRT)?, s.data.get(KEY_TLS_KEY)?)));
+            let keep = !force_leaf
+                && current_leaf.is_some_and(|(crt, _)| leaf_issued_by(crt, ca, self.now));
+            if !keep {
+                let params = self.profile.leaf_params(c)?;
+                let leaf = ca.issue_leaf(&params, self.now, self.entropy)?;
+                data.insert(
+                    KEY_TLS_CRT.to_owned(),
+                    Some(SecretValue::Public(leaf.cert_pem.into_bytes())),
+                );
+                data.insert(
+                    KEY_TLS_KEY.to_owned(),
+                    Some(SecretValue::private(
+                        leaf.key_pem.expose_secret().as_bytes(),
+                    )),
+                );
+            }
+        }
+        let change = self.secret_change(
+            secret,
+            existing,
+            &c.secret_type,
+            data,
+            BTreeMap::new(),
+            reason,
+        );
+        self.steps.push(Step::Secret(change));
+        Ok(())
+    }
+
+    /// Creates missing HMAC Secrets; with `rotation`, rotates them once for that rotation.
+    pub(super) fn hmac(&mut self, rotation: Option<Fingerprint>) -> Result<(), Error> {
+        for h in &self.profile.hmac {
+            let secret = ObjectRef::new(&self.profile.namespace, &h.secret);
+            let existing = self.observed.secrets.get(&secret);
+            let mut data = BTreeMap::new();
+            let mut annotations = BTreeMap::new();
+            let rotate = match (existing, rotation) {
+                (None, _) => true,
+                (Some(s), Some(fp)) => {
+                    s.annotations.get(ANNOTATION_HMAC_ROTATION) != Some(&fp.to_string())
+                }
+                (Some(s), None) => !s.data.contains_key(&h.key),
+            };
+            if rotate {
+                let key = HmacKey::generate(h.length, self.entropy)?;
+                data.insert(
+                    h.key.clone(),
+                    Some(SecretValue::private(key.expose_secret())),
+                );
+                if let Some(fp) = rotation {
+                    annotations.insert(ANNOTATION_HMAC_ROTATION.to_owned(), Some(fp.to_string()));
+                }
+            }
+            let reason = match (existing, rotation) {
+                (None, _) => StepReason::Missing,
+                (Some(_), Some(_)) => StepReason::HmacRotation,
+                (Some(_), None) => StepReason::HmacKeyMissing,
+            };
+            let change = self.secret_change(secret, existing, "Opaque", data, annotations, reason);
+            self.steps.push(Step::Secret(change));
+        }
+        Ok(())
+    }
+
+    pub(super) fn secret_change(
+        &self,
+        secret: ObjectRef,
+        existing: Option<&ObservedSecret>,
+        secret_type: &str,
+        data: BTreeMap<String, Option<SecretValue>>,
+        annotations: BTreeMap<String, Option<String>>,
+        reason: StepReason,
+    ) -> SecretChange {
+        let labels: BTreeMap<String, String> = match existing {
+            None => self.profile.labels.clone(),
+            Some(s) => self
+                .profile
+                .labels
+                .iter()
+                .filter(|(k, v)| s.labels.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let annotations: BTreeMap<String, Option<String>> = match existing {
+            None => annotations
+                .into_iter()
+                .filter(|(_, v)| v.is_some())
+                .collect(),
+            Some(s) => annotations
+                .into_iter()
+                .filter(|(k, v)| s.annotations.get(k) != v.as_ref())
+                .collect(),
+        };
+        let data: BTreeMap<String, Option<SecretValue>> = match existing {
+            None => data.into_iter().filter(|(_, v)| v.is_some()).collect(),
+            Some(s) => data
+                .into_iter()
+                .filter(|(k, v)| match v {
+                    Some(v) => s.data.get(k).map(Vec::as_slice) != Some(v.expose_secret()),
+                    None => s.data.contains_key(k),
+                })
+                .collect(),
+        };
+        let (action, reason) = match existing {
+            None => (SecretAction::Create, reason),
+            Some(_) if data.is_empty() && labels.is_empty() && annotations.is_empty() => {
+                (SecretAction::Unchanged, StepReason::AlreadyInTargetState)
+            }
+            Some(s) => (
+                SecretAction::Update {
+                    expected_version: s.version.clone(),
+                },
+                reason,
+            ),
+        };
+        SecretChange {
+            secret,
+            action,
+            secret_type: existing.map_or_else(|| secret_type.to_owned(), |s| s.secret_type.clone()),
+            data,
+            labels,
+            annotations,
+            reason,
+        }
+    }
+
+    /// Plans the CA Secret write that persists `state`: with `promote`, that CA becomes
+    /// current and the next-CA keys are removed; with `next`, it is persisted as next.
+    pub(super) fn write_ca_secret(
+        &mut self,
+        existing: Option<&ObservedSecret>,
+        state: &RotationState,
+        promote: Option<&Ca>,
+        next: Option<&Ca>,
+        reason: StepReason,
+    ) {
+        let mut data = BTreeMap::new();
+        let public = |ca: &Ca| Some(SecretValue::Public(ca.cert_pem().as_bytes().to_vec()));
+        let private = |ca: &Ca| {
+            Some(SecretValue::private(
+                ca.key_pem().expose_secret().as_bytes(),
+            ))
+        };
+        if let Some(ca) = promote {
+            data.insert(KEY_CA_CRT.to_owned(), public(ca));
+            data.insert(KEY_CA_KEY.to_owned(), private(ca));
+            data.insert(KEY_NEXT_CA_CRT.to_owned(), None);
+            data.insert(KEY_NEXT_CA_KEY.to_owned(), None);
+        }
+        if let Some(ca) = next {
+            data.insert(KEY_NEXT_CA_CRT.to_owned(), public(ca));
+            data.insert(KEY_NEXT_CA_KEY.to_owned(), private(ca));
+        }
+        let secret = self.objects.ca_secret.clone();
+        let change = self.secret_change(
+            secret,
+            existing,
+            "Opaque",
+            data,
+            state.annotations(),
+            reason,
+        );
+        self.steps.push(Step::Secret(change));
+    }
+
+    pub(super) fn webhooks(
+        &mut self,
+        mut bundle: impl FnMut(&Self, &[u8]) -> Result<Vec<u8>, Error>,
+        reason: StepReason,
+    ) -> Result<(), Error> {
+        for webhook in self.objects.webhooks.clone() {
+            let Some(observed) = self.observed.webhooks.get(&webhook) else {
+                let note = self.absent(webhook);
+                self.steps.push(Step::Note(note));
+                continue;
+            };
+            let bundles = observed
+                .ca_bundles
+                .iter()
+                .map(|old| bundle(self, old))
+                .collect::<Result<Vec<_>, _>>()?;
+            if bundles != observed.ca_bundles {
+                self.steps.push(Step::Webhook(WebhookChange {
+                    webhook,
+                    expected_version: observed.version.clone(),
+                    ca_bundles: bundles,
+                    reason,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts the start-only workloads whose pods have not yet been restarted for the
+    /// component Secrets as they will be after this plan. With `changed` false (nothing of
+    /// theirs changed in this run), only workloads certrotate restarted before are checked.
+    pub(super) fn restarts(&mut self, reason: StepReason, changed: bool) -> Result<(), Error> {
+        let token = self.mounted_state_token();
+        let restarted_at = crate::rfc3339(self.now.replace_nanosecond(0).unwrap_or(self.now));
+        for workload in self.objects.workloads.clone() {
+            let Some(observed) = self.observed.workloads.get(&workload) else {
+                if changed {
+                    let note = self.absent(workload);
+                    self.steps.push(Step::Note(note));
+                }
+                continue;
+            };
+            let previous = observed.template_annotations.get(ANNOTATION_RESTARTED_FOR);
+            if previous == Some(&token) {
+                self.steps.push(Step::Note(Note::new(
+                    workload,
+                    NoteReason::AlreadyRestarted,
+                )));
+                continue;
+            }
+            if !changed && previous.is_none() {
+                continue;
+            }
+            self.steps.push(Step::Restart(Restart {
+                workload,
+                restarted_at: restarted_at.clone(),
+                token: token.clone(),
+                reason,
+            }));
+        }
+        Ok(())
+    }
+
+    /// The note for an object of the profile the store did not return: absent, or of a
+    /// kind the store cannot hold.
+    fn absent(&self, object: impl Into<AnyRef>) -> Note {
+        let object = object.into();
+        let reason = if self.observed.unavailable.contains(&object) {
+            NoteReason::NotHeldByStore
+        } else {
+            NoteReason::Absent
+        };
+        Note::new(object, reason)
+    }
+
+    /// A digest of every component's `ca.crt` and `tls.crt` as they will be after the
+    /// steps planned so far: the state start-only workloads must be restarted into.
+    pub(super) fn mounted_state_token(&self) -> String {
+        let mut input = Vec::new();
+        for secret in &self.objects.components {
+            let planned = self.steps.iter().rev().find_map(|s| match s {
+                Step::Secret(c) if &c.secret == secret => Some(c),
+                _ => None,
+            });
+            let observed = self.observed.secrets.get(secret);
+            for key in [KEY_TRUST, KEY_TLS_CRT] {
+                let value = planned
+                    .and_then(|c| c.data.get(key))
+                    .map(|v| {
+                        v.as_ref()
+                            .map(SecretValue::expose_secret)
+                            .unwrap_or_default()
+                    })
+                    .or_else(|| observed.and_then(|s| s.data.get(key)).map(Vec::as_slice))
+                    .unwrap_or_default();
+                input.extend_from_slice(secret.name.as_bytes());
+                input.push(0);
+                input.extend_from_slice(Fingerprint::of(value).as_bytes());
+            }
+        }
+        Fingerprint::of(&input).short()
+    }
+}
+
+/// What the phase of `state` still waits for before the next step: the convergence
+/// interval since it began, then the rollouts of the restarted workloads.
+pub(super) fn convergence_wait(
+    objects: &ProfileObjects,
+    observed: &Observed,
+    options: &PlanOptions,
+    state: &RotationState,
+    now: OffsetDateTime,
+) -> Result<Option<Next>, Error> {
+    let since = state.since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let at = add(since, options.convergence_interval)?;
+    if at > now {
+        return Ok(Some(Next::WaitUntil {
+            at,
+            reason: WaitReason::Converging { phase: state.phase },
+        }));
+    }
+    let rolling: Vec<WorkloadRef> = objects
+        .workloads
+        .iter()
+        .filter(|w| {
+            observed
+                .workloads
+                .get(*w)
+                .is_some_and(|o| !o.rollout_complete)
+        })
+        .cloned()
+        .collect();
+    if !rolling.is_empty() {
+        return Ok(Some(Next::WaitForRollout { workloads: rolling }));
+    }
+    Ok(None)
+}
+
+/// Whether `crt` is a leaf issued by `ca` and valid at `now`.
+fn leaf_issued_by(crt: &[u8], ca: &Ca, now: OffsetDateTime) -> bool {
+    let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
+        return false;
+    };
+    let (Ok(leaf), Ok(ca_cert)) = (
+        pem_blocks::parse_certificate(&ders[0]),
+        pem_blocks::parse_certificate(ca.cert_der()),
+    ) else {
+        return false;
+    };
+    matches!(
+        inspect::verify_parsed(&leaf, &[(ca.cert_der(), ca_cert)], now),
+        ChainVerdict::Trusted { .. }
+    )
+}
+
+pub(super) fn add(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime, Error> {
+    time::Duration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d))
+        .ok_or(Error::TimeOutOfRange {
+            base: t,
+            duration: d,
+        })
+}

@@ -1,0 +1,318 @@
+//! The rotation state persisted on the CA Secret: its wire names (annotations and data
+//! keys), the phase and strategy, and the codec between annotations and [`RotationState`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{ObjectRef, ObservedSecret};
+use crate::error::Error;
+use crate::fingerprint::Fingerprint;
+
+/// Annotation on the CA Secret: the rotation phase.
+pub const ANNOTATION_PHASE: &str = "certrotate.io/phase";
+/// Annotation on the CA Secret: when the phase began (RFC 3339).
+pub const ANNOTATION_SINCE: &str = "certrotate.io/phase-since";
+/// Annotation on the CA Secret: fingerprint of the current CA.
+pub const ANNOTATION_CURRENT: &str = "certrotate.io/current-ca";
+/// Annotation on the CA Secret: fingerprint of the next CA, mid-rotation.
+pub const ANNOTATION_NEXT: &str = "certrotate.io/next-ca";
+/// Annotation on the CA Secret: fingerprint of the CA before the current one.
+pub const ANNOTATION_PREVIOUS: &str = "certrotate.io/previous-ca";
+/// Annotation on the CA Secret: the strategy of the rotation in progress.
+pub const ANNOTATION_STRATEGY: &str = "certrotate.io/strategy";
+/// Annotation on the CA Secret: whether the rotation drops the old CA at the end.
+pub const ANNOTATION_DROP_OLD_CA: &str = "certrotate.io/drop-old-ca";
+/// Annotation on the CA Secret: whether the rotation also rotates the HMAC keys.
+pub const ANNOTATION_ROTATE_HMAC: &str = "certrotate.io/rotate-hmac";
+/// Annotation on an HMAC Secret: the rotation (next CA fingerprint) that last rotated it.
+pub const ANNOTATION_HMAC_ROTATION: &str = "certrotate.io/hmac-rotation";
+/// Pod-template annotation `kubectl rollout restart` sets.
+pub const ANNOTATION_RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+/// Pod-template annotation: the state of the mounted Secrets the pods were restarted for,
+/// so that a rerun does not restart them again.
+pub const ANNOTATION_RESTARTED_FOR: &str = "certrotate.io/restarted-for";
+
+/// Data key of the CA Secret: current CA certificate.
+pub const KEY_CA_CRT: &str = "ca.crt";
+/// Data key of the CA Secret: current CA private key.
+pub const KEY_CA_KEY: &str = "ca.key";
+/// Data key of the CA Secret: next CA certificate, mid-rotation.
+pub const KEY_NEXT_CA_CRT: &str = "next-ca.crt";
+/// Data key of the CA Secret: next CA private key, mid-rotation.
+pub const KEY_NEXT_CA_KEY: &str = "next-ca.key";
+/// Data key of a component Secret: the trust bundle.
+pub const KEY_TRUST: &str = "ca.crt";
+/// Data key of a component Secret: the leaf certificate.
+pub const KEY_TLS_CRT: &str = "tls.crt";
+/// Data key of a component Secret: the leaf private key.
+pub const KEY_TLS_KEY: &str = "tls.key";
+
+/// The most bytes of one Secret value that are parsed.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// The phase of a rotation, persisted on the CA Secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// No rotation in progress.
+    Stable,
+    /// The next CA is minted and persisted; nothing else changed yet.
+    Prepared,
+    /// Every bundle trusts both CAs; leaves unchanged.
+    Trust,
+    /// Every leaf is issued by the new CA; bundles still trust both.
+    Leaves,
+    /// The old CA is dropped from the bundles.
+    Retire,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Stable => "stable",
+            Self::Prepared => "prepared",
+            Self::Trust => "trust",
+            Self::Leaves => "leaves",
+            Self::Retire => "retire",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = UnknownPhase;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Self::Stable,
+            Self::Prepared,
+            Self::Trust,
+            Self::Leaves,
+            Self::Retire,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or(UnknownPhase)
+    }
+}
+
+/// A phase annotation that names no phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownPhase;
+
+/// What is inconsistent in a persisted rotation state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StateProblem {
+    /// An annotation's value does not parse.
+    UnparsableAnnotation {
+        /// The annotation.
+        annotation: &'static str,
+        /// Its value (annotations hold no secrets).
+        value: String,
+    },
+    /// The phase annotation names no phase.
+    UnknownPhase {
+        /// Its value.
+        value: String,
+    },
+    /// A mid-rotation phase without the next CA's fingerprint.
+    PhaseWithoutNext {
+        /// The phase.
+        phase: Phase,
+    },
+    /// The phase needs a CA whose certificate or key is missing from the Secret.
+    MissingCa {
+        /// The phase.
+        phase: Phase,
+        /// The certificate's data key.
+        crt: &'static str,
+        /// The key's data key.
+        key: &'static str,
+    },
+    /// A CA certificate is not the one the annotations name.
+    FingerprintMismatch {
+        /// The data key of the certificate.
+        key: String,
+        /// Its fingerprint.
+        found: Fingerprint,
+        /// The fingerprint the annotations name.
+        annotated: Fingerprint,
+    },
+}
+
+impl fmt::Display for StateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnparsableAnnotation { annotation, value } => {
+                write!(f, "annotation {annotation}: cannot parse {value:?}")
+            }
+            Self::UnknownPhase { value } => {
+                write!(f, "annotation {ANNOTATION_PHASE}: unknown phase {value:?}")
+            }
+            Self::PhaseWithoutNext { phase } => {
+                write!(f, "phase {phase} without {ANNOTATION_NEXT}")
+            }
+            Self::MissingCa { phase, crt, key } => {
+                write!(f, "phase {phase} without {crt} and {key}")
+            }
+            Self::FingerprintMismatch {
+                key,
+                found,
+                annotated,
+            } => write!(
+                f,
+                "{key} has fingerprint {found} but the annotations say {annotated}"
+            ),
+        }
+    }
+}
+
+/// How a CA rotation proceeds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Trust first, wait, then leaves, wait (then optionally drop the old CA): no failed
+    /// handshake whatever order components reload in.
+    #[default]
+    Staged,
+    /// Upstream's behaviour: each Secret's bundle and new leaf in one write, then restarts.
+    /// Correct only if every component reloads at the same instant.
+    SingleStep,
+}
+
+impl Strategy {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Staged => "staged",
+            Self::SingleStep => "single-step",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "staged" => Ok(Self::Staged),
+            "single-step" => Ok(Self::SingleStep),
+            other => Err(Error::InvalidParameter {
+                field: "strategy".into(),
+                reason: format!("{other:?} is not one of staged, single-step"),
+            }),
+        }
+    }
+}
+
+/// The rotation state persisted on the CA Secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RotationState {
+    /// The phase.
+    pub phase: Phase,
+    /// When it began.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// The current CA.
+    pub current: Option<Fingerprint>,
+    /// The next CA, mid-rotation.
+    pub next: Option<Fingerprint>,
+    /// The CA before the current one.
+    pub previous: Option<Fingerprint>,
+    /// The strategy of the rotation in progress.
+    pub strategy: Strategy,
+    /// Whether the rotation drops the old CA.
+    pub drop_old_ca: bool,
+    /// Whether the rotation rotates HMAC keys.
+    pub rotate_hmac: bool,
+}
+
+impl RotationState {
+    /// Reads the state from the annotations of the CA Secret `ca_secret`.
+    pub fn from_secret(secret: &ObservedSecret, ca_secret: &ObjectRef) -> Result<Self, Error> {
+        let a = &secret.annotations;
+        let unparsable = |annotation: &'static str, value: &str| Error::InvalidRotationState {
+            secret: ca_secret.clone(),
+            problem: Box::new(StateProblem::UnparsableAnnotation {
+                annotation,
+                value: value.to_owned(),
+            }),
+        };
+        let fp = |key: &'static str| -> Result<Option<Fingerprint>, Error> {
+            a.get(key)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse().map_err(|_| unparsable(key, v)))
+                .transpose()
+        };
+        let phase = match a.get(ANNOTATION_PHASE) {
+            Some(p) => p.parse().map_err(|_| Error::InvalidRotationState {
+                secret: ca_secret.clone(),
+                problem: Box::new(StateProblem::UnknownPhase { value: p.clone() }),
+            })?,
+            None => Phase::Stable,
+        };
+        let since = a
+            .get(ANNOTATION_SINCE)
+            .map(|s| {
+                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| unparsable(ANNOTATION_SINCE, s))
+            })
+            .transpose()?;
+        let strategy = match a.get(ANNOTATION_STRATEGY) {
+            Some(s) => s.parse().map_err(|_| unparsable(ANNOTATION_STRATEGY, s))?,
+            None => Strategy::Staged,
+        };
+        let state = Self {
+            phase,
+            since,
+            current: fp(ANNOTATION_CURRENT)?,
+            next: fp(ANNOTATION_NEXT)?,
+            previous: fp(ANNOTATION_PREVIOUS)?,
+            strategy,
+            drop_old_ca: a.get(ANNOTATION_DROP_OLD_CA).is_some_and(|v| v == "true"),
+            rotate_hmac: a.get(ANNOTATION_ROTATE_HMAC).is_some_and(|v| v == "true"),
+        };
+        if matches!(phase, Phase::Prepared | Phase::Trust) && state.next.is_none() {
+            return Err(Error::InvalidRotationState {
+                secret: ca_secret.clone(),
+                problem: Box::new(StateProblem::PhaseWithoutNext { phase }),
+            });
+        }
+        Ok(state)
+    }
+
+    /// The annotations that persist this state (`None` removes one).
+    pub fn annotations(&self) -> BTreeMap<String, Option<String>> {
+        let fp = |f: Option<Fingerprint>| f.map(|f| f.to_string());
+        let flag = |b: bool| b.then(|| "true".to_owned());
+        BTreeMap::from([
+            (ANNOTATION_PHASE.into(), Some(self.phase.to_string())),
+            (ANNOTATION_SINCE.into(), self.since.map(crate::rfc3339)),
+            (ANNOTATION_CURRENT.into(), fp(self.current)),
+            (ANNOTATION_NEXT.into(), fp(self.next)),
+            (ANNOTATION_PREVIOUS.into(), fp(self.previous)),
+            (
+                ANNOTATION_STRATEGY.into(),
+                (self.phase != Phase::Stable).then(|| self.strategy.to_string()),
+            ),
+            (ANNOTATION_DROP_OLD_CA.into(), flag(self.drop_old_ca)),
+            (ANNOTATION_ROTATE_HMAC.into(), flag(self.rotate_hmac)),
+        ])
+    }
+}

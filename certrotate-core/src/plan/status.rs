@@ -1,0 +1,110 @@
+//! A read-only view of where a rotation stands: the persisted state, what is missing, and
+//! what the next run (without a rotation request) does and when. Unlike [`plan`](super::plan)
+//! it generates no key and plans no write.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::Strategy;
+use super::planner::convergence_wait;
+use super::{Next, ObjectRef, Observed, Phase, PlanOptions, ProfileObjects, RotationState};
+use crate::error::Error;
+use crate::profile::Profile;
+
+/// Where a rotation stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Status {
+    /// The CA Secret.
+    pub ca_secret: ObjectRef,
+    /// The persisted state; `None` if the CA Secret does not exist.
+    pub state: Option<RotationState>,
+    /// Secrets of the profile that do not exist.
+    pub missing: Vec<ObjectRef>,
+    /// What the next run does (without a rotation request).
+    pub next_run: NextRun,
+    /// When it may run.
+    pub next: Next,
+}
+
+/// What the next run does, without a rotation request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum NextRun {
+    /// Nothing exists: install.
+    Install,
+    /// Component Secrets exist without a CA Secret: nothing changes until a rotation is
+    /// requested (which adopts them).
+    NotManaged,
+    /// Stable, with Secrets missing: create them.
+    CreateMissing,
+    /// Stable and complete: nothing (leaves are renewed by a renewal run).
+    UpToDate,
+    /// Mid-rotation: advance to this phase once [`Status::next`] allows.
+    Advance {
+        /// The phase the next step enters.
+        to: Phase,
+    },
+}
+
+/// Where the rotation of `profile` stands, from what was `observed`, at `now`.
+pub fn status(
+    profile: &Profile,
+    observed: &Observed,
+    options: &PlanOptions,
+    now: OffsetDateTime,
+) -> Result<Status, Error> {
+    let objects = ProfileObjects::of(profile);
+    let missing: Vec<ObjectRef> = objects
+        .secrets()
+        .filter(|s| !observed.secrets.contains_key(*s))
+        .cloned()
+        .collect();
+    let Some(secret) = observed.secrets.get(&objects.ca_secret) else {
+        let any_component = objects
+            .components
+            .iter()
+            .any(|c| observed.secrets.contains_key(c));
+        let next_run = if any_component {
+            NextRun::NotManaged
+        } else {
+            NextRun::Install
+        };
+        return Ok(Status {
+            ca_secret: objects.ca_secret,
+            state: None,
+            missing,
+            next_run,
+            next: Next::Done,
+        });
+    };
+    let state = RotationState::from_secret(secret, &objects.ca_secret)?;
+    let to = match (state.phase, state.strategy) {
+        (Phase::Stable, _) => None,
+        (Phase::Prepared, Strategy::Staged) => Some(Phase::Trust),
+        (Phase::Prepared, Strategy::SingleStep) => Some(Phase::Stable),
+        (Phase::Trust, _) => Some(Phase::Leaves),
+        (Phase::Leaves, _) if state.drop_old_ca => Some(Phase::Retire),
+        (Phase::Leaves | Phase::Retire, _) => Some(Phase::Stable),
+    };
+    let (next_run, next) = match to {
+        None if missing.is_empty() => (NextRun::UpToDate, Next::Done),
+        None => (NextRun::CreateMissing, Next::Continue),
+        Some(to) => {
+            let wait = match state.phase {
+                Phase::Prepared => None,
+                Phase::Stable | Phase::Trust | Phase::Leaves | Phase::Retire => {
+                    convergence_wait(&objects, observed, options, &state, now)?
+                }
+            };
+            (NextRun::Advance { to }, wait.unwrap_or(Next::Continue))
+        }
+    };
+    Ok(Status {
+        ca_secret: objects.ca_secret,
+        state: Some(state),
+        missing,
+        next_run,
+        next,
+    })
+}

@@ -1,0 +1,473 @@
+//! What a plan says: the steps to apply, in order, and what comes after them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::{AnyRef, ObjectRef, Phase, Strategy, WebhookRef, WorkloadRef};
+use crate::fingerprint::Fingerprint;
+
+/// A value to write into a Secret. Private values serialise as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretValue {
+    /// Public material (certificates, bundles).
+    Public(Vec<u8>),
+    /// Private material (keys, HMAC secrets), zeroized on drop.
+    Private(Zeroizing<Vec<u8>>),
+}
+
+impl SecretValue {
+    /// The bytes to write.
+    pub fn expose_secret(&self) -> &[u8] {
+        match self {
+            Self::Public(v) => v,
+            Self::Private(v) => v,
+        }
+    }
+
+    pub(super) fn private(bytes: &[u8]) -> Self {
+        Self::Private(Zeroizing::new(bytes.to_vec()))
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Public(v) => write!(f, "Public({} bytes)", v.len()),
+            Self::Private(_) => f.write_str("Private(<redacted>)"),
+        }
+    }
+}
+
+impl Serialize for SecretValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Public(v) => s.serialize_str(&String::from_utf8_lossy(v)),
+            Self::Private(_) => s.serialize_str("<redacted>"),
+        }
+    }
+}
+
+/// What to do with a Secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SecretAction {
+    /// Create it; fails if it exists.
+    Create,
+    /// Update the listed keys, labels and annotations, if it is still at `expected_version`.
+    Update {
+        /// The version read when planning.
+        expected_version: String,
+    },
+    /// Leave it as it is.
+    Unchanged,
+}
+
+/// Why a step writes (or, for [`SecretAction::Unchanged`], why it does not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StepReason {
+    /// The first install: a new CA and every Secret.
+    FirstInstall,
+    /// The Secret did not exist.
+    Missing,
+    /// A leaf within the renewal window, re-issued from the current CA.
+    Renewal,
+    /// An HMAC Secret without its key.
+    HmacKeyMissing,
+    /// The rotation also rotates the HMAC keys.
+    HmacRotation,
+    /// A rotation starts: the next CA is minted and persisted.
+    NextCaMinted {
+        /// How the rotation proceeds.
+        strategy: Strategy,
+    },
+    /// An install made without certrotate is adopted: the next CA is minted.
+    Adoption,
+    /// Phase trust: the bundle gets the next CA.
+    TrustAdded,
+    /// Phase leaves: the leaf is issued by the new CA.
+    LeavesSwitched,
+    /// Phase retire: the old CA leaves the bundle.
+    OldCaDropped,
+    /// The single-step strategy: bundle and leaf in one write.
+    SingleStep,
+    /// The CA Secret records a new phase.
+    PhaseRecorded {
+        /// The phase recorded.
+        phase: Phase,
+    },
+    /// A restart planned by an earlier run that did not finish.
+    UnfinishedRestart,
+    /// Nothing to write: the object is already in its target state.
+    AlreadyInTargetState,
+}
+
+impl fmt::Display for StepReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FirstInstall => f.write_str("first install"),
+            Self::Missing => f.write_str("missing: created"),
+            Self::Renewal => f.write_str("renewal"),
+            Self::HmacKeyMissing => f.write_str("HMAC key missing"),
+            Self::HmacRotation => f.write_str("HMAC rotation asked for"),
+            Self::NextCaMinted { strategy } => write!(f, "rotation ({strategy}): next CA minted"),
+            Self::Adoption => f.write_str("adopting an existing install: next CA minted"),
+            Self::TrustAdded => f.write_str("trust: bundle with the next CA"),
+            Self::LeavesSwitched => f.write_str("leaves: issued by the new CA"),
+            Self::OldCaDropped => f.write_str("retire: old CA dropped"),
+            Self::SingleStep => f.write_str("single-step: bundle and leaf"),
+            Self::PhaseRecorded { phase } => write!(f, "phase {phase}"),
+            Self::UnfinishedRestart => f.write_str("recovering an unfinished restart"),
+            Self::AlreadyInTargetState => f.write_str("already in the target state"),
+        }
+    }
+}
+
+/// One Secret's part of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SecretChange {
+    /// The Secret.
+    pub secret: ObjectRef,
+    /// What to do.
+    pub action: SecretAction,
+    /// Its type (for a create).
+    pub secret_type: String,
+    /// Keys to set (`Some`) or remove (`None`); other keys are kept.
+    pub data: BTreeMap<String, Option<SecretValue>>,
+    /// Labels to set; others are kept.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations to set (`Some`) or remove (`None`); others are kept.
+    pub annotations: BTreeMap<String, Option<String>>,
+    /// Why.
+    pub reason: StepReason,
+}
+
+/// A change of every `caBundle` of a webhook configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct WebhookChange {
+    /// The configuration.
+    pub webhook: WebhookRef,
+    /// The version read when planning.
+    pub expected_version: String,
+    /// The new `caBundle` of each webhook, in order.
+    #[serde(serialize_with = "serialize_pems")]
+    pub ca_bundles: Vec<Vec<u8>>,
+    /// Why.
+    pub reason: StepReason,
+}
+
+fn serialize_pems<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|b| String::from_utf8_lossy(b)))
+}
+
+/// A rolling restart of a workload, as `kubectl rollout restart` does it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Restart {
+    /// The workload.
+    pub workload: WorkloadRef,
+    /// The value of `kubectl.kubernetes.io/restartedAt` (RFC 3339, UTC, seconds).
+    pub restarted_at: String,
+    /// The value of `certrotate.io/restarted-for`.
+    pub token: String,
+    /// Why.
+    pub reason: StepReason,
+}
+
+/// Something that needs no write but is worth saying.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Note {
+    /// What it is about.
+    pub object: AnyRef,
+    /// What about it.
+    pub reason: NoteReason,
+}
+
+impl Note {
+    /// A note about `object`.
+    pub fn new(object: impl Into<AnyRef>, reason: NoteReason) -> Self {
+        Self {
+            object: object.into(),
+            reason,
+        }
+    }
+}
+
+/// What a [`Note`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoteReason {
+    /// The object does not exist, so there is nothing to change in it.
+    Absent,
+    /// The store cannot hold such objects at all (local mode has no workloads or
+    /// webhooks): if the object exists elsewhere, it is the user's to change.
+    NotHeldByStore,
+    /// The workload was already restarted for the state this plan leads to.
+    AlreadyRestarted,
+    /// The leaf expires within the renewal window.
+    WithinRenewalWindow,
+}
+
+impl fmt::Display for NoteReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Absent => "absent: nothing to change",
+            Self::NotHeldByStore => "not held by this store",
+            Self::AlreadyRestarted => "already restarted for this state",
+            Self::WithinRenewalWindow => "leaf within the renewal window",
+        })
+    }
+}
+
+/// One step of a plan, applied in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Create, update or leave a Secret.
+    Secret(SecretChange),
+    /// Change the `caBundle`s of a webhook configuration.
+    Webhook(WebhookChange),
+    /// Restart a workload.
+    Restart(Restart),
+    /// Nothing to write, something to say.
+    Note(Note),
+}
+
+/// What comes after the steps of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Next {
+    /// Plan again at once: the next step is allowed now.
+    Continue,
+    /// The next step is allowed at `at`.
+    WaitUntil {
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        /// Why.
+        reason: WaitReason,
+    },
+    /// The next step waits for these workloads' rollouts to finish.
+    WaitForRollout {
+        /// The workloads.
+        workloads: Vec<WorkloadRef>,
+    },
+    /// Nothing more to do.
+    Done,
+}
+
+/// Why the next step must wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum WaitReason {
+    /// What the phase wrote must reach every component first.
+    Converging {
+        /// The phase that must converge.
+        phase: Phase,
+    },
+    /// The last rotation ended less than one convergence interval ago: the CA it left in
+    /// the bundles may still be loaded somewhere.
+    TooSoon {
+        /// When the last rotation ended.
+        #[serde(with = "time::serde::rfc3339")]
+        ended: OffsetDateTime,
+    },
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Converging {
+                phase: Phase::Trust,
+            } => f.write_str("bundles must converge before leaves change"),
+            Self::Converging {
+                phase: Phase::Leaves,
+            } => f.write_str("leaves must converge before the rotation ends"),
+            Self::Converging {
+                phase: Phase::Retire,
+            } => f.write_str("bundles without the old CA must converge"),
+            Self::Converging {
+                phase: phase @ (Phase::Stable | Phase::Prepared),
+            } => write!(f, "the {phase} phase must converge"),
+            Self::TooSoon { ended } => write!(
+                f,
+                "too soon to rotate: the last rotation ended at {}",
+                crate::rfc3339(*ended)
+            ),
+        }
+    }
+}
+
+/// What a plan does, in one typed line: the CLI and operators render it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Summary {
+    /// The first install: a new CA and every Secret.
+    Installed {
+        /// The new CA.
+        ca: Fingerprint,
+    },
+    /// Component Secrets exist but the CA Secret does not: nothing is changed until a
+    /// rotation is asked for (which adopts them with a new CA).
+    NotManaged {
+        /// The component Secrets found.
+        existing: Vec<ObjectRef>,
+        /// The CA Secret that is missing.
+        ca_secret: ObjectRef,
+    },
+    /// An adoption started: the next CA is persisted.
+    Adopting {
+        /// The next CA.
+        next: Fingerprint,
+    },
+    /// A rotation was asked for, but the last one ended less than one convergence interval
+    /// ago.
+    TooSoon {
+        /// When the last rotation ended.
+        #[serde(with = "time::serde::rfc3339")]
+        ended: OffsetDateTime,
+        /// When a new one may start.
+        #[serde(with = "time::serde::rfc3339")]
+        earliest: OffsetDateTime,
+    },
+    /// A rotation started: the next CA is persisted.
+    Prepared {
+        /// The next CA.
+        next: Fingerprint,
+    },
+    /// Leaves within the renewal window were re-issued.
+    Renewed {
+        /// How many.
+        count: usize,
+        /// The CA that issued them.
+        ca: Fingerprint,
+    },
+    /// Missing Secrets were created.
+    CreatedMissing,
+    /// Nothing to do.
+    UpToDate,
+    /// Phase trust entered: every bundle carries the next CA.
+    Trust {
+        /// The next CA.
+        next: Fingerprint,
+    },
+    /// Waiting for a phase to converge.
+    Waiting {
+        /// The phase.
+        phase: Phase,
+    },
+    /// Phase leaves entered: every leaf is issued by the new CA.
+    Leaves {
+        /// The new CA, now current.
+        ca: Fingerprint,
+    },
+    /// Phase retire entered: bundles carry only the current CA.
+    Retire {
+        /// The current CA.
+        ca: Fingerprint,
+    },
+    /// The rotation ended.
+    Done {
+        /// The current CA.
+        ca: Fingerprint,
+        /// Whether the old CA was retired.
+        retired: bool,
+        /// The strategy the rotation ran with.
+        strategy: Strategy,
+    },
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Installed { ca } => write!(f, "installed: CA {}", ca.short()),
+            Self::NotManaged {
+                existing,
+                ca_secret,
+            } => {
+                let names: Vec<String> = existing.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "not managed yet: {} exist but the CA Secret {ca_secret} does not (no CA \
+                     key); nothing changed",
+                    names.join(", ")
+                )
+            }
+            Self::Adopting { next } => write!(f, "adopting: next CA {} persisted", next.short()),
+            Self::TooSoon { ended, earliest } => write!(
+                f,
+                "too soon to rotate: the last rotation ended at {}, a new one may start at {} \
+                 (one convergence interval later)",
+                crate::rfc3339(*ended),
+                crate::rfc3339(*earliest)
+            ),
+            Self::Prepared { next } => write!(f, "prepared: next CA {} persisted", next.short()),
+            Self::Renewed { count, ca } => {
+                write!(f, "renewed {count} leaves from CA {}", ca.short())
+            }
+            Self::CreatedMissing => f.write_str("created missing Secrets"),
+            Self::UpToDate => f.write_str("up to date"),
+            Self::Trust { next } => {
+                write!(f, "trust: every bundle now carries CA {}", next.short())
+            }
+            Self::Waiting { phase } => {
+                let what = match phase {
+                    Phase::Trust => "trust",
+                    Phase::Leaves => "leaves",
+                    Phase::Retire => "retirement",
+                    Phase::Stable | Phase::Prepared => "the phase",
+                };
+                write!(f, "waiting: {what} converging")
+            }
+            Self::Leaves { ca } => {
+                write!(f, "leaves: every leaf now issued by CA {}", ca.short())
+            }
+            Self::Retire { ca } => write!(f, "retire: bundles carry only CA {}", ca.short()),
+            Self::Done {
+                ca,
+                retired,
+                strategy,
+            } => match (retired, strategy) {
+                (true, _) => write!(f, "done: old CA retired; CA {} is current", ca.short()),
+                (false, Strategy::SingleStep) => {
+                    write!(f, "done (single-step): CA {} is current", ca.short())
+                }
+                (false, Strategy::Staged) => write!(f, "done: CA {} is current", ca.short()),
+            },
+        }
+    }
+}
+
+/// The next step of a rotation, as a value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RotationPlan {
+    /// The persisted phase when planning.
+    pub from: Phase,
+    /// The phase once the steps are applied.
+    pub to: Phase,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// What comes after.
+    pub next: Next,
+    /// What the plan does.
+    pub summary: Summary,
+}
+
+impl RotationPlan {
+    /// Whether applying the plan writes anything.
+    pub fn writes(&self) -> bool {
+        self.steps.iter().any(|s| match s {
+            Step::Secret(c) => c.action != SecretAction::Unchanged,
+            Step::Webhook(_) | Step::Restart(_) => true,
+            Step::Note(_) => false,
+        })
+    }
+}

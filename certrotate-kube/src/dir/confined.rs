@@ -1,0 +1,368 @@
+//! Folders beneath DIR, opened through handles that cannot escape it.
+//!
+//! Every operation takes one file name (never a path with `/` or `..`) relative to an
+//! open [`cap_std::fs::Dir`], which resolves beneath that folder by construction (on Linux
+//! with `openat2(RESOLVE_BENEATH)`). Nothing here follows a symbolic link: folders are
+//! opened with `O_NOFOLLOW`, files with `O_NOFOLLOW | O_NONBLOCK`, and what was opened is
+//! checked with `fstat` (a folder, a regular file) before it is used. Ambient authority is
+//! used once, to open DIR itself.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
+use cap_std::fs::{
+    Dir, DirBuilder, DirBuilderExt, FileType, FileTypeExt, Metadata, MetadataExt, OpenOptions,
+    OpenOptionsExt,
+};
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+
+use super::{DirError, TrustChecks, Untrusted};
+
+/// The lock file in DIR that serialises writers across processes.
+pub(super) const LOCK: &str = "..lock";
+
+/// An open folder beneath DIR (or DIR itself), with its path for messages.
+#[derive(Debug)]
+pub(super) struct Folder {
+    dir: Dir,
+    path: PathBuf,
+    trust: TrustChecks,
+}
+
+/// What a name in a folder is, without following it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Folder,
+    File,
+    Symlink,
+    /// A FIFO, socket or device: never opened.
+    Other(&'static str),
+}
+
+impl Folder {
+    /// Opens DIR (creating it, 0700, when `create`); `None` if it does not exist and
+    /// `create` is false. DIR must pass the ownership checks.
+    pub(super) fn open_root(
+        root: &Path,
+        trust: TrustChecks,
+        create: bool,
+    ) -> Result<Option<Self>, DirError> {
+        if create {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root)
+                .map_err(|e| DirError::io(root, e))?;
+        }
+        // The one use of ambient authority: DIR itself, as the user named it.
+        let dir = match Dir::open_ambient_dir(root, cap_std::ambient_authority()) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
+            Err(e) => return Err(DirError::io(root, e)),
+        };
+        let folder = Self {
+            dir,
+            path: root.to_owned(),
+            trust,
+        };
+        let meta = folder
+            .dir
+            .dir_metadata()
+            .map_err(|e| DirError::io(root, e))?;
+        folder.check_trust(&meta, &folder.path)?;
+        Ok(Some(folder))
+    }
+
+    /// The path of a name in this folder, for messages.
+    pub(super) fn child(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// What `name` is, without following it; `None` if absent.
+    pub(super) fn kind(&self, name: &str) -> Result<Option<Kind>, DirError> {
+        match self.dir.symlink_metadata(name) {
+            Ok(meta) => Ok(Some(kind_of(meta.file_type()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(DirError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Opens the sub-folder `name` (creating it, 0700, when `create`); `None` if absent and
+    /// `create` is false. A symbolic link or anything but a folder is refused, and the
+    /// folder must pass the ownership checks.
+    pub(super) fn open_folder(&self, name: &str, create: bool) -> Result<Option<Self>, DirError> {
+        let path = self.child(name);
+        if create {
+            let mut builder = DirBuilder::new();
+            builder.mode(0o700);
+            match self.dir.create_dir_with(name, &builder) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(DirError::io(&path, e)),
+            }
+        }
+        match self.kind(name)? {
+            None => return Ok(None),
+            Some(Kind::Folder) => {}
+            Some(Kind::Symlink) => return Err(DirError::Symlink { path }),
+            Some(other) => {
+                return Err(DirError::NotAFolder {
+                    path,
+                    found: other.describe(),
+                });
+            }
+        }
+        // O_NOFOLLOW: a folder swapped for a link since the check above fails here.
+        let dir = self
+            .dir
+            .open_dir_nofollow(name)
+            .map_err(|e| open_error(&path, e))?;
+        let meta = dir.dir_metadata().map_err(|e| DirError::io(&path, e))?;
+        if !meta.is_dir() {
+            return Err(DirError::NotAFolder {
+                path,
+                found: kind_of(meta.file_type()).describe(),
+            });
+        }
+        let folder = Self {
+            dir,
+            path,
+            trust: self.trust,
+        };
+        folder.check_trust(&meta, &folder.path)?;
+        Ok(Some(folder))
+    }
+
+    /// Reads the regular file `name`, at most `limit` bytes; `None` if absent. A symbolic
+    /// link, FIFO, socket or device is refused without being read, as is a file another
+    /// user owns or others may write; the read stops at `limit + 1` bytes whatever the
+    /// file's metadata says.
+    pub(super) fn read_file(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, DirError> {
+        let path = self.child(name);
+        match self.kind(name)? {
+            None => return Ok(None),
+            Some(Kind::File) => {}
+            Some(Kind::Symlink) => return Err(DirError::Symlink { path }),
+            Some(other) => {
+                return Err(DirError::NotAFile {
+                    path,
+                    found: other.describe(),
+                });
+            }
+        }
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .follow(FollowSymlinks::No)
+            .custom_flags(nonblock());
+        let file = self
+            .dir
+            .open_with(name, &options)
+            .map_err(|e| open_error(&path, e))?;
+        // What was opened, not what the name pointed to a moment ago.
+        let meta = file.metadata().map_err(|e| DirError::io(&path, e))?;
+        if !meta.is_file() {
+            return Err(DirError::NotAFile {
+                path,
+                found: kind_of(meta.file_type()).describe(),
+            });
+        }
+        self.check_trust(&meta, &path)?;
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| DirError::io(&path, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(DirError::TooLarge { path, limit });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Creates the new file `name` (0600, never through a link), writes and fsyncs it.
+    pub(super) fn create_file(&self, name: &str, contents: &[u8]) -> Result<(), DirError> {
+        let path = self.child(name);
+        let mut options = OpenOptions::new();
+        options
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .follow(FollowSymlinks::No);
+        let mut file = self
+            .dir
+            .open_with(name, &options)
+            .map_err(|e| open_error(&path, e))?;
+        file.write_all(contents)
+            .map_err(|e| DirError::io(&path, e))?;
+        file.sync_all().map_err(|e| DirError::io(&path, e))
+    }
+
+    /// Takes the exclusive lock `DIR/..lock` (created 0600; a link or anything but a
+    /// regular file there is refused). The lock is held until the file is dropped.
+    pub(super) fn lock(&self) -> Result<std::fs::File, DirError> {
+        let path = self.child(LOCK);
+        let mut options = OpenOptions::new();
+        options
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .follow(FollowSymlinks::No)
+            .custom_flags(nonblock());
+        let file = self
+            .dir
+            .open_with(LOCK, &options)
+            .map_err(|e| open_error(&path, e))?;
+        let meta = file.metadata().map_err(|e| DirError::io(&path, e))?;
+        if !meta.is_file() {
+            return Err(DirError::NotAFile {
+                path,
+                found: kind_of(meta.file_type()).describe(),
+            });
+        }
+        self.check_trust(&meta, &path)?;
+        let file = file.into_std();
+        file.lock().map_err(|e| DirError::io(&path, e))?;
+        Ok(file)
+    }
+
+    /// The target of the symbolic link `name`, as stored (never resolved).
+    pub(super) fn read_link(&self, name: &str) -> Result<PathBuf, DirError> {
+        self.dir
+            .read_link_contents(name)
+            .map_err(|e| DirError::io(&self.child(name), e))
+    }
+
+    /// Creates the symbolic link `name` -> `target` (a relative target, checked by the
+    /// caller, and resolved only by consumers of the layout).
+    pub(super) fn symlink(&self, target: &str, name: &str) -> Result<(), DirError> {
+        self.dir
+            .symlink(target, name)
+            .map_err(|e| DirError::io(&self.child(name), e))
+    }
+
+    /// Renames `from` to `to` within this folder (replacing `to`; a link is replaced, not
+    /// followed).
+    pub(super) fn rename(&self, from: &str, to: &str) -> Result<(), DirError> {
+        self.dir
+            .rename(from, &self.dir, to)
+            .map_err(|e| DirError::io(&self.child(to), e))
+    }
+
+    /// Removes `name` if present: a folder with everything in it (links inside are removed,
+    /// never followed), anything else unlinked. Whether anything was removed.
+    pub(super) fn remove(&self, name: &str) -> Result<bool, DirError> {
+        let path = self.child(name);
+        let removed = match self.kind(name)? {
+            None => return Ok(false),
+            Some(Kind::Folder) => self.dir.remove_dir_all(name),
+            Some(_) => self.dir.remove_file(name),
+        };
+        match removed {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(DirError::io(&path, e)),
+        }
+    }
+
+    /// The names in this folder (unsorted).
+    pub(super) fn names(&self) -> Result<Vec<OsString>, DirError> {
+        let mut names = Vec::new();
+        for entry in self
+            .dir
+            .entries()
+            .map_err(|e| DirError::io(&self.path, e))?
+        {
+            names.push(entry.map_err(|e| DirError::io(&self.path, e))?.file_name());
+        }
+        Ok(names)
+    }
+
+    /// fsyncs the folder, making renames, new and removed names in it durable.
+    pub(super) fn sync(&self) -> Result<(), DirError> {
+        // The handle may be `O_PATH` (which fsync refuses): open the folder itself to read.
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .maybe_dir(true)
+            .follow(FollowSymlinks::No);
+        self.dir
+            .open_with(".", &options)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| DirError::io(&self.path, e))
+    }
+
+    /// OpenSSH's StrictModes: owned by this user or root, writable by nobody else.
+    fn check_trust(&self, meta: &Metadata, path: &Path) -> Result<(), DirError> {
+        if self.trust == TrustChecks::SkipUnsafe {
+            return Ok(());
+        }
+        let uid = meta.uid();
+        let euid = rustix::process::geteuid().as_raw();
+        if uid != euid && uid != 0 {
+            return Err(DirError::Untrusted {
+                path: path.to_owned(),
+                why: Untrusted::Owner { uid, euid },
+            });
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(DirError::Untrusted {
+                path: path.to_owned(),
+                why: Untrusted::Writable { mode },
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Kind {
+    /// A noun for messages.
+    pub(super) fn describe(self) -> &'static str {
+        match self {
+            Self::Folder => "a folder",
+            Self::File => "a regular file",
+            Self::Symlink => "a symbolic link",
+            Self::Other(what) => what,
+        }
+    }
+}
+
+fn kind_of(t: FileType) -> Kind {
+    if t.is_symlink() {
+        Kind::Symlink
+    } else if t.is_dir() {
+        Kind::Folder
+    } else if t.is_file() {
+        Kind::File
+    } else if t.is_fifo() {
+        Kind::Other("a FIFO")
+    } else if t.is_socket() {
+        Kind::Other("a socket")
+    } else if t.is_char_device() || t.is_block_device() {
+        Kind::Other("a device")
+    } else {
+        Kind::Other("neither a file nor a folder")
+    }
+}
+
+/// `O_NONBLOCK`: opening a FIFO returns at once (and is then refused) instead of waiting for
+/// a writer.
+fn nonblock() -> i32 {
+    // The flag's bits fit an `i32` on every target rustix supports (0o4000 on Linux).
+    OFlags::NONBLOCK.bits() as i32
+}
+
+/// An error opening `path` with `O_NOFOLLOW`: `ELOOP` means a link was there.
+fn open_error(path: &Path, e: io::Error) -> DirError {
+    if Errno::from_io_error(&e) == Some(Errno::LOOP) {
+        DirError::Symlink {
+            path: path.to_owned(),
+        }
+    } else {
+        DirError::io(path, e)
+    }
+}

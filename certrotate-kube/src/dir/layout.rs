@@ -1,0 +1,383 @@
+//! The kubelet's atomic-writer layout of one Secret folder, read and written through a
+//! [`Folder`] handle.
+//!
+//! ```text
+//! NAME/..data        -> ..vN            the current version (one rename swaps it)
+//! NAME/..vN/KEY                         regular files, 0600
+//! NAME/..vN/..meta.json                 type, labels, annotations
+//! NAME/KEY           -> ..data/KEY      what consumers open
+//! ```
+//!
+//! These two link shapes are the only links this module accepts; it never follows any
+//! link itself (it reads `..vN/KEY` directly). Anything else where the layout expects its
+//! own entries is refused with an error naming the path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use certrotate_core::Fingerprint;
+use certrotate_core::plan::ObservedSecret;
+use certrotate_core::profile::validate_secret_key;
+use serde::{Deserialize, Serialize};
+
+use super::confined::{Folder, Kind};
+use super::{DirError, MAX_FILE_BYTES};
+
+/// The link to the current version folder.
+const DATA: &str = "..data";
+/// Type, labels and annotations, in each version folder.
+const META: &str = "..meta.json";
+/// The new `..data` link before its rename.
+const DATA_TMP: &str = "..data_tmp";
+
+#[derive(Serialize, Deserialize, Default)]
+struct Meta {
+    #[serde(rename = "type")]
+    secret_type: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// One Secret's folder, `DIR/NAMESPACE/NAME`.
+#[derive(Debug)]
+pub(super) struct SecretFolder(pub(super) Folder);
+
+impl SecretFolder {
+    /// The Secret, or `None` if the folder holds neither the layout nor any key file.
+    pub(super) fn read(&self) -> Result<Option<ObservedSecret>, DirError> {
+        // A writer (holding the lock; readers do not take it) may swap `..data` and remove
+        // the version being read: read again, from the new version.
+        const ATTEMPTS: usize = 5;
+        for _ in 1..ATTEMPTS {
+            if let Some(read) = self.try_read()? {
+                return Ok(read);
+            }
+        }
+        self.try_read()?.ok_or_else(|| DirError::Layout {
+            path: self.0.child(DATA),
+            problem: format!("changed under {ATTEMPTS} reads in a row"),
+        })
+    }
+
+    /// One read; `None` if a writer swapped the version under it.
+    fn try_read(&self) -> Result<Option<Option<ObservedSecret>>, DirError> {
+        let Some(current) = self.current()? else {
+            return self.read_plain().map(Some);
+        };
+        self.check_key_links()?;
+        let Some(version) = self.0.open_folder(&current.name, false)? else {
+            return self.raced(&current, "does not exist");
+        };
+        let Some(meta_bytes) = version.read_file(META, MAX_FILE_BYTES)? else {
+            return self.raced(&current, "has no ..meta.json");
+        };
+        // serde_json's messages may quote the input: say where, never what.
+        let meta: Meta = serde_json::from_slice(&meta_bytes).map_err(|e| DirError::Layout {
+            path: version.child(META),
+            problem: format!(
+                "not the expected JSON object (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        })?;
+        let mut data = BTreeMap::new();
+        for key in key_names(&version)? {
+            let Some(value) = version.read_file(&key, MAX_FILE_BYTES)? else {
+                return self.raced(&current, "lost a key while being read");
+            };
+            data.insert(key, value);
+        }
+        let mut secret = ObservedSecret::new(meta.secret_type, data, current.number.to_string());
+        secret.labels = meta.labels;
+        secret.annotations = meta.annotations;
+        Ok(Some(Some(secret)))
+    }
+
+    /// `None` (read again) if `..data` moved on since `read`; otherwise the layout is
+    /// broken, and the error says how.
+    fn raced<T>(&self, read: &Version, problem: &str) -> Result<Option<T>, DirError> {
+        match self.current()? {
+            Some(now) if now.name != read.name => Ok(None),
+            _ => Err(DirError::Layout {
+                path: self.0.child(&read.name),
+                problem: problem.into(),
+            }),
+        }
+    }
+
+    /// The number of the current version: 0 for a plain folder.
+    pub(super) fn current_number(&self) -> Result<u64, DirError> {
+        Ok(self.current()?.map_or(0, |c| c.number))
+    }
+
+    /// Writes a complete new version `next` of the Secret and swaps it in: the version
+    /// folder is filled and fsynced, `..data` is replaced with one rename, the key links
+    /// follow, and the previous version is removed. Returns the new version.
+    pub(super) fn write(&self, next: u64, secret: &ObservedSecret) -> Result<String, DirError> {
+        for key in secret.data.keys() {
+            validate_secret_key(key).map_err(|problem| DirError::Layout {
+                path: self.0.child(key),
+                problem,
+            })?;
+        }
+        let previous = self.current()?;
+        let name = version_name(next);
+        // Left by a crash before its swap: never current, safe to replace.
+        self.0.remove(&name)?;
+        let version = self
+            .0
+            .open_folder(&name, true)?
+            .ok_or_else(|| DirError::Layout {
+                path: self.0.child(&name),
+                problem: "vanished while being written".into(),
+            })?;
+        let filled = (|| {
+            for (key, value) in &secret.data {
+                version.create_file(key, value)?;
+            }
+            let meta = Meta {
+                secret_type: secret.secret_type.clone(),
+                labels: secret.labels.clone(),
+                annotations: secret.annotations.clone(),
+            };
+            let meta_bytes = serde_json::to_vec_pretty(&meta).map_err(|e| DirError::Layout {
+                path: version.child(META),
+                problem: format!("cannot encode: {e}"),
+            })?;
+            version.create_file(META, &meta_bytes)?;
+            version.sync()
+        })();
+        drop(version);
+        if let Err(e) = filled {
+            // Never current; removing it now gives back the space (disk full) at once.
+            let _ = self.0.remove(&name);
+            return Err(e);
+        }
+
+        self.0.remove(DATA_TMP)?;
+        self.0.symlink(&name, DATA_TMP)?;
+        self.0.rename(DATA_TMP, DATA)?;
+        self.0.sync()?;
+
+        // The per-key links consumers read; `..data` is the source of truth.
+        let keys: BTreeSet<&str> = secret.data.keys().map(String::as_str).collect();
+        self.link_keys(&keys)?;
+        self.0.sync()?;
+        if let Some(previous) = previous.filter(|p| p.name != name) {
+            // It may hold keys just replaced (a CA key, a leaf key): removed and made
+            // durable now, not left for later.
+            self.0.remove(&previous.name)?;
+            self.0.sync()?;
+        }
+        Ok(next.to_string())
+    }
+
+    /// Removes every version folder `..data` does not point to (a crash's leftovers: a
+    /// partial new version, or the previous one not yet removed) and our temporary links,
+    /// then adds any key link a crash left missing. Run under the lock.
+    pub(super) fn sweep(&self) -> Result<(), DirError> {
+        let current = self.current()?;
+        let mut removed = false;
+        for name in self.0.names()? {
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            let stale_version =
+                parse_version(name).is_some() && current.as_ref().is_none_or(|c| c.name != name);
+            let temporary = name.starts_with("..") && name.ends_with("_tmp");
+            if stale_version || temporary {
+                removed |= self.0.remove(name)?;
+            }
+        }
+        if removed {
+            self.0.sync()?;
+        }
+        if let Some(current) = current {
+            let Some(version) = self.0.open_folder(&current.name, false)? else {
+                return Err(DirError::Layout {
+                    path: self.0.child(DATA),
+                    problem: format!("points to {}, which does not exist", current.name),
+                });
+            };
+            let mut added = false;
+            for key in key_names(&version)? {
+                if self.0.kind(&key)?.is_none() {
+                    self.link_key(&key)?;
+                    added = true;
+                }
+            }
+            if added {
+                self.0.sync()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `..data`'s version, checked for its exact shape; `None` for a plain folder.
+    fn current(&self) -> Result<Option<Version>, DirError> {
+        match self.0.kind(DATA)? {
+            None => Ok(None),
+            Some(Kind::Symlink) => {
+                let target = self.0.read_link(DATA)?;
+                let name = target.to_str().unwrap_or_default();
+                match parse_version(name) {
+                    Some(number) => Ok(Some(Version {
+                        name: name.to_owned(),
+                        number,
+                    })),
+                    None => Err(DirError::Layout {
+                        path: self.0.child(DATA),
+                        problem: format!(
+                            "links to {target:?}; the layout's only shape is a sibling ..vN"
+                        ),
+                    }),
+                }
+            }
+            Some(other) => Err(DirError::Layout {
+                path: self.0.child(DATA),
+                problem: format!("is {}, not the layout's link", other.describe()),
+            }),
+        }
+    }
+
+    /// Every top-level name that is a valid key is the layout's link to `..data/KEY`, or a
+    /// regular file (a plain folder's, before its conversion finished).
+    fn check_key_links(&self) -> Result<(), DirError> {
+        for name in self.0.names()? {
+            let Some(key) = name.to_str().filter(|k| validate_secret_key(k).is_ok()) else {
+                continue;
+            };
+            match self.0.kind(key)? {
+                Some(Kind::Symlink) => {
+                    if !self.is_key_link(key)? {
+                        return Err(DirError::Layout {
+                            path: self.0.child(key),
+                            problem: format!(
+                                "links to {:?}; the layout's only shape is ..data/{key}",
+                                self.0.read_link(key)?
+                            ),
+                        });
+                    }
+                }
+                Some(Kind::File) | None => {}
+                Some(other) => {
+                    return Err(DirError::Layout {
+                        path: self.0.child(key),
+                        problem: format!("is {} where a key was expected", other.describe()),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A plain folder (what `certgen --local` writes): one regular file per key, with a
+    /// content hash as its version.
+    fn read_plain(&self) -> Result<Option<ObservedSecret>, DirError> {
+        let mut data = BTreeMap::new();
+        for key in key_names(&self.0)? {
+            if let Some(value) = self.0.read_file(&key, MAX_FILE_BYTES)? {
+                data.insert(key, value);
+            }
+        }
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let version = plain_version(&data);
+        Ok(Some(ObservedSecret::new("Opaque", data, version)))
+    }
+
+    /// Points `KEY` at `..data/KEY` for every key, and removes the links and plain files of
+    /// keys the Secret no longer has.
+    fn link_keys(&self, keys: &BTreeSet<&str>) -> Result<(), DirError> {
+        for key in keys {
+            if !self.is_key_link(key)? {
+                self.link_key(key)?;
+            }
+        }
+        for name in self.0.names()? {
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            if keys.contains(name) || validate_secret_key(name).is_err() {
+                continue;
+            }
+            let stale = match self.0.kind(name)? {
+                Some(Kind::File) => true,
+                Some(Kind::Symlink) => self.is_key_link(name)?,
+                _ => false,
+            };
+            if stale {
+                self.0.remove(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates or replaces the link `KEY` -> `..data/KEY` with one rename.
+    fn link_key(&self, key: &str) -> Result<(), DirError> {
+        let tmp = format!("..{key}_tmp");
+        self.0.remove(&tmp)?;
+        self.0.symlink(&format!("{DATA}/{key}"), &tmp)?;
+        if self.0.kind(key)? == Some(Kind::Folder) {
+            return Err(DirError::Layout {
+                path: self.0.child(key),
+                problem: "is a folder where a key was expected".into(),
+            });
+        }
+        self.0.rename(&tmp, key)
+    }
+
+    fn is_key_link(&self, key: &str) -> Result<bool, DirError> {
+        if self.0.kind(key)? != Some(Kind::Symlink) {
+            return Ok(false);
+        }
+        Ok(self.0.read_link(key)? == Path::new(DATA).join(key))
+    }
+}
+
+/// A version folder's name and number.
+#[derive(Debug)]
+struct Version {
+    name: String,
+    number: u64,
+}
+
+fn version_name(number: u64) -> String {
+    format!("..v{number}")
+}
+
+/// The number of a version folder's name: `..v` and decimal digits, nothing else.
+fn parse_version(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("..v")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = digits.parse().ok()?;
+    // One spelling per number, so the name can be compared as a string.
+    (version_name(number) == name).then_some(number)
+}
+
+/// The valid Secret keys among a folder's names (`..` names belong to the layout).
+fn key_names(folder: &Folder) -> Result<Vec<String>, DirError> {
+    let mut keys: Vec<String> = folder
+        .names()?
+        .into_iter()
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| validate_secret_key(n).is_ok())
+        .collect();
+    keys.sort();
+    Ok(keys)
+}
+
+fn plain_version(data: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut all = Vec::new();
+    for (k, v) in data {
+        all.extend_from_slice(k.as_bytes());
+        all.push(0);
+        all.extend_from_slice(Fingerprint::of(v).as_bytes());
+    }
+    format!("plain-{}", Fingerprint::of(&all).short())
+}

@@ -1,0 +1,394 @@
+//! Local mode: Secrets as folders, the way the kubelet mounts them.
+//!
+//! `DIR/NAMESPACE/NAME/` holds one file per key, like a mounted Secret volume, using the
+//! kubelet's own atomic-writer layout: the data lives in a version folder `..vN/`, a symlink
+//! `..data` points at the current one, and each `KEY` is a symlink to `..data/KEY`. A write
+//! fills and fsyncs a new version folder, then swaps `..data` with one `rename`, so a reader
+//! (or a crash) sees the old Secret or the new one, never half of each. Labels, annotations
+//! and the type are kept in `..vN/..meta.json`. Every valid Secret key round-trips,
+//! including keys that start with one dot (`.hmac`); names starting with `..` belong to the
+//! layout, as in Kubernetes.
+//!
+//! Files are written 0600 and folders 0700. `N` is the version: an update names the
+//! version it read, and an exclusive lock on `DIR/..lock` makes check-and-swap atomic across
+//! processes, so two concurrent runs cannot silently overwrite each other.
+//!
+//! A plain folder of files (what `certgen --local` writes) is read too, with a content hash
+//! as its version; its first update converts it to the layout above.
+//!
+//! # Threat model
+//!
+//! Anything under DIR may have been planted by someone else, and certrotate often runs as
+//! root. So:
+//!
+//! - **Confinement by construction.** Everything beneath DIR is opened through a
+//!   [`cap_std::fs::Dir`] handle, one name at a time, so no path can resolve outside DIR;
+//!   ambient authority is used only to open DIR itself.
+//! - **Only the layout's own links.** `..data` must link to a sibling `..vN`, and `KEY` to
+//!   `..data/KEY`; neither is ever followed here (data is read from `..vN/` directly). A
+//!   namespace or Secret folder that is a link, a key linking elsewhere, or a `..data`
+//!   with any other target is refused with a [`DirError`] naming the path.
+//! - **Only regular files are read**, opened with `O_NOFOLLOW | O_NONBLOCK` and checked with
+//!   `fstat` (a FIFO, socket or device is refused without waiting on it), and every read
+//!   stops at [`MAX_FILE_BYTES`] + 1 byte, whatever the metadata says.
+//! - **Trust in the directory**, as OpenSSH's `StrictModes`: DIR, its namespace, Secret and
+//!   version folders and every file read must belong to the running user or root and must
+//!   not be writable by group or others. [`TrustChecks::SkipUnsafe`] turns this off (the
+//!   CLI's `--insecure-skip-dir-checks`); the other rules always hold.
+//! - **No orphans.** Under the lock, every write first removes the version folders `..data`
+//!   does not point to (a crash's leftovers may hold a CA or leaf key) and our temporary
+//!   links, and removes the previous version right after the swap; [`DirStore::tidy`] does
+//!   the same for every Secret folder under DIR before a rotation.
+//!
+//! Workloads and webhook configurations do not exist here: restarts are reported as not
+//! applicable.
+
+mod confined;
+mod layout;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use certrotate_core::plan::{
+    ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+};
+use certrotate_core::profile::{validate_label, validate_subdomain};
+
+use crate::error::StoreError;
+use crate::store::{NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
+use confined::{Folder, Kind};
+use layout::SecretFolder;
+
+/// The most bytes read from one file.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// A store of Secrets in a directory.
+#[derive(Clone, Debug)]
+pub struct DirStore {
+    root: PathBuf,
+    trust: TrustChecks,
+}
+
+/// Whether local mode checks who owns and who may write DIR and what is in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustChecks {
+    /// DIR, its folders and the files read must belong to this user or root and must not
+    /// be writable by group or others (OpenSSH's `StrictModes`).
+    #[default]
+    Enforce,
+    /// No ownership or mode checks. Unsafe: whoever can write in DIR chooses the CA that
+    /// signs every leaf. Confinement beneath DIR, the layout's link shapes and the
+    /// regular-files-only rule still hold.
+    SkipUnsafe,
+}
+
+/// Why local mode refused or failed an operation on a path beneath DIR.
+///
+/// Messages name the path and never quote a file's content.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirError {
+    /// An I/O error.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// The cause (kept in the message: a [`StoreError`] carries this error as text).
+        error: std::io::Error,
+    },
+    /// A symbolic link where the layout has none of its own.
+    #[error(
+        "{}: is a symbolic link; local mode follows none (only ..data -> ..vN and KEY -> ..data/KEY belong to the layout)",
+        path.display()
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Something other than a folder where a folder was expected.
+    #[error("{}: is {found}, not a folder", path.display())]
+    NotAFolder {
+        /// Where.
+        path: PathBuf,
+        /// What was found.
+        found: &'static str,
+    },
+    /// Something other than a regular file where a file was to be read.
+    #[error("{}: is {found}, not a regular file; refusing to read it", path.display())]
+    NotAFile {
+        /// Where.
+        path: PathBuf,
+        /// What was found.
+        found: &'static str,
+    },
+    /// A file or folder that others could have planted or changed.
+    #[error(
+        "{}: {why}; refusing to trust it (a folder or file in local mode must belong to this user or root and be writable by nobody else; --insecure-skip-dir-checks overrides this, unsafely)",
+        path.display()
+    )]
+    Untrusted {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        why: Untrusted,
+    },
+    /// A file larger than [`MAX_FILE_BYTES`].
+    #[error("{}: more than the limit of {limit} bytes", path.display())]
+    TooLarge {
+        /// Where.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+    /// An entry of the layout in a shape it never has.
+    #[error("{}: {problem}", path.display())]
+    Layout {
+        /// Where.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Why a path under DIR is not trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Untrusted {
+    /// Owned by another user.
+    #[error("owned by uid {uid}, not by this user (uid {euid}) or root")]
+    Owner {
+        /// The owner.
+        uid: u32,
+        /// The running user.
+        euid: u32,
+    },
+    /// Group or others may write it.
+    #[error("writable by group or others (mode {mode:04o})")]
+    Writable {
+        /// The permission bits.
+        mode: u32,
+    },
+}
+
+impl DirError {
+    fn io(path: &Path, error: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_owned(),
+            error,
+        }
+    }
+}
+
+impl From<DirError> for StoreError {
+    fn from(e: DirError) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+impl DirStore {
+    /// A store rooted at `root` (created on first write), with the ownership checks on.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            trust: TrustChecks::Enforce,
+        }
+    }
+
+    /// Sets whether DIR's ownership and modes are checked (see [`TrustChecks`]).
+    pub fn with_trust_checks(mut self, trust: TrustChecks) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder of a Secret.
+    pub fn secret_dir(&self, secret: &ObjectRef) -> Result<PathBuf, StoreError> {
+        validate_names(secret)?;
+        Ok(self.root.join(&secret.namespace).join(&secret.name))
+    }
+
+    /// Removes, under the lock, every version folder that its `..data` does not point to
+    /// and every temporary link of ours, in every Secret folder under DIR, and restores key
+    /// links a crash left missing: after a crash, what a rerun does first, so no old key
+    /// stays behind. Nothing is followed: a link or file where a namespace or Secret folder
+    /// would be is left alone. Does nothing if DIR does not exist.
+    pub fn tidy(&self) -> Result<(), StoreError> {
+        let Some(root) = Folder::open_root(&self.root, self.trust, false)? else {
+            return Ok(());
+        };
+        let _lock = root.lock()?;
+        for namespace in folder_names(&root)? {
+            let Some(namespace) = root.open_folder(&namespace, false)? else {
+                continue;
+            };
+            for name in folder_names(&namespace)? {
+                if let Some(secret) = namespace.open_folder(&name, false)? {
+                    SecretFolder(secret).sweep()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Secret's folder, opened one name at a time from DIR; `None` if absent.
+    fn open(&self, root: &Folder, secret: &ObjectRef) -> Result<Option<SecretFolder>, DirError> {
+        let Some(namespace) = root.open_folder(&secret.namespace, false)? else {
+            return Ok(None);
+        };
+        Ok(namespace
+            .open_folder(&secret.name, false)?
+            .map(SecretFolder))
+    }
+
+    /// Takes the lock, opens (creating) the Secret's folder and removes a crash's
+    /// leftovers from it, then runs `write`.
+    fn locked_write(
+        &self,
+        secret: &ObjectRef,
+        write: impl FnOnce(&SecretFolder) -> Result<String, StoreError>,
+    ) -> Result<String, StoreError> {
+        validate_names(secret)?;
+        let root =
+            Folder::open_root(&self.root, self.trust, true)?.ok_or_else(|| DirError::Layout {
+                path: self.root.clone(),
+                problem: "vanished after being created".into(),
+            })?;
+        let _lock = root.lock()?;
+        let created = |parent: &Folder, name: &str| {
+            parent
+                .open_folder(name, true)?
+                .ok_or_else(|| DirError::Layout {
+                    path: parent.child(name),
+                    problem: "vanished after being created".into(),
+                })
+        };
+        let namespace = created(&root, &secret.namespace)?;
+        let folder = SecretFolder(created(&namespace, &secret.name)?);
+        folder.sweep()?;
+        write(&folder)
+    }
+}
+
+/// The names in `folder` that may be namespace or Secret folders: real folders (never
+/// links) with names that are not the layout's.
+fn folder_names(folder: &Folder) -> Result<Vec<String>, DirError> {
+    let mut names = Vec::new();
+    for name in folder.names()? {
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        if !name.starts_with("..") && folder.kind(&name)? == Some(Kind::Folder) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn validate_names(secret: &ObjectRef) -> Result<(), StoreError> {
+    validate_label(&secret.namespace)
+        .map_err(|r| StoreError::Backend(format!("namespace {r}").into()))?;
+    validate_subdomain(&secret.name)
+        .map_err(|r| StoreError::Backend(format!("name {r}").into()))?;
+    Ok(())
+}
+
+impl SecretStore for DirStore {
+    async fn read_secret(&self, secret: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
+        validate_names(secret)?;
+        let Some(root) = Folder::open_root(&self.root, self.trust, false)? else {
+            return Ok(None);
+        };
+        match self.open(&root, secret)? {
+            Some(folder) => Ok(folder.read()?),
+            None => Ok(None),
+        }
+    }
+
+    async fn create_secret(
+        &self,
+        secret: &ObjectRef,
+        new: &NewSecret,
+    ) -> Result<String, StoreError> {
+        self.locked_write(secret, |folder| {
+            if folder.read()?.is_some() {
+                return Err(StoreError::AlreadyExists);
+            }
+            let mut value = ObservedSecret::new(&new.secret_type, new.data.clone(), "");
+            value.labels = new.labels.clone();
+            value.annotations = new.annotations.clone();
+            Ok(folder.write(1, &value)?)
+        })
+    }
+
+    async fn update_secret(
+        &self,
+        secret: &ObjectRef,
+        expected_version: &str,
+        update: &SecretUpdate,
+    ) -> Result<String, StoreError> {
+        self.locked_write(secret, |folder| {
+            let Some(mut current) = folder.read()? else {
+                return Err(StoreError::NotFound);
+            };
+            if current.version != expected_version {
+                return Err(StoreError::Conflict);
+            }
+            let next = folder.current_number()? + 1;
+            update.apply_to(&mut current);
+            Ok(folder.write(next, &current)?)
+        })
+    }
+}
+
+impl WorkloadStore for DirStore {
+    async fn read_workload(&self, _: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
+        Err(StoreError::NotApplicable("local mode has no workloads"))
+    }
+
+    async fn restart_workload(
+        &self,
+        _: &WorkloadRef,
+        _: &BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::NotApplicable("local mode has no workloads"))
+    }
+}
+
+impl WebhookStore for DirStore {
+    async fn read_webhook(&self, _: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
+        Err(StoreError::NotApplicable(
+            "local mode has no webhook configurations",
+        ))
+    }
+
+    async fn update_webhook(
+        &self,
+        _: &WebhookRef,
+        _: &str,
+        _: &[Vec<u8>],
+    ) -> Result<String, StoreError> {
+        Err(StoreError::NotApplicable(
+            "local mode has no webhook configurations",
+        ))
+    }
+}
+
+impl Store for DirStore {
+    fn describe(&self) -> String {
+        format!("directory {}", self.root.display())
+    }
+
+    fn has_cluster_objects(&self) -> bool {
+        false
+    }
+
+    fn io(&self) -> crate::store::IoKind {
+        crate::store::IoKind::Blocking
+    }
+}

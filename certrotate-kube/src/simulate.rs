@@ -1,0 +1,421 @@
+//! A whole rotation in memory, checked step by step: the proof a user can run on their own
+//! profile and options before touching a cluster.
+//!
+//! [`simulate`] copies a starting state (a fresh cluster, or what was observed) into a
+//! [`MemoryStore`], runs the engine on it with a [`ManualClock`] (install if needed, then a
+//! rotation with the given strategy and options, waits jumped over), and after every step
+//! checks the trust invariant between the state before and the state after it in every
+//! combination ([`certrotate_core::trust::check_step`]). A step the engine's trust gate
+//! refuses ends the simulation; its matrix shows why.
+
+use std::sync::Arc;
+
+use certrotate_core::plan::{Next, Observed, Phase, ProfileObjects, Strategy};
+use certrotate_core::trust::{self, PairCheck, TrustReport};
+use certrotate_core::{PlanOptions, Profile, SeededEntropy};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::clock::{Clock, ManualClock};
+use crate::engine::{Rotator, observe};
+use crate::error::Error;
+use crate::memory::MemoryStore;
+
+/// Where a simulation starts.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Start {
+    /// A cluster without any Secret of the profile; its workloads and webhook
+    /// configurations exist (a Helm chart creates them, with empty `caBundle`s). The first
+    /// step is the install.
+    Fresh,
+    /// A state read from a store (see [`observe`]).
+    Observed(Observed),
+}
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SimulateOptions {
+    /// The options of the rotation (`overwrite` and `force` are implied: a simulation always
+    /// rotates once).
+    pub plan: PlanOptions,
+    /// The simulated clock's start.
+    pub now: OffsetDateTime,
+    /// Seed of the keys and serials (a simulation is reproducible).
+    pub seed: u64,
+}
+
+impl SimulateOptions {
+    /// A simulation of a rotation with `plan`, starting at `now`.
+    pub fn new(plan: PlanOptions, now: OffsetDateTime) -> Self {
+        Self { plan, now, seed: 1 }
+    }
+}
+
+/// One step of a simulated run: a plan applied (or refused), with its trust matrix.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct SimulatedStep {
+    /// 1-based position.
+    pub index: usize,
+    /// Phase before.
+    pub from: Phase,
+    /// Phase after.
+    pub to: Phase,
+    /// What the step does.
+    pub summary: certrotate_core::plan::Summary,
+    /// The simulated time it ran at.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Whether the engine's trust gate refused it (the matrix is then of the state the
+    /// step would have written).
+    pub refused: bool,
+    /// Every combination of the states before and after the step.
+    pub trust: TrustReport,
+}
+
+/// How a simulation ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Ending {
+    /// The rotation finished.
+    Done,
+    /// The trust gate refused a step (see the last step).
+    Refused,
+    /// The engine stopped on an error.
+    Failed {
+        /// The error.
+        error: String,
+    },
+}
+
+/// The result of [`simulate`].
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct Simulation {
+    /// The profile's name.
+    pub profile: String,
+    /// The strategy simulated.
+    pub strategy: Strategy,
+    /// The steps that wrote something, in order.
+    pub steps: Vec<SimulatedStep>,
+    /// How it ended.
+    pub ending: Ending,
+}
+
+impl Simulation {
+    /// Every failing combination, with its step.
+    pub fn failures(&self) -> impl Iterator<Item = (&SimulatedStep, &PairCheck)> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.trust.failures().map(move |c| (s, c)))
+    }
+
+    /// Whether the rotation finished and no combination of any step failed.
+    pub fn passed(&self) -> bool {
+        self.ending == Ending::Done && self.failures().next().is_none()
+    }
+}
+
+/// Simulates a rotation of `profile` from `start` in memory; see the module docs.
+///
+/// ```
+/// use certrotate_core::{PlanOptions, Profile};
+/// use certrotate_kube::simulate::{simulate, SimulateOptions, Start};
+/// use time::macros::datetime;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let profile = Profile::envoy_gateway("envoy-gateway-system");
+/// let options = SimulateOptions::new(PlanOptions::default(), datetime!(2026-06-01 0:00 UTC));
+/// let simulation = simulate(&profile, Start::Fresh, &options).await?;
+/// for (step, pair) in simulation.failures() {
+///     println!("step {} ({}): {pair}", step.index, step.summary);
+/// }
+/// # Ok::<(), certrotate_kube::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn simulate(
+    profile: &Profile,
+    start: Start,
+    options: &SimulateOptions,
+) -> Result<Simulation, Error> {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(options.now));
+    let objects = ProfileObjects::of(profile);
+    match start {
+        Start::Fresh => {
+            for workload in objects.workloads {
+                store.insert_workload(workload);
+            }
+            for webhook in objects.webhooks {
+                store.insert_webhook(webhook, vec![Vec::new()]);
+            }
+        }
+        Start::Observed(observed) => {
+            for (secret, value) in observed.secrets {
+                store.insert_secret(secret, value);
+            }
+            // Rollouts complete at once in memory; restart history does not matter to
+            // trust.
+            for workload in observed.workloads.into_keys() {
+                store.insert_workload(workload);
+            }
+            for (webhook, value) in observed.webhooks {
+                store.insert_webhook(webhook, value.ca_bundles);
+            }
+        }
+    }
+
+    let mut simulation = Simulation {
+        profile: profile.name.clone(),
+        strategy: options.plan.strategy,
+        steps: Vec::new(),
+        ending: Ending::Done,
+    };
+    // Install (a no-op on an installed state), then rotate once.
+    let mut install = options.plan.clone();
+    install.overwrite = false;
+    let mut rotate = options.plan.clone();
+    rotate.overwrite = true;
+    rotate.force = true;
+    let mut seed = options.seed;
+    // Set when the first pass finishes a rotation the observed state was in the middle of:
+    // that is the rotation to simulate.
+    let mut finished_one = false;
+    for (plan_options, rotation) in [(install, false), (rotate, true)] {
+        if rotation && finished_one {
+            break;
+        }
+        // Each plan is its own engine call, as separate runs of a CronJob would be.
+        let mut phase_left = false;
+        for _ in 0..64 {
+            seed = seed.wrapping_add(1);
+            let rotator = Rotator::new(store.clone(), profile.clone(), plan_options.clone())
+                .with_clock(clock.clone())
+                .with_entropy(SeededEntropy::new(seed));
+            let before = observe(&store, profile).await?;
+            let plan = match rotator.plan().await {
+                Ok(plan) => plan,
+                Err(e) => {
+                    simulation.ending = Ending::Failed {
+                        error: e.to_string(),
+                    };
+                    return Ok(simulation);
+                }
+            };
+            let at = clock.now();
+            if plan.writes() {
+                let (after, refused) = match rotator.apply(&plan).await {
+                    Ok(_) => (observe(&store, profile).await?, false),
+                    Err(Error::TrustWouldBreak { .. }) => {
+                        (crate::gate::state_after(&before, &plan), true)
+                    }
+                    Err(e) => {
+                        simulation.ending = Ending::Failed {
+                            error: e.to_string(),
+                        };
+                        return Ok(simulation);
+                    }
+                };
+                simulation.steps.push(SimulatedStep {
+                    index: simulation.steps.len() + 1,
+                    from: plan.from,
+                    to: plan.to,
+                    summary: plan.summary.clone(),
+                    at,
+                    refused,
+                    trust: trust::check_step(profile, &before, &after, at),
+                });
+                if refused {
+                    simulation.ending = Ending::Refused;
+                    return Ok(simulation);
+                }
+            }
+            phase_left |= plan.to != Phase::Stable;
+            match plan.next {
+                Next::Continue => {}
+                Next::WaitUntil { at, .. } => clock.sleep_until(at).await,
+                // Rollouts in memory complete at once; a later look sees them done.
+                Next::WaitForRollout { .. } => {}
+                // A rotation that ends where it began without leaving stable did not
+                // start (a too-soon guard or an unmanaged install): say so.
+                Next::Done if rotation && !phase_left => {
+                    simulation.ending = Ending::Failed {
+                        error: format!("the rotation did not start: {}", plan.summary),
+                    };
+                    return Ok(simulation);
+                }
+                _ => break,
+            }
+        }
+        finished_one = phase_left;
+    }
+    Ok(simulation)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use time::macros::datetime;
+
+    use super::*;
+
+    const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
+
+    fn options(strategy: Strategy) -> SimulateOptions {
+        let mut plan = PlanOptions::default();
+        plan.strategy = strategy;
+        SimulateOptions::new(plan, T0)
+    }
+
+    /// Three components, one restarted at start, no webhook.
+    fn custom() -> Profile {
+        Profile::from_toml(
+            r#"
+name = "custom"
+namespace = "tenant"
+[ca]
+secret = "tenant-ca"
+common_name = "tenant-ca"
+[[components]]
+secret = "api"
+common_name = "api"
+dns_names = ["api.{namespace}.svc"]
+[[components]]
+secret = "worker"
+common_name = "worker"
+dns_names = ["worker.{namespace}.svc", "*.worker.{namespace}.svc"]
+ip_addresses = ["10.0.0.7"]
+[[components]]
+secret = "db"
+common_name = "db"
+[[workloads]]
+kind = "StatefulSet"
+name = "db"
+"#,
+            &certrotate_core::Origin::new("test"),
+        )
+        .unwrap()
+    }
+
+    fn phases(sim: &Simulation) -> Vec<(Phase, Phase)> {
+        sim.steps.iter().map(|s| (s.from, s.to)).collect()
+    }
+
+    #[tokio::test]
+    async fn staged_keeps_trust_at_every_step() {
+        let sim = simulate(&custom(), Start::Fresh, &options(Strategy::Staged))
+            .await
+            .unwrap();
+        assert_eq!(sim.ending, Ending::Done);
+        assert_eq!(
+            phases(&sim),
+            [
+                (Phase::Stable, Phase::Stable),
+                (Phase::Stable, Phase::Prepared),
+                (Phase::Prepared, Phase::Trust),
+                (Phase::Trust, Phase::Leaves),
+                (Phase::Leaves, Phase::Stable),
+            ]
+        );
+        assert!(sim.passed(), "{:#?}", sim.failures().collect::<Vec<_>>());
+        // Trust: 3 leaves × 3 ca.crt, the stores on both sides.
+        assert_eq!(sim.steps[2].trust.checks.len(), 18);
+        // Leaves: the leaves on both sides, the stores unchanged.
+        assert_eq!(sim.steps[3].trust.checks.len(), 18);
+        assert!(sim.steps[2].at < sim.steps[3].at, "the interval was waited");
+    }
+
+    #[tokio::test]
+    async fn single_step_shows_its_failures() {
+        let sim = simulate(&custom(), Start::Fresh, &options(Strategy::SingleStep))
+            .await
+            .unwrap();
+        assert_eq!(sim.ending, Ending::Done);
+        assert!(!sim.passed());
+        let failures: Vec<_> = sim.failures().collect();
+        // Every new leaf against every old ca.crt: 3 × 3, all in the one write step.
+        assert_eq!(failures.len(), 9, "{failures:#?}");
+        for (step, pair) in failures {
+            assert_eq!((step.from, step.to), (Phase::Prepared, Phase::Stable));
+            assert_eq!(
+                (pair.leaf_side, pair.store_side),
+                (trust::Side::After, trust::Side::Before)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_step_ends_the_simulation_with_its_matrix() {
+        let mut o = options(Strategy::Staged);
+        o.plan.bundle_policy = certrotate_core::BundlePolicy::new(0);
+        let sim = simulate(&custom(), Start::Fresh, &o).await.unwrap();
+        assert_eq!(sim.ending, Ending::Refused);
+        let last = sim.steps.last().unwrap();
+        assert!(last.refused);
+        assert_eq!((last.from, last.to), (Phase::Prepared, Phase::Trust));
+        assert_eq!(last.trust.broken().count(), 9);
+    }
+
+    #[tokio::test]
+    async fn an_observed_rotation_in_progress_is_finished_not_restarted() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut o = PlanOptions::default();
+        Rotator::new(store.clone(), custom(), o.clone())
+            .with_clock(clock.clone())
+            .with_entropy(SeededEntropy::new(1))
+            .run(crate::RunMode::Once)
+            .await
+            .unwrap();
+        o.overwrite = true;
+        let report = Rotator::new(store.clone(), custom(), o)
+            .with_clock(clock.clone())
+            .with_entropy(SeededEntropy::new(2))
+            .run(crate::RunMode::Once)
+            .await
+            .unwrap();
+        assert_eq!(report.phase, Phase::Trust);
+        let observed = store.snapshot();
+        let sim = simulate(
+            &custom(),
+            Start::Observed(observed),
+            &options(Strategy::Staged),
+        )
+        .await
+        .unwrap();
+        assert!(sim.passed(), "{sim:#?}");
+        assert_eq!(
+            phases(&sim),
+            [
+                (Phase::Trust, Phase::Leaves),
+                (Phase::Leaves, Phase::Stable)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unmanaged_install_without_a_ca_is_adopted() {
+        // What certgen left: component Secrets, no CA Secret.
+        let store = Arc::new(MemoryStore::new());
+        Rotator::new(store.clone(), custom(), PlanOptions::default())
+            .with_clock(ManualClock::new(T0))
+            .with_entropy(SeededEntropy::new(1))
+            .run(crate::RunMode::Once)
+            .await
+            .unwrap();
+        let mut observed = store.snapshot();
+        observed.secrets.retain(|k, _| k.name != "tenant-ca");
+        let sim = simulate(
+            &custom(),
+            Start::Observed(observed),
+            &options(Strategy::Staged),
+        )
+        .await
+        .unwrap();
+        assert!(sim.passed(), "{sim:#?}");
+        assert_eq!(sim.steps.first().map(|s| s.to), Some(Phase::Prepared));
+    }
+}

@@ -1,0 +1,392 @@
+//! The trust gate on every store: steps that would break the trust invariant are refused
+//! before any write, whatever the options (`force` included), and the error names each pair
+//! and the reason; and `check` verifies every `tls.key`. Instantiated once per backend by
+//! `trust_gate_suite!`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certrotate_core::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, Phase};
+use certrotate_core::trust::{Outcome, Side, TrustFailure, TrustStore};
+use certrotate_core::{
+    BundlePolicy, KeyProblem, Origin, PlanOptions, Profile, SeededEntropy, check,
+};
+use certrotate_kube::{
+    Clock, Error, ManualClock, Rotator, RunMode, SecretStore, SecretUpdate, Store, observe,
+};
+
+use super::{HOUR, NS, T0, install, options, profile, rotator, secret};
+
+/// The state of every Secret and webhook of `profile`, without versions (a store may bump
+/// them on reads it answers from a cache; the content is what must not change).
+async fn contents<S: Store>(store: &S, profile: &Profile) -> Observed {
+    let mut o = observe(store, profile).await.unwrap();
+    for s in o.secrets.values_mut() {
+        s.version.clear();
+    }
+    for w in o.webhooks.values_mut() {
+        w.version.clear();
+    }
+    o
+}
+
+/// The refusal of a run, or a panic saying what the run did instead.
+fn refused(
+    result: Result<certrotate_kube::RunReport, Error>,
+) -> (String, Vec<certrotate_core::trust::PairCheck>) {
+    match result {
+        Err(Error::TrustWouldBreak { step, broken }) => {
+            assert!(!broken.is_empty());
+            (step.to_string(), broken)
+        }
+        Err(other) => panic!("expected a refusal, got the error {other}"),
+        Ok(report) => panic!(
+            "expected a refusal, the run went through: {:?}",
+            report.events
+        ),
+    }
+}
+
+fn with(mut o: PlanOptions, f: impl FnOnce(&mut PlanOptions)) -> PlanOptions {
+    f(&mut o);
+    o
+}
+
+/// `--max-carried 0` mid-rotation: the leaves step would write bundles with the new CA only
+/// while peers still present leaves of the old one. Refused before any write, with
+/// `--force` too; the same run with the default policy then finishes.
+pub async fn max_carried_zero_mid_rotation_is_refused<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let report = rotator(store.clone(), options(true), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Trust);
+    clock.advance(Duration::from_secs(301));
+
+    let before = contents(&store, &profile()).await;
+    let zero = with(options(true), |o| {
+        o.bundle_policy = BundlePolicy::new(0);
+        o.force = true;
+    });
+    let err = rotator(store.clone(), zero, &clock, 3)
+        .run(RunMode::Once)
+        .await;
+    let message = err
+        .as_ref()
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    let (step, broken) = refused(err);
+    assert!(step.starts_with("leaves"), "{step}");
+    assert_eq!(
+        contents(&store, &profile()).await,
+        before,
+        "nothing written"
+    );
+    // Every old leaf (before the step) against every new-only ca.crt (after it); the CA
+    // kept its name, so the store names the issuer but another key signed.
+    assert_eq!(broken.len(), 9, "{broken:#?}");
+    for pair in &broken {
+        assert_eq!(
+            (pair.leaf_side, pair.store_side),
+            (Side::Before, Side::After)
+        );
+        assert!(matches!(pair.trusted_by, TrustStore::Component { .. }));
+        assert!(
+            matches!(
+                &pair.outcome,
+                Outcome::Failed {
+                    reason: TrustFailure::BadSignature { .. }
+                }
+            ),
+            "{pair}"
+        );
+    }
+    assert!(
+        message.contains("would break trust for 9 pair(s)"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("leaf of secret {NS}/envoy-gateway (before)")),
+        "{message}"
+    );
+    assert!(
+        message.contains("ca.crt (after): FAIL: bad signature"),
+        "{message}"
+    );
+
+    // With the default policy the rotation goes on.
+    let report = rotator(store.clone(), options(true), &clock, 4)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Leaves);
+}
+
+/// `rotate --overwrite --max-carried 0` from a stable install: the next CA is persisted
+/// (that write changes no trust), then the trust step is refused; nothing trusts no one.
+pub async fn max_carried_zero_from_stable_is_refused_at_the_trust_step<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let installed = contents(&store, &profile()).await;
+    let zero = with(options(true), |o| o.bundle_policy = BundlePolicy::new(0));
+    let (step, broken) = refused(
+        rotator(store.clone(), zero, &clock, 2)
+            .run(RunMode::Once)
+            .await,
+    );
+    assert!(step.starts_with("trust"), "{step}");
+    assert_eq!(broken.len(), 9, "{broken:#?}");
+    let now = contents(&store, &profile()).await;
+    for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+        assert_eq!(
+            now.secrets[&secret(c)].data,
+            installed.secrets[&secret(c)].data,
+            "{c} untouched"
+        );
+    }
+    super::assert_trusted(&now, T0 + HOUR, "after the refusal");
+}
+
+/// `--drop-old-ca` while a leaf still chains to the old CA (here: a Secret restored from a
+/// backup after the leaves phase): retiring the old CA would leave that leaf untrusted
+/// until the component reloads its new one. Refused, `--force` or not.
+pub async fn drop_old_ca_while_a_leaf_chains_to_it_is_refused<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let envoy = secret("envoy");
+    let backup = store.read_secret(&envoy).await.unwrap().unwrap();
+    let drop = with(options(true), |o| o.drop_old_ca = true);
+    let mut phase = Phase::Stable;
+    for seed in 2..6 {
+        phase = rotator(store.clone(), drop.clone(), &clock, seed)
+            .run(RunMode::Once)
+            .await
+            .unwrap()
+            .phase;
+        clock.advance(Duration::from_secs(301));
+        if phase == Phase::Leaves {
+            break;
+        }
+    }
+    assert_eq!(phase, Phase::Leaves);
+
+    // The old leaf comes back.
+    let current = store.read_secret(&envoy).await.unwrap().unwrap();
+    let mut restore = SecretUpdate::default();
+    restore.data = BTreeMap::from([
+        (
+            KEY_TLS_CRT.to_owned(),
+            Some(backup.data[KEY_TLS_CRT].clone()),
+        ),
+        (
+            KEY_TLS_KEY.to_owned(),
+            Some(backup.data[KEY_TLS_KEY].clone()),
+        ),
+    ]);
+    store
+        .update_secret(&envoy, &current.version, &restore)
+        .await
+        .unwrap();
+    let before = contents(&store, &profile()).await;
+
+    for force in [false, true] {
+        let o = with(drop.clone(), |o| o.force = force);
+        let (step, broken) = refused(
+            rotator(store.clone(), o, &clock, 10)
+                .run(RunMode::Once)
+                .await,
+        );
+        assert!(step.starts_with("retire"), "{step}");
+        assert_eq!(
+            contents(&store, &profile()).await,
+            before,
+            "nothing written"
+        );
+        // The old leaf of envoy, as it is now, against every ca.crt without the old CA.
+        assert!(!broken.is_empty());
+        for pair in &broken {
+            assert_eq!(pair.leaf, envoy, "{pair}");
+            assert_eq!(
+                (pair.leaf_side, pair.store_side),
+                (Side::Before, Side::After)
+            );
+        }
+        assert_eq!(broken.len(), 3, "{broken:#?}");
+    }
+}
+
+/// A custom profile whose `ca.crt` lacks the issuer: one component's bundle was replaced
+/// by a foreign CA, so a rotation would write a bundle (the next CA plus that foreign one)
+/// that still lacks the CA of every leaf peers present (the next CA has its name, not its
+/// key). Refused, with `--force` too, and the pair and reason are named.
+pub async fn a_custom_profile_whose_bundle_lacks_the_issuer_is_refused<S: Store>(store: S) {
+    let profile = Profile::from_toml(
+        r#"
+name = "custom"
+namespace = "tenant"
+[ca]
+secret = "tenant-ca"
+common_name = "tenant-ca"
+[[components]]
+secret = "api"
+common_name = "api"
+dns_names = ["api.{namespace}.svc"]
+[[components]]
+secret = "worker"
+common_name = "worker"
+dns_names = ["worker.{namespace}.svc"]
+"#,
+        &Origin::new("test profile"),
+    )
+    .unwrap();
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    let run_with = |options: PlanOptions, seed: u64| {
+        Rotator::new(store.clone(), profile.clone(), options)
+            .with_clock(clock.clone())
+            .with_entropy(SeededEntropy::new(seed))
+    };
+    run_with(options(false), 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+
+    let foreign = certrotate_core::Ca::generate(
+        &certrotate_core::CaParams::new("someone-else"),
+        T0,
+        &mut SeededEntropy::new(99),
+    )
+    .unwrap();
+    let worker = ObjectRef::new("tenant", "worker");
+    let current = store.read_secret(&worker).await.unwrap().unwrap();
+    let mut update = SecretUpdate::default();
+    update.data = BTreeMap::from([(
+        KEY_TRUST.to_owned(),
+        Some(foreign.cert_pem().as_bytes().to_vec()),
+    )]);
+    store
+        .update_secret(&worker, &current.version, &update)
+        .await
+        .unwrap();
+
+    let o = with(options(true), |o| o.force = true);
+    let (step, broken) = refused(run_with(o, 2).run(RunMode::Once).await);
+    assert!(step.starts_with("trust"), "{step}");
+    let store_ref = TrustStore::Component {
+        secret: worker.clone(),
+    };
+    assert!(!broken.is_empty());
+    for pair in &broken {
+        assert_eq!(pair.trusted_by, store_ref, "{pair}");
+        assert_eq!(pair.store_side, Side::After, "{pair}");
+        assert!(
+            matches!(
+                &pair.outcome,
+                Outcome::Failed { reason: TrustFailure::BadSignature { issuer } } if issuer.contains("tenant-ca")
+            ),
+            "{pair}"
+        );
+    }
+    // Both leaves (before the step) against worker's new bundle.
+    assert_eq!(broken.len(), 2, "{broken:#?}");
+    let after = store.read_secret(&worker).await.unwrap().unwrap();
+    assert_eq!(
+        after.data[KEY_TRUST],
+        foreign.cert_pem().as_bytes(),
+        "not rewritten"
+    );
+}
+
+/// `check` looks at every component's `tls.key`: another Secret's key, a truncated one and
+/// none at all are each named, on every store.
+pub async fn check_names_a_bad_tls_key<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let envoy = secret("envoy");
+    let gateway_key = store
+        .read_secret(&secret("envoy-gateway"))
+        .await
+        .unwrap()
+        .unwrap()
+        .data[KEY_TLS_KEY]
+        .clone();
+    let own_key = store.read_secret(&envoy).await.unwrap().unwrap().data[KEY_TLS_KEY].clone();
+    // The value written to tls.key (None removes it), and what check must say.
+    let cases = [
+        (Some(gateway_key), Some(KeyProblem::Mismatch)),
+        (
+            Some(own_key[..own_key.len() - 40].to_vec()),
+            Some(KeyProblem::Unreadable {
+                reason: "unreadable PEM framing".into(),
+            }),
+        ),
+        (None, Some(KeyProblem::Missing)),
+        (Some(own_key), None),
+    ];
+    for (value, expected) in cases {
+        let current = store.read_secret(&envoy).await.unwrap().unwrap();
+        let mut update = SecretUpdate::default();
+        update.data = BTreeMap::from([(KEY_TLS_KEY.to_owned(), value)]);
+        store
+            .update_secret(&envoy, &current.version, &update)
+            .await
+            .unwrap();
+        let observed = observe(&store, &profile()).await.unwrap();
+        let report = check(&profile(), &observed, clock.now(), Duration::ZERO).unwrap();
+        let Some(expected) = expected else {
+            assert!(report.keys.is_empty(), "{:?}", report.keys);
+            assert!(report.all_trusted());
+            continue;
+        };
+        assert!(!report.all_trusted());
+        assert_eq!(report.keys.len(), 1, "{:?}", report.keys);
+        assert_eq!(report.keys[0].secret, format!("{NS}/envoy"));
+        assert_eq!(report.keys[0].problem, expected);
+    }
+}
+
+/// Instantiates the trust-gate tests for one backend; `$make` builds a fresh store.
+#[macro_export]
+macro_rules! trust_gate_suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn max_carried_zero_mid_rotation_is_refused() {
+                contract::trust_gate::max_carried_zero_mid_rotation_is_refused($make).await;
+            }
+            #[tokio::test]
+            async fn max_carried_zero_from_stable_is_refused_at_the_trust_step() {
+                contract::trust_gate::max_carried_zero_from_stable_is_refused_at_the_trust_step(
+                    $make,
+                )
+                .await;
+            }
+            #[tokio::test]
+            async fn drop_old_ca_while_a_leaf_chains_to_it_is_refused() {
+                contract::trust_gate::drop_old_ca_while_a_leaf_chains_to_it_is_refused($make).await;
+            }
+            #[tokio::test]
+            async fn check_names_a_bad_tls_key() {
+                contract::trust_gate::check_names_a_bad_tls_key($make).await;
+            }
+            #[tokio::test]
+            async fn a_custom_profile_whose_bundle_lacks_the_issuer_is_refused() {
+                contract::trust_gate::a_custom_profile_whose_bundle_lacks_the_issuer_is_refused(
+                    $make,
+                )
+                .await;
+            }
+        }
+    };
+}

@@ -1,0 +1,317 @@
+//! The trust invariant over random profiles and options: 2–6 components, with and without
+//! webhooks and restart-only workloads, any bundle size, with or without retiring the old
+//! CA or rotating HMAC keys.
+//!
+//! - a staged `simulate` finds no failing combination at any step;
+//! - the engine never writes a state that breaks the invariant: a store that checks it
+//!   after every single write (not only per step) sees none;
+//! - the control: bundles replaced by the new CA alone (what carrying no old CA does)
+//!   break it, and the engine refuses that step, so these properties can fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use certrotate_core::plan::{
+    KEY_TRUST, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, Phase,
+    ProfileObjects, Strategy as RotationStrategy, WebhookRef, WorkloadRef,
+};
+use certrotate_core::trust::{self, PairCheck};
+use certrotate_core::{BundlePolicy, Ca, Origin, PlanOptions, Profile, SeededEntropy};
+use certrotate_kube::simulate::{SimulateOptions, Start, simulate};
+use certrotate_kube::{
+    Clock, Error, ManualClock, MemoryStore, NewSecret, Rotator, RunMode, SecretStore, SecretUpdate,
+    Store, StoreError, WebhookStore, WorkloadStore,
+};
+use proptest::prelude::*;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
+
+/// A random profile, as the TOML a user would write.
+#[derive(Clone, Debug)]
+struct Shape {
+    components: Vec<(bool, bool)>, // (wildcard SAN, IP SAN)
+    webhooks: Vec<(bool, usize)>,  // (validating, webhooks in it)
+    workloads: Vec<u8>,            // kind
+    hmac: bool,
+    algorithm: &'static str,
+}
+
+impl Shape {
+    fn profile(&self) -> Profile {
+        let mut t = String::from(
+            "name = \"random\"\nnamespace = \"prop\"\n[ca]\nsecret = \"prop-ca\"\ncommon_name = \"prop-ca\"\n",
+        );
+        t += &format!("key_algorithm = \"{}\"\n", self.algorithm);
+        t += &format!("[leaf]\nkey_algorithm = \"{}\"\n", self.algorithm);
+        for (i, (wildcard, ip)) in self.components.iter().enumerate() {
+            t += &format!(
+                "[[components]]\nsecret = \"c{i}\"\ncommon_name = \"c{i}\"\ndns_names = [\"c{i}.{{namespace}}.svc\"{}]\n",
+                if *wildcard {
+                    format!(", \"*.c{i}.{{namespace}}.svc\"")
+                } else {
+                    String::new()
+                }
+            );
+            if *ip {
+                t += &format!("ip_addresses = [\"10.0.0.{}\"]\n", i + 1);
+            }
+        }
+        for (i, kind) in self.workloads.iter().enumerate() {
+            let kind = ["Deployment", "StatefulSet", "DaemonSet"][usize::from(*kind) % 3];
+            t += &format!("[[workloads]]\nkind = \"{kind}\"\nname = \"w{i}\"\n");
+        }
+        for (i, (validating, _)) in self.webhooks.iter().enumerate() {
+            let kind = if *validating {
+                "validating"
+            } else {
+                "mutating"
+            };
+            t += &format!("[[webhooks]]\nkind = \"{kind}\"\nname = \"hook{i}.{{namespace}}\"\n");
+        }
+        if self.hmac {
+            t += "[[hmac]]\nsecret = \"prop-hmac\"\n";
+        }
+        Profile::from_toml(&t, &Origin::new("random profile")).unwrap()
+    }
+}
+
+fn shapes() -> impl Strategy<Value = Shape> {
+    (
+        proptest::collection::vec((any::<bool>(), any::<bool>()), 2..=6),
+        proptest::collection::vec((any::<bool>(), 1usize..=2), 0..=2),
+        proptest::collection::vec(any::<u8>(), 0..=2),
+        any::<bool>(),
+        prop_oneof![Just("ecdsa-p256"), Just("ed25519"), Just("ecdsa-p384")],
+    )
+        .prop_map(|(components, webhooks, workloads, hmac, algorithm)| Shape {
+            components,
+            webhooks,
+            workloads,
+            hmac,
+            algorithm,
+        })
+}
+
+fn plan_options() -> impl Strategy<Value = PlanOptions> {
+    (any::<bool>(), any::<bool>(), 1usize..=3, 0u64..=900).prop_map(
+        |(drop_old_ca, rotate_hmac, carried, interval)| {
+            let mut o = PlanOptions::default();
+            o.strategy = RotationStrategy::Staged;
+            o.drop_old_ca = drop_old_ca;
+            o.rotate_hmac = rotate_hmac;
+            o.bundle_policy = BundlePolicy::new(carried);
+            o.convergence_interval = Duration::from_secs(interval);
+            o
+        },
+    )
+}
+
+/// An installed cluster: workloads, Secrets, and webhooks whose `caBundle`s hold the CA
+/// (as certgen patches them).
+async fn installed(profile: &Profile, shape: &Shape, clock: &Arc<ManualClock>) -> MemoryStore {
+    let store = MemoryStore::new();
+    let objects = ProfileObjects::of(profile);
+    for w in &objects.workloads {
+        store.insert_workload(w.clone());
+    }
+    let store = Arc::new(store);
+    Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+        .with_clock(clock.clone())
+        .with_entropy(SeededEntropy::new(1))
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let snapshot = store.snapshot();
+    let ca = snapshot.secrets[&objects.ca_secret].data["ca.crt"].clone();
+    for (webhook, (_, n)) in objects.webhooks.iter().zip(&shape.webhooks) {
+        store.insert_webhook(webhook.clone(), vec![ca.clone(); *n]);
+    }
+    clock.advance(Duration::from_secs(3600));
+    Arc::into_inner(store).unwrap()
+}
+
+/// A store that records the state after every accepted write.
+struct Recording {
+    inner: MemoryStore,
+    states: Mutex<Vec<(Observed, OffsetDateTime)>>,
+    clock: Arc<ManualClock>,
+}
+
+impl Recording {
+    fn record(&self) {
+        let now = self.clock.now();
+        self.states
+            .lock()
+            .unwrap()
+            .push((self.inner.snapshot(), now));
+    }
+}
+
+impl SecretStore for Recording {
+    async fn read_secret(&self, s: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
+        self.inner.read_secret(s).await
+    }
+    async fn create_secret(&self, s: &ObjectRef, n: &NewSecret) -> Result<String, StoreError> {
+        let v = self.inner.create_secret(s, n).await?;
+        self.record();
+        Ok(v)
+    }
+    async fn update_secret(
+        &self,
+        s: &ObjectRef,
+        v: &str,
+        u: &SecretUpdate,
+    ) -> Result<String, StoreError> {
+        let v = self.inner.update_secret(s, v, u).await?;
+        self.record();
+        Ok(v)
+    }
+}
+
+impl WorkloadStore for Recording {
+    async fn read_workload(&self, w: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
+        self.inner.read_workload(w).await
+    }
+    async fn restart_workload(
+        &self,
+        w: &WorkloadRef,
+        a: &BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        self.inner.restart_workload(w, a).await
+    }
+}
+
+impl WebhookStore for Recording {
+    async fn read_webhook(&self, w: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
+        self.inner.read_webhook(w).await
+    }
+    async fn update_webhook(
+        &self,
+        w: &WebhookRef,
+        v: &str,
+        b: &[Vec<u8>],
+    ) -> Result<String, StoreError> {
+        let v = self.inner.update_webhook(w, v, b).await?;
+        self.record();
+        Ok(v)
+    }
+}
+
+impl Store for Recording {
+    fn describe(&self) -> String {
+        "recording memory store".into()
+    }
+}
+
+fn failures(report: &trust::TrustReport) -> Vec<PairCheck> {
+    report.failures().cloned().collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    // Each case installs and rotates a whole control plane (ECDSA/Ed25519 keys) and checks
+    // every step: a few dozen cases keep `cargo test` well under half a minute.
+    #![proptest_config(ProptestConfig {
+        cases: 20,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn staged_rotations_keep_trust_and_the_control_breaks_it(
+        shape in shapes(),
+        options in plan_options(),
+        seed in 1u64..1000,
+    ) {
+        runtime().block_on(async {
+            let profile = shape.profile();
+            let clock = Arc::new(ManualClock::new(T0));
+            let start = installed(&profile, &shape, &clock).await;
+            let before = start.snapshot();
+            prop_assert!(
+                trust::check_state(&profile, &before, clock.now()).failures().next().is_none(),
+                "the install itself trusts"
+            );
+
+            // 1. A staged simulation from the installed state finds no failure.
+            let mut sim_options = SimulateOptions::new(options.clone(), clock.now());
+            sim_options.seed = seed;
+            let sim = simulate(&profile, Start::Observed(before.clone()), &sim_options)
+                .await
+                .unwrap();
+            let failed: Vec<String> = sim
+                .failures()
+                .map(|(s, c)| format!("step {} ({}): {c}", s.index, s.summary))
+                .collect();
+            prop_assert!(sim.passed(), "{:?}: {failed:#?}", sim.ending);
+            let last = sim.steps.last().unwrap();
+            prop_assert_eq!(last.to, Phase::Stable);
+
+            // 2. The engine on a store that checks after every single write.
+            let recording = Arc::new(Recording {
+                inner: start,
+                states: Mutex::new(vec![(before.clone(), clock.now())]),
+                clock: clock.clone(),
+            });
+            let mut rotate = options.clone();
+            rotate.overwrite = true;
+            let report = Rotator::new(recording.clone(), profile.clone(), rotate)
+                .with_clock(clock.clone())
+                .with_entropy(SeededEntropy::new(seed))
+                .run(RunMode::UntilDone { timeout: Duration::from_secs(86_400) })
+                .await
+                .unwrap();
+            prop_assert_eq!(report.phase, Phase::Stable);
+            let states = recording.states.lock().unwrap().clone();
+            prop_assert!(states.len() > 3, "a rotation writes: {}", states.len());
+            for (i, pair) in states.windows(2).enumerate() {
+                let step = trust::check_step(&profile, &pair[0].0, &pair[1].0, pair[1].1);
+                let f = failures(&step);
+                prop_assert!(f.is_empty(), "write {}: {f:#?}", i + 1);
+            }
+
+            // 3. The control: every bundle replaced by a new CA alone, leaves unchanged.
+            let next = Ca::generate(&profile.ca_params(), clock.now(), &mut SeededEntropy::new(seed + 7))
+                .unwrap();
+            let only_new = next.cert_pem().as_bytes().to_vec();
+            let mut control = before.clone();
+            for secret in &ProfileObjects::of(&profile).components {
+                control.secrets.get_mut(secret).unwrap().data.insert(KEY_TRUST.into(), only_new.clone());
+            }
+            for w in control.webhooks.values_mut() {
+                for b in &mut w.ca_bundles {
+                    b.clone_from(&only_new);
+                }
+            }
+            let broken = trust::check_step(&profile, &before, &control, clock.now());
+            let n = profile.components.len();
+            let stores = n + shape.webhooks.iter().map(|(_, k)| k).sum::<usize>();
+            prop_assert!(!broken.keeps_trust());
+            prop_assert_eq!(broken.broken().count(), n * stores, "every leaf by every store");
+
+            // And the engine refuses to carry no old CA.
+            let mut zero = options.clone();
+            zero.overwrite = true;
+            zero.bundle_policy = BundlePolicy::new(0);
+            let fresh = installed(&profile, &shape, &Arc::new(ManualClock::new(T0))).await;
+            let err = Rotator::new(fresh, profile.clone(), zero)
+                .with_clock(ManualClock::new(T0 + Duration::from_secs(3600)))
+                .with_entropy(SeededEntropy::new(seed))
+                .run(RunMode::UntilDone { timeout: Duration::from_secs(86_400) })
+                .await;
+            prop_assert!(matches!(err, Err(Error::TrustWouldBreak { .. })), "{err:?}");
+            Ok(())
+        })?;
+    }
+}
