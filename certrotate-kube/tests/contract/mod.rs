@@ -701,7 +701,6 @@ pub fn plain_secret(data: &[(&str, &[u8])]) -> ObservedSecret {
     )
 }
 
-/// Instantiates the whole contract suite for one backend; `$make` builds a fresh store.
 // ---- rotation policy (issue 12) ----------------------------------------------------------
 
 /// The CA Secret's rotation state, read the library's way.
@@ -976,6 +975,7 @@ pub async fn three_years_of_daily_scheduled_rotation<S: Store>(store: S) -> usiz
     restart_runs
 }
 
+/// Instantiates the whole contract suite for one backend; `$make` builds a fresh store.
 #[macro_export]
 macro_rules! contract_suite {
     ($name:ident, $make:expr) => {
