@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use certrotate_core::plan::{KEY_TLS_KEY, Next, ObjectRef, PlanOptions};
+use certrotate_core::plan::{KEY_TLS_KEY, Next, ObjectRef, PlanOptions, RotationRequest, Summary};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 use certrotate_kube::events::{self, EventRecorder};
 use certrotate_kube::{
@@ -71,6 +71,9 @@ pub const MAX_INPUT_BYTES: u64 = 64 << 20;
 pub const EXIT_UNTRUSTED: u8 = 3;
 /// Exit status: a check found a certificate expiring soon.
 pub const EXIT_EXPIRING: u8 = 4;
+/// Exit status: leaves are due for renewal but the CA expires first ("the CA expires at
+/// T: rotate it"), and no rotation policy (`--rotate-ca-before`) allows rotating it.
+pub const EXIT_CA_EXPIRES: u8 = 5;
 
 /// Parses the arguments, runs the command and turns errors into a message and exit 1.
 pub fn main() -> ExitCode {
@@ -177,7 +180,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             })?;
             let mut options = PlanOptions::default();
-            options.overwrite = args.overwrite;
+            // `--overwrite` is a request resolved against the store when the run starts.
+            let request_rotation = args.overwrite;
+            options.rotate_ca_before = args.rotate_ca_before;
+            options.renew_before = args.rotate_ca_before;
             options.force = args.force;
             options.strategy = args.strategy;
             options.convergence_interval = args.convergence_interval;
@@ -196,6 +202,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
             with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store, client => {
+                if request_rotation {
+                    let observed = observe(&store, &profile).await?;
+                    let base = certrotate_core::plan::rotation_base(&profile, &observed)?;
+                    options.request = Some(RotationRequest::AwayFrom(base));
+                }
                 let events = client.filter(|_| args.dry_run.is_none()).map(|c| recorder(c, &profile));
                 rotate(store, profile, options, mode, args.dry_run, format, events).await
             })
@@ -235,7 +246,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Simulate(args) => simulate::run(args, format).await,
         Command::Inspect(args) => inspect(&args, format).await,
-        Command::Bundle(args) => bundle(&args, format),
+        Command::Bundle(args) => bundle(&args, format, cli.verbose),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -380,7 +391,22 @@ async fn rotate<S: Store>(
     };
     record(events.as_ref(), &events::notices(&report)).await;
     output::run_report(&report, format, &target)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(match report.summary {
+        Summary::CaExpiresFirst { .. } => ExitCode::from(EXIT_CA_EXPIRES),
+        Summary::Installed { .. }
+        | Summary::NotManaged { .. }
+        | Summary::Adopting { .. }
+        | Summary::TooSoon { .. }
+        | Summary::Prepared { .. }
+        | Summary::Renewed { .. }
+        | Summary::CreatedMissing
+        | Summary::UpToDate
+        | Summary::Trust { .. }
+        | Summary::Waiting { .. }
+        | Summary::Leaves { .. }
+        | Summary::Retire { .. }
+        | Summary::Done { .. } => ExitCode::SUCCESS,
+    })
 }
 
 /// The system clock, showing a countdown on a terminal while the engine waits for a phase
@@ -643,15 +669,18 @@ fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
+fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCode> {
     if is_stdin(&args.new) && is_stdin(&args.old) {
         bail!("NEW and OLD cannot both be stdin");
     }
     let new = read_input(&args.new)?;
     let old = read_input(&args.old)?;
     let now = args.now.unwrap_or_else(|| SystemClock.now());
+    // Skipped blocks are summarised as they come (all kept with -v): a million junk
+    // blocks in OLD cost counters, not a million report entries.
+    let mut summary = output::SkipSummary::new(verbose > 0);
     let bundle = BundlePolicy::new(args.max_carried)
-        .bundle(&new, &old, now)
+        .bundle_with(&new, &old, now, &mut |block| summary.add(block))
         .with_context(|| {
             format!(
                 "bundling {} with {}",
@@ -663,18 +692,19 @@ fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
     #[derive(serde::Serialize)]
     struct Bundled<'a> {
         pem: &'a str,
-        report: &'a certrotate_core::BundleReport,
+        report: output::WrittenReport<'a>,
     }
     let document = Bundled {
         pem: &bundle.pem,
-        report: &bundle.report,
+        report: output::WrittenReport::new(&bundle.report, &summary),
     };
     if let Some(text) = output::data(&document, format)? {
         std::io::stdout().write_all(text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     std::io::stdout().write_all(bundle.pem.as_bytes())?;
-    output::bundle_report(&bundle.report, format)?;
+    drop(old);
+    output::bundle_report(&bundle.report, &summary, format)?;
     Ok(ExitCode::SUCCESS)
 }
 

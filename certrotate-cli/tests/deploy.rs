@@ -338,7 +338,7 @@ fn overlays_run_the_lifecycle_with_commands_the_cli_accepts() {
         "{cmds:?}"
     );
 
-    // The daily CronJob: finish a rotation, renew, check (and push the metrics).
+    // The daily CronJob: the whole lifecycle (rotate on schedule), then check and push.
     let cron = render("cronjob");
     let crons: Vec<CronJob> = of_kind(&cron, "CronJob");
     assert_eq!(crons.len(), 1);
@@ -346,10 +346,14 @@ fn overlays_run_the_lifecycle_with_commands_the_cli_accepts() {
     assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"));
     let cmds = commands_of(&cron, "cronjob");
     let verbs: Vec<&str> = cmds.iter().map(|c| c.split(' ').next().unwrap()).collect();
-    assert_eq!(verbs, ["rotate", "renew", "check"], "{cmds:?}");
+    assert_eq!(verbs, ["rotate", "check"], "{cmds:?}");
     assert!(
         !cmds[0].contains("--overwrite"),
         "a daily run must not rotate the CA every day"
+    );
+    assert!(
+        cmds[0].contains("--rotate-ca-before 90d"),
+        "the CA rotates on schedule: {cmds:?}"
     );
     let check = &pods(&cron)[0].containers[0];
     let push = check

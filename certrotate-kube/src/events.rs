@@ -165,7 +165,8 @@ fn notice(event: &Event, action: &'static str) -> Option<Notice> {
 }
 
 /// The Event of a plan that did not change the phase, if it is news: an install, Secrets
-/// created or renewed, or an install the run refuses to take over.
+/// created or renewed, an install the run refuses to take over, or a CA that expires
+/// before the leaves it would renew.
 fn plan_outcome(summary: &Summary) -> Option<Notice> {
     use Severity::{Normal, Warning};
     match summary {
@@ -186,6 +187,13 @@ fn plan_outcome(summary: &Summary) -> Option<Notice> {
             "LeavesRenewed",
             "Renew",
             summary.to_string(),
+        )),
+        // A person has to act: only a CA rotation gives the leaves their validity back.
+        Summary::CaExpiresFirst { .. } => Some(Notice::new(
+            Warning,
+            "CaExpiresFirst",
+            "Renew",
+            format!("{summary} (rotate --overwrite, or schedule it with --rotate-ca-before)"),
         )),
         Summary::NotManaged { .. } => Some(Notice::new(
             Warning,
