@@ -22,8 +22,12 @@ pub(crate) async fn whole_run<S: Store>(
     now: OffsetDateTime,
 ) -> Result<Vec<(OffsetDateTime, RotationPlan)>> {
     let observed = observe(store, profile).await?;
-    // Whole seconds: the times shown are to the second.
-    let now = now.replace_nanosecond(0).unwrap_or(now);
+    // Whole seconds (the times shown are to the second), rounded up: never before a phase
+    // start the store recorded a moment ago.
+    let now = match now.replace_nanosecond(0) {
+        Ok(second) if second < now => second + time::Duration::SECOND,
+        _ => now,
+    };
     let memory = Arc::new(MemoryStore::new());
     for (secret, value) in observed.secrets {
         memory.insert_secret(secret, value);
