@@ -131,6 +131,20 @@ impl Planner<'_> {
             match self.observed.secrets.get(&secret) {
                 None => renew.push((c, StepReason::Missing)),
                 Some(s) => {
+                    // A tls.key that is missing, unreadable or not tls.crt's: re-issue the
+                    // leaf from the current CA (trust unchanged).
+                    let broken_key = match s.data.get(KEY_TLS_CRT) {
+                        Some(crt) => crate::check::key_problem(
+                            crt,
+                            s.data.get(KEY_TLS_KEY).map(Vec::as_slice),
+                        )
+                        .is_some(),
+                        None => true,
+                    };
+                    if broken_key {
+                        renew.push((c, StepReason::KeyRepair));
+                        continue;
+                    }
                     match self.renewal(s, &secret, current)? {
                         Renewal::NotDue => {}
                         Renewal::Due => renew.push((c, StepReason::Renewal)),
@@ -166,6 +180,13 @@ impl Planner<'_> {
                         leaf_from: Some(current),
                     }
                 }
+                StepReason::KeyRepair => {
+                    renewed += 1;
+                    Target {
+                        trust: None,
+                        leaf_from: Some(current),
+                    }
+                }
                 StepReason::ExpiredCaDropped => {
                     // The bundling rule keeps the current CA and drops expired ones.
                     trimmed += 1;
@@ -180,7 +201,8 @@ impl Planner<'_> {
                     leaf_from: Some(current),
                 },
             };
-            self.component_forced(c, &target, reason == StepReason::Renewal, reason)?;
+            let force = matches!(reason, StepReason::Renewal | StepReason::KeyRepair);
+            self.component_forced(c, &target, force, reason)?;
         }
         self.webhooks_trust(current, StepReason::Missing)?;
         if renewed > 0 {

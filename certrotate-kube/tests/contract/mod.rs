@@ -976,6 +976,60 @@ pub async fn three_years_of_daily_scheduled_rotation<S: Store>(store: S) -> usiz
     restart_runs
 }
 
+/// A component Secret whose `tls.key` is missing, truncated or another Secret's: a plain
+/// run (no rotation asked) re-issues its leaf from the current CA; trust does not change.
+pub async fn broken_keys_are_repaired_from_the_current_ca<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let before = observe(&store, &profile()).await.unwrap();
+    // envoy: no key; envoy-rate-limit: a truncated one; envoy-gateway: envoy's key.
+    let foreign = before.secrets[&secret("envoy")].data["tls.key"].clone();
+    let breakages: [(&str, Option<Vec<u8>>); 3] = [
+        ("envoy", None),
+        (
+            "envoy-rate-limit",
+            Some(b"-----BEGIN PRIVATE KEY-----\nMIIB".to_vec()),
+        ),
+        ("envoy-gateway", Some(foreign)),
+    ];
+    for (name, value) in breakages {
+        let version = before.secrets[&secret(name)].version.clone();
+        let mut update = SecretUpdate::default();
+        update.data.insert("tls.key".into(), value);
+        store
+            .update_secret(&secret(name), &version, &update)
+            .await
+            .unwrap();
+    }
+    let broken = observe(&store, &profile()).await.unwrap();
+    assert_eq!(
+        check(&profile(), &broken, clock.now(), Duration::ZERO)
+            .unwrap()
+            .keys
+            .len(),
+        3
+    );
+
+    let report = rotator(store.clone(), options(false), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let repaired = observe(&store, &profile()).await.unwrap();
+    let report_check = check(&profile(), &repaired, clock.now(), Duration::ZERO).unwrap();
+    assert!(report_check.all_trusted(), "{report_check:?}");
+    assert_eq!(ca_pem(&repaired), ca_pem(&before), "the CA did not change");
+    for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+        assert_eq!(
+            repaired.secrets[&secret(c)].data[KEY_TRUST],
+            before.secrets[&secret(c)].data[KEY_TRUST],
+            "{c}: trust unchanged"
+        );
+        assert!(leaf_issued_by(&repaired, c, &ca_pem(&before), clock.now()));
+    }
+    assert_eq!(report.writes, 3, "{:?}", report.events);
+}
+
 #[macro_export]
 macro_rules! contract_suite {
     ($name:ident, $make:expr) => {
@@ -1046,6 +1100,10 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn three_years_of_daily_scheduled_rotation() {
                 contract::three_years_of_daily_scheduled_rotation($make).await;
+            }
+            #[tokio::test]
+            async fn broken_keys_are_repaired_from_the_current_ca() {
+                contract::broken_keys_are_repaired_from_the_current_ca($make).await;
             }
             #[tokio::test]
             async fn single_step_breaks_trust_mid_rotation() {
