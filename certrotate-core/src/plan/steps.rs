@@ -82,6 +82,9 @@ pub enum RotationTrigger {
     },
     /// The schedule: a leaf due for renewal cannot get a longer life from the current CA.
     CaLimitsLeaves,
+    /// A requested rotation away from a current CA that cannot be used (weak, not a CA,
+    /// expired, its key missing or not its own).
+    Recovery,
 }
 
 impl fmt::Display for RotationTrigger {
@@ -97,6 +100,7 @@ impl fmt::Display for RotationTrigger {
                 )
             }
             Self::CaLimitsLeaves => f.write_str("scheduled: the CA limits the leaves"),
+            Self::Recovery => f.write_str("recovering from an unusable CA"),
         }
     }
 }

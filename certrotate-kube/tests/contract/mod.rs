@@ -1030,6 +1030,55 @@ pub async fn broken_keys_are_repaired_from_the_current_ca<S: Store>(store: S) {
     assert_eq!(report.writes, 3, "{:?}", report.events);
 }
 
+/// A current CA that cannot be used (its key not its own, or missing): a plain run names
+/// the problem; a requested rotation goes away from it through the same phases and ends
+/// with every leaf trusted on a new CA.
+pub async fn a_requested_rotation_recovers_from_an_unusable_ca<S: Store>(make: impl Fn() -> S) {
+    for breakage in ["key of another certificate", "key missing"] {
+        let store = Arc::new(make());
+        let clock = Arc::new(ManualClock::new(T0));
+        install(&store, &clock, 1).await;
+        let before = observe(&store, &profile()).await.unwrap();
+        let ca = secret("envoy-gateway-ca");
+        let mut update = SecretUpdate::default();
+        let value = match breakage {
+            "key missing" => None,
+            _ => Some(before.secrets[&secret("envoy")].data["tls.key"].clone()),
+        };
+        update.data.insert("ca.key".into(), value);
+        let version = before.secrets[&ca].version.clone();
+        store.update_secret(&ca, &version, &update).await.unwrap();
+
+        let err = rotator(store.clone(), options(false), &clock, 2)
+            .run(RunMode::Once)
+            .await
+            .unwrap_err();
+        assert!(
+            chain(&err).contains("envoy-gateway-ca"),
+            "{breakage}: {}",
+            chain(&err)
+        );
+
+        let request = request_now(&*store).await;
+        let report = rotator(store.clone(), request, &clock, 3)
+            .run(until_done())
+            .await
+            .unwrap_or_else(|e| panic!("{breakage}: {}", chain(&e)));
+        assert_eq!(report.next, Next::Done, "{breakage}");
+        let after = observe(&store, &profile()).await.unwrap();
+        assert_ne!(ca_pem(&after), ca_pem(&before), "{breakage}: a new CA");
+        assert_trusted(&after, clock.now(), breakage);
+        let st = state(&*store).await;
+        assert_eq!(st.phase, Phase::Stable);
+        // Repeating the request does not rotate again.
+        let again = request_now(&*store).await;
+        assert!(matches!(
+            again.request,
+            Some(RotationRequest::AwayFrom(Some(_)))
+        ));
+    }
+}
+
 #[macro_export]
 macro_rules! contract_suite {
     ($name:ident, $make:expr) => {
@@ -1104,6 +1153,10 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn broken_keys_are_repaired_from_the_current_ca() {
                 contract::broken_keys_are_repaired_from_the_current_ca($make).await;
+            }
+            #[tokio::test]
+            async fn a_requested_rotation_recovers_from_an_unusable_ca() {
+                contract::a_requested_rotation_recovers_from_an_unusable_ca(|| $make).await;
             }
             #[tokio::test]
             async fn single_step_breaks_trust_mid_rotation() {
