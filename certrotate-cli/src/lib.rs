@@ -201,7 +201,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Simulate(args) => simulate::run(args, format).await,
         Command::Inspect(args) => inspect(&args, format).await,
-        Command::Bundle(args) => bundle(&args, format),
+        Command::Bundle(args) => bundle(&args, format, cli.verbose),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -448,15 +448,18 @@ fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
+fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCode> {
     if is_stdin(&args.new) && is_stdin(&args.old) {
         bail!("NEW and OLD cannot both be stdin");
     }
     let new = read_input(&args.new)?;
     let old = read_input(&args.old)?;
     let now = args.now.unwrap_or_else(|| SystemClock.now());
+    // Skipped blocks are summarised as they come (all kept with -v): a million junk
+    // blocks in OLD cost counters, not a million report entries.
+    let mut summary = output::SkipSummary::new(verbose > 0);
     let bundle = BundlePolicy::new(args.max_carried)
-        .bundle(&new, &old, now)
+        .bundle_with(&new, &old, now, &mut |block| summary.add(block))
         .with_context(|| {
             format!(
                 "bundling {} with {}",
@@ -465,7 +468,8 @@ fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
             )
         })?;
     std::io::stdout().write_all(bundle.pem.as_bytes())?;
-    output::bundle_report(&bundle.report, format)?;
+    drop(old);
+    output::bundle_report(&bundle.report, &summary, format)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -85,7 +85,8 @@ pub struct LeafDefaults {
     /// Private key encoding of a new leaf.
     #[serde(default)]
     pub key_encoding: KeyEncoding,
-    /// Key usages.
+    /// Key usages; a leaf asserts those its key algorithm permits
+    /// ([`KeyUsage::permitted_for`]: encipherment only for RSA keys).
     #[serde(default = "default_key_usages")]
     pub key_usages: Vec<KeyUsage>,
     /// Extended key usages.
@@ -312,7 +313,8 @@ impl Profile {
     /// The built-in profile of Envoy Gateway, matching its `certgen`: Secrets `envoy-gateway`,
     /// `envoy` and `envoy-rate-limit` (`kubernetes.io/tls`) and `envoy-oidc-hmac` (`Opaque`,
     /// 32 bytes under `hmac-secret`), all labelled `control-plane: envoy-gateway`; certgen's
-    /// SANs and key usages (plus serverAuth/clientAuth); the rate-limit Deployment
+    /// SANs and key usages (plus serverAuth/clientAuth; the encipherment bits only on RSA
+    /// keys, as RFC 5480 and RFC 8410 require); the rate-limit Deployment
     /// `envoy-ratelimit` restarted because it reads its CA only at start; and the
     /// `caBundle` of `envoy-gateway-topology-injector.{namespace}`. The CA is kept in
     /// `envoy-gateway-ca` (certgen kept no CA key at all).

@@ -102,7 +102,7 @@ pub mod simulate;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dir::{DirError, DirStore, MAX_FILE_BYTES, TrustChecks, Untrusted};
+pub use dir::{DirError, DirStore, LayoutProblem, MAX_FILE_BYTES, TrustChecks, Untrusted};
 pub use engine::{Event, Rotator, RunMode, RunReport, observe};
 pub use error::{Error, StoreError};
 #[cfg(feature = "kube")]
