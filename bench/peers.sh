@@ -12,5 +12,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
-cargo build -q --release -p certrotate-cli
-python3 bench/peers.py "$PWD/target/release/certrotate" "${TMPDIR:-/tmp}/certrotate-peers" "$rounds"
+# PROFILE=dist measures the published build (fat LTO) instead of `release`.
+profile=${PROFILE:-release}
+target=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+cargo build -q --profile "$profile" -p certrotate-cli
+python3 bench/peers.py "$target/$profile/certrotate" "${TMPDIR:-/tmp}/certrotate-peers" "$rounds"

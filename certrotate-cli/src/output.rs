@@ -98,18 +98,15 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
     let mut updated = 0;
     let mut restarted = 0;
     let mut notes = Vec::new();
+    let mut at_risk = 0;
     for e in &report.events {
         match e {
+            Event::TrustAtRisk { pairs } => at_risk += pairs.len(),
             Event::SecretCreated { .. } => created += 1,
             Event::SecretUpdated { .. } => updated += 1,
             Event::WorkloadRestarted { .. } => restarted += 1,
             Event::Note(note) => {
                 notes.push(format!("{}: {}", note.object, describe_note(note, target)));
-            }
-            Event::TrustAtRisk { pairs } => {
-                for pair in pairs {
-                    notes.push(format!("single-step puts trust at risk: {pair}"));
-                }
             }
             Event::Planned { .. }
             | Event::SecretUnchanged { .. }
@@ -130,6 +127,13 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
     )?;
     for n in notes {
         writeln!(s, "note: {n}")?;
+    }
+    if at_risk > 0 {
+        writeln!(
+            s,
+            "warning: single-step put {at_risk} leaf/trust-store combinations at risk until \
+             every component reloads (the staged strategy keeps them all)"
+        )?;
     }
     writeln!(s, "next: {}", describe_next(&report.next))?;
     print(&s)
@@ -190,6 +194,7 @@ pub(crate) fn describe_summary(summary: &Summary) -> String {
         }
         Summary::TooSoon { .. } => format!("{summary}, or now with --force"),
         Summary::Installed { .. }
+        | Summary::CaExpiresFirst { .. }
         | Summary::Adopting { .. }
         | Summary::Prepared { .. }
         | Summary::Renewed { .. }

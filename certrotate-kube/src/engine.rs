@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use certrotate_core::plan::{
     ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, AnyRef, Next, Note, NoteReason, ObjectRef,
-    Observed, Phase, ProfileObjects, SecretAction, SecretChange, Step, StepReason, Summary,
-    WaitReason, WebhookRef, WorkloadRef,
+    Observed, ObservedSecret, Phase, ProfileObjects, SecretAction, SecretChange, Step, StepReason,
+    Summary, WaitReason, WebhookRef, WorkloadRef,
 };
 use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan};
 use serde::Serialize;
@@ -322,12 +322,20 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         };
         let observed = self.observe().await?;
         self.gate(&observed, plan, &mut report)?;
-        self.apply_steps(plan, &mut report).await?;
+        self.apply_steps(plan, &mut report, &mut None).await?;
         report.requeue_after = self.requeue_after(&report.next);
         Ok(report)
     }
 
     /// Runs the rotation as far as `mode` allows.
+    ///
+    /// Every object of the profile is read at the start of the run, and again after a
+    /// conflict, a workload restart or a wait for rollouts. Between those, each round plans
+    /// from what was read with this run's own writes applied (each write returns the new
+    /// version). That is safe because every Secret and webhook write carries the version
+    /// its plan was made from: a change by anyone else meanwhile (even a deletion) fails
+    /// the write, and the engine re-reads and re-plans. A staged rotation to its end thus
+    /// reads the profile once instead of once per phase.
     pub async fn run(&self, mode: RunMode) -> Result<RunReport, Error> {
         let started = self.clock.now();
         let mut report = RunReport {
@@ -339,9 +347,14 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             writes: 0,
         };
         let mut conflicts = 0;
+        // What the next round plans from; `None`: read the store.
+        let mut carried: Option<Observed> = None;
         // Continue is only returned by the prepare steps; a handful of rounds always ends.
         for _ in 0..64 {
-            let observed = Arc::new(self.observe().await?);
+            let observed = match carried.take() {
+                Some(observed) => Arc::new(observed),
+                None => Arc::new(self.observe().await?),
+            };
             let plan = self.plan_from(Arc::clone(&observed)).await?;
             event(
                 &mut report,
@@ -352,9 +365,12 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 },
             );
             self.gate(&observed, &plan, &mut report)?;
-            match self.apply_steps(&plan, &mut report).await {
+            // The planner is done with it: take it back to apply this round's writes to.
+            carried = Some(Arc::unwrap_or_clone(observed));
+            match self.apply_steps(&plan, &mut report, &mut carried).await {
                 Ok(()) => {}
-                Err(e) if e.is_conflict() => {
+                Err(e) if stale(&e) => {
+                    carried = None;
                     conflicts += 1;
                     // A conflict is always about an object of the profile.
                     let object = e.object().unwrap_or_else(|| self.ca_secret());
@@ -398,6 +414,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                             workloads: workloads.clone(),
                         },
                     );
+                    // The rollouts' progress is only known by reading them.
+                    carried = None;
                     self.clock.now() + self.poll_interval
                 }
             };
@@ -453,11 +471,18 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     }
 
     /// Applies the steps of a plan, in order. Stops at the first failure: the persisted
-    /// phase is written last, so a rerun repeats the step.
-    async fn apply_steps(&self, plan: &RotationPlan, report: &mut RunReport) -> Result<(), Error> {
+    /// phase is written last, so a rerun repeats the step. Each write is applied to
+    /// `carried` too (the observation the plan was made from), or clears it where the
+    /// result cannot be known without reading (a restart starts a rollout).
+    async fn apply_steps(
+        &self,
+        plan: &RotationPlan,
+        report: &mut RunReport,
+        carried: &mut Option<Observed>,
+    ) -> Result<(), Error> {
         for step in &plan.steps {
             match step {
-                Step::Secret(change) => self.apply_secret(change, report).await?,
+                Step::Secret(change) => self.apply_secret(change, report, carried).await?,
                 Step::Webhook(change) => {
                     let store = Arc::clone(&self.store);
                     let (webhook, version, bundles) = (
@@ -465,14 +490,25 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         change.expected_version.clone(),
                         change.ca_bundles.clone(),
                     );
-                    self.store_call(async move {
-                        store.update_webhook(&webhook, &version, &bundles).await
-                    })
-                    .await?
-                    .map_err(|source| Error::UpdateWebhook {
-                        webhook: change.webhook.clone(),
-                        source,
-                    })?;
+                    let version = self
+                        .store_call(async move {
+                            store.update_webhook(&webhook, &version, &bundles).await
+                        })
+                        .await?
+                        .map_err(|source| Error::UpdateWebhook {
+                            webhook: change.webhook.clone(),
+                            source,
+                        })?;
+                    match carried
+                        .as_mut()
+                        .and_then(|o| o.webhooks.get_mut(&change.webhook))
+                    {
+                        Some(observed) => {
+                            observed.ca_bundles = change.ca_bundles.clone();
+                            observed.version = version;
+                        }
+                        None => *carried = None,
+                    }
                     report.writes += 1;
                     event(
                         report,
@@ -490,6 +526,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         ),
                         (ANNOTATION_RESTARTED_FOR.to_owned(), restart.token.clone()),
                     ]);
+                    // Its rollout status changes: the next round reads it.
+                    *carried = None;
                     let store = Arc::clone(&self.store);
                     let workload = restart.workload.clone();
                     let result = self
@@ -543,6 +581,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         &self,
         change: &SecretChange,
         report: &mut RunReport,
+        carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
         let write_error = |source| Error::WriteSecret {
             secret: change.secret.clone(),
@@ -576,9 +615,17 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
                         .collect(),
                 };
-                self.store_call(async move { store.create_secret(&secret, &new).await })
+                let written = new.clone();
+                let version = self
+                    .store_call(async move { store.create_secret(&secret, &written).await })
                     .await?
                     .map_err(write_error)?;
+                if let Some(observed) = carried.as_mut() {
+                    let mut created = ObservedSecret::new(new.secret_type, new.data, version);
+                    created.labels = new.labels;
+                    created.annotations = new.annotations;
+                    observed.secrets.insert(change.secret.clone(), created);
+                }
                 report.writes += 1;
                 event(
                     report,
@@ -599,11 +646,23 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     annotations: change.annotations.clone(),
                 };
                 let version = expected_version.clone();
-                self.store_call(
-                    async move { store.update_secret(&secret, &version, &update).await },
-                )
-                .await?
-                .map_err(write_error)?;
+                let written = update.clone();
+                let version = self
+                    .store_call(
+                        async move { store.update_secret(&secret, &version, &written).await },
+                    )
+                    .await?
+                    .map_err(write_error)?;
+                match carried
+                    .as_mut()
+                    .and_then(|o| o.secrets.get_mut(&change.secret))
+                {
+                    Some(observed) => {
+                        update.apply_to(observed);
+                        observed.version = version;
+                    }
+                    None => *carried = None,
+                }
                 report.writes += 1;
                 event(
                     report,
@@ -629,21 +688,36 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     }
 }
 
+/// Whether a failed write means the plan was made from a stale observation: the object
+/// changed (or vanished) since it was read, so re-reading and re-planning may succeed.
+fn stale(e: &Error) -> bool {
+    e.is_conflict()
+        || matches!(
+            e,
+            Error::WriteSecret {
+                source: StoreError::NotFound,
+                ..
+            } | Error::UpdateWebhook {
+                source: StoreError::NotFound,
+                ..
+            }
+        )
+}
+
 /// Reads every object of `profile` from `store`. Workloads and webhooks a store cannot
 /// hold (local mode) are recorded in [`Observed::unavailable`].
 pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed, Error> {
     let objects = ProfileObjects::of(profile);
     let mut observed = Observed::default();
-    for secret in objects.secrets() {
-        if let Some(s) = store
-            .read_secret(secret)
-            .await
-            .map_err(|source| Error::ReadSecret {
-                secret: secret.clone(),
-                source,
-            })?
-        {
-            observed.secrets.insert(secret.clone(), s);
+    let secrets: Vec<ObjectRef> = objects.secrets().cloned().collect();
+    let reads = store.read_secrets(&secrets, &profile.labels).await;
+    for (secret, read) in secrets.into_iter().zip(reads) {
+        let read = read.map_err(|source| Error::ReadSecret {
+            secret: secret.clone(),
+            source,
+        })?;
+        if let Some(s) = read {
+            observed.secrets.insert(secret, s);
         }
     }
     for workload in &objects.workloads {

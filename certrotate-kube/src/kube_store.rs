@@ -1,6 +1,8 @@
 //! The Kubernetes backend, through kube-rs.
 //!
-//! - Secrets are read with GET and changed with one JSON merge patch that carries
+//! - A profile's Secrets are read with one LIST by its label selector (a GET for any the
+//!   list did not return, or for each where RBAC does not grant `list`), and changed with
+//!   one JSON merge patch that carries
 //!   `metadata.resourceVersion`: the API server applies it only if the Secret is still at
 //!   that version (409 otherwise), and every key, label, annotation or field the patch does
 //!   not name is kept (certgen's full replace dropped them).
@@ -28,7 +30,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -313,6 +315,29 @@ pub(crate) fn restart_patch(annotations: &BTreeMap<String, String>) -> serde_jso
     json!({ "spec": { "template": { "metadata": { "annotations": annotations } } } })
 }
 
+/// The label selector of `labels` (`k1=v1,k2=v2`), as `kubectl get -l` takes it.
+pub(crate) fn label_selector(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whether the API server refused a request for lack of permission (RBAC without `list`).
+fn forbidden(e: &StoreError) -> bool {
+    match e {
+        StoreError::Backend(b) => b
+            .downcast_ref::<kube::Error>()
+            .is_some_and(|e| matches!(e, kube::Error::Api(s) if s.code == 403)),
+        StoreError::Conflict
+        | StoreError::AlreadyExists
+        | StoreError::NotFound
+        | StoreError::NotApplicable(_)
+        | StoreError::GaveUp { .. } => false,
+    }
+}
+
 impl SecretStore for KubeStore {
     async fn read_secret(&self, secret: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret.namespace);
@@ -320,6 +345,58 @@ impl SecretStore for KubeStore {
             .get_opt(&api, &secret.name)
             .await?
             .map(secret_to_observed))
+    }
+
+    /// One LIST per namespace by the profile's label selector instead of a GET per Secret
+    /// (a list without `resourceVersion` is a quorum read, as fresh as a GET). A Secret the
+    /// list did not return may exist without the labels (made by hand, or by another
+    /// tool): it is read with a GET, so it is never mistaken for absent. Without labels,
+    /// or where RBAC grants `get` but not `list` (403), every Secret is read with a GET.
+    async fn read_secrets(
+        &self,
+        secrets: &[ObjectRef],
+        labels: &BTreeMap<String, String>,
+    ) -> Vec<Result<Option<ObservedSecret>, StoreError>> {
+        let mut found: Vec<Option<ObservedSecret>> = vec![None; secrets.len()];
+        if !labels.is_empty() && secrets.len() > 1 {
+            let selector = label_selector(labels);
+            let mut namespaces: Vec<&str> = secrets.iter().map(|s| s.namespace.as_str()).collect();
+            namespaces.sort_unstable();
+            namespaces.dedup();
+            for ns in namespaces {
+                let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+                let params = ListParams::default().labels(&selector);
+                match self.retry(|| api.list(&params)).await {
+                    Ok(list) => {
+                        for item in list.items {
+                            let name = item.metadata.name.as_deref().unwrap_or_default();
+                            if let Some(i) = secrets
+                                .iter()
+                                .position(|s| s.namespace == ns && s.name == name)
+                            {
+                                found[i] = Some(secret_to_observed(item));
+                            }
+                        }
+                    }
+                    Err(e) if forbidden(&e) => {
+                        tracing::debug!(
+                            namespace = ns,
+                            "no permission to list Secrets: reading each"
+                        );
+                    }
+                    // Read each one instead: its GET names the Secret in the error.
+                    Err(e) => tracing::debug!(namespace = ns, "listing Secrets failed: {e}"),
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(secrets.len());
+        for (secret, listed) in secrets.iter().zip(found) {
+            out.push(match listed {
+                Some(s) => Ok(Some(s)),
+                None => self.read_secret(secret).await,
+            });
+        }
+        out
     }
 
     async fn create_secret(

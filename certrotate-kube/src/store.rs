@@ -87,6 +87,25 @@ pub trait SecretStore: Send + Sync {
         secret: &ObjectRef,
     ) -> impl Future<Output = Result<Option<ObservedSecret>, StoreError>> + Send;
 
+    /// Reads several Secrets, each `None` if it does not exist, in the order asked. `labels`
+    /// are the labels the profile puts on every Secret it writes: a backend may read all
+    /// Secrets carrying them in one request (the Kubernetes store lists by label selector)
+    /// and must still find one that lacks them. The default reads one by one.
+    fn read_secrets(
+        &self,
+        secrets: &[ObjectRef],
+        labels: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Vec<Result<Option<ObservedSecret>, StoreError>>> + Send {
+        let _ = labels;
+        async move {
+            let mut out = Vec::with_capacity(secrets.len());
+            for secret in secrets {
+                out.push(self.read_secret(secret).await);
+            }
+            out
+        }
+    }
+
     /// Creates a Secret; [`StoreError::AlreadyExists`] if it exists. Returns its version.
     fn create_secret(
         &self,
