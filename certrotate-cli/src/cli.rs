@@ -106,10 +106,16 @@ pub struct TargetArgs {
 pub struct RotateArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Rotate the CA (and adopt an install made without certrotate). Without it, only
-    /// missing Secrets are created.
+    /// Rotate the CA (and adopt an install made without certrotate), once: the request names
+    /// the CA current when the run starts, so repeating or racing it rotates once. Without
+    /// it, only missing Secrets are created.
     #[arg(long)]
     pub overwrite: bool,
+    /// The schedule: rotate the CA when it expires within DURATION (or when it is what
+    /// keeps a leaf from its full validity); otherwise renew leaves expiring within it.
+    /// A daily `rotate --rotate-ca-before 90d` is the whole lifecycle.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rotate_ca_before: Option<Duration>,
     /// `staged` (trust, wait, leaves: no failed handshake) or `single-step` (upstream's).
     #[arg(long, default_value = "staged", value_parser = parse_strategy)]
     pub strategy: Strategy,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions};
+use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions, RotationRequest, Summary};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 use certrotate_kube::{
     Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, TrustChecks,
@@ -61,6 +61,9 @@ pub const MAX_INPUT_BYTES: u64 = 64 << 20;
 pub const EXIT_UNTRUSTED: u8 = 3;
 /// Exit status: a check found a certificate expiring soon.
 pub const EXIT_EXPIRING: u8 = 4;
+/// Exit status: leaves are due for renewal but the CA expires first ("the CA expires at
+/// T: rotate it"), and no rotation policy (`--rotate-ca-before`) allows rotating it.
+pub const EXIT_CA_EXPIRES: u8 = 5;
 
 /// Parses the arguments, runs the command and turns errors into a message and exit 1.
 pub fn main() -> ExitCode {
@@ -148,7 +151,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             })?;
             let mut options = PlanOptions::default();
-            options.overwrite = args.overwrite;
+            // `--overwrite` is a request resolved against the store when the run starts.
+            let request_rotation = args.overwrite;
+            options.rotate_ca_before = args.rotate_ca_before;
+            options.renew_before = args.rotate_ca_before;
             options.force = args.force;
             options.strategy = args.strategy;
             options.convergence_interval = args.convergence_interval;
@@ -167,6 +173,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
             with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store => {
+                if request_rotation {
+                    let observed = observe(&store, &profile).await?;
+                    let base = certrotate_core::plan::rotation_base(&profile, &observed)?;
+                    options.request = Some(RotationRequest::AwayFrom(base));
+                }
                 rotate(store, profile, options, mode, args.dry_run, format).await
             })
         }
@@ -190,7 +201,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Simulate(args) => simulate::run(args, format).await,
         Command::Inspect(args) => inspect(&args, format).await,
-        Command::Bundle(args) => bundle(&args, format),
+        Command::Bundle(args) => bundle(&args, format, cli.verbose),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -251,7 +262,22 @@ async fn rotate<S: Store>(
     }
     let report = rotator.run(mode).await?;
     output::run_report(&report, format, &target)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(match report.summary {
+        Summary::CaExpiresFirst { .. } => ExitCode::from(EXIT_CA_EXPIRES),
+        Summary::Installed { .. }
+        | Summary::NotManaged { .. }
+        | Summary::Adopting { .. }
+        | Summary::TooSoon { .. }
+        | Summary::Prepared { .. }
+        | Summary::Renewed { .. }
+        | Summary::CreatedMissing
+        | Summary::UpToDate
+        | Summary::Trust { .. }
+        | Summary::Waiting { .. }
+        | Summary::Leaves { .. }
+        | Summary::Retire { .. }
+        | Summary::Done { .. } => ExitCode::SUCCESS,
+    })
 }
 
 /// The system clock, showing a countdown on a terminal while the engine waits for a phase
@@ -422,15 +448,18 @@ fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
+fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCode> {
     if is_stdin(&args.new) && is_stdin(&args.old) {
         bail!("NEW and OLD cannot both be stdin");
     }
     let new = read_input(&args.new)?;
     let old = read_input(&args.old)?;
     let now = args.now.unwrap_or_else(|| SystemClock.now());
+    // Skipped blocks are summarised as they come (all kept with -v): a million junk
+    // blocks in OLD cost counters, not a million report entries.
+    let mut summary = output::SkipSummary::new(verbose > 0);
     let bundle = BundlePolicy::new(args.max_carried)
-        .bundle(&new, &old, now)
+        .bundle_with(&new, &old, now, &mut |block| summary.add(block))
         .with_context(|| {
             format!(
                 "bundling {} with {}",
@@ -439,7 +468,8 @@ fn bundle(args: &cli::BundleArgs, format: Format) -> Result<ExitCode> {
             )
         })?;
     std::io::stdout().write_all(bundle.pem.as_bytes())?;
-    output::bundle_report(&bundle.report, format)?;
+    drop(old);
+    output::bundle_report(&bundle.report, &summary, format)?;
     Ok(ExitCode::SUCCESS)
 }
 

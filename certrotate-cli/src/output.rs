@@ -98,18 +98,15 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
     let mut updated = 0;
     let mut restarted = 0;
     let mut notes = Vec::new();
+    let mut at_risk = 0;
     for e in &report.events {
         match e {
+            Event::TrustAtRisk { pairs } => at_risk += pairs.len(),
             Event::SecretCreated { .. } => created += 1,
             Event::SecretUpdated { .. } => updated += 1,
             Event::WorkloadRestarted { .. } => restarted += 1,
             Event::Note(note) => {
                 notes.push(format!("{}: {}", note.object, describe_note(note, target)));
-            }
-            Event::TrustAtRisk { pairs } => {
-                for pair in pairs {
-                    notes.push(format!("single-step puts trust at risk: {pair}"));
-                }
             }
             Event::Planned { .. }
             | Event::SecretUnchanged { .. }
@@ -130,6 +127,13 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
     )?;
     for n in notes {
         writeln!(s, "note: {n}")?;
+    }
+    if at_risk > 0 {
+        writeln!(
+            s,
+            "warning: single-step put {at_risk} leaf/trust-store combinations at risk until \
+             every component reloads (the staged strategy keeps them all)"
+        )?;
     }
     writeln!(s, "next: {}", describe_next(&report.next))?;
     print(&s)
@@ -190,6 +194,7 @@ pub(crate) fn describe_summary(summary: &Summary) -> String {
         }
         Summary::TooSoon { .. } => format!("{summary}, or now with --force"),
         Summary::Installed { .. }
+        | Summary::CaExpiresFirst { .. }
         | Summary::Adopting { .. }
         | Summary::Prepared { .. }
         | Summary::Renewed { .. }
@@ -429,10 +434,67 @@ pub(crate) fn openmetrics(report: &CheckReport, now: OffsetDateTime) -> String {
     s
 }
 
-pub(crate) fn bundle_report(report: &BundleReport, format: Format) -> Result<()> {
+/// The skipped blocks of a bundling, summarised: the first [`SkipSummary::SHOWN`] (all with
+/// `-v`) kept for the report, every one counted by reason.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct SkipSummary {
+    #[serde(skip)]
+    pub(crate) shown: Vec<certrotate_core::SkippedBlock>,
+    #[serde(skip)]
+    pub(crate) keep_all: bool,
+    /// Every skipped block.
+    pub(crate) skipped_total: usize,
+    /// Skipped blocks by reason kind.
+    pub(crate) skipped_by_reason: std::collections::BTreeMap<&'static str, usize>,
+}
+
+impl SkipSummary {
+    /// Blocks listed without `-v`.
+    pub(crate) const SHOWN: usize = 200;
+
+    pub(crate) fn new(keep_all: bool) -> Self {
+        Self {
+            keep_all,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn add(&mut self, block: certrotate_core::SkippedBlock) {
+        self.skipped_total += 1;
+        *self
+            .skipped_by_reason
+            .entry(block.reason.kind())
+            .or_default() += 1;
+        if self.keep_all || self.shown.len() < Self::SHOWN {
+            self.shown.push(block);
+        }
+    }
+}
+
+pub(crate) fn bundle_report(
+    report: &BundleReport,
+    summary: &SkipSummary,
+    format: Format,
+) -> Result<()> {
+    /// The report as written: `skipped` holds the listed blocks, and the totals say how
+    /// many there were in all.
+    #[derive(Serialize)]
+    struct Written<'a> {
+        new: &'a [certrotate_core::Fingerprint],
+        carried: &'a [certrotate_core::CarriedCert],
+        skipped: &'a [certrotate_core::SkippedBlock],
+        #[serde(flatten)]
+        summary: &'a SkipSummary,
+    }
+    let written = Written {
+        new: &report.new,
+        carried: &report.carried,
+        skipped: &summary.shown,
+        summary,
+    };
     // Built whole, then written once: stderr is unbuffered, and a 10,000-block report
     // written piece by piece costs more than the bundling itself.
-    let text = match data(report, format)? {
+    let text = match data(&written, format)? {
         Some(text) => text,
         None => {
             let mut s = String::new();
@@ -447,7 +509,7 @@ pub(crate) fn bundle_report(report: &BundleReport, format: Format) -> Result<()>
                 )?;
             }
             // Runs of blocks past the carry limit become one line.
-            let mut skipped = report.skipped.iter().peekable();
+            let mut skipped = summary.shown.iter().peekable();
             while let Some(block) = skipped.next() {
                 if let certrotate_core::SkipReason::BeyondLimit { limit } = block.reason {
                     let mut last = block.block;
@@ -471,6 +533,20 @@ pub(crate) fn bundle_report(report: &BundleReport, format: Format) -> Result<()>
                     }
                 }
                 writeln!(s, "skipped: {block}")?;
+            }
+            let omitted = summary.skipped_total - summary.shown.len();
+            if omitted > 0 {
+                let counts: Vec<String> = summary
+                    .skipped_by_reason
+                    .iter()
+                    .map(|(kind, n)| format!("{n} {kind}"))
+                    .collect();
+                writeln!(
+                    s,
+                    "skipped: {omitted} more blocks not listed; {} skipped in all: {} (-v lists every block)",
+                    summary.skipped_total,
+                    counts.join(", ")
+                )?;
             }
             s
         }

@@ -177,7 +177,13 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
                 None => rows.push((check.leaf.name.clone(), store, vec![check])),
             }
         }
-        writeln!(s, "  {:<20} {:<32} RESULT", "LEAF OF", "TRUSTED BY")?;
+        let leaf_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(7);
+        let store_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(10);
+        writeln!(
+            s,
+            "  {:<leaf_width$}  {:<store_width$}  RESULT",
+            "LEAF OF", "TRUSTED BY"
+        )?;
         for (leaf, store, checks) in &rows {
             combinations += checks.len();
             let failures: Vec<String> = checks
@@ -192,11 +198,14 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
                 .collect();
             failed += failures.len();
             let result = if failures.is_empty() {
-                format!("OK ({} combinations)", checks.len())
+                match checks.len() {
+                    1 => "OK".to_owned(),
+                    n => format!("OK ({n} combinations)"),
+                }
             } else {
                 format!("FAIL {}", failures.join("; "))
             };
-            writeln!(s, "  {leaf:<20} {store:<32} {result}")?;
+            writeln!(s, "  {leaf:<leaf_width$}  {store:<store_width$}  {result}")?;
         }
     }
     writeln!(s)?;

@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../test-support/fake_server.rs"]
+mod fake_server;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -279,4 +282,90 @@ fn bad_input_is_named() {
     assert!(r.stderr.contains("/nonexistent/certs"), "{}", r.stderr);
     let r = expect(2, &["simulate", "--strategy", "sideways"]);
     assert!(r.stderr.contains("sideways"), "{}", r.stderr);
+}
+
+#[test]
+fn kube_starts_from_the_cluster_and_only_reads() {
+    let server = fake_server::start(&[]);
+    let kubeconfig = server.kubeconfig();
+    let kube = |args: &[&str]| {
+        let out = certrotate()
+            .env("KUBECONFIG", &kubeconfig)
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code().unwrap_or(-1), stdout, stderr)
+    };
+    let (code, out, err) = kube(&["rotate", "--kube"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let writes_before = server.requests().len();
+    let (code, out, err) = kube(&["simulate", "--kube", "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(failures(&v), 0);
+    assert_eq!(
+        phases(&v).first().map(String::as_str),
+        Some("stable->prepared")
+    );
+    let during: Vec<String> = server.requests()[writes_before..].to_vec();
+    assert!(!during.is_empty());
+    assert!(
+        during.iter().all(|r| r.starts_with("GET ")),
+        "simulate only reads: {during:#?}"
+    );
+}
+
+#[test]
+fn rotate_single_step_warns_of_the_pairs_it_puts_at_risk() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    expect(0, &["rotate", "--dir", d]);
+    let r = expect(
+        0,
+        &[
+            "rotate",
+            "--dir",
+            d,
+            "--overwrite",
+            "--strategy",
+            "single-step",
+        ],
+    );
+    assert!(
+        r.stdout
+            .contains("warning: single-step put 9 leaf/trust-store combinations at risk"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("single-step puts trust at risk: leaf of secret"),
+        "{}",
+        r.stderr
+    );
+    let r = expect(
+        0,
+        &[
+            "rotate",
+            "--dir",
+            d,
+            "--overwrite",
+            "--force",
+            "--strategy",
+            "single-step",
+            "-o",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let event = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "trust-at-risk")
+        .unwrap();
+    assert_eq!(event["pairs"].as_array().unwrap().len(), 9);
+    assert_eq!(event["pairs"][0]["breaks"], true);
 }

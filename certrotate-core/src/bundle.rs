@@ -78,6 +78,23 @@ impl BundlePolicy {
 
     /// Applies the rule; see [`bundle_ca_certs`].
     pub fn bundle(&self, new: &[u8], old: &[u8], now: OffsetDateTime) -> Result<Bundle, Error> {
+        let mut skipped = Vec::new();
+        let mut bundle = self.bundle_with(new, old, now, &mut |block| skipped.push(block))?;
+        bundle.report.skipped = skipped;
+        Ok(bundle)
+    }
+
+    /// Like [`BundlePolicy::bundle`], handing each skipped block of `old` to `on_skip`, in
+    /// order, instead of keeping it: the report's `skipped` stays empty. A caller that
+    /// only counts or summarises them (a million junk blocks) keeps memory bounded by the
+    /// input.
+    pub fn bundle_with(
+        &self,
+        new: &[u8],
+        old: &[u8],
+        now: OffsetDateTime,
+        on_skip: &mut dyn FnMut(SkippedBlock),
+    ) -> Result<Bundle, Error> {
         let stamp = Stamp::of(now);
         let (mut pem, new_fingerprints) = new_certificates(new, old.len().min(4096), stamp)?;
         let mut report = BundleReport {
@@ -105,49 +122,47 @@ impl BundlePolicy {
                         reason: "no END line (truncated PEM?)".into(),
                     },
                 };
-                report.skipped.push(skip(reason));
+                on_skip(skip(reason));
                 continue;
             }
             let decoded = match block.decode_checked() {
                 Ok(decoded) if decoded.label == "CERTIFICATE" => decoded,
                 Ok(decoded) => {
-                    report.skipped.push(skip(SkipReason::NotACertificate {
+                    on_skip(skip(SkipReason::NotACertificate {
                         label: decoded.label.to_owned(),
                     }));
                     continue;
                 }
                 Err(reason) => {
-                    report.skipped.push(skip(SkipReason::Malformed { reason }));
+                    on_skip(skip(SkipReason::Malformed { reason }));
                     continue;
                 }
             };
             let der = &decoded.contents;
             let fingerprint = Fingerprint::of(der);
             if in_bundle.contains(&fingerprint) {
-                report
-                    .skipped
-                    .push(skip(SkipReason::Duplicate { fingerprint }));
+                on_skip(skip(SkipReason::Duplicate { fingerprint }));
                 continue;
             }
             let not_after = match pem_blocks::parse_certificate_shallow(der) {
                 Ok(cert) => cert.validity().not_after.to_datetime(),
                 Err(e) => {
-                    report.skipped.push(skip(SkipReason::Malformed {
+                    on_skip(skip(SkipReason::Malformed {
                         reason: format!("not a valid X.509 certificate: {e}"),
                     }));
                     continue;
                 }
             };
             if not_after < now {
-                report.skipped.push(skip(SkipReason::Expired { not_after }));
+                on_skip(skip(SkipReason::Expired { not_after }));
                 continue;
             }
             if let Err(reason) = pem_blocks::check_trust_anchor(der) {
-                report.skipped.push(skip(SkipReason::Malformed { reason }));
+                on_skip(skip(SkipReason::Malformed { reason }));
                 continue;
             }
             if let Err(defect) = usable_ca::check(der, stamp) {
-                report.skipped.push(skip(SkipReason::UnusableCa { defect }));
+                on_skip(skip(SkipReason::UnusableCa { defect }));
                 continue;
             }
             in_bundle.insert(fingerprint);
@@ -390,6 +405,21 @@ pub enum SkipReason {
         /// The limit.
         limit: usize,
     },
+}
+
+impl SkipReason {
+    /// The reason's kind, as serialised (`expired`, `malformed`, `beyond-limit`, ...): what
+    /// a summary counts by.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Expired { .. } => "expired",
+            Self::Duplicate { .. } => "duplicate",
+            Self::NotACertificate { .. } => "not-a-certificate",
+            Self::Malformed { .. } => "malformed",
+            Self::UnusableCa { .. } => "unusable-ca",
+            Self::BeyondLimit { .. } => "beyond-limit",
+        }
+    }
 }
 
 impl fmt::Display for SkipReason {

@@ -22,3 +22,17 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
         Raw::Text(t) => crate::parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }
+
+/// `Option<Duration>` the same way (`null` when absent).
+pub(crate) mod option {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+}

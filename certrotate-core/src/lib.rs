@@ -12,9 +12,37 @@
 //! - [`Profile`]: a control plane's Secrets, leaves, start-only workloads and webhooks;
 //!   [`Profile::envoy_gateway`] reproduces `certgen`.
 //! - [`plan()`]: the staged rotation state machine (`stable → prepared → trust → leaves →
-//!   stable`).
+//!   stable`), one module per concept under [`plan`](mod@plan): the observed model, the
+//!   persisted state and its codec, the plan's steps, and the phase transitions.
 //! - [`trust::check_step`]: the trust invariant of a step, every combination of before and
 //!   after, verified with rustls-webpki.
+//!
+//! # Embedding
+//!
+//! Most users embed `certrotate-kube`, whose engine observes a store, calls [`plan()`] and
+//! applies the result. The core is for those who bring their own I/O (another API client,
+//! a GitOps repository, a test): hand it what you read, and apply what it returns in
+//! order. Everything it decides is in the value: typed steps with the version each write
+//! expects, what comes next and when, and a typed summary.
+//!
+//! ```
+//! use certrotate_core::plan::{Next, Observed, Step, StepReason, Summary};
+//! use certrotate_core::{plan, PlanOptions, Profile, SeededEntropy};
+//! use time::macros::datetime;
+//!
+//! let profile = Profile::envoy_gateway("envoy-gateway-system");
+//! let now = datetime!(2026-06-01 0:00 UTC);
+//! // Nothing read yet: the plan is an install.
+//! let p = plan(&profile, &Observed::default(), &PlanOptions::default(), now, &mut SeededEntropy::new(1))?;
+//! assert!(matches!(p.summary, Summary::Installed { .. }));
+//! assert_eq!(p.next, Next::Done);
+//! let created: Vec<_> = p.steps.iter().filter_map(|s| match s {
+//!     Step::Secret(c) if c.reason == StepReason::FirstInstall => Some(c.secret.name.as_str()),
+//!     _ => None,
+//! }).collect();
+//! assert_eq!(created, ["envoy-gateway-ca", "envoy-gateway", "envoy", "envoy-rate-limit"]);
+//! # Ok::<(), certrotate_core::Error>(())
+//! ```
 //!
 //! # Example
 //!

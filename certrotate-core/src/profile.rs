@@ -85,7 +85,8 @@ pub struct LeafDefaults {
     /// Private key encoding of a new leaf.
     #[serde(default)]
     pub key_encoding: KeyEncoding,
-    /// Key usages.
+    /// Key usages; a leaf asserts those its key algorithm permits
+    /// ([`KeyUsage::permitted_for`]: encipherment only for RSA keys).
     #[serde(default = "default_key_usages")]
     pub key_usages: Vec<KeyUsage>,
     /// Extended key usages.
@@ -218,6 +219,93 @@ fn default_ekus() -> Vec<ExtendedKeyUsage> {
     vec![ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth]
 }
 
+impl CaSpec {
+    /// A CA kept in the Secret `secret`, with subject `CN=common_name`, five years of
+    /// validity and the default key algorithm.
+    pub fn new(secret: impl Into<String>, common_name: impl Into<String>) -> Self {
+        Self {
+            secret: secret.into(),
+            common_name: common_name.into(),
+            validity: default_validity(),
+            key_algorithm: KeyAlgorithm::default(),
+        }
+    }
+
+    /// With another validity.
+    pub fn with_validity(mut self, validity: Duration) -> Self {
+        self.validity = validity;
+        self
+    }
+
+    /// With another key algorithm.
+    pub fn with_key_algorithm(mut self, algorithm: KeyAlgorithm) -> Self {
+        self.key_algorithm = algorithm;
+        self
+    }
+}
+
+impl ComponentSpec {
+    /// A component whose `kubernetes.io/tls` Secret `secret` holds a leaf for
+    /// `CN=common_name` with these DNS SANs (templates allowed).
+    pub fn new(
+        secret: impl Into<String>,
+        common_name: impl Into<String>,
+        dns_names: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            secret: secret.into(),
+            secret_type: default_tls_type(),
+            common_name: common_name.into(),
+            dns_names: dns_names.into_iter().map(Into::into).collect(),
+            ip_addresses: Vec::new(),
+        }
+    }
+
+    /// With another Secret type.
+    pub fn with_secret_type(mut self, secret_type: impl Into<String>) -> Self {
+        self.secret_type = secret_type.into();
+        self
+    }
+
+    /// With IP SANs.
+    pub fn with_ip_addresses(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.ip_addresses = ips.into_iter().collect();
+        self
+    }
+}
+
+impl HmacSpec {
+    /// An HMAC Secret `secret` with 32 random bytes under `hmac-secret`.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self {
+            secret: secret.into(),
+            key: default_hmac_key(),
+            length: default_hmac_len(),
+        }
+    }
+}
+
+impl WorkloadSpec {
+    /// A workload that reads its certificates only at start.
+    pub fn new(kind: WorkloadKind, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+impl WebhookSpec {
+    /// A webhook configuration whose `caBundle`s carry the CA (templates allowed in the
+    /// name).
+    pub fn new(kind: WebhookKind, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
 /// The most bytes read from a profile file.
 pub const MAX_PROFILE_BYTES: usize = 1 << 20;
 
@@ -225,7 +313,8 @@ impl Profile {
     /// The built-in profile of Envoy Gateway, matching its `certgen`: Secrets `envoy-gateway`,
     /// `envoy` and `envoy-rate-limit` (`kubernetes.io/tls`) and `envoy-oidc-hmac` (`Opaque`,
     /// 32 bytes under `hmac-secret`), all labelled `control-plane: envoy-gateway`; certgen's
-    /// SANs and key usages (plus serverAuth/clientAuth); the rate-limit Deployment
+    /// SANs and key usages (plus serverAuth/clientAuth; the encipherment bits only on RSA
+    /// keys, as RFC 5480 and RFC 8410 require); the rate-limit Deployment
     /// `envoy-ratelimit` restarted because it reads its CA only at start; and the
     /// `caBundle` of `envoy-gateway-topology-injector.{namespace}`. The CA is kept in
     /// `envoy-gateway-ca` (certgen kept no CA key at all).
@@ -285,6 +374,79 @@ impl Profile {
                 name: "envoy-gateway-topology-injector.{namespace}".into(),
             }],
         }
+    }
+
+    /// A profile named `name` in `namespace`, with its CA and components, default leaf
+    /// settings, and no labels, HMAC Secrets, workloads or webhooks (add them with the
+    /// `with_*` methods). Check the result with [`Self::validate`].
+    ///
+    /// ```
+    /// use certrotate_core::profile::{ComponentSpec, CaSpec, Profile, WorkloadKind, WorkloadSpec};
+    ///
+    /// let profile = Profile::new(
+    ///     "my-plane",
+    ///     "my-system",
+    ///     CaSpec::new("my-plane-ca", "my-plane"),
+    ///     vec![ComponentSpec::new("api", "api", ["api.{namespace}.svc"])],
+    /// )
+    /// .with_workload(WorkloadSpec::new(WorkloadKind::Deployment, "api"));
+    /// profile.validate()?;
+    /// # Ok::<(), certrotate_core::Error>(())
+    /// ```
+    pub fn new(
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+        ca: CaSpec,
+        components: Vec<ComponentSpec>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            cluster_domain: default_domain(),
+            labels: BTreeMap::new(),
+            ca,
+            leaf: LeafDefaults::default(),
+            components,
+            hmac: Vec::new(),
+            workloads: Vec::new(),
+            webhooks: Vec::new(),
+        }
+    }
+
+    /// With a label set on every Secret written.
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// With another cluster DNS domain (for `{domain}` in SANs).
+    pub fn with_cluster_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cluster_domain = domain.into();
+        self
+    }
+
+    /// With other leaf defaults.
+    pub fn with_leaf_defaults(mut self, leaf: LeafDefaults) -> Self {
+        self.leaf = leaf;
+        self
+    }
+
+    /// With an HMAC Secret.
+    pub fn with_hmac(mut self, hmac: HmacSpec) -> Self {
+        self.hmac.push(hmac);
+        self
+    }
+
+    /// With a workload to restart.
+    pub fn with_workload(mut self, workload: WorkloadSpec) -> Self {
+        self.workloads.push(workload);
+        self
+    }
+
+    /// With a webhook configuration whose `caBundle`s carry the CA.
+    pub fn with_webhook(mut self, webhook: WebhookSpec) -> Self {
+        self.webhooks.push(webhook);
+        self
     }
 
     /// Parses and validates a profile in TOML.

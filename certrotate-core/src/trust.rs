@@ -280,14 +280,27 @@ pub struct PairCheck {
     pub store_side: Side,
     /// The outcome.
     pub outcome: Outcome,
+    /// Whether this combination fails because of the step, so that the step breaks the
+    /// invariant. A failure the step does not touch (the leaf and the store as they were)
+    /// is not the step's, nor is any failure of a leaf that no store trusted before the
+    /// step (a leaf of an expired, weak or otherwise unusable CA): nothing can lose trust
+    /// it did not have, and refusing would leave no way to repair it. Everything else is:
+    /// a new leaf a peer does not trust, a new bundle that does not trust a leaf peers
+    /// present (even if the bundle it replaces did not either: the step chose it).
+    pub breaks: bool,
 }
 
 impl PairCheck {
-    /// Whether this combination fails because of what the step writes. A failure that
-    /// already holds before the step (the leaf and the store it depends on unchanged) is
-    /// not the step's: refusing the step would not repair it, and a step that repairs
-    /// it must be allowed.
+    /// Whether this combination fails because of what the step writes (see
+    /// [`PairCheck::breaks`]).
     pub fn breaks_trust(&self) -> bool {
+        self.breaks
+    }
+
+    /// Whether the failure belongs to what the step writes: a property of the leaf alone
+    /// counts against an `after` leaf, of the store alone against an `after` store, and a
+    /// chain failure against either being `after`.
+    fn touches_a_write(&self) -> bool {
         let Outcome::Failed { reason } = &self.outcome else {
             return false;
         };
@@ -446,8 +459,27 @@ pub fn check_step(
                 trusted_by: s.store.clone(),
                 store_side: s.side,
                 outcome,
+                breaks: false,
             });
         }
+    }
+    // Leaves (as they were before the step) that no store trusted before it.
+    let trusted_before: Vec<&ObjectRef> = report
+        .checks
+        .iter()
+        .filter(|c| {
+            c.leaf_side == Side::Before && c.store_side == Side::Before && c.outcome.is_trusted()
+        })
+        .map(|c| &c.leaf)
+        .collect();
+    let dead_before: Vec<ObjectRef> = leaves
+        .iter()
+        .filter(|l| l.side == Side::Before && !trusted_before.contains(&&l.secret))
+        .map(|l| l.secret.clone())
+        .collect();
+    for c in &mut report.checks {
+        c.breaks =
+            c.touches_a_write() && !(c.leaf_side == Side::Before && dead_before.contains(&c.leaf));
     }
     report
 }
@@ -480,11 +512,13 @@ fn secret_value<'o>(o: &'o Observed, secret: &ObjectRef, key: &str) -> Option<Op
         .map(|s| s.data.get(key).map(Vec::as_slice))
 }
 
-/// The `caBundle` of the `i`-th webhook (0-based) of a configuration, as [`secret_value`].
+/// The `caBundle` of the `i`-th webhook (0-based) of a configuration, as [`secret_value`]
+/// (a webhook the configuration does not have is absent; an empty `caBundle` is a value).
 fn webhook_value<'o>(o: &'o Observed, webhook: &WebhookRef, i: usize) -> Option<Option<&'o [u8]>> {
     o.webhooks
         .get(webhook)
-        .map(|w| w.ca_bundles.get(i).map(Vec::as_slice))
+        .and_then(|w| w.ca_bundles.get(i))
+        .map(|b| Some(b.as_slice()))
 }
 
 /// The sides on which an object holds a value: `None` outside means the object is absent
@@ -1089,6 +1123,72 @@ mod tests {
             Outcome::Failed { reason: TrustFailure::IssuerOutsideValidity { ca: f, not_before, .. } }
                 if *f == ca.fingerprint() && *not_before == NOW
         )), "{report:#?}");
+    }
+
+    #[test]
+    fn a_leaf_no_store_trusted_cannot_lose_trust() {
+        // Every leaf chains to a CA outside its validity: no pair holds before the step.
+        let dead = Ca::generate(
+            &CaParams::new("envoy-gateway").with_backdate(Duration::ZERO),
+            NOW,
+            &mut SeededEntropy::new(5),
+        )
+        .unwrap();
+        let p = profile();
+        let mut before = state(&dead, dead.cert_pem().as_bytes());
+        let mut entropy = SeededEntropy::new(6);
+        for (c, secret) in p.components.iter().zip(&ProfileObjects::of(&p).components) {
+            let leaf = dead
+                .issue_leaf(
+                    &p.leaf_params(c)
+                        .unwrap()
+                        .with_backdate(Duration::from_secs(86_400)),
+                    NOW,
+                    &mut entropy,
+                )
+                .unwrap();
+            before
+                .secrets
+                .get_mut(secret)
+                .unwrap()
+                .data
+                .insert(KEY_TLS_CRT.into(), leaf.cert_pem.into_bytes());
+        }
+        let at = NOW - time::Duration::hours(12);
+        assert_eq!(check_state(&p, &before, at).failures().count(), 12);
+
+        // Recovery, trust first: bundles with a new CA; the old leaves lose nothing.
+        let new = Ca::generate(
+            &CaParams::new("envoy-gateway"),
+            at,
+            &mut SeededEntropy::new(7),
+        )
+        .unwrap();
+        let recovered = state(&new, new.cert_pem().as_bytes());
+        let mut trust = before.clone();
+        for (k, v) in &mut trust.secrets {
+            v.data.insert(
+                KEY_TRUST.into(),
+                recovered.secrets[k].data[KEY_TRUST].clone(),
+            );
+        }
+        trust.webhooks = recovered.webhooks.clone();
+        let report = check_step(&p, &before, &trust, at);
+        assert!(report.keeps_trust(), "{report:#?}");
+        assert_eq!(
+            report.failures().count(),
+            24,
+            "old leaves: before and after stores"
+        );
+
+        // But a new leaf presented to a store that does not trust it is still a break.
+        let report = check_step(&p, &before, &recovered, at);
+        assert!(!report.keeps_trust());
+        assert!(
+            report
+                .broken()
+                .all(|c| c.leaf_side == Side::After && c.store_side == Side::Before)
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! reported first.
 
 use certrotate_core::plan::{
-    Observed, ObservedSecret, Phase, ProfileObjects, RotationState, SecretAction, Step, Strategy,
+    KEY_TLS_CRT, KEY_TRUST, Observed, ObservedSecret, Phase, ProfileObjects, RotationState,
+    SecretAction, Step, Strategy,
 };
 use certrotate_core::trust::{self, PairCheck};
 use certrotate_core::{Profile, RotationPlan};
@@ -93,10 +94,14 @@ pub(crate) fn state_after(observed: &Observed, plan: &RotationPlan) -> Observed 
     after
 }
 
-/// Whether the plan writes anything a trust check looks at.
+/// Whether the plan writes anything a trust check looks at: a leaf or a bundle (the CA
+/// Secret's own keys and the HMAC Secrets are nobody's trust).
 fn changes_trust(plan: &RotationPlan) -> bool {
     plan.steps.iter().any(|s| match s {
-        Step::Secret(c) => c.action != SecretAction::Unchanged,
+        Step::Secret(c) => {
+            c.action != SecretAction::Unchanged
+                && c.data.keys().any(|k| k == KEY_TRUST || k == KEY_TLS_CRT)
+        }
         Step::Webhook(_) => true,
         Step::Restart(_) | Step::Note(_) => false,
     })

@@ -330,7 +330,11 @@ fn forbidden(e: &StoreError) -> bool {
         StoreError::Backend(b) => b
             .downcast_ref::<kube::Error>()
             .is_some_and(|e| matches!(e, kube::Error::Api(s) if s.code == 403)),
-        _ => false,
+        StoreError::Conflict
+        | StoreError::AlreadyExists
+        | StoreError::NotFound
+        | StoreError::NotApplicable(_)
+        | StoreError::GaveUp { .. } => false,
     }
 }
 

@@ -18,33 +18,68 @@
 //!
 //! # Example: embedding in an operator
 //!
+//! An operator holds one [`Rotator`] per control plane (it takes `&self`, so a controller's
+//! shared context can hold it) and calls [`Rotator::reconcile`] whenever it is asked to.
+//! Each call advances the rotation as far as it safely may and returns the phase reached
+//! and when to come back, measured with the rotator's own clock; kube-runtime's
+//! `Action::requeue(report.requeue_after)` is the whole mapping (see
+//! `examples/controller.rs`). Here an installed control plane is rotated, one reconcile
+//! per phase:
+//!
 //! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use certrotate_core::plan::{Next, Phase};
 //! use certrotate_core::{PlanOptions, Profile, SeededEntropy};
-//! use certrotate_kube::{ManualClock, MemoryStore, Rotator, RunMode};
+//! use certrotate_kube::{ManualClock, MemoryStore, Rotator};
 //! use time::macros::datetime;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let profile = Profile::envoy_gateway("envoy-gateway-system");
-//! let clock = ManualClock::new(datetime!(2026-06-01 0:00 UTC));
+//! let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
+//! let store = Arc::new(MemoryStore::new());
 //!
-//! // First install: every Secret is created.
-//! let mut rotator = Rotator::new(MemoryStore::new(), profile.clone(), PlanOptions::default())
-//!     .with_clock(clock)
+//! // The install: the CA and every Secret are created; nothing more to do.
+//! let installer = Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+//!     .with_clock(clock.clone())
 //!     .with_entropy(SeededEntropy::new(1));
-//! rotator.run(RunMode::Once).await?;
+//! let report = installer.reconcile().await?;
+//! assert_eq!((report.phase, report.requeue_after), (Phase::Stable, None));
+//! clock.advance(Duration::from_secs(24 * 3600));
 //!
-//! // In a reconcile loop, a rotation advances one phase per call; here we wait it out.
-//! let mut options = PlanOptions::default();
-//! options.overwrite = true;
-//! # let store = std::sync::Arc::new(MemoryStore::new());
-//! let report = Rotator::new(store, profile, options)
-//!     .with_clock(ManualClock::new(datetime!(2026-06-01 0:00 UTC)))
-//!     .run(RunMode::UntilDone { timeout: std::time::Duration::from_secs(3600) })
-//!     .await?;
-//! assert_eq!(report.next, certrotate_core::plan::Next::Done);
+//! // A rotation of the installed store: trust first, then leaves, then done.
+//! let options = PlanOptions::default()
+//!     .with_overwrite(true)
+//!     .with_convergence_interval(Duration::from_secs(300));
+//! let rotator = Rotator::new(store.clone(), profile, options)
+//!     .with_clock(clock.clone())
+//!     .with_entropy(SeededEntropy::new(2));
+//!
+//! let report = rotator.reconcile().await?;
+//! assert_eq!(report.phase, Phase::Trust); // every bundle carries both CAs
+//! assert_eq!(report.requeue_after, Some(Duration::from_secs(300)));
+//!
+//! // Too early: nothing is written, and the wait left is what the outcome says.
+//! clock.advance(Duration::from_secs(120));
+//! let report = rotator.reconcile().await?;
+//! assert_eq!((report.phase, report.writes), (Phase::Trust, 0));
+//! assert_eq!(report.requeue_after, Some(Duration::from_secs(180)));
+//!
+//! clock.advance(report.requeue_after.unwrap());
+//! let report = rotator.reconcile().await?;
+//! assert_eq!(report.phase, Phase::Leaves); // every leaf issued by the new CA
+//!
+//! clock.advance(report.requeue_after.unwrap());
+//! let report = rotator.reconcile().await?;
+//! assert_eq!((report.phase, &report.next), (Phase::Stable, &Next::Done));
+//! println!("{}", report.summary); // done: CA … is current
 //! # Ok::<(), certrotate_kube::Error>(())
 //! # }).unwrap();
 //! ```
+//!
+//! A Job or CronJob does the same with [`Rotator::run`]: [`RunMode::Once`] is one
+//! reconcile, [`RunMode::UntilDone`] sleeps through the waits.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 // A new variant of a workspace enum (a step, an event, a reason) must fail to compile in
@@ -67,7 +102,7 @@ pub mod simulate;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dir::{DirError, DirStore, MAX_FILE_BYTES, TrustChecks, Untrusted};
+pub use dir::{DirError, DirStore, LayoutProblem, MAX_FILE_BYTES, TrustChecks, Untrusted};
 pub use engine::{Event, Rotator, RunMode, RunReport, observe};
 pub use error::{Error, StoreError};
 #[cfg(feature = "kube")]

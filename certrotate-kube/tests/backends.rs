@@ -576,3 +576,58 @@ async fn disk_full_and_read_only_directory() {
          read-only: {err}"
     );
 }
+
+/// The three simulated years with the rate-limit Deployment present: it is restarted, and
+/// only on runs that changed what it mounts (rotations, renewals, trimmed bundles).
+#[tokio::test]
+async fn three_years_of_daily_scheduled_rotation_restarts_only_on_change() {
+    let store = MemoryStore::new();
+    store.insert_workload(ratelimit());
+    let restart_runs = contract::three_years_of_daily_scheduled_rotation(store).await;
+    assert!(
+        restart_runs > 3,
+        "{restart_runs} runs restarted the workload"
+    );
+}
+
+/// A missing webhook caBundle is written on install, and restored whenever it lacks the
+/// current CA (a Helm upgrade that resets it, say).
+#[tokio::test]
+async fn webhook_ca_bundle_is_written_on_install_and_when_it_lacks_the_ca() {
+    let store = Arc::new(MemoryStore::new());
+    store.insert_webhook(injector(), vec![Vec::new(), Vec::new()]);
+    let clock = Arc::new(ManualClock::new(T0));
+    rotator(store.clone(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let ca = ca_pem(&store.snapshot());
+    assert_eq!(
+        store.snapshot().webhooks[&injector()].ca_bundles,
+        [ca.clone(), ca.clone()]
+    );
+    // Reset by someone else: the next run (no rotation asked) restores it.
+    store.insert_webhook(injector(), vec![Vec::new(), ca.clone()]);
+    let report = rotator(store.clone(), options(false), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::WebhookUpdated { .. })),
+        "{:?}",
+        report.events
+    );
+    assert_eq!(
+        store.snapshot().webhooks[&injector()].ca_bundles,
+        [ca.clone(), ca]
+    );
+    // Then nothing more to write.
+    let report = rotator(store.clone(), options(false), &clock, 3)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.writes, 0);
+}

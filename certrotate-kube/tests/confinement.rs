@@ -39,7 +39,7 @@ async fn finding_1_a_secret_folder_that_links_outside_is_refused() {
         .run(RunMode::Once)
         .await
         .expect_err("a linked Secret folder must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&link.display().to_string()) && err.contains("symbolic link"),
         "{err}"
@@ -62,7 +62,7 @@ async fn finding_1_a_secret_folder_that_links_outside_is_refused() {
         .run(until_done())
         .await
         .expect_err("a linked Secret folder must be refused")
-        .to_string();
+        .to_chain();
     assert!(err.contains(&envoy.display().to_string()), "{err}");
     assert_eq!(site.outside_tree(), before, "nothing outside DIR changed");
 }
@@ -87,7 +87,7 @@ async fn finding_2_a_data_link_that_escapes_is_refused() {
         .run(until_done())
         .await
         .expect_err("an escaping ..data must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&envoy.join("..data").display().to_string()) && err.contains("..vN"),
         "{err}"
@@ -113,7 +113,7 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
         .read_secret(&secret("envoy-gateway"))
         .await
         .expect_err("a key linking outside must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&plain.join("ca.crt").display().to_string()),
         "{err}"
@@ -124,7 +124,7 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
         .run(until_done())
         .await
         .expect_err("the rotation stops at the link")
-        .to_string();
+        .to_chain();
     site.assert_no_canary(&err);
     site.assert_canary_nowhere_in_dir();
 
@@ -141,7 +141,7 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
         .read_secret(&secret("envoy"))
         .await
         .expect_err("a key linking outside must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&version.join("tls.key").display().to_string())
             && err.contains("symbolic link"),
@@ -159,7 +159,7 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
         .read_secret(&secret("envoy"))
         .await
         .expect_err("a key link of another shape must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&envoy.join("ca.crt").display().to_string()) && err.contains("..data/ca.crt"),
         "{err}"
@@ -254,7 +254,7 @@ async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
         .run(RunMode::Once)
         .await
         .expect_err("a ..lock link must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&site.dir.join("..lock").display().to_string()),
         "{err}"
@@ -288,7 +288,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
         .run(RunMode::Once)
         .await
         .expect_err("a world-writable DIR must be refused")
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&site.dir.display().to_string())
             && err.contains("writable by group or others (mode 1777)"),
@@ -302,7 +302,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
             .run(RunMode::Once)
             .await
             .expect_err("a folder another user owns must be refused")
-            .to_string();
+            .to_chain();
         assert!(
             err.contains(&site.dir.join(NS).display().to_string())
                 && err.contains(&format!("owned by uid {OTHER_UID}")),
@@ -334,7 +334,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
         .read_secret(&secret("envoy"))
         .await
         .unwrap_err()
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&envoy.display().to_string()) && err.contains("mode 0770"),
         "{err}"
@@ -351,7 +351,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
         .read_secret(&secret("envoy"))
         .await
         .unwrap_err()
-        .to_string();
+        .to_chain();
     assert!(
         err.contains(&version.join("tls.key").display().to_string()),
         "{err}"
@@ -368,7 +368,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
             .read_secret(&secret("envoy"))
             .await
             .unwrap_err()
-            .to_string();
+            .to_chain();
         assert!(
             err.contains(&envoy.display().to_string()) && err.contains("owned by uid"),
             "{err}"
@@ -382,6 +382,39 @@ async fn finding_5_an_untrusted_dir_is_refused() {
                 .is_some()
         );
     }
+}
+
+/// DIR given as a link: followed if it is this user's (or root's), refused if another user
+/// planted it (say `/tmp/certs -> /etc` in a sticky `/tmp`).
+#[tokio::test]
+async fn dir_as_a_link_planted_by_another_user_is_refused() {
+    let site = Site::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&site.store(), &clock, 1).await;
+    let link = site.tmp.path().join("link");
+    symlink(&site.dir, &link).unwrap();
+    let store = DirStore::new(&link);
+    assert!(store.read_secret(&secret("envoy")).await.unwrap().is_some());
+    if !is_root() {
+        println!("skipped the planted-link case: chown needs root");
+        return;
+    }
+    std::os::unix::fs::lchown(&link, Some(OTHER_UID), None).unwrap();
+    let err = store
+        .read_secret(&secret("envoy"))
+        .await
+        .unwrap_err()
+        .to_chain();
+    assert!(
+        err.contains(&link.display().to_string()) && err.contains("owned by uid 4242"),
+        "{err}"
+    );
+    let err = rotator(store.clone(), options(true), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .expect_err("a planted DIR link must be refused")
+        .to_chain();
+    assert!(err.contains("owned by uid 4242"), "{err}");
 }
 
 /// Finding 7: a run killed between swapping `..data` and removing the previous version, or
@@ -421,6 +454,29 @@ async fn finding_7_orphaned_versions_are_removed_under_the_lock() {
         .await
         .unwrap();
     assert_no_stale_keys(&site.dir);
+}
+
+/// `tidy` on a read-only filesystem removes nothing and does not fail the run (nothing can
+/// be written there either); once writable, the sweep happens.
+#[tokio::test]
+async fn tidy_skips_a_read_only_dir_and_sweeps_once_writable() {
+    let Some(mount) = ReadOnlyCapable::mount() else {
+        return;
+    };
+    let store = DirStore::new(&mount.0);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let ca = mount.0.join(NS).join("envoy-gateway-ca");
+    plant_orphans(&ca);
+    mount.remount("ro");
+    store.tidy().unwrap();
+    assert!(
+        ca.join("..v99").exists(),
+        "nothing can be removed read-only"
+    );
+    mount.remount("rw");
+    store.tidy().unwrap();
+    assert_only_current_versions(&ca);
 }
 
 /// Finding 8: a profile whose HMAC key is named `.hmac`. Before: never read back (dotfiles
@@ -484,8 +540,81 @@ fn profile_checks_secret_key_names_as_kubernetes_does() {
     }
     let mut profile = Profile::envoy_gateway(NS);
     profile.hmac[0].key = "..hmac".into();
-    let err = profile.validate().unwrap_err().to_string();
+    let err = profile.validate().unwrap_err().to_chain();
     assert!(err.contains("hmac[0].key"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Every key Kubernetes allows round-trips through the directory store (create, then an
+    /// update that sets and removes keys), whatever it looks like: `.hmac`, `data`, `v1`,
+    /// `-`, `_tmp`, ... Only `..`-names are the layout's.
+    #[test]
+    fn every_valid_key_round_trips(
+        first in proptest::collection::btree_map(valid_key(), proptest::collection::vec(any::<u8>(), 0..32), 1..6),
+        set in proptest::collection::btree_map(valid_key(), proptest::collection::vec(any::<u8>(), 0..32), 0..4),
+        remove in proptest::collection::vec(any::<proptest::sample::Index>(), 0..3),
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirStore::new(tmp.path().join("dir"));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let id = secret("keys");
+            let mut new = certrotate_kube::NewSecret::default();
+            new.secret_type = "Opaque".into();
+            new.data = first.clone();
+            let version = store.create_secret(&id, &new).await.unwrap();
+            let read = store.read_secret(&id).await.unwrap().unwrap();
+            prop_assert_eq!(&read.data, &first);
+
+            let mut update = certrotate_kube::SecretUpdate::default();
+            let mut expected = first.clone();
+            let names: Vec<&String> = first.keys().collect();
+            for i in &remove {
+                let key = names[i.index(names.len())];
+                update.data.insert(key.clone(), None);
+                expected.remove(key);
+            }
+            for (k, v) in &set {
+                update.data.insert(k.clone(), Some(v.clone()));
+                expected.insert(k.clone(), v.clone());
+            }
+            store.update_secret(&id, &version, &update).await.unwrap();
+            let read = store.read_secret(&id).await.unwrap().unwrap();
+            prop_assert_eq!(&read.data, &expected);
+            // What consumers open: each key's link, and nothing for removed keys.
+            let folder = tmp.path().join("dir").join(NS).join("keys");
+            for (k, v) in &expected {
+                prop_assert_eq!(&std::fs::read(folder.join(k)).unwrap(), v);
+            }
+            for k in first.keys().filter(|k| !expected.contains_key(*k)) {
+                prop_assert!(std::fs::symlink_metadata(folder.join(k)).is_err(), "{} left", k);
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// Keys Kubernetes allows, biased towards the ones that look like the layout's names.
+fn valid_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[-._a-zA-Z0-9]{1,24}",
+        "\\.[-_a-zA-Z0-9][-._a-zA-Z0-9]{0,8}",
+        proptest::sample::select(vec![
+            ".hmac",
+            "data",
+            "v1",
+            "_tmp",
+            "meta.json",
+            "-",
+            "lock"
+        ])
+        .prop_map(String::from),
+    ]
+    .prop_filter("a valid Secret key", |k| {
+        certrotate_core::profile::validate_secret_key(k).is_ok()
+    })
 }
 
 // ---- the property test -------------------------------------------------------------------
@@ -661,14 +790,14 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                             .await
                             .map(|r| r.summary.to_string()),
                     };
-                    note(result.map_err(|e| e.to_string()));
+                    note(result.map_err(|e| e.to_chain()));
                 }
                 Op::Install => note(
                     rotator(store, options(false), &clock, seed)
                         .run(RunMode::Once)
                         .await
                         .map(|r| r.summary.to_string())
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_chain()),
                 ),
                 Op::Renew => {
                     let mut o = options(false);
@@ -678,27 +807,27 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                             .run(RunMode::Once)
                             .await
                             .map(|r| r.summary.to_string())
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| e.to_chain()),
                     );
                 }
                 Op::Check => note(
                     observe(&store, &contract::profile())
                         .await
                         .map(|o| format!("{o:?}"))
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_chain()),
                 ),
                 Op::Status => note(
                     rotator(store, PlanOptions::default(), &clock, seed)
                         .plan()
                         .await
                         .map(|p| format!("{p:?}"))
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_chain()),
                 ),
                 Op::Tidy => note(
                     store
                         .tidy()
                         .map(|()| String::new())
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_chain()),
                 ),
             }
             clock.advance(HOUR);
@@ -719,7 +848,7 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                         })
                         .unwrap_or_default()
                     })
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| e.to_chain()),
             );
         }
         texts
@@ -754,7 +883,7 @@ const OTHER_UID: u32 = 4242;
 /// A temporary folder holding DIR and, beside it, a folder an attacker would aim at, with
 /// a canary file whose content must never be read.
 struct Site {
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
     dir: PathBuf,
     outside: PathBuf,
     canary: String,
@@ -776,7 +905,7 @@ impl Site {
         std::fs::create_dir(outside.join("sub")).unwrap();
         std::fs::write(outside.join("sub").join("notes"), "notes\n").unwrap();
         Self {
-            _tmp: tmp,
+            tmp,
             dir,
             outside,
             canary,
@@ -791,11 +920,11 @@ impl Site {
         self.outside.join("canary")
     }
 
-    /// Every entry under the outside folder: kind, mode, owner, size, mtime, ctime, and
-    /// content or link target.
+    /// Every entry beside DIR (the temporary folder itself and the outside folder): kind,
+    /// mode, owner, size, mtime, ctime, and content or link target.
     fn outside_tree(&self) -> BTreeMap<PathBuf, String> {
         let mut tree = BTreeMap::new();
-        snapshot(&self.outside, &self.outside, &mut tree);
+        snapshot(self.tmp.path(), self.tmp.path(), Some(&self.dir), &mut tree);
         tree
     }
 
@@ -807,7 +936,7 @@ impl Site {
     fn assert_canary_nowhere_in_dir(&self) {
         let mut tree = BTreeMap::new();
         if self.dir.exists() {
-            snapshot(&self.dir, &self.dir, &mut tree);
+            snapshot(&self.dir, &self.dir, None, &mut tree);
         }
         for (path, entry) in tree {
             assert!(
@@ -862,7 +991,10 @@ impl Site {
     }
 }
 
-fn snapshot(base: &Path, path: &Path, tree: &mut BTreeMap<PathBuf, String>) {
+fn snapshot(base: &Path, path: &Path, skip: Option<&Path>, tree: &mut BTreeMap<PathBuf, String>) {
+    if skip == Some(path) {
+        return;
+    }
     let meta = std::fs::symlink_metadata(path).unwrap();
     let t = meta.file_type();
     let what = if t.is_symlink() {
@@ -887,7 +1019,7 @@ fn snapshot(base: &Path, path: &Path, tree: &mut BTreeMap<PathBuf, String>) {
     );
     if t.is_dir() {
         for entry in std::fs::read_dir(path).unwrap() {
-            snapshot(base, &entry.unwrap().path(), tree);
+            snapshot(base, &entry.unwrap().path(), skip, tree);
         }
     }
 }
@@ -936,7 +1068,7 @@ fn read_within(store: &DirStore, name: &str, limit: Duration) -> Result<String, 
             .build()
             .unwrap();
         let result = runtime.block_on(store.read_secret(&secret(&name)));
-        let _ = tx.send(result.map(|s| s.is_some()).map_err(|e| e.to_string()));
+        let _ = tx.send(result.map(|s| s.is_some()).map_err(|e| e.to_chain()));
     });
     match rx.recv_timeout(limit) {
         Ok(Err(e)) => Ok(e),
@@ -986,7 +1118,7 @@ fn assert_no_stale_keys(dir: &Path) {
         }
     }
     let mut tree = BTreeMap::new();
-    snapshot(dir, dir, &mut tree);
+    snapshot(dir, dir, None, &mut tree);
     for path in tree.keys() {
         let meta = std::fs::symlink_metadata(dir.join(path)).unwrap();
         if meta.is_file() && path.extension().is_some_and(|e| e == "key") {
@@ -1000,5 +1132,63 @@ fn assert_no_stale_keys(dir: &Path) {
                 path.display()
             );
         }
+    }
+}
+
+/// An error and its causes, as `anyhow` prints them with `{:#}` (each cause once).
+trait ToChain {
+    fn to_chain(&self) -> String;
+}
+
+impl<E: std::error::Error> ToChain for E {
+    fn to_chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = self.source();
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
+}
+
+/// A tmpfs this test may remount read-only (root only: skipped, saying so, otherwise).
+struct ReadOnlyCapable(PathBuf);
+
+impl ReadOnlyCapable {
+    fn mount() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var_os("CERTROTATE_REQUIRE_MOUNT").is_none(),
+                "cannot mount a tmpfs (root needed) and CERTROTATE_REQUIRE_MOUNT is set"
+            );
+            println!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Self(dir))
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {mode}");
+    }
+}
+
+impl Drop for ReadOnlyCapable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
     }
 }

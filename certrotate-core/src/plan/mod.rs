@@ -26,12 +26,12 @@ pub use observed::{
     AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, ProfileObjects,
     WebhookRef, WorkloadRef,
 };
-pub use options::{DEFAULT_CONVERGENCE_INTERVAL, PlanOptions};
+pub use options::{DEFAULT_CONVERGENCE_INTERVAL, PlanOptions, RotationRequest};
 pub use state::*;
-pub use status::{NextRun, Status, status};
+pub use status::{NextRun, Status, rotation_base, status};
 pub use steps::{
-    Next, Note, NoteReason, Restart, RotationPlan, SecretAction, SecretChange, SecretValue, Step,
-    StepReason, Summary, WaitReason, WebhookChange,
+    Next, Note, NoteReason, Restart, RotationPlan, RotationTrigger, SecretAction, SecretChange,
+    SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,
 };
 
 use time::OffsetDateTime;
@@ -62,3 +62,5 @@ pub fn plan(
     };
     planner.run()
 }
+#[cfg(test)]
+mod tests;

@@ -6,22 +6,41 @@ use serde::Serialize;
 
 use super::Strategy;
 use crate::bundle::BundlePolicy;
+use crate::fingerprint::Fingerprint;
+
+/// An explicit request to rotate the CA, idempotent: repeating it, racing it, or
+/// reconciling it again after a restart rotates once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum RotationRequest {
+    /// Rotate away from this CA: the one current when the request was made (see
+    /// [`rotation_base`](super::rotation_base)), or `None` for an install certrotate does
+    /// not manage yet (adopt it). Satisfied as soon as another CA is current.
+    AwayFrom(Option<Fingerprint>),
+    /// A request with an identity (an operator's resource generation, a ticket): persisted
+    /// in the CA Secret when its rotation starts, so the same id never rotates twice.
+    Id(String),
+}
 
 /// What a run is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct PlanOptions {
-    /// Rotate the CA (and adopt an install made without certrotate). Without it, only
-    /// missing Secrets are created (and leaves renewed, with `renew_before`).
+    /// Rotate the CA whenever the plan finds it stable (and adopt an install made without
+    /// certrotate): not idempotent, every stable plan starts another rotation. Prefer
+    /// [`Self::request`] (what `certrotate rotate --overwrite` sends) or
+    /// [`Self::rotate_ca_before`] for anything that runs more than once.
     pub overwrite: bool,
     /// Start a rotation even if the previous one ended less than one convergence interval
-    /// ago.
+    /// ago, and proceed past a `phase-since` in the future (a skewed clock).
     pub force: bool,
     /// How a new rotation proceeds.
     pub strategy: Strategy,
     /// How long to wait after a phase for every component to load what it wrote: the
     /// kubelet's sync period (1 min by default) plus its Secret cache TTL (1 min) plus the
-    /// components' reload; the default of 5 minutes leaves more than twice that.
+    /// components' reload; the default of 5 minutes leaves more than twice that. A rotation
+    /// persists the interval it started with, and every wait of it (and the too-soon guard
+    /// after it) uses that one.
     #[serde(with = "crate::duration_serde")]
     pub convergence_interval: Duration,
     /// Re-issue leaves that expire within this long (in `stable` only).
@@ -33,6 +52,13 @@ pub struct PlanOptions {
     pub drop_old_ca: bool,
     /// How many old CAs a bundle carries.
     pub bundle_policy: BundlePolicy,
+    /// An explicit, idempotent request to rotate the CA (and to adopt an install made
+    /// without certrotate).
+    pub request: Option<RotationRequest>,
+    /// The schedule: start a rotation when the current CA expires within this long, or
+    /// when it is what keeps a leaf from its full validity. Otherwise leaves are renewed.
+    #[serde(with = "crate::duration_serde::option")]
+    pub rotate_ca_before: Option<Duration>,
 }
 
 impl Default for PlanOptions {
@@ -46,6 +72,8 @@ impl Default for PlanOptions {
             rotate_hmac: false,
             drop_old_ca: false,
             bundle_policy: BundlePolicy::default(),
+            request: None,
+            rotate_ca_before: None,
         }
     }
 }
@@ -90,6 +118,18 @@ impl PlanOptions {
     /// With [`Self::drop_old_ca`].
     pub fn with_drop_old_ca(mut self, drop: bool) -> Self {
         self.drop_old_ca = drop;
+        self
+    }
+
+    /// With [`Self::request`].
+    pub fn with_request(mut self, request: Option<RotationRequest>) -> Self {
+        self.request = request;
+        self
+    }
+
+    /// With [`Self::rotate_ca_before`].
+    pub fn with_rotate_ca_before(mut self, before: Option<Duration>) -> Self {
+        self.rotate_ca_before = before;
         self
     }
 

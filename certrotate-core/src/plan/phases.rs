@@ -11,26 +11,44 @@
 //! | `leaves`   | [`Planner::after_leaves`]: end, or retire the old CA                     |
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
-use super::planner::{Cas, Planner, Target, add};
+use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired};
 use super::*;
 use crate::error::Error;
 use crate::generate::Ca;
 
+/// What the CA Secret holds when a phase runs: the Secret, its decoded state, its CAs.
+pub(super) struct Persisted<'s> {
+    secret: &'s ObservedSecret,
+    state: RotationState,
+    cas: Cas,
+}
+
 impl Planner<'_> {
     pub(super) fn run(&mut self) -> Result<RotationPlan, Error> {
+        // Every plan, in every phase and mode, creates a missing HMAC Secret first.
+        self.hmac_missing()?;
         let ca_ref = self.objects.ca_secret.clone();
         let Some(ca_secret) = self.observed.secrets.get(&ca_ref) else {
             return self.unmanaged();
         };
         let state = RotationState::from_secret(ca_secret, &ca_ref)?;
         let cas = self.load_cas(ca_secret, &state)?;
-        match (state.phase, state.strategy) {
-            (Phase::Stable, _) => self.stable(ca_secret, &state, &cas),
-            (Phase::Prepared, Strategy::Staged) => self.enter_trust(ca_secret, &state, &cas),
-            (Phase::Prepared, Strategy::SingleStep) => self.single_step(ca_secret, &state, &cas),
-            (Phase::Trust, _) => self.enter_leaves(ca_secret, &state, &cas),
-            (Phase::Leaves, _) => self.after_leaves(ca_secret, &state, &cas),
-            (Phase::Retire, _) => self.after_retire(ca_secret, &state, &cas),
+        // What a phase wrote must reach every component before the next step.
+        if let Some(plan) = self.still_converging(&state)? {
+            return Ok(plan);
+        }
+        let at = Persisted {
+            secret: ca_secret,
+            state,
+            cas,
+        };
+        match (at.state.phase, at.state.strategy) {
+            (Phase::Stable, _) => self.stable(&at),
+            (Phase::Prepared, Strategy::Staged) => self.enter_trust(&at),
+            (Phase::Prepared, Strategy::SingleStep) => self.single_step(&at),
+            (Phase::Trust, _) => self.enter_leaves(&at),
+            (Phase::Leaves, _) => self.after_leaves(&at),
+            (Phase::Retire, _) => self.after_retire(&at),
         }
     }
 
@@ -56,6 +74,8 @@ impl Planner<'_> {
                 strategy: Strategy::Staged,
                 drop_old_ca: false,
                 rotate_hmac: false,
+                interval: None,
+                request: None,
             };
             self.write_ca_secret(None, &state, Some(&ca), None, StepReason::FirstInstall);
             for c in &self.profile.components {
@@ -65,15 +85,19 @@ impl Planner<'_> {
                 };
                 self.component(c, &target, StepReason::FirstInstall)?;
             }
-            self.hmac(None)?;
+            self.webhooks_trust(&ca, StepReason::FirstInstall)?;
             let summary = Summary::Installed {
                 ca: ca.fingerprint(),
             };
             return Ok(self.finish(Phase::Stable, Phase::Stable, Next::Done, summary));
         }
-        if !self.options.overwrite {
+        let adopt = match &self.options.request {
+            Some(RotationRequest::AwayFrom(None) | RotationRequest::Id(_)) => true,
+            Some(RotationRequest::AwayFrom(Some(_))) | None => self.options.overwrite,
+        };
+        if !adopt {
             // Nothing of the TLS Secrets changes without a CA; a missing HMAC Secret needs
-            // no CA and is created as certgen does.
+            // no CA and was created at the start of the plan, as certgen does.
             let summary = Summary::NotManaged {
                 existing,
                 ca_secret: self.objects.ca_secret.clone(),
@@ -83,7 +107,7 @@ impl Planner<'_> {
         // Adoption: mint a CA and go through the same phases, bundling each Secret's
         // existing ca.crt; no old key is needed.
         let next = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
-        let state = self.started_state(None, None, &next);
+        let state = self.started_state(None, None, &next, None);
         self.write_ca_secret(None, &state, None, Some(&next), StepReason::Adoption);
         let summary = Summary::Adopting {
             next: next.fingerprint(),
@@ -91,80 +115,88 @@ impl Planner<'_> {
         Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary))
     }
 
-    /// stable: start a rotation if one is asked for (and the last one ended at least one
-    /// convergence interval ago); otherwise create what is missing and renew what expires.
-    pub(super) fn stable(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
+    /// stable: start a rotation if the policy says so (and the last one ended at least one
+    /// of its convergence intervals ago); otherwise create what is missing, renew what
+    /// expires, and put the current CA into webhook `caBundle`s that lack it.
+    pub(super) fn stable(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Stable)?;
-        if self.options.overwrite {
-            if let Some(ended) = state.since
-                && !self.options.force
-            {
-                let earliest = add(ended, self.options.convergence_interval)?;
-                if earliest > self.now {
-                    let next = Next::WaitUntil {
-                        at: earliest,
-                        reason: WaitReason::TooSoon { ended },
-                    };
-                    let summary = Summary::TooSoon { ended, earliest };
-                    return Ok(self.finish(Phase::Stable, Phase::Stable, next, summary));
-                }
-            }
-            let next = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
-            let new_state = self.started_state(Some(current), state.previous, &next);
-            let reason = StepReason::NextCaMinted {
-                strategy: self.options.strategy,
-            };
-            self.write_ca_secret(Some(ca_secret), &new_state, None, Some(&next), reason);
-            let summary = Summary::Prepared {
-                next: next.fingerprint(),
-            };
-            return Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary));
-        }
+        let mut trigger = self.trigger(state, current)?;
 
-        // No rotation: create what is missing, renew what is about to expire.
-        let mut renewed = 0;
+        // Create what is missing, and find which leaves need renewal.
+        let mut renew = Vec::new();
+        let mut ca_limited = 0;
         for c in &self.profile.components {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
-            let (target, reason) = match self.observed.secrets.get(&secret) {
-                None => (
-                    Target {
-                        trust: Some(current.cert_pem().as_bytes().to_vec()),
-                        leaf_from: Some(current),
-                    },
-                    StepReason::Missing,
-                ),
-                Some(s) if self.needs_renewal(s, &secret)? => {
+            match self.observed.secrets.get(&secret) {
+                None => renew.push((c, StepReason::Missing)),
+                Some(s) => {
+                    match self.renewal(s, &secret, current)? {
+                        Renewal::NotDue => {}
+                        Renewal::Due => renew.push((c, StepReason::Renewal)),
+                        Renewal::CaLimited => ca_limited += 1,
+                    }
+                    if s.data
+                        .get(KEY_TRUST)
+                        .is_some_and(|b| carries_expired(b, self.now))
+                    {
+                        renew.push((c, StepReason::ExpiredCaDropped));
+                    }
+                }
+            }
+        }
+        if ca_limited > 0 && trigger.is_none() && self.options.rotate_ca_before.is_some() {
+            trigger = Some(RotationTrigger::CaLimitsLeaves);
+        }
+        if let Some(trigger) = trigger {
+            return self.start_rotation(ca_secret, state, current, trigger);
+        }
+
+        let mut renewed = 0;
+        let mut trimmed = 0;
+        for (c, reason) in renew {
+            let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
+            let target = match reason {
+                StepReason::Renewal => {
                     renewed += 1;
                     let note = Note::new(secret, NoteReason::WithinRenewalWindow);
                     self.steps.push(Step::Note(note));
-                    let target = Target {
-                        trust: None,
-                        leaf_from: Some(current),
-                    };
-                    (target, StepReason::Renewal)
-                }
-                Some(_) => (
                     Target {
                         trust: None,
+                        leaf_from: Some(current),
+                    }
+                }
+                StepReason::ExpiredCaDropped => {
+                    // The bundling rule keeps the current CA and drops expired ones.
+                    trimmed += 1;
+                    let old = self.existing_trust(&secret, cas);
+                    Target {
+                        trust: Some(self.bundle(current, &old)?),
                         leaf_from: None,
-                    },
-                    StepReason::Missing,
-                ),
+                    }
+                }
+                _ => Target {
+                    trust: Some(current.cert_pem().as_bytes().to_vec()),
+                    leaf_from: Some(current),
+                },
             };
             self.component_forced(c, &target, reason == StepReason::Renewal, reason)?;
         }
-        self.hmac(None)?;
+        self.webhooks_trust(current, StepReason::Missing)?;
         if renewed > 0 {
             self.restarts(StepReason::Renewal, true)?;
+        } else if trimmed > 0 {
+            self.restarts(StepReason::ExpiredCaDropped, true)?;
         } else {
             self.restarts(StepReason::UnfinishedRestart, false)?;
         }
-        let summary = if renewed > 0 {
+        let summary = if ca_limited > 0 {
+            Summary::CaExpiresFirst {
+                renewed,
+                limited: ca_limited,
+                ca_not_after: current.not_after(),
+            }
+        } else if renewed > 0 {
             Summary::Renewed {
                 count: renewed,
                 ca: current.fingerprint(),
@@ -177,13 +209,81 @@ impl Planner<'_> {
         Ok(self.finish(Phase::Stable, Phase::Stable, Next::Done, summary))
     }
 
-    /// prepared → trust: every bundle gets the next CA; leaves unchanged.
-    pub(super) fn enter_trust(
+    /// What starts a rotation from stable, if anything: the policy of the options, read
+    /// against the persisted state and the current CA.
+    fn trigger(
+        &self,
+        state: &RotationState,
+        current: &Ca,
+    ) -> Result<Option<RotationTrigger>, Error> {
+        if self.options.overwrite {
+            return Ok(Some(RotationTrigger::Overwrite));
+        }
+        let requested = match &self.options.request {
+            Some(RotationRequest::AwayFrom(from)) => *from == Some(current.fingerprint()),
+            Some(RotationRequest::Id(id)) => state.request.as_deref() != Some(id.as_str()),
+            None => false,
+        };
+        if requested {
+            return Ok(Some(RotationTrigger::Request));
+        }
+        if let Some(before) = self.options.rotate_ca_before
+            && current.not_after() < add(self.now, before)?
+        {
+            return Ok(Some(RotationTrigger::Schedule {
+                ca_not_after: current.not_after(),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// stable → prepared: the next CA is minted and persisted, unless the last rotation
+    /// ended less than one of its convergence intervals ago (a wait with its time).
+    fn start_rotation(
         &mut self,
         ca_secret: &ObservedSecret,
         state: &RotationState,
-        cas: &Cas,
+        current: &Ca,
+        trigger: RotationTrigger,
     ) -> Result<RotationPlan, Error> {
+        if let Some(ended) = state.since
+            && !self.options.force
+        {
+            if ended > self.now {
+                return Err(self.invalid_state(StateProblem::SinceInFuture {
+                    since: ended,
+                    now: self.now,
+                }));
+            }
+            let interval = state.interval.unwrap_or(self.options.convergence_interval);
+            let earliest = add(ended, interval)?;
+            if earliest > self.now {
+                let next = Next::WaitUntil {
+                    at: earliest,
+                    reason: WaitReason::TooSoon { ended },
+                };
+                let summary = Summary::TooSoon { ended, earliest };
+                return Ok(self.finish(Phase::Stable, Phase::Stable, next, summary));
+            }
+        }
+        let next = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
+        let new_state =
+            self.started_state(Some(current), state.previous, &next, state.request.clone());
+        let reason = StepReason::NextCaMinted {
+            strategy: self.options.strategy,
+            trigger,
+        };
+        self.write_ca_secret(Some(ca_secret), &new_state, None, Some(&next), reason);
+        let summary = Summary::Prepared {
+            next: next.fingerprint(),
+            trigger,
+        };
+        Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary))
+    }
+
+    /// prepared → trust: every bundle gets the next CA; leaves unchanged.
+    pub(super) fn enter_trust(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Prepared)?;
         for c in &self.profile.components {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
@@ -204,36 +304,18 @@ impl Planner<'_> {
         }
         self.webhooks(|this, old| this.bundle(next, old), StepReason::TrustAdded)?;
         self.restarts(StepReason::TrustAdded, true)?;
-        let mut new_state = state.clone();
-        new_state.phase = Phase::Trust;
-        new_state.since = Some(self.now);
-        let reason = StepReason::PhaseRecorded {
-            phase: Phase::Trust,
-        };
-        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
-        let next_step = self.converging(Phase::Trust)?;
         let summary = Summary::Trust {
             next: next.fingerprint(),
         };
-        Ok(self.finish(Phase::Prepared, Phase::Trust, next_step, summary))
+        self.enter(ca_secret, state, Phase::Trust, summary)
     }
 
     /// trust → leaves: every leaf is issued by the next CA, which becomes current.
-    pub(super) fn enter_leaves(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
-        if let Some(wait) = self.wait_for_convergence(state)? {
-            let summary = Summary::Waiting {
-                phase: Phase::Trust,
-            };
-            return Ok(self.finish(Phase::Trust, Phase::Trust, wait, summary));
-        }
+    pub(super) fn enter_leaves(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Trust)?;
         self.switch_leaves(ca_secret, state, cas, next, Phase::Leaves)?;
-        let next_step = self.converging(Phase::Leaves)?;
+        let next_step = self.converging(Phase::Leaves, state)?;
         let summary = Summary::Leaves {
             ca: next.fingerprint(),
         };
@@ -241,18 +323,8 @@ impl Planner<'_> {
     }
 
     /// leaves → stable, or → retire with `drop_old_ca`.
-    pub(super) fn after_leaves(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
-        if let Some(wait) = self.wait_for_convergence(state)? {
-            let summary = Summary::Waiting {
-                phase: Phase::Leaves,
-            };
-            return Ok(self.finish(Phase::Leaves, Phase::Leaves, wait, summary));
-        }
+    pub(super) fn after_leaves(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Leaves)?;
         if !state.drop_old_ca {
             return Ok(self.end_rotation(ca_secret, state, current, Phase::Leaves));
@@ -268,44 +340,22 @@ impl Planner<'_> {
         }
         self.webhooks(|_, _| Ok(only.clone()), StepReason::OldCaDropped)?;
         self.restarts(StepReason::OldCaDropped, true)?;
-        let mut new_state = state.clone();
-        new_state.phase = Phase::Retire;
-        new_state.since = Some(self.now);
-        let reason = StepReason::PhaseRecorded {
-            phase: Phase::Retire,
-        };
-        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
-        let next_step = self.converging(Phase::Retire)?;
         let summary = Summary::Retire {
             ca: current.fingerprint(),
         };
-        Ok(self.finish(Phase::Leaves, Phase::Retire, next_step, summary))
+        self.enter(ca_secret, state, Phase::Retire, summary)
     }
 
     /// retire → stable, once the bundles without the old CA converged.
-    pub(super) fn after_retire(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
-        if let Some(wait) = self.wait_for_convergence(state)? {
-            let summary = Summary::Waiting {
-                phase: Phase::Retire,
-            };
-            return Ok(self.finish(Phase::Retire, Phase::Retire, wait, summary));
-        }
+    pub(super) fn after_retire(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Retire)?;
         Ok(self.end_rotation(ca_secret, state, current, Phase::Retire))
     }
 
     /// Upstream's behaviour: bundle and new leaf in one write per Secret, then restarts.
-    pub(super) fn single_step(
-        &mut self,
-        ca_secret: &ObservedSecret,
-        state: &RotationState,
-        cas: &Cas,
-    ) -> Result<RotationPlan, Error> {
+    pub(super) fn single_step(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
+        let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Prepared)?;
         self.switch_leaves(ca_secret, state, cas, next, Phase::Stable)?;
         let summary = Summary::Done {
@@ -344,7 +394,7 @@ impl Planner<'_> {
         }
         self.webhooks(|this, old| this.bundle(next, old), reason)?;
         if state.rotate_hmac {
-            self.hmac(Some(next.fingerprint()))?;
+            self.hmac_rotate(next.fingerprint())?;
         }
         self.restarts(reason, true)?;
         let new_state = self.promoted_state(state, to);
@@ -377,11 +427,43 @@ impl Planner<'_> {
         self.finish(from, Phase::Stable, Next::Done, summary)
     }
 
+    /// The last write of a step that enters `to` (trust, retire): the CA Secret records the
+    /// phase, and the next step waits one convergence interval from now.
+    fn enter(
+        &mut self,
+        ca_secret: &ObservedSecret,
+        state: &RotationState,
+        to: Phase,
+        summary: Summary,
+    ) -> Result<RotationPlan, Error> {
+        let mut new_state = state.clone();
+        new_state.phase = to;
+        new_state.since = Some(self.now);
+        let reason = StepReason::PhaseRecorded { phase: to };
+        self.write_ca_secret(Some(ca_secret), &new_state, None, None, reason);
+        let next = self.converging(to, state)?;
+        Ok(self.finish(state.phase, to, next, summary))
+    }
+
     /// After entering `phase`: wait one convergence interval from now.
-    fn converging(&self, phase: Phase) -> Result<Next, Error> {
+    fn converging(&self, phase: Phase, state: &RotationState) -> Result<Next, Error> {
+        let interval = state.interval.unwrap_or(self.options.convergence_interval);
         Ok(Next::WaitUntil {
-            at: add(self.now, self.options.convergence_interval)?,
+            at: add(self.now, interval)?,
             reason: WaitReason::Converging { phase },
         })
+    }
+
+    /// A plan that only waits, while the phase of `state` (trust, leaves, retire) is still
+    /// converging. Stable and prepared do not wait.
+    fn still_converging(&mut self, state: &RotationState) -> Result<Option<RotationPlan>, Error> {
+        if matches!(state.phase, Phase::Stable | Phase::Prepared) {
+            return Ok(None);
+        }
+        let Some(wait) = self.wait_for_convergence(state)? else {
+            return Ok(None);
+        };
+        let summary = Summary::Waiting { phase: state.phase };
+        Ok(Some(self.finish(state.phase, state.phase, wait, summary)))
     }
 }

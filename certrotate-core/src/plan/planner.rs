@@ -30,6 +30,17 @@ pub(super) struct Cas {
     pub(super) next: Option<Ca>,
 }
 
+/// What renewal says about one leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Renewal {
+    /// Not within the renewal window.
+    NotDue,
+    /// Within it: re-issue from the current CA.
+    Due,
+    /// Within it, but it already ends when the CA does: only a CA rotation helps.
+    CaLimited,
+}
+
 /// What a component Secret should look like after a step.
 pub(super) struct Target<'c> {
     /// The new trust bundle, or `None` to keep it.
@@ -63,11 +74,14 @@ impl Planner<'_> {
             .any(|s| matches!(s, Step::Secret(c) if c.action != SecretAction::Unchanged))
     }
 
+    /// The state of a rotation that starts now; `request` is the id of the last request,
+    /// kept unless this rotation starts for another one.
     pub(super) fn started_state(
         &self,
         current: Option<&Ca>,
         previous: Option<Fingerprint>,
         next: &Ca,
+        request: Option<String>,
     ) -> RotationState {
         RotationState {
             phase: Phase::Prepared,
@@ -78,6 +92,11 @@ impl Planner<'_> {
             strategy: self.options.strategy,
             drop_old_ca: self.options.drop_old_ca,
             rotate_hmac: self.options.rotate_hmac,
+            interval: Some(self.options.convergence_interval),
+            request: match &self.options.request {
+                Some(RotationRequest::Id(id)) => Some(id.clone()),
+                Some(RotationRequest::AwayFrom(_)) | None => request,
+            },
         }
     }
 
@@ -143,24 +162,23 @@ impl Planner<'_> {
         })
     }
 
+    /// The next CA, which `phase` needs.
     pub(super) fn next_ca<'c>(&self, cas: &'c Cas, phase: Phase) -> Result<&'c Ca, Error> {
-        cas.next.as_ref().ok_or_else(|| {
-            self.invalid_state(StateProblem::MissingCa {
-                phase,
-                crt: KEY_NEXT_CA_CRT,
-                key: KEY_NEXT_CA_KEY,
-            })
-        })
+        self.required(cas.next.as_ref(), phase, (KEY_NEXT_CA_CRT, KEY_NEXT_CA_KEY))
     }
 
+    /// The current CA, which `phase` needs.
     pub(super) fn current_ca<'c>(&self, cas: &'c Cas, phase: Phase) -> Result<&'c Ca, Error> {
-        cas.current.as_ref().ok_or_else(|| {
-            self.invalid_state(StateProblem::MissingCa {
-                phase,
-                crt: KEY_CA_CRT,
-                key: KEY_CA_KEY,
-            })
-        })
+        self.required(cas.current.as_ref(), phase, (KEY_CA_CRT, KEY_CA_KEY))
+    }
+
+    fn required<'c>(
+        &self,
+        ca: Option<&'c Ca>,
+        phase: Phase,
+        (crt, key): (&'static str, &'static str),
+    ) -> Result<&'c Ca, Error> {
+        ca.ok_or_else(|| self.invalid_state(StateProblem::MissingCa { phase, crt, key }))
     }
 
     pub(super) fn invalid_state(&self, problem: StateProblem) -> Error {
@@ -194,22 +212,32 @@ impl Planner<'_> {
             .into_bytes())
     }
 
-    pub(super) fn needs_renewal(
+    /// Whether the leaf of `s` must be renewed (within `renew_before`, or absent), and
+    /// whether renewing it gains nothing because `ca` expires first (the leaf already
+    /// ends when the CA does): then only rotating the CA helps.
+    pub(super) fn renewal(
         &self,
         s: &ObservedSecret,
         secret: &ObjectRef,
-    ) -> Result<bool, Error> {
+        ca: &Ca,
+    ) -> Result<Renewal, Error> {
         let Some(before) = self.options.renew_before else {
-            return Ok(false);
+            return Ok(Renewal::NotDue);
         };
         let Some(crt) = s.data.get(KEY_TLS_CRT) else {
-            return Ok(true);
+            return Ok(Renewal::Due);
         };
         let origin = Origin::new(format!("secret {secret} key {KEY_TLS_CRT}"));
         let ders = pem_blocks::certificates(crt, &origin)?;
         let leaf = inspect::parse(&ders[0], &origin, 1)?;
         let not_after = leaf.validity().not_after.to_datetime();
-        Ok(not_after < add(self.now, before)?)
+        if not_after >= add(self.now, before)? {
+            return Ok(Renewal::NotDue);
+        }
+        if not_after >= ca.not_after() - time::Duration::seconds(1) {
+            return Ok(Renewal::CaLimited);
+        }
+        Ok(Renewal::Due)
     }
 
     pub(super) fn component(
@@ -273,36 +301,56 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// Creates missing HMAC Secrets; with `rotation`, rotates them once for that rotation.
-    pub(super) fn hmac(&mut self, rotation: Option<Fingerprint>) -> Result<(), Error> {
+    /// Creates every missing HMAC Secret (and a missing key in an existing one). Runs at
+    /// the start of every plan, whatever the phase or mode: upstream creates a missing HMAC
+    /// Secret on every run, and a missing one breaks upgrades. It needs no CA.
+    pub(super) fn hmac_missing(&mut self) -> Result<(), Error> {
         for h in &self.profile.hmac {
             let secret = ObjectRef::new(&self.profile.namespace, &h.secret);
             let existing = self.observed.secrets.get(&secret);
             let mut data = BTreeMap::new();
-            let mut annotations = BTreeMap::new();
-            let rotate = match (existing, rotation) {
-                (None, _) => true,
-                (Some(s), Some(fp)) => {
-                    s.annotations.get(ANNOTATION_HMAC_ROTATION) != Some(&fp.to_string())
-                }
-                (Some(s), None) => !s.data.contains_key(&h.key),
-            };
-            if rotate {
+            if existing.is_none_or(|s| !s.data.contains_key(&h.key)) {
                 let key = HmacKey::generate(h.length, self.entropy)?;
                 data.insert(
                     h.key.clone(),
                     Some(SecretValue::private(key.expose_secret())),
                 );
-                if let Some(fp) = rotation {
-                    annotations.insert(ANNOTATION_HMAC_ROTATION.to_owned(), Some(fp.to_string()));
-                }
             }
-            let reason = match (existing, rotation) {
-                (None, _) => StepReason::Missing,
-                (Some(_), Some(_)) => StepReason::HmacRotation,
-                (Some(_), None) => StepReason::HmacKeyMissing,
+            let reason = match existing {
+                None => StepReason::Missing,
+                Some(_) => StepReason::HmacKeyMissing,
             };
-            let change = self.secret_change(secret, existing, "Opaque", data, annotations, reason);
+            let change =
+                self.secret_change(secret, existing, "Opaque", data, BTreeMap::new(), reason);
+            self.steps.push(Step::Secret(change));
+        }
+        Ok(())
+    }
+
+    /// Rotates the existing HMAC Secrets once for the rotation to `rotation` (missing ones
+    /// were created fresh at the start of the plan).
+    pub(super) fn hmac_rotate(&mut self, rotation: Fingerprint) -> Result<(), Error> {
+        for h in &self.profile.hmac {
+            let secret = ObjectRef::new(&self.profile.namespace, &h.secret);
+            let Some(existing) = self.observed.secrets.get(&secret) else {
+                continue;
+            };
+            let mut data = BTreeMap::new();
+            let mut annotations = BTreeMap::new();
+            if existing.annotations.get(ANNOTATION_HMAC_ROTATION) != Some(&rotation.to_string()) {
+                let key = HmacKey::generate(h.length, self.entropy)?;
+                data.insert(
+                    h.key.clone(),
+                    Some(SecretValue::private(key.expose_secret())),
+                );
+                annotations.insert(
+                    ANNOTATION_HMAC_ROTATION.to_owned(),
+                    Some(rotation.to_string()),
+                );
+            }
+            let reason = StepReason::HmacRotation;
+            let change =
+                self.secret_change(secret, Some(existing), "Opaque", data, annotations, reason);
             self.steps.push(Step::Secret(change));
         }
         Ok(())
@@ -317,14 +365,16 @@ impl Planner<'_> {
         annotations: BTreeMap<String, Option<String>>,
         reason: StepReason,
     ) -> SecretChange {
+        let mut wanted = self.profile.labels.clone();
+        if secret == self.objects.ca_secret {
+            // What a controller selects the CA Secrets of every control plane by.
+            wanted.insert(LABEL_CA.to_owned(), "true".to_owned());
+        }
         let labels: BTreeMap<String, String> = match existing {
-            None => self.profile.labels.clone(),
-            Some(s) => self
-                .profile
-                .labels
-                .iter()
-                .filter(|(k, v)| s.labels.get(*k) != Some(*v))
-                .map(|(k, v)| (k.clone(), v.clone()))
+            None => wanted,
+            Some(s) => wanted
+                .into_iter()
+                .filter(|(k, v)| s.labels.get(k) != Some(v))
                 .collect(),
         };
         let annotations: BTreeMap<String, Option<String>> = match existing {
@@ -437,6 +487,40 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// Puts `ca` into every webhook `caBundle` that lacks it, or that carries an expired
+    /// certificate (bundled with what is there, by the bundling rule): on install, and on
+    /// any stable run where a `caBundle` was reset or never written. Absent configurations
+    /// are skipped silently here.
+    pub(super) fn webhooks_trust(&mut self, ca: &Ca, reason: StepReason) -> Result<(), Error> {
+        for webhook in self.objects.webhooks.clone() {
+            let Some(observed) = self.observed.webhooks.get(&webhook) else {
+                continue;
+            };
+            let fine = |b: &[u8]| trusts(b, ca) && !carries_expired(b, self.now);
+            if observed.ca_bundles.iter().all(|b| fine(b)) {
+                continue;
+            }
+            let bundles = observed
+                .ca_bundles
+                .iter()
+                .map(|old| {
+                    if fine(old) {
+                        Ok(old.clone())
+                    } else {
+                        self.bundle(ca, old)
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.steps.push(Step::Webhook(WebhookChange {
+                webhook,
+                expected_version: observed.version.clone(),
+                ca_bundles: bundles,
+                reason,
+            }));
+        }
+        Ok(())
+    }
+
     /// Restarts the start-only workloads whose pods have not yet been restarted for the
     /// component Secrets as they will be after this plan. With `changed` false (nothing of
     /// theirs changed in this run), only workloads certrotate restarted before are checked.
@@ -523,8 +607,17 @@ pub(super) fn convergence_wait(
     now: OffsetDateTime,
 ) -> Result<Option<Next>, Error> {
     let since = state.since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let at = add(since, options.convergence_interval)?;
-    if at > now {
+    if since > now && !options.force {
+        return Err(Error::InvalidRotationState {
+            secret: objects.ca_secret.clone(),
+            problem: Box::new(StateProblem::SinceInFuture { since, now }),
+        });
+    }
+    let at = add(
+        since,
+        state.interval.unwrap_or(options.convergence_interval),
+    )?;
+    if at > now && !(since > now && options.force) {
         return Ok(Some(Next::WaitUntil {
             at,
             reason: WaitReason::Converging { phase: state.phase },
@@ -545,6 +638,24 @@ pub(super) fn convergence_wait(
         return Ok(Some(Next::WaitForRollout { workloads: rolling }));
     }
     Ok(None)
+}
+
+/// Whether the PEM `bundle` carries a certificate that expired before `now` (a previous CA
+/// at the end of its life): it trusts nothing any more and only makes `check` fail.
+pub(super) fn carries_expired(bundle: &[u8], now: OffsetDateTime) -> bool {
+    let origin = Origin::default();
+    pem_blocks::certificates(bundle, &origin).is_ok_and(|ders| {
+        ders.iter().enumerate().any(|(i, der)| {
+            inspect::parse(der, &origin, i + 1)
+                .is_ok_and(|c| c.validity().not_after.to_datetime() < now)
+        })
+    })
+}
+
+/// Whether the PEM `bundle` carries `ca`'s certificate.
+fn trusts(bundle: &[u8], ca: &Ca) -> bool {
+    pem_blocks::certificates(bundle, &Origin::default())
+        .is_ok_and(|ders| ders.iter().any(|d| Fingerprint::of(d) == ca.fingerprint()))
 }
 
 /// Whether `crt` is a leaf issued by `ca` and valid at `now`.

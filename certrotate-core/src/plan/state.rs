@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -28,6 +29,14 @@ pub const ANNOTATION_STRATEGY: &str = "certrotate.io/strategy";
 pub const ANNOTATION_DROP_OLD_CA: &str = "certrotate.io/drop-old-ca";
 /// Annotation on the CA Secret: whether the rotation also rotates the HMAC keys.
 pub const ANNOTATION_ROTATE_HMAC: &str = "certrotate.io/rotate-hmac";
+/// Annotation on the CA Secret: the convergence interval of the rotation in progress (or
+/// the last one), which every wait of it uses.
+pub const ANNOTATION_INTERVAL: &str = "certrotate.io/convergence-interval";
+/// Annotation on the CA Secret: the id of the last [`RotationRequest::Id`] that started a
+/// rotation.
+///
+/// [`RotationRequest::Id`]: super::RotationRequest::Id
+pub const ANNOTATION_REQUEST: &str = "certrotate.io/rotation-request";
 /// Annotation on an HMAC Secret: the rotation (next CA fingerprint) that last rotated it.
 pub const ANNOTATION_HMAC_ROTATION: &str = "certrotate.io/hmac-rotation";
 /// Pod-template annotation `kubectl rollout restart` sets.
@@ -35,6 +44,9 @@ pub const ANNOTATION_RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// Pod-template annotation: the state of the mounted Secrets the pods were restarted for,
 /// so that a rerun does not restart them again.
 pub const ANNOTATION_RESTARTED_FOR: &str = "certrotate.io/restarted-for";
+/// Label on the CA Secret (value `true`): what a controller selects the CA Secrets of every
+/// control plane by (`certrotate.io/ca=true`).
+pub const LABEL_CA: &str = "certrotate.io/ca";
 
 /// Data key of the CA Secret: current CA certificate.
 pub const KEY_CA_CRT: &str = "ca.crt";
@@ -139,6 +151,16 @@ pub enum StateProblem {
         /// The key's data key.
         key: &'static str,
     },
+    /// The phase began later than now: a clock is skewed (this host's, or the one of the
+    /// run that wrote it). Waiting would stall silently; proceeding needs `force`.
+    SinceInFuture {
+        /// When the phase began, as persisted.
+        #[serde(with = "time::serde::rfc3339")]
+        since: OffsetDateTime,
+        /// Now, by this host's clock.
+        #[serde(with = "time::serde::rfc3339")]
+        now: OffsetDateTime,
+    },
     /// A CA certificate is not the one the annotations name.
     FingerprintMismatch {
         /// The data key of the certificate.
@@ -165,6 +187,12 @@ impl fmt::Display for StateProblem {
             Self::MissingCa { phase, crt, key } => {
                 write!(f, "phase {phase} without {crt} and {key}")
             }
+            Self::SinceInFuture { since, now } => write!(
+                f,
+                "{ANNOTATION_SINCE} {} is later than now ({}): a clock is skewed",
+                crate::rfc3339(*since),
+                crate::rfc3339(*now)
+            ),
             Self::FingerprintMismatch {
                 key,
                 found,
@@ -241,6 +269,11 @@ pub struct RotationState {
     pub drop_old_ca: bool,
     /// Whether the rotation rotates HMAC keys.
     pub rotate_hmac: bool,
+    /// The convergence interval the rotation in progress (or the last one) runs with.
+    #[serde(with = "crate::duration_serde::option")]
+    pub interval: Option<Duration>,
+    /// The id of the last request that started a rotation.
+    pub request: Option<String>,
 }
 
 impl RotationState {
@@ -287,6 +320,11 @@ impl RotationState {
             strategy,
             drop_old_ca: a.get(ANNOTATION_DROP_OLD_CA).is_some_and(|v| v == "true"),
             rotate_hmac: a.get(ANNOTATION_ROTATE_HMAC).is_some_and(|v| v == "true"),
+            interval: a
+                .get(ANNOTATION_INTERVAL)
+                .map(|v| crate::parse_duration(v).map_err(|_| unparsable(ANNOTATION_INTERVAL, v)))
+                .transpose()?,
+            request: a.get(ANNOTATION_REQUEST).filter(|v| !v.is_empty()).cloned(),
         };
         if matches!(phase, Phase::Prepared | Phase::Trust) && state.next.is_none() {
             return Err(Error::InvalidRotationState {
@@ -313,6 +351,12 @@ impl RotationState {
             ),
             (ANNOTATION_DROP_OLD_CA.into(), flag(self.drop_old_ca)),
             (ANNOTATION_ROTATE_HMAC.into(), flag(self.rotate_hmac)),
+            (
+                ANNOTATION_INTERVAL.into(),
+                self.interval
+                    .map(|d| humantime::format_duration(d).to_string()),
+            ),
+            (ANNOTATION_REQUEST.into(), self.request.clone()),
         ])
     }
 }

@@ -108,3 +108,24 @@ pub fn status(
         next,
     })
 }
+
+/// The CA a rotation requested now would rotate away from: the current CA when stable or
+/// while the next one is being distributed (prepared, trust), the previous one once the
+/// next was promoted (leaves, retire), and `None` for an install certrotate does not manage
+/// yet. A [`RotationRequest::AwayFrom`](super::RotationRequest::AwayFrom) built from it is
+/// satisfied by the rotation in progress, so a person (or two racing Jobs) asking again
+/// mid-rotation does not start another one.
+pub fn rotation_base(
+    profile: &Profile,
+    observed: &Observed,
+) -> Result<Option<crate::Fingerprint>, Error> {
+    let objects = ProfileObjects::of(profile);
+    let Some(secret) = observed.secrets.get(&objects.ca_secret) else {
+        return Ok(None);
+    };
+    let state = RotationState::from_secret(secret, &objects.ca_secret)?;
+    Ok(match state.phase {
+        Phase::Stable | Phase::Prepared | Phase::Trust => state.current,
+        Phase::Leaves | Phase::Retire => state.previous,
+    })
+}

@@ -66,6 +66,41 @@ pub enum SecretAction {
     Unchanged,
 }
 
+/// What started a rotation: the policy of the options, as data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RotationTrigger {
+    /// `overwrite`: rotate whenever stable.
+    Overwrite,
+    /// A [`RotationRequest`](super::RotationRequest) not yet satisfied.
+    Request,
+    /// The schedule: the current CA expires within `rotate_ca_before`.
+    Schedule {
+        /// When it expires.
+        #[serde(with = "time::serde::rfc3339")]
+        ca_not_after: OffsetDateTime,
+    },
+    /// The schedule: a leaf due for renewal cannot get a longer life from the current CA.
+    CaLimitsLeaves,
+}
+
+impl fmt::Display for RotationTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Overwrite => f.write_str("asked for"),
+            Self::Request => f.write_str("requested"),
+            Self::Schedule { ca_not_after } => {
+                write!(
+                    f,
+                    "scheduled: the CA expires at {}",
+                    crate::rfc3339(*ca_not_after)
+                )
+            }
+            Self::CaLimitsLeaves => f.write_str("scheduled: the CA limits the leaves"),
+        }
+    }
+}
+
 /// Why a step writes (or, for [`SecretAction::Unchanged`], why it does not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -84,6 +119,8 @@ pub enum StepReason {
     NextCaMinted {
         /// How the rotation proceeds.
         strategy: Strategy,
+        /// What started it.
+        trigger: RotationTrigger,
     },
     /// An install made without certrotate is adopted: the next CA is minted.
     Adoption,
@@ -100,6 +137,9 @@ pub enum StepReason {
         /// The phase recorded.
         phase: Phase,
     },
+    /// An expired CA (the previous one, at the end of its life) leaves a bundle: it trusts
+    /// nothing any more.
+    ExpiredCaDropped,
     /// A restart planned by an earlier run that did not finish.
     UnfinishedRestart,
     /// Nothing to write: the object is already in its target state.
@@ -114,13 +154,16 @@ impl fmt::Display for StepReason {
             Self::Renewal => f.write_str("renewal"),
             Self::HmacKeyMissing => f.write_str("HMAC key missing"),
             Self::HmacRotation => f.write_str("HMAC rotation asked for"),
-            Self::NextCaMinted { strategy } => write!(f, "rotation ({strategy}): next CA minted"),
+            Self::NextCaMinted { strategy, trigger } => {
+                write!(f, "rotation ({strategy}, {trigger}): next CA minted")
+            }
             Self::Adoption => f.write_str("adopting an existing install: next CA minted"),
             Self::TrustAdded => f.write_str("trust: bundle with the next CA"),
             Self::LeavesSwitched => f.write_str("leaves: issued by the new CA"),
             Self::OldCaDropped => f.write_str("retire: old CA dropped"),
             Self::SingleStep => f.write_str("single-step: bundle and leaf"),
             Self::PhaseRecorded { phase } => write!(f, "phase {phase}"),
+            Self::ExpiredCaDropped => f.write_str("expired CA dropped from the bundle"),
             Self::UnfinishedRestart => f.write_str("recovering an unfinished restart"),
             Self::AlreadyInTargetState => f.write_str("already in the target state"),
         }
@@ -341,6 +384,19 @@ pub enum Summary {
     Prepared {
         /// The next CA.
         next: Fingerprint,
+        /// What started it.
+        trigger: RotationTrigger,
+    },
+    /// Leaves are due for renewal, but the current CA expires before they would: only a CA
+    /// rotation gives them their full validity. Leaves that could still gain were renewed.
+    CaExpiresFirst {
+        /// Leaves renewed anyway.
+        renewed: usize,
+        /// Leaves that already end when the CA does.
+        limited: usize,
+        /// When the CA expires.
+        #[serde(with = "time::serde::rfc3339")]
+        ca_not_after: OffsetDateTime,
     },
     /// Leaves within the renewal window were re-issued.
     Renewed {
@@ -396,7 +452,7 @@ impl fmt::Display for Summary {
                 write!(
                     f,
                     "not managed yet: {} exist but the CA Secret {ca_secret} does not (no CA \
-                     key); nothing changed",
+                     key); no TLS Secret changed",
                     names.join(", ")
                 )
             }
@@ -408,7 +464,23 @@ impl fmt::Display for Summary {
                 crate::rfc3339(*ended),
                 crate::rfc3339(*earliest)
             ),
-            Self::Prepared { next } => write!(f, "prepared: next CA {} persisted", next.short()),
+            Self::Prepared { next, trigger } => {
+                write!(
+                    f,
+                    "prepared ({trigger}): next CA {} persisted",
+                    next.short()
+                )
+            }
+            Self::CaExpiresFirst {
+                renewed,
+                limited,
+                ca_not_after,
+            } => write!(
+                f,
+                "the CA expires at {}: rotate it ({limited} leaves already end then; \
+                 {renewed} renewed)",
+                crate::rfc3339(*ca_not_after)
+            ),
             Self::Renewed { count, ca } => {
                 write!(f, "renewed {count} leaves from CA {}", ca.short())
             }

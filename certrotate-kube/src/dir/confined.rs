@@ -51,6 +51,15 @@ impl Folder {
         trust: TrustChecks,
         create: bool,
     ) -> Result<Option<Self>, DirError> {
+        // DIR may be a link (the user's choice), but not one another user planted (in a
+        // sticky /tmp, say): like the kernel's `protected_symlinks`, only a link of this
+        // user's or root's is followed.
+        if trust == TrustChecks::Enforce
+            && let Ok(meta) = std::fs::symlink_metadata(root)
+            && meta.file_type().is_symlink()
+        {
+            check_owner(std::os::unix::fs::MetadataExt::uid(&meta), root)?;
+        }
         if create {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -300,14 +309,7 @@ impl Folder {
         if self.trust == TrustChecks::SkipUnsafe {
             return Ok(());
         }
-        let uid = meta.uid();
-        let euid = rustix::process::geteuid().as_raw();
-        if uid != euid && uid != 0 {
-            return Err(DirError::Untrusted {
-                path: path.to_owned(),
-                why: Untrusted::Owner { uid, euid },
-            });
-        }
+        check_owner(meta.uid(), path)?;
         let mode = meta.mode() & 0o7777;
         if mode & 0o022 != 0 {
             return Err(DirError::Untrusted {
@@ -329,6 +331,18 @@ impl Kind {
             Self::Other(what) => what,
         }
     }
+}
+
+/// Owned by this user or root.
+fn check_owner(uid: u32, path: &Path) -> Result<(), DirError> {
+    let euid = rustix::process::geteuid().as_raw();
+    if uid != euid && uid != 0 {
+        return Err(DirError::Untrusted {
+            path: path.to_owned(),
+            why: Untrusted::Owner { uid, euid },
+        });
+    }
+    Ok(())
 }
 
 fn kind_of(t: FileType) -> Kind {

@@ -21,7 +21,7 @@ use certrotate_core::profile::validate_secret_key;
 use serde::{Deserialize, Serialize};
 
 use super::confined::{Folder, Kind};
-use super::{DirError, MAX_FILE_BYTES};
+use super::{DirError, LayoutProblem, MAX_FILE_BYTES};
 
 /// The link to the current version folder.
 const DATA: &str = "..data";
@@ -57,7 +57,7 @@ impl SecretFolder {
         }
         self.try_read()?.ok_or_else(|| DirError::Layout {
             path: self.0.child(DATA),
-            problem: format!("changed under {ATTEMPTS} reads in a row"),
+            problem: LayoutProblem::KeptChanging { reads: ATTEMPTS },
         })
     }
 
@@ -76,11 +76,10 @@ impl SecretFolder {
         // serde_json's messages may quote the input: say where, never what.
         let meta: Meta = serde_json::from_slice(&meta_bytes).map_err(|e| DirError::Layout {
             path: version.child(META),
-            problem: format!(
-                "not the expected JSON object (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
+            problem: LayoutProblem::Meta {
+                line: e.line(),
+                column: e.column(),
+            },
         })?;
         let mut data = BTreeMap::new();
         for key in key_names(&version)? {
@@ -97,12 +96,12 @@ impl SecretFolder {
 
     /// `None` (read again) if `..data` moved on since `read`; otherwise the layout is
     /// broken, and the error says how.
-    fn raced<T>(&self, read: &Version, problem: &str) -> Result<Option<T>, DirError> {
+    fn raced<T>(&self, read: &Version, what: &'static str) -> Result<Option<T>, DirError> {
         match self.current()? {
             Some(now) if now.name != read.name => Ok(None),
             _ => Err(DirError::Layout {
                 path: self.0.child(&read.name),
-                problem: problem.into(),
+                problem: LayoutProblem::Missing { what },
             }),
         }
     }
@@ -117,9 +116,9 @@ impl SecretFolder {
     /// follow, and the previous version is removed. Returns the new version.
     pub(super) fn write(&self, next: u64, secret: &ObservedSecret) -> Result<String, DirError> {
         for key in secret.data.keys() {
-            validate_secret_key(key).map_err(|problem| DirError::Layout {
+            validate_secret_key(key).map_err(|reason| DirError::Layout {
                 path: self.0.child(key),
-                problem,
+                problem: LayoutProblem::InvalidKey { reason },
             })?;
         }
         let previous = self.current()?;
@@ -131,7 +130,7 @@ impl SecretFolder {
             .open_folder(&name, true)?
             .ok_or_else(|| DirError::Layout {
                 path: self.0.child(&name),
-                problem: "vanished while being written".into(),
+                problem: LayoutProblem::Vanished,
             })?;
         let filled = (|| {
             for (key, value) in &secret.data {
@@ -142,10 +141,8 @@ impl SecretFolder {
                 labels: secret.labels.clone(),
                 annotations: secret.annotations.clone(),
             };
-            let meta_bytes = serde_json::to_vec_pretty(&meta).map_err(|e| DirError::Layout {
-                path: version.child(META),
-                problem: format!("cannot encode: {e}"),
-            })?;
+            let meta_bytes = serde_json::to_vec_pretty(&meta)
+                .map_err(|e| DirError::io(&version.child(META), std::io::Error::other(e)))?;
             version.create_file(META, &meta_bytes)?;
             version.sync()
         })();
@@ -198,7 +195,9 @@ impl SecretFolder {
             let Some(version) = self.0.open_folder(&current.name, false)? else {
                 return Err(DirError::Layout {
                     path: self.0.child(DATA),
-                    problem: format!("points to {}, which does not exist", current.name),
+                    problem: LayoutProblem::Missing {
+                        what: "the version ..data points to does not exist",
+                    },
                 });
             };
             let mut added = false;
@@ -229,15 +228,15 @@ impl SecretFolder {
                     })),
                     None => Err(DirError::Layout {
                         path: self.0.child(DATA),
-                        problem: format!(
-                            "links to {target:?}; the layout's only shape is a sibling ..vN"
-                        ),
+                        problem: LayoutProblem::DataTarget { target },
                     }),
                 }
             }
             Some(other) => Err(DirError::Layout {
                 path: self.0.child(DATA),
-                problem: format!("is {}, not the layout's link", other.describe()),
+                problem: LayoutProblem::DataNotALink {
+                    found: other.describe(),
+                },
             }),
         }
     }
@@ -254,10 +253,10 @@ impl SecretFolder {
                     if !self.is_key_link(key)? {
                         return Err(DirError::Layout {
                             path: self.0.child(key),
-                            problem: format!(
-                                "links to {:?}; the layout's only shape is ..data/{key}",
-                                self.0.read_link(key)?
-                            ),
+                            problem: LayoutProblem::KeyTarget {
+                                key: key.to_owned(),
+                                target: self.0.read_link(key)?,
+                            },
                         });
                     }
                 }
@@ -265,7 +264,9 @@ impl SecretFolder {
                 Some(other) => {
                     return Err(DirError::Layout {
                         path: self.0.child(key),
-                        problem: format!("is {} where a key was expected", other.describe()),
+                        problem: LayoutProblem::NotAKey {
+                            found: other.describe(),
+                        },
                     });
                 }
             }
@@ -324,7 +325,7 @@ impl SecretFolder {
         if self.0.kind(key)? == Some(Kind::Folder) {
             return Err(DirError::Layout {
                 path: self.0.child(key),
-                problem: "is a folder where a key was expected".into(),
+                problem: LayoutProblem::NotAKey { found: "a folder" },
             });
         }
         self.0.rename(&tmp, key)
@@ -380,4 +381,30 @@ fn plain_version(data: &BTreeMap<String, Vec<u8>>) -> String {
         all.extend_from_slice(Fingerprint::of(v).as_bytes());
     }
     format!("plain-{}", Fingerprint::of(&all).short())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_version_names_are_versions() {
+        assert_eq!(parse_version("..v1"), Some(1));
+        assert_eq!(parse_version("..v18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "..v",
+            "..v01",
+            "..v+1",
+            "..v-1",
+            "..v1 ",
+            "..v1/..",
+            "..v/../../outside",
+            "..v18446744073709551616",
+            "..data",
+            "v1",
+            "..V1",
+        ] {
+            assert_eq!(parse_version(bad), None, "{bad:?}");
+        }
+    }
 }

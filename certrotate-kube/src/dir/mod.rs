@@ -1,47 +1,5 @@
-//! Local mode: Secrets as folders, the way the kubelet mounts them.
-//!
-//! `DIR/NAMESPACE/NAME/` holds one file per key, like a mounted Secret volume, using the
-//! kubelet's own atomic-writer layout: the data lives in a version folder `..vN/`, a symlink
-//! `..data` points at the current one, and each `KEY` is a symlink to `..data/KEY`. A write
-//! fills and fsyncs a new version folder, then swaps `..data` with one `rename`, so a reader
-//! (or a crash) sees the old Secret or the new one, never half of each. Labels, annotations
-//! and the type are kept in `..vN/..meta.json`. Every valid Secret key round-trips,
-//! including keys that start with one dot (`.hmac`); names starting with `..` belong to the
-//! layout, as in Kubernetes.
-//!
-//! Files are written 0600 and folders 0700. `N` is the version: an update names the
-//! version it read, and an exclusive lock on `DIR/..lock` makes check-and-swap atomic across
-//! processes, so two concurrent runs cannot silently overwrite each other.
-//!
-//! A plain folder of files (what `certgen --local` writes) is read too, with a content hash
-//! as its version; its first update converts it to the layout above.
-//!
-//! # Threat model
-//!
-//! Anything under DIR may have been planted by someone else, and certrotate often runs as
-//! root. So:
-//!
-//! - **Confinement by construction.** Everything beneath DIR is opened through a
-//!   [`cap_std::fs::Dir`] handle, one name at a time, so no path can resolve outside DIR;
-//!   ambient authority is used only to open DIR itself.
-//! - **Only the layout's own links.** `..data` must link to a sibling `..vN`, and `KEY` to
-//!   `..data/KEY`; neither is ever followed here (data is read from `..vN/` directly). A
-//!   namespace or Secret folder that is a link, a key linking elsewhere, or a `..data`
-//!   with any other target is refused with a [`DirError`] naming the path.
-//! - **Only regular files are read**, opened with `O_NOFOLLOW | O_NONBLOCK` and checked with
-//!   `fstat` (a FIFO, socket or device is refused without waiting on it), and every read
-//!   stops at [`MAX_FILE_BYTES`] + 1 byte, whatever the metadata says.
-//! - **Trust in the directory**, as OpenSSH's `StrictModes`: DIR, its namespace, Secret and
-//!   version folders and every file read must belong to the running user or root and must
-//!   not be writable by group or others. [`TrustChecks::SkipUnsafe`] turns this off (the
-//!   CLI's `--insecure-skip-dir-checks`); the other rules always hold.
-//! - **No orphans.** Under the lock, every write first removes the version folders `..data`
-//!   does not point to (a crash's leftovers may hold a CA or leaf key) and our temporary
-//!   links, and removes the previous version right after the swap; [`DirStore::tidy`] does
-//!   the same for every Secret folder under DIR before a rotation.
-//!
-//! Workloads and webhook configurations do not exist here: restarts are reported as not
-//! applicable.
+//! Local mode: Secrets as folders, the way the kubelet mounts them ([`DirStore`]), confined
+//! beneath DIR.
 
 mod confined;
 mod layout;
@@ -62,7 +20,51 @@ use layout::SecretFolder;
 /// The most bytes read from one file.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
-/// A store of Secrets in a directory.
+/// Local mode: Secrets as folders, the way the kubelet mounts them.
+///
+/// `DIR/NAMESPACE/NAME/` holds one file per key, like a mounted Secret volume, using the
+/// kubelet's own atomic-writer layout: the data lives in a version folder `..vN/`, a symlink
+/// `..data` points at the current one, and each `KEY` is a symlink to `..data/KEY`. A write
+/// fills and fsyncs a new version folder, then swaps `..data` with one `rename`, so a reader
+/// (or a crash) sees the old Secret or the new one, never half of each. Labels, annotations
+/// and the type are kept in `..vN/..meta.json`. Every valid Secret key round-trips,
+/// including keys that start with one dot (`.hmac`); names starting with `..` belong to the
+/// layout, as in Kubernetes.
+///
+/// Files are written 0600 and folders 0700. `N` is the version: an update names the
+/// version it read, and an exclusive lock on `DIR/..lock` makes check-and-swap atomic across
+/// processes, so two concurrent runs cannot silently overwrite each other.
+///
+/// A plain folder of files (what `certgen --local` writes) is read too, with a content hash
+/// as its version; its first update converts it to the layout above.
+///
+/// # Threat model
+///
+/// Anything under DIR may have been planted by someone else, and certrotate often runs as
+/// root. So:
+///
+/// - **Confinement by construction.** Everything beneath DIR is opened through a
+///   [`cap_std::fs::Dir`] handle, one name at a time, so no path can resolve outside DIR;
+///   ambient authority is used only to open DIR itself (a link there is followed only if
+///   this user or root owns it).
+/// - **Only the layout's own links.** `..data` must link to a sibling `..vN`, and `KEY` to
+///   `..data/KEY`; neither is ever followed here (data is read from `..vN/` directly). A
+///   namespace or Secret folder that is a link, a key linking elsewhere, or a `..data`
+///   with any other target is refused with a [`DirError`] naming the path.
+/// - **Only regular files are read**, opened with `O_NOFOLLOW | O_NONBLOCK` and checked with
+///   `fstat` (a FIFO, socket or device is refused without waiting on it), and every read
+///   stops at [`MAX_FILE_BYTES`] + 1 byte, whatever the metadata says.
+/// - **Trust in the directory**, as OpenSSH's `StrictModes`: DIR, its namespace, Secret and
+///   version folders and every file read must belong to the running user or root and must
+///   not be writable by group or others. [`TrustChecks::SkipUnsafe`] turns this off (the
+///   CLI's `--insecure-skip-dir-checks`); the other rules always hold.
+/// - **No orphans.** Under the lock, every write first removes the version folders `..data`
+///   does not point to (a crash's leftovers may hold a CA or leaf key) and our temporary
+///   links, and removes the previous version right after the swap; [`DirStore::tidy`] does
+///   the same for every Secret folder under DIR before a rotation.
+///
+/// Workloads and webhook configurations do not exist here: restarts are reported as not
+/// applicable.
 #[derive(Clone, Debug)]
 pub struct DirStore {
     root: PathBuf,
@@ -147,8 +149,69 @@ pub enum DirError {
         /// Where.
         path: PathBuf,
         /// What is wrong.
-        problem: String,
+        problem: LayoutProblem,
     },
+}
+
+/// What is wrong with an entry of a Secret folder's layout.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayoutProblem {
+    /// `..data` links anywhere but a sibling `..vN`.
+    #[error("links to {target:?}; the layout's only shape is a sibling ..vN")]
+    DataTarget {
+        /// The link's target, as stored.
+        target: PathBuf,
+    },
+    /// A key links anywhere but `..data/KEY`.
+    #[error("links to {target:?}; the layout's only shape is ..data/{key}")]
+    KeyTarget {
+        /// The key.
+        key: String,
+        /// The link's target, as stored.
+        target: PathBuf,
+    },
+    /// `..data` is not a link.
+    #[error("is {found}, not the layout's link")]
+    DataNotALink {
+        /// What was found.
+        found: &'static str,
+    },
+    /// A key's name holds something that is neither a file nor the layout's link.
+    #[error("is {found} where a key was expected")]
+    NotAKey {
+        /// What was found.
+        found: &'static str,
+    },
+    /// Part of the version `..data` names is missing (and `..data` did not move on).
+    #[error("{what}")]
+    Missing {
+        /// What is missing.
+        what: &'static str,
+    },
+    /// `..meta.json` is not the expected JSON object (where, never what: it may be anything).
+    #[error("not the expected JSON object (line {line}, column {column})")]
+    Meta {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// A data key Kubernetes would not allow.
+    #[error("{reason}")]
+    InvalidKey {
+        /// Why.
+        reason: String,
+    },
+    /// `..data` moved on under every read.
+    #[error("changed under {reads} reads in a row")]
+    KeptChanging {
+        /// Reads tried.
+        reads: usize,
+    },
+    /// A folder just created is gone (someone else is changing DIR).
+    #[error("vanished right after being created")]
+    Vanished,
 }
 
 /// Why a path under DIR is not trusted.
@@ -172,7 +235,7 @@ pub enum Untrusted {
 }
 
 impl DirError {
-    fn io(path: &Path, error: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, error: std::io::Error) -> Self {
         Self::Io {
             path: path.to_owned(),
             error,
@@ -216,12 +279,20 @@ impl DirStore {
     /// and every temporary link of ours, in every Secret folder under DIR, and restores key
     /// links a crash left missing: after a crash, what a rerun does first, so no old key
     /// stays behind. Nothing is followed: a link or file where a namespace or Secret folder
-    /// would be is left alone. Does nothing if DIR does not exist.
+    /// would be is left alone. Does nothing if DIR does not exist, or if this process may
+    /// not write in it (then it cannot write a Secret either).
     pub fn tidy(&self) -> Result<(), StoreError> {
         let Some(root) = Folder::open_root(&self.root, self.trust, false)? else {
             return Ok(());
         };
-        let _lock = root.lock()?;
+        let _lock = match root.lock() {
+            Ok(lock) => lock,
+            // Nothing can be removed, and nothing written, by this process (a read-only
+            // filesystem, or a user who may only read DIR): the next run that can write
+            // sweeps, before its first write.
+            Err(DirError::Io { error, .. }) if cannot_write(&error) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         for namespace in folder_names(&root)? {
             let Some(namespace) = root.open_folder(&namespace, false)? else {
                 continue;
@@ -256,7 +327,7 @@ impl DirStore {
         let root =
             Folder::open_root(&self.root, self.trust, true)?.ok_or_else(|| DirError::Layout {
                 path: self.root.clone(),
-                problem: "vanished after being created".into(),
+                problem: LayoutProblem::Vanished,
             })?;
         let _lock = root.lock()?;
         let created = |parent: &Folder, name: &str| {
@@ -264,7 +335,7 @@ impl DirStore {
                 .open_folder(name, true)?
                 .ok_or_else(|| DirError::Layout {
                     path: parent.child(name),
-                    problem: "vanished after being created".into(),
+                    problem: LayoutProblem::Vanished,
                 })
         };
         let namespace = created(&root, &secret.namespace)?;
@@ -272,6 +343,14 @@ impl DirStore {
         folder.sweep()?;
         write(&folder)
     }
+}
+
+fn cannot_write(error: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        Errno::from_io_error(error),
+        Some(Errno::ROFS | Errno::ACCESS | Errno::PERM)
+    )
 }
 
 /// The names in `folder` that may be namespace or Secret folders: real folders (never

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use certrotate_core::plan::{
     KEY_CA_CRT, KEY_TLS_CRT, KEY_TRUST, Next, ObjectRef, Observed, ObservedSecret, Phase,
-    ProfileObjects, Strategy, Summary, WaitReason,
+    ProfileObjects, RotationRequest, Strategy, Summary, WaitReason,
 };
 use certrotate_core::{
     Origin, PlanOptions, Profile, SeededEntropy, check, inspect_pem, verify_chain,
@@ -559,7 +559,20 @@ pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
         .run(RunMode::Once)
         .await
         .unwrap();
-    assert_eq!(report.writes, 0);
+    // No TLS Secret changes without a CA; the missing HMAC Secret, which needs none, is
+    // created as certgen does (issue 12, item 5).
+    let written: Vec<&ObjectRef> = report
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SecretCreated { secret, .. } | Event::SecretUpdated { secret, .. } => {
+                Some(secret)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, [&secret("envoy-oidc-hmac")]);
+    assert_eq!(report.writes, 1);
     assert!(
         report.summary.to_string().contains("not managed yet"),
         "{}",
@@ -689,6 +702,280 @@ pub fn plain_secret(data: &[(&str, &[u8])]) -> ObservedSecret {
     )
 }
 
+// ---- rotation policy (issue 12) ----------------------------------------------------------
+
+/// The CA Secret's rotation state, read the library's way.
+pub async fn state<S: Store>(store: &S) -> certrotate_core::plan::RotationState {
+    let observed = observe(store, &profile()).await.unwrap();
+    let ca = secret("envoy-gateway-ca");
+    certrotate_core::plan::RotationState::from_secret(&observed.secrets[&ca], &ca).unwrap()
+}
+
+/// What `certrotate rotate --overwrite` sends: a request away from the CA of now.
+pub async fn request_now<S: Store>(store: &S) -> PlanOptions {
+    let observed = observe(store, &profile()).await.unwrap();
+    let base = certrotate_core::plan::rotation_base(&profile(), &observed).unwrap();
+    options(false).with_request(Some(RotationRequest::AwayFrom(base)))
+}
+
+/// The interval a rotation started with is persisted and every wait of it, and the
+/// too-soon guard after it, uses that one, whatever a later run passes; too soon is a
+/// wait with its time, which `UntilDone` waits out and JSON carries.
+pub async fn convergence_interval_is_persisted<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let five = Duration::from_secs(5);
+    let fast = options(true).with_convergence_interval(five);
+    let report = rotator(store.clone(), fast, &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Trust);
+    assert_eq!(state(&*store).await.interval, Some(five));
+    // Later runs with the default 5 min: the rotation's own 5 s decide.
+    let default = PlanOptions::default();
+    clock.advance(Duration::from_secs(6));
+    let report = rotator(store.clone(), default.clone(), &clock, 3)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Leaves);
+    assert_eq!(report.requeue_after, Some(five));
+    clock.advance(Duration::from_secs(6));
+    let report = rotator(store.clone(), default.clone(), &clock, 4)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Stable);
+    let ended = clock.now();
+    // A new request right after: too soon by the rotation's 5 s, not the default 5 min.
+    clock.advance(Duration::from_secs(1));
+    let request = request_now(&*store).await;
+    let report = rotator(store.clone(), request.clone(), &clock, 5)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.next,
+        Next::WaitUntil {
+            at: ended + five,
+            reason: WaitReason::TooSoon { ended }
+        }
+    );
+    assert_eq!(report.requeue_after, Some(Duration::from_secs(4)));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["next"]["kind"], "wait-until");
+    assert_eq!(
+        json["next"]["at"],
+        certrotate_core::rfc3339(ended + five).as_str()
+    );
+    // --wait waits it out, then rotates once.
+    let before = ca_pem(&observe(&store, &profile()).await.unwrap());
+    let report = rotator(store.clone(), request, &clock, 6)
+        .run(until_done())
+        .await
+        .unwrap();
+    assert_eq!(report.next, Next::Done);
+    assert!(clock.now() >= ended + five);
+    assert_ne!(ca_pem(&observe(&store, &profile()).await.unwrap()), before);
+}
+
+/// A `phase-since` later than now (a skewed clock) is an error naming the Secret and both
+/// times, not a silent stall; `force` proceeds.
+pub async fn future_phase_since_is_named_and_force_proceeds<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    // A run whose clock is two hours ahead enters trust.
+    let ahead = Arc::new(ManualClock::new(clock.now() + 2 * HOUR));
+    let report = rotator(store.clone(), options(true), &ahead, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Trust);
+    let err = rotator(store.clone(), options(true), &clock, 3)
+        .run(RunMode::Once)
+        .await
+        .unwrap_err();
+    let text = chain(&err);
+    assert!(
+        text.contains("secret envoy-gateway-system/envoy-gateway-ca")
+            && text.contains(&certrotate_core::rfc3339(clock.now() + 2 * HOUR))
+            && text.contains("later than now"),
+        "{text}"
+    );
+    assert!(!err.is_transient());
+    let forced = options(true).with_force(true);
+    let report = rotator(store.clone(), forced, &clock, 4)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Leaves);
+    assert_trusted(
+        &observe(&store, &profile()).await.unwrap(),
+        clock.now(),
+        "forced past a future phase-since",
+    );
+}
+
+/// Twenty racing pairs of `rotate --overwrite --wait`: each pair rotates exactly once, and
+/// the CA before it is the one every bundle carries.
+pub async fn racing_requests_rotate_once<S: Store>(make: impl Fn() -> S) {
+    for pair in 0..20u64 {
+        let store = Arc::new(make());
+        let clock = Arc::new(ManualClock::new(T0));
+        install(&store, &clock, 1).await;
+        let original = state(&*store).await.current.unwrap();
+        let runs: Vec<_> = [2, 3]
+            .into_iter()
+            .map(|seed| {
+                let store = store.clone();
+                let clock = clock.clone();
+                tokio::spawn(async move {
+                    // Each run resolves --overwrite against what it reads at its start.
+                    let request = request_now(&*store).await;
+                    rotator(store, request, &clock, seed + 10 * pair)
+                        .with_max_conflicts(50)
+                        .run(until_done())
+                        .await
+                })
+            })
+            .collect();
+        for run in runs {
+            run.await.unwrap().unwrap();
+        }
+        let done = observe(&store, &profile()).await.unwrap();
+        let st = state(&*store).await;
+        assert_eq!(st.phase, Phase::Stable, "pair {pair}");
+        assert_eq!(
+            st.previous,
+            Some(original),
+            "pair {pair}: rotated exactly once"
+        );
+        assert_ne!(st.current, Some(original), "pair {pair}: rotated");
+        assert_trusted(&done, clock.now(), "after racing requests");
+        for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+            let bundle = &done.secrets[&secret(c)].data[KEY_TRUST];
+            let carried: Vec<_> = inspect_pem(bundle, &Origin::new("t"), clock.now())
+                .unwrap()
+                .into_iter()
+                .map(|s| s.fingerprint)
+                .collect();
+            assert_eq!(
+                carried,
+                [st.current.unwrap(), original],
+                "pair {pair}: {c} carries the new CA and the original"
+            );
+        }
+    }
+}
+
+/// One request (an id, as an operator keeps it), many reconciles and a restart of the
+/// rotator: exactly one rotation.
+pub async fn one_request_many_reconciles_and_a_restart_rotate_once<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let original = state(&*store).await.current.unwrap();
+    let request = options(false).with_request(Some(RotationRequest::Id("generation-7".into())));
+    let mut rotations = std::collections::BTreeSet::new();
+    for restart in 0..2u64 {
+        // A fresh rotator: the operator restarted and only has its request.
+        let r = rotator(store.clone(), request.clone(), &clock, 20 + restart);
+        for _ in 0..12 {
+            let report = r.reconcile().await.unwrap();
+            rotations.insert(state(&*store).await.current.unwrap());
+            clock.advance(
+                report
+                    .requeue_after
+                    .unwrap_or(HOUR)
+                    .max(Duration::from_secs(1)),
+            );
+        }
+    }
+    let st = state(&*store).await;
+    assert_eq!(st.request.as_deref(), Some("generation-7"));
+    assert_eq!(st.previous, Some(original));
+    assert_eq!(
+        rotations.len(),
+        2,
+        "the original CA and one new one: {rotations:?}"
+    );
+    // A new id rotates again, once.
+    let next = options(false).with_request(Some(RotationRequest::Id("generation-8".into())));
+    let r = rotator(store.clone(), next, &clock, 30);
+    for _ in 0..8 {
+        let report = r.reconcile().await.unwrap();
+        rotations.insert(state(&*store).await.current.unwrap());
+        clock.advance(
+            report
+                .requeue_after
+                .unwrap_or(HOUR)
+                .max(Duration::from_secs(1)),
+        );
+    }
+    assert_eq!(rotations.len(), 3);
+}
+
+/// Three simulated years of a daily `rotate --rotate-ca-before 90d` (a CronJob, one run a
+/// day): no CA or leaf ever expires, workloads restart only on runs that change what they
+/// mount, and the number of rotations is what the lifetimes say.
+/// Returns how many runs restarted a workload.
+pub async fn three_years_of_daily_scheduled_rotation<S: Store>(store: S) -> usize {
+    const DAY: Duration = Duration::from_secs(86400);
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    let mut p = profile();
+    p.ca.validity = 365 * DAY;
+    p.leaf.validity = 120 * DAY;
+    let before = 90 * DAY;
+    let daily = PlanOptions::default()
+        .with_rotate_ca_before(Some(before))
+        .with_renew_before(Some(before));
+    let days = 3 * 365;
+    let mut cas = vec![];
+    let mut restarts_without_change = 0;
+    let mut restart_runs = 0;
+    for day in 0..days {
+        let report = Rotator::new(store.clone(), p.clone(), daily.clone())
+            .with_clock(clock.clone())
+            .with_entropy(SeededEntropy::new(day))
+            .run(RunMode::Once)
+            .await
+            .unwrap();
+        let changed = report.events.iter().any(|e| match e {
+            Event::SecretCreated { secret, .. } | Event::SecretUpdated { secret, .. } => {
+                secret.name != "envoy-oidc-hmac"
+            }
+            _ => false,
+        });
+        let restarted = report
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::WorkloadRestarted { .. }));
+        if restarted && !changed {
+            restarts_without_change += 1;
+        }
+        restart_runs += usize::from(restarted);
+        let observed = observe(&store, &p).await.unwrap();
+        let now = clock.now();
+        let check = check(&p, &observed, now, Duration::ZERO).unwrap();
+        assert!(check.all_trusted(), "day {day}: {:?}", check.problems);
+        assert!(check.expiring.is_empty(), "day {day}: {:?}", check.expiring);
+        let current = state(&*store).await.current.unwrap();
+        if cas.last() != Some(&current) {
+            cas.push(current);
+        }
+        clock.advance(DAY);
+    }
+    assert_eq!(restarts_without_change, 0);
+    // A CA lives 365 days and is replaced 90 days before it ends.
+    let expected = (days - 1) / (365 - 90);
+    assert_eq!(cas.len() - 1, expected as usize, "rotations in {days} days");
+    restart_runs
+}
+
 /// Instantiates the whole contract suite for one backend; `$make` builds a fresh store.
 #[macro_export]
 macro_rules! contract_suite {
@@ -740,6 +1027,26 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn drop_old_ca_retires_it() {
                 contract::drop_old_ca_retires_it($make).await;
+            }
+            #[tokio::test]
+            async fn convergence_interval_is_persisted() {
+                contract::convergence_interval_is_persisted($make).await;
+            }
+            #[tokio::test]
+            async fn future_phase_since_is_named_and_force_proceeds() {
+                contract::future_phase_since_is_named_and_force_proceeds($make).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn racing_requests_rotate_once() {
+                contract::racing_requests_rotate_once(|| $make).await;
+            }
+            #[tokio::test]
+            async fn one_request_many_reconciles_and_a_restart_rotate_once() {
+                contract::one_request_many_reconciles_and_a_restart_rotate_once($make).await;
+            }
+            #[tokio::test]
+            async fn three_years_of_daily_scheduled_rotation() {
+                contract::three_years_of_daily_scheduled_rotation($make).await;
             }
             #[tokio::test]
             async fn single_step_breaks_trust_mid_rotation() {

@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certrotate_core::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, Phase};
+use certrotate_core::plan::{
+    KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, Phase, Strategy,
+};
 use certrotate_core::trust::{Outcome, Side, TrustFailure, TrustStore};
 use certrotate_core::{
     BundlePolicy, KeyProblem, Origin, PlanOptions, Profile, SeededEntropy, check,
 };
 use certrotate_kube::{
-    Clock, Error, ManualClock, Rotator, RunMode, SecretStore, SecretUpdate, Store, observe,
+    Clock, Error, Event, ManualClock, Rotator, RunMode, SecretStore, SecretUpdate, Store, observe,
 };
 
 use super::{HOUR, NS, T0, install, options, profile, rotator, secret};
@@ -353,6 +355,65 @@ pub async fn check_names_a_bad_tls_key<S: Store>(store: S) {
     }
 }
 
+/// The single-step strategy is not refused (upstream parity), but before its one write
+/// step the engine reports every pair that step puts at risk: each new leaf against each
+/// peer's old `ca.crt`.
+pub async fn single_step_reports_the_pairs_at_risk_before_writing<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let o = with(options(true), |o| o.strategy = Strategy::SingleStep);
+    let report = rotator(store.clone(), o, &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Stable);
+    let at_risk = report
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::TrustAtRisk { .. }))
+        .expect("a TrustAtRisk event");
+    let first_leaf = report
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::SecretUpdated { keys, .. } if keys.iter().any(|k| k == KEY_TLS_CRT)))
+        .expect("leaves written");
+    assert!(
+        at_risk < first_leaf,
+        "reported before the writes: {:?}",
+        report.events
+    );
+    let Event::TrustAtRisk { pairs } = &report.events[at_risk] else {
+        unreachable!()
+    };
+    assert_eq!(pairs.len(), 9, "{pairs:#?}");
+    for pair in pairs {
+        assert_eq!(
+            (pair.leaf_side, pair.store_side),
+            (Side::After, Side::Before),
+            "{pair}"
+        );
+        assert!(pair.breaks_trust());
+    }
+    // And the staged strategy, on the same store, reports none.
+    clock.advance(HOUR);
+    let report = rotator(
+        store.clone(),
+        with(options(true), |o| o.force = true),
+        &clock,
+        3,
+    )
+    .run(super::until_done())
+    .await
+    .unwrap();
+    assert!(
+        !report
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::TrustAtRisk { .. }))
+    );
+}
+
 /// Instantiates the trust-gate tests for one backend; `$make` builds a fresh store.
 #[macro_export]
 macro_rules! trust_gate_suite {
@@ -375,6 +436,11 @@ macro_rules! trust_gate_suite {
             #[tokio::test]
             async fn drop_old_ca_while_a_leaf_chains_to_it_is_refused() {
                 contract::trust_gate::drop_old_ca_while_a_leaf_chains_to_it_is_refused($make).await;
+            }
+            #[tokio::test]
+            async fn single_step_reports_the_pairs_at_risk_before_writing() {
+                contract::trust_gate::single_step_reports_the_pairs_at_risk_before_writing($make)
+                    .await;
             }
             #[tokio::test]
             async fn check_names_a_bad_tls_key() {
