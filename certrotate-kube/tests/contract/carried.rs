@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use certrotate_core::SeededEntropy;
 use certrotate_core::plan::Next;
-use certrotate_kube::{
-    Clock, Event, ManualClock, Rotator, SecretStore, SecretUpdate, Store, observe,
-};
+use certrotate_kube::{Clock, Event, ManualClock, Rotator, SecretUpdate, Store, observe};
 use time::OffsetDateTime;
 
 use super::{T0, assert_trusted, install, options, profile, secret, until_done};
