@@ -21,6 +21,7 @@ use certrotate_kube::{
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+pub mod carried;
 pub mod trust_gate;
 
 pub const NS: &str = "envoy-gateway-system";
@@ -1159,6 +1160,10 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn single_step_breaks_trust_mid_rotation() {
                 contract::single_step_breaks_trust_mid_rotation(|| $make).await;
+            }
+            #[tokio::test]
+            async fn a_change_during_a_wait_is_seen() {
+                contract::carried::a_change_during_a_wait_is_seen($make).await;
             }
         }
     };
