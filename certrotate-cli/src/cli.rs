@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use certrotate_core::KeyAlgorithm;
 use certrotate_core::plan::Strategy;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_STATUS: &str = "\
@@ -49,27 +50,85 @@ pub enum Format {
     Openmetrics,
 }
 
+const ROTATE_EXAMPLES: &str = "\
+Examples:
+  certrotate rotate --dir ./certs                      # install what is missing
+  certrotate rotate --kube --overwrite --dry-run       # what a rotation would write
+  certrotate rotate --kube --overwrite                 # prepare + trust, then exit 0
+  certrotate rotate --kube --overwrite --wait          # the whole rotation, with its waits
+  certrotate rotate --kubeconfig prod.yaml --context edge -n edge-system --overwrite";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  certrotate status --dir ./certs
+  certrotate status --kube -o yaml";
+
+const RENEW_EXAMPLES: &str = "\
+Examples:
+  certrotate renew --dir ./certs --before 30d
+  certrotate renew --kube --namespace envoy-gateway-system";
+
+const BUNDLE_EXAMPLES: &str = "\
+Examples:
+  certrotate bundle new-ca.crt old/ca.crt > ca.crt
+  kubectl get secret envoy -o jsonpath='{.data.ca\\.crt}' | base64 -d | certrotate bundle new.crt -
+  certrotate bundle new-ca.crt old/ca.crt -o json      # the bundle and its report as one document";
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  certrotate inspect ./certs
+  certrotate inspect secret envoy --kube
+  certrotate inspect secret/envoy --dir ./certs -o json
+  kubectl get secret envoy -o jsonpath='{.data.tls\\.crt}' | base64 -d | certrotate inspect -";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  certrotate check --kube --warn-within 30d
+  certrotate check --dir ./certs -o openmetrics > /var/lib/node-exporter/certrotate.prom
+  certrotate check --kube --pushgateway http://pushgateway.monitoring:9091";
+
+const SIMULATE_EXAMPLES: &str = "\
+Examples:
+  certrotate simulate
+  certrotate simulate --strategy single-step   # the handshakes upstream's order breaks
+  certrotate simulate --kube -o json";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  certrotate completions bash > /etc/bash_completion.d/certrotate
+  certrotate completions zsh > \"${fpath[1]}/_certrotate\"
+  certrotate completions fish > ~/.config/fish/completions/certrotate.fish";
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Install, or with --overwrite rotate, a control plane's certificates.
+    #[command(after_help = ROTATE_EXAMPLES)]
     Rotate(RotateArgs),
     /// Show the persisted rotation phase, what the next run will do, and when.
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(TargetArgs),
     /// Re-issue leaves that expire soon, from the current CA (no trust change).
+    #[command(after_help = RENEW_EXAMPLES)]
     Renew(RenewArgs),
-    /// Apply the CA bundling rule to files: PEM to stdout, report to stderr.
+    /// Apply the CA bundling rule to files: PEM to stdout, report to stderr (with -o json or
+    /// yaml, one document with both on stdout).
+    #[command(after_help = BUNDLE_EXAMPLES)]
     Bundle(BundleArgs),
     /// Show the certificates of a file, a folder, or a Secret (secret/NAME).
+    #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
     /// Verify that every component's leaf is trusted by every peer and webhook, and that
     /// nothing expires soon.
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Run a whole rotation in memory and print the trust matrix of every step: every
     /// leaf, before and after, against every bundle, before and after (exit 3 if a step
     /// breaks any combination). --dir or --kube start from what is there (read only).
+    #[command(after_help = SIMULATE_EXAMPLES)]
     Simulate(crate::simulate::SimulateArgs),
     /// Print shell completions.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -82,11 +141,15 @@ pub struct TargetArgs {
     /// Local mode: Secrets as folders DIR/NAMESPACE/NAME/KEY (the default, in ./certs).
     #[arg(long, value_name = "DIR", conflicts_with = "kube")]
     pub dir: Option<PathBuf>,
-    /// Use the Kubernetes API (kubeconfig, or the in-cluster service account).
+    /// Use the Kubernetes API (kubeconfig, or the in-cluster service account). Implied by
+    /// --kubeconfig and --context.
     #[arg(long)]
     pub kube: bool,
-    /// Kubeconfig context.
-    #[arg(long, requires = "kube")]
+    /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config); implies --kube.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use; implies --kube.
+    #[arg(long, value_name = "NAME", conflicts_with = "dir")]
     pub context: Option<String>,
     /// Namespace of the control plane (default: the profile's).
     #[arg(short, long)]
@@ -99,6 +162,13 @@ pub struct TargetArgs {
     /// CA that signs every leaf.
     #[arg(long, conflicts_with = "kube")]
     pub insecure_skip_dir_checks: bool,
+}
+
+impl TargetArgs {
+    /// Whether to use the Kubernetes API: `--kube`, `--kubeconfig` or `--context`.
+    pub fn uses_kube(&self) -> bool {
+        self.kube || self.kubeconfig.is_some() || self.context.is_some()
+    }
 }
 
 /// `rotate`.
@@ -116,8 +186,8 @@ pub struct RotateArgs {
     /// A daily `rotate --rotate-ca-before 90d` is the whole lifecycle.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub rotate_ca_before: Option<Duration>,
-    /// `staged` (trust, wait, leaves: no failed handshake) or `single-step` (upstream's).
-    #[arg(long, default_value = "staged", value_parser = parse_strategy)]
+    /// `staged`: trust, wait, leaves (no failed handshake); `single-step`: upstream's order.
+    #[arg(long, default_value = "staged", value_parser = parse_strategy())]
     pub strategy: Strategy,
     /// Run to the end, sleeping through convergence intervals and rollouts. Without it,
     /// one run advances one phase and exits.
@@ -139,7 +209,7 @@ pub struct RotateArgs {
     #[arg(long)]
     pub rotate_hmac: bool,
     /// Key algorithm of new CAs and leaves.
-    #[arg(long, value_parser = parse_key_algorithm)]
+    #[arg(long, value_parser = parse_key_algorithm())]
     pub key_algorithm: Option<KeyAlgorithm>,
     /// Validity of a new CA (`5y`, `3650d`).
     #[arg(long, value_parser = parse_duration)]
@@ -192,10 +262,37 @@ pub struct BundleArgs {
 /// `inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A PEM file, a folder (searched for *.crt and *.pem), or secret/NAME.
+    /// A PEM file (- for stdin), a folder (searched for *.crt and *.pem), `secret/NAME`,
+    /// or `secret` followed by NAME (as kubectl takes them).
     pub what: String,
+    /// With `secret`: the Secret's name.
+    pub name: Option<String>,
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+impl InspectArgs {
+    /// The Secret to inspect, for `secret/NAME` and `secret NAME` (`secrets` too); `None`
+    /// for a file or folder.
+    pub fn secret(&self) -> Result<Option<&str>, String> {
+        let kind_and_name = self
+            .what
+            .split_once('/')
+            .filter(|(kind, _)| matches!(*kind, "secret" | "secrets"));
+        match (kind_and_name, self.what.as_str(), &self.name) {
+            (Some((_, name)), _, None) if !name.is_empty() => Ok(Some(name)),
+            (None, "secret" | "secrets", Some(name)) => Ok(Some(name)),
+            (None, "secret" | "secrets", None) => {
+                Err(format!("`inspect {}` needs the Secret's name", self.what))
+            }
+            (_, _, Some(name)) => Err(format!(
+                "unexpected {name:?} after {:?}: give one FILE, DIR, secret/NAME or secret NAME",
+                self.what
+            )),
+            (Some(_), _, None) => Err(format!("{:?}: no Secret name after the slash", self.what)),
+            (None, _, None) => Ok(None),
+        }
+    }
 }
 
 /// `check`.
@@ -206,18 +303,31 @@ pub struct CheckArgs {
     /// Fail (exit 4) if a certificate expires within this long.
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     pub warn_within: Duration,
+    /// Also push the metrics (those of `-o openmetrics`) to this Pushgateway
+    /// (`http://HOST:PORT`), replacing the group `job/JOB/namespace/NAMESPACE`; for Jobs and
+    /// CronJobs.
+    #[arg(long, value_name = "URL", env = "CERTROTATE_PUSHGATEWAY")]
+    pub pushgateway: Option<crate::Pushgateway>,
+    /// The Pushgateway job name.
+    #[arg(long, value_name = "JOB", default_value = crate::metrics::DEFAULT_JOB)]
+    pub pushgateway_job: String,
 }
 
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     certrotate_core::parse_duration(s).map_err(|e| e.to_string())
 }
 
-pub(crate) fn parse_strategy(s: &str) -> Result<Strategy, String> {
-    s.parse().map_err(|e: certrotate_core::Error| e.to_string())
+/// `--strategy`: its values are listed in help and completed by the shell.
+pub(crate) fn parse_strategy() -> impl clap::builder::TypedValueParser<Value = Strategy> {
+    clap::builder::PossibleValuesParser::new(["staged", "single-step"])
+        .try_map(|s| s.parse::<Strategy>())
 }
 
-pub(crate) fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm, String> {
-    s.parse().map_err(|e: certrotate_core::Error| e.to_string())
+/// `--key-algorithm`: its values (`KeyAlgorithm::ALL`, spelled as in profiles) are listed
+/// in help and completed by the shell.
+pub(crate) fn parse_key_algorithm() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm> {
+    clap::builder::PossibleValuesParser::new(KeyAlgorithm::ALL.map(KeyAlgorithm::as_str))
+        .try_map(|s| s.parse::<KeyAlgorithm>())
 }
 
 pub(crate) fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {

@@ -6,6 +6,8 @@
 #![warn(missing_docs)]
 
 mod cli;
+mod dry_run;
+mod metrics;
 mod output;
 mod simulate;
 
@@ -14,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions, RotationRequest, Summary};
+use certrotate_core::plan::{KEY_TLS_KEY, Next, ObjectRef, PlanOptions, RotationRequest, Summary};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
+use certrotate_kube::events::{self, EventRecorder};
 use certrotate_kube::{
     Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, TrustChecks,
     observe,
@@ -23,20 +26,26 @@ use certrotate_kube::{
 use clap::{CommandFactory, Parser};
 
 pub use cli::{Cli, Command, Format};
+pub use metrics::Pushgateway;
 
 /// Builds the store named by the target flags and runs `$body` with it.
 macro_rules! with_store {
     ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {
-        with_store!($target, $dry_run, tidy = false, $store => $body)
+        with_store!($target, $dry_run, tidy = false, $store, _client => $body)
+    };
+    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident => $body:expr) => {
+        with_store!($target, $dry_run, tidy = $tidy, $store, _client => $body)
     };
     // `tidy`: a run that may write removes a crash's leftovers in DIR first.
-    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident => $body:expr) => {{
+    // `$client`: the Kubernetes client (`None` in local mode), to record Events with.
+    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident, $client:ident => $body:expr) => {{
         let target: &cli::TargetArgs = $target;
-        if target.kube {
-            let $store = KubeStore::try_default(target.context.as_deref())
+        if target.uses_kube() {
+            let $store = KubeStore::connect(target.kubeconfig.as_deref(), target.context.as_deref())
                 .await
                 .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
                 .with_dry_run($dry_run);
+            let $client = Some($store.client().clone());
             $body
         } else {
             let $store =
@@ -49,6 +58,7 @@ macro_rules! with_store {
             if $tidy {
                 $store.tidy().context("removing what an interrupted run left in DIR")?;
             }
+            let $client: Option<kube::Client> = None;
             $body
         }
     }};
@@ -85,10 +95,29 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
-            ExitCode::FAILURE
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
+
+/// Exit status: a usage error (also clap's).
+pub const EXIT_USAGE: u8 = 2;
+
+/// A command line that parses but does not make sense (exit 2, as clap's own errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// An error and its causes on one line, `outer: cause: root`, each cause once.
 ///
@@ -169,34 +198,50 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 RunMode::Once
             };
             let server_dry_run = args.dry_run == Some(cli::DryRun::Server);
-            if server_dry_run && !args.target.kube {
+            if server_dry_run && !args.target.uses_kube() {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
-            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store => {
+            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store, client => {
                 if request_rotation {
                     let observed = observe(&store, &profile).await?;
                     let base = certrotate_core::plan::rotation_base(&profile, &observed)?;
                     options.request = Some(RotationRequest::AwayFrom(base));
                 }
-                rotate(store, profile, options, mode, args.dry_run, format).await
+                let events = client.filter(|_| args.dry_run.is_none()).map(|c| recorder(c, &profile));
+                rotate(store, profile, options, mode, args.dry_run, format, events).await
             })
         }
         Command::Renew(args) => {
             let profile = load_profile(&args.target, |_| {})?;
             let mut options = PlanOptions::default();
             options.renew_before = Some(args.before);
-            with_store!(&args.target, false, tidy = true, store => {
-                rotate(store, profile, options, RunMode::Once, None, format).await
+            with_store!(&args.target, false, tidy = true, store, client => {
+                let events = client.map(|c| recorder(c, &profile));
+                rotate(store, profile, options, RunMode::Once, None, format, events).await
             })
         }
         Command::Status(target) => {
             let profile = load_profile(&target, |_| {})?;
+            // Read only: a folder that is not there is a typo to report, not an install.
+            if !target.uses_kube() {
+                let dir = target.dir.clone().unwrap_or_else(|| PathBuf::from("certs"));
+                if !dir.is_dir() {
+                    bail!(
+                        "--dir {}: no such folder (status only reads; `rotate` creates it)",
+                        dir.display()
+                    );
+                }
+            }
             with_store!(&target, false, store => status(store, profile, format).await)
         }
         Command::Check(args) => {
             let profile = load_profile(&args.target, |_| {})?;
+            let push = args
+                .pushgateway
+                .as_ref()
+                .map(|gw| (gw, args.pushgateway_job.as_str()));
             with_store!(&args.target, false, store => {
-                check(store, profile, args.warn_within, format).await
+                check(store, profile, args.warn_within, format, push).await
             })
         }
         Command::Simulate(args) => simulate::run(args, format).await,
@@ -219,6 +264,14 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
         Profile::envoy_gateway("envoy-gateway-system")
     } else {
         let path = Path::new(&target.profile);
+        let is_file_name = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("toml" | "yaml" | "yml")
+        ) || target.profile.contains('/')
+            || is_stdin(path);
+        if !is_file_name {
+            return Err(UsageError(unknown_profile(&target.profile)).into());
+        }
         let text = String::from_utf8(read_input(path)?)
             .with_context(|| format!("profile {}: not UTF-8", path.display()))?;
         let origin = Origin::new(path.display().to_string());
@@ -239,6 +292,68 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
     Ok(profile)
 }
 
+/// The profiles built into the binary.
+pub const BUILT_IN_PROFILES: [&str; 1] = ["envoy-gateway"];
+
+/// `--profile NAME` that is neither built in nor a profile file: list the built-ins and
+/// suggest the nearest, as kubectl and cargo do for a mistyped name.
+fn unknown_profile(name: &str) -> String {
+    let nearest = BUILT_IN_PROFILES
+        .iter()
+        .map(|p| (edit_distance(name, p), p))
+        .filter(|(d, p)| *d <= p.len() / 3)
+        .min();
+    let mut message = format!(
+        "--profile {name:?}: no such built-in profile (built in: {}), nor a profile file \
+         (.toml, .yaml or .yml)",
+        BUILT_IN_PROFILES.join(", ")
+    );
+    if let Some((_, p)) = nearest {
+        message.push_str(&format!("; did you mean {p:?}?"));
+    }
+    message
+}
+
+/// Levenshtein distance between two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// Records Events on `profile`'s CA Secret, as this Pod (`POD_NAME`, from the downward
+/// API in deploy/) or this host.
+fn recorder(client: kube::Client, profile: &Profile) -> EventRecorder {
+    let instance = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|s| !s.is_empty());
+    EventRecorder::new(
+        client,
+        certrotate_core::plan::ProfileObjects::of(profile).ca_secret,
+        instance,
+    )
+}
+
+/// Publishes `notices`; a failure is a warning, never the run's failure (the rotation's
+/// own outcome is what the exit status reports).
+async fn record(events: Option<&EventRecorder>, notices: &[events::Notice]) {
+    if let Some(events) = events
+        && let Err(e) = events.publish(notices).await
+    {
+        tracing::warn!("recording Kubernetes Events on the CA Secret: {e}");
+    }
+}
+
 async fn rotate<S: Store>(
     store: S,
     profile: Profile,
@@ -246,10 +361,17 @@ async fn rotate<S: Store>(
     mode: RunMode,
     dry_run: Option<cli::DryRun>,
     format: Format,
+    events: Option<EventRecorder>,
 ) -> Result<ExitCode> {
     let target = store.describe();
+    if dry_run == Some(cli::DryRun::Client) {
+        let plans = dry_run::whole_run(&store, &profile, &options, mode, SystemClock.now()).await?;
+        output::plans(&plans, format, &target)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
     if let Some(kind) = dry_run {
+        // Only the server's dry run remains here; a client dry run returned above.
         let plan = rotator.plan().await?;
         if kind == cli::DryRun::Server {
             rotator
@@ -260,7 +382,14 @@ async fn rotate<S: Store>(
         output::plan(&plan, format, &target)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let report = rotator.run(mode).await?;
+    let report = match rotator.run(mode).await {
+        Ok(report) => report,
+        Err(e) => {
+            record(events.as_ref(), &[events::error_notice(&e)]).await;
+            return Err(e.into());
+        }
+    };
+    record(events.as_ref(), &events::notices(&report)).await;
     output::run_report(&report, format, &target)?;
     Ok(match report.summary {
         Summary::CaExpiresFirst { .. } => ExitCode::from(EXIT_CA_EXPIRES),
@@ -303,19 +432,20 @@ impl Clock for ProgressClock {
         &self,
         at: time::OffsetDateTime,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        SystemClock.sleep_until(at)
+    }
+
+    fn wait_for(
+        &self,
+        at: time::OffsetDateTime,
+        next: &Next,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         if !self.terminal {
             return SystemClock.sleep_until(at);
         }
+        let total = (at - self.now()).whole_seconds().max(0) as u64;
+        let bar = wait_bar(total, next, at);
         Box::pin(async move {
-            let total = (at - self.now()).whole_seconds().max(0) as u64;
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} waiting for convergence {wide_bar} {pos}/{len}s (next step at {msg})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_message(certrotate_core::rfc3339(at));
             while self.now() < at {
                 let left = (at - self.now()).whole_seconds().max(0) as u64;
                 bar.set_position(total.saturating_sub(left));
@@ -330,17 +460,83 @@ impl Clock for ProgressClock {
     }
 }
 
+/// The `--wait` progress line: the phase, a bar of fixed width, the seconds, then what it
+/// waits for, cut to the terminal's width (`wide_msg`): at 80 columns the bar keeps its
+/// 20 cells and the message keeps at least 30.
+pub const WAIT_TEMPLATE: &str = "{spinner} {prefix:8} [{bar:20}] {pos:>4}/{len}s {wide_msg}";
+
+/// The `--wait` progress bar for a wait of `total` seconds until `at` for `next` (drawn
+/// on stderr; tests give it another draw target).
+pub fn wait_bar(total: u64, next: &Next, at: time::OffsetDateTime) -> indicatif::ProgressBar {
+    let (phase, what) = waiting_for(next);
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(WAIT_TEMPLATE)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(phase);
+    bar.set_message(format!("{what}; next step at {}", output::when(at)));
+    bar
+}
+
+/// What the engine waits for, as (phase, what): `trust`, `bundles must converge before
+/// leaves change`.
+pub fn waiting_for(next: &Next) -> (String, String) {
+    match next {
+        Next::WaitUntil { reason, .. } => {
+            let phase = match reason {
+                certrotate_core::plan::WaitReason::Converging { phase } => phase.to_string(),
+                certrotate_core::plan::WaitReason::TooSoon { .. } => "stable".to_owned(),
+            };
+            (phase, reason.to_string())
+        }
+        Next::WaitForRollout { workloads } => {
+            let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
+            (
+                "rollout".to_owned(),
+                format!("rollout of {}", names.join(", ")),
+            )
+        }
+        Next::Continue | Next::Done => ("".to_owned(), "nothing".to_owned()),
+    }
+}
+
 /// `status`: the library's observation and its read-only view of the state; no key is
 /// generated and no plan is made.
 async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {
     let observed = observe(&store, &profile).await?;
-    let status = certrotate_core::plan::status(
-        &profile,
-        &observed,
-        &PlanOptions::default(),
-        SystemClock.now(),
-    )?;
-    output::status(&status, format)?;
+    let now = SystemClock.now();
+    let status = certrotate_core::plan::status(&profile, &observed, &PlanOptions::default(), now)?;
+    // Each certificate's end of validity: the CA Secret's CAs and every component's leaf.
+    let objects = certrotate_core::plan::ProfileObjects::of(&profile);
+    let keys = [
+        (&objects.ca_secret, certrotate_core::plan::KEY_CA_CRT),
+        (&objects.ca_secret, certrotate_core::plan::KEY_NEXT_CA_CRT),
+    ]
+    .into_iter()
+    .chain(
+        objects
+            .components
+            .iter()
+            .map(|s| (s, certrotate_core::plan::KEY_TLS_CRT)),
+    );
+    let mut certificates = Vec::new();
+    for (secret, key) in keys {
+        let Some(pem) = observed.secrets.get(secret).and_then(|s| s.data.get(key)) else {
+            continue;
+        };
+        let origin = Origin::new(format!("secret {secret} key {key}"));
+        for c in inspect_pem(pem, &origin, now)? {
+            certificates.push(output::StatusCertificate {
+                secret: secret.clone(),
+                key: key.to_owned(),
+                block: c.block,
+                fingerprint: c.fingerprint,
+                not_after: c.not_after,
+            });
+        }
+    }
+    output::status(&status, &certificates, now, format)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -349,11 +545,35 @@ async fn check<S: Store>(
     profile: Profile,
     warn_within: std::time::Duration,
     format: Format,
+    push: Option<(&Pushgateway, &str)>,
 ) -> Result<ExitCode> {
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
     let report = certrotate_core::check(&profile, &observed, now, warn_within)?;
-    output::check(&report, format, now)?;
+    if format == Format::Openmetrics || push.is_some() {
+        let registry = metrics::collect(&profile, &observed, &report, now);
+        let text = metrics::encode(&registry)?;
+        if let Some((gateway, job)) = push {
+            let grouping = [("namespace", profile.namespace.as_str())];
+            gateway
+                .push(
+                    job,
+                    &grouping,
+                    text.clone(),
+                    std::time::Duration::from_secs(30),
+                )
+                .await?;
+            tracing::info!(url = %gateway.group_url(job, &grouping), "metrics pushed");
+        }
+        if format == Format::Openmetrics {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    if format != Format::Openmetrics {
+        output::check(&report, format)?;
+    }
     Ok(if !report.all_trusted() {
         ExitCode::from(EXIT_UNTRUSTED)
     } else if !report.expiring.is_empty() {
@@ -366,7 +586,8 @@ async fn check<S: Store>(
 async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
     let now = SystemClock.now();
     let mut rows = Vec::new();
-    if let Some(name) = args.what.strip_prefix("secret/") {
+    let secret = args.secret().map_err(UsageError)?;
+    if let Some(name) = secret {
         let profile = load_profile(&args.target, |_| {})?;
         let secret = ObjectRef::new(&profile.namespace, name);
         let observed = with_store!(&args.target, false, store => {
@@ -467,6 +688,20 @@ fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCod
                 args.old.display()
             )
         })?;
+    // With -o json|yaml the data is one document on stdout: the bundle and its report.
+    #[derive(serde::Serialize)]
+    struct Bundled<'a> {
+        pem: &'a str,
+        report: output::WrittenReport<'a>,
+    }
+    let document = Bundled {
+        pem: &bundle.pem,
+        report: output::WrittenReport::new(&bundle.report, &summary),
+    };
+    if let Some(text) = output::data(&document, format)? {
+        std::io::stdout().write_all(text.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     std::io::stdout().write_all(bundle.pem.as_bytes())?;
     drop(old);
     output::bundle_report(&bundle.report, &summary, format)?;

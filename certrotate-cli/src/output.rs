@@ -11,7 +11,6 @@ use certrotate_core::plan::{
 use certrotate_core::{BundleReport, CertSummary, CheckReport, RotationPlan};
 use certrotate_kube::{Event, RunReport};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::cli::Format;
 
@@ -48,6 +47,73 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
     writeln!(s, "dry run on {target}: nothing was changed")?;
     writeln!(s, "phase: {} -> {}", plan.from, plan.to)?;
     writeln!(s, "plan: {}", describe_summary(&plan.summary))?;
+    write_steps(&mut s, plan, target)?;
+    writeln!(s, "then: {}", describe_next(&plan.next))?;
+    print(&s)
+}
+
+/// A whole dry run: every plan the run would apply, in order, each with the time it
+/// would run at and the wait before the next.
+pub(crate) fn plans(
+    plans: &[(time::OffsetDateTime, RotationPlan)],
+    format: Format,
+    target: &str,
+) -> Result<()> {
+    #[derive(Serialize)]
+    struct Round<'a> {
+        #[serde(with = "time::serde::rfc3339")]
+        at: time::OffsetDateTime,
+        #[serde(flatten)]
+        plan: &'a RotationPlan,
+    }
+    let rounds: Vec<Round<'_>> = plans
+        .iter()
+        .map(|(at, plan)| Round { at: *at, plan })
+        .collect();
+    if let Some(text) = data(&rounds, format)? {
+        return print(&text);
+    }
+    let mut s = String::new();
+    writeln!(
+        s,
+        "dry run on {target}: nothing was changed; the run would:"
+    )?;
+    let start = plans.first().map(|(at, _)| *at);
+    for (i, (at, plan)) in plans.iter().enumerate() {
+        let moment = match start {
+            Some(start) if *at > start => format!("at {}", when(*at)),
+            _ => "now".to_owned(),
+        };
+        writeln!(
+            s,
+            "{}. {moment}: phase {} -> {}: {}",
+            i + 1,
+            plan.from,
+            plan.to,
+            describe_summary(&plan.summary)
+        )?;
+        write_steps(&mut s, plan, target)?;
+        if i + 1 < plans.len() {
+            match &plan.next {
+                Next::WaitUntil { at, reason } => {
+                    writeln!(s, "  wait      until {}: {reason}", when(*at))?
+                }
+                Next::WaitForRollout { workloads } => {
+                    let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
+                    writeln!(s, "  wait      for the rollout of {}", names.join(", "))?;
+                }
+                Next::Continue | Next::Done => {}
+            }
+        }
+    }
+    if let Some((_, last)) = plans.last() {
+        writeln!(s, "then: {}", describe_next(&last.next))?;
+    }
+    print(&s)
+}
+
+/// The steps of one plan, one line each, private values redacted.
+fn write_steps(s: &mut String, plan: &RotationPlan, target: &str) -> Result<()> {
     for step in &plan.steps {
         match step {
             Step::Secret(c) => {
@@ -85,8 +151,7 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
             }
         }
     }
-    writeln!(s, "then: {}", describe_next(&plan.next))?;
-    print(&s)
+    Ok(())
 }
 
 /// The outcome of a run.
@@ -140,8 +205,34 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
 }
 
 /// `status`: the persisted state and what the next run does, read-only.
-pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
-    if let Some(text) = data(status, format)? {
+/// A certificate `status` lists with its end of validity.
+#[derive(Serialize)]
+pub(crate) struct StatusCertificate {
+    pub(crate) secret: certrotate_core::plan::ObjectRef,
+    pub(crate) key: String,
+    pub(crate) block: usize,
+    pub(crate) fingerprint: certrotate_core::Fingerprint,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) not_after: time::OffsetDateTime,
+}
+
+pub(crate) fn status(
+    status: &Status,
+    certificates: &[StatusCertificate],
+    now: time::OffsetDateTime,
+    format: Format,
+) -> Result<()> {
+    #[derive(Serialize)]
+    struct WithCertificates<'a> {
+        #[serde(flatten)]
+        status: &'a Status,
+        certificates: &'a [StatusCertificate],
+    }
+    let document = WithCertificates {
+        status,
+        certificates,
+    };
+    if let Some(text) = data(&document, format)? {
         return print(&text);
     }
     let ca_secret = &status.ca_secret;
@@ -153,13 +244,10 @@ pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
         )?,
         Some(st) => {
             writeln!(s, "CA Secret {ca_secret}")?;
-            let since = st
-                .since
-                .map(|t| certrotate_core::rfc3339(t.replace_nanosecond(0).unwrap_or(t)))
-                .unwrap_or_else(|| "install".into());
+            let since = st.since.map(when).unwrap_or_else(|| "install".into());
             writeln!(s, "  phase:    {} since {since}", st.phase)?;
             let fp = |f: Option<certrotate_core::Fingerprint>| {
-                f.map_or_else(|| "-".into(), |f| f.to_string())
+                f.map_or_else(|| "-".into(), |f| f.short())
             };
             writeln!(s, "  current:  {}", fp(st.current))?;
             writeln!(s, "  next:     {}", fp(st.next))?;
@@ -171,6 +259,31 @@ pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
     }
     for m in &status.missing {
         writeln!(s, "  missing:  secret {m}")?;
+    }
+    if !certificates.is_empty() {
+        let mut table = vec![[
+            "SECRET".to_owned(),
+            "KEY".into(),
+            "FINGERPRINT".into(),
+            "NOT AFTER".into(),
+            "".into(),
+        ]];
+        for c in certificates {
+            table.push([
+                c.secret.to_string(),
+                if c.block > 1 {
+                    format!("{} #{}", c.key, c.block)
+                } else {
+                    c.key.clone()
+                },
+                c.fingerprint.short(),
+                when(c.not_after),
+                relative(c.not_after, now),
+            ]);
+        }
+        for line in render_table(&table).lines() {
+            writeln!(s, "  {line}")?;
+        }
     }
     let next_run = match status.next_run {
         NextRun::Install => "install: a new CA and every Secret".to_owned(),
@@ -184,6 +297,32 @@ pub(crate) fn status(status: &Status, format: Format) -> Result<()> {
     writeln!(s, "next run (without --overwrite): {next_run}")?;
     writeln!(s, "then: {}", describe_next(&status.next))?;
     print(&s)
+}
+
+/// A time for a person: RFC 3339 in UTC, to the second (`2026-11-29T14:09:05Z`).
+pub(crate) fn when(t: time::OffsetDateTime) -> String {
+    certrotate_core::rfc3339(t.replace_nanosecond(0).unwrap_or(t))
+}
+
+/// `at` relative to `now` for a person: `in 1824 days`, `in 5 hours`, `expired 2 days ago`.
+pub(crate) fn relative(at: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
+    let (left, past) = if at >= now {
+        (at - now, false)
+    } else {
+        (now - at, true)
+    };
+    let amount = if left.whole_days() >= 2 {
+        format!("{} days", left.whole_days())
+    } else if left.whole_hours() >= 2 {
+        format!("{} hours", left.whole_hours())
+    } else {
+        format!("{} minutes", left.whole_minutes())
+    };
+    if past {
+        format!("(expired {amount} ago)")
+    } else {
+        format!("(in {amount})")
+    }
 }
 
 /// A plan's summary for a person, with the command-line hints the library leaves out.
@@ -234,10 +373,7 @@ pub(crate) fn describe_next(next: &Next) -> String {
                 WaitReason::TooSoon { .. } => "; run again then, --force now, or use --wait",
                 WaitReason::Converging { .. } => "; run again then, or use --wait",
             };
-            format!(
-                "the next step may run at {} ({reason}){hint}",
-                certrotate_core::rfc3339(*at)
-            )
+            format!("the next step may run at {} ({reason}){hint}", when(*at))
         }
         Next::WaitForRollout { workloads } => {
             let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
@@ -280,10 +416,7 @@ pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Re
         "SANS".into(),
     ]];
     for (source, c) in rows {
-        let key = match c.key_bits {
-            Some(b) => format!("{}-{b}", c.key_algorithm),
-            None => c.key_algorithm.clone(),
-        };
+        let key = key_name(&c.key_algorithm, c.key_bits);
         let mut sans: Vec<String> = c.dns_names.clone();
         sans.extend(c.ip_addresses.iter().map(ToString::to_string));
         table.push([
@@ -291,7 +424,7 @@ pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Re
             c.subject.clone(),
             c.issuer.clone(),
             c.fingerprint.short(),
-            certrotate_core::rfc3339(c.not_after),
+            when(c.not_after),
             c.days_left.to_string(),
             if c.is_ca { "yes".into() } else { "no".into() },
             key,
@@ -305,6 +438,16 @@ pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Re
         }
     }
     print(&s)
+}
+
+/// A key as `--key-algorithm` spells it (`ecdsa-p256`, `rsa-2048`, `ed25519`); other
+/// keys as the algorithm and size.
+fn key_name(algorithm: &str, bits: Option<usize>) -> String {
+    match (algorithm, bits) {
+        ("ecdsa", Some(bits)) => format!("ecdsa-p{bits}"),
+        (algorithm, Some(bits)) if algorithm != "ed25519" => format!("{algorithm}-{bits}"),
+        (algorithm, _) => algorithm.to_owned(),
+    }
 }
 
 fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
@@ -327,10 +470,7 @@ fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
     s
 }
 
-pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -> Result<()> {
-    if format == Format::Openmetrics {
-        return print(&openmetrics(report, now));
-    }
+pub(crate) fn check(report: &CheckReport, format: Format) -> Result<()> {
     if let Some(text) = data(report, format)? {
         return print(&text);
     }
@@ -374,7 +514,7 @@ pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -
             paint("EXPIRING", false),
             e.location,
             e.subject,
-            certrotate_core::rfc3339(e.not_after),
+            when(e.not_after),
             e.days_left
         )?;
     }
@@ -382,56 +522,6 @@ pub(crate) fn check(report: &CheckReport, format: Format, now: OffsetDateTime) -
         writeln!(s, "{}", paint("OK", true))?;
     }
     print(&s)
-}
-
-/// OpenMetrics text for a node-exporter textfile collector.
-pub(crate) fn openmetrics(report: &CheckReport, now: OffsetDateTime) -> String {
-    let esc = |v: &str| {
-        v.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
-    let mut s = String::new();
-    s.push_str("# TYPE certrotate_certificate_expiry_timestamp_seconds gauge\n");
-    s.push_str("# HELP certrotate_certificate_expiry_timestamp_seconds notAfter of each certificate, in Unix seconds.\n");
-    for c in &report.certificates {
-        let _ = writeln!(
-            s,
-            "certrotate_certificate_expiry_timestamp_seconds{{location=\"{}\",subject=\"{}\"}} {}",
-            esc(&c.location),
-            esc(&c.subject),
-            c.not_after.unix_timestamp()
-        );
-    }
-    s.push_str("# TYPE certrotate_trust_ok gauge\n");
-    s.push_str("# HELP certrotate_trust_ok 1 if the leaf is trusted by the trust store, else 0.\n");
-    for p in &report.pairs {
-        let _ = writeln!(
-            s,
-            "certrotate_trust_ok{{leaf=\"{}\",trusted_by=\"{}\"}} {}",
-            esc(&p.leaf),
-            esc(&p.trusted_by),
-            u8::from(p.verdict.is_trusted())
-        );
-    }
-    s.push_str("# TYPE certrotate_check_problems gauge\n");
-    s.push_str(
-        "# HELP certrotate_check_problems Secrets or keys missing, unreadable or mismatched.\n",
-    );
-    let _ = writeln!(
-        s,
-        "certrotate_check_problems {}",
-        report.problems.len() + report.keys.len()
-    );
-    s.push_str("# TYPE certrotate_check_timestamp_seconds gauge\n");
-    s.push_str("# HELP certrotate_check_timestamp_seconds When the check ran.\n");
-    let _ = writeln!(
-        s,
-        "certrotate_check_timestamp_seconds {}",
-        now.unix_timestamp()
-    );
-    s.push_str("# EOF\n");
-    s
 }
 
 /// The skipped blocks of a bundling, summarised: the first [`SkipSummary::SHOWN`] (all with
@@ -471,27 +561,34 @@ impl SkipSummary {
     }
 }
 
+/// A bundling's report as written: `skipped` holds the listed blocks, and the totals say
+/// how many there were in all.
+#[derive(Serialize)]
+pub(crate) struct WrittenReport<'a> {
+    new: &'a [certrotate_core::Fingerprint],
+    carried: &'a [certrotate_core::CarriedCert],
+    skipped: &'a [certrotate_core::SkippedBlock],
+    #[serde(flatten)]
+    summary: &'a SkipSummary,
+}
+
+impl<'a> WrittenReport<'a> {
+    pub(crate) fn new(report: &'a BundleReport, summary: &'a SkipSummary) -> Self {
+        Self {
+            new: &report.new,
+            carried: &report.carried,
+            skipped: &summary.shown,
+            summary,
+        }
+    }
+}
+
 pub(crate) fn bundle_report(
     report: &BundleReport,
     summary: &SkipSummary,
     format: Format,
 ) -> Result<()> {
-    /// The report as written: `skipped` holds the listed blocks, and the totals say how
-    /// many there were in all.
-    #[derive(Serialize)]
-    struct Written<'a> {
-        new: &'a [certrotate_core::Fingerprint],
-        carried: &'a [certrotate_core::CarriedCert],
-        skipped: &'a [certrotate_core::SkippedBlock],
-        #[serde(flatten)]
-        summary: &'a SkipSummary,
-    }
-    let written = Written {
-        new: &report.new,
-        carried: &report.carried,
-        skipped: &summary.shown,
-        summary,
-    };
+    let written = WrittenReport::new(report, summary);
     // Built whole, then written once: stderr is unbuffered, and a 10,000-block report
     // written piece by piece costs more than the bundling itself.
     let text = match data(&written, format)? {
@@ -505,7 +602,7 @@ pub(crate) fn bundle_report(
                     "carried: old block {} ({}, not after {})",
                     c.block,
                     c.fingerprint.short(),
-                    certrotate_core::rfc3339(c.not_after)
+                    when(c.not_after)
                 )?;
             }
             // Runs of blocks past the carry limit become one line.

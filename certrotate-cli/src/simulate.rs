@@ -36,7 +36,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "envoy-gateway")]
     pub profile: String,
     /// `staged` or `single-step`.
-    #[arg(long, default_value = "staged", value_parser = parse_strategy)]
+    #[arg(long, default_value = "staged", value_parser = parse_strategy())]
     pub strategy: Strategy,
     /// The convergence interval (simulated: waits cost nothing).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
@@ -51,7 +51,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1)]
     pub max_carried: usize,
     /// Key algorithm of new CAs and leaves.
-    #[arg(long, value_parser = parse_key_algorithm)]
+    #[arg(long, value_parser = parse_key_algorithm())]
     pub key_algorithm: Option<KeyAlgorithm>,
     /// Validity of a new CA.
     #[arg(long, value_parser = parse_duration)]
@@ -72,6 +72,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     let target = cli::TargetArgs {
         dir: args.dir.clone(),
         kube: args.kube,
+        kubeconfig: None,
         context: args.context.clone(),
         namespace: args.namespace.clone(),
         profile: args.profile.clone(),

@@ -61,7 +61,18 @@ fn a_mismatched_or_truncated_tls_key_fails_check_naming_the_secret() {
     assert_eq!(v["keys"][0]["problem"]["kind"], "mismatch");
     let (code, out, _) = run(&["check", "--dir", d, "-o", "openmetrics"]);
     assert_eq!(code, 3);
-    assert!(out.contains("certrotate_check_problems 1"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "certrotate_check_problems{{namespace=\"{NS}\"}} 1"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "certrotate_key_ok{{namespace=\"{NS}\",secret=\"envoy\",key=\"tls.key\"}} 0"
+        )),
+        "{out}"
+    );
 
     std::fs::write(&envoy_key, &own[..own.len() / 2]).unwrap();
     let (code, out, _) = run(&["check", "--dir", d]);

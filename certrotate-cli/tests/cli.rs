@@ -271,8 +271,8 @@ fn dry_run_prints_the_plan_redacted_and_changes_nothing() {
         "-o",
         "json",
     ]);
-    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(plan["to"], "prepared");
+    let plans: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plans[0]["to"], "prepared");
     assert!(r.stdout.contains("<redacted>"));
     assert_eq!(snapshot(tmp.path()), before);
     let r = run(&["rotate", "--dir", dir, "--dry-run=server"]);
@@ -352,9 +352,11 @@ fn bundle_command_on_files_and_stdin() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(count(&out.stdout), 3);
-    let report: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(report["carried"].as_array().unwrap().len(), 2);
+    // -o json: the data (bundle and report) is one document on stdout.
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(count(doc["pem"].as_str().unwrap().as_bytes()), 3);
+    assert_eq!(doc["report"]["carried"].as_array().unwrap().len(), 2);
+    assert!(out.stderr.is_empty());
 }
 
 #[test]
@@ -409,7 +411,7 @@ fn check_exit_codes_and_openmetrics() {
     assert_eq!(r.code, 4, "{}", r.stdout);
     assert!(r.stdout.contains("EXPIRING"));
     let r = ok(&["check", "--dir", dir, "-o", "openmetrics"]);
-    assert!(r.stdout.contains("certrotate_certificate_expiry_timestamp_seconds{location=\"secret envoy-gateway-system/envoy key tls.crt block 1\""), "{}", r.stdout);
+    assert!(r.stdout.contains("certrotate_certificate_not_after_timestamp_seconds{namespace=\"envoy-gateway-system\",secret=\"envoy\",key=\"tls.crt\",block=\"1\"}"), "{}", r.stdout);
     assert!(r.stdout.contains("certrotate_trust_ok{"));
     assert!(r.stdout.ends_with("# EOF\n"));
 

@@ -14,6 +14,18 @@ pub trait Clock: Send + Sync {
 
     /// Waits until `at` (returns at once if it has passed).
     fn sleep_until(&self, at: OffsetDateTime) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// Waits until `at` for what `next` says (a phase converging, rollouts): the engine's
+    /// waits between phases. A clock that shows progress overrides it to say what it waits
+    /// for; by default it is [`Self::sleep_until`].
+    fn wait_for(
+        &self,
+        at: OffsetDateTime,
+        next: &certrotate_core::plan::Next,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let _ = next;
+        self.sleep_until(at)
+    }
 }
 
 /// The system clock and tokio's timer. The only place in certrotate that reads the clock.

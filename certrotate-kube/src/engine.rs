@@ -391,6 +391,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 }
                 Err(e) => return Err(e),
             }
+            tracing::info!(from = %plan.from, to = %plan.to, "{}", plan.summary);
             report.phase = plan.to;
             report.summary = plan.summary.clone();
             report.next = plan.next.clone();
@@ -430,7 +431,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     until,
                 });
             }
-            self.clock.sleep_until(until).await;
+            self.clock.wait_for(until, &plan.next).await;
         }
         report.requeue_after = self.requeue_after(&report.next);
         Ok(report)
@@ -771,8 +772,10 @@ pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed,
 
 fn event(report: &mut RunReport, e: Event) {
     match &e {
+        // Said at info level once its writes are made (see `run`): a log line never
+        // reports a write that then fails.
         Event::Planned { from, to, summary } => {
-            tracing::info!(%from, %to, "{summary}");
+            tracing::debug!(%from, %to, "planned: {summary}");
         }
         Event::SecretCreated { secret, reason } => {
             tracing::info!(%secret, %reason, "secret created");

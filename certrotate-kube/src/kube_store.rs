@@ -79,17 +79,33 @@ impl KubeStore {
     /// A store from the kubeconfig (`$KUBECONFIG`, `~/.kube/config`, optionally a context)
     /// or the in-cluster service account.
     pub async fn try_default(context: Option<&str>) -> Result<Self, StoreError> {
+        Self::connect(None, context).await
+    }
+
+    /// A store from the kubeconfig file `kubeconfig` (or, without it, as
+    /// [`Self::try_default`]), optionally with a context: `--kubeconfig` and `--context`.
+    pub async fn connect(
+        kubeconfig: Option<&std::path::Path>,
+        context: Option<&str>,
+    ) -> Result<Self, StoreError> {
         let options = kube::config::KubeConfigOptions {
             context: context.map(str::to_owned),
             ..Default::default()
         };
-        let mut config = match context {
-            Some(_) => kube::Config::from_kubeconfig(&options)
+        let failure = |e: &(dyn std::error::Error + 'static)| {
+            StoreError::Backend(Box::new(ApiFailure::new(e)))
+        };
+        let mut config = match (kubeconfig, context) {
+            (Some(path), _) => {
+                let file = kube::config::Kubeconfig::read_from(path).map_err(|e| failure(&e))?;
+                kube::Config::from_custom_kubeconfig(file, &options)
+                    .await
+                    .map_err(|e| failure(&e))?
+            }
+            (None, Some(_)) => kube::Config::from_kubeconfig(&options)
                 .await
-                .map_err(|e| StoreError::Backend(Box::new(ApiFailure::new(&e))))?,
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| StoreError::Backend(Box::new(ApiFailure::new(&e))))?,
+                .map_err(|e| failure(&e))?,
+            (None, None) => kube::Config::infer().await.map_err(|e| failure(&e))?,
         };
         config.read_timeout = Some(Duration::from_secs(30));
         // One bounded retry policy (this store's), not kube's 15 retries on top of it.
@@ -98,6 +114,11 @@ impl KubeStore {
         let client = Client::try_from(config)
             .map_err(|e| StoreError::Backend(Box::new(ApiFailure::new(&e))))?;
         Ok(Self::new(client))
+    }
+
+    /// The client (to record Events with, or share with an operator).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Use the API server's dry run: every write is validated, none is persisted.

@@ -92,6 +92,7 @@ mod clock;
 mod dir;
 mod engine;
 mod error;
+pub mod events;
 mod gate;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]

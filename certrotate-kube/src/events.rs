@@ -1,0 +1,588 @@
+//! Kubernetes Events on the CA Secret for what a rotation did, so that
+//! `kubectl describe secret envoy-gateway-ca` (or `kubectl events --for secret/...`) tells
+//! the story: each phase change, restart, wait and conflict, and a failed or refused run.
+//!
+//! [`notices`] maps a [`RunReport`] and [`error_notice`] an engine [`Error`] to the
+//! [`Notice`]s a person should see (pure, so every store can use it and tests can assert
+//! it); [`EventRecorder`] (feature `kube`) publishes them as `events.k8s.io/v1` Events
+//! through kube's own recorder, which patches a repeated Event's series instead of
+//! creating another. Secret writes that are part of a phase are not Events of their own:
+//! the phase change says what they were for.
+
+use std::fmt;
+
+use certrotate_core::plan::{Phase, Summary, WaitReason};
+
+use crate::engine::{Event, RunReport};
+use crate::error::Error;
+
+/// The most bytes of an Event's note (the API server's limit is 1 kB).
+pub const MAX_NOTE_BYTES: usize = 1024;
+
+/// The reporting controller of certrotate's Events (`From` in `kubectl describe`).
+pub const REPORTING_CONTROLLER: &str = "certrotate";
+
+/// Whether an Event reports normal progress or something a person should look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// `Normal`.
+    Normal,
+    /// `Warning`.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Normal => "Normal",
+            Self::Warning => "Warning",
+        })
+    }
+}
+
+/// One Event to record on the CA Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Notice {
+    /// `Normal` or `Warning`.
+    pub severity: Severity,
+    /// A PascalCase reason (`PhaseChanged`, `WorkloadRestarted`, `RotationFailed`, ...).
+    pub reason: &'static str,
+    /// What certrotate was doing: `Install`, the phase a rotation step moved to
+    /// (`Prepare`, `Trust`, `Leaves`, `Retire`, `Stable`), or `Rotate`.
+    pub action: &'static str,
+    /// A sentence for a person, at most [`MAX_NOTE_BYTES`].
+    pub note: String,
+}
+
+impl Notice {
+    fn new(severity: Severity, reason: &'static str, action: &'static str, note: String) -> Self {
+        Self {
+            severity,
+            reason,
+            action,
+            note: truncate(note),
+        }
+    }
+}
+
+/// The Events a run's report calls for, in order (each about the CA Secret, which the
+/// [`EventRecorder`] names).
+///
+/// Each notice's action is the phase its plan moved to (`Prepare`, `Trust`, `Leaves`,
+/// `Retire`, `Stable`): kube's recorder folds Events with the same reason and action into
+/// one series (keeping the first note), so a restart in the trust phase and one in the
+/// leaves phase stay two Events, while a retried conflict counts up one.
+pub fn notices(report: &RunReport) -> Vec<Notice> {
+    let mut action = "Rotate";
+    let mut out = Vec::new();
+    for event in &report.events {
+        if let Event::Planned { to, .. } = event {
+            action = phase_action(*to);
+        }
+        out.extend(notice(event, action));
+    }
+    out
+}
+
+fn phase_action(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Stable => "Stable",
+        Phase::Prepared => "Prepare",
+        Phase::Trust => "Trust",
+        Phase::Leaves => "Leaves",
+        Phase::Retire => "Retire",
+    }
+}
+
+/// The Event of one engine event, if a person should see it.
+fn notice(event: &Event, action: &'static str) -> Option<Notice> {
+    use Severity::{Normal, Warning};
+    match event {
+        Event::Planned { from, to, summary } if from != to => Some(Notice::new(
+            Normal,
+            "PhaseChanged",
+            action,
+            format!("phase {from} -> {to}: {summary}"),
+        )),
+        Event::Planned { summary, .. } => plan_outcome(summary),
+        Event::WorkloadRestarted { workload, reason } => Some(Notice::new(
+            Normal,
+            "WorkloadRestarted",
+            action,
+            format!("restarted {workload}: {reason}"),
+        )),
+        Event::Waiting { until, reason } => {
+            let reason_word = match reason {
+                WaitReason::Converging { .. } => "WaitingForConvergence",
+                // A rotation asked for too soon after the last one: refused until `until`.
+                WaitReason::TooSoon { .. } => "RotationTooSoon",
+            };
+            Some(Notice::new(
+                Normal,
+                reason_word,
+                action,
+                format!(
+                    "the next step may run at {}: {reason}",
+                    certrotate_core::rfc3339(*until)
+                ),
+            ))
+        }
+        Event::WaitingForRollout { workloads } => Some(Notice::new(
+            Normal,
+            "WaitingForRollout",
+            action,
+            format!(
+                "waiting for the rollout of {} before the next step",
+                join(workloads)
+            ),
+        )),
+        Event::Conflict { object, attempt } => Some(Notice::new(
+            Warning,
+            "WriteConflict",
+            action,
+            format!(
+                "{object} changed while certrotate wrote it (attempt {attempt}): re-read and re-planned"
+            ),
+        )),
+        Event::TrustAtRisk { pairs } => Some(Notice::new(
+            Warning,
+            "TrustAtRisk",
+            action,
+            format!(
+                "{} leaf/trust-store pair(s) fail while this step converges: {}",
+                pairs.len(),
+                join(pairs)
+            ),
+        )),
+        // Parts of a phase: the phase change says what they were for.
+        Event::SecretCreated { .. }
+        | Event::SecretUpdated { .. }
+        | Event::SecretUnchanged { .. }
+        | Event::WebhookUpdated { .. }
+        | Event::Note(_) => None,
+    }
+}
+
+/// The Event of a plan that did not change the phase, if it is news: an install, Secrets
+/// created or renewed, an install the run refuses to take over, or a CA that expires
+/// before the leaves it would renew.
+fn plan_outcome(summary: &Summary) -> Option<Notice> {
+    use Severity::{Normal, Warning};
+    match summary {
+        Summary::Installed { .. } => Some(Notice::new(
+            Normal,
+            "Installed",
+            "Install",
+            summary.to_string(),
+        )),
+        Summary::CreatedMissing => Some(Notice::new(
+            Normal,
+            "SecretsCreated",
+            "Install",
+            summary.to_string(),
+        )),
+        Summary::Renewed { count, .. } if *count > 0 => Some(Notice::new(
+            Normal,
+            "LeavesRenewed",
+            "Renew",
+            summary.to_string(),
+        )),
+        // A person has to act: only a CA rotation gives the leaves their validity back.
+        Summary::CaExpiresFirst { .. } => Some(Notice::new(
+            Warning,
+            "CaExpiresFirst",
+            "Renew",
+            format!("{summary} (rotate --overwrite, or schedule it with --rotate-ca-before)"),
+        )),
+        Summary::NotManaged { .. } => Some(Notice::new(
+            Warning,
+            "NotManaged",
+            "Install",
+            format!("{summary}; run with --overwrite to adopt them with a new CA"),
+        )),
+        // Said by the Waiting event that follows, or nothing happened.
+        Summary::TooSoon { .. }
+        | Summary::Waiting { .. }
+        | Summary::Renewed { .. }
+        | Summary::UpToDate => None,
+        // These change the phase; a plan that names them without a change is a rerun.
+        Summary::Adopting { .. }
+        | Summary::Prepared { .. }
+        | Summary::Trust { .. }
+        | Summary::Leaves { .. }
+        | Summary::Retire { .. }
+        | Summary::Done { .. } => None,
+    }
+}
+
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The Event of a failed run: `RotationRefused` when the plan refused the observed state
+/// (bad or weak certificates, an inconsistent rotation state) or the trust gate refused a
+/// step that would break a handshake, `RotationTimedOut`,
+/// `RotationConflict` when another writer kept changing an object, `RotationFailed` for
+/// API or file errors. The note is the error and its causes.
+pub fn error_notice(error: &Error) -> Notice {
+    let reason = match error {
+        Error::Plan(_) | Error::TrustWouldBreak { .. } => "RotationRefused",
+        Error::TooManyConflicts { .. } => "RotationConflict",
+        Error::Timeout { .. } => "RotationTimedOut",
+        Error::ReadSecret { .. }
+        | Error::WriteSecret { .. }
+        | Error::ReadWorkload { .. }
+        | Error::RestartWorkload { .. }
+        | Error::ReadWebhook { .. }
+        | Error::UpdateWebhook { .. }
+        | Error::BlockingTask(_) => "RotationFailed",
+    };
+    let mut note = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !note.contains(&text) {
+            note.push_str(": ");
+            note.push_str(&text);
+        }
+        source = cause.source();
+    }
+    Notice::new(Severity::Warning, reason, "Rotate", note)
+}
+
+/// Cuts `note` to [`MAX_NOTE_BYTES`] on a character boundary, marking the cut.
+fn truncate(mut note: String) -> String {
+    if note.len() > MAX_NOTE_BYTES {
+        let mut end = MAX_NOTE_BYTES - "...".len();
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push_str("...");
+    }
+    note
+}
+
+#[cfg(feature = "kube")]
+pub use recorder::EventRecorder;
+
+#[cfg(feature = "kube")]
+mod recorder {
+    use certrotate_core::plan::ObjectRef;
+    use k8s_openapi::api::core::v1::{ObjectReference, Secret};
+    use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+    use kube::{Api, Client, Resource};
+
+    use super::{Notice, REPORTING_CONTROLLER, Severity};
+
+    /// Publishes [`Notice`]s as `events.k8s.io/v1` Events regarding the CA Secret.
+    ///
+    /// Needs `create` and `patch` on `events.k8s.io` `events` in the Secret's namespace
+    /// (a repeated Event is a patch of its series), and `get` on the CA Secret (its UID,
+    /// which `kubectl describe` matches Events by).
+    pub struct EventRecorder {
+        client: Client,
+        recorder: Recorder,
+        ca_secret: ObjectRef,
+    }
+
+    impl std::fmt::Debug for EventRecorder {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("EventRecorder")
+                .field("ca_secret", &self.ca_secret)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl EventRecorder {
+        /// A recorder for Events on `ca_secret`, reported by `certrotate` from `instance`
+        /// (the Pod's name in a Job, the host name elsewhere; `None`: `certrotate`).
+        pub fn new(client: Client, ca_secret: ObjectRef, instance: Option<String>) -> Self {
+            let reporter = Reporter {
+                controller: REPORTING_CONTROLLER.into(),
+                instance,
+            };
+            Self {
+                recorder: Recorder::new(client.clone(), reporter),
+                client,
+                ca_secret,
+            }
+        }
+
+        /// Publishes `notices` in order; stops at the first one the API server refuses.
+        pub async fn publish(&self, notices: &[Notice]) -> Result<(), kube::Error> {
+            if notices.is_empty() {
+                return Ok(());
+            }
+            let regarding = self.regarding().await?;
+            for notice in notices {
+                let event = KubeEvent {
+                    type_: match notice.severity {
+                        Severity::Normal => EventType::Normal,
+                        Severity::Warning => EventType::Warning,
+                    },
+                    reason: notice.reason.into(),
+                    note: Some(notice.note.clone()),
+                    action: notice.action.into(),
+                    secondary: None,
+                };
+                self.recorder.publish(&event, &regarding).await?;
+            }
+            Ok(())
+        }
+
+        /// The CA Secret as an Event's `regarding`, with its UID when it exists (`kubectl
+        /// describe` selects Events by it); by name alone before it is created.
+        async fn regarding(&self) -> Result<ObjectReference, kube::Error> {
+            let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ca_secret.namespace);
+            Ok(match api.get_opt(&self.ca_secret.name).await? {
+                Some(secret) => {
+                    let mut reference = secret.object_ref(&());
+                    // The Event is about the Secret, not one version of it.
+                    reference.resource_version = None;
+                    reference
+                }
+                None => ObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Secret".into()),
+                    namespace: Some(self.ca_secret.namespace.clone()),
+                    name: Some(self.ca_secret.name.clone()),
+                    ..ObjectReference::default()
+                },
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use certrotate_core::Fingerprint;
+    use certrotate_core::plan::{
+        AnyRef, Next, Note, NoteReason, ObjectRef, StateProblem, StepReason, Strategy, WorkloadRef,
+    };
+    use certrotate_core::profile::WorkloadKind;
+
+    use super::*;
+    use crate::error::StoreError;
+
+    fn report(events: Vec<Event>) -> RunReport {
+        RunReport {
+            events,
+            phase: Phase::Stable,
+            next: Next::Done,
+            requeue_after: None,
+            summary: Summary::UpToDate,
+            writes: 0,
+        }
+    }
+
+    fn fingerprint() -> Fingerprint {
+        Fingerprint::of(b"a certificate")
+    }
+
+    #[test]
+    fn a_report_becomes_the_events_a_person_reads() {
+        let until = time::macros::datetime!(2026-11-29 13:05:00 UTC);
+        let ratelimit = WorkloadRef {
+            kind: WorkloadKind::Deployment,
+            object: ObjectRef::new("ns", "ratelimit"),
+        };
+        let envoy = ObjectRef::new("ns", "envoy");
+        let report = report(vec![
+            Event::SecretCreated {
+                secret: ObjectRef::new("ns", "ca"),
+                reason: StepReason::FirstInstall,
+            },
+            Event::Planned {
+                from: Phase::Stable,
+                to: Phase::Stable,
+                summary: Summary::Installed { ca: fingerprint() },
+            },
+            Event::Planned {
+                from: Phase::Prepared,
+                to: Phase::Trust,
+                summary: Summary::Trust {
+                    next: fingerprint(),
+                },
+            },
+            Event::SecretUpdated {
+                secret: envoy.clone(),
+                keys: vec!["ca.crt".into()],
+                reason: StepReason::TrustAdded,
+            },
+            Event::SecretUnchanged {
+                secret: envoy.clone(),
+            },
+            Event::Note(Note::new(ratelimit.clone(), NoteReason::Absent)),
+            Event::WorkloadRestarted {
+                workload: ratelimit.clone(),
+                reason: StepReason::TrustAdded,
+            },
+            Event::Conflict {
+                object: AnyRef::Secret(envoy),
+                attempt: 2,
+            },
+            Event::Waiting {
+                until,
+                reason: WaitReason::Converging {
+                    phase: Phase::Trust,
+                },
+            },
+            Event::WaitingForRollout {
+                workloads: vec![ratelimit],
+            },
+            Event::Planned {
+                from: Phase::Stable,
+                to: Phase::Stable,
+                summary: Summary::TooSoon {
+                    ended: until,
+                    earliest: until,
+                },
+            },
+            Event::Waiting {
+                until,
+                reason: WaitReason::TooSoon { ended: until },
+            },
+        ]);
+        let fp = fingerprint().short();
+        let got: Vec<(Severity, &str, &str, String)> = notices(&report)
+            .into_iter()
+            .map(|n| (n.severity, n.reason, n.action, n.note))
+            .collect();
+        use Severity::{Normal, Warning};
+        let rollout = "waiting for the rollout of deployment ns/ratelimit before the next step";
+        assert_eq!(
+            got,
+            [
+                (Normal, "Installed", "Install", format!("installed: CA {fp}")),
+                (
+                    Normal,
+                    "PhaseChanged",
+                    "Trust",
+                    format!("phase prepared -> trust: trust: every bundle now carries CA {fp}")
+                ),
+                (
+                    Normal,
+                    "WorkloadRestarted",
+                    "Trust",
+                    "restarted deployment ns/ratelimit: trust: bundle with the next CA".into()
+                ),
+                (
+                    Warning,
+                    "WriteConflict",
+                    "Trust",
+                    "secret ns/envoy changed while certrotate wrote it (attempt 2): re-read and re-planned".into()
+                ),
+                (
+                    Normal,
+                    "WaitingForConvergence",
+                    "Trust",
+                    "the next step may run at 2026-11-29T13:05:00Z: bundles must converge before leaves change".into()
+                ),
+                (Normal, "WaitingForRollout", "Trust", rollout.into()),
+                (
+                    Normal,
+                    "RotationTooSoon",
+                    "Stable",
+                    format!(
+                        "the next step may run at 2026-11-29T13:05:00Z: {}",
+                        WaitReason::TooSoon { ended: until }
+                    )
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_install_not_made_by_certrotate_is_a_warning() {
+        let report = report(vec![Event::Planned {
+            from: Phase::Stable,
+            to: Phase::Stable,
+            summary: Summary::NotManaged {
+                existing: vec![ObjectRef::new("ns", "envoy")],
+                ca_secret: ObjectRef::new("ns", "ca"),
+            },
+        }]);
+        let got = notices(&report);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].severity, got[0].reason),
+            (Severity::Warning, "NotManaged")
+        );
+        assert!(
+            got[0]
+                .note
+                .ends_with("run with --overwrite to adopt them with a new CA")
+        );
+        // A rerun that finds nothing to do records nothing.
+        let quiet = report_with(Summary::Done {
+            ca: fingerprint(),
+            retired: false,
+            strategy: Strategy::Staged,
+        });
+        assert!(notices(&quiet).is_empty());
+    }
+
+    fn report_with(summary: Summary) -> RunReport {
+        report(vec![Event::Planned {
+            from: Phase::Stable,
+            to: Phase::Stable,
+            summary,
+        }])
+    }
+
+    #[test]
+    fn a_failed_run_is_a_warning_whose_reason_says_what_kind() {
+        let failed = error_notice(&Error::WriteSecret {
+            secret: ObjectRef::new("ns", "envoy"),
+            source: StoreError::Backend("connection reset".into()),
+        });
+        assert_eq!(
+            (failed.severity, failed.reason),
+            (Severity::Warning, "RotationFailed")
+        );
+        assert_eq!(
+            failed.note, "writing secret ns/envoy: connection reset",
+            "the cause once"
+        );
+
+        let refused = error_notice(&Error::Plan(certrotate_core::Error::InvalidRotationState {
+            secret: ObjectRef::new("ns", "ca"),
+            problem: Box::new(StateProblem::UnknownPhase {
+                value: "halfway".into(),
+            }),
+        }));
+        assert_eq!(refused.reason, "RotationRefused");
+        assert!(
+            refused.note.contains("halfway") && refused.note.contains("ns/ca"),
+            "{}",
+            refused.note
+        );
+        let gate = error_notice(&Error::TrustWouldBreak {
+            step: Summary::UpToDate,
+            broken: Vec::new(),
+        });
+        assert_eq!(gate.reason, "RotationRefused");
+
+        let conflicts = error_notice(&Error::TooManyConflicts {
+            attempts: 6,
+            object: AnyRef::Secret(ObjectRef::new("ns", "envoy")),
+        });
+        assert_eq!(conflicts.reason, "RotationConflict");
+        let blocked = error_notice(&Error::BlockingTask("panicked".into()));
+        assert_eq!(blocked.reason, "RotationFailed");
+    }
+
+    #[test]
+    fn long_notes_are_cut_on_a_character_boundary() {
+        let note = truncate("é".repeat(MAX_NOTE_BYTES));
+        assert!(note.len() <= MAX_NOTE_BYTES, "{}", note.len());
+        assert!(note.ends_with("..."));
+        assert_eq!(truncate("short".into()), "short");
+    }
+}
