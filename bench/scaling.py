@@ -1,5 +1,6 @@
-"""Scaling curves: `certrotate bundle` time and peak memory at 10^3..10^6 certificates (with
-Python `cryptography` beside it), and a staged rotation against the fake API server at
+"""Scaling curves: `certrotate bundle` time and peak memory with 10^3..10^6 tiny junk blocks
+in OLD and with 10^3..1.7x10^5 tiny certificates in each input (Python `cryptography`
+beside it), and a staged rotation against the fake API server at
 10..1,000 control planes (time and requests). Writes a table to stdout, the figures to
 WORKDIR/scaling.json and a plot to bench/scaling.svg (hand-written SVG: no plotting
 library needed).
@@ -40,28 +41,45 @@ def run(argv):
         return elapsed, int(f.read().split()[-1]) / 1024
 
 
-def bundle_curve():
+def bundle_curve(kind):
+    """kind "junk": NEW is one CA, OLD is N tiny junk blocks (58 bytes each: `AAAA` is no
+    certificate), all scanned and skipped. kind "certs": NEW and OLD are N tiny CA
+    certificates each (384 bytes of PEM; the first half of OLD expired)."""
     rows = []
-    sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
+    if kind == "junk":
+        sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
+    else:
+        # 170,000 tiny certificates (62 MiB) is the most under the CLI's 64 MiB per input.
+        sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 170_000]
     for n in sizes:
         new, old = os.path.join(work, f"tiny-new-{n}.pem"), os.path.join(work, f"tiny-old-{n}.pem")
         if not os.path.exists(old):
             subprocess.run([sys.executable, os.path.join(here, "peers/make_tiny.py"), str(n), new, old, str(NOW)], check=True)
+        if kind == "junk":
+            first = open(new, "rb").read().split(b"-----END CERTIFICATE-----\n")[0]
+            new = os.path.join(work, "one-ca.pem")
+            with open(new, "wb") as f:
+                f.write(first + b"-----END CERTIFICATE-----\n")
+            old = os.path.join(work, f"junk-{n}.pem")
+            with open(old, "wb") as f:
+                f.write(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" * n)
         input_mib = (os.path.getsize(new) + os.path.getsize(old)) / 2**20
         ours_argv = [certrotate, "bundle", new, old, "--now", NOW_RFC, "-q"]
-        peer_argv = [sys.executable, os.path.join(here, "peers/merge_python.py"), new, old, str(NOW)]
+        peer = "peers/merge_python_skip.py" if kind == "junk" else "peers/merge_python.py"
+        peer_argv = [sys.executable, os.path.join(here, peer), new, old, str(NOW)]
         rounds = 7 if n <= 10_000 else 5 if n <= 100_000 else 3
-        ours, peer = [], []
+        ours, theirs = [], []
         for _ in range(rounds):  # alternating, so drift hits both alike
             ours.append(run(ours_argv))
-            peer.append(run(peer_argv))
+            theirs.append(run(peer_argv))
         row = {
-            "certificates": n,
+            "kind": kind,
+            "blocks": n,
             "input_mib": input_mib,
             "certrotate_ms": statistics.median(t for t, _ in ours),
             "certrotate_rss_mib": statistics.median(m for _, m in ours),
-            "python_ms": statistics.median(t for t, _ in peer),
-            "python_rss_mib": statistics.median(m for _, m in peer),
+            "python_ms": statistics.median(t for t, _ in theirs),
+            "python_rss_mib": statistics.median(m for _, m in theirs),
             "rounds": rounds,
         }
         rows.append(row)
@@ -87,7 +105,7 @@ def rotation_curve():
     return rows
 
 
-def svg(bundle, rotation, path):
+def svg(junk, certs, rotation, path):
     """Two log-log panels: time (and memory) against size, with a slope-1 guide."""
     W, H, M = 460, 320, 56
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="940" height="340" font-family="sans-serif" font-size="11">']
@@ -122,11 +140,13 @@ def svg(bundle, rotation, path):
         out.append(f'<line x1="{px(x1)}" y1="{py(y1)}" x2="{px(max(xs))}" y2="{py(y1 * max(xs) / x1)}" stroke="#999" stroke-dasharray="1 3"/>')
         out.append(f'<text x="{x0 + W - 12}" y="{H - M + 8}" text-anchor="end" fill="#999">dotted: linear from the first point</text>')
 
-    panel(0, "bundle NEW OLD (each N tiny certificates)", "certificates per input (N)", [
-        ("certrotate ms", [(r["certificates"], r["certrotate_ms"]) for r in bundle], "#1f77b4"),
-        ("Python cryptography ms", [(r["certificates"], r["python_ms"]) for r in bundle], "#ff7f0e"),
-        ("certrotate peak RSS MiB", [(r["certificates"], r["certrotate_rss_mib"]) for r in bundle], "#1f77b4"),
-        ("input MiB (NEW + OLD)", [(r["certificates"], r["input_mib"]) for r in bundle], "#2ca02c"),
+    panel(0, "certrotate bundle NEW OLD", "blocks in OLD (junk) / in each input (certificates)", [
+        ("junk blocks: ms", [(r["blocks"], r["certrotate_ms"]) for r in junk], "#1f77b4"),
+        ("junk blocks: Python ms", [(r["blocks"], r["python_ms"]) for r in junk], "#ff7f0e"),
+        ("junk blocks: peak RSS MiB", [(r["blocks"], r["certrotate_rss_mib"]) for r in junk], "#1f77b4"),
+        ("junk blocks: input MiB", [(r["blocks"], r["input_mib"]) for r in junk], "#2ca02c"),
+        ("certificates: ms", [(r["blocks"], r["certrotate_ms"]) for r in certs], "#17becf"),
+        ("certificates: Python ms", [(r["blocks"], r["python_ms"]) for r in certs], "#bcbd22"),
     ], "ms / MiB")
     step = "staged rotation, to the end"
     panel(470, "staged rotation against the fake API server", "control planes (16 at a time)", [
@@ -139,18 +159,21 @@ def svg(bundle, rotation, path):
         f.write("\n".join(out) + "\n")
 
 
-bundle = bundle_curve()
+junk = bundle_curve("junk")
+certs = bundle_curve("certs")
+bundle = junk + certs
 rotation = rotation_curve()
 with open(os.path.join(work, "scaling.json"), "w") as f:
     json.dump({"bundle": bundle, "rotation": rotation}, f, indent=2)
-svg(bundle, rotation, os.path.join(here, "scaling.svg"))
+svg(junk, certs, rotation, os.path.join(here, "scaling.svg"))
 
-print("\n| certificates per input | input MiB | certrotate ms | peak RSS MiB | RSS / input | Python ms | Python RSS MiB | ratio (time) | ms per 1k certs |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("\n| OLD | blocks | input MiB | certrotate ms | peak RSS MiB | RSS / input | Python ms | Python RSS MiB | time ratio | µs per block |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in bundle:
-    print(f"| {r['certificates']:,} | {r['input_mib']:.1f} | {r['certrotate_ms']:.1f} | {r['certrotate_rss_mib']:.1f} | "
+    what = "tiny junk blocks (NEW: 1 CA)" if r["kind"] == "junk" else "tiny CA certificates (NEW: as many)"
+    print(f"| {what} | {r['blocks']:,} | {r['input_mib']:.1f} | {r['certrotate_ms']:.1f} | {r['certrotate_rss_mib']:.1f} | "
           f"{r['certrotate_rss_mib'] / r['input_mib']:.2f} | {r['python_ms']:.1f} | {r['python_rss_mib']:.1f} | "
-          f"{r['certrotate_ms'] / r['python_ms']:.3f} | {r['certrotate_ms'] / r['certificates'] * 1000:.2f} |")
+          f"{r['certrotate_ms'] / r['python_ms']:.3f} | {r['certrotate_ms'] / r['blocks'] * 1000:.2f} |")
 print("\n| control planes | install ms | rotation ms | rerun ms | rotation requests / plane | rotation ms per plane |")
 print("|---:|---:|---:|---:|---|---:|")
 for r in rotation:

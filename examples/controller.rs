@@ -10,7 +10,10 @@
 //! `cargo run --example controller --features kube` (uses your kubeconfig; needs
 //! list/watch on Secrets cluster-wide, plus what `deploy/rbac.yaml` grants per namespace).
 //! Install a control plane first (`certrotate rotate --kube -n NAMESPACE`); the controller
-//! then renews its leaves before they expire.
+//! then rotates its CA 90 days before it expires and renews leaves in between. To ask for
+//! a rotation now, an operator would set `PlanOptions::request` to
+//! `RotationRequest::Id(..)` from its own resource: the id is persisted with the rotation,
+//! so the same request rotates once however often it is reconciled.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,9 +47,12 @@ impl Context {
     fn new(client: Client, clock: Arc<dyn Clock>) -> Self {
         Self {
             client,
-            // Install what is missing, renew leaves that expire within 30 days.
+            // The whole lifecycle as policy: rotate the CA when it expires within 90 days
+            // (a staged rotation, one phase per reconcile), renew leaves expiring within
+            // 90 days, create what is missing.
             options: PlanOptions::default()
-                .with_renew_before(Some(Duration::from_secs(30 * 24 * 3600))),
+                .with_rotate_ca_before(Some(Duration::from_secs(90 * 24 * 3600)))
+                .with_renew_before(Some(Duration::from_secs(90 * 24 * 3600))),
             clock,
             resync: Duration::from_secs(3600),
             rotators: Mutex::new(BTreeMap::new()),

@@ -1,8 +1,8 @@
 """Writes NEW (N tiny CA certificates) and OLD (N, the first half expired at NOW) for the
 scaling benchmark, fast enough for N = 1,000,000.
 
-Each certificate is one Ed25519 self-signed CA certificate (about 300 bytes of DER, 450 of
-PEM) whose 8-byte serial number is replaced by a counter: every block is distinct DER that
+Each certificate is one Ed25519 self-signed CA certificate (CA:TRUE, keyCertSign: what
+`bundle` requires of NEW; about 240 bytes of DER, 384 of PEM) whose 8-byte serial number is replaced by a counter: every block is distinct DER that
 parses as X.509, as the bundling rule and Python's `load_pem_x509_certificates` require.
 The signature no longer matches, which neither checks (the rule validates the structure
 of `new`, not signatures: a CA bundle is not a chain).
@@ -31,6 +31,10 @@ def template(start):
         .serial_number(SERIAL)
         .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+            encipher_only=False, decipher_only=False), critical=True)
         .sign(key, None)
     )
     der = cert.public_bytes(serialization.Encoding.DER)
@@ -52,7 +56,7 @@ def write(path, parts, first):
             f.write(pem(head + (0x0100000000000000 | (first + i)).to_bytes(8, "big") + tail))
 
 
-valid = template(now)
+valid = template(now - datetime.timedelta(days=1))
 expired = template(now - datetime.timedelta(days=400))
 write(new_path, lambda i: valid, 0)
 write(old_path, lambda i: expired if i < n // 2 else valid, n)

@@ -15,7 +15,7 @@ EXIT STATUS:
   1  failure: bad input, a file or API error; the message names the object
   2  usage error
   3  check: a leaf is not trusted by a peer, or a Secret or key is missing;
-     simulate: a combination of some step is not trusted
+     simulate: a step breaks a combination of leaf and trust store
   4  check: a certificate expires within --warn-within";
 
 /// Rotate the TLS certificates of a Kubernetes control plane without a single failed mTLS
@@ -123,8 +123,8 @@ pub enum Command {
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Run a whole rotation in memory and print the trust matrix of every step: every
-    /// leaf, before and after, against every bundle, before and after (exit 3 if any
-    /// combination fails). --dir or --kube start from what is there (read only).
+    /// leaf, before and after, against every bundle, before and after (exit 3 if a step
+    /// breaks any combination). --dir or --kube start from what is there (read only).
     #[command(after_help = SIMULATE_EXAMPLES)]
     Simulate(crate::simulate::SimulateArgs),
     /// Print shell completions.

@@ -67,7 +67,7 @@ pub struct SimulateArgs {
     pub seed: u64,
 }
 
-/// Runs `simulate`: exit 0 when every combination of every step is trusted, 3 otherwise.
+/// Runs `simulate`: exit 0 when no step breaks any combination, 3 otherwise.
 pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> {
     let target = cli::TargetArgs {
         dir: args.dir.clone(),
@@ -150,6 +150,7 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
     )?;
     let mut combinations = 0;
     let mut failed = 0;
+    let mut already = 0;
     for step in &simulation.steps {
         writeln!(s)?;
         writeln!(
@@ -187,24 +188,32 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
         )?;
         for (leaf, store, checks) in &rows {
             combinations += checks.len();
+            let describe = |c: &&PairCheck| match &c.outcome {
+                Outcome::Trusted { .. } => None,
+                Outcome::Failed { reason } => Some(format!(
+                    "leaf {} / store {}: {reason}",
+                    c.leaf_side, c.store_side
+                )),
+            };
             let failures: Vec<String> = checks
                 .iter()
-                .filter_map(|c| match &c.outcome {
-                    Outcome::Trusted { .. } => None,
-                    Outcome::Failed { reason } => Some(format!(
-                        "leaf {} / store {}: {reason}",
-                        c.leaf_side, c.store_side
-                    )),
-                })
+                .filter(|c| c.breaks_trust())
+                .filter_map(describe)
+                .collect();
+            let before: Vec<String> = checks
+                .iter()
+                .filter(|c| !c.breaks_trust())
+                .filter_map(describe)
                 .collect();
             failed += failures.len();
-            let result = if failures.is_empty() {
-                match checks.len() {
+            already += before.len();
+            let result = match (failures.is_empty(), before.is_empty()) {
+                (true, true) => match checks.len() {
                     1 => "OK".to_owned(),
                     n => format!("OK ({n} combinations)"),
-                }
-            } else {
-                format!("FAIL {}", failures.join("; "))
+                },
+                (true, false) => format!("ok (already failing: {})", before.join("; ")),
+                (false, _) => format!("FAIL {}", failures.join("; ")),
             };
             writeln!(s, "  {leaf:<leaf_width$}  {store:<store_width$}  {result}")?;
         }
@@ -215,9 +224,14 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
         Ending::Refused => "the trust gate refused the last step".to_owned(),
         Ending::Failed { error } => format!("the engine failed: {error}"),
     };
+    let already = if already > 0 {
+        format!(" ({already} already failing before their step)")
+    } else {
+        String::new()
+    };
     writeln!(
         s,
-        "{} steps, {combinations} combinations, {failed} failed; {ending}",
+        "{} steps, {combinations} combinations, {failed} failed{already}; {ending}",
         simulation.steps.len()
     )?;
     Ok(s)

@@ -378,6 +378,18 @@ fn bad_profiles_name_the_field() {
         .unwrap_err()
         .to_string();
     assert!(yaml_err.contains("p.yaml"), "{yaml_err}");
+    // A key given as the profile: where and what, never the key.
+    let key = fx().valid()[0].key_pem().expose_secret().to_owned();
+    for err in [
+        Profile::from_yaml(&key, &Origin::new("k.yaml")),
+        Profile::from_toml(&format!("\n{key}"), &Origin::new("k.toml")),
+    ] {
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("line ") && err.contains("PEM data") && !err.contains("-----"),
+            "{err}"
+        );
+    }
     let huge = "#".repeat(2 << 20);
     let err = Profile::from_toml(&huge, &Origin::new("big.toml"))
         .unwrap_err()

@@ -228,7 +228,7 @@ pub fn check(
 
 /// What is wrong with `key` as the private key of the first certificate of `crt`, if
 /// anything. An unreadable `tls.crt` is reported elsewhere; here it has no problem to add.
-fn key_problem(crt: &[u8], key: Option<&[u8]>) -> Option<KeyProblem> {
+pub(crate) fn key_problem(crt: &[u8], key: Option<&[u8]>) -> Option<KeyProblem> {
     let Some(key) = key else {
         return Some(KeyProblem::Missing);
     };

@@ -451,7 +451,7 @@ impl Profile {
 
     /// Parses and validates a profile in TOML.
     pub fn from_toml(text: &str, origin: &Origin) -> Result<Self, Error> {
-        check_size(text, origin)?;
+        check_input(text, origin)?;
         // Not `Display`: toml's message quotes the offending lines of the file.
         let profile: Self = toml::from_str(text).map_err(|e| {
             let at = e.span().map_or(0, |span| span.start);
@@ -464,7 +464,7 @@ impl Profile {
 
     /// Parses and validates a profile in YAML.
     pub fn from_yaml(text: &str, origin: &Origin) -> Result<Self, Error> {
-        check_size(text, origin)?;
+        check_input(text, origin)?;
         // Not `Display`: serde-saphyr's message quotes the offending lines of the file.
         let profile: Self = serde_saphyr::from_str(text).map_err(|e| {
             let (line, column) = e
@@ -712,7 +712,21 @@ fn quoted(value: &str) -> String {
     }
 }
 
-fn check_size(text: &str, origin: &Origin) -> Result<(), Error> {
+/// Refuses what cannot be a profile before parsing: PEM data, or more than the size limit.
+fn check_input(text: &str, origin: &Origin) -> Result<(), Error> {
+    // The easy slip: a key or certificate file given as the profile.
+    if text.trim_start().starts_with("-----BEGIN ") {
+        let line = text[..text.len() - text.trim_start().len()]
+            .matches('\n')
+            .count()
+            + 1;
+        return Err(parse_error(
+            origin,
+            line,
+            1,
+            "PEM data (a certificate or a private key?), expected a profile",
+        ));
+    }
     if text.len() > MAX_PROFILE_BYTES {
         return Err(Error::TooLarge {
             origin: origin.clone(),

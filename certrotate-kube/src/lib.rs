@@ -129,6 +129,13 @@ mod arc_impls {
         async fn read_secret(&self, s: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
             (**self).read_secret(s).await
         }
+        async fn read_secrets(
+            &self,
+            s: &[ObjectRef],
+            l: &BTreeMap<String, String>,
+        ) -> Vec<Result<Option<ObservedSecret>, StoreError>> {
+            (**self).read_secrets(s, l).await
+        }
         async fn create_secret(&self, s: &ObjectRef, n: &NewSecret) -> Result<String, StoreError> {
             (**self).create_secret(s, n).await
         }

@@ -5,8 +5,10 @@
 //! [`MemoryStore`], runs the engine on it with a [`ManualClock`] (install if needed, then a
 //! rotation with the given strategy and options, waits jumped over), and after every step
 //! checks the trust invariant between the state before and the state after it in every
-//! combination ([`certrotate_core::trust::check_step`]). A step the engine's trust gate
-//! refuses ends the simulation; its matrix shows why.
+//! combination ([`certrotate_core::trust::check_step`]). A combination a step breaks is a
+//! failure; one that already failed before the step, and that the step does not touch, is
+//! reported apart. A step the engine's trust gate refuses ends the simulation; its matrix
+//! shows why.
 
 use std::sync::Arc;
 
@@ -105,14 +107,26 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// Every failing combination, with its step.
+    /// Every combination a step breaks (see [`PairCheck::breaks`]), with its step.
     pub fn failures(&self) -> impl Iterator<Item = (&SimulatedStep, &PairCheck)> {
         self.steps
             .iter()
-            .flat_map(|s| s.trust.failures().map(move |c| (s, c)))
+            .flat_map(|s| s.trust.broken().map(move |c| (s, c)))
     }
 
-    /// Whether the rotation finished and no combination of any step failed.
+    /// Every combination that fails without being the step's doing (a `caBundle` still
+    /// empty before the install fills it, a leaf no store trusted before the rotation),
+    /// with its step.
+    pub fn already_failing(&self) -> impl Iterator<Item = (&SimulatedStep, &PairCheck)> {
+        self.steps.iter().flat_map(|s| {
+            s.trust
+                .failures()
+                .filter(|c| !c.breaks_trust())
+                .map(move |c| (s, c))
+        })
+    }
+
+    /// Whether the rotation finished and no step broke any combination.
     pub fn passed(&self) -> bool {
         self.ending == Ending::Done && self.failures().next().is_none()
     }

@@ -12,6 +12,8 @@
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
 use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired};
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::error::Error;
 use crate::generate::Ca;
@@ -32,7 +34,14 @@ impl Planner<'_> {
             return self.unmanaged();
         };
         let state = RotationState::from_secret(ca_secret, &ca_ref)?;
-        let cas = self.load_cas(ca_secret, &state)?;
+        let loaded = self.load_cas(ca_secret, &state);
+        let usable = loaded.as_ref().is_ok_and(|cas| cas.current.is_some());
+        if state.phase == Phase::Stable && !usable && self.recovery_requested(&state) {
+            // The current CA is unusable (weak, not a CA, expired, its key missing or not
+            // its own): a requested rotation goes away from it through the same phases.
+            return self.recover(ca_secret, &state);
+        }
+        let cas = loaded?;
         // What a phase wrote must reach every component before the next step.
         if let Some(plan) = self.still_converging(&state)? {
             return Ok(plan);
@@ -131,6 +140,20 @@ impl Planner<'_> {
             match self.observed.secrets.get(&secret) {
                 None => renew.push((c, StepReason::Missing)),
                 Some(s) => {
+                    // A tls.key that is missing, unreadable or not tls.crt's: re-issue the
+                    // leaf from the current CA (trust unchanged).
+                    let broken_key = match s.data.get(KEY_TLS_CRT) {
+                        Some(crt) => crate::check::key_problem(
+                            crt,
+                            s.data.get(KEY_TLS_KEY).map(Vec::as_slice),
+                        )
+                        .is_some(),
+                        None => true,
+                    };
+                    if broken_key {
+                        renew.push((c, StepReason::KeyRepair));
+                        continue;
+                    }
                     match self.renewal(s, &secret, current)? {
                         Renewal::NotDue => {}
                         Renewal::Due => renew.push((c, StepReason::Renewal)),
@@ -166,6 +189,13 @@ impl Planner<'_> {
                         leaf_from: Some(current),
                     }
                 }
+                StepReason::KeyRepair => {
+                    renewed += 1;
+                    Target {
+                        trust: None,
+                        leaf_from: Some(current),
+                    }
+                }
                 StepReason::ExpiredCaDropped => {
                     // The bundling rule keeps the current CA and drops expired ones.
                     trimmed += 1;
@@ -180,7 +210,8 @@ impl Planner<'_> {
                     leaf_from: Some(current),
                 },
             };
-            self.component_forced(c, &target, reason == StepReason::Renewal, reason)?;
+            let force = matches!(reason, StepReason::Renewal | StepReason::KeyRepair);
+            self.component_forced(c, &target, force, reason)?;
         }
         self.webhooks_trust(current, StepReason::Missing)?;
         if renewed > 0 {
@@ -235,6 +266,67 @@ impl Planner<'_> {
             }));
         }
         Ok(None)
+    }
+
+    /// Whether the options ask for a rotation away from the CA `state` names as current
+    /// (which could not be loaded).
+    fn recovery_requested(&self, state: &RotationState) -> bool {
+        match &self.options.request {
+            Some(RotationRequest::AwayFrom(from)) => from.is_some() && *from == state.current,
+            Some(RotationRequest::Id(id)) => state.request.as_deref() != Some(id.as_str()),
+            None => self.options.overwrite,
+        }
+    }
+
+    /// stable → prepared, away from an unusable current CA: the next CA is persisted and
+    /// the unusable key is moved aside (kept, under `unusable-ca.key`) so that no later
+    /// phase tries to load it. The phases then run as for an adoption; the bundling rule
+    /// and the trust gate decide what of the old trust is carried.
+    fn recover(
+        &mut self,
+        ca_secret: &ObservedSecret,
+        state: &RotationState,
+    ) -> Result<RotationPlan, Error> {
+        let next = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
+        let new_state = self.started_state(None, state.current, &next, state.request.clone());
+        let mut data = BTreeMap::new();
+        data.insert(
+            KEY_NEXT_CA_CRT.to_owned(),
+            Some(SecretValue::Public(next.cert_pem().as_bytes().to_vec())),
+        );
+        data.insert(
+            KEY_NEXT_CA_KEY.to_owned(),
+            Some(SecretValue::private(
+                next.key_pem().expose_secret().as_bytes(),
+            )),
+        );
+        if let Some(key) = ca_secret.data.get(KEY_CA_KEY) {
+            data.insert(
+                KEY_UNUSABLE_CA_KEY.to_owned(),
+                Some(SecretValue::private(key)),
+            );
+            data.insert(KEY_CA_KEY.to_owned(), None);
+        }
+        let trigger = RotationTrigger::Recovery;
+        let reason = StepReason::NextCaMinted {
+            strategy: self.options.strategy,
+            trigger,
+        };
+        let secret = self.objects.ca_secret.clone();
+        let change = self.secret_change(
+            secret,
+            Some(ca_secret),
+            "Opaque",
+            data,
+            new_state.annotations(),
+            reason,
+        );
+        self.steps.push(Step::Secret(change));
+        let summary = Summary::Prepared {
+            next: next.fingerprint(),
+            trigger,
+        };
+        Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary))
     }
 
     /// stable → prepared: the next CA is minted and persisted, unless the last rotation

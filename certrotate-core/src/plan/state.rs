@@ -56,6 +56,9 @@ pub const KEY_CA_KEY: &str = "ca.key";
 pub const KEY_NEXT_CA_CRT: &str = "next-ca.crt";
 /// Data key of the CA Secret: next CA private key, mid-rotation.
 pub const KEY_NEXT_CA_KEY: &str = "next-ca.key";
+/// Data key of the CA Secret: the key of a current CA that could not be used (weak, not a
+/// CA, expired, not its certificate's), moved aside when a rotation recovers from it.
+pub const KEY_UNUSABLE_CA_KEY: &str = "unusable-ca.key";
 /// Data key of a component Secret: the trust bundle.
 pub const KEY_TRUST: &str = "ca.crt";
 /// Data key of a component Secret: the leaf certificate.

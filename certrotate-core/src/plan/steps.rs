@@ -82,6 +82,9 @@ pub enum RotationTrigger {
     },
     /// The schedule: a leaf due for renewal cannot get a longer life from the current CA.
     CaLimitsLeaves,
+    /// A requested rotation away from a current CA that cannot be used (weak, not a CA,
+    /// expired, its key missing or not its own).
+    Recovery,
 }
 
 impl fmt::Display for RotationTrigger {
@@ -97,6 +100,7 @@ impl fmt::Display for RotationTrigger {
                 )
             }
             Self::CaLimitsLeaves => f.write_str("scheduled: the CA limits the leaves"),
+            Self::Recovery => f.write_str("recovering from an unusable CA"),
         }
     }
 }
@@ -137,6 +141,9 @@ pub enum StepReason {
         /// The phase recorded.
         phase: Phase,
     },
+    /// The Secret's `tls.key` is missing, unreadable or not the key of its `tls.crt`: the
+    /// leaf is re-issued from the current CA, trust unchanged.
+    KeyRepair,
     /// An expired CA (the previous one, at the end of its life) leaves a bundle: it trusts
     /// nothing any more.
     ExpiredCaDropped,
@@ -163,6 +170,7 @@ impl fmt::Display for StepReason {
             Self::OldCaDropped => f.write_str("retire: old CA dropped"),
             Self::SingleStep => f.write_str("single-step: bundle and leaf"),
             Self::PhaseRecorded { phase } => write!(f, "phase {phase}"),
+            Self::KeyRepair => f.write_str("tls.key missing or not tls.crt's: leaf re-issued"),
             Self::ExpiredCaDropped => f.write_str("expired CA dropped from the bundle"),
             Self::UnfinishedRestart => f.write_str("recovering an unfinished restart"),
             Self::AlreadyInTargetState => f.write_str("already in the target state"),

@@ -21,6 +21,7 @@ use certrotate_kube::{
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+pub mod carried;
 pub mod trust_gate;
 
 pub const NS: &str = "envoy-gateway-system";
@@ -975,6 +976,107 @@ pub async fn three_years_of_daily_scheduled_rotation<S: Store>(store: S) -> usiz
     restart_runs
 }
 
+/// A component Secret whose `tls.key` is missing, truncated or another Secret's: a plain
+/// run (no rotation asked) re-issues its leaf from the current CA; trust does not change.
+pub async fn broken_keys_are_repaired_from_the_current_ca<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let before = observe(&store, &profile()).await.unwrap();
+    // envoy: no key; envoy-rate-limit: a truncated one; envoy-gateway: envoy's key.
+    let foreign = before.secrets[&secret("envoy")].data["tls.key"].clone();
+    let breakages: [(&str, Option<Vec<u8>>); 3] = [
+        ("envoy", None),
+        (
+            "envoy-rate-limit",
+            Some(b"-----BEGIN PRIVATE KEY-----\nMIIB".to_vec()),
+        ),
+        ("envoy-gateway", Some(foreign)),
+    ];
+    for (name, value) in breakages {
+        let version = before.secrets[&secret(name)].version.clone();
+        let mut update = SecretUpdate::default();
+        update.data.insert("tls.key".into(), value);
+        store
+            .update_secret(&secret(name), &version, &update)
+            .await
+            .unwrap();
+    }
+    let broken = observe(&store, &profile()).await.unwrap();
+    assert_eq!(
+        check(&profile(), &broken, clock.now(), Duration::ZERO)
+            .unwrap()
+            .keys
+            .len(),
+        3
+    );
+
+    let report = rotator(store.clone(), options(false), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    let repaired = observe(&store, &profile()).await.unwrap();
+    let report_check = check(&profile(), &repaired, clock.now(), Duration::ZERO).unwrap();
+    assert!(report_check.all_trusted(), "{report_check:?}");
+    assert_eq!(ca_pem(&repaired), ca_pem(&before), "the CA did not change");
+    for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+        assert_eq!(
+            repaired.secrets[&secret(c)].data[KEY_TRUST],
+            before.secrets[&secret(c)].data[KEY_TRUST],
+            "{c}: trust unchanged"
+        );
+        assert!(leaf_issued_by(&repaired, c, &ca_pem(&before), clock.now()));
+    }
+    assert_eq!(report.writes, 3, "{:?}", report.events);
+}
+
+/// A current CA that cannot be used (its key not its own, or missing): a plain run names
+/// the problem; a requested rotation goes away from it through the same phases and ends
+/// with every leaf trusted on a new CA.
+pub async fn a_requested_rotation_recovers_from_an_unusable_ca<S: Store>(make: impl Fn() -> S) {
+    for breakage in ["key of another certificate", "key missing"] {
+        let store = Arc::new(make());
+        let clock = Arc::new(ManualClock::new(T0));
+        install(&store, &clock, 1).await;
+        let before = observe(&store, &profile()).await.unwrap();
+        let ca = secret("envoy-gateway-ca");
+        let mut update = SecretUpdate::default();
+        let value = match breakage {
+            "key missing" => None,
+            _ => Some(before.secrets[&secret("envoy")].data["tls.key"].clone()),
+        };
+        update.data.insert("ca.key".into(), value);
+        let version = before.secrets[&ca].version.clone();
+        store.update_secret(&ca, &version, &update).await.unwrap();
+
+        let err = rotator(store.clone(), options(false), &clock, 2)
+            .run(RunMode::Once)
+            .await
+            .unwrap_err();
+        assert!(
+            chain(&err).contains("envoy-gateway-ca"),
+            "{breakage}: {}",
+            chain(&err)
+        );
+
+        let request = request_now(&*store).await;
+        let report = rotator(store.clone(), request, &clock, 3)
+            .run(until_done())
+            .await
+            .unwrap_or_else(|e| panic!("{breakage}: {}", chain(&e)));
+        assert_eq!(report.next, Next::Done, "{breakage}");
+        let after = observe(&store, &profile()).await.unwrap();
+        assert_ne!(ca_pem(&after), ca_pem(&before), "{breakage}: a new CA");
+        assert_trusted(&after, clock.now(), breakage);
+        let st = state(&*store).await;
+        assert_eq!(st.phase, Phase::Stable);
+        assert!(
+            after.secrets[&ca].data.contains_key("unusable-ca.key") || breakage == "key missing",
+            "{breakage}: the unusable key is kept aside"
+        );
+    }
+}
+
 /// Instantiates the whole contract suite for one backend; `$make` builds a fresh store.
 #[macro_export]
 macro_rules! contract_suite {
@@ -1048,8 +1150,20 @@ macro_rules! contract_suite {
                 contract::three_years_of_daily_scheduled_rotation($make).await;
             }
             #[tokio::test]
+            async fn broken_keys_are_repaired_from_the_current_ca() {
+                contract::broken_keys_are_repaired_from_the_current_ca($make).await;
+            }
+            #[tokio::test]
+            async fn a_requested_rotation_recovers_from_an_unusable_ca() {
+                contract::a_requested_rotation_recovers_from_an_unusable_ca(|| $make).await;
+            }
+            #[tokio::test]
             async fn single_step_breaks_trust_mid_rotation() {
                 contract::single_step_breaks_trust_mid_rotation(|| $make).await;
+            }
+            #[tokio::test]
+            async fn a_change_during_a_wait_is_seen() {
+                contract::carried::a_change_during_a_wait_is_seen($make).await;
             }
         }
     };
