@@ -152,7 +152,15 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
         &mut SeededEntropy::new(1),
     )
     .unwrap();
-    assert!(p.steps.is_empty());
+    // No TLS Secret is touched; only the missing HMAC Secret (which needs no CA) is
+    // created, as certgen does.
+    assert!(
+        p.steps
+            .iter()
+            .all(|s| matches!(s, Step::Secret(c) if c.secret.name == "envoy-oidc-hmac")),
+        "{:?}",
+        p.steps
+    );
     assert!(
         p.summary.to_string().contains("not managed yet")
             && p.summary.to_string().contains("ns/envoy"),
