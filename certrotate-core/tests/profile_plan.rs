@@ -179,10 +179,18 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
     )
     .unwrap();
     assert_eq!(p.to, Phase::Prepared);
+    let names: Vec<&str> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Secret(c) => Some(c.secret.name.as_str()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        p.steps.len(),
-        1,
-        "only the CA Secret is written when preparing"
+        names,
+        ["envoy-oidc-hmac", "envoy-gateway-ca"],
+        "only the CA Secret (and the missing HMAC Secret) is written when preparing"
     );
     let Step::Secret(ca) = &p.steps[0] else {
         panic!()
