@@ -192,7 +192,7 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
         ["envoy-oidc-hmac", "envoy-gateway-ca"],
         "only the CA Secret (and the missing HMAC Secret) is written when preparing"
     );
-    let Step::Secret(ca) = &p.steps[0] else {
+    let Step::Secret(ca) = &p.steps[1] else {
         panic!()
     };
     assert_eq!(ca.secret.name, "envoy-gateway-ca");
