@@ -152,7 +152,15 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
         &mut SeededEntropy::new(1),
     )
     .unwrap();
-    assert!(p.steps.is_empty());
+    // No TLS Secret is touched; only the missing HMAC Secret (which needs no CA) is
+    // created, as certgen does.
+    assert!(
+        p.steps
+            .iter()
+            .all(|s| matches!(s, Step::Secret(c) if c.secret.name == "envoy-oidc-hmac")),
+        "{:?}",
+        p.steps
+    );
     assert!(
         p.summary.to_string().contains("not managed yet")
             && p.summary.to_string().contains("ns/envoy"),
@@ -171,12 +179,20 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
     )
     .unwrap();
     assert_eq!(p.to, Phase::Prepared);
+    let names: Vec<&str> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Secret(c) => Some(c.secret.name.as_str()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        p.steps.len(),
-        1,
-        "only the CA Secret is written when preparing"
+        names,
+        ["envoy-oidc-hmac", "envoy-gateway-ca"],
+        "only the CA Secret (and the missing HMAC Secret) is written when preparing"
     );
-    let Step::Secret(ca) = &p.steps[0] else {
+    let Step::Secret(ca) = &p.steps[1] else {
         panic!()
     };
     assert_eq!(ca.secret.name, "envoy-gateway-ca");

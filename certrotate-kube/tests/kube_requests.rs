@@ -210,7 +210,14 @@ async fn conflicts_absence_and_retries_map_to_store_errors() {
     assert!(store.read_secret(&s).await.unwrap().is_none());
     assert_eq!(store.read_secret(&s).await.unwrap().unwrap().version, "3");
     let err = store.read_secret(&s).await.unwrap_err();
-    assert!(err.to_string().contains("ServiceUnavailable"), "{err}");
+    // The cause is the error's source, printed once in the chain.
+    let chain = std::error::Error::source(&err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        err.to_string().contains("gave up after") && chain.contains("ServiceUnavailable"),
+        "{err}: {chain}"
+    );
     server.await.unwrap();
 }
 

@@ -274,7 +274,9 @@ impl Planner<'_> {
         match &self.options.request {
             Some(RotationRequest::AwayFrom(from)) => from.is_some() && *from == state.current,
             Some(RotationRequest::Id(id)) => state.request.as_deref() != Some(id.as_str()),
-            None => self.options.overwrite,
+            // A bare `overwrite` (not a request) keeps refusing a state it cannot read: only
+            // an explicit request, which names the CA it rotates away from, recovers.
+            None => false,
         }
     }
 
