@@ -161,6 +161,28 @@ async fn forward(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    // kube-fake-client has no dry run: answer a `dryRun=All` write the way the API server
+    // does, without persisting it (a create echoes the object, any other write returns the
+    // object as stored), so a server-side dry run leaves the fake as it was.
+    let dry_run = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "dryRun=All"));
+    if dry_run && parts.method != http::Method::GET {
+        if parts.method == http::Method::POST {
+            return Response::builder()
+                .status(201)
+                .header("content-type", "application/json")
+                .body(Full::new(bytes))
+                .expect("response");
+        }
+        let get = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(parts.uri.path())
+            .body(kube::client::Body::from(Vec::new()))
+            .expect("request");
+        return relay(client.send(get).await).await;
+    }
     let mut out = http::Request::builder().method(parts.method).uri(parts.uri);
     for (k, v) in &parts.headers {
         out = out.header(k, v);
@@ -172,6 +194,13 @@ async fn forward(
     if let Some(FaultKind::Slow(wait)) = fault {
         tokio::time::sleep(wait).await;
     }
+    relay(sent).await
+}
+
+/// The fake client's answer as an HTTP response (a client error as a 500 `Status`).
+async fn relay(
+    sent: Result<http::Response<kube::client::Body>, kube::Error>,
+) -> Response<Full<Bytes>> {
     match sent {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
