@@ -8,39 +8,12 @@ mod fake_server;
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use certrotate_core::{Origin, inspect_pem, verify_chain};
 
 const NS: &str = "envoy-gateway-system";
 
-fn certrotate() -> Command {
-    let mut cmd = Command::cargo_bin("certrotate").unwrap();
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = certrotate().args(args).output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    // Secret hygiene: no private key in any output of any run.
-    for text in [&run.stdout, &run.stderr] {
-        assert!(
-            !text.contains("PRIVATE KEY-----"),
-            "private key material in output of {args:?}:\n{text}"
-        );
-    }
-    run
-}
+mod support;
+use support::{Run, certrotate, run};
 
 fn ok(args: &[&str]) -> Run {
     let r = run(args);

@@ -9,37 +9,10 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::time::Instant;
 
-use assert_cmd::Command;
-
 const NS: &str = "envoy-gateway-system";
 
-fn certrotate() -> Command {
-    let mut cmd = Command::cargo_bin("certrotate").unwrap();
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = certrotate().args(args).output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    for text in [&run.stdout, &run.stderr] {
-        assert!(
-            !text.contains("PRIVATE KEY-----"),
-            "private key material in output of {args:?}:\n{text}"
-        );
-    }
-    run
-}
+mod support;
+use support::{Run, run};
 
 fn ok(args: &[&str]) -> Run {
     let r = run(args);
