@@ -364,7 +364,28 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     summary: plan.summary.clone(),
                 },
             );
-            self.gate(&observed, &plan, &mut report)?;
+            if let Err(refused) = self.gate(&observed, &plan, &mut report) {
+                // Refused on what was read. If anything changed since (another writer raced
+                // this run, and reads that are not one LIST can mix before and after), the
+                // refusal may be the mix's: re-read and re-plan, as after a conflict.
+                let now = self.observe().await?;
+                if versions(&now) == versions(&observed) {
+                    return Err(refused);
+                }
+                conflicts += 1;
+                if conflicts > self.max_conflicts {
+                    return Err(refused);
+                }
+                event(
+                    &mut report,
+                    Event::Conflict {
+                        object: self.ca_secret(),
+                        attempt: conflicts,
+                    },
+                );
+                carried = Some(now);
+                continue;
+            }
             // The planner is done with it: take it back to apply this round's writes to.
             carried = Some(Arc::unwrap_or_clone(observed));
             match self.apply_steps(&plan, &mut report, &mut carried).await {
@@ -687,6 +708,20 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(Error::BlockingTask(e.to_string())),
     }
+}
+
+/// The version of every object in `observed`: equal for two reads when nothing changed
+/// between them.
+fn versions(observed: &Observed) -> Vec<(AnyRef, &str)> {
+    let secrets = observed
+        .secrets
+        .iter()
+        .map(|(r, s)| (AnyRef::from(r.clone()), s.version.as_str()));
+    let webhooks = observed
+        .webhooks
+        .iter()
+        .map(|(r, w)| (AnyRef::from(r.clone()), w.version.as_str()));
+    secrets.chain(webhooks).collect()
 }
 
 /// Whether a failed write means the plan was made from a stale observation: the object

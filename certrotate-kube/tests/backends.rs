@@ -7,9 +7,14 @@ mod fake_server;
 
 use std::sync::Arc;
 
-use certrotate_core::plan::{WebhookRef, WorkloadRef};
+use certrotate_core::plan::{
+    ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+};
 use certrotate_core::profile::{WebhookKind, WorkloadKind};
-use certrotate_kube::{Clock, DirStore, Event, ManualClock, MemoryStore, RunMode, observe};
+use certrotate_kube::{
+    Clock, DirStore, Event, ManualClock, MemoryStore, NewSecret, RunMode, SecretStore,
+    SecretUpdate, Store, StoreError, WebhookStore, WorkloadStore, observe,
+};
 use contract::*;
 
 contract_suite!(memory, certrotate_kube::MemoryStore::new());
@@ -630,4 +635,111 @@ async fn webhook_ca_bundle_is_written_on_install_and_when_it_lacks_the_ca() {
         .await
         .unwrap();
     assert_eq!(report.writes, 0);
+}
+
+/// Serves each listed Secret once as it was earlier, then as it is: reads that are not one
+/// snapshot (Secrets read one by one while another run writes) mix before and after.
+struct StaleOnce {
+    inner: Arc<MemoryStore>,
+    stale: std::sync::Mutex<std::collections::BTreeMap<ObjectRef, ObservedSecret>>,
+}
+
+impl SecretStore for StaleOnce {
+    async fn read_secret(&self, secret: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
+        let stale = self.stale.lock().unwrap().remove(secret);
+        match stale {
+            Some(s) => Ok(Some(s)),
+            None => self.inner.read_secret(secret).await,
+        }
+    }
+    async fn create_secret(&self, s: &ObjectRef, n: &NewSecret) -> Result<String, StoreError> {
+        self.inner.create_secret(s, n).await
+    }
+    async fn update_secret(
+        &self,
+        s: &ObjectRef,
+        v: &str,
+        u: &SecretUpdate,
+    ) -> Result<String, StoreError> {
+        self.inner.update_secret(s, v, u).await
+    }
+}
+
+impl WorkloadStore for StaleOnce {
+    async fn read_workload(&self, w: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
+        self.inner.read_workload(w).await
+    }
+    async fn restart_workload(
+        &self,
+        w: &WorkloadRef,
+        a: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        self.inner.restart_workload(w, a).await
+    }
+}
+
+impl WebhookStore for StaleOnce {
+    async fn read_webhook(&self, w: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
+        self.inner.read_webhook(w).await
+    }
+    async fn update_webhook(
+        &self,
+        w: &WebhookRef,
+        v: &str,
+        b: &[Vec<u8>],
+    ) -> Result<String, StoreError> {
+        self.inner.update_webhook(w, v, b).await
+    }
+}
+
+impl Store for StaleOnce {
+    fn describe(&self) -> String {
+        "stale once".into()
+    }
+}
+
+/// A read that mixes a newer CA Secret (trust entered, converged) with component Secrets
+/// from before the trust step makes the leaves step look as if it broke trust. The gate's
+/// refusal is then the mix's, not the store's: the engine reads again (as after a
+/// conflict) and goes on from what is really there. Before: the run failed with
+/// "trust would break", which raced `rotate --overwrite` Jobs hit.
+#[tokio::test]
+async fn a_refusal_made_from_a_mixed_read_is_read_again() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(T0));
+    install(&store, &clock, 1).await;
+    let before = observe(&store, &profile()).await.unwrap();
+    let report = rotator(store.clone(), options(true), &clock, 2)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, certrotate_core::plan::Phase::Trust);
+    clock.advance(HOUR);
+    let components = ["envoy-gateway", "envoy", "envoy-rate-limit"].map(secret);
+    let stale = components
+        .iter()
+        .map(|c| (c.clone(), before.secrets[c].clone()))
+        .collect();
+    let mixed = StaleOnce {
+        inner: store.clone(),
+        stale: std::sync::Mutex::new(stale),
+    };
+    let report = rotator(mixed, options(false), &clock, 3)
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Conflict { .. })),
+        "{:?}",
+        report.events
+    );
+    assert_eq!(report.phase, certrotate_core::plan::Phase::Leaves);
+    assert_trusted(
+        &observe(&store, &profile()).await.unwrap(),
+        clock.now(),
+        "after a mixed read",
+    );
 }

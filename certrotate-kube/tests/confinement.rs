@@ -520,6 +520,58 @@ async fn finding_8_a_key_starting_with_one_dot_round_trips() {
     );
 }
 
+/// Readers do not take the lock: a read racing writes that add and remove keys (as the
+/// leaves phase removes `next-ca.*`) sees one whole version or the next, never an error.
+/// Before: a key link removed between the listing and its `readlink` failed the read with
+/// "No such file or directory", which failed a racing rotation.
+#[test]
+fn reads_racing_writes_that_remove_keys_never_fail() {
+    use certrotate_kube::{NewSecret, SecretUpdate};
+    let site = Site::new();
+    let store = site.store();
+    let secret = ObjectRef::new(NS, "racing");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut new = NewSecret::default();
+    new.secret_type = "Opaque".into();
+    new.data = BTreeMap::from([("a".to_owned(), b"a".to_vec())]);
+    let mut version = runtime
+        .block_on(store.create_secret(&secret, &new))
+        .unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, secret, done) = (store.clone(), secret.clone(), done.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let mut reads = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let read = runtime.block_on(store.read_secret(&secret));
+                let read = read.unwrap_or_else(|e| panic!("read {reads} failed: {e}"));
+                let data = read.expect("the Secret exists").data;
+                // One whole version: `a` always, `b` and `c` together or not at all.
+                assert_eq!(data["a"], b"a");
+                assert_eq!(data.contains_key("b"), data.contains_key("c"), "{data:?}");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for i in 0..300 {
+        let value = (i % 2 == 0).then(|| b"x".to_vec());
+        let mut update = SecretUpdate::default();
+        update.data = BTreeMap::from([("b".to_owned(), value.clone()), ("c".to_owned(), value)]);
+        version = runtime
+            .block_on(store.update_secret(&secret, &version, &update))
+            .unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.join().expect("no read failed");
+    assert!(reads > 0);
+}
+
 /// Key names are checked as Kubernetes checks them: one leading dot is fine, `..` is the
 /// layout's.
 #[test]

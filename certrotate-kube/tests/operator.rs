@@ -261,7 +261,13 @@ async fn a_shared_rotator_reconciles_phase_by_phase() {
     let clock = Arc::new(ManualClock::new(T0));
     let store = installed_memory(&clock).await;
     let before = ca_pem(&store.snapshot());
-    let rotator = Arc::new(rotator(store.clone(), options(true), &clock, 9).with_max_conflicts(20));
+    // A request with an identity, as an operator sends one: two tasks racing to end the
+    // rotation must not start another (a bare `overwrite` would: it rotates whenever it
+    // finds the CA stable).
+    let request = options(false).with_request(Some(certrotate_core::plan::RotationRequest::Id(
+        "generation-1".into(),
+    )));
+    let rotator = Arc::new(rotator(store.clone(), request, &clock, 9).with_max_conflicts(20));
     let mut phases = Vec::new();
     for _ in 0..6 {
         let (a, b) = {

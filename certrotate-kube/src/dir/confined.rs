@@ -168,10 +168,12 @@ impl Folder {
             .read(true)
             .follow(FollowSymlinks::No)
             .custom_flags(nonblock());
-        let file = self
-            .dir
-            .open_with(name, &options)
-            .map_err(|e| open_error(&path, e))?;
+        let file = match self.dir.open_with(name, &options) {
+            Ok(file) => file,
+            // Removed since it was looked at (readers do not take the lock).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(open_error(&path, e)),
+        };
         // What was opened, not what the name pointed to a moment ago.
         let meta = file.metadata().map_err(|e| DirError::io(&path, e))?;
         if !meta.is_file() {
@@ -243,6 +245,16 @@ impl Folder {
         self.dir
             .read_link_contents(name)
             .map_err(|e| DirError::io(&self.child(name), e))
+    }
+
+    /// The target of the symbolic link `name`; `None` if it no longer exists (a writer
+    /// removed it since it was listed).
+    pub(super) fn read_link_opt(&self, name: &str) -> Result<Option<PathBuf>, DirError> {
+        match self.dir.read_link_contents(name) {
+            Ok(target) => Ok(Some(target)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(DirError::io(&self.child(name), e)),
+        }
     }
 
     /// Creates the symbolic link `name` -> `target` (a relative target, checked by the

@@ -91,7 +91,13 @@ impl SecretFolder {
         let mut secret = ObservedSecret::new(meta.secret_type, data, current.number.to_string());
         secret.labels = meta.labels;
         secret.annotations = meta.annotations;
-        Ok(Some(Some(secret)))
+        // A writer removes the previous version only after swapping `..data`: if `..data`
+        // still names this version, no removal began while it was listed and read, so the
+        // read is whole. Otherwise it may be missing keys: read again.
+        match self.current()? {
+            Some(now) if now.name == current.name => Ok(Some(Some(secret))),
+            _ => Ok(None),
+        }
     }
 
     /// `None` (read again) if `..data` moved on since `read`; otherwise the layout is
@@ -249,17 +255,21 @@ impl SecretFolder {
                 continue;
             };
             match self.0.kind(key)? {
-                Some(Kind::Symlink) => {
-                    if !self.is_key_link(key)? {
+                Some(Kind::Symlink) => match self.0.read_link_opt(key)? {
+                    // Readers do not take the lock: a writer removed a key the Secret no
+                    // longer has since the listing. The data is read from `..vN/`.
+                    None => {}
+                    Some(target) if target == Path::new(DATA).join(key) => {}
+                    Some(target) => {
                         return Err(DirError::Layout {
                             path: self.0.child(key),
                             problem: LayoutProblem::KeyTarget {
                                 key: key.to_owned(),
-                                target: self.0.read_link(key)?,
+                                target,
                             },
                         });
                     }
-                }
+                },
                 Some(Kind::File) | None => {}
                 Some(other) => {
                     return Err(DirError::Layout {
