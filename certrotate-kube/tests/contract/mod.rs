@@ -1030,34 +1030,74 @@ pub async fn broken_keys_are_repaired_from_the_current_ca<S: Store>(store: S) {
     assert_eq!(report.writes, 3, "{:?}", report.events);
 }
 
-/// A current CA that cannot be used (its key not its own, or missing): a plain run names
-/// the problem; a requested rotation goes away from it through the same phases and ends
-/// with every leaf trusted on a new CA.
+/// A current CA that cannot be used (its key not its own or missing, not a CA, a weak
+/// RSA-1024 key, expired): a plain run names the problem; a requested rotation goes away
+/// from it through the same phases and ends with every leaf trusted on a new CA.
 pub async fn a_requested_rotation_recovers_from_an_unusable_ca<S: Store>(make: impl Fn() -> S) {
-    for breakage in ["key of another certificate", "key missing"] {
+    let weak = openssl_weak_ca();
+    for breakage in [
+        "key of another certificate",
+        "key missing",
+        "not a CA",
+        "weak RSA-1024",
+        "expired",
+    ] {
         let store = Arc::new(make());
         let clock = Arc::new(ManualClock::new(T0));
         install(&store, &clock, 1).await;
         let before = observe(&store, &profile()).await.unwrap();
         let ca = secret("envoy-gateway-ca");
+        let envoy = &before.secrets[&secret("envoy")];
         let mut update = SecretUpdate::default();
-        let value = match breakage {
-            "key missing" => None,
-            _ => Some(before.secrets[&secret("envoy")].data["tls.key"].clone()),
+        // The current CA replaced by `crt` and `key`, as a hand-made install would have it.
+        let mut replace = |crt: &[u8], key: &[u8]| {
+            let fingerprint = inspect_pem(crt, &Origin::new("t"), T0).unwrap()[0]
+                .fingerprint
+                .to_string();
+            update.data.insert("ca.crt".into(), Some(crt.to_vec()));
+            update.data.insert("ca.key".into(), Some(key.to_vec()));
+            update
+                .annotations
+                .insert("certrotate.io/current-ca".into(), Some(fingerprint));
         };
-        update.data.insert("ca.key".into(), value);
-        let version = before.secrets[&ca].version.clone();
-        store.update_secret(&ca, &version, &update).await.unwrap();
+        match breakage {
+            "key missing" => {
+                update.data.insert("ca.key".into(), None);
+            }
+            "key of another certificate" => {
+                update
+                    .data
+                    .insert("ca.key".into(), Some(envoy.data["tls.key"].clone()));
+            }
+            "not a CA" => replace(&envoy.data["tls.crt"], &envoy.data["tls.key"]),
+            "weak RSA-1024" => replace(weak.0.as_bytes(), weak.1.as_bytes()),
+            _ => {}
+        }
+        if breakage == "expired" {
+            // Nobody ran it for six years: the CA (five years) and every leaf expired.
+            clock.advance(Duration::from_secs(6 * 366 * 24 * 3600));
+        } else {
+            let version = before.secrets[&ca].version.clone();
+            store.update_secret(&ca, &version, &update).await.unwrap();
+        }
 
-        let err = rotator(store.clone(), options(false), &clock, 2)
-            .run(RunMode::Once)
-            .await
-            .unwrap_err();
-        assert!(
-            chain(&err).contains("envoy-gateway-ca"),
-            "{breakage}: {}",
-            chain(&err)
-        );
+        if breakage != "expired" {
+            let err = rotator(store.clone(), options(false), &clock, 2)
+                .run(RunMode::Once)
+                .await
+                .unwrap_err();
+            let named = match breakage {
+                "key of another certificate" => "does not match",
+                "key missing" => "ca.key",
+                "not a CA" => "not a CA",
+                _ => "1024 bits",
+            };
+            assert!(
+                chain(&err).contains("envoy-gateway-ca") && chain(&err).contains(named),
+                "{breakage}: {}",
+                chain(&err)
+            );
+        }
 
         let request = request_now(&*store).await;
         let report = rotator(store.clone(), request, &clock, 3)
@@ -1070,11 +1110,45 @@ pub async fn a_requested_rotation_recovers_from_an_unusable_ca<S: Store>(make: i
         assert_trusted(&after, clock.now(), breakage);
         let st = state(&*store).await;
         assert_eq!(st.phase, Phase::Stable);
-        assert!(
-            after.secrets[&ca].data.contains_key("unusable-ca.key") || breakage == "key missing",
-            "{breakage}: the unusable key is kept aside"
-        );
+        if breakage != "key missing" && breakage != "expired" {
+            assert!(
+                after.secrets[&ca].data.contains_key("unusable-ca.key"),
+                "{breakage}: the unusable key is kept aside"
+            );
+        }
+        for (name, s) in &after.secrets {
+            if let Some(bundle) = s.data.get(KEY_TRUST) {
+                let text = String::from_utf8_lossy(bundle);
+                assert!(
+                    !text.contains(weak.0.lines().nth(1).unwrap()),
+                    "{breakage}: {name} must not carry the weak CA"
+                );
+            }
+        }
     }
+}
+
+/// A self-signed RSA-1024 CA made by openssl (certrotate refuses to make one): its
+/// certificate and key in PEM.
+fn openssl_weak_ca() -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = (dir.path().join("ca.crt"), dir.path().join("ca.key"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "3650", "-subj", "/CN=weak"])
+        .args(["-newkey", "rsa:1024", "-sha256", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (the tests need it on PATH)");
+    assert!(status.success(), "openssl req");
+    (
+        std::fs::read_to_string(crt).unwrap(),
+        std::fs::read_to_string(key).unwrap(),
+    )
 }
 
 /// Instantiates the whole contract suite for one backend; `$make` builds a fresh store.
