@@ -126,10 +126,12 @@ impl Folder {
             }
         }
         // O_NOFOLLOW: a folder swapped for a link since the check above fails here.
-        let dir = self
-            .dir
-            .open_dir_nofollow(name)
-            .map_err(|e| open_error(&path, e))?;
+        let dir = match self.dir.open_dir_nofollow(name) {
+            Ok(dir) => dir,
+            // Removed since it was looked at (readers do not take the lock).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(open_error(&path, e)),
+        };
         let meta = dir.dir_metadata().map_err(|e| DirError::io(&path, e))?;
         if !meta.is_dir() {
             return Err(DirError::NotAFolder {
@@ -240,6 +242,33 @@ impl Folder {
         Ok(file)
     }
 
+    /// Takes `DIR/..lock` shared (writers take it exclusive), for a reader that kept
+    /// racing writers; `None` if there is no lock file (nobody wrote under the lock yet).
+    pub(super) fn lock_shared(&self) -> Result<Option<std::fs::File>, DirError> {
+        let path = self.child(LOCK);
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .follow(FollowSymlinks::No)
+            .custom_flags(nonblock());
+        let file = match self.dir.open_with(LOCK, &options) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(open_error(&path, e)),
+        };
+        let meta = file.metadata().map_err(|e| DirError::io(&path, e))?;
+        if !meta.is_file() {
+            return Err(DirError::NotAFile {
+                path,
+                found: kind_of(meta.file_type()).describe(),
+            });
+        }
+        self.check_trust(&meta, &path)?;
+        let file = file.into_std();
+        file.lock_shared().map_err(|e| DirError::io(&path, e))?;
+        Ok(Some(file))
+    }
+
     /// The target of the symbolic link `name`, as stored (never resolved).
     pub(super) fn read_link(&self, name: &str) -> Result<PathBuf, DirError> {
         self.dir
@@ -290,6 +319,16 @@ impl Folder {
     }
 
     /// The names in this folder (unsorted).
+    /// The names in this folder; `None` if the folder was removed since it was opened (a
+    /// removed folder cannot be listed).
+    pub(super) fn names_if_present(&self) -> Result<Option<Vec<OsString>>, DirError> {
+        match self.names() {
+            Ok(names) => Ok(Some(names)),
+            Err(DirError::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(super) fn names(&self) -> Result<Vec<OsString>, DirError> {
         let mut names = Vec::new();
         for entry in self

@@ -81,8 +81,11 @@ impl SecretFolder {
                 column: e.column(),
             },
         })?;
+        let Some(names) = version.names_if_present()? else {
+            return self.raced(&current, "vanished while being read");
+        };
         let mut data = BTreeMap::new();
-        for key in key_names(&version)? {
+        for key in valid_keys(names) {
             let Some(value) = version.read_file(&key, MAX_FILE_BYTES)? else {
                 return self.raced(&current, "lost a key while being read");
             };
@@ -373,14 +376,18 @@ fn parse_version(name: &str) -> Option<u64> {
 
 /// The valid Secret keys among a folder's names (`..` names belong to the layout).
 fn key_names(folder: &Folder) -> Result<Vec<String>, DirError> {
-    let mut keys: Vec<String> = folder
-        .names()?
+    Ok(valid_keys(folder.names()?))
+}
+
+/// The names that are valid Secret keys, sorted.
+fn valid_keys(names: Vec<std::ffi::OsString>) -> Vec<String> {
+    let mut keys: Vec<String> = names
         .into_iter()
         .filter_map(|n| n.into_string().ok())
         .filter(|n| validate_secret_key(n).is_ok())
         .collect();
     keys.sort();
-    Ok(keys)
+    keys
 }
 
 fn plain_version(data: &BTreeMap<String, Vec<u8>>) -> String {

@@ -33,7 +33,9 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 ///
 /// Files are written 0600 and folders 0700. `N` is the version: an update names the
 /// version it read, and an exclusive lock on `DIR/..lock` makes check-and-swap atomic across
-/// processes, so two concurrent runs cannot silently overwrite each other.
+/// processes, so two concurrent runs cannot silently overwrite each other. Readers do not
+/// take it: a read that a writer's swap raced (a key or the whole version removed under
+/// it) reads again, and after five such races reads holding the lock shared.
 ///
 /// A plain folder of files (what `certgen --local` writes) is read too, with a content hash
 /// as its version; its first update converts it to the layout above.
@@ -383,9 +385,22 @@ impl SecretStore for DirStore {
         let Some(root) = Folder::open_root(&self.root, self.trust, false)? else {
             return Ok(None);
         };
-        match self.open(&root, secret)? {
-            Some(folder) => Ok(folder.read()?),
-            None => Ok(None),
+        let Some(folder) = self.open(&root, secret)? else {
+            return Ok(None);
+        };
+        match folder.read() {
+            // Writers kept swapping versions under the lock-free reads: read once more
+            // holding the lock shared, which waits for the writer and keeps the next out.
+            Err(
+                e @ DirError::Layout {
+                    problem: LayoutProblem::KeptChanging { .. },
+                    ..
+                },
+            ) => match root.lock_shared()? {
+                Some(_shared) => Ok(folder.read()?),
+                None => Err(e.into()),
+            },
+            read => Ok(read?),
         }
     }
 

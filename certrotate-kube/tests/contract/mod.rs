@@ -1134,7 +1134,9 @@ fn openssl_weak_ca() -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let (crt, key) = (dir.path().join("ca.crt"), dir.path().join("ca.key"));
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-nodes", "-days", "3650", "-subj", "/CN=weak"])
+        .args([
+            "req", "-x509", "-nodes", "-days", "3650", "-subj", "/CN=weak",
+        ])
         .args(["-newkey", "rsa:1024", "-sha256", "-keyout"])
         .arg(&key)
         .arg("-out")
