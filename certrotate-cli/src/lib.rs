@@ -369,27 +369,57 @@ async fn rotate<S: Store>(
         output::plans(&plans, format, &target)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
+    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
+    // Events are published as the run goes (a `--wait` rotation takes many minutes, and a
+    // run that fails keeps what it did before), by a task of their own.
+    let mut publisher = None;
+    if let (Some(recorder), None) = (events, dry_run) {
+        let (sender, mut received) =
+            tokio::sync::mpsc::unbounded_channel::<certrotate_kube::Event>();
+        rotator = rotator.with_observer(move |e| {
+            // The receiver lives until the rotator (and this sender) is dropped.
+            let _ = sender.send(e.clone());
+        });
+        publisher = Some(tokio::spawn(async move {
+            let mut stream = events::NoticeStream::default();
+            while let Some(e) = received.recv().await {
+                record(Some(&recorder), &stream.push(&e)).await;
+            }
+            (recorder, stream)
+        }));
+    }
     if let Some(kind) = dry_run {
         // Only the server's dry run remains here; a client dry run returned above.
         let plan = rotator.plan().await?;
         if kind == cli::DryRun::Server {
+            // The engine logs each write it makes; these the API server only checked, so
+            // every line says so (`INFO server_dry_run: secret updated ...`).
+            use tracing::Instrument as _;
             rotator
                 .apply(&plan)
+                // The engine's target, so the span shows wherever its lines do.
+                .instrument(tracing::info_span!(target: "certrotate_kube", "server_dry_run"))
                 .await
                 .context("the API server refused the dry run")?;
         }
         output::plan(&plan, format, &target)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let report = match rotator.run(mode).await {
-        Ok(report) => report,
-        Err(e) => {
-            record(events.as_ref(), &[events::error_notice(&e)]).await;
-            return Err(e.into());
+    let result = rotator.run(mode).await;
+    drop(rotator);
+    if let Some(publisher) = publisher {
+        match publisher.await {
+            Ok((recorder, mut stream)) => {
+                let last = match &result {
+                    Ok(_) => stream.finish(),
+                    Err(e) => vec![events::error_notice(e)],
+                };
+                record(Some(&recorder), &last).await;
+            }
+            Err(e) => tracing::warn!("recording Kubernetes Events: {e}"),
         }
-    };
-    record(events.as_ref(), &events::notices(&report)).await;
+    }
+    let report = result?;
     output::run_report(&report, format, &target)?;
     Ok(match report.summary {
         Summary::CaExpiresFirst { .. } => ExitCode::from(EXIT_CA_EXPIRES),

@@ -473,7 +473,8 @@ fn completions_and_help() {
 fn rotate_against_the_kubernetes_api_over_http() {
     let server = fake_server::start(&[]);
     let kubeconfig = server.kubeconfig();
-    let kube = |args: &[&str]| {
+    // (stdout, stderr) of a run that must succeed.
+    let kube_both = |args: &[&str]| {
         let out = certrotate()
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
@@ -483,14 +484,27 @@ fn rotate_against_the_kubernetes_api_over_http() {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{args:?}\n{stdout}\n{stderr}");
         assert!(!stdout.contains("PRIVATE KEY-----") && !stderr.contains("PRIVATE KEY-----"));
-        stdout
+        (stdout, stderr)
     };
+    let kube = |args: &[&str]| kube_both(args).0;
+    let kube_log = |args: &[&str]| kube_both(args).1;
     let out = kube(&["rotate", "--kube"]);
     assert!(out.contains("installed"), "{out}");
     let out = kube(&["rotate", "--kube", "--overwrite", "--dry-run=server"]);
     assert!(
         out.contains("dry run on kubernetes (server-side dry run)"),
         "{out}"
+    );
+    // The log says the writes were the API server's dry run, not made.
+    let logged = kube_log(&["rotate", "--kube", "--overwrite", "--dry-run=server"]);
+    let writes: Vec<&str> = logged
+        .lines()
+        .filter(|l| l.contains("secret updated"))
+        .collect();
+    assert!(!writes.is_empty(), "{logged}");
+    assert!(
+        writes.iter().all(|l| l.contains("server_dry_run")),
+        "{logged}"
     );
     let out = kube(&[
         "rotate",

@@ -163,6 +163,18 @@ fn a_failed_run_is_a_warning_event_naming_the_object() {
     );
     assert!(!ok, "{out}");
     let (events, uid) = events(&server);
+    // What the run did before it failed was published as it happened: the next CA was
+    // prepared. The trust step that failed half-way is not reported as entered.
+    let notes: Vec<String> = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("PhaseChanged"))
+        .map(|e| e.note.clone().unwrap())
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0].starts_with("phase stable -> prepared"),
+        "{notes:#?}"
+    );
     let warning = events.last().unwrap();
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     assert_eq!(warning.reason.as_deref(), Some("RotationFailed"));

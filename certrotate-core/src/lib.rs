@@ -106,9 +106,16 @@ pub use plan::{PlanOptions, RotationPlan, Strategy, plan};
 pub use profile::Profile;
 pub use usable_ca::CaDefect;
 
-/// Formats a time as RFC 3339 in UTC (`2026-06-01T12:00:00Z`), as Kubernetes does.
+/// Formats a time as RFC 3339 in UTC at second precision (`2026-06-01T12:00:00Z`), as
+/// Kubernetes does: a fraction of a second is cut, never rounded up.
+///
+/// ```
+/// let t = time::macros::datetime!(2026-06-01 12:00:00.999 UTC);
+/// assert_eq!(certrotate_core::rfc3339(t), "2026-06-01T12:00:00Z");
+/// ```
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         // Formatting a UTC time with a year in 0..=9999 cannot fail; others are clamped
         // by the parameter checks before they reach here.

@@ -180,9 +180,11 @@ pub struct Rotator<S, C = SystemClock> {
     entropy: SharedEntropy,
     max_conflicts: u32,
     poll_interval: Duration,
+    observer: Option<Observer>,
 }
 
 type SharedEntropy = Arc<Mutex<Box<dyn Entropy + Send>>>;
+type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
 impl<S: Store> Rotator<S, SystemClock> {
     /// A rotator with the system clock and the operating system's randomness (RSA keys
@@ -197,6 +199,7 @@ impl<S: Store> Rotator<S, SystemClock> {
             entropy: Arc::new(Mutex::new(Box::new(ParallelKeys::new(batch)))),
             max_conflicts: 5,
             poll_interval: Duration::from_secs(5),
+            observer: None,
         }
     }
 }
@@ -212,6 +215,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             entropy: self.entropy,
             max_conflicts: self.max_conflicts,
             poll_interval: self.poll_interval,
+            observer: self.observer,
         }
     }
 
@@ -224,6 +228,16 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// How many conflicting writes to re-plan after before giving up (default 5).
     pub fn with_max_conflicts(mut self, n: u32) -> Self {
         self.max_conflicts = n;
+        self
+    }
+
+    /// Calls `observer` with each [`Event`] as it happens, besides collecting it in the
+    /// [`RunReport`]: a write's event comes after the write succeeded, and a run that
+    /// fails has reported every event up to the failure (the report is lost with the
+    /// error). The CLI publishes Kubernetes Events this way, phase by phase, while
+    /// `--wait` waits. Keep it quick: it runs on the run's task.
+    pub fn with_observer(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -298,7 +312,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         match crate::gate::check(&self.profile, observed, plan, self.clock.now()) {
             crate::gate::Verdict::Keeps => Ok(()),
             crate::gate::Verdict::AtRisk(pairs) => {
-                event(report, Event::TrustAtRisk { pairs });
+                self.emit(report, Event::TrustAtRisk { pairs });
                 Ok(())
             }
             crate::gate::Verdict::Breaks(broken) => Err(Error::TrustWouldBreak {
@@ -356,7 +370,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 None => Arc::new(self.observe().await?),
             };
             let plan = self.plan_from(Arc::clone(&observed)).await?;
-            event(
+            self.emit(
                 &mut report,
                 Event::Planned {
                     from: plan.from,
@@ -376,7 +390,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 if conflicts > self.max_conflicts {
                     return Err(refused);
                 }
-                event(
+                self.emit(
                     &mut report,
                     Event::Conflict {
                         object: self.ca_secret(),
@@ -401,7 +415,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                             object,
                         });
                     }
-                    event(
+                    self.emit(
                         &mut report,
                         Event::Conflict {
                             object,
@@ -420,7 +434,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 Next::Continue => continue,
                 Next::Done => break,
                 Next::WaitUntil { at, reason } => {
-                    event(
+                    self.emit(
                         &mut report,
                         Event::Waiting {
                             until: *at,
@@ -430,7 +444,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     *at
                 }
                 Next::WaitForRollout { workloads } => {
-                    event(
+                    self.emit(
                         &mut report,
                         Event::WaitingForRollout {
                             workloads: workloads.clone(),
@@ -456,6 +470,14 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         }
         report.requeue_after = self.requeue_after(&report.next);
         Ok(report)
+    }
+
+    /// Records `e` in `report` (logging it) and passes it to the observer.
+    fn emit(&self, report: &mut RunReport, e: Event) {
+        if let Some(observer) = &self.observer {
+            observer(&e);
+        }
+        event(report, e);
     }
 
     /// When to come back for `next`, from this rotator's clock.
@@ -532,7 +554,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         None => *carried = None,
                     }
                     report.writes += 1;
-                    event(
+                    self.emit(
                         report,
                         Event::WebhookUpdated {
                             webhook: change.webhook.clone(),
@@ -560,7 +582,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     match result {
                         Ok(()) => {
                             report.writes += 1;
-                            event(
+                            self.emit(
                                 report,
                                 Event::WorkloadRestarted {
                                     workload: restart.workload.clone(),
@@ -569,11 +591,11 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                             );
                         }
                         // Deleted since it was observed: nothing to restart any more.
-                        Err(StoreError::NotFound) => event(
+                        Err(StoreError::NotFound) => self.emit(
                             report,
                             Event::Note(Note::new(restart.workload.clone(), NoteReason::Absent)),
                         ),
-                        Err(StoreError::NotApplicable(_)) => event(
+                        Err(StoreError::NotApplicable(_)) => self.emit(
                             report,
                             Event::Note(Note::new(
                                 restart.workload.clone(),
@@ -593,7 +615,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         }
                     }
                 }
-                Step::Note(note) => event(report, Event::Note(note.clone())),
+                Step::Note(note) => self.emit(report, Event::Note(note.clone())),
             }
         }
         Ok(())
@@ -613,7 +635,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         let secret = change.secret.clone();
         match &change.action {
             SecretAction::Unchanged => {
-                event(
+                self.emit(
                     report,
                     Event::SecretUnchanged {
                         secret: change.secret.clone(),
@@ -649,7 +671,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     observed.secrets.insert(change.secret.clone(), created);
                 }
                 report.writes += 1;
-                event(
+                self.emit(
                     report,
                     Event::SecretCreated {
                         secret: change.secret.clone(),
@@ -686,7 +708,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                     None => *carried = None,
                 }
                 report.writes += 1;
-                event(
+                self.emit(
                     report,
                     Event::SecretUpdated {
                         secret: change.secret.clone(),

@@ -67,22 +67,88 @@ impl Notice {
 }
 
 /// The Events a run's report calls for, in order (each about the CA Secret, which the
-/// [`EventRecorder`] names).
+/// [`EventRecorder`] names): [`NoticeStream`] over every event of the report.
+pub fn notices(report: &RunReport) -> Vec<Notice> {
+    let mut stream = NoticeStream::default();
+    let mut out: Vec<Notice> = report.events.iter().flat_map(|e| stream.push(e)).collect();
+    out.extend(stream.finish());
+    out
+}
+
+/// Maps engine events to Events as they happen (see
+/// [`Rotator::with_observer`](crate::Rotator::with_observer)), so a long `--wait` run
+/// publishes each phase as it is entered and a run that fails keeps what it did before.
 ///
 /// Each notice's action is the phase its plan moved to (`Prepare`, `Trust`, `Leaves`,
 /// `Retire`, `Stable`): kube's recorder folds Events with the same reason and action into
 /// one series (keeping the first note), so a restart in the trust phase and one in the
 /// leaves phase stay two Events, while a retried conflict counts up one.
-pub fn notices(report: &RunReport) -> Vec<Notice> {
-    let mut action = "Rotate";
-    let mut out = Vec::new();
-    for event in &report.events {
-        if let Event::Planned { to, .. } = event {
-            action = phase_action(*to);
+///
+/// A plan's notices (its phase change or install, its restarts, the pairs it puts at
+/// risk) are held until its writes are known to have been made: the next plan, wait or
+/// [`Self::finish`] releases them in order. A conflict drops them (the plan was not
+/// applied and is planned again) but for restarts, which did happen; a failed run never
+/// calls `finish`, so a plan that failed half-way is not reported as done.
+#[derive(Debug)]
+pub struct NoticeStream {
+    action: &'static str,
+    /// The current plan's notices, each with whether it stands if the plan conflicts.
+    held: Vec<(Notice, bool)>,
+}
+
+impl Default for NoticeStream {
+    fn default() -> Self {
+        Self {
+            action: "Rotate",
+            held: Vec::new(),
         }
-        out.extend(notice(event, action));
     }
-    out
+}
+
+impl NoticeStream {
+    /// The notices `event` makes due, in order.
+    pub fn push(&mut self, event: &Event) -> Vec<Notice> {
+        let mut out = Vec::new();
+        match event {
+            Event::Planned { to, .. } => {
+                out.extend(self.finish());
+                self.action = phase_action(*to);
+                self.hold(event, false);
+            }
+            Event::Waiting { .. } | Event::WaitingForRollout { .. } => {
+                out.extend(self.finish());
+                out.extend(notice(event, self.action));
+            }
+            Event::Conflict { .. } => {
+                out.extend(
+                    self.held
+                        .drain(..)
+                        .filter(|(_, stands)| *stands)
+                        .map(|(n, _)| n),
+                );
+                out.extend(notice(event, self.action));
+            }
+            Event::WorkloadRestarted { .. } => self.hold(event, true),
+            Event::TrustAtRisk { .. } => self.hold(event, false),
+            Event::SecretCreated { .. }
+            | Event::SecretUpdated { .. }
+            | Event::SecretUnchanged { .. }
+            | Event::WebhookUpdated { .. }
+            | Event::Note(_) => out.extend(notice(event, self.action)),
+        }
+        out
+    }
+
+    /// The run ended well: the notices of its last plan.
+    pub fn finish(&mut self) -> Vec<Notice> {
+        self.held.drain(..).map(|(n, _)| n).collect()
+    }
+
+    fn hold(&mut self, event: &Event, stands: bool) {
+        if let Some(n) = notice(event, self.action) {
+            self.held.push((n, stands));
+        }
+    }
 }
 
 fn phase_action(phase: Phase) -> &'static str {
@@ -423,9 +489,18 @@ mod tests {
                 workload: ratelimit.clone(),
                 reason: StepReason::TrustAdded,
             },
+            // The plan conflicted: its phase change is dropped (the restart happened and
+            // stands), and the plan made again is reported once its writes are made.
             Event::Conflict {
                 object: AnyRef::Secret(envoy),
                 attempt: 2,
+            },
+            Event::Planned {
+                from: Phase::Prepared,
+                to: Phase::Trust,
+                summary: Summary::Trust {
+                    next: fingerprint(),
+                },
             },
             Event::Waiting {
                 until,
@@ -462,12 +537,6 @@ mod tests {
                 (Normal, "Installed", "Install", format!("installed: CA {fp}")),
                 (
                     Normal,
-                    "PhaseChanged",
-                    "Trust",
-                    format!("phase prepared -> trust: trust: every bundle now carries CA {fp}")
-                ),
-                (
-                    Normal,
                     "WorkloadRestarted",
                     "Trust",
                     "restarted deployment ns/ratelimit: trust: bundle with the next CA".into()
@@ -477,6 +546,12 @@ mod tests {
                     "WriteConflict",
                     "Trust",
                     "secret ns/envoy changed while certrotate wrote it (attempt 2): re-read and re-planned".into()
+                ),
+                (
+                    Normal,
+                    "PhaseChanged",
+                    "Trust",
+                    format!("phase prepared -> trust: trust: every bundle now carries CA {fp}")
                 ),
                 (
                     Normal,
@@ -496,6 +571,66 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_plan_is_published_once_its_writes_are_made() {
+        let mut stream = NoticeStream::default();
+        let planned = |from, to| Event::Planned {
+            from,
+            to,
+            summary: Summary::Trust {
+                next: fingerprint(),
+            },
+        };
+        let reasons = |notices: Vec<Notice>| notices.iter().map(|n| n.reason).collect::<Vec<_>>();
+        // Planned, then its writes: nothing yet (they may fail).
+        assert!(
+            stream
+                .push(&planned(Phase::Stable, Phase::Prepared))
+                .is_empty()
+        );
+        assert!(
+            stream
+                .push(&Event::SecretUpdated {
+                    secret: ObjectRef::new("ns", "ca"),
+                    keys: vec![],
+                    reason: StepReason::TrustAdded,
+                })
+                .is_empty()
+        );
+        // The next plan means the last one's writes were made.
+        assert_eq!(
+            reasons(stream.push(&planned(Phase::Prepared, Phase::Trust))),
+            ["PhaseChanged"]
+        );
+        // The run fails in the trust step: never finished, so never reported as entered;
+        // what was published before stays published.
+        let mut failed = NoticeStream::default();
+        assert!(
+            failed
+                .push(&planned(Phase::Prepared, Phase::Trust))
+                .is_empty()
+        );
+        // A wait releases the plan before it; finish releases the last.
+        let until = time::macros::datetime!(2026-11-29 13:05:00 UTC);
+        let waiting = Event::Waiting {
+            until,
+            reason: WaitReason::Converging {
+                phase: Phase::Trust,
+            },
+        };
+        assert_eq!(
+            reasons(stream.push(&waiting)),
+            ["PhaseChanged", "WaitingForConvergence"]
+        );
+        assert!(
+            stream
+                .push(&planned(Phase::Trust, Phase::Leaves))
+                .is_empty()
+        );
+        assert_eq!(reasons(stream.finish()), ["PhaseChanged"]);
+        assert!(stream.finish().is_empty());
     }
 
     #[test]
