@@ -190,11 +190,13 @@ async fn forward(
     let request = out
         .body(kube::client::Body::from(bytes.to_vec()))
         .expect("request");
-    let response = {
+    let response = if is_write(request.method()) {
         // kube-fake-client checks a write's resourceVersion and stores the object in
         // separate steps, so two racing writes of the same version could both succeed. The
-        // API server checks and writes atomically: so does this fake, one request at a time.
+        // API server checks and writes atomically: so does this fake, one write at a time.
         let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+        relay(client.send(request).await).await
+    } else {
         relay(client.send(request).await).await
     };
     if let Some(FaultKind::Slow(wait)) = fault {
@@ -203,7 +205,12 @@ async fn forward(
     response
 }
 
-/// Serialises the requests forwarded to the fake client (see [`forward`]).
+/// Whether a request of this method changes the store (reads need no serialising).
+fn is_write(method: &http::Method) -> bool {
+    !matches!(*method, http::Method::GET | http::Method::HEAD)
+}
+
+/// Serialises the writes forwarded to the fake client (see [`forward`]).
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The fake client's answer as an HTTP response (a client error as a 500 `Status`).
