@@ -4,17 +4,13 @@
 mod contract;
 #[cfg(feature = "kube")]
 mod fake_server;
+mod hooked;
 
 use std::sync::Arc;
 
-use certrotate_core::plan::{
-    ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
-};
+use certrotate_core::plan::{WebhookRef, WorkloadRef};
 use certrotate_core::profile::{WebhookKind, WorkloadKind};
-use certrotate_kube::{
-    Clock, DirStore, Event, ManualClock, MemoryStore, NewSecret, RunMode, SecretStore,
-    SecretUpdate, Store, StoreError, WebhookStore, WorkloadStore, observe,
-};
+use certrotate_kube::{Clock, DirStore, Event, ManualClock, MemoryStore, RunMode, observe};
 use contract::*;
 
 contract_suite!(memory, certrotate_kube::MemoryStore::new());
@@ -637,67 +633,6 @@ async fn webhook_ca_bundle_is_written_on_install_and_when_it_lacks_the_ca() {
     assert_eq!(report.writes, 0);
 }
 
-/// Serves each listed Secret once as it was earlier, then as it is: reads that are not one
-/// snapshot (Secrets read one by one while another run writes) mix before and after.
-struct StaleOnce {
-    inner: Arc<MemoryStore>,
-    stale: std::sync::Mutex<std::collections::BTreeMap<ObjectRef, ObservedSecret>>,
-}
-
-impl SecretStore for StaleOnce {
-    async fn read_secret(&self, secret: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
-        let stale = self.stale.lock().unwrap().remove(secret);
-        match stale {
-            Some(s) => Ok(Some(s)),
-            None => self.inner.read_secret(secret).await,
-        }
-    }
-    async fn create_secret(&self, s: &ObjectRef, n: &NewSecret) -> Result<String, StoreError> {
-        self.inner.create_secret(s, n).await
-    }
-    async fn update_secret(
-        &self,
-        s: &ObjectRef,
-        v: &str,
-        u: &SecretUpdate,
-    ) -> Result<String, StoreError> {
-        self.inner.update_secret(s, v, u).await
-    }
-}
-
-impl WorkloadStore for StaleOnce {
-    async fn read_workload(&self, w: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
-        self.inner.read_workload(w).await
-    }
-    async fn restart_workload(
-        &self,
-        w: &WorkloadRef,
-        a: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), StoreError> {
-        self.inner.restart_workload(w, a).await
-    }
-}
-
-impl WebhookStore for StaleOnce {
-    async fn read_webhook(&self, w: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
-        self.inner.read_webhook(w).await
-    }
-    async fn update_webhook(
-        &self,
-        w: &WebhookRef,
-        v: &str,
-        b: &[Vec<u8>],
-    ) -> Result<String, StoreError> {
-        self.inner.update_webhook(w, v, b).await
-    }
-}
-
-impl Store for StaleOnce {
-    fn describe(&self) -> String {
-        "stale once".into()
-    }
-}
-
 /// A read that mixes a newer CA Secret (trust entered, converged) with component Secrets
 /// from before the trust step makes the leaves step look as if it broke trust. The gate's
 /// refusal is then the mix's, not the store's: the engine reads again (as after a
@@ -716,14 +651,14 @@ async fn a_refusal_made_from_a_mixed_read_is_read_again() {
     assert_eq!(report.phase, certrotate_core::plan::Phase::Trust);
     clock.advance(HOUR);
     let components = ["envoy-gateway", "envoy", "envoy-rate-limit"].map(secret);
-    let stale = components
+    // Each component Secret is read once as it was before the trust step, then as it is.
+    let stale: std::collections::BTreeMap<_, _> = components
         .iter()
         .map(|c| (c.clone(), before.secrets[c].clone()))
         .collect();
-    let mixed = StaleOnce {
-        inner: store.clone(),
-        stale: std::sync::Mutex::new(stale),
-    };
+    let stale = std::sync::Mutex::new(stale);
+    let mixed = hooked::Hooked::new(store.clone())
+        .on_read(move |secret| stale.lock().unwrap().remove(secret));
     let report = rotator(mixed, options(false), &clock, 3)
         .run(RunMode::Once)
         .await

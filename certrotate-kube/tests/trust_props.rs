@@ -10,21 +10,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+mod hooked;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use certrotate_core::plan::{
-    KEY_TRUST, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, Phase,
-    ProfileObjects, Strategy as RotationStrategy, WebhookRef, WorkloadRef,
-};
+use certrotate_core::plan::{KEY_TRUST, Phase, ProfileObjects, Strategy as RotationStrategy};
 use certrotate_core::trust::{self, PairCheck};
 use certrotate_core::{BundlePolicy, Ca, Origin, PlanOptions, Profile, SeededEntropy};
 use certrotate_kube::simulate::{SimulateOptions, Start, simulate};
-use certrotate_kube::{
-    Clock, Error, ManualClock, MemoryStore, NewSecret, Rotator, RunMode, SecretStore, SecretUpdate,
-    Store, StoreError, WebhookStore, WorkloadStore,
-};
+use certrotate_kube::{Clock, Error, ManualClock, MemoryStore, Rotator, RunMode};
+use hooked::Hooked;
 use proptest::prelude::*;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -135,79 +131,6 @@ async fn installed(profile: &Profile, shape: &Shape, clock: &Arc<ManualClock>) -
     Arc::into_inner(store).unwrap()
 }
 
-/// A store that records the state after every accepted write.
-struct Recording {
-    inner: MemoryStore,
-    states: Mutex<Vec<(Observed, OffsetDateTime)>>,
-    clock: Arc<ManualClock>,
-}
-
-impl Recording {
-    fn record(&self) {
-        let now = self.clock.now();
-        self.states
-            .lock()
-            .unwrap()
-            .push((self.inner.snapshot(), now));
-    }
-}
-
-impl SecretStore for Recording {
-    async fn read_secret(&self, s: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
-        self.inner.read_secret(s).await
-    }
-    async fn create_secret(&self, s: &ObjectRef, n: &NewSecret) -> Result<String, StoreError> {
-        let v = self.inner.create_secret(s, n).await?;
-        self.record();
-        Ok(v)
-    }
-    async fn update_secret(
-        &self,
-        s: &ObjectRef,
-        v: &str,
-        u: &SecretUpdate,
-    ) -> Result<String, StoreError> {
-        let v = self.inner.update_secret(s, v, u).await?;
-        self.record();
-        Ok(v)
-    }
-}
-
-impl WorkloadStore for Recording {
-    async fn read_workload(&self, w: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
-        self.inner.read_workload(w).await
-    }
-    async fn restart_workload(
-        &self,
-        w: &WorkloadRef,
-        a: &BTreeMap<String, String>,
-    ) -> Result<(), StoreError> {
-        self.inner.restart_workload(w, a).await
-    }
-}
-
-impl WebhookStore for Recording {
-    async fn read_webhook(&self, w: &WebhookRef) -> Result<Option<ObservedWebhook>, StoreError> {
-        self.inner.read_webhook(w).await
-    }
-    async fn update_webhook(
-        &self,
-        w: &WebhookRef,
-        v: &str,
-        b: &[Vec<u8>],
-    ) -> Result<String, StoreError> {
-        let v = self.inner.update_webhook(w, v, b).await?;
-        self.record();
-        Ok(v)
-    }
-}
-
-impl Store for Recording {
-    fn describe(&self) -> String {
-        "recording memory store".into()
-    }
-}
-
 fn failures(report: &trust::TrustReport) -> Vec<PairCheck> {
     report.failures().cloned().collect()
 }
@@ -259,11 +182,13 @@ proptest! {
             prop_assert_eq!(last.to, Phase::Stable);
 
             // 2. The engine on a store that checks after every single write.
-            let recording = Arc::new(Recording {
-                inner: start,
-                states: Mutex::new(vec![(before.clone(), clock.now())]),
-                clock: clock.clone(),
-            });
+            // A store that records the state after every accepted write.
+            let start = Arc::new(start);
+            let states = Arc::new(Mutex::new(vec![(before.clone(), clock.now())]));
+            let recording = Arc::new(Hooked::new(start.clone()).on_write({
+                let (states, clock) = (states.clone(), clock.clone());
+                move || states.lock().unwrap().push((start.snapshot(), clock.now()))
+            }));
             let mut rotate = options.clone();
             rotate.overwrite = true;
             let report = Rotator::new(recording.clone(), profile.clone(), rotate)
@@ -273,7 +198,7 @@ proptest! {
                 .await
                 .unwrap();
             prop_assert_eq!(report.phase, Phase::Stable);
-            let states = recording.states.lock().unwrap().clone();
+            let states = states.lock().unwrap().clone();
             prop_assert!(states.len() > 3, "a rotation writes: {}", states.len());
             for (i, pair) in states.windows(2).enumerate() {
                 let step = trust::check_step(&profile, &pair[0].0, &pair[1].0, pair[1].1);
