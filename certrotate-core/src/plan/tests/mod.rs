@@ -1,0 +1,226 @@
+//! Tests of the planner with no store: each builds the observed state of a phase by
+//! applying earlier plans to an in-memory [`Observed`] and plans from it.
+//!
+//! - `table.rs`: one row per phase transition: the transition, what comes next, the summary,
+//!   and which keys each step writes and why.
+//! - here: the harness the table uses (applying a plan as a store would, reaching a phase),
+//!   and what holds across phases: typed notes for absent and unheld objects, a read-only
+//!   status, and a missing HMAC Secret created in every phase and mode.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod table;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use super::*;
+use crate::generate::SeededEntropy;
+use crate::profile::{WebhookKind, WorkloadKind};
+
+const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
+const INTERVAL: Duration = Duration::from_secs(300);
+
+fn profile() -> Profile {
+    Profile::envoy_gateway("ns")
+}
+
+fn options(overwrite: bool) -> PlanOptions {
+    PlanOptions::default()
+        .with_overwrite(overwrite)
+        .with_convergence_interval(INTERVAL)
+}
+
+/// Applies a plan's writes to `observed` the way every store does (create, merge update,
+/// a restart sets the pod-template annotations).
+fn apply(observed: &mut Observed, plan: &RotationPlan) {
+    for step in &plan.steps {
+        match step {
+            Step::Secret(c) => {
+                let s = observed.secrets.entry(c.secret.clone()).or_default();
+                for (k, v) in &c.data {
+                    match v {
+                        Some(v) => s.data.insert(k.clone(), v.expose_secret().to_vec()),
+                        None => s.data.remove(k),
+                    };
+                }
+                s.labels.extend(c.labels.clone());
+                for (k, v) in &c.annotations {
+                    match v {
+                        Some(v) => s.annotations.insert(k.clone(), v.clone()),
+                        None => s.annotations.remove(k),
+                    };
+                }
+                s.version = format!("{}", s.version.parse::<u64>().unwrap_or(0) + 1);
+            }
+            Step::Webhook(w) => {
+                let o = observed.webhooks.get_mut(&w.webhook).unwrap();
+                o.ca_bundles = w.ca_bundles.clone();
+            }
+            Step::Restart(r) => {
+                let o = observed.workloads.get_mut(&r.workload).unwrap();
+                o.template_annotations
+                    .insert(ANNOTATION_RESTARTED_FOR.into(), r.token.clone());
+            }
+            Step::Note(_) => {}
+        }
+    }
+}
+
+/// Plans at `now` with `options` and applies the plan.
+fn step(observed: &mut Observed, options: &PlanOptions, now: OffsetDateTime) -> RotationPlan {
+    // The seed follows the clock, so every CA minted along the way is a different one.
+    let seed = now.unix_timestamp().unsigned_abs();
+    let p = plan(
+        &profile(),
+        observed,
+        options,
+        now,
+        &mut SeededEntropy::new(seed),
+    )
+    .unwrap();
+    apply(observed, &p);
+    p
+}
+
+/// The observed state of an install, with the profile's workload and webhook present.
+fn installed() -> Observed {
+    let mut o = Observed::default();
+    let objects = ProfileObjects::of(&profile());
+    for w in &objects.workloads {
+        o.workloads
+            .insert(w.clone(), ObservedWorkload::new(BTreeMap::new(), true));
+    }
+    for w in &objects.webhooks {
+        o.webhooks
+            .insert(w.clone(), ObservedWebhook::new(vec![Vec::new()], "1"));
+    }
+    step(&mut o, &options(false), T0);
+    o
+}
+
+/// The state right after entering `phase` (at T0 + 1h), with `opts` for the rotation.
+fn in_phase(phase: Phase, opts: &PlanOptions) -> (Observed, OffsetDateTime) {
+    let mut o = installed();
+    let mut now = T0 + Duration::from_secs(3600);
+    loop {
+        let p = step(&mut o, opts, now);
+        if p.to == phase || p.next == Next::Done {
+            assert_eq!(p.to, phase, "reached {phase}");
+            return (o, now);
+        }
+        if let Next::WaitUntil { at, .. } = p.next {
+            now = at;
+        }
+    }
+}
+
+#[test]
+fn absent_and_unheld_objects_are_typed_notes() {
+    let mut o = Observed::default();
+    let objects = ProfileObjects::of(&profile());
+    // Local mode: the store cannot hold the workload; the webhook is simply absent.
+    let workload = objects.workloads[0].clone();
+    o.unavailable.insert(AnyRef::Workload(workload.clone()));
+    step(&mut o, &options(false), T0);
+    let (o, now) = {
+        let mut o = o;
+        let mut now = T0 + Duration::from_secs(3600);
+        let p = step(&mut o, &options(true), now);
+        assert_eq!(p.to, Phase::Prepared);
+        now += Duration::from_secs(1);
+        (o, now)
+    };
+    let p = plan(
+        &profile(),
+        &o,
+        &options(true),
+        now,
+        &mut SeededEntropy::new(1),
+    )
+    .unwrap();
+    let notes: Vec<&Note> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Note(n) => Some(n),
+            Step::Secret(_) | Step::Webhook(_) | Step::Restart(_) => None,
+        })
+        .collect();
+    let webhook = WebhookRef::new(WebhookKind::Mutating, "envoy-gateway-topology-injector.ns");
+    assert!(
+        notes.contains(&&Note::new(workload, NoteReason::NotHeldByStore)),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.reason == NoteReason::Absent && matches!(n.object, AnyRef::Webhook(_))),
+        "{notes:?} ({webhook})"
+    );
+}
+
+#[test]
+fn status_is_read_only_and_says_what_comes_next() {
+    let profile = profile();
+    // Nothing installed: the next run installs; no key is generated to say so.
+    let s = status(&profile, &Observed::default(), &options(false), T0).unwrap();
+    assert_eq!(s.next_run, NextRun::Install);
+    assert!(s.state.is_none());
+    // Mid-rotation, in trust: the next run enters leaves, at the end of the interval.
+    let (o, now) = in_phase(Phase::Trust, &options(true));
+    let s = status(&profile, &o, &options(false), now).unwrap();
+    assert_eq!(s.next_run, NextRun::Advance { to: Phase::Leaves });
+    assert_eq!(
+        s.next,
+        Next::WaitUntil {
+            at: now + INTERVAL,
+            reason: WaitReason::Converging {
+                phase: Phase::Trust
+            }
+        }
+    );
+    assert_eq!(s.state.map(|st| st.phase), Some(Phase::Trust));
+}
+
+/// A missing HMAC Secret is created by the first step of every plan, in every phase and
+/// mode: install, not managed, adoption, stable, each rotation phase (waiting or not).
+#[test]
+fn a_missing_hmac_secret_is_created_in_every_phase_and_mode() {
+    let hmac = ObjectRef::new("ns", "envoy-oidc-hmac");
+    let mut states: Vec<(&str, Observed, OffsetDateTime, PlanOptions)> = Vec::new();
+    states.push(("install", Observed::default(), T0, options(false)));
+    let mut unmanaged = installed();
+    unmanaged
+        .secrets
+        .remove(&ObjectRef::new("ns", "envoy-gateway-ca"));
+    states.push(("not managed", unmanaged.clone(), T0, options(false)));
+    states.push(("adoption", unmanaged, T0, options(true)));
+    states.push(("stable", installed(), T0, options(false)));
+    for phase in [Phase::Prepared, Phase::Trust, Phase::Leaves] {
+        let (o, now) = in_phase(phase, &options(true));
+        states.push(("waiting", o.clone(), now, options(true)));
+        states.push(("converged", o, now + INTERVAL, options(true)));
+    }
+    let (o, now) = in_phase(Phase::Retire, &options(true).with_drop_old_ca(true));
+    states.push(("retire", o, now + INTERVAL, options(true)));
+    for (name, mut observed, now, opts) in states {
+        observed.secrets.remove(&hmac);
+        let p = plan(
+            &profile(),
+            &observed,
+            &opts,
+            now,
+            &mut SeededEntropy::new(5),
+        )
+        .unwrap();
+        let first = p.steps.first().expect("a step");
+        assert!(
+            matches!(first, Step::Secret(c) if c.secret == hmac && c.action == SecretAction::Create),
+            "{name} ({:?}): {first:?}",
+            p.from
+        );
+    }
+}

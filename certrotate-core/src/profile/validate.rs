@@ -1,0 +1,187 @@
+//! Validation: [`Profile::validate`], which names the field of every error, and the checks
+//! of DNS names, object names, namespaces and Secret data keys it uses (public, for the
+//! stores that check the same names).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::Profile;
+use super::redact::quoted;
+use crate::error::Error;
+use crate::generate::{KeyEncoding, KeyUsage};
+
+impl Profile {
+    /// Checks names, templates and parameters; every error names the field.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |field: String, reason: String| Error::InvalidParameter { field, reason };
+        validate_label(&self.namespace).map_err(|r| invalid("namespace".into(), r))?;
+        validate_dns_name(&self.cluster_domain).map_err(|r| invalid("cluster_domain".into(), r))?;
+        validate_subdomain(&self.ca.secret).map_err(|r| invalid("ca.secret".into(), r))?;
+        if self.ca.common_name.is_empty() || self.ca.common_name.len() > 64 {
+            return Err(invalid(
+                "ca.common_name".into(),
+                "must be 1 to 64 characters".into(),
+            ));
+        }
+        if self.components.is_empty() {
+            return Err(invalid(
+                "components".into(),
+                "a profile needs at least one component".into(),
+            ));
+        }
+        let mut names = BTreeMap::new();
+        names.insert(self.ca.secret.clone(), "ca.secret".to_owned());
+        let mut claim =
+            |name: &str, field: String| match names.insert(name.to_owned(), field.clone()) {
+                Some(other) => Err(invalid(
+                    field,
+                    format!("Secret {} is also used by {other}", quoted(name)),
+                )),
+                None => Ok(()),
+            };
+        for (i, c) in self.components.iter().enumerate() {
+            let field = format!("components[{i}]");
+            validate_subdomain(&c.secret).map_err(|r| invalid(format!("{field}.secret"), r))?;
+            claim(&c.secret, format!("{field}.secret"))?;
+            self.leaf_params(c).and_then(|p| {
+                for (j, d) in p.dns_names.iter().enumerate() {
+                    validate_dns_name(d).map_err(|r| {
+                        invalid(
+                            format!("{field}.dns_names[{j}]"),
+                            format!("{}: {r}", quoted(d)),
+                        )
+                    })?;
+                }
+                if p.common_name.is_empty() || p.common_name.len() > 64 {
+                    return Err(invalid(
+                        format!("{field}.common_name"),
+                        "must be 1 to 64 characters".into(),
+                    ));
+                }
+                Ok(())
+            })?;
+        }
+        for (i, h) in self.hmac.iter().enumerate() {
+            validate_subdomain(&h.secret).map_err(|r| invalid(format!("hmac[{i}].secret"), r))?;
+            claim(&h.secret, format!("hmac[{i}].secret"))?;
+            validate_secret_key(&h.key).map_err(|r| invalid(format!("hmac[{i}].key"), r))?;
+            if h.length < 16 || h.length > 4096 {
+                return Err(invalid(
+                    format!("hmac[{i}].length"),
+                    format!("{} is outside 16..=4096 bytes", h.length),
+                ));
+            }
+        }
+        for (i, w) in self.workloads.iter().enumerate() {
+            validate_subdomain(&w.name).map_err(|r| invalid(format!("workloads[{i}].name"), r))?;
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            validate_subdomain(&self.render(&w.name))
+                .map_err(|r| invalid(format!("webhooks[{i}].name"), r))?;
+        }
+        if self.leaf.validity < Duration::from_secs(3600) {
+            return Err(invalid("leaf.validity".into(), "shorter than 1h".into()));
+        }
+        if self.ca.validity < self.leaf.validity {
+            return Err(invalid(
+                "ca.validity".into(),
+                "shorter than leaf.validity: leaves would be cut to the CA's lifetime".into(),
+            ));
+        }
+        if KeyUsage::permitted(&self.leaf.key_usages, self.leaf.key_algorithm).is_empty() {
+            return Err(invalid(
+                "leaf.key_usages".into(),
+                format!(
+                    "none is permitted for {} keys (encipherment needs RSA)",
+                    self.leaf.key_algorithm
+                ),
+            ));
+        }
+        if self.leaf.key_encoding == KeyEncoding::Pkcs1 && !self.leaf.key_algorithm.is_rsa() {
+            return Err(invalid(
+                "leaf.key_encoding".into(),
+                "pkcs1 needs an RSA key algorithm".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a DNS name for a SAN: labels of 1 to 63 letters, digits and hyphens, not starting
+/// or ending with a hyphen; a `*` only as the whole leftmost label; 253 characters at most.
+pub fn validate_dns_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!("must be 1 to 253 characters, got {}", name.len()));
+    }
+    for (i, label) in name.split('.').enumerate() {
+        if label == "*" && i == 0 && name.len() > 1 {
+            continue;
+        }
+        check_label(label).map_err(|r| format!("label {}: {r}", quoted(label)))?;
+    }
+    Ok(())
+}
+
+fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() || label.len() > 63 {
+        return Err("must be 1 to 63 characters".into());
+    }
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err("only letters, digits and '-' are allowed".into());
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Err("must not start or end with '-'".into());
+    }
+    Ok(())
+}
+
+/// Checks a Kubernetes object name (RFC 1123 subdomain: lower case, 253 characters).
+pub fn validate_subdomain(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!("{} must be 1 to 253 characters", quoted(name)));
+    }
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("{} must be lower case", quoted(name)));
+    }
+    for label in name.split('.') {
+        check_label(label).map_err(|r| format!("{}: {r}", quoted(name)))?;
+    }
+    Ok(())
+}
+
+/// Checks a Secret data key as Kubernetes does: 1 to 253 letters, digits, `-`, `_` and `.`,
+/// neither `.` nor `..`, and not starting with `..` (reserved by the Secret volume layout:
+/// `..data`, `..2024_...`). A key may start with one dot (`.hmac`).
+pub fn validate_secret_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 253 {
+        return Err(format!(
+            "a Secret key must be 1 to 253 characters, got {}",
+            key.len()
+        ));
+    }
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "{key:?}: a Secret key may hold only letters, digits, '-', '_' and '.'"
+        ));
+    }
+    if key == "." || key.starts_with("..") {
+        return Err(format!(
+            "{key:?}: a Secret key must not be '.' nor start with '..' (reserved by the Secret volume layout)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a namespace (RFC 1123 label: lower case, 63 characters).
+pub fn validate_label(name: &str) -> Result<(), String> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("{} must be lower case", quoted(name)));
+    }
+    check_label(name).map_err(|r| format!("{}: {r}", quoted(name)))
+}

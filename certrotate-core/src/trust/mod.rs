@@ -1,0 +1,244 @@
+//! The trust invariant of a rotation step, verified as rustls verifies a handshake.
+//!
+//! A step of a rotation changes some Secrets and webhook configurations. Components reload
+//! what they mount in any order and at any time within the convergence interval, and a
+//! crash may stop the step after any write, so for a while every component may present its
+//! leaf as it was before the step or as it is after it, and every peer may trust with its
+//! bundle as it was before or after. [`check_step`] checks every one of those combinations:
+//! each leaf a component may present (its `tls.crt` before or after) must chain to each
+//! trust store (every component's `ca.crt` and every webhook `caBundle`, before or after),
+//! and serve the names the profile states for it.
+//!
+//! Chains, validity, extended key usage and names are verified with rustls-webpki, the
+//! parser and path builder rustls uses, with aws-lc-rs's signature algorithms; the CA a
+//! chain ends on must also be within its own validity (OpenSSL, BoringSSL and Go refuse an
+//! expired root, though rustls does not look).
+//!
+//! Pure: no I/O, and `now` is a parameter.
+//!
+//! - `report.rs`: what a check says: [`Side`], [`TrustStore`], [`Usage`], [`TrustFailure`],
+//!   [`Outcome`], [`PairCheck`] and [`TrustReport`], and which failures a step is to blame for.
+//! - `chain.rs`: one leaf against one store, with rustls-webpki: parsing a `tls.crt` and a
+//!   bundle, building the path, the names a leaf must serve, and typing webpki's errors.
+//! - here: [`check_step`] and [`check_state`], which pair every leaf with every store on
+//!   each side of a step.
+
+mod chain;
+mod report;
+#[cfg(test)]
+mod tests;
+
+pub use report::{Outcome, PairCheck, Side, TrustFailure, TrustReport, TrustStore, Usage};
+
+use time::OffsetDateTime;
+
+use crate::error::Origin;
+use crate::generate::ExtendedKeyUsage;
+use crate::plan::{KEY_TLS_CRT, KEY_TRUST, ObjectRef, Observed, WebhookRef};
+use crate::profile::Profile;
+use chain::{Bundle, Leaf, Name, unix_time};
+
+/// Checks the trust invariant of a step from `before` to `after`, at `now`: every leaf any
+/// component of `profile` may present (its `tls.crt` before or after the step) against
+/// every trust store (each component's `ca.crt` and each webhook `caBundle`, before or
+/// after), and the names the profile states for the leaf. Components and webhooks absent
+/// from a state present and trust nothing there.
+pub fn check_step(
+    profile: &Profile,
+    before: &Observed,
+    after: &Observed,
+    now: OffsetDateTime,
+) -> TrustReport {
+    let objects = crate::plan::ProfileObjects::of(profile);
+    let usages = usages(profile);
+    let time = unix_time(now);
+
+    // The leaves, with the names each must serve.
+    let mut leaves: Vec<LeafEntry> = Vec::new();
+    for (component, secret) in profile.components.iter().zip(&objects.components) {
+        let names: Vec<Name> = profile
+            .leaf_params(component)
+            .map(|p| {
+                p.dns_names
+                    .iter()
+                    .map(|d| Name::dns(d))
+                    .chain(p.ip_addresses.iter().copied().map(Name::Ip))
+                    .collect()
+            })
+            // Profiles are validated when loaded, so rendering cannot fail here; a profile
+            // built by hand that fails it is checked for chains only.
+            .unwrap_or_default();
+        let (b, a) = (
+            secret_value(before, secret, KEY_TLS_CRT),
+            secret_value(after, secret, KEY_TLS_CRT),
+        );
+        for (side, value) in sides(b, a) {
+            let leaf = match value {
+                Some(pem) => Leaf::parse(pem, secret, now),
+                None => Err(TrustFailure::MissingLeaf),
+            };
+            leaves.push(LeafEntry {
+                secret: secret.clone(),
+                side,
+                leaf,
+                names: names.clone(),
+            });
+        }
+    }
+
+    // The stores.
+    let mut stores: Vec<StoreEntry> = Vec::new();
+    for secret in &objects.components {
+        let (b, a) = (
+            secret_value(before, secret, KEY_TRUST),
+            secret_value(after, secret, KEY_TRUST),
+        );
+        let store = TrustStore::Component {
+            secret: secret.clone(),
+        };
+        for (side, value) in sides(b, a) {
+            let origin = Origin::new(format!("{store}"));
+            let bundle = Bundle::parse(value.unwrap_or_default(), &origin, now);
+            stores.push(StoreEntry {
+                store: store.clone(),
+                side,
+                bundle,
+            });
+        }
+    }
+    for webhook in &objects.webhooks {
+        let count = |o: &Observed| o.webhooks.get(webhook).map_or(0, |w| w.ca_bundles.len());
+        for i in 0..count(before).max(count(after)) {
+            let (b, a) = (
+                webhook_value(before, webhook, i),
+                webhook_value(after, webhook, i),
+            );
+            let store = TrustStore::Webhook {
+                webhook: webhook.clone(),
+                index: i + 1,
+            };
+            for (side, value) in sides(b, a) {
+                let origin = Origin::new(format!("{store}"));
+                let bundle = Bundle::parse(value.unwrap_or_default(), &origin, now);
+                stores.push(StoreEntry {
+                    store: store.clone(),
+                    side,
+                    bundle,
+                });
+            }
+        }
+    }
+
+    let mut report = TrustReport::default();
+    for l in &leaves {
+        for s in &stores {
+            let outcome = match (&l.leaf, &s.bundle) {
+                (Err(reason), _) | (_, Err(reason)) => Outcome::Failed {
+                    reason: reason.clone(),
+                },
+                (Ok(leaf), Ok(bundle)) => leaf.verify(bundle, &usages, &l.names, time),
+            };
+            report.checks.push(PairCheck {
+                leaf: l.secret.clone(),
+                leaf_side: l.side,
+                trusted_by: s.store.clone(),
+                store_side: s.side,
+                outcome,
+                breaks: false,
+            });
+        }
+    }
+    // Leaves (as they were before the step) that no store trusted before it.
+    let trusted_before: Vec<&ObjectRef> = report
+        .checks
+        .iter()
+        .filter(|c| {
+            c.leaf_side == Side::Before && c.store_side == Side::Before && c.outcome.is_trusted()
+        })
+        .map(|c| &c.leaf)
+        .collect();
+    let dead_before: Vec<ObjectRef> = leaves
+        .iter()
+        .filter(|l| l.side == Side::Before && !trusted_before.contains(&&l.secret))
+        .map(|l| l.secret.clone())
+        .collect();
+    for c in &mut report.checks {
+        c.breaks =
+            c.touches_a_write() && !(c.leaf_side == Side::Before && dead_before.contains(&c.leaf));
+    }
+    report
+}
+
+/// Checks one state on its own: every leaf against every store, as they are.
+pub fn check_state(profile: &Profile, observed: &Observed, now: OffsetDateTime) -> TrustReport {
+    check_step(profile, observed, observed, now)
+}
+
+/// A leaf of one side of a step, with the names it must serve.
+struct LeafEntry {
+    secret: ObjectRef,
+    side: Side,
+    leaf: Result<Leaf, TrustFailure>,
+    names: Vec<Name>,
+}
+
+/// A trust store of one side of a step.
+struct StoreEntry {
+    store: TrustStore,
+    side: Side,
+    bundle: Result<Bundle, TrustFailure>,
+}
+
+/// A Secret's value under `key`: `None` if the Secret is absent, `Some(None)` if it has
+/// no such key.
+fn secret_value<'o>(o: &'o Observed, secret: &ObjectRef, key: &str) -> Option<Option<&'o [u8]>> {
+    o.secrets
+        .get(secret)
+        .map(|s| s.data.get(key).map(Vec::as_slice))
+}
+
+/// The `caBundle` of the `i`-th webhook (0-based) of a configuration, as [`secret_value`]
+/// (a webhook the configuration does not have is absent; an empty `caBundle` is a value).
+fn webhook_value<'o>(o: &'o Observed, webhook: &WebhookRef, i: usize) -> Option<Option<&'o [u8]>> {
+    o.webhooks
+        .get(webhook)
+        .and_then(|w| w.ca_bundles.get(i))
+        .map(|b| Some(b.as_slice()))
+}
+
+/// The sides on which an object holds a value: `None` outside means the object is absent
+/// (it presents or trusts nothing); `Some(None)` means it exists without the key.
+fn sides<'a>(
+    before: Option<Option<&'a [u8]>>,
+    after: Option<Option<&'a [u8]>>,
+) -> Vec<(Side, Option<&'a [u8]>)> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(b) = before {
+        out.push((Side::Before, b));
+    }
+    if let Some(a) = after
+        && before != Some(a)
+    {
+        out.push((Side::After, a));
+    }
+    out
+}
+
+/// The usages the profile issues leaves for (mTLS: both, by default).
+fn usages(profile: &Profile) -> Vec<Usage> {
+    let mut out: Vec<Usage> = profile
+        .leaf
+        .extended_key_usages
+        .iter()
+        .map(|u| match u {
+            ExtendedKeyUsage::ServerAuth => Usage::ServerAuth,
+            ExtendedKeyUsage::ClientAuth => Usage::ClientAuth,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        out.push(Usage::ServerAuth);
+    }
+    out
+}

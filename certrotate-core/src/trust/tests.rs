@@ -1,0 +1,373 @@
+//! Tests of the trust check: a state trusts itself, the staged steps keep trust and
+//! single-step does not, and every typed failure (unknown issuer, bad signature, names,
+//! usages, validity, an issuer outside its validity, empty and unreadable stores) lands on
+//! the side of the step it belongs to.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use time::macros::datetime;
+
+use super::*;
+use crate::plan::{KEY_TLS_KEY, ObservedSecret, ObservedWebhook, ProfileObjects};
+use crate::{Ca, CaParams, SeededEntropy};
+
+const NOW: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
+
+fn profile() -> Profile {
+    Profile::envoy_gateway("ns")
+}
+
+fn ca(seed: u64) -> Ca {
+    Ca::generate(
+        &CaParams::new("envoy-gateway"),
+        NOW,
+        &mut SeededEntropy::new(seed),
+    )
+    .unwrap()
+}
+
+/// Every component with a leaf from `issuer` and `bundle` as ca.crt; the webhook with
+/// `bundle` as caBundle.
+fn state(issuer: &Ca, bundle: &[u8]) -> Observed {
+    let p = profile();
+    let objects = ProfileObjects::of(&p);
+    let mut entropy = SeededEntropy::new(9);
+    let mut o = Observed::default();
+    for (c, secret) in p.components.iter().zip(&objects.components) {
+        let leaf = issuer
+            .issue_leaf(&p.leaf_params(c).unwrap(), NOW, &mut entropy)
+            .unwrap();
+        let data = BTreeMap::from([
+            (KEY_TRUST.to_owned(), bundle.to_vec()),
+            (KEY_TLS_CRT.to_owned(), leaf.cert_pem.into_bytes()),
+            (
+                KEY_TLS_KEY.to_owned(),
+                leaf.key_pem.expose_secret().as_bytes().to_vec(),
+            ),
+        ]);
+        o.secrets.insert(
+            secret.clone(),
+            ObservedSecret::new("kubernetes.io/tls", data, "1"),
+        );
+    }
+    o.webhooks.insert(
+        objects.webhooks[0].clone(),
+        ObservedWebhook::new(vec![bundle.to_vec()], "1"),
+    );
+    o
+}
+
+fn both(a: &Ca, b: &Ca) -> Vec<u8> {
+    format!("{}{}", a.cert_pem(), b.cert_pem()).into_bytes()
+}
+
+#[test]
+fn a_state_trusts_itself() {
+    let old = ca(1);
+    let s = state(&old, old.cert_pem().as_bytes());
+    let report = check_state(&profile(), &s, NOW);
+    // 3 leaves × (3 ca.crt + 1 caBundle), each unchanged: once, as before.
+    assert_eq!(report.checks.len(), 12);
+    assert!(report.failures().next().is_none(), "{report:#?}");
+    assert!(report.keeps_trust());
+}
+
+#[test]
+fn the_staged_steps_keep_trust_and_single_step_does_not() {
+    let (old, new) = (ca(1), ca(2));
+    let installed = state(&old, old.cert_pem().as_bytes());
+    let mut trust = installed.clone();
+    let bundled = state(&old, &both(&new, &old));
+    for (secret, s) in &mut trust.secrets {
+        s.data.insert(
+            KEY_TRUST.into(),
+            bundled.secrets[secret].data[KEY_TRUST].clone(),
+        );
+    }
+    trust.webhooks = bundled.webhooks.clone();
+    let trust_step = check_step(&profile(), &installed, &trust, NOW);
+    assert!(trust_step.keeps_trust(), "{trust_step:#?}");
+    // Leaves unchanged, stores changed: 3 × 4 × 2 combinations.
+    assert_eq!(trust_step.checks.len(), 24);
+
+    let leaves = state(&new, &both(&new, &old));
+    let leaves_step = check_step(&profile(), &trust, &leaves, NOW);
+    assert!(leaves_step.keeps_trust(), "{leaves_step:#?}");
+
+    // Single-step: bundle and leaf in one write; an old leaf meets a new-only store.
+    let single = state(&new, new.cert_pem().as_bytes());
+    let report = check_step(&profile(), &installed, &single, NOW);
+    assert!(!report.keeps_trust());
+    let broken: Vec<_> = report.broken().collect();
+    assert!(
+        broken.iter().all(|c| c.leaf_side != c.store_side),
+        "{broken:#?}"
+    );
+    // The CA kept its name: the store names the issuer, but another key signed.
+    assert!(broken.iter().all(|c| matches!(
+        &c.outcome,
+        Outcome::Failed { reason: TrustFailure::BadSignature { issuer } } if issuer.contains("envoy-gateway")
+    )), "{broken:#?}");
+    let line = broken[0].to_string();
+    assert!(line.contains("leaf of secret ns/"), "{line}");
+    assert!(line.contains("FAIL: bad signature"), "{line}");
+}
+
+#[test]
+fn a_store_without_the_issuer_is_an_unknown_issuer() {
+    let old = ca(1);
+    let other = Ca::generate(
+        &CaParams::new("someone-else"),
+        NOW,
+        &mut SeededEntropy::new(3),
+    )
+    .unwrap();
+    let before = state(&old, old.cert_pem().as_bytes());
+    let mut after = before.clone();
+    let envoy = ObjectRef::new("ns", "envoy");
+    after
+        .secrets
+        .get_mut(&envoy)
+        .unwrap()
+        .data
+        .insert(KEY_TRUST.into(), other.cert_pem().as_bytes().to_vec());
+    let report = check_step(&profile(), &before, &after, NOW);
+    let broken: Vec<_> = report.broken().collect();
+    assert_eq!(broken.len(), 3, "three leaves against envoy's new ca.crt");
+    for c in broken {
+        assert_eq!(
+            c.trusted_by,
+            TrustStore::Component {
+                secret: envoy.clone()
+            }
+        );
+        assert_eq!(c.store_side, Side::After);
+        assert!(matches!(
+            &c.outcome,
+            Outcome::Failed {
+                reason: TrustFailure::UnknownIssuer { .. }
+            }
+        ));
+    }
+    // The same failure, already there before the step, is not the step's.
+    let again = check_step(&profile(), &after, &after, NOW);
+    assert_eq!(again.failures().count(), 3);
+    assert!(again.keeps_trust());
+}
+
+#[test]
+fn names_usages_and_validity_are_verified() {
+    let old = ca(1);
+    let before = state(&old, old.cert_pem().as_bytes());
+    let gateway = ObjectRef::new("ns", "envoy-gateway");
+    let mut entropy = SeededEntropy::new(4);
+
+    // A leaf for the wrong names.
+    let wrong = old
+        .issue_leaf(
+            &crate::LeafParams::new("envoy-gateway", vec!["elsewhere.example".into()]),
+            NOW,
+            &mut entropy,
+        )
+        .unwrap();
+    let mut after = before.clone();
+    after
+        .secrets
+        .get_mut(&gateway)
+        .unwrap()
+        .data
+        .insert(KEY_TLS_CRT.into(), wrong.cert_pem.into_bytes());
+    let report = check_step(&profile(), &before, &after, NOW);
+    let broken: Vec<_> = report.broken().collect();
+    assert_eq!(broken.len(), 4, "{broken:#?}");
+    assert!(broken.iter().all(|c| c.outcome
+        == Outcome::Failed {
+            reason: TrustFailure::NameMismatch {
+                name: "envoy-gateway".into()
+            }
+        }));
+
+    // A leaf that allows only clientAuth, where the profile asks for serverAuth too.
+    let client_only = old
+        .issue_leaf(
+            &p_params(&profile(), 0)
+                .with_extended_key_usages(vec![crate::ExtendedKeyUsage::ClientAuth]),
+            NOW,
+            &mut entropy,
+        )
+        .unwrap();
+    after
+        .secrets
+        .get_mut(&gateway)
+        .unwrap()
+        .data
+        .insert(KEY_TLS_CRT.into(), client_only.cert_pem.into_bytes());
+    let report = check_step(&profile(), &before, &after, NOW);
+    assert!(report.broken().all(|c| c.outcome
+        == Outcome::Failed {
+            reason: TrustFailure::WrongUsage {
+                usage: Usage::ServerAuth
+            }
+        }));
+    assert_eq!(report.broken().count(), 4);
+
+    // Later, the leaf expired: every store says so, and it is the leaf's failure.
+    let later = NOW + time::Duration::days(365 * 6);
+    let report = check_state(&profile(), &before, later);
+    assert!(report.failures().all(|c| matches!(
+        c.outcome,
+        Outcome::Failed {
+            reason: TrustFailure::Expired { .. }
+        }
+    )));
+    assert_eq!(report.failures().count(), 12);
+}
+
+#[test]
+fn an_issuer_outside_its_validity_is_named() {
+    // A CA not back-dated, and a leaf back-dated a day: for that day the leaf is
+    // valid and its CA is not yet.
+    let ca = Ca::generate(
+        &CaParams::new("envoy-gateway").with_backdate(Duration::ZERO),
+        NOW,
+        &mut SeededEntropy::new(5),
+    )
+    .unwrap();
+    let p = profile();
+    let mut s = state(&ca, ca.cert_pem().as_bytes());
+    let mut entropy = SeededEntropy::new(6);
+    for (c, secret) in p.components.iter().zip(&ProfileObjects::of(&p).components) {
+        let leaf = ca
+            .issue_leaf(
+                &p.leaf_params(c)
+                    .unwrap()
+                    .with_backdate(Duration::from_secs(86_400)),
+                NOW,
+                &mut entropy,
+            )
+            .unwrap();
+        s.secrets
+            .get_mut(secret)
+            .unwrap()
+            .data
+            .insert(KEY_TLS_CRT.into(), leaf.cert_pem.into_bytes());
+    }
+    assert!(check_state(&p, &s, NOW).failures().next().is_none());
+    let report = check_state(&p, &s, NOW - time::Duration::hours(12));
+    assert_eq!(report.failures().count(), 12);
+    assert!(report.failures().all(|c| matches!(
+        &c.outcome,
+        Outcome::Failed { reason: TrustFailure::IssuerOutsideValidity { ca: f, not_before, .. } }
+            if *f == ca.fingerprint() && *not_before == NOW
+    )), "{report:#?}");
+}
+
+#[test]
+fn a_leaf_no_store_trusted_cannot_lose_trust() {
+    // Every leaf chains to a CA outside its validity: no pair holds before the step.
+    let dead = Ca::generate(
+        &CaParams::new("envoy-gateway").with_backdate(Duration::ZERO),
+        NOW,
+        &mut SeededEntropy::new(5),
+    )
+    .unwrap();
+    let p = profile();
+    let mut before = state(&dead, dead.cert_pem().as_bytes());
+    let mut entropy = SeededEntropy::new(6);
+    for (c, secret) in p.components.iter().zip(&ProfileObjects::of(&p).components) {
+        let leaf = dead
+            .issue_leaf(
+                &p.leaf_params(c)
+                    .unwrap()
+                    .with_backdate(Duration::from_secs(86_400)),
+                NOW,
+                &mut entropy,
+            )
+            .unwrap();
+        before
+            .secrets
+            .get_mut(secret)
+            .unwrap()
+            .data
+            .insert(KEY_TLS_CRT.into(), leaf.cert_pem.into_bytes());
+    }
+    let at = NOW - time::Duration::hours(12);
+    assert_eq!(check_state(&p, &before, at).failures().count(), 12);
+
+    // Recovery, trust first: bundles with a new CA; the old leaves lose nothing.
+    let new = Ca::generate(
+        &CaParams::new("envoy-gateway"),
+        at,
+        &mut SeededEntropy::new(7),
+    )
+    .unwrap();
+    let recovered = state(&new, new.cert_pem().as_bytes());
+    let mut trust = before.clone();
+    for (k, v) in &mut trust.secrets {
+        v.data.insert(
+            KEY_TRUST.into(),
+            recovered.secrets[k].data[KEY_TRUST].clone(),
+        );
+    }
+    trust.webhooks = recovered.webhooks.clone();
+    let report = check_step(&p, &before, &trust, at);
+    assert!(report.keeps_trust(), "{report:#?}");
+    assert_eq!(
+        report.failures().count(),
+        24,
+        "old leaves: before and after stores"
+    );
+
+    // But a new leaf presented to a store that does not trust it is still a break.
+    let report = check_step(&p, &before, &recovered, at);
+    assert!(!report.keeps_trust());
+    assert!(
+        report
+            .broken()
+            .all(|c| c.leaf_side == Side::After && c.store_side == Side::Before)
+    );
+}
+
+#[test]
+fn empty_and_unreadable_stores_fail_on_their_side() {
+    let old = ca(1);
+    let before = state(&old, old.cert_pem().as_bytes());
+    let webhook = ProfileObjects::of(&profile()).webhooks[0].clone();
+    let mut after = before.clone();
+    after
+        .webhooks
+        .insert(webhook.clone(), ObservedWebhook::new(vec![Vec::new()], "2"));
+    let report = check_step(&profile(), &before, &after, NOW);
+    let broken: Vec<_> = report.broken().collect();
+    assert_eq!(broken.len(), 3);
+    assert!(broken.iter().all(|c| c.outcome
+        == Outcome::Failed {
+            reason: TrustFailure::MissingBundle
+        }));
+    // Filling an empty caBundle is a repair, not a break.
+    let report = check_step(&profile(), &after, &before, NOW);
+    assert!(report.keeps_trust(), "{report:#?}");
+    assert_eq!(report.failures().count(), 3, "before: empty");
+
+    let mut junk = before.clone();
+    junk.secrets
+        .get_mut(&ObjectRef::new("ns", "envoy"))
+        .unwrap()
+        .data
+        .insert(
+            KEY_TRUST.into(),
+            b"-----BEGIN CERTIFICATE-----\nnope\n".to_vec(),
+        );
+    let report = check_step(&profile(), &before, &junk, NOW);
+    assert_eq!(report.broken().count(), 3);
+    assert!(report.broken().all(|c| matches!(
+        &c.outcome,
+        Outcome::Failed { reason: TrustFailure::UnreadableBundle { reason } } if reason.contains("ca.crt")
+    )));
+}
+
+fn p_params(p: &Profile, i: usize) -> crate::LeafParams {
+    p.leaf_params(&p.components[i]).unwrap()
+}
