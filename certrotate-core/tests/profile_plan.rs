@@ -235,6 +235,20 @@ name = "db"
         ["api.demo-system.svc.cluster.local"]
     );
 
+    // Every algorithm is spelled in a profile as the --key-algorithm flag spells it (and
+    // RSA's older `rsa2048` still loads).
+    for algorithm in certrotate_core::KeyAlgorithm::ALL {
+        for spelling in [
+            algorithm.as_str().to_owned(),
+            algorithm.as_str().replace("rsa-", "rsa"),
+        ] {
+            let text = toml.replace("ecdsa-p384", &spelling);
+            let p = Profile::from_toml(&text, &Origin::new("demo.toml"))
+                .unwrap_or_else(|e| panic!("{spelling}: {e}"));
+            assert_eq!(p.leaf.key_algorithm, algorithm, "{spelling}");
+        }
+    }
+
     let yaml = "name: demo\nca:\n  secret: demo-ca\n  common_name: demo\ncomponents:\n  - secret: api\n    common_name: api\n    dns_names: [\"api\"]\n";
     let y = Profile::from_yaml(yaml, &Origin::new("demo.yaml")).unwrap();
     assert_eq!(y.components[0].secret_type, "kubernetes.io/tls");

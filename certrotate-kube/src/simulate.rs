@@ -260,7 +260,7 @@ pub async fn simulate(
                     };
                     return Ok(simulation);
                 }
-                _ => break,
+                Next::Done => break,
             }
         }
         finished_one = phase_left;

@@ -28,10 +28,14 @@ pub enum KeyAlgorithm {
     /// Ed25519.
     Ed25519,
     /// RSA 2048 with PKCS#1 v1.5 SHA-256 signatures (what `certgen` uses).
+    // Spelled as the flag spells it (kebab-case would give `rsa2048`), which is accepted too.
+    #[serde(rename = "rsa-2048", alias = "rsa2048")]
     Rsa2048,
     /// RSA 3072.
+    #[serde(rename = "rsa-3072", alias = "rsa3072")]
     Rsa3072,
     /// RSA 4096.
+    #[serde(rename = "rsa-4096", alias = "rsa4096")]
     Rsa4096,
 }
 
