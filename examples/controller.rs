@@ -133,8 +133,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 mod fake_server;
 
 /// The reconcile function and the error policy over HTTP, against the fake API server
-/// (`cargo test --example controller --features kube`). The fake serves lists but no
-/// watch streams, so the watch loop itself is kube-runtime's, not tested here.
+/// (`cargo test --example controller --features kube`), and the whole Controller (the fake
+/// answers watches with empty streams, so it runs on its initial list and its requeues).
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
@@ -243,6 +243,58 @@ mod tests {
             ]
         );
         assert_ne!(ca_pem(&client, "team-a").await, before, "team-a rotated");
+    }
+
+    /// The whole Controller (list, watch, reconcile, requeue) over HTTP: a requested
+    /// rotation of the control plane it finds by label runs to its end on the controller's
+    /// own requeues, with the system clock and a 1 s convergence interval.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_controller_runs_a_requested_rotation_to_its_end() {
+        use certrotate::core::plan::{RotationRequest, RotationState};
+        let server = fake_server::start(&[]);
+        let client = client_of(&server);
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        install(&client, "team-a", &clock).await;
+        let before = ca_pem(&client, "team-a").await;
+
+        let mut ctx = Context::new(client.clone(), Arc::new(SystemClock));
+        ctx.options = ctx
+            .options
+            .with_request(Some(RotationRequest::Id("generation-1".into())))
+            .with_convergence_interval(Duration::from_secs(1));
+        let running = tokio::spawn(
+            controller(client.clone())
+                .run(reconcile, error_policy, Arc::new(ctx))
+                .for_each(|_| async {}),
+        );
+
+        let store = KubeStore::new(client.clone());
+        let ca = ObjectRef::new("team-a", "envoy-gateway-ca");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let state = loop {
+            let secret = store.read_secret(&ca).await.unwrap().unwrap();
+            let state = RotationState::from_secret(&secret, &ca).unwrap();
+            if state.phase == certrotate::core::plan::Phase::Stable && state.previous.is_some() {
+                break (state, secret);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no rotation within 60 s: {state:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        running.abort();
+        let (state, secret) = state;
+        assert_eq!(state.request.as_deref(), Some("generation-1"));
+        assert_ne!(secret.data[KEY_CA_CRT], before, "rotated");
+        assert!(
+            server
+                .requests()
+                .iter()
+                .any(|r| r.starts_with("GET /api/v1/secrets?") && r.contains("watch=true")),
+            "the controller watched: {:?}",
+            server.requests()
+        );
     }
 
     #[tokio::test]

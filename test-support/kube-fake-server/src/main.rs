@@ -5,6 +5,9 @@
 //! through kube-fake-client's mock service (404 Status bodies, 409 on a stale
 //! resourceVersion, 201 on create, merge/JSON/strategic patches, server-side apply).
 //!
+//! A watch (`?watch=true`) is answered with an empty stream after half a second, as an API
+//! server answers a watch that saw no change before its timeout.
+//!
 //! `--fail` answers the first TIMES requests whose method matches and whose path contains
 //! the substring with STATUS (a Kubernetes Status body; 429 carries `Retry-After: 1`), for
 //! fault tests. `--hang` waits ARG milliseconds, then answers 504 without forwarding the
@@ -182,6 +185,22 @@ async fn forward(
             .body(kube::client::Body::from(Vec::new()))
             .expect("request");
         return relay(client.send(get).await).await;
+    }
+    // kube-fake-client serves no watch streams. Answer a watch as an API server does when
+    // nothing changed before the watch's timeout: an empty stream, after a while (here half
+    // a second, not minutes). A watcher (kube-runtime's Controller) then watches again, so
+    // a controller runs against this fake on its initial list and its own requeues.
+    let watch = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    if watch && parts.method == http::Method::GET {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        return Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::new()))
+            .expect("response");
     }
     let mut out = http::Request::builder().method(parts.method).uri(parts.uri);
     for (k, v) in &parts.headers {
