@@ -362,6 +362,11 @@ impl DirStore {
     /// its new version filled (up to the first failure), all of them made durable at once,
     /// then swapped in order, each swap durable before the next, and one sync at the end.
     fn write_part(&self, writes: &[SecretWrite]) -> Vec<Result<String, StoreError>> {
+        // A name that cannot be a Secret's, first in the batch: refused before DIR is
+        // created or locked (later ones are refused in turn, after the writes before them).
+        if let Some(Err(e)) = writes.first().map(|w| validate_names(w.secret())) {
+            return vec![Err(e)];
+        }
         let (root, _lock) = match self.open_root_locked() {
             Ok(locked) => locked,
             Err(e) => return vec![Err(e)],

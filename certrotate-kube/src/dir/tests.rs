@@ -335,3 +335,100 @@ async fn a_kill_at_any_point_of_a_batch_leaves_its_first_writes_and_a_rerun_fini
         "kills inside batches: {total} points, {mid_batch} between two swaps of one batch; every Secret old or new, the new ones first, trust intact, every rerun finished"
     );
 }
+
+fn write(secret: &str, expected_version: Option<&str>, value: &str) -> crate::SecretWrite {
+    let secret = ObjectRef::new(NS, secret);
+    let data = [("tls.crt".to_owned(), value.as_bytes().to_vec())].into();
+    match expected_version {
+        None => crate::SecretWrite::Create {
+            secret,
+            new: crate::NewSecret {
+                secret_type: "Opaque".to_owned(),
+                data,
+                ..crate::NewSecret::default()
+            },
+        },
+        Some(v) => crate::SecretWrite::Update {
+            secret,
+            expected_version: v.to_owned(),
+            update: crate::SecretUpdate {
+                data: data.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+                ..crate::SecretUpdate::default()
+            },
+        },
+    }
+}
+
+async fn value(store: &DirStore, secret: &str) -> Option<(String, Vec<u8>)> {
+    use crate::SecretStore as _;
+    let read = store
+        .read_secret(&ObjectRef::new(NS, secret))
+        .await
+        .unwrap();
+    read.map(|s| (s.version, s.data["tls.crt"].clone()))
+}
+
+/// A batch stops at its first failure, as separate writes would: the writes before a
+/// conflict are made (and answered), the conflicting one and those after it are not, and
+/// nothing is left behind but the current versions.
+#[tokio::test]
+async fn a_conflict_in_a_batch_keeps_the_writes_before_it_and_none_after() {
+    use crate::SecretStore as _;
+    let tmp = scratch();
+    let store = DirStore::new(tmp.path());
+    let results = store
+        .write_secrets(&[write("a", None, "a1"), write("b", None, "b1")])
+        .await;
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    let results = store
+        .write_secrets(&[
+            write("a", Some("1"), "a2"),
+            write("b", Some("7"), "b2"),
+            write("c", None, "c1"),
+        ])
+        .await;
+    assert_eq!(results.len(), 2, "stops at the conflict: {results:?}");
+    assert_eq!(results[0].as_ref().unwrap(), "2");
+    assert!(matches!(results[1], Err(crate::StoreError::Conflict)));
+    assert_eq!(value(&store, "a").await, Some(("2".into(), b"a2".to_vec())));
+    assert_eq!(value(&store, "b").await, Some(("1".into(), b"b1".to_vec())));
+    assert_eq!(value(&store, "c").await, None);
+    assert_no_leftovers(tmp.path(), "after a conflict");
+
+    // A create of a Secret that exists, first in a batch: nothing is written.
+    let results = store
+        .write_secrets(&[write("a", None, "again"), write("c", None, "c1")])
+        .await;
+    assert_eq!(results.len(), 1);
+    assert!(matches!(results[0], Err(crate::StoreError::AlreadyExists)));
+    assert_eq!(value(&store, "c").await, None);
+}
+
+/// A Secret named twice in one batch: the second write names the version the first one
+/// made, as it would after a separate call, and both are made in order.
+#[tokio::test]
+async fn a_secret_named_twice_in_a_batch_is_written_twice_in_order() {
+    use crate::SecretStore as _;
+    let tmp = scratch();
+    let store = DirStore::new(tmp.path());
+    let results = store
+        .write_secrets(&[
+            write("a", None, "a1"),
+            write("b", None, "b1"),
+            write("a", Some("1"), "a2"),
+        ])
+        .await;
+    let versions: Vec<String> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(versions, ["1", "1", "2"]);
+    assert_eq!(value(&store, "a").await, Some(("2".into(), b"a2".to_vec())));
+    assert_no_leftovers(tmp.path(), "after a Secret written twice");
+
+    // Its second write planned from the version before the batch conflicts, as it would.
+    let results = store
+        .write_secrets(&[write("a", Some("2"), "a3"), write("a", Some("2"), "a4")])
+        .await;
+    assert!(results[0].is_ok() && matches!(results[1], Err(crate::StoreError::Conflict)));
+    assert_eq!(value(&store, "a").await, Some(("3".into(), b"a3".to_vec())));
+}
