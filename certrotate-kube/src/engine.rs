@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, StoreError};
 use crate::parallel::ParallelKeys;
-use crate::store::{IoKind, NewSecret, SecretUpdate, Store};
+use crate::store::{IoKind, NewSecret, SecretUpdate, SecretWrite, Store};
 
 /// How far one run goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -517,16 +517,28 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// Applies the steps of a plan, in order. Stops at the first failure: the persisted
     /// phase is written last, so a rerun repeats the step. Each write is applied to
     /// `carried` too (the observation the plan was made from), or clears it where the
-    /// result cannot be known without reading (a restart starts a rollout).
+    /// result cannot be known without reading (a restart starts a rollout). Consecutive
+    /// Secret steps go to the store as one batch ([`SecretStore::write_secrets`], which
+    /// keeps their order across a crash).
+    ///
+    /// [`SecretStore::write_secrets`]: crate::SecretStore::write_secrets
     async fn apply_steps(
         &self,
         plan: &RotationPlan,
         report: &mut RunReport,
         carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
-        for step in &plan.steps {
+        let mut steps = plan.steps.iter().peekable();
+        while let Some(step) = steps.next() {
             match step {
-                Step::Secret(change) => self.apply_secret(change, report, carried).await?,
+                Step::Secret(change) => {
+                    let mut changes = vec![change];
+                    while let Some(Step::Secret(next)) = steps.peek() {
+                        changes.push(next);
+                        steps.next();
+                    }
+                    self.apply_secrets(&changes, report, carried).await?;
+                }
                 Step::Webhook(change) => {
                     let store = Arc::clone(&self.store);
                     let (webhook, version, bundles) = (
@@ -621,104 +633,129 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         Ok(())
     }
 
-    async fn apply_secret(
+    /// Applies consecutive Secret steps: their writes in one batch, then, in step order,
+    /// their events and their effect on `carried`, up to the first failed write.
+    async fn apply_secrets(
         &self,
-        change: &SecretChange,
+        changes: &[&SecretChange],
         report: &mut RunReport,
         carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
-        let write_error = |source| Error::WriteSecret {
-            secret: change.secret.clone(),
-            source,
+        let writes: Vec<SecretWrite> = changes
+            .iter()
+            .filter_map(|change| secret_write(change))
+            .collect();
+        let (writes, results) = if writes.is_empty() {
+            (writes, Vec::new())
+        } else {
+            let store = Arc::clone(&self.store);
+            self.store_call(async move {
+                let results = store.write_secrets(&writes).await;
+                (writes, results)
+            })
+            .await?
         };
-        let store = Arc::clone(&self.store);
-        let secret = change.secret.clone();
-        match &change.action {
-            SecretAction::Unchanged => {
+        let mut written = writes.into_iter().zip(results);
+        for change in changes {
+            let write_error = |source| Error::WriteSecret {
+                secret: change.secret.clone(),
+                source,
+            };
+            if change.action == SecretAction::Unchanged {
                 self.emit(
                     report,
                     Event::SecretUnchanged {
                         secret: change.secret.clone(),
                     },
                 );
+                continue;
             }
-            SecretAction::Create => {
-                let new = NewSecret {
-                    secret_type: change.secret_type.clone(),
-                    data: change
-                        .data
-                        .iter()
-                        .filter_map(|(k, v)| {
-                            Some((k.clone(), v.as_ref()?.expose_secret().to_vec()))
-                        })
-                        .collect(),
-                    labels: change.labels.clone(),
-                    annotations: change
-                        .annotations
-                        .iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
-                        .collect(),
-                };
-                let written = new.clone();
-                let version = self
-                    .store_call(async move { store.create_secret(&secret, &written).await })
-                    .await?
-                    .map_err(write_error)?;
-                if let Some(observed) = carried.as_mut() {
-                    let mut created = ObservedSecret::new(new.secret_type, new.data, version);
-                    created.labels = new.labels;
-                    created.annotations = new.annotations;
-                    observed.secrets.insert(change.secret.clone(), created);
-                }
-                report.writes += 1;
-                self.emit(
-                    report,
-                    Event::SecretCreated {
-                        secret: change.secret.clone(),
-                        reason: change.reason,
-                    },
-                );
-            }
-            SecretAction::Update { expected_version } => {
-                let update = SecretUpdate {
-                    data: change
-                        .data
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.expose_secret().to_vec())))
-                        .collect(),
-                    labels: change.labels.clone(),
-                    annotations: change.annotations.clone(),
-                };
-                let version = expected_version.clone();
-                let written = update.clone();
-                let version = self
-                    .store_call(
-                        async move { store.update_secret(&secret, &version, &written).await },
-                    )
-                    .await?
-                    .map_err(write_error)?;
-                match carried
-                    .as_mut()
-                    .and_then(|o| o.secrets.get_mut(&change.secret))
-                {
-                    Some(observed) => {
-                        update.apply_to(observed);
-                        observed.version = version;
+            // The store answers every write up to the first failure.
+            let (write, result) = written.next().ok_or_else(|| {
+                write_error(StoreError::Backend(
+                    "the store did not answer this write".into(),
+                ))
+            })?;
+            let version = result.map_err(write_error)?;
+            match write {
+                SecretWrite::Create { new, .. } => {
+                    if let Some(observed) = carried.as_mut() {
+                        let mut created = ObservedSecret::new(new.secret_type, new.data, version);
+                        created.labels = new.labels;
+                        created.annotations = new.annotations;
+                        observed.secrets.insert(change.secret.clone(), created);
                     }
-                    None => *carried = None,
+                    report.writes += 1;
+                    self.emit(
+                        report,
+                        Event::SecretCreated {
+                            secret: change.secret.clone(),
+                            reason: change.reason,
+                        },
+                    );
                 }
-                report.writes += 1;
-                self.emit(
-                    report,
-                    Event::SecretUpdated {
-                        secret: change.secret.clone(),
-                        keys: change.data.keys().cloned().collect(),
-                        reason: change.reason,
-                    },
-                );
+                SecretWrite::Update { update, .. } => {
+                    match carried
+                        .as_mut()
+                        .and_then(|o| o.secrets.get_mut(&change.secret))
+                    {
+                        Some(observed) => {
+                            update.apply_to(observed);
+                            observed.version = version;
+                        }
+                        None => *carried = None,
+                    }
+                    report.writes += 1;
+                    self.emit(
+                        report,
+                        Event::SecretUpdated {
+                            secret: change.secret.clone(),
+                            keys: change.data.keys().cloned().collect(),
+                            reason: change.reason,
+                        },
+                    );
+                }
             }
         }
         Ok(())
+    }
+}
+
+/// The store write of a Secret step; `None` if the Secret is already as the step wants it.
+fn secret_write(change: &SecretChange) -> Option<SecretWrite> {
+    let secret = change.secret.clone();
+    match &change.action {
+        SecretAction::Unchanged => None,
+        SecretAction::Create => Some(SecretWrite::Create {
+            secret,
+            new: NewSecret {
+                secret_type: change.secret_type.clone(),
+                data: change
+                    .data
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_ref()?.expose_secret().to_vec())))
+                    .collect(),
+                labels: change.labels.clone(),
+                annotations: change
+                    .annotations
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                    .collect(),
+            },
+        }),
+        SecretAction::Update { expected_version } => Some(SecretWrite::Update {
+            secret,
+            expected_version: expected_version.clone(),
+            update: SecretUpdate {
+                data: change
+                    .data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.expose_secret().to_vec())))
+                    .collect(),
+                labels: change.labels.clone(),
+                annotations: change.annotations.clone(),
+            },
+        }),
     }
 }
 

@@ -111,7 +111,9 @@ pub use error::{Error, StoreError};
 pub use kube_store::{FIELD_MANAGER, KubeStore};
 pub use memory::{FaultyStore, MemoryStore};
 pub use parallel::ParallelKeys;
-pub use store::{IoKind, NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
+pub use store::{
+    IoKind, NewSecret, SecretStore, SecretUpdate, SecretWrite, Store, WebhookStore, WorkloadStore,
+};
 
 /// Stores behind an `Arc` are stores, so tests and operators can share one.
 mod arc_impls {
@@ -123,7 +125,9 @@ mod arc_impls {
     };
 
     use crate::error::StoreError;
-    use crate::store::{NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
+    use crate::store::{
+        NewSecret, SecretStore, SecretUpdate, SecretWrite, Store, WebhookStore, WorkloadStore,
+    };
 
     impl<S: SecretStore> SecretStore for Arc<S> {
         async fn read_secret(&self, s: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
@@ -146,6 +150,9 @@ mod arc_impls {
             u: &SecretUpdate,
         ) -> Result<String, StoreError> {
             (**self).update_secret(s, v, u).await
+        }
+        async fn write_secrets(&self, w: &[SecretWrite]) -> Vec<Result<String, StoreError>> {
+            (**self).write_secrets(w).await
         }
     }
 

@@ -79,6 +79,36 @@ impl SecretUpdate {
     }
 }
 
+/// One write of a batch ([`SecretStore::write_secrets`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretWrite {
+    /// Create a Secret ([`SecretStore::create_secret`]).
+    Create {
+        /// The Secret.
+        secret: ObjectRef,
+        /// Its contents.
+        new: NewSecret,
+    },
+    /// Update a Secret still at `expected_version` ([`SecretStore::update_secret`]).
+    Update {
+        /// The Secret.
+        secret: ObjectRef,
+        /// The version the update was planned from.
+        expected_version: String,
+        /// What changes.
+        update: SecretUpdate,
+    },
+}
+
+impl SecretWrite {
+    /// The Secret written.
+    pub fn secret(&self) -> &ObjectRef {
+        match self {
+            Self::Create { secret, .. } | Self::Update { secret, .. } => secret,
+        }
+    }
+}
+
 /// Reading and writing Secrets with optimistic concurrency.
 pub trait SecretStore: Send + Sync {
     /// Reads a Secret; `None` if it does not exist.
@@ -121,6 +151,42 @@ pub trait SecretStore: Send + Sync {
         expected_version: &str,
         update: &SecretUpdate,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Makes several writes in order, stopping at the first that fails: one result per
+    /// write tried (the new version, or the failure, which is then the last), so the writes
+    /// before a failure are made, as if each had been a call of its own.
+    ///
+    /// The same holds across a crash: whatever a crash (or a power loss) interrupts, what
+    /// is left is the writes before some point of the batch, each whole, and none after it,
+    /// exactly as if the writes had been made one by one. The engine relies on it: the
+    /// last write of a step records the phase, and must never survive a write before it.
+    /// A backend may make the batch faster than separate calls (the directory store makes
+    /// the new versions durable together instead of one by one) but not weaker. The
+    /// default makes the calls one by one.
+    fn write_secrets(
+        &self,
+        writes: &[SecretWrite],
+    ) -> impl Future<Output = Vec<Result<String, StoreError>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(writes.len());
+            for write in writes {
+                let result = match write {
+                    SecretWrite::Create { secret, new } => self.create_secret(secret, new).await,
+                    SecretWrite::Update {
+                        secret,
+                        expected_version,
+                        update,
+                    } => self.update_secret(secret, expected_version, update).await,
+                };
+                let failed = result.is_err();
+                out.push(result);
+                if failed {
+                    break;
+                }
+            }
+            out
+        }
+    }
 }
 
 /// Reading and restarting the workloads that read certificates only at start.

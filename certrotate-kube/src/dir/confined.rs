@@ -195,7 +195,8 @@ impl Folder {
         Ok(Some(bytes))
     }
 
-    /// Creates the new file `name` (0600, never through a link), writes and fsyncs it.
+    /// Creates the new file `name` (0600, never through a link) and writes it. Not durable
+    /// until the caller syncs ([`Self::sync_filesystem`]).
     pub(super) fn create_file(&self, name: &str, contents: &[u8]) -> Result<(), DirError> {
         let path = self.child(name);
         let mut options = OpenOptions::new();
@@ -208,9 +209,7 @@ impl Folder {
             .dir
             .open_with(name, &options)
             .map_err(|e| open_error(&path, e))?;
-        file.write_all(contents)
-            .map_err(|e| DirError::io(&path, e))?;
-        file.sync_all().map_err(|e| DirError::io(&path, e))
+        file.write_all(contents).map_err(|e| DirError::io(&path, e))
     }
 
     /// Takes the exclusive lock `DIR/..lock` (created 0600; a link or anything but a
@@ -353,6 +352,38 @@ impl Folder {
             .open_with(".", &options)
             .and_then(|f| f.sync_all())
             .map_err(|e| DirError::io(&self.path, e))
+    }
+
+    /// The filesystem this folder is on (its `st_dev`).
+    pub(super) fn device(&self) -> Result<u64, DirError> {
+        self.dir
+            .dir_metadata()
+            .map(|meta| meta.dev())
+            .map_err(|e| DirError::io(&self.path, e))
+    }
+
+    /// Makes everything written on this folder's filesystem durable at once (`syncfs`):
+    /// files, folders, renames and removals, with one flush where an fsync per file and
+    /// folder would each wait for the disk. Elsewhere than Linux, `sync`.
+    pub(super) fn sync_filesystem(&self) -> Result<(), DirError> {
+        // The handle may be `O_PATH` (which syncfs refuses): open the folder itself.
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .maybe_dir(true)
+            .follow(FollowSymlinks::No);
+        let folder = self
+            .dir
+            .open_with(".", &options)
+            .map_err(|e| DirError::io(&self.path, e))?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        rustix::fs::syncfs(&folder).map_err(|e| DirError::io(&self.path, e.into()))?;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            drop(folder);
+            rustix::fs::sync();
+        }
+        Ok(())
     }
 
     /// OpenSSH's StrictModes: owned by this user or root, writable by nobody else.

@@ -8,6 +8,11 @@
 //! NAME/KEY           -> ..data/KEY      what consumers open
 //! ```
 //!
+//! A write is three calls, so that the directory store can make a batch of writes
+//! durable with few syncs (see `DirStore`): [`SecretFolder::fill`] the new version folder,
+//! [`SecretFolder::swap`] `..data`, [`SecretFolder::finish`] (key links, the previous
+//! version removed).
+//!
 //! These two link shapes are the only links this module accepts; it never follows any
 //! link itself (it reads `..vN/KEY` directly). Anything else where the layout expects its
 //! own entries is refused with an error naming the path.
@@ -120,17 +125,19 @@ impl SecretFolder {
         Ok(self.current()?.map_or(0, |c| c.number))
     }
 
-    /// Writes a complete new version `next` of the Secret and swaps it in: the version
-    /// folder is filled and fsynced, `..data` is replaced with one rename, the key links
-    /// follow, and the previous version is removed. Returns the new version.
-    pub(super) fn write(&self, next: u64, secret: &ObservedSecret) -> Result<String, DirError> {
+    /// Fills the new version folder `..vN` (`N` = `next`) of the Secret, without making it
+    /// durable (the caller syncs every folder of a batch at once, before any swap). Nothing
+    /// current changes: until [`Self::swap`], the folder is a leftover any sweep removes.
+    /// On failure the partial folder is removed at once (on a full disk, that gives the
+    /// space back).
+    pub(super) fn fill(&self, next: u64, secret: &ObservedSecret) -> Result<Filled, DirError> {
         for key in secret.data.keys() {
             validate_secret_key(key).map_err(|reason| DirError::Layout {
                 path: self.0.child(key),
                 problem: LayoutProblem::InvalidKey { reason },
             })?;
         }
-        let previous = self.current()?;
+        let previous = self.current()?.map(|p| p.name);
         let name = version_name(next);
         // Left by a crash before its swap: never current, safe to replace.
         self.0.remove(&name)?;
@@ -152,32 +159,48 @@ impl SecretFolder {
             };
             let meta_bytes = serde_json::to_vec_pretty(&meta)
                 .map_err(|e| DirError::io(&version.child(META), std::io::Error::other(e)))?;
-            version.create_file(META, &meta_bytes)?;
-            version.sync()
+            version.create_file(META, &meta_bytes)
         })();
         drop(version);
         if let Err(e) = filled {
-            // Never current; removing it now gives back the space (disk full) at once.
-            let _ = self.0.remove(&name);
+            self.discard(&name);
             return Err(e);
         }
+        Ok(Filled {
+            name,
+            number: next,
+            previous: previous.filter(|p| *p != version_name(next)),
+            keys: secret.data.keys().cloned().collect(),
+        })
+    }
 
+    /// Removes a version folder that was filled but never swapped in (best effort: a sweep
+    /// removes it otherwise).
+    pub(super) fn discard(&self, name: &str) {
+        let _ = self.0.remove(name);
+    }
+
+    /// Makes the filled version current with one rename of `..data`. The version folder
+    /// must be durable already; the rename is durable once this folder is synced (the
+    /// caller does it before the next Secret's swap).
+    pub(super) fn swap(&self, filled: &Filled) -> Result<(), DirError> {
         self.0.remove(DATA_TMP)?;
-        self.0.symlink(&name, DATA_TMP)?;
-        self.0.rename(DATA_TMP, DATA)?;
-        self.0.sync()?;
+        self.0.symlink(&filled.name, DATA_TMP)?;
+        self.0.rename(DATA_TMP, DATA)
+    }
 
-        // The per-key links consumers read; `..data` is the source of truth.
-        let keys: BTreeSet<&str> = secret.data.keys().map(String::as_str).collect();
+    /// After the swap: points the key links consumers read at the new version (adding
+    /// and removing links as keys come and go), then removes the previous version, which
+    /// may hold keys just replaced (a CA key, a leaf key). Not durable until the caller
+    /// syncs (once for the whole batch); a crash before that leaves what a sweep repairs
+    /// (a missing key link, an old version folder).
+    pub(super) fn finish(&self, filled: &Filled) -> Result<(), DirError> {
+        let keys: BTreeSet<&str> = filled.keys.iter().map(String::as_str).collect();
         self.link_keys(&keys)?;
-        self.0.sync()?;
-        if let Some(previous) = previous.filter(|p| p.name != name) {
-            // It may hold keys just replaced (a CA key, a leaf key): removed and made
-            // durable now, not left for later.
-            self.0.remove(&previous.name)?;
-            self.0.sync()?;
+        if let Some(previous) = &filled.previous {
+            self.0.remove(previous)?;
         }
-        Ok(next.to_string())
+        Ok(())
     }
 
     /// Removes every version folder `..data` does not point to (a crash's leftovers: a
@@ -350,6 +373,19 @@ impl SecretFolder {
         }
         Ok(self.0.read_link(key)? == Path::new(DATA).join(key))
     }
+}
+
+/// A version folder filled by [`SecretFolder::fill`], not yet swapped in.
+#[derive(Debug)]
+pub(super) struct Filled {
+    /// `..vN`.
+    pub(super) name: String,
+    /// `N`: the Secret's version once swapped in.
+    pub(super) number: u64,
+    /// The version folder current when it was filled, removed after the swap.
+    previous: Option<String>,
+    /// The Secret's keys.
+    keys: BTreeSet<String>,
 }
 
 /// A version folder's name and number.

@@ -3,8 +3,10 @@
 
 mod confined;
 mod layout;
+#[cfg(test)]
+mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use certrotate_core::plan::{
@@ -13,9 +15,11 @@ use certrotate_core::plan::{
 use certrotate_core::profile::{validate_label, validate_subdomain};
 
 use crate::error::StoreError;
-use crate::store::{NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
+use crate::store::{
+    NewSecret, SecretStore, SecretUpdate, SecretWrite, Store, WebhookStore, WorkloadStore,
+};
 use confined::{Folder, Kind};
-use layout::SecretFolder;
+use layout::{Filled, SecretFolder};
 
 /// The most bytes read from one file.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -25,9 +29,17 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// `DIR/NAMESPACE/NAME/` holds one file per key, like a mounted Secret volume, using the
 /// kubelet's own atomic-writer layout: the data lives in a version folder `..vN/`, a symlink
 /// `..data` points at the current one, and each `KEY` is a symlink to `..data/KEY`. A write
-/// fills and fsyncs a new version folder, then swaps `..data` with one `rename`, so a reader
-/// (or a crash) sees the old Secret or the new one, never half of each. Labels, annotations
-/// and the type are kept in `..vN/..meta.json`. Every valid Secret key round-trips,
+/// fills a new version folder, makes it durable, then swaps `..data` with one `rename`, so
+/// a reader (or a crash) sees the old Secret or the new one, never half of each. Labels,
+/// annotations and the type are kept in `..vN/..meta.json`.
+///
+/// A batch of writes ([`SecretStore::write_secrets`], what the engine sends for the Secret
+/// steps of a plan) takes the lock once, fills every new version folder, makes them all
+/// durable with one `syncfs` (instead of an fsync per file and folder), then swaps the
+/// Secrets in order, each swap made durable (an fsync of its folder) before the next, so a
+/// crash or power loss leaves the writes before some point of the batch and none after it,
+/// as separate writes would; one more `syncfs` ends the batch (key links, previous versions
+/// removed). A fresh install of five Secrets syncs 7 times instead of 32. Every valid Secret key round-trips,
 /// including keys that start with one dot (`.hmac`); names starting with `..` belong to the
 /// layout, as in Kubernetes.
 ///
@@ -71,6 +83,9 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 pub struct DirStore {
     root: PathBuf,
     trust: TrustChecks,
+    /// Records the points of each batch, and may stop one there as a kill would.
+    #[cfg(test)]
+    probe: Option<std::sync::Arc<tests::Probe>>,
 }
 
 /// Whether local mode checks who owns and who may write DIR and what is in it.
@@ -257,6 +272,8 @@ impl DirStore {
         Self {
             root: root.into(),
             trust: TrustChecks::Enforce,
+            #[cfg(test)]
+            probe: None,
         }
     }
 
@@ -318,20 +335,133 @@ impl DirStore {
             .map(SecretFolder))
     }
 
-    /// Takes the lock, opens (creating) the Secret's folder and removes a crash's
-    /// leftovers from it, then runs `write`.
-    fn locked_write(
-        &self,
-        secret: &ObjectRef,
-        write: impl FnOnce(&SecretFolder) -> Result<String, StoreError>,
-    ) -> Result<String, StoreError> {
-        validate_names(secret)?;
+    /// Writes a batch: see [`SecretStore::write_secrets`]. A Secret named twice is
+    /// written in parts (its second write was planned from the first one's version).
+    fn write_batch(&self, writes: &[SecretWrite]) -> Vec<Result<String, StoreError>> {
+        let mut results = Vec::with_capacity(writes.len());
+        let mut rest = writes;
+        while !rest.is_empty() {
+            let mut seen = BTreeSet::new();
+            let split = rest
+                .iter()
+                .position(|w| !seen.insert(w.secret()))
+                .unwrap_or(rest.len());
+            let (part, later) = rest.split_at(split);
+            let answered = self.write_part(part);
+            let done = answered.len() == part.len() && answered.iter().all(Result::is_ok);
+            results.extend(answered);
+            if !done {
+                break;
+            }
+            rest = later;
+        }
+        results
+    }
+
+    /// Writes a batch that names each Secret once, under the lock: every Secret checked and
+    /// its new version filled (up to the first failure), all of them made durable at once,
+    /// then swapped in order, each swap durable before the next, and one sync at the end.
+    fn write_part(&self, writes: &[SecretWrite]) -> Vec<Result<String, StoreError>> {
+        // A name that cannot be a Secret's, first in the batch: refused before DIR is
+        // created or locked (later ones are refused in turn, after the writes before them).
+        if let Some(Err(e)) = writes.first().map(|w| validate_names(w.secret())) {
+            return vec![Err(e)];
+        }
+        let (root, _lock) = match self.open_root_locked() {
+            Ok(locked) => locked,
+            Err(e) => return vec![Err(e)],
+        };
+        let root = &root;
+        let mut filled = Vec::with_capacity(writes.len());
+        let mut failed = None;
+        for write in writes {
+            match self.fill(root, write) {
+                Ok(folder) => {
+                    self.at(|| format!("fill {} {}", write.secret(), folder.1.name));
+                    filled.push(folder);
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if filled.is_empty() {
+            return failed.map(Err).into_iter().collect();
+        }
+        // Every new version durable before any `..data` moves: a swap that reaches the
+        // disk always names a whole folder.
+        if let Err(e) = sync_filesystems(root, filled.iter().map(|(folder, _)| folder)) {
+            for (folder, version) in &filled {
+                folder.discard(&version.name);
+            }
+            return vec![Err(e.into())];
+        }
+        self.at(|| "sync".to_owned());
+        let mut results = Vec::with_capacity(writes.len());
+        for (write, (folder, version)) in writes.iter().zip(&filled) {
+            let swapped = (|| {
+                folder.swap(version)?;
+                self.at(|| format!("swap {}", write.secret()));
+                // Durable before the next Secret's swap: a crash never keeps a later write
+                // of the batch without this one (the last write records the phase).
+                folder.0.sync()?;
+                self.at(|| format!("fsync {}", write.secret()));
+                folder.finish(version)?;
+                self.at(|| format!("finish {}", write.secret()));
+                Ok::<_, DirError>(())
+            })();
+            if let Err(e) = swapped {
+                results.push(Err(e.into()));
+                break;
+            }
+            results.push(Ok(version.number.to_string()));
+        }
+        let stopped = results.last().is_some_and(Result::is_err);
+        if stopped {
+            // A swap failed (a full disk, say): what was filled and not swapped in, and the
+            // previous versions of what was, are leftovers; remove them now (the space comes
+            // back at once), keeping whatever `..data` names.
+            for (folder, _) in &filled[results.len() - 1..] {
+                let _ = folder.sweep();
+            }
+        }
+        // The key links and the removal of the previous versions (and of the versions a
+        // failure left), durable once for the whole batch. The swaps already are.
+        let synced = sync_filesystems(root, filled.iter().map(|(folder, _)| folder));
+        if let Err(e) = synced {
+            if let Some(last) = results.last_mut() {
+                *last = Err(e.into());
+            }
+            return results;
+        }
+        self.at(|| "sync".to_owned());
+        if !stopped && let Some(e) = failed {
+            results.push(Err(e));
+        }
+        results
+    }
+
+    /// Opens (creating) DIR and takes the lock.
+    fn open_root_locked(&self) -> Result<(Folder, std::fs::File), StoreError> {
         let root =
             Folder::open_root(&self.root, self.trust, true)?.ok_or_else(|| DirError::Layout {
                 path: self.root.clone(),
                 problem: LayoutProblem::Vanished,
             })?;
-        let _lock = root.lock()?;
+        let lock = root.lock()?;
+        Ok((root, lock))
+    }
+
+    /// Opens (creating) the Secret's folder, removes a crash's leftovers from it, checks
+    /// the write against what is there (exists, version) and fills its new version.
+    fn fill(
+        &self,
+        root: &Folder,
+        write: &SecretWrite,
+    ) -> Result<(SecretFolder, Filled), StoreError> {
+        let secret = write.secret();
+        validate_names(secret)?;
         let created = |parent: &Folder, name: &str| {
             parent
                 .open_folder(name, true)?
@@ -340,11 +470,63 @@ impl DirStore {
                     problem: LayoutProblem::Vanished,
                 })
         };
-        let namespace = created(&root, &secret.namespace)?;
+        let namespace = created(root, &secret.namespace)?;
         let folder = SecretFolder(created(&namespace, &secret.name)?);
         folder.sweep()?;
-        write(&folder)
+        let (next, value) = match write {
+            SecretWrite::Create { new, .. } => {
+                if folder.read()?.is_some() {
+                    return Err(StoreError::AlreadyExists);
+                }
+                let mut value = ObservedSecret::new(&new.secret_type, new.data.clone(), "");
+                value.labels = new.labels.clone();
+                value.annotations = new.annotations.clone();
+                (1, value)
+            }
+            SecretWrite::Update {
+                expected_version,
+                update,
+                ..
+            } => {
+                let Some(mut current) = folder.read()? else {
+                    return Err(StoreError::NotFound);
+                };
+                if current.version != *expected_version {
+                    return Err(StoreError::Conflict);
+                }
+                update.apply_to(&mut current);
+                (folder.current_number()? + 1, current)
+            }
+        };
+        let filled = folder.fill(next, &value)?;
+        Ok((folder, filled))
     }
+
+    /// A point of a batch: tests record the order of the points, and may stop the batch
+    /// at one as a kill would (nothing after it runs).
+    #[cfg_attr(not(test), inline(always))]
+    fn at(&self, _point: impl FnOnce() -> String) {
+        #[cfg(test)]
+        if let Some(probe) = &self.probe {
+            probe.at(_point());
+        }
+    }
+}
+
+/// Makes everything written beneath DIR durable: one `syncfs` per filesystem that DIR and
+/// the batch's Secret folders are on (one, unless a namespace or Secret folder is a mount
+/// point).
+fn sync_filesystems<'a>(
+    root: &Folder,
+    secrets: impl IntoIterator<Item = &'a SecretFolder>,
+) -> Result<(), DirError> {
+    let mut synced = BTreeSet::new();
+    for folder in std::iter::once(root).chain(secrets.into_iter().map(|s| &s.0)) {
+        if synced.insert(folder.device()?) {
+            folder.sync_filesystem()?;
+        }
+    }
+    Ok(())
 }
 
 fn cannot_write(error: &std::io::Error) -> bool {
@@ -409,15 +591,11 @@ impl SecretStore for DirStore {
         secret: &ObjectRef,
         new: &NewSecret,
     ) -> Result<String, StoreError> {
-        self.locked_write(secret, |folder| {
-            if folder.read()?.is_some() {
-                return Err(StoreError::AlreadyExists);
-            }
-            let mut value = ObservedSecret::new(&new.secret_type, new.data.clone(), "");
-            value.labels = new.labels.clone();
-            value.annotations = new.annotations.clone();
-            Ok(folder.write(1, &value)?)
-        })
+        let write = SecretWrite::Create {
+            secret: secret.clone(),
+            new: new.clone(),
+        };
+        only(self.write_batch(std::slice::from_ref(&write)))
     }
 
     async fn update_secret(
@@ -426,18 +604,25 @@ impl SecretStore for DirStore {
         expected_version: &str,
         update: &SecretUpdate,
     ) -> Result<String, StoreError> {
-        self.locked_write(secret, |folder| {
-            let Some(mut current) = folder.read()? else {
-                return Err(StoreError::NotFound);
-            };
-            if current.version != expected_version {
-                return Err(StoreError::Conflict);
-            }
-            let next = folder.current_number()? + 1;
-            update.apply_to(&mut current);
-            Ok(folder.write(next, &current)?)
-        })
+        let write = SecretWrite::Update {
+            secret: secret.clone(),
+            expected_version: expected_version.to_owned(),
+            update: update.clone(),
+        };
+        only(self.write_batch(std::slice::from_ref(&write)))
     }
+
+    async fn write_secrets(&self, writes: &[SecretWrite]) -> Vec<Result<String, StoreError>> {
+        self.write_batch(writes)
+    }
+}
+
+/// The result of a batch of one write.
+fn only(results: Vec<Result<String, StoreError>>) -> Result<String, StoreError> {
+    results
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(StoreError::Backend("the write was not made".into())))
 }
 
 impl WorkloadStore for DirStore {
