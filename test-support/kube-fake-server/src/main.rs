@@ -212,8 +212,10 @@ async fn forward(
     let response = if is_write(request.method()) {
         // kube-fake-client checks a write's resourceVersion and stores the object in
         // separate steps, so two racing writes of the same version could both succeed. The
-        // API server checks and writes atomically: so does this fake, one write at a time.
-        let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+        // API server checks and writes atomically: so does this fake, one write at a time
+        // per object (per collection for a create).
+        let lock = object_lock(request.uri().path());
+        let _one_at_a_time = lock.lock().await;
         relay(client.send(request).await).await
     } else {
         relay(client.send(request).await).await
@@ -229,8 +231,15 @@ fn is_write(method: &http::Method) -> bool {
     !matches!(*method, http::Method::GET | http::Method::HEAD)
 }
 
-/// Serialises the writes forwarded to the fake client (see [`forward`]).
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The lock serialising the writes of the object (or collection) at `path` (see
+/// [`forward`]).
+fn object_lock(path: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<
+        Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().expect("locks");
+    Arc::clone(locks.entry(path.to_owned()).or_default())
+}
 
 /// The fake client's answer as an HTTP response (a client error as a 500 `Status`).
 async fn relay(
