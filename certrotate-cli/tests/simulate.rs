@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The fake API server serves the `--kube` tests (feature `kube`, a default).
+#[cfg(feature = "kube")]
 #[path = "../../test-support/fake_server.rs"]
 mod fake_server;
 
@@ -263,6 +265,7 @@ fn bad_input_is_named() {
     assert!(r.stderr.contains("sideways"), "{}", r.stderr);
 }
 
+#[cfg(feature = "kube")]
 #[test]
 fn kube_starts_from_the_cluster_and_only_reads() {
     let server = fake_server::start(&[]);
