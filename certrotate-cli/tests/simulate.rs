@@ -10,7 +10,7 @@ mod fake_server;
 use std::path::Path;
 
 mod support;
-use support::{Run, certrotate, run};
+use support::{Run, run};
 
 fn expect(code: i32, args: &[&str]) -> Run {
     let r = run(args);
@@ -271,7 +271,7 @@ fn kube_starts_from_the_cluster_and_only_reads() {
     let server = fake_server::start(&[]);
     let kubeconfig = server.kubeconfig();
     let kube = |args: &[&str]| {
-        let out = certrotate()
+        let out = support::certrotate()
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
             .output()
