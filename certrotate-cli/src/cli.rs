@@ -167,7 +167,40 @@ pub struct TargetArgs {
 impl TargetArgs {
     /// Whether to use the Kubernetes API: `--kube`, `--kubeconfig` or `--context`.
     pub fn uses_kube(&self) -> bool {
-        self.kube || self.kubeconfig.is_some() || self.context.is_some()
+        self.kube_flag().is_some()
+    }
+
+    /// The first flag given that needs the Kubernetes API (`--kube`, `--kubeconfig`,
+    /// `--context`), for the error of a binary built without it.
+    pub fn kube_flag(&self) -> Option<&'static str> {
+        if self.kube {
+            Some("--kube")
+        } else if self.kubeconfig.is_some() {
+            Some("--kubeconfig")
+        } else if self.context.is_some() {
+            Some("--context")
+        } else {
+            None
+        }
+    }
+}
+
+impl Command {
+    /// The first flag of this command line that only works on a cluster (`--kube`,
+    /// `--kubeconfig`, `--context`, `--dry-run=server`), if any.
+    pub fn kube_flag(&self) -> Option<&'static str> {
+        match self {
+            Command::Rotate(args) => args
+                .target
+                .kube_flag()
+                .or((args.dry_run == Some(DryRun::Server)).then_some("--dry-run=server")),
+            Command::Status(target) => target.kube_flag(),
+            Command::Renew(args) => args.target.kube_flag(),
+            Command::Inspect(args) => args.target.kube_flag(),
+            Command::Check(args) => args.target.kube_flag(),
+            Command::Simulate(args) => args.kube_flag(),
+            Command::Bundle(_) | Command::Completions { .. } => None,
+        }
     }
 }
 

@@ -18,11 +18,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use certrotate_core::plan::{KEY_TLS_KEY, Next, ObjectRef, PlanOptions, RotationRequest, Summary};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
-use certrotate_kube::events::{self, EventRecorder};
+use certrotate_kube::events;
 use certrotate_kube::{
-    Clock, DirStore, KubeStore, Rotator, RunMode, SecretStore, Store, SystemClock, TrustChecks,
-    observe,
+    Clock, DirStore, Rotator, RunMode, SecretStore, Store, SystemClock, TrustChecks, observe,
 };
+#[cfg(feature = "kube")]
+use certrotate_kube::{KubeStore, events::EventRecorder};
 use clap::{CommandFactory, Parser};
 
 pub use cli::{Cli, Command, Format};
@@ -40,13 +41,19 @@ macro_rules! with_store {
     // `$client`: the Kubernetes client (`None` in local mode), to record Events with.
     ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident, $client:ident => $body:expr) => {{
         let target: &cli::TargetArgs = $target;
-        if target.uses_kube() {
-            let $store = KubeStore::connect(target.kubeconfig.as_deref(), target.context.as_deref())
-                .await
-                .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
-                .with_dry_run($dry_run);
-            let $client = Some($store.client().clone());
-            $body
+        if let Some(_flag) = target.kube_flag() {
+            #[cfg(not(feature = "kube"))]
+            return Err(without_kube(_flag).into());
+            #[cfg(feature = "kube")]
+            {
+                let $store =
+                    KubeStore::connect(target.kubeconfig.as_deref(), target.context.as_deref())
+                        .await
+                        .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
+                        .with_dry_run($dry_run);
+                let $client = Some($store.client().clone());
+                $body
+            }
         } else {
             let $store =
                 DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")))
@@ -58,7 +65,7 @@ macro_rules! with_store {
             if $tidy {
                 $store.tidy().context("removing what an interrupted run left in DIR")?;
             }
-            let $client: Option<kube::Client> = None;
+            let $client: Option<KubeClient> = None;
             $body
         }
     }};
@@ -165,6 +172,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let format = cli.output;
     if format == Format::Openmetrics && !matches!(cli.command, Command::Check(_)) {
         bail!("-o openmetrics is only for `certrotate check`");
+    }
+    // Built without Kubernetes support: a cluster flag is refused before anything runs,
+    // never ignored (which would run on ./certs instead of the cluster).
+    if !KUBE_SUPPORT && let Some(flag) = cli.command.kube_flag() {
+        return Err(without_kube(flag).into());
     }
     match cli.command {
         Command::Rotate(args) => {
@@ -330,9 +342,44 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Whether this binary was built with Kubernetes support (the `kube` feature, a default).
+pub const KUBE_SUPPORT: bool = cfg!(feature = "kube");
+
+/// The error for a cluster flag (`--kube`, ...) given to a binary built without the `kube`
+/// feature (exit 2, a usage error).
+pub fn without_kube(flag: &str) -> UsageError {
+    UsageError(format!(
+        "{flag}: certrotate was built without Kubernetes support (feature `kube`); local \
+         mode (--dir) needs none. For a cluster, reinstall with the default features: \
+         `cargo install --locked --path certrotate-cli` (or build with `--features kube`)"
+    ))
+}
+
+/// The Kubernetes client (`None` in local mode); none exists without the `kube` feature.
+#[cfg(feature = "kube")]
+type KubeClient = kube::Client;
+#[cfg(not(feature = "kube"))]
+type KubeClient = std::convert::Infallible;
+/// Without the `kube` feature there is no cluster to record Events in.
+#[cfg(not(feature = "kube"))]
+type EventRecorder = std::convert::Infallible;
+
+#[cfg(not(feature = "kube"))]
+fn recorder(client: KubeClient, _: &Profile) -> EventRecorder {
+    client
+}
+
+#[cfg(not(feature = "kube"))]
+async fn record(events: Option<&EventRecorder>, _: &[events::Notice]) {
+    if let Some(never) = events {
+        match *never {}
+    }
+}
+
 /// Records Events on `profile`'s CA Secret, as this Pod (`POD_NAME`, from the downward
 /// API in deploy/) or this host.
-fn recorder(client: kube::Client, profile: &Profile) -> EventRecorder {
+#[cfg(feature = "kube")]
+fn recorder(client: KubeClient, profile: &Profile) -> EventRecorder {
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .ok()
@@ -346,6 +393,7 @@ fn recorder(client: kube::Client, profile: &Profile) -> EventRecorder {
 
 /// Publishes `notices`; a failure is a warning, never the run's failure (the rotation's
 /// own outcome is what the exit status reports).
+#[cfg(feature = "kube")]
 async fn record(events: Option<&EventRecorder>, notices: &[events::Notice]) {
     if let Some(events) = events
         && let Err(e) = events.publish(notices).await

@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+#[cfg(feature = "kube")]
+use anyhow::Context;
+use anyhow::{Result, bail};
 use certrotate_core::plan::{PlanOptions, Strategy};
 use certrotate_core::trust::{Outcome, PairCheck, TrustStore};
 use certrotate_core::{BundlePolicy, KeyAlgorithm};
+#[cfg(feature = "kube")]
+use certrotate_kube::KubeStore;
 use certrotate_kube::simulate::{Ending, SimulateOptions, Simulation, Start, simulate};
-use certrotate_kube::{Clock, DirStore, KubeStore, SystemClock, observe};
+use certrotate_kube::{Clock, DirStore, SystemClock, observe};
 use clap::Args;
 use tracing::instrument::WithSubscriber as _;
 
@@ -67,6 +71,20 @@ pub struct SimulateArgs {
     pub seed: u64,
 }
 
+impl SimulateArgs {
+    /// `--kube` (or `--context`, which requires it), for the error of a binary built
+    /// without Kubernetes support.
+    pub fn kube_flag(&self) -> Option<&'static str> {
+        if self.kube {
+            Some("--kube")
+        } else if self.context.is_some() {
+            Some("--context")
+        } else {
+            None
+        }
+    }
+}
+
 /// Runs `simulate`: exit 0 when no step breaks any combination, 3 otherwise.
 pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> {
     let target = cli::TargetArgs {
@@ -90,14 +108,19 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
             p.leaf.validity = v;
         }
     })?;
-    let (start, from) = if args.kube {
-        let store = KubeStore::try_default(args.context.as_deref())
-            .await
-            .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-        (
-            Start::Observed(observe(&store, &profile).await?),
-            "the cluster".to_owned(),
-        )
+    let (start, from) = if let Some(_flag) = args.kube_flag() {
+        #[cfg(not(feature = "kube"))]
+        return Err(crate::without_kube(_flag).into());
+        #[cfg(feature = "kube")]
+        {
+            let store = KubeStore::try_default(args.context.as_deref())
+                .await
+                .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+            (
+                Start::Observed(observe(&store, &profile).await?),
+                "the cluster".to_owned(),
+            )
+        }
     } else if let Some(dir) = &args.dir {
         if !dir.is_dir() {
             bail!("--dir {}: not a folder", dir.display());

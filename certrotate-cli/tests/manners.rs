@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The fake API server serves the `--kube` tests (feature `kube`, a default).
+#[cfg(feature = "kube")]
 #[path = "../../test-support/fake_server.rs"]
 mod fake_server;
 
@@ -46,6 +48,7 @@ fn installed(extra: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+#[cfg(feature = "kube")]
 #[test]
 fn kubeconfig_and_context_imply_kube() {
     let server = fake_server::start(&[]);
@@ -272,12 +275,15 @@ fn status_is_read_only_and_shows_each_certificate_end() {
 #[test]
 fn a_log_line_follows_the_write_it_reports() {
     // Every create of a Secret fails: the install is not made, so it is not logged.
-    let server = fake_server::start(&["--fail", "POST:/secrets:500:1000"]);
-    let kubeconfig = server.kubeconfig();
-    let out = run(&["rotate", "--kubeconfig", kubeconfig.to_str().unwrap()]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(!out.stderr.contains("installed"), "{}", out.stderr);
-    assert!(!out.stderr.contains("secret created"), "{}", out.stderr);
+    #[cfg(feature = "kube")]
+    {
+        let server = fake_server::start(&["--fail", "POST:/secrets:500:1000"]);
+        let kubeconfig = server.kubeconfig();
+        let out = run(&["rotate", "--kubeconfig", kubeconfig.to_str().unwrap()]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(!out.stderr.contains("installed"), "{}", out.stderr);
+        assert!(!out.stderr.contains("secret created"), "{}", out.stderr);
+    }
 
     // When it is made, the summary comes after the writes.
     let dir = tempfile::tempdir().unwrap();

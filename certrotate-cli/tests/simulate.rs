@@ -2,13 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The fake API server serves the `--kube` tests (feature `kube`, a default).
+#[cfg(feature = "kube")]
 #[path = "../../test-support/fake_server.rs"]
 mod fake_server;
 
 use std::path::Path;
 
 mod support;
-use support::{Run, certrotate, run};
+use support::{Run, run};
 
 fn expect(code: i32, args: &[&str]) -> Run {
     let r = run(args);
@@ -263,12 +265,13 @@ fn bad_input_is_named() {
     assert!(r.stderr.contains("sideways"), "{}", r.stderr);
 }
 
+#[cfg(feature = "kube")]
 #[test]
 fn kube_starts_from_the_cluster_and_only_reads() {
     let server = fake_server::start(&[]);
     let kubeconfig = server.kubeconfig();
     let kube = |args: &[&str]| {
-        let out = certrotate()
+        let out = support::certrotate()
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
             .output()
