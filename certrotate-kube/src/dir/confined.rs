@@ -166,25 +166,11 @@ impl Folder {
             }
         }
         let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .follow(FollowSymlinks::No)
-            .custom_flags(nonblock());
-        let file = match self.dir.open_with(name, &options) {
-            Ok(file) => file,
-            // Removed since it was looked at (readers do not take the lock).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(open_error(&path, e)),
+        options.read(true);
+        // Removed since it was looked at (readers do not take the lock): absent.
+        let Some(file) = self.open_regular(name, &mut options)? else {
+            return Ok(None);
         };
-        // What was opened, not what the name pointed to a moment ago.
-        let meta = file.metadata().map_err(|e| DirError::io(&path, e))?;
-        if !meta.is_file() {
-            return Err(DirError::NotAFile {
-                path,
-                found: kind_of(meta.file_type()).describe(),
-            });
-        }
-        self.check_trust(&meta, &path)?;
         let mut bytes = Vec::new();
         file.take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
@@ -217,26 +203,15 @@ impl Folder {
     pub(super) fn lock(&self) -> Result<std::fs::File, DirError> {
         let path = self.child(LOCK);
         let mut options = OpenOptions::new();
-        options
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .follow(FollowSymlinks::No)
-            .custom_flags(nonblock());
+        options.write(true).create(true).truncate(false).mode(0o600);
+        // Created if absent, so it is there (a `None` is a lock file removed meanwhile).
         let file = self
-            .dir
-            .open_with(LOCK, &options)
-            .map_err(|e| open_error(&path, e))?;
-        let meta = file.metadata().map_err(|e| DirError::io(&path, e))?;
-        if !meta.is_file() {
-            return Err(DirError::NotAFile {
-                path,
-                found: kind_of(meta.file_type()).describe(),
-            });
-        }
-        self.check_trust(&meta, &path)?;
-        let file = file.into_std();
+            .open_regular(LOCK, &mut options)?
+            .ok_or_else(|| DirError::Layout {
+                path: path.clone(),
+                problem: super::LayoutProblem::Vanished,
+            })?
+            .into_std();
         file.lock().map_err(|e| DirError::io(&path, e))?;
         Ok(file)
     }
@@ -246,11 +221,26 @@ impl Folder {
     pub(super) fn lock_shared(&self) -> Result<Option<std::fs::File>, DirError> {
         let path = self.child(LOCK);
         let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .follow(FollowSymlinks::No)
-            .custom_flags(nonblock());
-        let file = match self.dir.open_with(LOCK, &options) {
+        options.read(true);
+        let Some(file) = self.open_regular(LOCK, &mut options)? else {
+            return Ok(None);
+        };
+        let file = file.into_std();
+        file.lock_shared().map_err(|e| DirError::io(&path, e))?;
+        Ok(Some(file))
+    }
+
+    /// Opens `name` with `options`, never through a link and without waiting on a FIFO,
+    /// and checks what was opened (not what the name pointed to a moment ago): a regular
+    /// file that passes the ownership checks. `None` if it does not exist.
+    fn open_regular(
+        &self,
+        name: &str,
+        options: &mut OpenOptions,
+    ) -> Result<Option<cap_std::fs::File>, DirError> {
+        let path = self.child(name);
+        options.follow(FollowSymlinks::No).custom_flags(nonblock());
+        let file = match self.dir.open_with(name, options) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(open_error(&path, e)),
@@ -263,8 +253,6 @@ impl Folder {
             });
         }
         self.check_trust(&meta, &path)?;
-        let file = file.into_std();
-        file.lock_shared().map_err(|e| DirError::io(&path, e))?;
         Ok(Some(file))
     }
 

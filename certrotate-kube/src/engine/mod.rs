@@ -426,6 +426,22 @@ fn stale(e: &Error) -> bool {
         )
 }
 
+/// A read of an object the store may not hold at all: `None` if it cannot (local mode has
+/// no workloads or webhook configurations), else what the read found.
+fn held<T>(read: Result<Option<T>, StoreError>) -> Result<Option<Option<T>>, StoreError> {
+    match read {
+        Ok(found) => Ok(Some(found)),
+        Err(StoreError::NotApplicable(_)) => Ok(None),
+        Err(
+            source @ (StoreError::Conflict
+            | StoreError::AlreadyExists
+            | StoreError::NotFound
+            | StoreError::GaveUp { .. }
+            | StoreError::Backend(_)),
+        ) => Err(source),
+    }
+}
+
 /// Reads every object of `profile` from `store`. Workloads and webhooks a store cannot
 /// hold (local mode) are recorded in [`Observed::unavailable`].
 pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed, Error> {
@@ -443,48 +459,34 @@ pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed,
         }
     }
     for workload in &objects.workloads {
-        match store.read_workload(workload).await {
-            Ok(Some(w)) => {
+        let read =
+            held(store.read_workload(workload).await).map_err(|source| Error::ReadWorkload {
+                workload: workload.clone(),
+                source,
+            })?;
+        match read {
+            Some(Some(w)) => {
                 observed.workloads.insert(workload.clone(), w);
             }
-            Ok(None) => {}
-            Err(StoreError::NotApplicable(_)) => {
+            Some(None) => {}
+            None => {
                 observed.unavailable.insert(workload.clone().into());
-            }
-            Err(
-                source @ (StoreError::Conflict
-                | StoreError::AlreadyExists
-                | StoreError::NotFound
-                | StoreError::GaveUp { .. }
-                | StoreError::Backend(_)),
-            ) => {
-                return Err(Error::ReadWorkload {
-                    workload: workload.clone(),
-                    source,
-                });
             }
         }
     }
     for webhook in &objects.webhooks {
-        match store.read_webhook(webhook).await {
-            Ok(Some(w)) => {
+        let read =
+            held(store.read_webhook(webhook).await).map_err(|source| Error::ReadWebhook {
+                webhook: webhook.clone(),
+                source,
+            })?;
+        match read {
+            Some(Some(w)) => {
                 observed.webhooks.insert(webhook.clone(), w);
             }
-            Ok(None) => {}
-            Err(StoreError::NotApplicable(_)) => {
+            Some(None) => {}
+            None => {
                 observed.unavailable.insert(webhook.clone().into());
-            }
-            Err(
-                source @ (StoreError::Conflict
-                | StoreError::AlreadyExists
-                | StoreError::NotFound
-                | StoreError::GaveUp { .. }
-                | StoreError::Backend(_)),
-            ) => {
-                return Err(Error::ReadWebhook {
-                    webhook: webhook.clone(),
-                    source,
-                });
             }
         }
     }
