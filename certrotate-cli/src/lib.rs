@@ -9,6 +9,7 @@ mod cli;
 mod dry_run;
 mod metrics;
 mod output;
+mod rotate;
 mod simulate;
 
 use std::io::{IsTerminal, Read, Write};
@@ -16,15 +17,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use certrotate_core::plan::{KEY_TLS_KEY, Next, ObjectRef, PlanOptions, RotationRequest, Summary};
+use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions, RotationRequest};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
-use certrotate_kube::events;
-use certrotate_kube::{
-    Clock, DirStore, Rotator, RunMode, SecretStore, Store, SystemClock, TrustChecks, observe,
-};
 #[cfg(feature = "kube")]
-use certrotate_kube::{KubeStore, events::EventRecorder};
+use certrotate_kube::KubeStore;
+use certrotate_kube::{
+    Clock, DirStore, RunMode, SecretStore, Store, SystemClock, TrustChecks, observe,
+};
 use clap::{CommandFactory, Parser};
+
+use rotate::{KubeClient, recorder, rotate};
+pub use rotate::{WAIT_TEMPLATE, wait_bar, waiting_for};
 
 pub use cli::{Cli, Command, Format};
 pub use metrics::Pushgateway;
@@ -353,230 +356,6 @@ pub fn without_kube(flag: &str) -> UsageError {
          mode (--dir) needs none. For a cluster, reinstall with the default features: \
          `cargo install --locked --path certrotate-cli` (or build with `--features kube`)"
     ))
-}
-
-/// The Kubernetes client (`None` in local mode); none exists without the `kube` feature.
-#[cfg(feature = "kube")]
-type KubeClient = kube::Client;
-#[cfg(not(feature = "kube"))]
-type KubeClient = std::convert::Infallible;
-/// Without the `kube` feature there is no cluster to record Events in.
-#[cfg(not(feature = "kube"))]
-type EventRecorder = std::convert::Infallible;
-
-#[cfg(not(feature = "kube"))]
-fn recorder(client: KubeClient, _: &Profile) -> EventRecorder {
-    client
-}
-
-#[cfg(not(feature = "kube"))]
-async fn record(events: Option<&EventRecorder>, _: &[events::Notice]) {
-    if let Some(never) = events {
-        match *never {}
-    }
-}
-
-/// Records Events on `profile`'s CA Secret, as this Pod (`POD_NAME`, from the downward
-/// API in deploy/) or this host.
-#[cfg(feature = "kube")]
-fn recorder(client: KubeClient, profile: &Profile) -> EventRecorder {
-    let instance = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .ok()
-        .filter(|s| !s.is_empty());
-    EventRecorder::new(
-        client,
-        certrotate_core::plan::ProfileObjects::of(profile).ca_secret,
-        instance,
-    )
-}
-
-/// Publishes `notices`; a failure is a warning, never the run's failure (the rotation's
-/// own outcome is what the exit status reports).
-#[cfg(feature = "kube")]
-async fn record(events: Option<&EventRecorder>, notices: &[events::Notice]) {
-    if let Some(events) = events
-        && let Err(e) = events.publish(notices).await
-    {
-        tracing::warn!("recording Kubernetes Events on the CA Secret: {e}");
-    }
-}
-
-async fn rotate<S: Store>(
-    store: S,
-    profile: Profile,
-    options: PlanOptions,
-    mode: RunMode,
-    dry_run: Option<cli::DryRun>,
-    format: Format,
-    events: Option<EventRecorder>,
-) -> Result<ExitCode> {
-    let target = store.describe();
-    if dry_run == Some(cli::DryRun::Client) {
-        let plans = dry_run::whole_run(&store, &profile, &options, mode, SystemClock.now()).await?;
-        output::plans(&plans, format, &target)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
-    // Events are published as the run goes (a `--wait` rotation takes many minutes, and a
-    // run that fails keeps what it did before), by a task of their own.
-    let mut publisher = None;
-    if let (Some(recorder), None) = (events, dry_run) {
-        let (sender, mut received) =
-            tokio::sync::mpsc::unbounded_channel::<certrotate_kube::Event>();
-        rotator = rotator.with_observer(move |e| {
-            // The receiver lives until the rotator (and this sender) is dropped.
-            let _ = sender.send(e.clone());
-        });
-        publisher = Some(tokio::spawn(async move {
-            let mut stream = events::NoticeStream::default();
-            while let Some(e) = received.recv().await {
-                record(Some(&recorder), &stream.push(&e)).await;
-            }
-            (recorder, stream)
-        }));
-    }
-    if let Some(kind) = dry_run {
-        // Only the server's dry run remains here; a client dry run returned above.
-        let plan = rotator.plan().await?;
-        if kind == cli::DryRun::Server {
-            // The engine logs each write it makes; these the API server only checked, so
-            // every line says so (`INFO server_dry_run: secret updated ...`).
-            use tracing::Instrument as _;
-            rotator
-                .apply(&plan)
-                // The engine's target, so the span shows wherever its lines do.
-                .instrument(tracing::info_span!(target: "certrotate_kube", "server_dry_run"))
-                .await
-                .context("the API server refused the dry run")?;
-        }
-        output::plan(&plan, format, &target)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let result = rotator.run(mode).await;
-    drop(rotator);
-    if let Some(publisher) = publisher {
-        match publisher.await {
-            Ok((recorder, mut stream)) => {
-                let last = match &result {
-                    Ok(_) => stream.finish(),
-                    Err(e) => vec![events::error_notice(e)],
-                };
-                record(Some(&recorder), &last).await;
-            }
-            Err(e) => tracing::warn!("recording Kubernetes Events: {e}"),
-        }
-    }
-    let report = result?;
-    output::run_report(&report, format, &target)?;
-    Ok(match report.summary {
-        Summary::CaExpiresFirst { .. } => ExitCode::from(EXIT_CA_EXPIRES),
-        Summary::Installed { .. }
-        | Summary::NotManaged { .. }
-        | Summary::Adopting { .. }
-        | Summary::TooSoon { .. }
-        | Summary::Prepared { .. }
-        | Summary::Renewed { .. }
-        | Summary::CreatedMissing
-        | Summary::UpToDate
-        | Summary::Trust { .. }
-        | Summary::Waiting { .. }
-        | Summary::Leaves { .. }
-        | Summary::Retire { .. }
-        | Summary::Done { .. } => ExitCode::SUCCESS,
-    })
-}
-
-/// The system clock, showing a countdown on a terminal while the engine waits for a phase
-/// to converge (plain log lines say the same otherwise).
-struct ProgressClock {
-    terminal: bool,
-}
-
-impl ProgressClock {
-    fn new() -> Self {
-        Self {
-            terminal: std::io::stderr().is_terminal(),
-        }
-    }
-}
-
-impl Clock for ProgressClock {
-    fn now(&self) -> time::OffsetDateTime {
-        SystemClock.now()
-    }
-
-    fn sleep_until(
-        &self,
-        at: time::OffsetDateTime,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        SystemClock.sleep_until(at)
-    }
-
-    fn wait_for(
-        &self,
-        at: time::OffsetDateTime,
-        next: &Next,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        if !self.terminal {
-            return SystemClock.sleep_until(at);
-        }
-        let total = (at - self.now()).whole_seconds().max(0) as u64;
-        let bar = wait_bar(total, next, at);
-        Box::pin(async move {
-            while self.now() < at {
-                let left = (at - self.now()).whole_seconds().max(0) as u64;
-                bar.set_position(total.saturating_sub(left));
-                tokio::time::sleep(
-                    std::time::Duration::from_millis(250)
-                        .min(std::time::Duration::try_from(at - self.now()).unwrap_or_default()),
-                )
-                .await;
-            }
-            bar.finish_and_clear();
-        })
-    }
-}
-
-/// The `--wait` progress line: the phase, a bar of fixed width, the seconds, then what it
-/// waits for, cut to the terminal's width (`wide_msg`): at 80 columns the bar keeps its
-/// 20 cells and the message keeps at least 30.
-pub const WAIT_TEMPLATE: &str = "{spinner} {prefix:8} [{bar:20}] {pos:>4}/{len}s {wide_msg}";
-
-/// The `--wait` progress bar for a wait of `total` seconds until `at` for `next` (drawn
-/// on stderr; tests give it another draw target).
-pub fn wait_bar(total: u64, next: &Next, at: time::OffsetDateTime) -> indicatif::ProgressBar {
-    let (phase, what) = waiting_for(next);
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(WAIT_TEMPLATE)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(phase);
-    bar.set_message(format!("{what}; next step at {}", output::when(at)));
-    bar
-}
-
-/// What the engine waits for, as (phase, what): `trust`, `bundles must converge before
-/// leaves change`.
-pub fn waiting_for(next: &Next) -> (String, String) {
-    match next {
-        Next::WaitUntil { reason, .. } => {
-            let phase = match reason {
-                certrotate_core::plan::WaitReason::Converging { phase } => phase.to_string(),
-                certrotate_core::plan::WaitReason::TooSoon { .. } => "stable".to_owned(),
-            };
-            (phase, reason.to_string())
-        }
-        Next::WaitForRollout { workloads } => {
-            let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
-            (
-                "rollout".to_owned(),
-                format!("rollout of {}", names.join(", ")),
-            )
-        }
-        Next::Continue | Next::Done => ("".to_owned(), "nothing".to_owned()),
-    }
 }
 
 /// `status`: the library's observation and its read-only view of the state; no key is
