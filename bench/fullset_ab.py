@@ -13,23 +13,17 @@ import statistics
 import sys
 import time
 
+import measure  # noqa: E402 (this folder, on the path when run as a script)
+
 a, b, work, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 alg = sys.argv[5] if len(sys.argv) > 5 else "ecdsa-p256"
 here = os.path.dirname(os.path.abspath(__file__))
 os.makedirs(work, exist_ok=True)
-DEVNULL = os.open(os.devnull, os.O_WRONLY)
 
 
 def run(argv):
-    """Wall ms of argv, stdout and stderr discarded (spawn to exit, as peers.py)."""
-    start = time.perf_counter_ns()
-    actions = [(os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)]
-    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
-    _, status, _ = os.wait4(pid, 0)
-    elapsed = (time.perf_counter_ns() - start) / 1e6
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(argv)}")
-    return elapsed
+    """Wall ms of argv, output discarded (see measure.py)."""
+    return measure.wall_ms(argv)
 
 
 tools = {

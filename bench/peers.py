@@ -14,32 +14,20 @@ import subprocess
 import sys
 import time
 
+import measure  # noqa: E402 (this folder, on the path when run as a script)
+
 certrotate, work, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 here = os.path.dirname(os.path.abspath(__file__))
 os.makedirs(work, exist_ok=True)
 NOW = 1780272000  # 2026-06-01T00:00:00Z: a pinned clock for the merge
 
 
-DEVNULL = os.open(os.devnull, os.O_WRONLY)
 RSS = os.path.join(work, "rss")
 
 
 def run(argv):
-    """Runs argv with stdout and stderr discarded; returns (wall ms, peak RSS MiB).
-
-    The peak RSS comes from /usr/bin/time (the whole process tree, as `time -v` reports);
-    a child spawned straight from Python would be charged Python's own pages."""
-    wrapped = ["/usr/bin/time", "-f", "%M", "-o", RSS] + argv
-    start = time.perf_counter_ns()
-    actions = [(os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)]
-    pid = os.posix_spawnp(wrapped[0], wrapped, os.environ, file_actions=actions)
-    _, status, _ = os.wait4(pid, 0)
-    elapsed = (time.perf_counter_ns() - start) / 1e6
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(argv)}")
-    with open(RSS) as f:
-        kib = int(f.read().split()[-1])
-    return elapsed, kib / 1024
+    """(wall ms, peak RSS MiB) of argv, output discarded (see measure.py)."""
+    return measure.wall_ms_and_rss_mib(argv, RSS)
 
 
 def fullset(tool, alg, out):

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+import measure  # noqa: E402 (this folder, on the path when run as a script)
+
 certrotate, kube_scale, work = sys.argv[1], sys.argv[2], sys.argv[3]
 quick = "--quick" in sys.argv
 here = os.path.dirname(os.path.abspath(__file__))
@@ -24,21 +26,11 @@ os.makedirs(work, exist_ok=True)
 NOW = 1780272000  # 2026-06-01T00:00:00Z
 NOW_RFC = "2026-06-01T00:00:00Z"
 RSS = os.path.join(work, "rss")
-DEVNULL = os.open(os.devnull, os.O_WRONLY)
 
 
 def run(argv):
-    """(wall ms, peak RSS MiB) of argv, output discarded (as in peers.py)."""
-    wrapped = ["/usr/bin/time", "-f", "%M", "-o", RSS] + argv
-    start = time.perf_counter_ns()
-    actions = [(os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)]
-    pid = os.posix_spawnp(wrapped[0], wrapped, os.environ, file_actions=actions)
-    _, status, _ = os.wait4(pid, 0)
-    elapsed = (time.perf_counter_ns() - start) / 1e6
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(argv)}")
-    with open(RSS) as f:
-        return elapsed, int(f.read().split()[-1]) / 1024
+    """(wall ms, peak RSS MiB) of argv, output discarded (see measure.py)."""
+    return measure.wall_ms_and_rss_mib(argv, RSS)
 
 
 def bundle_curve(kind):
