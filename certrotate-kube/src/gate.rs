@@ -58,15 +58,7 @@ pub(crate) fn state_after(observed: &Observed, plan: &RotationPlan) -> Observed 
     for step in &plan.steps {
         match step {
             Step::Secret(change) => {
-                let update = SecretUpdate {
-                    data: change
-                        .data
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.expose_secret().to_vec())))
-                        .collect(),
-                    labels: change.labels.clone(),
-                    annotations: change.annotations.clone(),
-                };
+                let update = SecretUpdate::of(change);
                 match &change.action {
                     SecretAction::Create => {
                         let mut created =

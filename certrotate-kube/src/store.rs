@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use certrotate_core::plan::{
-    ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+    ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, SecretChange, WebhookRef,
+    WorkloadRef,
 };
 
 use crate::error::StoreError;
@@ -58,6 +59,19 @@ impl std::fmt::Debug for SecretUpdate {
 }
 
 impl SecretUpdate {
+    /// What a planned Secret step sets and removes, as a merge update.
+    pub(crate) fn of(change: &SecretChange) -> Self {
+        Self {
+            data: change
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.expose_secret().to_vec())))
+                .collect(),
+            labels: change.labels.clone(),
+            annotations: change.annotations.clone(),
+        }
+    }
+
     /// Applies the update to an observed Secret's contents (the merge semantics every store
     /// implements).
     pub fn apply_to(&self, secret: &mut ObservedSecret) {

@@ -39,9 +39,10 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Secrets in order, each swap made durable (an fsync of its folder) before the next, so a
 /// crash or power loss leaves the writes before some point of the batch and none after it,
 /// as separate writes would; one more `syncfs` ends the batch (key links, previous versions
-/// removed). A fresh install of five Secrets syncs 7 times instead of 32. Every valid Secret key round-trips,
-/// including keys that start with one dot (`.hmac`); names starting with `..` belong to the
-/// layout, as in Kubernetes.
+/// removed). A fresh install of five Secrets syncs 7 times instead of 32.
+///
+/// Every valid Secret key round-trips, including keys that start with one dot (`.hmac`);
+/// names starting with `..` belong to the layout, as in Kubernetes.
 ///
 /// Files are written 0600 and folders 0700. `N` is the version: an update names the
 /// version it read, and an exclusive lock on `DIR/..lock` makes check-and-swap atomic across

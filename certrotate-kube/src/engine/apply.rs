@@ -249,15 +249,7 @@ fn secret_write(change: &SecretChange) -> Option<SecretWrite> {
         SecretAction::Update { expected_version } => Some(SecretWrite::Update {
             secret,
             expected_version: expected_version.clone(),
-            update: SecretUpdate {
-                data: change
-                    .data
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.expose_secret().to_vec())))
-                    .collect(),
-                labels: change.labels.clone(),
-                annotations: change.annotations.clone(),
-            },
+            update: SecretUpdate::of(change),
         }),
     }
 }
