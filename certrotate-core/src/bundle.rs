@@ -5,6 +5,7 @@
 //! is not carried is reported with the reason, bad blocks of `old` are skipped instead of
 //! failing the rotation, and a private key pasted into `ca.crt` is never carried.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -104,6 +105,7 @@ impl BundlePolicy {
         };
 
         let mut in_bundle = InBundle::new(&report.new);
+        let mut scratch = pem_blocks::Scratch::default();
         for block in pem_blocks::blocks(old) {
             let skip = |reason| SkippedBlock {
                 block: block.index,
@@ -119,46 +121,61 @@ impl BundlePolicy {
                         label: label.to_owned(),
                     },
                     None => SkipReason::Malformed {
-                        reason: "no END line (truncated PEM?)".into(),
+                        reason: Cow::Borrowed("no END line (truncated PEM?)"),
                     },
                 };
                 on_skip(skip(reason));
                 continue;
             }
-            let decoded = match block.decode_checked() {
-                Ok(decoded) if decoded.label == "CERTIFICATE" => decoded,
-                Ok(decoded) => {
+            let canonical = match block.decode_into(&mut scratch) {
+                Ok(("CERTIFICATE", canonical)) => canonical,
+                Ok((label, _)) => {
                     on_skip(skip(SkipReason::NotACertificate {
-                        label: decoded.label.to_owned(),
+                        label: label.to_owned(),
                     }));
                     continue;
                 }
                 Err(reason) => {
-                    on_skip(skip(SkipReason::Malformed { reason }));
+                    on_skip(skip(SkipReason::Malformed {
+                        reason: reason.into(),
+                    }));
                     continue;
                 }
             };
-            let der = &decoded.contents;
-            let fingerprint = Fingerprint::of(der);
-            if in_bundle.contains(&fingerprint) {
-                on_skip(skip(SkipReason::Duplicate { fingerprint }));
+            let der = scratch.contents.as_slice();
+            // Parsed before it is hashed: junk fails here, and a block that does not parse
+            // cannot be a duplicate (everything in the bundle parsed). The commonest junk
+            // is told without formatting anything.
+            if der.first() != Some(&0x30) {
+                on_skip(skip(SkipReason::Malformed {
+                    reason: Cow::Borrowed(
+                        "not a valid X.509 certificate: it does not start with a DER SEQUENCE",
+                    ),
+                }));
                 continue;
             }
             let not_after = match pem_blocks::parse_certificate_shallow(der) {
                 Ok(cert) => cert.validity().not_after.to_datetime(),
                 Err(e) => {
                     on_skip(skip(SkipReason::Malformed {
-                        reason: format!("not a valid X.509 certificate: {e}"),
+                        reason: format!("not a valid X.509 certificate: {e}").into(),
                     }));
                     continue;
                 }
             };
+            let fingerprint = Fingerprint::of(der);
+            if in_bundle.contains(&fingerprint) {
+                on_skip(skip(SkipReason::Duplicate { fingerprint }));
+                continue;
+            }
             if not_after < now {
                 on_skip(skip(SkipReason::Expired { not_after }));
                 continue;
             }
             if let Err(reason) = pem_blocks::check_trust_anchor(der) {
-                on_skip(skip(SkipReason::Malformed { reason }));
+                on_skip(skip(SkipReason::Malformed {
+                    reason: reason.into(),
+                }));
                 continue;
             }
             if let Err(defect) = usable_ca::check(der, stamp) {
@@ -171,7 +188,7 @@ impl BundlePolicy {
                 fingerprint,
                 not_after,
             });
-            pem_blocks::push_certificate(&mut pem, der, decoded.canonical);
+            pem_blocks::push_certificate(&mut pem, der, canonical);
         }
         Ok(Bundle { pem, report })
     }
@@ -391,8 +408,9 @@ pub enum SkipReason {
     },
     /// The block could not be decoded, or is not an X.509 certificate.
     Malformed {
-        /// What is wrong.
-        reason: String,
+        /// What is wrong (a fixed text for the commonest faults, so a million junk blocks
+        /// allocate nothing for their reasons).
+        reason: Cow<'static, str>,
     },
     /// A certificate that cannot be a CA: not CA:TRUE, no keyCertSign, not valid at `now`,
     /// a weak key or a SHA-1 signature (the test `new` must pass).

@@ -16,16 +16,23 @@ pub(crate) struct Block<'a> {
     text: Result<&'a [u8], &'static str>,
     /// Where the END line starts in `text`.
     end_at: usize,
+    /// The label of the BEGIN line, if it is text.
+    label: Option<&'a str>,
+}
+
+/// Where the label of the BEGIN line at the start of `text` ends: labels may hold single
+/// hyphens, and the label ends at the first run of five.
+fn label_end(text: &[u8]) -> Option<usize> {
+    let rest = &text[BEGIN.len()..];
+    memchr::memchr_iter(b'-', rest)
+        .find(|&i| rest[i..].starts_with(b"-----"))
+        .map(|i| i + BEGIN.len())
 }
 
 impl Block<'_> {
     /// The label of the BEGIN line (`CERTIFICATE`, `PRIVATE KEY`), read without decoding.
     pub(crate) fn label(&self) -> Option<&str> {
-        let text = self.text.ok()?;
-        let rest = &text[BEGIN.len()..];
-        // Labels may hold single hyphens; the label ends at the first run of five.
-        let end = memchr::memchr_iter(b'-', rest).find(|&i| rest[i..].starts_with(b"-----"))?;
-        std::str::from_utf8(&rest[..end]).ok()
+        self.label
     }
 
     /// Decodes the block (framing and base64): its label and contents, or why not.
@@ -36,6 +43,22 @@ impl Block<'_> {
     /// Like [`Block::decode`], also telling whether the block's text is already exactly what
     /// [`encode_certificates`] writes (then it can be copied instead of re-encoded).
     pub(crate) fn decode_checked(&self) -> Result<Decoded<'_>, String> {
+        let mut scratch = Scratch::default();
+        let (label, canonical) = self.decode_into(&mut scratch)?;
+        Ok(Decoded {
+            label,
+            contents: scratch.contents,
+            canonical,
+        })
+    }
+
+    /// Like [`Block::decode_checked`], decoding into `scratch.contents` (replacing what was
+    /// there): a caller decoding many blocks in a row allocates nothing per block. Returns
+    /// the label and the canonical text, if any.
+    pub(crate) fn decode_into(
+        &self,
+        scratch: &mut Scratch,
+    ) -> Result<(&str, Option<&[u8]>), String> {
         use base64::Engine as _;
         let text = self.text.map_err(str::to_owned)?;
         let label = self
@@ -70,7 +93,9 @@ impl Block<'_> {
         let mut canonical = body_start == BEGIN.len() + label.len() + 6
             && end_line.len() == END.len() + label.len() + 5
             && !body.is_empty();
-        let mut clean = Vec::with_capacity(body.len());
+        let Scratch { clean, contents } = scratch;
+        clean.clear();
+        clean.reserve(body.len());
         let mut start = 0;
         for nl in memchr::memchr_iter(b'\n', body) {
             let line = &body[start..nl];
@@ -84,25 +109,27 @@ impl Block<'_> {
         canonical &= start == body.len();
         clean.extend_from_slice(body[start..].trim_ascii());
         let engine = &base64::engine::general_purpose::STANDARD;
-        let contents = match engine.decode(&clean) {
-            Ok(contents) => contents,
-            Err(_) => {
-                canonical = false;
-                clean.clear();
-                clean.extend(body.iter().filter(|b| !b.is_ascii_whitespace()));
-                engine
-                    .decode(&clean)
-                    .map_err(|e| format!("bad base64: {e}"))?
-            }
-        };
+        contents.clear();
+        if engine.decode_vec(&*clean, contents).is_err() {
+            canonical = false;
+            clean.clear();
+            clean.extend(body.iter().filter(|b| !b.is_ascii_whitespace()));
+            contents.clear();
+            engine
+                .decode_vec(&*clean, contents)
+                .map_err(|e| format!("bad base64: {e}"))?;
+        }
         // Canonical base64 (no stray trailing bits) is implied by a successful decode.
-        let canonical = canonical.then_some(text);
-        Ok(Decoded {
-            label,
-            contents,
-            canonical,
-        })
+        Ok((label, canonical.then_some(text)))
     }
+}
+
+/// Buffers reused from block to block by [`Block::decode_into`].
+#[derive(Default)]
+pub(crate) struct Scratch {
+    clean: Vec<u8>,
+    /// The last block's decoded contents.
+    pub(crate) contents: Vec<u8>,
 }
 
 /// A decoded block.
@@ -147,9 +174,25 @@ impl<'a> Iterator for Blocks<'a> {
         let block = &self.rest[start..];
         let body = BEGIN.len();
         let end = self.end.find(&block[body..]).map(|i| i + body);
-        // Only a BEGIN before that END matters (a truncated block).
+        // Only a BEGIN before that END matters (a truncated block). The label ends at the
+        // first run of five hyphens, so a BEGIN before the END starts there or later; in a
+        // well-formed block no hyphen follows the label's run before the END line, and
+        // then the search for one is skipped (it is most of the time of a tiny block).
         let before_end = &block[body..end.unwrap_or(block.len())];
-        let next_begin = self.begin.find(before_end).map(|i| i + body);
+        let label_at = label_end(block);
+        let may_hold_begin = match (label_at, end) {
+            (Some(at), Some(end)) if at < end => {
+                block[at..].starts_with(BEGIN)
+                    || memchr::memchr(b'-', &block[(at + 5).min(end)..end]).is_some()
+            }
+            (Some(_), Some(_)) => false,
+            _ => true,
+        };
+        let next_begin = if may_hold_begin {
+            self.begin.find(before_end).map(|i| i + body)
+        } else {
+            None
+        };
         let end = match (end, next_begin) {
             (Some(end), Some(nb)) if nb < end => {
                 self.rest = &block[nb..];
@@ -163,16 +206,17 @@ impl<'a> Iterator for Blocks<'a> {
                 return Some(self.failed("no END line (truncated PEM?)"));
             }
         };
-        let line_len = block[end..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .unwrap_or(block.len() - end);
+        let line_len = memchr::memchr(b'\n', &block[end..]).unwrap_or(block.len() - end);
         let text = &block[..end + line_len];
         self.rest = &block[end + line_len..];
         Some(Block {
             index: self.index,
             text: Ok(text),
             end_at: end,
+            // The END line is in `text`, so the label ends within it.
+            label: label_at
+                .filter(|&at| at <= text.len())
+                .and_then(|at| std::str::from_utf8(&text[body..at]).ok()),
         })
     }
 }
@@ -183,6 +227,7 @@ impl<'a> Blocks<'a> {
             index: self.index,
             text: Err(reason),
             end_at: 0,
+            label: None,
         }
     }
 }
@@ -256,6 +301,10 @@ pub(crate) fn parse_certificate_shallow(
     der: &[u8],
 ) -> Result<x509_parser::certificate::X509Certificate<'_>, String> {
     use x509_parser::nom::Parser;
+    // Most junk fails here, told plainly and without building a parser error.
+    if der.first() != Some(&0x30) {
+        return Err(NOT_A_SEQUENCE.to_owned());
+    }
     let mut parser =
         x509_parser::certificate::X509CertificateParser::new().with_deep_parse_extensions(false);
     match parser.parse(der) {
@@ -265,12 +314,18 @@ pub(crate) fn parse_certificate_shallow(
     }
 }
 
+/// Why DER that does not start with a SEQUENCE (tag 0x30) is no certificate.
+const NOT_A_SEQUENCE: &str = "it does not start with a DER SEQUENCE";
+
 /// Parses one DER certificate, refusing trailing bytes: a block with junk after the
 /// certificate would be copied verbatim into every bundle, and stricter TLS stacks reject
 /// the whole file for it.
 pub(crate) fn parse_certificate(
     der: &[u8],
 ) -> Result<x509_parser::certificate::X509Certificate<'_>, String> {
+    if der.first() != Some(&0x30) {
+        return Err(NOT_A_SEQUENCE.to_owned());
+    }
     match x509_parser::parse_x509_certificate(der) {
         Ok(([], cert)) => Ok(cert),
         Ok((rest, _)) => Err(format!("{} bytes after the certificate", rest.len())),

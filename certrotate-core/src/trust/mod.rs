@@ -36,7 +36,7 @@ use crate::error::Origin;
 use crate::generate::ExtendedKeyUsage;
 use crate::plan::{KEY_TLS_CRT, KEY_TRUST, ObjectRef, Observed, WebhookRef};
 use crate::profile::Profile;
-use chain::{Bundle, Leaf, Name, unix_time};
+use chain::{Bundle, Leaf, Name, Verifier, unix_time};
 
 /// Checks the trust invariant of a step from `before` to `after`, at `now`: every leaf any
 /// component of `profile` may present (its `tls.crt` before or after the step) against
@@ -48,6 +48,17 @@ pub fn check_step(
     before: &Observed,
     after: &Observed,
     now: OffsetDateTime,
+) -> TrustReport {
+    check_step_with(profile, before, after, now, &Verifier::new())
+}
+
+/// [`check_step`], verifying signatures with `verifier` (the tests count them).
+fn check_step_with(
+    profile: &Profile,
+    before: &Observed,
+    after: &Observed,
+    now: OffsetDateTime,
+    verifier: &Verifier,
 ) -> TrustReport {
     let objects = crate::plan::ProfileObjects::of(profile);
     let usages = usages(profile);
@@ -136,7 +147,7 @@ pub fn check_step(
                 (Err(reason), _) | (_, Err(reason)) => Outcome::Failed {
                     reason: reason.clone(),
                 },
-                (Ok(leaf), Ok(bundle)) => leaf.verify(bundle, &usages, &l.names, time),
+                (Ok(leaf), Ok(bundle)) => leaf.verify(bundle, &usages, &l.names, time, verifier),
             };
             report.checks.push(PairCheck {
                 leaf: l.secret.clone(),

@@ -371,3 +371,21 @@ fn empty_and_unreadable_stores_fail_on_their_side() {
 fn p_params(p: &Profile, i: usize) -> crate::LeafParams {
     p.leaf_params(&p.components[i]).unwrap()
 }
+
+/// The leaves step of a rotation: every component's bundle and the webhook's hold the new
+/// and the previous CA (both named `envoy-gateway`), and each leaf goes from the previous
+/// CA to the new one. Its check pairs 6 leaves with 4 stores for 2 usages; each of those
+/// 48 paths verifies a signature, and half of them tried the wrong CA first (72 ECDSA
+/// verifications). It takes one verification per leaf: 6.
+#[test]
+fn a_step_verifies_each_leaf_once() {
+    let (old, new) = (ca(1), ca(2));
+    let bundle = format!("{}{}", new.cert_pem(), old.cert_pem());
+    let before = state(&old, bundle.as_bytes());
+    let after = state(&new, bundle.as_bytes());
+    let verifier = Verifier::new();
+    let report = check_step_with(&profile(), &before, &after, NOW, &verifier);
+    assert_eq!(report.checks.len(), 6 * 4);
+    assert!(report.checks.iter().all(|c| c.outcome.is_trusted()));
+    assert_eq!(verifier.verifications(), 6);
+}
