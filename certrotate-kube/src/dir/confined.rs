@@ -9,6 +9,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
@@ -53,13 +54,9 @@ impl Folder {
     ) -> Result<Option<Self>, DirError> {
         // DIR may be a link (the user's choice), but not one another user planted (in a
         // sticky /tmp, say): like the kernel's `protected_symlinks`, only a link of this
-        // user's or root's is followed.
-        if trust == TrustChecks::Enforce
-            && let Ok(meta) = std::fs::symlink_metadata(root)
-            && meta.file_type().is_symlink()
-        {
-            check_owner(std::os::unix::fs::MetadataExt::uid(&meta), root)?;
-        }
+        // user's or root's is followed. The name is opened once without following it and
+        // everything is decided on that handle, so a link swapped in after a check is
+        // never followed (a check of the path, then an open of it, was a race).
         if create {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -67,11 +64,13 @@ impl Folder {
                 .create(root)
                 .map_err(|e| DirError::io(root, e))?;
         }
-        // The one use of ambient authority: DIR itself, as the user named it.
-        let dir = match Dir::open_ambient_dir(root, cap_std::ambient_authority()) {
+        let dir = match open_root_dir(root, trust) {
             Ok(dir) => dir,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
-            Err(e) => return Err(DirError::io(root, e)),
+            Err(RootError::Io(e)) if e.kind() == io::ErrorKind::NotFound && !create => {
+                return Ok(None);
+            }
+            Err(RootError::Io(e)) => return Err(DirError::io(root, e)),
+            Err(RootError::Untrusted(e)) => return Err(e),
         };
         let folder = Self {
             dir,
@@ -449,4 +448,47 @@ fn open_error(path: &Path, e: io::Error) -> DirError {
     } else {
         DirError::io(path, e)
     }
+}
+
+/// Why DIR could not be opened.
+enum RootError {
+    Io(io::Error),
+    Untrusted(DirError),
+}
+
+impl From<rustix::io::Errno> for RootError {
+    fn from(e: rustix::io::Errno) -> Self {
+        Self::Io(e.into())
+    }
+}
+
+/// Opens DIR (the one use of ambient authority) without a check-then-use race: its last
+/// name is opened `O_PATH | O_NOFOLLOW`, and the handle says what it is. A directory is
+/// opened through that handle; a link is followed only if the link itself (the inode the
+/// handle holds) belongs to this user or root, and its target, as read from that inode,
+/// is opened as the user named it.
+fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let named = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let stat = rustix::fs::fstat(&named)?;
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let opened = if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
+        if trust == TrustChecks::Enforce {
+            check_owner(stat.st_uid, root).map_err(RootError::Untrusted)?;
+        }
+        let target = rustix::fs::readlinkat(&named, "", Vec::new())?;
+        let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
+        let target = match root.parent() {
+            Some(parent) if target.is_relative() => parent.join(target),
+            _ => target.to_owned(),
+        };
+        rustix::fs::open(&target, dir_flags, Mode::empty())?
+    } else {
+        rustix::fs::openat(&named, ".", dir_flags, Mode::empty())?
+    };
+    Ok(Dir::from_std_file(std::fs::File::from(opened)))
 }
