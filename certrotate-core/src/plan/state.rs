@@ -175,14 +175,57 @@ pub enum StateProblem {
     },
 }
 
+/// An annotation value as an error shows it: quoted if short and plain, else only its
+/// length. Annotations are read from a Secret (or a `..meta.json` anyone with write access
+/// to DIR could fill), so an error never echoes what could be key material.
+struct Shown<'a>(&'a str);
+
+impl Shown<'_> {
+    /// The longest value quoted (a phase, a fingerprint prefix, a typo); far under the
+    /// 40-character runs of base64 a key would show.
+    const MAX: usize = 32;
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = self.0.len() <= Self::MAX
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:+ ".contains(&b));
+        if plain {
+            write!(f, "{:?}", self.0)
+        } else {
+            write!(f, "(a value of {} bytes, not shown)", self.0.len())
+        }
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::Shown;
+
+    #[test]
+    fn long_or_odd_values_are_never_echoed() {
+        assert_eq!(Shown("sideways").to_string(), "\"sideways\"");
+        let key = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg";
+        assert_eq!(Shown(key).to_string(), "(a value of 48 bytes, not shown)");
+        assert!(!Shown("a/b=").to_string().contains("a/b="));
+    }
+}
+
 impl fmt::Display for StateProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnparsableAnnotation { annotation, value } => {
-                write!(f, "annotation {annotation}: cannot parse {value:?}")
+                write!(f, "annotation {annotation}: cannot parse {}", Shown(value))
             }
             Self::UnknownPhase { value } => {
-                write!(f, "annotation {ANNOTATION_PHASE}: unknown phase {value:?}")
+                write!(
+                    f,
+                    "annotation {ANNOTATION_PHASE}: unknown phase {}",
+                    Shown(value)
+                )
             }
             Self::PhaseWithoutNext { phase } => {
                 write!(f, "phase {phase} without {ANNOTATION_NEXT}")
