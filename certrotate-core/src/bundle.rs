@@ -55,6 +55,12 @@ pub fn bundle_ca_certs(new: &[u8], old: &[u8], now: OffsetDateTime) -> Result<Bu
     BundlePolicy::default().bundle(new, old, now)
 }
 
+/// The reason of a block of `old` that does not start as a certificate: "not a valid X.509
+/// certificate: " and [`pem_blocks::NOT_A_SEQUENCE`], fixed, so a million junk blocks
+/// allocate nothing for it.
+const NOT_A_CERTIFICATE_SEQUENCE: &str =
+    "not a valid X.509 certificate: it does not start with a DER SEQUENCE";
+
 /// How many certificates of the old bundle are carried into the new one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -146,11 +152,9 @@ impl BundlePolicy {
             // Parsed before it is hashed: junk fails here, and a block that does not parse
             // cannot be a duplicate (everything in the bundle parsed). The commonest junk
             // is told without formatting anything.
-            if der.first() != Some(&0x30) {
+            if !pem_blocks::starts_as_sequence(der) {
                 on_skip(skip(SkipReason::Malformed {
-                    reason: Cow::Borrowed(
-                        "not a valid X.509 certificate: it does not start with a DER SEQUENCE",
-                    ),
+                    reason: Cow::Borrowed(NOT_A_CERTIFICATE_SEQUENCE),
                 }));
                 continue;
             }
@@ -452,5 +456,19 @@ impl fmt::Display for SkipReason {
             Self::UnusableCa { defect } => write!(f, "not usable as a CA: {defect}"),
             Self::BeyondLimit { limit } => write!(f, "beyond the carry limit of {limit}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    #[test]
+    fn the_fixed_junk_reason_is_the_parsers_own() {
+        assert_eq!(
+            super::NOT_A_CERTIFICATE_SEQUENCE,
+            format!(
+                "not a valid X.509 certificate: {}",
+                crate::pem_blocks::NOT_A_SEQUENCE
+            )
+        );
     }
 }

@@ -302,7 +302,7 @@ pub(crate) fn parse_certificate_shallow(
 ) -> Result<x509_parser::certificate::X509Certificate<'_>, String> {
     use x509_parser::nom::Parser;
     // Most junk fails here, told plainly and without building a parser error.
-    if der.first() != Some(&0x30) {
+    if !starts_as_sequence(der) {
         return Err(NOT_A_SEQUENCE.to_owned());
     }
     let mut parser =
@@ -315,7 +315,13 @@ pub(crate) fn parse_certificate_shallow(
 }
 
 /// Why DER that does not start with a SEQUENCE (tag 0x30) is no certificate.
-const NOT_A_SEQUENCE: &str = "it does not start with a DER SEQUENCE";
+pub(crate) const NOT_A_SEQUENCE: &str = "it does not start with a DER SEQUENCE";
+
+/// Whether `der` starts as every certificate does, with a SEQUENCE (most junk does not,
+/// and is told so without building a parser error).
+pub(crate) fn starts_as_sequence(der: &[u8]) -> bool {
+    der.first() == Some(&0x30)
+}
 
 /// Parses one DER certificate, refusing trailing bytes: a block with junk after the
 /// certificate would be copied verbatim into every bundle, and stricter TLS stacks reject
@@ -323,7 +329,7 @@ const NOT_A_SEQUENCE: &str = "it does not start with a DER SEQUENCE";
 pub(crate) fn parse_certificate(
     der: &[u8],
 ) -> Result<x509_parser::certificate::X509Certificate<'_>, String> {
-    if der.first() != Some(&0x30) {
+    if !starts_as_sequence(der) {
         return Err(NOT_A_SEQUENCE.to_owned());
     }
     match x509_parser::parse_x509_certificate(der) {
