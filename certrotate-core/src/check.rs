@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Origin};
+use crate::generate::HmacKey;
 use crate::inspect::{self, ChainVerdict};
 use crate::pem_blocks;
 use crate::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, Observed, ProfileObjects};
@@ -163,6 +164,24 @@ pub fn check(
             });
         }
     }
+    // HMAC Secrets: present, with a key no shorter than any this tool makes (an empty or
+    // truncated key signs nothing worth trusting; `rotate` replaces it).
+    for (spec, secret) in profile.hmac.iter().zip(&objects.hmac) {
+        let key = &spec.key;
+        match observed.secrets.get(secret).map(|s| s.data.get(key)) {
+            None => report.problems.push(format!("secret {secret}: missing")),
+            Some(None) => report
+                .problems
+                .push(format!("secret {secret}: no key {key}")),
+            Some(Some(v)) if v.len() < HmacKey::MIN_LEN => report.problems.push(format!(
+                "secret {secret} key {key}: an HMAC key of {} bytes, fewer than {} \
+                 (`rotate` replaces it)",
+                v.len(),
+                HmacKey::MIN_LEN
+            )),
+            Some(Some(_)) => {}
+        }
+    }
     for webhook in &objects.webhooks {
         if let Some(w) = observed.webhooks.get(webhook) {
             for (i, b) in w.ca_bundles.iter().enumerate() {
@@ -310,7 +329,55 @@ mod tests {
                 ObservedSecret::new("kubernetes.io/tls", data, "1"),
             );
         }
+        let hmac = ObjectRef::new("ns", "envoy-oidc-hmac");
+        let data = BTreeMap::from([("hmac-secret".to_owned(), vec![7; 32])]);
+        o.secrets
+            .insert(hmac, ObservedSecret::new("Opaque", data, "1"));
         (p, o)
+    }
+
+    /// Red-team finding 04: `check` said OK for an HMAC Secret whose key was empty or
+    /// 1 byte. Missing, keyless and too-short HMAC Secrets are problems, named.
+    #[test]
+    fn a_missing_or_too_short_hmac_key_is_a_problem() {
+        let (p, o) = installed(KeyAlgorithm::EcdsaP256, KeyEncoding::Pkcs8);
+        assert!(check(&p, &o, NOW, Duration::ZERO).unwrap().all_trusted());
+        let hmac = ObjectRef::new("ns", "envoy-oidc-hmac");
+        let cases: [(Option<Option<usize>>, &str); 5] = [
+            (None, "secret ns/envoy-oidc-hmac: missing"),
+            (Some(None), "secret ns/envoy-oidc-hmac: no key hmac-secret"),
+            (
+                Some(Some(0)),
+                "hmac-secret: an HMAC key of 0 bytes, fewer than 16",
+            ),
+            (
+                Some(Some(1)),
+                "hmac-secret: an HMAC key of 1 bytes, fewer than 16",
+            ),
+            (Some(Some(15)), "an HMAC key of 15 bytes"),
+        ];
+        for (state, expected) in cases {
+            let mut o = o.clone();
+            match state {
+                None => {
+                    o.secrets.remove(&hmac);
+                }
+                Some(len) => {
+                    let data = &mut o.secrets.get_mut(&hmac).unwrap().data;
+                    data.clear();
+                    if let Some(len) = len {
+                        data.insert("hmac-secret".into(), vec![7; len]);
+                    }
+                }
+            }
+            let report = check(&p, &o, NOW, Duration::ZERO).unwrap();
+            assert!(!report.all_trusted(), "{expected}");
+            assert!(
+                report.problems.iter().any(|p| p.contains(expected)),
+                "{expected}: {:?}",
+                report.problems
+            );
+        }
     }
 
     fn keys(p: &Profile, o: &Observed) -> Vec<KeyCheck> {

@@ -12,12 +12,16 @@ use crate::error::Error;
 pub struct HmacKey(Zeroizing<Vec<u8>>);
 
 impl HmacKey {
-    /// Generates `len` random bytes; fails for fewer than 16 (128 bits).
+    /// The shortest key generated or accepted: 16 bytes (128 bits). An HMAC Secret read
+    /// back with a shorter key is replaced, and `check` reports it.
+    pub const MIN_LEN: usize = 16;
+
+    /// Generates `len` random bytes; fails for fewer than [`HmacKey::MIN_LEN`].
     pub fn generate(len: usize, entropy: &mut dyn Entropy) -> Result<Self, Error> {
-        if len < 16 {
+        if len < Self::MIN_LEN {
             return Err(Error::InvalidParameter {
                 field: "hmac length".into(),
-                reason: format!("{len} bytes is less than the minimum of 16"),
+                reason: format!("{len} bytes is less than the minimum of {}", Self::MIN_LEN),
             });
         }
         let mut key = Zeroizing::new(vec![0u8; len]);

@@ -309,17 +309,25 @@ impl Planner<'_> {
             let secret = ObjectRef::new(&self.profile.namespace, &h.secret);
             let existing = self.observed.secrets.get(&secret);
             let mut data = BTreeMap::new();
-            if existing.is_none_or(|s| !s.data.contains_key(&h.key)) {
+            // A key shorter than any this tool generates (an empty file, a truncated
+            // write) is no HMAC key: it is replaced like a missing one.
+            let present = existing.and_then(|s| s.data.get(&h.key)).map(Vec::len);
+            let (reason, replace) = match (existing, present) {
+                (None, _) => (StepReason::Missing, true),
+                (Some(_), None) => (StepReason::HmacKeyMissing, true),
+                (Some(_), Some(length)) if length < HmacKey::MIN_LEN => {
+                    (StepReason::HmacKeyTooShort { length }, true)
+                }
+                // The key is kept; only labels may change (and with none, nothing does).
+                (Some(_), Some(_)) => (StepReason::HmacKeyMissing, false),
+            };
+            if replace {
                 let key = HmacKey::generate(h.length, self.entropy)?;
                 data.insert(
                     h.key.clone(),
                     Some(SecretValue::private(key.expose_secret())),
                 );
             }
-            let reason = match existing {
-                None => StepReason::Missing,
-                Some(_) => StepReason::HmacKeyMissing,
-            };
             let change =
                 self.secret_change(secret, existing, "Opaque", data, BTreeMap::new(), reason);
             self.steps.push(Step::Secret(change));

@@ -117,6 +117,12 @@ pub enum StepReason {
     Renewal,
     /// An HMAC Secret without its key.
     HmacKeyMissing,
+    /// An HMAC Secret whose key is shorter than [`HmacKey::MIN_LEN`](crate::generate::HmacKey::MIN_LEN)
+    /// bytes (an empty file, a truncated write): replaced.
+    HmacKeyTooShort {
+        /// The length found, in bytes.
+        length: usize,
+    },
     /// The rotation also rotates the HMAC keys.
     HmacRotation,
     /// A rotation starts: the next CA is minted and persisted.
@@ -160,6 +166,9 @@ impl fmt::Display for StepReason {
             Self::Missing => f.write_str("missing: created"),
             Self::Renewal => f.write_str("renewal"),
             Self::HmacKeyMissing => f.write_str("HMAC key missing"),
+            Self::HmacKeyTooShort { length } => {
+                write!(f, "HMAC key of {length} bytes, too short: replaced")
+            }
             Self::HmacRotation => f.write_str("HMAC rotation asked for"),
             Self::NextCaMinted { strategy, trigger } => {
                 write!(f, "rotation ({strategy}, {trigger}): next CA minted")

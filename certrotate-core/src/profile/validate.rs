@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::Profile;
 use super::redact::quoted;
 use crate::error::Error;
-use crate::generate::{KeyEncoding, KeyUsage};
+use crate::generate::{HmacKey, KeyEncoding, KeyUsage};
 
 impl Profile {
     /// Checks names, templates and parameters; every error names the field.
@@ -65,10 +65,10 @@ impl Profile {
             validate_subdomain(&h.secret).map_err(|r| invalid(format!("hmac[{i}].secret"), r))?;
             claim(&h.secret, format!("hmac[{i}].secret"))?;
             validate_secret_key(&h.key).map_err(|r| invalid(format!("hmac[{i}].key"), r))?;
-            if h.length < 16 || h.length > 4096 {
+            if h.length < HmacKey::MIN_LEN || h.length > 4096 {
                 return Err(invalid(
                     format!("hmac[{i}].length"),
-                    format!("{} is outside 16..=4096 bytes", h.length),
+                    format!("{} is outside {}..=4096 bytes", h.length, HmacKey::MIN_LEN),
                 ));
             }
         }

@@ -185,6 +185,49 @@ fn status_is_read_only_and_says_what_comes_next() {
     assert_eq!(s.state.map(|st| st.phase), Some(Phase::Trust));
 }
 
+/// Red-team finding 04: an HMAC Secret whose key is empty or 1 byte (shorter than any key
+/// this tool makes) was kept as it was. It is replaced, with its own reason; a 16-byte key
+/// (the shortest a profile may ask for) is kept.
+#[test]
+fn an_hmac_key_too_short_is_replaced_and_a_short_but_valid_one_kept() {
+    let hmac = ObjectRef::new("ns", "envoy-oidc-hmac");
+    for (length, replaced) in [(0, true), (1, true), (15, true), (16, false), (32, false)] {
+        let mut observed = installed();
+        let secret = observed
+            .secrets
+            .get_mut(&hmac)
+            .expect("HMAC Secret installed");
+        secret.data.insert("hmac-secret".into(), vec![7; length]);
+        let p = plan(
+            &profile(),
+            &observed,
+            &options(false),
+            T0,
+            &mut SeededEntropy::new(5),
+        )
+        .unwrap();
+        let step = p
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Secret(c) if c.secret == hmac => Some(c),
+                _ => None,
+            })
+            .expect("a step for the HMAC Secret");
+        if replaced {
+            assert_eq!(
+                step.reason,
+                StepReason::HmacKeyTooShort { length },
+                "{length}"
+            );
+            let key = step.data.get("hmac-secret").and_then(Option::as_ref);
+            assert_eq!(key.map(|k| k.expose_secret().len()), Some(32), "{length}");
+        } else {
+            assert_eq!(step.action, SecretAction::Unchanged, "{length}: {step:?}");
+        }
+    }
+}
+
 /// A missing HMAC Secret is created by the first step of every plan, in every phase and
 /// mode: install, not managed, adoption, stable, each rotation phase (waiting or not).
 #[test]
