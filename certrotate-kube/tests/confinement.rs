@@ -261,6 +261,24 @@ async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
     );
     assert!(!target.exists(), "the lock link's target was created");
     assert_eq!(site.outside_tree(), before);
+
+    // A FIFO as ..lock: refused, named as a FIFO (before: "No such device or address").
+    std::fs::remove_file(site.dir.join("..lock")).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        site.dir.join("..lock"),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let err = rotator(site.store(), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .expect_err("a ..lock FIFO must be refused")
+        .to_chain();
+    assert!(
+        err.contains(&site.dir.join("..lock").display().to_string()) && err.contains("a FIFO"),
+        "{err}"
+    );
 }
 
 /// Finding 5: a world-writable DIR (mode 1777) in which another user planted a CA Secret.
@@ -520,6 +538,50 @@ async fn finding_8_a_key_starting_with_one_dot_round_trips() {
     );
 }
 
+/// Red-team finding 05: a key of 250 to 253 characters (Kubernetes allows 253). Before: the
+/// temporary link `..KEY_tmp` exceeded NAME_MAX, so the write failed with "File name too
+/// long" after `..data` was swapped, and every rerun failed in its cleanup.
+#[tokio::test]
+async fn finding_05_keys_of_the_longest_valid_length_round_trip() {
+    use certrotate_kube::{NewSecret, SecretUpdate};
+    let site = Site::new();
+    let store = site.store();
+    let id = secret("long-keys");
+    let keys: Vec<String> = (250..=253).map(|n| "k".repeat(n)).collect();
+    let mut new = NewSecret::default();
+    new.secret_type = "Opaque".into();
+    new.data = keys
+        .iter()
+        .map(|k| (k.clone(), k.len().to_string().into_bytes()))
+        .collect();
+    let version = store.create_secret(&id, &new).await.unwrap();
+    let mut update = SecretUpdate::default();
+    update.data.insert(keys[0].clone(), None);
+    update
+        .data
+        .insert(keys[3].clone(), Some(b"changed".to_vec()));
+    store.update_secret(&id, &version, &update).await.unwrap();
+    let read = store.read_secret(&id).await.unwrap().unwrap();
+    let expected: BTreeMap<String, Vec<u8>> = [
+        (keys[1].clone(), b"251".to_vec()),
+        (keys[2].clone(), b"252".to_vec()),
+        (keys[3].clone(), b"changed".to_vec()),
+    ]
+    .into();
+    assert_eq!(read.data, expected);
+    let folder = site.dir.join(NS).join("long-keys");
+    assert_eq!(std::fs::read(folder.join(&keys[3])).unwrap(), b"changed");
+    assert!(std::fs::symlink_metadata(folder.join(&keys[0])).is_err());
+    // Nothing temporary is left, and the tidy a rerun starts with succeeds.
+    store.tidy().unwrap();
+    let names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("_tmp"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}
+
 /// Readers do not take the lock: a read racing writes that add and remove keys (as the
 /// leaves phase removes `next-ca.*`) sees one whole version or the next, never an error.
 /// Before: a key link removed between the listing and its `readlink` failed the read with
@@ -652,6 +714,8 @@ proptest! {
 fn valid_key() -> impl Strategy<Value = String> {
     prop_oneof![
         "[-._a-zA-Z0-9]{1,24}",
+        // The longest keys Kubernetes allows (253): names built from them must still fit.
+        "[a-z]{240,253}",
         "\\.[-_a-zA-Z0-9][-._a-zA-Z0-9]{0,8}",
         proptest::sample::select(vec![
             ".hmac",

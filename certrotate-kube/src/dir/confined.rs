@@ -242,6 +242,17 @@ impl Folder {
         let file = match self.dir.open_with(name, options) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // Opening a FIFO without a reader, or a socket, for writing fails with ENXIO
+            // ("No such device or address"): say what is there instead.
+            Err(e) if Errno::from_io_error(&e) == Some(Errno::NXIO) => {
+                return Err(match self.dir.symlink_metadata(name) {
+                    Ok(meta) => DirError::NotAFile {
+                        path,
+                        found: kind_of(meta.file_type()).describe(),
+                    },
+                    Err(_) => open_error(&path, e),
+                });
+            }
             Err(e) => return Err(open_error(&path, e)),
         };
         let meta = file.metadata().map_err(|e| DirError::io(&path, e))?;

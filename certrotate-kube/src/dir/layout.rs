@@ -34,6 +34,10 @@ const DATA: &str = "..data";
 const META: &str = "..meta.json";
 /// The new `..data` link before its rename.
 const DATA_TMP: &str = "..data_tmp";
+/// A new key link before its rename. One fixed name, not one per key: links are made one
+/// at a time under the lock, and `..KEY_tmp` would exceed NAME_MAX (255) for the longest
+/// keys Kubernetes allows (253 characters).
+const LINK_TMP: &str = "..link_tmp";
 
 #[derive(Serialize, Deserialize, Default)]
 struct Meta {
@@ -355,16 +359,16 @@ impl SecretFolder {
 
     /// Creates or replaces the link `KEY` -> `..data/KEY` with one rename.
     fn link_key(&self, key: &str) -> Result<(), DirError> {
-        let tmp = format!("..{key}_tmp");
-        self.0.remove(&tmp)?;
-        self.0.symlink(&format!("{DATA}/{key}"), &tmp)?;
+        let tmp = LINK_TMP;
+        self.0.remove(tmp)?;
+        self.0.symlink(&format!("{DATA}/{key}"), tmp)?;
         if self.0.kind(key)? == Some(Kind::Folder) {
             return Err(DirError::Layout {
                 path: self.0.child(key),
                 problem: LayoutProblem::NotAKey { found: "a folder" },
             });
         }
-        self.0.rename(&tmp, key)
+        self.0.rename(tmp, key)
     }
 
     fn is_key_link(&self, key: &str) -> Result<bool, DirError> {
