@@ -8,7 +8,8 @@ use certrotate_core::plan::Strategy;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const EXIT_STATUS: &str = "\
+/// The exit statuses, after `--help` (tested to list every `EXIT_*` constant).
+pub(crate) const EXIT_STATUS: &str = "\
 EXIT STATUS:
   0  success, including a rotation that advanced a phase or found it too early to advance
      (the output says when the next step may run)
@@ -16,7 +17,9 @@ EXIT STATUS:
   2  usage error
   3  check: a leaf is not trusted by a peer, or a Secret or key is missing;
      simulate: a step breaks a combination of leaf and trust store
-  4  check: a certificate expires within --warn-within";
+  4  check: a certificate expires within --warn-within
+  5  rotate, renew: leaves are due for renewal but the CA expires first, and no rotation
+     policy (--rotate-ca-before) allows rotating it: rotate the CA";
 
 /// Rotate the TLS certificates of a Kubernetes control plane without a single failed mTLS
 /// handshake: trust first, then leaves, resumable after any crash.

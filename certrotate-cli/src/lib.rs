@@ -287,7 +287,7 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
         if !is_file_name {
             return Err(UsageError(unknown_profile(&target.profile)).into());
         }
-        let text = String::from_utf8(read_input(path)?)
+        let text = String::from_utf8(read_input_with(path, check_profile_file)?)
             .with_context(|| format!("profile {}: not UTF-8", path.display()))?;
         let origin = Origin::new(path.display().to_string());
         match path.extension().and_then(|e| e.to_str()) {
@@ -466,9 +466,16 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
         }
     } else {
         let path = PathBuf::from(&args.what);
+        let walked = is_folder(&path)?;
         for file in certificate_files(&path)? {
             let origin = Origin::new(input_name(&file));
-            let data = read_input(&file)?;
+            // A file the folder walk found is read only if it is still a regular file when
+            // opened: whoever owns the folder may have swapped it for a FIFO meanwhile.
+            let data = if walked {
+                read_walked_file(&file)?
+            } else {
+                read_input(&file)?
+            };
             rows.extend(
                 inspect_pem(&data, &origin, now)?
                     .into_iter()
@@ -493,11 +500,7 @@ fn looks_like_certificates(value: &[u8]) -> bool {
 /// `*.crt` / `*.pem` files below a folder (three levels, skipping the `..` folders of the
 /// directory store).
 fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
-    if is_stdin(path) {
-        return Ok(vec![path.to_owned()]);
-    }
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if !meta.is_dir() {
+    if !is_folder(path)? {
         // A file, a pipe (`<(...)`), or something `read_input` refuses, naming it.
         return Ok(vec![path.to_owned()]);
     }
@@ -565,6 +568,51 @@ fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `inspect` walks a path as a folder (stdin never is).
+fn is_folder(path: &Path) -> Result<bool> {
+    if is_stdin(path) {
+        return Ok(false);
+    }
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    Ok(meta.is_dir())
+}
+
+/// Reads a file found by walking a folder: opened without blocking (a FIFO swapped in
+/// after the walk saw a regular file would otherwise wait forever for a writer), then
+/// read only if what was opened is a regular file, and never past the limit.
+fn read_walked_file(path: &Path) -> Result<Vec<u8>> {
+    let name = path.display();
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // On a regular file O_NONBLOCK changes nothing; on a FIFO the open returns at once.
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options
+        .open(path)
+        .with_context(|| format!("opening {name}"))?;
+    let kind = file
+        .metadata()
+        .with_context(|| format!("reading {name}"))?
+        .file_type();
+    if !kind.is_file() {
+        bail!(
+            "{name}: not a regular file ({}); it changed after the folder was listed",
+            describe_file_type(&kind)
+        );
+    }
+    let mut data = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut data)
+        .with_context(|| format!("reading {name}"))?;
+    if data.len() as u64 > MAX_INPUT_BYTES {
+        bail!("{name}: more than the limit of {MAX_INPUT_BYTES} bytes");
+    }
+    Ok(data)
+}
+
 /// Whether a path names this process's standard input.
 fn is_stdin(path: &Path) -> bool {
     [
@@ -588,6 +636,15 @@ fn input_name(path: &Path) -> String {
 /// [`MAX_INPUT_BYTES`] and anything else (a folder, a device but `/dev/null`, the empty
 /// input): the read stops at the limit plus one byte, whatever the file's metadata says.
 fn read_input(path: &Path) -> Result<Vec<u8>> {
+    read_input_with(path, |_, _| Ok(()))
+}
+
+/// [`read_input`], with `check` run on what was opened (its metadata, from the handle)
+/// before anything is read.
+fn read_input_with(
+    path: &Path,
+    check: impl FnOnce(&str, &std::fs::Metadata) -> Result<()>,
+) -> Result<Vec<u8>> {
     let name = input_name(path);
     let mut data = Vec::new();
     if path == Path::new("/dev/null") {
@@ -601,16 +658,15 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
     } else {
         let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
         // The type of what was opened, not of what the path named a moment before.
-        let kind = file
-            .metadata()
-            .with_context(|| format!("reading {name}"))?
-            .file_type();
+        let meta = file.metadata().with_context(|| format!("reading {name}"))?;
+        let kind = meta.file_type();
         if !kind.is_file() && !is_pipe(&kind) {
             bail!(
                 "{name}: not a regular file nor a pipe ({})",
                 describe_file_type(&kind)
             );
         }
+        check(&name, &meta)?;
         file.take(MAX_INPUT_BYTES + 1)
             .read_to_end(&mut data)
             .with_context(|| format!("reading {name}"))?;
@@ -619,6 +675,44 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
         bail!("{name}: more than the limit of {MAX_INPUT_BYTES} bytes");
     }
     Ok(data)
+}
+
+/// A profile chooses which Secrets are written and what goes into every certificate, so
+/// one that any user may change is refused (as DIR is), and one owned by another user
+/// (not root) is used with a warning: `sudo certrotate --profile ./mine.yaml` is common.
+#[cfg(unix)]
+fn check_profile_file(name: &str, meta: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    if !meta.is_file() {
+        return Ok(()); // a pipe: whoever wrote it is the caller
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        bail!(
+            "profile {name}: writable by every user (mode {mode:04o}), so anyone may choose \
+             the Secrets written and the names certified; `chmod o-w` it, or pipe it in \
+             with `--profile - < FILE`"
+        );
+    }
+    let euid = rustix::process::geteuid().as_raw();
+    if meta.uid() != euid && meta.uid() != 0 {
+        tracing::warn!(
+            "profile {name} belongs to uid {}, not to this user (uid {euid}) nor root: \
+             that user chooses the Secrets written and the names certified",
+            meta.uid()
+        );
+    } else if mode & 0o020 != 0 {
+        tracing::warn!(
+            "profile {name} is writable by its group (mode {mode:04o}): its members choose \
+             the Secrets written and the names certified"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_profile_file(_: &str, _: &std::fs::Metadata) -> Result<()> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -647,7 +741,83 @@ fn describe_file_type(kind: &std::fs::FileType) -> &'static str {
     }
     if kind.is_dir() {
         "a folder"
+    } else if is_pipe(kind) {
+        "a FIFO"
     } else {
         "not a regular file"
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// Red-team finding 02: a `*.crt` swapped for a FIFO after the folder walk hung
+    /// `inspect FOLDER` forever in a blocking open. It must be refused at once, named.
+    #[test]
+    fn a_walked_file_swapped_for_a_fifo_is_refused_without_blocking() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let fifo = tmp.path().join("ca.crt");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(read_walked_file(&path).map_err(|e| format!("{e:#}"))));
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading a FIFO found by the walk blocked");
+        let error = result.expect_err("a FIFO must be refused");
+        assert!(
+            error.contains("ca.crt") && error.contains("a FIFO"),
+            "{error}"
+        );
+    }
+
+    /// `--help` listed statuses 0 to 4 but not 5, which `rotate` and `renew` return.
+    #[test]
+    fn help_lists_every_exit_status() {
+        for code in [0, 1, 2, EXIT_UNTRUSTED, EXIT_EXPIRING, EXIT_CA_EXPIRES] {
+            assert!(
+                cli::EXIT_STATUS.contains(&format!("\n  {code}  ")),
+                "exit status {code} missing from --help"
+            );
+        }
+    }
+
+    /// Red-team: root read a world-writable profile owned by another user without a word.
+    #[test]
+    fn a_world_writable_profile_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("p.yaml");
+        std::fs::write(&file, b"namespace: ns\n").expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let error = read_input_with(&file, check_profile_file).expect_err("refused");
+        let error = format!("{error:#}");
+        assert!(
+            error.contains("p.yaml") && error.contains("writable by every user"),
+            "{error}"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(read_input_with(&file, check_profile_file).is_ok());
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).expect("chmod");
+        assert!(
+            read_input_with(&file, check_profile_file).is_ok(),
+            "a warning only"
+        );
+    }
+
+    #[test]
+    fn a_walked_regular_file_is_read() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("ca.crt");
+        std::fs::write(&file, b"data").expect("write");
+        assert_eq!(read_walked_file(&file).expect("read"), b"data");
     }
 }
