@@ -486,6 +486,8 @@ fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
         Mode::empty(),
     )?;
     let stat = rustix::fs::fstat(&named)?;
+    #[cfg(test)]
+    tests::race(root);
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let opened = if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
         if trust == TrustChecks::Enforce {
@@ -502,4 +504,82 @@ fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
         rustix::fs::openat(&named, ".", dir_flags, Mode::empty())?
     };
     Ok(Dir::from_std_file(std::fs::File::from(opened)))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Red-team finding 01: DIR was checked with `symlink_metadata`, then opened by path, so
+    //! a link swapped in between was followed. These tests swap DIR at that very moment
+    //! (after the check) and assert that the store works in what was checked.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::cell::Cell;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    thread_local! {
+        /// What to do to DIR between its check and its use, on this thread.
+        static RACE: Cell<Option<fn(&Path)>> = const { Cell::new(None) };
+    }
+
+    /// Called by [`open_root_dir`] right after the handle it judges DIR by was opened.
+    pub(super) fn race(root: &Path) {
+        if let Some(swap) = RACE.take() {
+            swap(root);
+        }
+    }
+
+    /// Replaces DIR (whatever it is) by a link to the sibling `evil`, as another user
+    /// would in a sticky /tmp.
+    fn swap_to_evil(root: &Path) {
+        let parent = root.parent().unwrap();
+        let held = parent.join("held");
+        std::fs::rename(root, &held).unwrap();
+        symlink(parent.join("evil"), root).unwrap();
+    }
+
+    fn write_through(root: &Path) {
+        RACE.set(Some(swap_to_evil));
+        let dir = open_root_dir(root, TrustChecks::Enforce)
+            .map_err(|_| "open")
+            .unwrap();
+        assert!(RACE.take().is_none(), "the swap ran");
+        dir.create_dir("written").unwrap();
+    }
+
+    #[test]
+    fn a_folder_swapped_for_a_link_after_the_check_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("evil")).unwrap();
+        let root = tmp.path().join("dir");
+        std::fs::create_dir(&root).unwrap();
+        write_through(&root);
+        assert!(
+            tmp.path().join("held/written").is_dir(),
+            "written in the folder checked"
+        );
+        assert!(
+            !tmp.path().join("evil/written").exists(),
+            "the swapped link was followed"
+        );
+    }
+
+    #[test]
+    fn a_link_swapped_for_another_after_the_check_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("evil")).unwrap();
+        std::fs::create_dir(tmp.path().join("good")).unwrap();
+        let root = tmp.path().join("dir");
+        symlink(tmp.path().join("good"), &root).unwrap();
+        write_through(&root);
+        assert!(
+            tmp.path().join("good/written").is_dir(),
+            "written where the link checked pointed"
+        );
+        assert!(
+            !tmp.path().join("evil/written").exists(),
+            "the swapped link was followed"
+        );
+    }
 }
