@@ -466,8 +466,8 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
         }
     } else {
         let path = PathBuf::from(&args.what);
-        let walked = is_folder(&path)?;
-        for file in certificate_files(&path)? {
+        let (files, walked) = certificate_files(&path)?;
+        for file in files {
             let origin = Origin::new(input_name(&file));
             // A file the folder walk found is read only if it is still a regular file when
             // opened: whoever owns the folder may have swapped it for a FIFO meanwhile.
@@ -498,11 +498,15 @@ fn looks_like_certificates(value: &[u8]) -> bool {
 
 /// The certificate files of a path: stdin (`-`, `/dev/stdin`), the file itself, or the
 /// `*.crt` / `*.pem` files below a folder (three levels, skipping the `..` folders of the
-/// directory store).
-fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
-    if !is_folder(path)? {
+/// directory store); and whether they were found by walking a folder.
+fn certificate_files(path: &Path) -> Result<(Vec<PathBuf>, bool)> {
+    let is_folder = !is_stdin(path)
+        && std::fs::metadata(path)
+            .with_context(|| format!("{}", path.display()))?
+            .is_dir();
+    if !is_folder {
         // A file, a pipe (`<(...)`), or something `read_input` refuses, naming it.
-        return Ok(vec![path.to_owned()]);
+        return Ok((vec![path.to_owned()], false));
     }
     let mut out = Vec::new();
     let mut stack = vec![(path.to_owned(), 0)];
@@ -526,7 +530,7 @@ fn certificate_files(path: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     out.sort();
-    Ok(out)
+    Ok((out, true))
 }
 
 fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCode> {
@@ -566,15 +570,6 @@ fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCod
     drop(old);
     output::bundle_report(&bundle.report, &summary, format)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Whether `inspect` walks a path as a folder (stdin never is).
-fn is_folder(path: &Path) -> Result<bool> {
-    if is_stdin(path) {
-        return Ok(false);
-    }
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    Ok(meta.is_dir())
 }
 
 /// Reads a file found by walking a folder: opened without blocking (a FIFO swapped in
