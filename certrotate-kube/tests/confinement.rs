@@ -433,6 +433,44 @@ async fn dir_as_a_link_planted_by_another_user_is_refused() {
         .expect_err("a planted DIR link must be refused")
         .to_chain();
     assert!(err.contains("owned by uid 4242"), "{err}");
+
+    // Red-team N1: `DIR/` and `DIR/.` made the kernel follow the link under O_NOFOLLOW, so
+    // the check saw the target folder and passed.
+    for spelled in [format!("{}/", link.display()), format!("{}/.", link.display())] {
+        let err = DirStore::new(&spelled)
+            .read_secret(&secret("envoy"))
+            .await
+            .expect_err(&spelled)
+            .to_chain();
+        assert!(err.contains("owned by uid 4242"), "{spelled}: {err}");
+    }
+    // A path ending in `..` reaches a folder through the name before it: refused.
+    let dotdot = site.dir.join(NS).join("..");
+    let err = DirStore::new(&dotdot)
+        .read_secret(&secret("envoy"))
+        .await
+        .expect_err("a DIR ending in ..")
+        .to_chain();
+    assert!(err.contains("ends in `..`"), "{err}");
+
+    // Red-team N2: this user's link to a name where another user then planted a link.
+    // Every link on the way is judged, not only the first.
+    let chain = site.tmp.path().join("chain");
+    let middle = site.tmp.path().join("middle");
+    symlink(&middle, &chain).unwrap();
+    symlink(&site.dir, &middle).unwrap();
+    let store = DirStore::new(&chain);
+    assert!(store.read_secret(&secret("envoy")).await.unwrap().is_some(), "own links");
+    std::os::unix::fs::lchown(&middle, Some(OTHER_UID), None).unwrap();
+    let err = store
+        .read_secret(&secret("envoy"))
+        .await
+        .expect_err("a planted link behind DIR's link")
+        .to_chain();
+    assert!(
+        err.contains(&middle.display().to_string()) && err.contains("owned by uid 4242"),
+        "{err}"
+    );
 }
 
 /// Finding 7: a run killed between swapping `..data` and removing the previous version, or

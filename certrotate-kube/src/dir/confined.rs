@@ -474,36 +474,94 @@ impl From<rustix::io::Errno> for RootError {
 }
 
 /// Opens DIR (the one use of ambient authority) without a check-then-use race: its last
-/// name is opened `O_PATH | O_NOFOLLOW`, and the handle says what it is. A directory is
-/// opened through that handle; a link is followed only if the link itself (the inode the
-/// handle holds) belongs to this user or root, and its target, as read from that inode,
-/// is opened as the user named it.
+/// name is opened `O_PATH | O_NOFOLLOW` beneath a handle on its parent, and that handle
+/// says what it is. A directory is opened through it; a link is followed only if the link
+/// itself (the inode held) belongs to this user or root, and its target, as read from that
+/// inode, is opened the same way, link by link (as the kernel's `protected_symlinks` judges
+/// every link it follows), at most [`MAX_LINKS`] deep.
+///
+/// The last name is taken from the path's components, so `DIR/` and `DIR/.` (with which
+/// the kernel follows a link at `DIR` even under `O_NOFOLLOW`) name `DIR` itself. A path
+/// ending in `..` is refused: it names a folder reached through the one before it.
 fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
-    use rustix::fs::{FileType, Mode, OFlags};
-    let named = rustix::fs::open(
-        root,
+    let cwd = rustix::fs::CWD;
+    let opened = open_dir_judging_links(cwd, root, root, trust, 0)?;
+    Ok(Dir::from_std_file(std::fs::File::from(opened)))
+}
+
+/// The most links followed to reach DIR (the kernel's own limit is 40).
+const MAX_LINKS: usize = 8;
+
+/// Opens the folder `path` (relative to `base`), judging a link at its last name as
+/// [`open_root_dir`] says; `shown` is how the path is named in messages.
+fn open_dir_judging_links<Fd: rustix::fd::AsFd>(
+    base: Fd,
+    path: &Path,
+    shown: &Path,
+    trust: TrustChecks,
+    links: usize,
+) -> Result<rustix::fd::OwnedFd, RootError> {
+    use std::path::Component;
+
+    use rustix::fs::{FileType, Mode};
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut components: Vec<Component<'_>> = path.components().collect();
+    let name = match components.pop() {
+        Some(Component::Normal(name)) => name,
+        Some(Component::ParentDir) => {
+            return Err(RootError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ends in `..`: name the folder itself",
+            )));
+        }
+        // `/`, or `.` alone: a folder, not a name that could be a link.
+        Some(Component::RootDir | Component::CurDir | Component::Prefix(_)) | None => {
+            return Ok(rustix::fs::openat(base, path, dir_flags, Mode::empty())?);
+        }
+    };
+    let parent: PathBuf = components.iter().collect();
+    let parent = if parent.as_os_str().is_empty() {
+        rustix::fs::openat(
+            base,
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?
+    } else {
+        // The folders above DIR are not judged (see RELIABILITY.md, "What is trusted").
+        rustix::fs::openat(
+            base,
+            &parent,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?
+    };
+    let named = rustix::fs::openat(
+        &parent,
+        name,
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
     let stat = rustix::fs::fstat(&named)?;
     #[cfg(test)]
-    tests::race(root);
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let opened = if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
-        if trust == TrustChecks::Enforce {
-            check_owner(stat.st_uid, root).map_err(RootError::Untrusted)?;
-        }
-        let target = rustix::fs::readlinkat(&named, "", Vec::new())?;
-        let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
-        let target = match root.parent() {
-            Some(parent) if target.is_relative() => parent.join(target),
-            _ => target.to_owned(),
-        };
-        rustix::fs::open(&target, dir_flags, Mode::empty())?
-    } else {
-        rustix::fs::openat(&named, ".", dir_flags, Mode::empty())?
+    tests::race(shown);
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Symlink {
+        return Ok(rustix::fs::openat(&named, ".", dir_flags, Mode::empty())?);
+    }
+    if trust == TrustChecks::Enforce {
+        check_owner(stat.st_uid, shown).map_err(RootError::Untrusted)?;
+    }
+    if links >= MAX_LINKS {
+        return Err(RootError::Io(Errno::LOOP.into()));
+    }
+    let target = rustix::fs::readlinkat(&named, "", Vec::new())?;
+    let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
+    // A relative target is resolved from the link's folder (`parent`), as the kernel does.
+    let shown_target = match shown.parent() {
+        Some(folder) if target.is_relative() => folder.join(target),
+        _ => target.to_owned(),
     };
-    Ok(Dir::from_std_file(std::fs::File::from(opened)))
+    open_dir_judging_links(&parent, target, &shown_target, trust, links + 1)
 }
 
 #[cfg(test)]
