@@ -85,6 +85,7 @@ mod inspect;
 mod pem_blocks;
 pub mod plan;
 pub mod profile;
+mod redact;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -188,12 +188,7 @@ impl Shown<'_> {
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plain = self.0.len() <= Self::MAX
-            && self
-                .0
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:+ ".contains(&b));
-        if plain {
+        if crate::redact::plain(self.0, Self::MAX) {
             write!(f, "{:?}", self.0)
         } else {
             write!(f, "(a value of {} bytes, not shown)", self.0.len())

@@ -3,8 +3,8 @@
 //! file holds.
 
 use super::Profile;
-use super::redact::{shown, shown_text, withheld};
 use crate::error::{Error, Origin};
+use crate::redact::{shown, shown_text, withheld};
 
 /// The most bytes read from a profile file.
 pub const MAX_PROFILE_BYTES: usize = 1 << 20;

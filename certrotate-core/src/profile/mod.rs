@@ -21,7 +21,6 @@
 
 mod envoy_gateway;
 mod load;
-mod redact;
 mod spec;
 mod validate;
 

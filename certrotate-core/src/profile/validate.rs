@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Profile;
-use super::redact::quoted;
 use crate::error::Error;
 use crate::generate::{HmacKey, KeyEncoding, KeyUsage};
+use crate::redact::quoted;
 
 impl Profile {
     /// Checks names, templates and parameters; every error names the field.
