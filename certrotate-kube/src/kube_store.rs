@@ -84,6 +84,11 @@ impl KubeStore {
 
     /// A store from the kubeconfig file `kubeconfig` (or, without it, as
     /// [`Self::try_default`]), optionally with a context: `--kubeconfig` and `--context`.
+    ///
+    /// Every kubeconfig file is read by certrotate, not by kube-rs, and refused unless it
+    /// is a regular file of at most 1 MiB, owned by this user or root and not writable by
+    /// group or others: its `exec` plugins run as this user. Parse errors give a line and
+    /// column, never the file's text.
     pub async fn connect(
         kubeconfig: Option<&std::path::Path>,
         context: Option<&str>,
@@ -95,17 +100,16 @@ impl KubeStore {
         let failure = |e: &(dyn std::error::Error + 'static)| {
             StoreError::Backend(Box::new(ApiFailure::new(e)))
         };
-        let mut config = match (kubeconfig, context) {
-            (Some(path), _) => {
-                let file = kube::config::Kubeconfig::read_from(path).map_err(|e| failure(&e))?;
-                kube::Config::from_custom_kubeconfig(file, &options)
-                    .await
-                    .map_err(|e| failure(&e))?
-            }
-            (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+        // The files are read here, not by kube-rs: see `kubeconfig` for the checks.
+        let sources = crate::kubeconfig::sources(kubeconfig);
+        let mut config = if sources.is_empty() && context.is_none() {
+            kube::Config::incluster().map_err(|e| failure(&e))?
+        } else {
+            let file = crate::kubeconfig::read_all(&sources)
+                .map_err(|e| StoreError::Backend(Box::new(e)))?;
+            kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| failure(&e))?,
-            (None, None) => kube::Config::infer().await.map_err(|e| failure(&e))?,
+                .map_err(|e| failure(&e))?
         };
         config.read_timeout = Some(Duration::from_secs(30));
         // One bounded retry policy (this store's), not kube's 15 retries on top of it.

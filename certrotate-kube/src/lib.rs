@@ -97,6 +97,8 @@ mod gate;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
 mod kube_store;
+#[cfg(feature = "kube")]
+mod kubeconfig;
 mod memory;
 mod parallel;
 pub mod simulate;

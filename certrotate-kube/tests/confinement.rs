@@ -436,7 +436,10 @@ async fn dir_as_a_link_planted_by_another_user_is_refused() {
 
     // Red-team N1: `DIR/` and `DIR/.` made the kernel follow the link under O_NOFOLLOW, so
     // the check saw the target folder and passed.
-    for spelled in [format!("{}/", link.display()), format!("{}/.", link.display())] {
+    for spelled in [
+        format!("{}/", link.display()),
+        format!("{}/.", link.display()),
+    ] {
         let err = DirStore::new(&spelled)
             .read_secret(&secret("envoy"))
             .await
@@ -460,7 +463,10 @@ async fn dir_as_a_link_planted_by_another_user_is_refused() {
     symlink(&middle, &chain).unwrap();
     symlink(&site.dir, &middle).unwrap();
     let store = DirStore::new(&chain);
-    assert!(store.read_secret(&secret("envoy")).await.unwrap().is_some(), "own links");
+    assert!(
+        store.read_secret(&secret("envoy")).await.unwrap().is_some(),
+        "own links"
+    );
     std::os::unix::fs::lchown(&middle, Some(OTHER_UID), None).unwrap();
     let err = store
         .read_secret(&secret("envoy"))
