@@ -467,12 +467,17 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
     } else {
         let path = PathBuf::from(&args.what);
         let (files, walked) = certificate_files(&path)?;
+        // Every file a walk reads counts against one budget: a folder of hard links to one
+        // big bundle must not multiply it.
+        let mut budget = MAX_INPUT_BYTES;
         for file in files {
             let origin = Origin::new(input_name(&file));
             // A file the folder walk found is read only if it is still a regular file when
             // opened: whoever owns the folder may have swapped it for a FIFO meanwhile.
             let data = if walked {
-                read_walked_file(&file)?
+                let data = read_walked_file(&file, budget)?;
+                budget -= data.len() as u64;
+                data
             } else {
                 read_input(&file)?
             };
@@ -496,9 +501,14 @@ fn looks_like_certificates(value: &[u8]) -> bool {
         .any(|w| w == b"-----BEGIN CERTIFICATE-----")
 }
 
+/// The most files `inspect FOLDER` reads.
+const MAX_WALKED_FILES: usize = 10_000;
+
 /// The certificate files of a path: stdin (`-`, `/dev/stdin`), the file itself, or the
 /// `*.crt` / `*.pem` files below a folder (three levels, skipping the `..` folders of the
-/// directory store); and whether they were found by walking a folder.
+/// directory store, and every link: a link may lead out of the folder, or back into it
+/// over and over); and whether they were found by walking a folder. At most
+/// [`MAX_WALKED_FILES`].
 fn certificate_files(path: &Path) -> Result<(Vec<PathBuf>, bool)> {
     let is_folder = !is_stdin(path)
         && std::fs::metadata(path)
@@ -521,11 +531,21 @@ fn certificate_files(path: &Path) -> Result<(Vec<PathBuf>, bool)> {
             if name.starts_with('.') {
                 continue;
             }
-            let p = entry.path();
-            if p.is_dir() && depth < 3 {
-                stack.push((p, depth + 1));
-            } else if p.is_file() && (name.ends_with(".crt") || name.ends_with(".pem")) {
-                out.push(p);
+            // The entry's own type: a link is neither a folder nor a file here.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && depth < 3 {
+                stack.push((entry.path(), depth + 1));
+            } else if kind.is_file() && (name.ends_with(".crt") || name.ends_with(".pem")) {
+                if out.len() == MAX_WALKED_FILES {
+                    bail!(
+                        "{}: more than {MAX_WALKED_FILES} certificate files; inspect a \
+                         smaller folder",
+                        path.display()
+                    );
+                }
+                out.push(entry.path());
             }
         }
     }
@@ -572,22 +592,27 @@ fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a file found by walking a folder: opened without blocking (a FIFO swapped in
-/// after the walk saw a regular file would otherwise wait forever for a writer), then
-/// read only if what was opened is a regular file, and never past the limit.
-fn read_walked_file(path: &Path) -> Result<Vec<u8>> {
-    let name = path.display();
+/// Opens `path` for reading without blocking: on a regular file O_NONBLOCK changes
+/// nothing; on a FIFO the open returns at once instead of waiting for a writer, so what
+/// was opened can be judged first.
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        // On a regular file O_NONBLOCK changes nothing; on a FIFO the open returns at once.
         options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
     }
-    let file = options
-        .open(path)
-        .with_context(|| format!("opening {name}"))?;
+    options.open(path)
+}
+
+/// Reads a file found by walking a folder: opened without blocking (a FIFO swapped in
+/// after the walk saw a regular file would otherwise wait forever for a writer), then
+/// read only if what was opened is a regular file, and never past `budget` bytes (what is
+/// left of the walk's [`MAX_INPUT_BYTES`]).
+fn read_walked_file(path: &Path, budget: u64) -> Result<Vec<u8>> {
+    let name = path.display();
+    let file = open_nonblocking(path).with_context(|| format!("opening {name}"))?;
     let kind = file
         .metadata()
         .with_context(|| format!("reading {name}"))?
@@ -599,11 +624,14 @@ fn read_walked_file(path: &Path) -> Result<Vec<u8>> {
         );
     }
     let mut data = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1)
+    file.take(budget + 1)
         .read_to_end(&mut data)
         .with_context(|| format!("reading {name}"))?;
-    if data.len() as u64 > MAX_INPUT_BYTES {
-        bail!("{name}: more than the limit of {MAX_INPUT_BYTES} bytes");
+    if data.len() as u64 > budget {
+        bail!(
+            "{name}: the files of the folder hold more than the limit of {MAX_INPUT_BYTES} \
+             bytes together"
+        );
     }
     Ok(data)
 }
@@ -651,7 +679,9 @@ fn read_input_with(
             .read_to_end(&mut data)
             .context("reading stdin")?;
     } else {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
+        // Opened without blocking, so that a FIFO is judged (by `check`) before anything
+        // waits on it.
+        let file = open_nonblocking(path).with_context(|| format!("opening {name}"))?;
         // The type of what was opened, not of what the path named a moment before.
         let meta = file.metadata().with_context(|| format!("reading {name}"))?;
         let kind = meta.file_type();
@@ -662,14 +692,53 @@ fn read_input_with(
             );
         }
         check(&name, &meta)?;
-        file.take(MAX_INPUT_BYTES + 1)
-            .read_to_end(&mut data)
-            .with_context(|| format!("reading {name}"))?;
+        if is_pipe(&kind) {
+            // A FIFO, judged: now wait for its writer, as `cat` would, on the very FIFO
+            // opened (not by its path, which may name something else by now).
+            read_pipe(&file, &mut data).with_context(|| format!("reading {name}"))?;
+        } else {
+            file.take(MAX_INPUT_BYTES + 1)
+                .read_to_end(&mut data)
+                .with_context(|| format!("reading {name}"))?;
+        }
     }
     if data.len() as u64 > MAX_INPUT_BYTES {
         bail!("{name}: more than the limit of {MAX_INPUT_BYTES} bytes");
     }
     Ok(data)
+}
+
+/// Reads a FIFO or pipe opened with `O_NONBLOCK` to its end (at most
+/// [`MAX_INPUT_BYTES`] + 1 bytes): `poll` waits for a writer's data or for its last writer
+/// to leave (never reported before a writer came), so this waits as a blocking read of a
+/// FIFO opened the usual way would.
+#[cfg(unix)]
+fn read_pipe(mut file: &std::fs::File, data: &mut Vec<u8>) -> std::io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut buffer = [0u8; 64 * 1024];
+    while data.len() as u64 <= MAX_INPUT_BYTES {
+        // Before each read: with no writer yet, a read would say end of file at once.
+        match poll(&mut [PollFd::new(&file, PollFlags::IN)], None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => data.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn read_pipe(file: &std::fs::File, data: &mut Vec<u8>) -> std::io::Result<()> {
+    file.take(MAX_INPUT_BYTES + 1).read_to_end(data).map(|_| ())
 }
 
 /// A profile chooses which Secrets are written and what goes into every certificate, so
@@ -678,9 +747,8 @@ fn read_input_with(
 #[cfg(unix)]
 fn check_profile_file(name: &str, meta: &std::fs::Metadata) -> Result<()> {
     use std::os::unix::fs::MetadataExt as _;
-    if !meta.is_file() {
-        return Ok(()); // a pipe: whoever wrote it is the caller
-    }
+    // A FIFO is judged as a file is: a named one in another user's folder is that user's
+    // to write. The caller's own pipes (`<(...)`) are the caller's, mode 0600.
     let mode = meta.mode() & 0o7777;
     if mode & 0o002 != 0 {
         bail!(
@@ -763,7 +831,9 @@ mod tests {
         .expect("mkfifo");
         let (tx, rx) = std::sync::mpsc::channel();
         let path = fifo.clone();
-        std::thread::spawn(move || tx.send(read_walked_file(&path).map_err(|e| format!("{e:#}"))));
+        std::thread::spawn(move || {
+            tx.send(read_walked_file(&path, MAX_INPUT_BYTES).map_err(|e| format!("{e:#}")))
+        });
         let result = rx
             .recv_timeout(std::time::Duration::from_secs(20))
             .expect("reading a FIFO found by the walk blocked");
@@ -808,11 +878,90 @@ mod tests {
         );
     }
 
+    fn mkfifo(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(mode),
+            0,
+        )
+        .expect("mkfifo");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// Red-team N5: a world-writable FIFO as `--profile` skipped the checks (and blocked
+    /// until someone wrote to it). It is judged as a file is, before any wait.
+    #[test]
+    fn a_world_writable_fifo_profile_is_refused_without_blocking() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let fifo = tmp.path().join("p.yaml");
+        mkfifo(&fifo, 0o666);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(read_input_with(&fifo, check_profile_file).map_err(|e| format!("{e:#}")))
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the FIFO was waited on before it was judged");
+        let error = result.expect_err("refused");
+        assert!(error.contains("writable by every user"), "{error}");
+    }
+
+    /// A FIFO of this user's still works, whether its writer comes before or after the
+    /// read starts, and a writer that leaves ends the input.
+    #[test]
+    fn a_fifo_is_read_whenever_its_writer_comes() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for delay in [0, 300] {
+            let fifo = tmp.path().join(format!("in-{delay}"));
+            mkfifo(&fifo, 0o600);
+            let writer = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(delay));
+                    std::fs::write(fifo, b"one\n").expect("write");
+                })
+            };
+            assert_eq!(read_input(&fifo).expect("read"), b"one\n", "delay {delay}");
+            writer.join().expect("writer");
+        }
+    }
+
+    /// Red-team N6: the folder walk followed links (out of the folder, and round in
+    /// circles). Only the folder's own files and folders are walked.
+    #[test]
+    fn the_folder_walk_follows_no_link() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).expect("mkdir");
+        std::fs::write(outside.join("secret.crt"), b"x").expect("write");
+        let folder = tmp.path().join("folder");
+        std::fs::create_dir_all(folder.join("sub")).expect("mkdir");
+        std::fs::write(folder.join("a.crt"), b"x").expect("write");
+        std::fs::write(folder.join("sub/b.pem"), b"x").expect("write");
+        std::os::unix::fs::symlink(outside.join("secret.crt"), folder.join("link.crt"))
+            .expect("symlink");
+        std::os::unix::fs::symlink(&outside, folder.join("out")).expect("symlink");
+        for i in 0..20 {
+            std::os::unix::fs::symlink(".", folder.join(format!("loop{i}"))).expect("symlink");
+        }
+        let (files, walked) = certificate_files(&folder).expect("walk");
+        assert!(walked);
+        assert_eq!(files, vec![folder.join("a.crt"), folder.join("sub/b.pem")]);
+    }
+
     #[test]
     fn a_walked_regular_file_is_read() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let file = tmp.path().join("ca.crt");
         std::fs::write(&file, b"data").expect("write");
-        assert_eq!(read_walked_file(&file).expect("read"), b"data");
+        assert_eq!(read_walked_file(&file, 4).expect("read"), b"data");
+        let error = read_walked_file(&file, 3).expect_err("over the budget");
+        assert!(
+            format!("{error:#}").contains("more than the limit"),
+            "{error:#}"
+        );
     }
 }
