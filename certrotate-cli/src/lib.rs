@@ -466,26 +466,34 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
         }
     } else {
         let path = PathBuf::from(&args.what);
-        let (files, walked) = certificate_files(&path)?;
-        // Every file a walk reads counts against one budget: a folder of hard links to one
-        // big bundle must not multiply it.
-        let mut budget = MAX_INPUT_BYTES;
-        for file in files {
-            let origin = Origin::new(input_name(&file));
-            // A file the folder walk found is read only if it is still a regular file when
-            // opened: whoever owns the folder may have swapped it for a FIFO meanwhile.
-            let data = if walked {
-                let data = read_walked_file(&file, budget)?;
-                budget -= data.len() as u64;
-                data
-            } else {
-                read_input(&file)?
-            };
+        let mut add = |name: String, data: &[u8]| -> Result<()> {
+            let origin = Origin::new(name);
             rows.extend(
-                inspect_pem(&data, &origin, now)?
+                inspect_pem(data, &origin, now)?
                     .into_iter()
                     .map(|c| (origin.to_string(), c)),
             );
+            Ok(())
+        };
+        match certificate_inputs(&path)? {
+            Inputs::One(file) => add(input_name(&file), &read_input(&file)?)?,
+            Inputs::Walked { root, files } => {
+                // Every file a walk reads counts against one budget: a folder of links to
+                // one big bundle must not multiply it.
+                let mut budget = MAX_INPUT_BYTES;
+                for (relative, is_link) in files {
+                    let shown = path.join(&relative);
+                    match read_walked_file(&root, &relative, &shown, budget) {
+                        Ok(data) => {
+                            budget -= data.len() as u64;
+                            add(shown.display().to_string(), &data)?;
+                        }
+                        // A link that leads out of the folder (or to no file): skipped.
+                        Err(e) if is_link => tracing::warn!("skipped {}: {e:#}", shown.display()),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
     }
     if rows.is_empty() {
@@ -504,25 +512,47 @@ fn looks_like_certificates(value: &[u8]) -> bool {
 /// The most files `inspect FOLDER` reads.
 const MAX_WALKED_FILES: usize = 10_000;
 
-/// The certificate files of a path: stdin (`-`, `/dev/stdin`), the file itself, or the
-/// `*.crt` / `*.pem` files below a folder (three levels, skipping the `..` folders of the
-/// directory store, and every link: a link may lead out of the folder, or back into it
-/// over and over); and whether they were found by walking a folder. At most
-/// [`MAX_WALKED_FILES`].
-fn certificate_files(path: &Path) -> Result<(Vec<PathBuf>, bool)> {
+/// What `inspect PATH` reads.
+enum Inputs {
+    /// Stdin (`-`, `/dev/stdin`), a file or a pipe.
+    One(PathBuf),
+    /// The `*.crt` / `*.pem` files found below a folder, relative to it, each with whether
+    /// it is a link.
+    Walked {
+        /// The folder: every file is opened through it, so nothing resolves outside it.
+        root: cap_std::fs::Dir,
+        /// The files, in order.
+        files: Vec<(PathBuf, bool)>,
+    },
+}
+
+/// The inputs of `inspect PATH`. A folder is walked three levels deep, skipping the `..`
+/// folders of the directory store and never entering a folder through a link (so a link
+/// cannot make the walk leave the folder or go round in circles); at most
+/// [`MAX_WALKED_FILES`] files. The files found may be links (a local-mode DIR's keys are
+/// `KEY -> ..data/KEY`): they are opened beneath the folder, so one leading out of it is
+/// not read.
+fn certificate_inputs(path: &Path) -> Result<Inputs> {
     let is_folder = !is_stdin(path)
         && std::fs::metadata(path)
             .with_context(|| format!("{}", path.display()))?
             .is_dir();
     if !is_folder {
         // A file, a pipe (`<(...)`), or something `read_input` refuses, naming it.
-        return Ok((vec![path.to_owned()], false));
+        return Ok(Inputs::One(path.to_owned()));
     }
-    let mut out = Vec::new();
-    let mut stack = vec![(path.to_owned(), 0)];
-    while let Some((dir, depth)) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .with_context(|| format!("{}", dir.display()))?
+    let root = cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority())
+        .with_context(|| format!("{}", path.display()))?;
+    let mut files = Vec::new();
+    let mut stack = vec![(PathBuf::new(), 0)];
+    while let Some((folder, depth)) = stack.pop() {
+        let listing = if folder.as_os_str().is_empty() {
+            root.entries()
+        } else {
+            root.read_dir(&folder)
+        };
+        let mut entries: Vec<_> = listing
+            .with_context(|| format!("{}", path.join(&folder).display()))?
             .filter_map(Result::ok)
             .collect();
         entries.sort_by_key(|e| e.file_name());
@@ -531,26 +561,29 @@ fn certificate_files(path: &Path) -> Result<(Vec<PathBuf>, bool)> {
             if name.starts_with('.') {
                 continue;
             }
-            // The entry's own type: a link is neither a folder nor a file here.
+            // The entry's own type: a link to a folder is not a folder here.
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
+            let relative = folder.join(entry.file_name());
             if kind.is_dir() && depth < 3 {
-                stack.push((entry.path(), depth + 1));
-            } else if kind.is_file() && (name.ends_with(".crt") || name.ends_with(".pem")) {
-                if out.len() == MAX_WALKED_FILES {
+                stack.push((relative, depth + 1));
+            } else if (kind.is_file() || kind.is_symlink())
+                && (name.ends_with(".crt") || name.ends_with(".pem"))
+            {
+                if files.len() == MAX_WALKED_FILES {
                     bail!(
                         "{}: more than {MAX_WALKED_FILES} certificate files; inspect a \
                          smaller folder",
                         path.display()
                     );
                 }
-                out.push(entry.path());
+                files.push((relative, kind.is_symlink()));
             }
         }
     }
-    out.sort();
-    Ok((out, true))
+    files.sort();
+    Ok(Inputs::Walked { root, files })
 }
 
 fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCode> {
@@ -606,13 +639,28 @@ fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
-/// Reads a file found by walking a folder: opened without blocking (a FIFO swapped in
-/// after the walk saw a regular file would otherwise wait forever for a writer), then
-/// read only if what was opened is a regular file, and never past `budget` bytes (what is
-/// left of the walk's [`MAX_INPUT_BYTES`]).
-fn read_walked_file(path: &Path, budget: u64) -> Result<Vec<u8>> {
-    let name = path.display();
-    let file = open_nonblocking(path).with_context(|| format!("opening {name}"))?;
+/// Reads a file found by walking a folder, through the folder's handle (nothing resolves
+/// outside it): opened without blocking (a FIFO swapped in after the walk saw a file would
+/// otherwise wait forever for a writer), read only if what was opened is a regular file,
+/// and never past `budget` bytes (what is left of the walk's [`MAX_INPUT_BYTES`]).
+fn read_walked_file(
+    root: &cap_std::fs::Dir,
+    relative: &Path,
+    shown: &Path,
+    budget: u64,
+) -> Result<Vec<u8>> {
+    let name = shown.display();
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt as _;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = root
+        .open_with(relative, &options)
+        .with_context(|| format!("opening {name}"))?
+        .into_std();
     let kind = file
         .metadata()
         .with_context(|| format!("reading {name}"))?
@@ -815,24 +863,21 @@ fn describe_file_type(kind: &std::fs::FileType) -> &'static str {
 mod tests {
     use super::*;
 
+    fn read_one(folder: &Path, relative: &str, budget: u64) -> Result<Vec<u8>> {
+        let root = cap_std::fs::Dir::open_ambient_dir(folder, cap_std::ambient_authority())?;
+        read_walked_file(&root, Path::new(relative), &folder.join(relative), budget)
+    }
+
     /// Red-team finding 02: a `*.crt` swapped for a FIFO after the folder walk hung
     /// `inspect FOLDER` forever in a blocking open. It must be refused at once, named.
     #[test]
     fn a_walked_file_swapped_for_a_fifo_is_refused_without_blocking() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let fifo = tmp.path().join("ca.crt");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .expect("mkfifo");
+        mkfifo(&tmp.path().join("ca.crt"), 0o600);
         let (tx, rx) = std::sync::mpsc::channel();
-        let path = fifo.clone();
+        let folder = tmp.path().to_owned();
         std::thread::spawn(move || {
-            tx.send(read_walked_file(&path, MAX_INPUT_BYTES).map_err(|e| format!("{e:#}")))
+            tx.send(read_one(&folder, "ca.crt", MAX_INPUT_BYTES).map_err(|e| format!("{e:#}")))
         });
         let result = rx
             .recv_timeout(std::time::Duration::from_secs(20))
@@ -930,26 +975,53 @@ mod tests {
     }
 
     /// Red-team N6: the folder walk followed links (out of the folder, and round in
-    /// circles). Only the folder's own files and folders are walked.
+    /// circles). Folders are entered only as themselves; file links are read only if
+    /// they resolve beneath the folder (a local-mode DIR's `KEY -> ..data/KEY`).
     #[test]
-    fn the_folder_walk_follows_no_link() {
+    fn the_folder_walk_stays_in_the_folder() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let outside = tmp.path().join("outside");
         std::fs::create_dir(&outside).expect("mkdir");
         std::fs::write(outside.join("secret.crt"), b"x").expect("write");
+        std::fs::write(outside.join("deep.crt"), b"x").expect("write");
         let folder = tmp.path().join("folder");
-        std::fs::create_dir_all(folder.join("sub")).expect("mkdir");
-        std::fs::write(folder.join("a.crt"), b"x").expect("write");
-        std::fs::write(folder.join("sub/b.pem"), b"x").expect("write");
+        std::fs::create_dir_all(folder.join("sub/..data")).expect("mkdir");
+        std::fs::write(folder.join("a.crt"), b"a").expect("write");
+        std::fs::write(folder.join("sub/..data/tls.crt"), b"t").expect("write");
+        std::os::unix::fs::symlink("..data/tls.crt", folder.join("sub/tls.crt")).expect("symlink");
         std::os::unix::fs::symlink(outside.join("secret.crt"), folder.join("link.crt"))
+            .expect("symlink");
+        std::os::unix::fs::symlink("../outside/secret.crt", folder.join("up.crt"))
             .expect("symlink");
         std::os::unix::fs::symlink(&outside, folder.join("out")).expect("symlink");
         for i in 0..20 {
             std::os::unix::fs::symlink(".", folder.join(format!("loop{i}"))).expect("symlink");
         }
-        let (files, walked) = certificate_files(&folder).expect("walk");
-        assert!(walked);
-        assert_eq!(files, vec![folder.join("a.crt"), folder.join("sub/b.pem")]);
+        let Inputs::Walked { root, files } = certificate_inputs(&folder).expect("walk") else {
+            panic!("a folder is walked");
+        };
+        let names: Vec<(&str, bool)> = files
+            .iter()
+            .map(|(p, link)| (p.to_str().expect("utf-8"), *link))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a.crt", false),
+                ("link.crt", true),
+                ("sub/tls.crt", true),
+                ("up.crt", true)
+            ]
+        );
+        let read =
+            |relative: &str| read_walked_file(&root, Path::new(relative), Path::new(relative), 100);
+        assert_eq!(read("a.crt").expect("a.crt"), b"a");
+        assert_eq!(read("sub/tls.crt").expect("the layout's link"), b"t");
+        assert!(
+            read("link.crt").is_err(),
+            "an absolute link out of the folder"
+        );
+        assert!(read("up.crt").is_err(), "a relative link out of the folder");
     }
 
     #[test]
@@ -957,8 +1029,8 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let file = tmp.path().join("ca.crt");
         std::fs::write(&file, b"data").expect("write");
-        assert_eq!(read_walked_file(&file, 4).expect("read"), b"data");
-        let error = read_walked_file(&file, 3).expect_err("over the budget");
+        assert_eq!(read_one(tmp.path(), "ca.crt", 4).expect("read"), b"data");
+        let error = read_one(tmp.path(), "ca.crt", 3).expect_err("over the budget");
         assert!(
             format!("{error:#}").contains("more than the limit"),
             "{error:#}"
