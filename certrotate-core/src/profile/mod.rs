@@ -14,9 +14,8 @@
 //! - `load.rs`: parsing TOML and YAML, the checks before parsing, and parse errors that never
 //!   quote the file.
 //! - `validate.rs`: [`Profile::validate`] and the checks of names it uses
-//!   ([`validate_dns_name`], [`validate_subdomain`], [`validate_secret_key`],
+//!   ([`validate_dns_name`], [`validate_subdomain`], [`validate_secret_key`], [`validate_label_pair`],
 //!   [`validate_label`]).
-//! - `redact.rs`: which values taken from a file an error message may show.
 //! - here: [`Profile`], its builders, templates, and the parameters of its CA and leaves.
 
 mod envoy_gateway;
@@ -29,7 +28,9 @@ pub use spec::{
     CaSpec, ComponentSpec, HmacSpec, LeafDefaults, WebhookKind, WebhookSpec, WorkloadKind,
     WorkloadSpec,
 };
-pub use validate::{validate_dns_name, validate_label, validate_secret_key, validate_subdomain};
+pub use validate::{
+    validate_dns_name, validate_label, validate_label_pair, validate_secret_key, validate_subdomain,
+};
 
 use std::collections::BTreeMap;
 

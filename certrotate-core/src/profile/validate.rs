@@ -39,6 +39,10 @@ impl Profile {
                 )),
                 None => Ok(()),
             };
+        for (key, value) in &self.labels {
+            validate_label_pair(key, value)
+                .map_err(|r| invalid(format!("labels[{}]", quoted(key)), r))?;
+        }
         for (i, c) in self.components.iter().enumerate() {
             let field = format!("components[{i}]");
             validate_subdomain(&c.secret).map_err(|r| invalid(format!("{field}.secret"), r))?;
@@ -138,6 +142,43 @@ fn check_label(label: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a label as Kubernetes does: the key an optional DNS-subdomain prefix and `/`,
+/// then a name of 1 to 63 letters, digits, `-`, `_` and `.` that starts and ends with a
+/// letter or digit; the value empty or such a name.
+pub fn validate_label_pair(key: &str, value: &str) -> Result<(), String> {
+    fn name(text: &str, what: &str) -> Result<(), String> {
+        let ends_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+        let bytes = text.as_bytes();
+        if text.is_empty() || text.len() > 63 {
+            return Err(format!("{what} must be 1 to 63 characters"));
+        }
+        if !bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            || !ends_ok(bytes.first())
+            || !ends_ok(bytes.last())
+        {
+            return Err(format!(
+                "{what} may hold only letters, digits, '-', '_' and '.', and must start and \
+                 end with a letter or digit"
+            ));
+        }
+        Ok(())
+    }
+    let key_name = match key.rsplit_once('/') {
+        Some((prefix, key_name)) => {
+            validate_subdomain(prefix).map_err(|r| format!("the key's prefix: {r}"))?;
+            key_name
+        }
+        None => key,
+    };
+    name(key_name, "the key's name")?;
+    if !value.is_empty() {
+        name(value, "the value")?;
+    }
+    Ok(())
+}
+
 /// Checks a Kubernetes object name (RFC 1123 subdomain: lower case, 253 characters).
 pub fn validate_subdomain(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
@@ -184,4 +225,43 @@ pub fn validate_label(name: &str) -> Result<(), String> {
         return Err(format!("{} must be lower case", quoted(name)));
     }
     check_label(name).map_err(|r| format!("{}: {r}", quoted(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Red-team: a label with an empty key was accepted, and written; the API server
+    /// refuses it, so a rotation would fail at its first write instead of at the start.
+    #[test]
+    fn labels_are_checked_as_kubernetes_does() {
+        for (key, value) in [
+            ("app", "envoy"),
+            ("app.kubernetes.io/part-of", "envoy-gateway"),
+            ("control-plane", ""),
+            ("a_b.c", "A-1_b.2"),
+        ] {
+            assert!(validate_label_pair(key, value).is_ok(), "{key}={value}");
+        }
+        for (key, value) in [
+            ("", ""),
+            ("-app", "x"),
+            ("app", "-x"),
+            ("app", "a b"),
+            ("Example.COM/app", "x"),
+            ("/app", "x"),
+            ("app/", "x"),
+            (&"k".repeat(64), "x"),
+            ("app", &"v".repeat(64)),
+        ] {
+            assert!(
+                validate_label_pair(key, value).is_err(),
+                "{key:?}={value:?}"
+            );
+        }
+        let mut profile = Profile::envoy_gateway("ns");
+        profile.labels.insert(String::new(), String::new());
+        let error = profile.validate().unwrap_err().to_string();
+        assert!(error.contains("labels"), "{error}");
+    }
 }
