@@ -17,12 +17,24 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     // `CERTROTATE_HOT_TEXT=off`: the default layout, which bench/hot_text.py reads.
     println!("cargo::rerun-if-env-changed=CERTROTATE_HOT_TEXT");
+    println!("cargo::rerun-if-env-changed=RUSTC_LINKER");
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     // `PROFILE` is "release" for every optimised profile (release, dist, image, bench):
     // debug and test builds, which are linked often and measured never, keep the default
     // layout.
+    // mold and gold do not read such a script: a build configured for them (`-fuse-ld=`
+    // in the rustflags, or a linker named so) keeps the default layout rather than failing.
+    let flags = var("CARGO_ENCODED_RUSTFLAGS");
+    let linker = var("RUSTC_LINKER");
+    let other_linker = ["mold", "gold"].iter().any(|name| {
+        flags.contains(&format!("fuse-ld={name}"))
+            || std::path::Path::new(&linker)
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().contains(name))
+    });
     if var("PROFILE") == "release"
         && var("CERTROTATE_HOT_TEXT") != "off"
+        && !other_linker
         && var("CARGO_CFG_TARGET_OS") == "linux"
         && var("CARGO_CFG_TARGET_ENV") == "gnu"
     {
