@@ -477,6 +477,30 @@ async fn dir_as_a_link_planted_by_another_user_is_refused() {
         err.contains(&middle.display().to_string()) && err.contains("owned by uid 4242"),
         "{err}"
     );
+
+    // Red-team R3-1: another user's link as a folder *within* the target of this user's
+    // link (`certs -> shared/sub/dir`, with `sub` hers): judged too, as is one on the path
+    // as given.
+    let shared = site.tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    symlink(site.dir.parent().unwrap(), shared.join("sub")).unwrap();
+    std::os::unix::fs::lchown(shared.join("sub"), Some(OTHER_UID), None).unwrap();
+    let dir_name = site.dir.file_name().unwrap();
+    let certs = site.tmp.path().join("certs");
+    symlink(shared.join("sub").join(dir_name), &certs).unwrap();
+    for path in [certs, shared.join("sub").join(dir_name)] {
+        let err = DirStore::new(&path)
+            .read_secret(&secret("envoy"))
+            .await
+            .expect_err("a planted link within a link's target")
+            .to_chain();
+        assert!(
+            err.contains(&shared.join("sub").display().to_string())
+                && err.contains("owned by uid 4242"),
+            "{}: {err}",
+            path.display()
+        );
+    }
 }
 
 /// Finding 7: a run killed between swapping `..data` and removing the previous version, or

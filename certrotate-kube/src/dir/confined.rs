@@ -473,96 +473,101 @@ impl From<rustix::io::Errno> for RootError {
     }
 }
 
-/// Opens DIR (the one use of ambient authority) without a check-then-use race: its last
-/// name is opened `O_PATH | O_NOFOLLOW` beneath a handle on its parent, and that handle
-/// says what it is. A directory is opened through it; a link is followed only if the link
-/// itself (the inode held) belongs to this user or root, and its target, as read from that
-/// inode, is opened the same way, link by link (as the kernel's `protected_symlinks` judges
-/// every link it follows), at most [`MAX_LINKS`] deep.
+/// Opens DIR (the one use of ambient authority) without a check-then-use race, and
+/// following no link another user owns, anywhere on the way.
 ///
-/// The last name is taken from the path's components, so `DIR/` and `DIR/.` (with which
-/// the kernel follows a link at `DIR` even under `O_NOFOLLOW`) name `DIR` itself. A path
-/// ending in `..` is refused: it names a folder reached through the one before it.
+/// The path is walked one component at a time, each opened `O_PATH | O_NOFOLLOW` beneath
+/// the handle of the folder before it, and judged on the handle: a link is followed only
+/// if this user or root owns it (as the kernel's `protected_symlinks` judges links in
+/// sticky folders), by walking its target the same way from that folder (or from `/`), at
+/// most [`MAX_LINKS`] links in all. So `DIR/` and `DIR/.` name DIR itself (with which the
+/// kernel would follow a link at `DIR` even under `O_NOFOLLOW`), a link swapped in after a
+/// check is never followed, and a link another user planted in a sticky folder on the way
+/// to a link's target is refused as well. A path ending in `..` is refused: it names a
+/// folder reached through the one before it.
 fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
-    let cwd = rustix::fs::CWD;
-    let opened = open_dir_judging_links(cwd, root, root, trust, 0)?;
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::Component;
+
+    use rustix::fs::{FileType, Mode};
+    let folder_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let named_flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    if matches!(root.components().next_back(), Some(Component::ParentDir)) {
+        return Err(RootError::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ends in `..`: name the folder itself",
+        )));
+    }
+    // The names still to walk, and where they start: `/`, or the working folder.
+    let names = |path: &Path| -> Vec<OsString> {
+        path.components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(name.to_owned()),
+                Component::ParentDir => Some("..".into()),
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+            })
+            .collect()
+    };
+    let start = |path: &Path| -> Result<(rustix::fd::OwnedFd, PathBuf), RootError> {
+        Ok(if path.has_root() {
+            (
+                rustix::fs::open("/", folder_flags, Mode::empty())?,
+                PathBuf::from("/"),
+            )
+        } else {
+            (
+                rustix::fs::open(".", folder_flags, Mode::empty())?,
+                PathBuf::new(),
+            )
+        })
+    };
+    let mut pending: VecDeque<OsString> = names(root).into();
+    let (mut current, mut shown) = start(root)?;
+    let mut links = 0;
+    let mut from_root_path = true;
+    while let Some(name) = pending.pop_front() {
+        let next = rustix::fs::openat(&current, &name, named_flags, Mode::empty())?;
+        let stat = rustix::fs::fstat(&next)?;
+        let here = shown.join(&name);
+        #[cfg(test)]
+        if from_root_path && pending.is_empty() {
+            tests::race(&here);
+        }
+        if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
+            if trust == TrustChecks::Enforce {
+                check_owner(stat.st_uid, &here).map_err(RootError::Untrusted)?;
+            }
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(RootError::Io(Errno::LOOP.into()));
+            }
+            let target = rustix::fs::readlinkat(&next, "", Vec::new())?;
+            let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
+            // The target's names come first; a relative one starts from the link's folder.
+            for name in names(target).into_iter().rev() {
+                pending.push_front(name);
+            }
+            if target.has_root() {
+                (current, shown) = start(target)?;
+            }
+            from_root_path = false;
+            continue;
+        }
+        current = next;
+        shown = here;
+    }
+    let opened = rustix::fs::openat(
+        &current,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     Ok(Dir::from_std_file(std::fs::File::from(opened)))
 }
 
 /// The most links followed to reach DIR (the kernel's own limit is 40).
 const MAX_LINKS: usize = 8;
-
-/// Opens the folder `path` (relative to `base`), judging a link at its last name as
-/// [`open_root_dir`] says; `shown` is how the path is named in messages.
-fn open_dir_judging_links<Fd: rustix::fd::AsFd>(
-    base: Fd,
-    path: &Path,
-    shown: &Path,
-    trust: TrustChecks,
-    links: usize,
-) -> Result<rustix::fd::OwnedFd, RootError> {
-    use std::path::Component;
-
-    use rustix::fs::{FileType, Mode};
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let mut components: Vec<Component<'_>> = path.components().collect();
-    let name = match components.pop() {
-        Some(Component::Normal(name)) => name,
-        Some(Component::ParentDir) => {
-            return Err(RootError::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "ends in `..`: name the folder itself",
-            )));
-        }
-        // `/`, or `.` alone: a folder, not a name that could be a link.
-        Some(Component::RootDir | Component::CurDir | Component::Prefix(_)) | None => {
-            return Ok(rustix::fs::openat(base, path, dir_flags, Mode::empty())?);
-        }
-    };
-    let parent: PathBuf = components.iter().collect();
-    let parent = if parent.as_os_str().is_empty() {
-        rustix::fs::openat(
-            base,
-            ".",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?
-    } else {
-        // The folders above DIR are not judged (see RELIABILITY.md, "What is trusted").
-        rustix::fs::openat(
-            base,
-            &parent,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?
-    };
-    let named = rustix::fs::openat(
-        &parent,
-        name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let stat = rustix::fs::fstat(&named)?;
-    #[cfg(test)]
-    tests::race(shown);
-    if FileType::from_raw_mode(stat.st_mode) != FileType::Symlink {
-        return Ok(rustix::fs::openat(&named, ".", dir_flags, Mode::empty())?);
-    }
-    if trust == TrustChecks::Enforce {
-        check_owner(stat.st_uid, shown).map_err(RootError::Untrusted)?;
-    }
-    if links >= MAX_LINKS {
-        return Err(RootError::Io(Errno::LOOP.into()));
-    }
-    let target = rustix::fs::readlinkat(&named, "", Vec::new())?;
-    let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
-    // A relative target is resolved from the link's folder (`parent`), as the kernel does.
-    let shown_target = match shown.parent() {
-        Some(folder) if target.is_relative() => folder.join(target),
-        _ => target.to_owned(),
-    };
-    open_dir_judging_links(&parent, target, &shown_target, trust, links + 1)
-}
 
 #[cfg(test)]
 mod tests {
