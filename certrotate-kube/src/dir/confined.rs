@@ -530,10 +530,7 @@ fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
         let next = rustix::fs::openat(&current, &name, named_flags, Mode::empty())?;
         let stat = rustix::fs::fstat(&next)?;
         let here = shown.join(&name);
-        #[cfg(test)]
-        if from_root_path && pending.is_empty() {
-            tests::race(&here);
-        }
+        race_point(&here, from_root_path && pending.is_empty());
         if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
             if trust == TrustChecks::Enforce {
                 check_owner(stat.st_uid, &here).map_err(RootError::Untrusted)?;
@@ -566,6 +563,18 @@ fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
     Ok(Dir::from_std_file(std::fs::File::from(opened)))
 }
 
+/// Where a test swaps DIR between its check and its use: after the last name of the path
+/// as given was opened and judged. Nothing outside tests.
+#[cfg(not(test))]
+fn race_point(_: &Path, _: bool) {}
+
+#[cfg(test)]
+fn race_point(path: &Path, last: bool) {
+    if last {
+        tests::race(path);
+    }
+}
+
 /// The most links followed to reach DIR (the kernel's own limit is 40).
 const MAX_LINKS: usize = 8;
 
@@ -586,7 +595,8 @@ mod tests {
         static RACE: Cell<Option<fn(&Path)>> = const { Cell::new(None) };
     }
 
-    /// Called by [`open_root_dir`] right after the handle it judges DIR by was opened.
+    /// Called by [`open_root_dir`] right after the handle it judges DIR's last name by was
+    /// opened.
     pub(super) fn race(root: &Path) {
         if let Some(swap) = RACE.take() {
             swap(root);
