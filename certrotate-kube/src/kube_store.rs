@@ -243,6 +243,16 @@ struct ApiFailure(String);
 
 impl ApiFailure {
     fn new(e: &(dyn std::error::Error + 'static)) -> Self {
+        // An authentication error may carry an exec plugin's output (its credential) or
+        // command line, and every error above it in the chain repeats its text: say what
+        // failed, not what it printed.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(c) = cause {
+            if let Some(auth) = c.downcast_ref::<kube::client::AuthError>() {
+                return Self(format!("authentication failed: {}", describe_auth(auth)));
+            }
+            cause = c.source();
+        }
         let mut text = e.to_string();
         let mut cause = e.source();
         while let Some(c) = cause {
@@ -254,6 +264,33 @@ impl ApiFailure {
             cause = c.source();
         }
         Self(text)
+    }
+}
+
+/// An authentication error without what the plugin printed or was run with.
+#[allow(clippy::wildcard_enum_match_arm)] // `AuthError` is non-exhaustive: a new variant is withheld
+fn describe_auth(e: &kube::client::AuthError) -> String {
+    use kube::client::AuthError;
+    const WITHHELD: &str = "its output and arguments are withheld: they may hold a credential";
+    match e {
+        AuthError::AuthExecStart(io) => format!("the exec plugin could not be started: {io}"),
+        AuthError::AuthExecRun { out, .. } => {
+            format!("the exec plugin failed ({}); {WITHHELD}", out.status)
+        }
+        AuthError::AuthExecParse(_) => {
+            format!("the exec plugin's answer is not an ExecCredential; {WITHHELD}")
+        }
+        AuthError::AuthExec(_) => format!("the exec plugin failed; {WITHHELD}"),
+        AuthError::ReadTokenFile(io, path) => {
+            format!("cannot read the token file {}: {io}", path.display())
+        }
+        AuthError::MissingCommand
+        | AuthError::ExecPluginFailed
+        | AuthError::UnrefreshableTokenResponse
+        | AuthError::ExecMissingClusterInfo => e.to_string(),
+        _ => "the kubeconfig's credentials could not be used (details withheld: they may \
+              hold a credential)"
+            .to_owned(),
     }
 }
 
@@ -625,5 +662,36 @@ impl Store for KubeStore {
         } else {
             "kubernetes".into()
         }
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    use super::ApiFailure;
+
+    /// Red-team R3-2: a failing exec plugin's output (the credential it printed) and its
+    /// command line were printed in the error, through every error that wraps it.
+    #[test]
+    fn an_exec_plugin_failure_is_described_without_its_output() {
+        let auth = kube::client::AuthError::AuthExecRun {
+            cmd: "/usr/bin/get-token --password hunter2".into(),
+            out: Box::new(std::process::Output {
+                status: std::process::ExitStatus::from_raw(256),
+                stdout: b"SECRET-TOKEN-XYZ\n".to_vec(),
+                stderr: b"oops".to_vec(),
+            }),
+        };
+        let error = kube::Error::Auth(auth);
+        let text = ApiFailure::new(&error).to_string();
+        assert!(
+            !text.contains("SECRET-TOKEN") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("exec plugin failed") && text.contains("exit status: 1"),
+            "{text}"
+        );
     }
 }

@@ -107,7 +107,9 @@ pub(crate) fn read(path: &Path) -> Result<Kubeconfig, KubeconfigFileError> {
         ));
     }
     let mut data = Vec::new();
-    file.take(MAX_KUBECONFIG_BYTES + 1)
+    let data_source = file;
+    (&data_source)
+        .take(MAX_KUBECONFIG_BYTES + 1)
         .read_to_end(&mut data)
         .map_err(|e| io("cannot read", e))?;
     if data.len() as u64 > MAX_KUBECONFIG_BYTES {
@@ -134,10 +136,20 @@ pub(crate) fn read(path: &Path) -> Result<Kubeconfig, KubeconfigFileError> {
         .into_iter()
         .try_fold(Kubeconfig::default(), Kubeconfig::merge)
         .map_err(|_| refused(path, "its documents cannot be merged"))?;
-    if let Some(folder) = path.parent() {
+    // Relative paths are the file's author's: resolved from where the file really is, not
+    // from the folder of a link to it (another user's link to root's kubeconfig made root
+    // run her `./auth.sh`).
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file_fd(&data_source)));
+    let real = real.ok().filter(|p| p.is_absolute());
+    if let Some(folder) = real.as_deref().unwrap_or(path).parent() {
         make_paths_absolute(&mut config, folder);
     }
     Ok(config)
+}
+
+fn file_fd(file: &std::fs::File) -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd as _;
+    file.as_raw_fd()
 }
 
 /// Relative file references are relative to the kubeconfig's folder (client-go's
@@ -224,6 +236,24 @@ current-context: x
         );
         let command = user.exec.as_ref().unwrap().command.as_deref().unwrap();
         assert_eq!(command, tmp.path().join("./bin/auth").to_str().unwrap());
+    }
+
+    /// Red-team R3-3: another user's link to root's kubeconfig, whose exec command is
+    /// `./auth.sh`, made root run the `auth.sh` beside her link. Relative paths are
+    /// resolved from where the file is.
+    #[test]
+    fn relative_paths_are_resolved_from_the_file_not_a_link_to_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        let other = tmp.path().join("other");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        write(&real, "config", CONFIG.as_bytes(), 0o600);
+        std::os::unix::fs::symlink(real.join("config"), other.join("config")).unwrap();
+        let config = read(&other.join("config")).unwrap();
+        let user = config.auth_infos[0].auth_info.as_ref().unwrap();
+        let command = user.exec.as_ref().unwrap().command.as_deref().unwrap();
+        assert_eq!(command, real.join("./bin/auth").to_str().unwrap());
     }
 
     /// Red-team N3: a private key given as `--kubeconfig` was printed by the parse error.
