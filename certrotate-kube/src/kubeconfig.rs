@@ -34,15 +34,16 @@ fn refused(path: &Path, reason: impl Into<String>) -> KubeconfigFileError {
     }
 }
 
-/// The kubeconfig files to read: `explicit`, else each of `$KUBECONFIG`, else
-/// `~/.kube/config` if it exists. Empty: none (in-cluster configuration applies).
+/// The kubeconfig files to read: `explicit`, else those of `$KUBECONFIG` that exist (as
+/// `kubectl`, which skips the missing ones), else `~/.kube/config` if it exists. Empty:
+/// none (in-cluster configuration applies).
 pub(crate) fn sources(explicit: Option<&Path>) -> Vec<PathBuf> {
     if let Some(path) = explicit {
         return vec![path.to_owned()];
     }
     if let Some(value) = std::env::var_os("KUBECONFIG") {
         let paths: Vec<PathBuf> = std::env::split_paths(&value)
-            .filter(|p| !p.as_os_str().is_empty())
+            .filter(|p| !p.as_os_str().is_empty() && p.exists())
             .collect();
         if !paths.is_empty() {
             return paths;
@@ -50,7 +51,7 @@ pub(crate) fn sources(explicit: Option<&Path>) -> Vec<PathBuf> {
     }
     std::env::home_dir()
         .map(|home| home.join(".kube").join("config"))
-        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .filter(|p| p.exists())
         .into_iter()
         .collect()
 }
