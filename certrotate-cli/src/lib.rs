@@ -66,7 +66,9 @@ macro_rules! with_store {
                         TrustChecks::Enforce
                     });
             if $tidy {
-                $store.tidy().context("removing what an interrupted run left in DIR")?;
+                $store
+                    .tidy()
+                    .context("opening DIR (and removing what an interrupted run left there)")?;
             }
             let $client: Option<KubeClient> = None;
             $body
