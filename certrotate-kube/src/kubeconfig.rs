@@ -11,6 +11,7 @@
 //! `Kubeconfig::read_from`) do.
 
 use std::io::Read as _;
+use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -108,8 +109,7 @@ pub(crate) fn read(path: &Path) -> Result<Kubeconfig, KubeconfigFileError> {
         ));
     }
     let mut data = Vec::new();
-    let data_source = file;
-    (&data_source)
+    (&file)
         .take(MAX_KUBECONFIG_BYTES + 1)
         .read_to_end(&mut data)
         .map_err(|e| io("cannot read", e))?;
@@ -140,17 +140,12 @@ pub(crate) fn read(path: &Path) -> Result<Kubeconfig, KubeconfigFileError> {
     // Relative paths are the file's author's: resolved from where the file really is, not
     // from the folder of a link to it (another user's link to root's kubeconfig made root
     // run her `./auth.sh`).
-    let real = std::fs::read_link(format!("/proc/self/fd/{}", file_fd(&data_source)));
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()));
     let real = real.ok().filter(|p| p.is_absolute());
     if let Some(folder) = real.as_deref().unwrap_or(path).parent() {
         make_paths_absolute(&mut config, folder);
     }
     Ok(config)
-}
-
-fn file_fd(file: &std::fs::File) -> std::os::fd::RawFd {
-    use std::os::fd::AsRawFd as _;
-    file.as_raw_fd()
 }
 
 /// Relative file references are relative to the kubeconfig's folder (client-go's
