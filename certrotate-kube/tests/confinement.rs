@@ -413,6 +413,12 @@ async fn dir_as_a_link_planted_by_another_user_is_refused() {
     symlink(&site.dir, &link).unwrap();
     let store = DirStore::new(&link);
     assert!(store.read_secret(&secret("envoy")).await.unwrap().is_some());
+    // This user's link to a DIR not made yet: made, beneath the link's target (before: a
+    // path-based create failed with "File exists" on the link).
+    let later = site.tmp.path().join("later");
+    symlink(site.tmp.path().join("made/dir"), &later).unwrap();
+    install(&DirStore::new(&later), &clock, 1).await;
+    assert!(site.tmp.path().join("made/dir").join(NS).is_dir());
     if !is_root() {
         println!("skipped the planted-link case: chown needs root");
         return;
@@ -477,6 +483,22 @@ async fn dir_as_a_link_planted_by_another_user_is_refused() {
         err.contains(&middle.display().to_string()) && err.contains("owned by uid 4242"),
         "{err}"
     );
+
+    // Red-team R4-1: DIR to be made beneath another user's link: refused before anything is
+    // made (before: a path-based create made the folder through her link, then the walk
+    // refused it).
+    let hers = site.tmp.path().join("hers");
+    let elsewhere = site.tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    symlink(&elsewhere, &hers).unwrap();
+    std::os::unix::fs::lchown(&hers, Some(OTHER_UID), None).unwrap();
+    let err = rotator(DirStore::new(hers.join("new")), options(false), &clock, 1)
+        .run(RunMode::Once)
+        .await
+        .expect_err("a DIR to be made through her link")
+        .to_chain();
+    assert!(err.contains("owned by uid 4242"), "{err}");
+    assert!(!elsewhere.join("new").exists(), "made through her link");
 
     // Red-team R3-1: another user's link as a folder *within* the target of this user's
     // link (`certs -> shared/sub/dir`, with `sub` hers): judged too, as is one on the path

@@ -10,7 +10,6 @@
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
@@ -54,17 +53,11 @@ impl Folder {
     ) -> Result<Option<Self>, DirError> {
         // DIR may be a link (the user's choice), but not one another user planted (in a
         // sticky /tmp, say): like the kernel's `protected_symlinks`, only a link of this
-        // user's or root's is followed. The name is opened once without following it and
+        // user's or root's is followed. Each name is opened once without following it and
         // everything is decided on that handle, so a link swapped in after a check is
-        // never followed (a check of the path, then an open of it, was a race).
-        if create {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(root)
-                .map_err(|e| DirError::io(root, e))?;
-        }
-        let dir = match open_root_dir(root, trust) {
+        // never followed (a check of the path, then an open of it, was a race). Missing
+        // folders are made in the same walk, each beneath its checked parent.
+        let dir = match open_root_dir(root, trust, create) {
             Ok(dir) => dir,
             Err(RootError::Io(e)) if e.kind() == io::ErrorKind::NotFound && !create => {
                 return Ok(None);
@@ -485,7 +478,11 @@ impl From<rustix::io::Errno> for RootError {
 /// check is never followed, and a link another user planted in a sticky folder on the way
 /// to a link's target is refused as well. A path ending in `..` is refused: it names a
 /// folder reached through the one before it.
-fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
+///
+/// With `create`, a missing folder on the way is made (0700) beneath the handle of its
+/// parent, already judged, and then opened like any other name: nothing is created through
+/// a link (a path-based `create_dir_all` followed one that another user swapped in).
+fn open_root_dir(root: &Path, trust: TrustChecks, create: bool) -> Result<Dir, RootError> {
     use std::collections::VecDeque;
     use std::ffi::OsString;
     use std::path::Component;
@@ -527,7 +524,16 @@ fn open_root_dir(root: &Path, trust: TrustChecks) -> Result<Dir, RootError> {
     let mut links = 0;
     let mut from_root_path = true;
     while let Some(name) = pending.pop_front() {
-        let next = rustix::fs::openat(&current, &name, named_flags, Mode::empty())?;
+        let next = match rustix::fs::openat(&current, &name, named_flags, Mode::empty()) {
+            Err(Errno::NOENT) if create && name != ".." => {
+                match rustix::fs::mkdirat(&current, &name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                rustix::fs::openat(&current, &name, named_flags, Mode::empty())?
+            }
+            opened => opened?,
+        };
         let stat = rustix::fs::fstat(&next)?;
         let here = shown.join(&name);
         race_point(&here, from_root_path && pending.is_empty());
@@ -614,7 +620,7 @@ mod tests {
 
     fn write_through(root: &Path) {
         RACE.set(Some(swap_to_evil));
-        let dir = open_root_dir(root, TrustChecks::Enforce)
+        let dir = open_root_dir(root, TrustChecks::Enforce, false)
             .map_err(|_| "open")
             .unwrap();
         assert!(RACE.take().is_none(), "the swap ran");
