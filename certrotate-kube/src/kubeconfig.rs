@@ -162,16 +162,16 @@ fn make_paths_absolute(config: &mut Kubeconfig, folder: &Path) {
         .iter_mut()
         .filter_map(|c| c.cluster.as_mut())
     {
-        cluster.certificate_authority.as_mut().map(absolute);
+        cluster.certificate_authority.iter_mut().for_each(absolute);
     }
     for auth in config
         .auth_infos
         .iter_mut()
         .filter_map(|a| a.auth_info.as_mut())
     {
-        auth.client_certificate.as_mut().map(absolute);
-        auth.client_key.as_mut().map(absolute);
-        auth.token_file.as_mut().map(absolute);
+        auth.client_certificate.iter_mut().for_each(absolute);
+        auth.client_key.iter_mut().for_each(absolute);
+        auth.token_file.iter_mut().for_each(absolute);
         if let Some(command) = auth.exec.as_mut().and_then(|e| e.command.as_mut())
             && command.contains('/')
         {
