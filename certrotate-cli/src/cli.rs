@@ -232,9 +232,21 @@ pub struct RotateArgs {
     /// With --wait, give up after this long.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// How long every component gets to load a phase's writes (0 for local mode and tests).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub convergence_interval: Duration,
+    /// How long every component gets to load a phase's writes [default: 5m]. A rotation
+    /// keeps the interval it started with; with --force, this one replaces it. With
+    /// --kube, less than 2m (the kubelet's 60 s sync plus its cache delay) is refused
+    /// unless --strategy single-step or --allow-short-interval.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub convergence_interval: Option<Duration>,
+    /// Accept a convergence interval under 2m with --kube: you know your kubelets sync
+    /// Secrets faster (test and CI clusters).
+    #[arg(long)]
+    pub allow_short_interval: bool,
+    /// Use a CA Secret that issued none of the install's leaves (refused by default:
+    /// whoever can create Secrets in the namespace could have put it there). Pass it once
+    /// if you created the CA Secret yourself.
+    #[arg(long)]
+    pub trust_existing_ca: bool,
     /// After the leaves converged, drop the old CA from every bundle (for a leaked key).
     #[arg(long)]
     pub drop_old_ca: bool,

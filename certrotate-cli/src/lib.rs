@@ -112,6 +112,9 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
+            if let Some(hint) = hint(&e) {
+                eprintln!("hint: {hint}");
+            }
             if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(EXIT_USAGE)
             } else {
@@ -119,6 +122,25 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The shortest convergence interval a staged rotation in Kubernetes mode accepts without
+/// `--allow-short-interval`: the kubelet's default 60 s sync period plus its Secret cache
+/// delay.
+const KUBELET_MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What the command line can do about an error the library returned, in its own flags.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let unproven = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<certrotate_core::Error>(),
+            Some(certrotate_core::Error::UnprovenCaSecret { .. })
+        )
+    });
+    unproven.then_some(
+        "if you created that CA Secret yourself, run `certrotate rotate --trust-existing-ca` \
+         once; otherwise delete it and run again",
+    )
 }
 
 /// Exit status: a usage error (also clap's).
@@ -160,6 +182,10 @@ pub fn error_chain(error: &anyhow::Error) -> String {
 }
 
 fn init_logging(cli: &Cli) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{Layer as _, filter::FilterExt as _};
+
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",
         (false, 0) => "warn,certrotate_kube=info",
@@ -168,13 +194,37 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_filter(filter.and(dependency_log_cap()));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+/// What the HTTP and Kubernetes client libraries may log, whatever `-v` or `RUST_LOG`
+/// asks for: both filters must pass, so `RUST_LOG=trace` cannot lift it.
+///
+/// kube-client logs a whole response body at WARN when it does not deserialize (a Secret's
+/// `tls.key` and `ca.key` included), at DEBUG an error answer's body, and at TRACE every
+/// `Status`; h2 and hyper log frames and headers (a bearer token) at TRACE. None of those
+/// lines is ever let through: kube-client is kept to ERROR (its own connection errors,
+/// which carry no body) and the HTTP stack below it to INFO. certrotate reports a failed
+/// request itself, naming the object and never quoting the answer.
+fn dependency_log_cap() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("kube_client", LevelFilter::ERROR)
+        .with_target("kube", LevelFilter::ERROR)
+        .with_target("kube_runtime", LevelFilter::INFO)
+        .with_target("h2", LevelFilter::INFO)
+        .with_target("hyper", LevelFilter::INFO)
+        .with_target("hyper_util", LevelFilter::INFO)
+        .with_target("tower", LevelFilter::INFO)
+        .with_target("tower_http", LevelFilter::INFO)
+        .with_target("rustls", LevelFilter::INFO)
 }
 
 /// Runs a parsed command line.
@@ -208,7 +258,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             options.renew_before = args.rotate_ca_before;
             options.force = args.force;
             options.strategy = args.strategy;
-            options.convergence_interval = args.convergence_interval;
+            if let Some(interval) = args.convergence_interval {
+                options.convergence_interval = interval;
+                // An explicit interval with --force replaces the one a rotation in
+                // progress persisted (a typo such as `5M` is otherwise kept to the end).
+                options.replace_interval = args.force;
+            }
+            options.trust_existing_ca = args.trust_existing_ca;
+            if args.target.uses_kube()
+                && options.convergence_interval < KUBELET_MIN_INTERVAL
+                && options.strategy == certrotate_core::Strategy::Staged
+                && !args.allow_short_interval
+            {
+                return Err(UsageError(format!(
+                    "--convergence-interval {}: with --kube, a staged rotation waits at least {} \
+                     between its steps (the kubelet syncs a mounted Secret every 60 s, plus its \
+                     cache delay); a shorter wait writes the new leaves before every component \
+                     loaded the new trust, the single-step outage. Use --allow-short-interval \
+                     if your kubelets sync faster (test clusters), or --strategy single-step",
+                    humantime::format_duration(options.convergence_interval),
+                    humantime::format_duration(KUBELET_MIN_INTERVAL),
+                ))
+                .into());
+            }
             options.rotate_hmac = args.rotate_hmac;
             options.drop_old_ca = args.drop_old_ca;
             options.bundle_policy = BundlePolicy::new(args.max_carried);

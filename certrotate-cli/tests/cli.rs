@@ -522,6 +522,7 @@ fn rotate_against_the_kubernetes_api_over_http() {
         "--wait",
         "--convergence-interval",
         "0",
+        "--allow-short-interval",
     ]);
     assert!(out.contains("is current"), "{out}");
     let out = kube(&["check", "--kube"]);

@@ -98,6 +98,7 @@ fn a_rotation_leaves_events_on_the_ca_secret() {
             "--wait",
             "--convergence-interval",
             "0",
+            "--allow-short-interval",
         ],
     );
     assert!(ok, "{out}");
@@ -159,6 +160,7 @@ fn a_failed_run_is_a_warning_event_naming_the_object() {
             "--overwrite",
             "--convergence-interval",
             "0",
+            "--allow-short-interval",
         ],
     );
     assert!(!ok, "{out}");

@@ -154,6 +154,22 @@ pub enum Error {
         /// What is inconsistent (boxed: it is rare, and keeps every `Result` small).
         problem: Box<StateProblem>,
     },
+    /// The CA Secret holds a CA that issued none of the profile's leaves: certrotate did
+    /// not install it (or its first install stopped before any leaf was written), and it is
+    /// not used unless the caller says it put it there
+    /// ([`PlanOptions::trust_existing_ca`](crate::PlanOptions::trust_existing_ca)).
+    #[error(
+        "secret {secret} holds a CA ({}) that issued none of the profile's leaves: it was \
+         not made by certrotate's install, and whoever can create Secrets in the namespace \
+         could have put it there; it is used only if you did",
+        ca.short()
+    )]
+    UnprovenCaSecret {
+        /// The CA Secret.
+        secret: ObjectRef,
+        /// Its CA.
+        ca: crate::Fingerprint,
+    },
     /// A time computation went out of range.
     #[error(
         "time out of range: {} + {}",
@@ -173,7 +189,9 @@ impl Error {
     /// inconsistent rotation state). Errors about PEM inputs name their input in `origin`.
     pub fn object(&self) -> Option<AnyRef> {
         match self {
-            Self::InvalidRotationState { secret, .. } => Some(AnyRef::Secret(secret.clone())),
+            Self::InvalidRotationState { secret, .. } | Self::UnprovenCaSecret { secret, .. } => {
+                Some(AnyRef::Secret(secret.clone()))
+            }
             Self::GenerateKey { .. }
             | Self::SignCertificate { .. }
             | Self::InvalidParameter { .. }

@@ -251,6 +251,11 @@ impl ApiFailure {
             if let Some(auth) = c.downcast_ref::<kube::client::AuthError>() {
                 return Self(format!("authentication failed: {}", describe_auth(auth)));
             }
+            // serde's message quotes the value it choked on, which may be a Secret's
+            // `tls.key`: say where the answer broke, never what it held.
+            if let Some(json) = c.downcast_ref::<serde_json::Error>() {
+                return Self(describe_undecodable(json));
+            }
             cause = c.source();
         }
         let mut text = e.to_string();
@@ -265,6 +270,22 @@ impl ApiFailure {
         }
         Self(text)
     }
+}
+
+/// An answer that did not deserialize: its kind of defect and position, not its text.
+fn describe_undecodable(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "could not be read",
+        serde_json::error::Category::Syntax => "is not JSON",
+        serde_json::error::Category::Data => "is not the object asked for",
+        serde_json::error::Category::Eof => "ends early",
+    };
+    format!(
+        "the API server's answer {what} (at line {}, column {}; its content is withheld: it \
+         may hold a private key)",
+        e.line(),
+        e.column()
+    )
 }
 
 /// An authentication error without what the plugin printed or was run with.

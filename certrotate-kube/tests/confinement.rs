@@ -330,10 +330,24 @@ async fn finding_5_an_untrusted_dir_is_refused() {
         println!("skipped the other-owner cases: chown needs root");
     }
 
-    // The override: the planted CA is then used, which is why it is unsafe.
-    let report = rotator(
+    // The override lets the planted CA Secret be read; it issued none of the leaves, so
+    // the planner still refuses it (hardening round 3, finding 8)...
+    let err = rotator(
         site.store().with_trust_checks(TrustChecks::SkipUnsafe),
         options(false),
+        &clock,
+        1,
+    )
+    .run(RunMode::Once)
+    .await
+    .expect_err("a CA Secret that issued no leaf must be refused")
+    .to_chain();
+    assert!(err.contains("issued none of the profile's leaves"), "{err}");
+    // ...unless the caller says it put it there: then it is used, which is why the
+    // override is unsafe.
+    let report = rotator(
+        site.store().with_trust_checks(TrustChecks::SkipUnsafe),
+        options(false).with_trust_existing_ca(true),
         &clock,
         1,
     )

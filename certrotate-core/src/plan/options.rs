@@ -59,6 +59,14 @@ pub struct PlanOptions {
     /// when it is what keeps a leaf from its full validity. Otherwise leaves are renewed.
     #[serde(with = "crate::duration_serde::option")]
     pub rotate_ca_before: Option<Duration>,
+    /// [`Self::convergence_interval`] replaces the interval a rotation in progress was
+    /// started with (persisted in the CA Secret), for this run and every later one: a
+    /// mistyped interval (five months for five minutes) is otherwise kept to the end.
+    pub replace_interval: bool,
+    /// Use a CA Secret that issued none of the profile's leaves. A first install that finds
+    /// one refuses it by default: whoever can create Secrets in the namespace could have
+    /// put their own CA there before the install, and every leaf would be issued from it.
+    pub trust_existing_ca: bool,
 }
 
 impl Default for PlanOptions {
@@ -74,6 +82,8 @@ impl Default for PlanOptions {
             bundle_policy: BundlePolicy::default(),
             request: None,
             rotate_ca_before: None,
+            replace_interval: false,
+            trust_existing_ca: false,
         }
     }
 }
@@ -130,6 +140,18 @@ impl PlanOptions {
     /// With [`Self::rotate_ca_before`].
     pub fn with_rotate_ca_before(mut self, before: Option<Duration>) -> Self {
         self.rotate_ca_before = before;
+        self
+    }
+
+    /// With [`Self::replace_interval`].
+    pub fn with_replace_interval(mut self, replace: bool) -> Self {
+        self.replace_interval = replace;
+        self
+    }
+
+    /// With [`Self::trust_existing_ca`].
+    pub fn with_trust_existing_ca(mut self, trust: bool) -> Self {
+        self.trust_existing_ca = trust;
         self
     }
 

@@ -11,7 +11,7 @@
 //! | `leaves`   | [`Planner::after_leaves`]: end, or retire the old CA                     |
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
-use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired};
+use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired, interval_of};
 use std::collections::BTreeMap;
 
 use super::*;
@@ -33,7 +33,11 @@ impl Planner<'_> {
         let Some(ca_secret) = self.observed.secrets.get(&ca_ref) else {
             return self.unmanaged();
         };
-        let state = RotationState::from_secret(ca_secret, &ca_ref)?;
+        let mut state = RotationState::from_secret(ca_secret, &ca_ref)?;
+        if self.options.replace_interval && state.phase != Phase::Stable {
+            // Persisted with the phase's next write, so later runs keep it.
+            state.interval = Some(self.options.convergence_interval);
+        }
         let loaded = self.load_cas(ca_secret, &state);
         let usable = loaded.as_ref().is_ok_and(|cas| cas.current.is_some());
         if state.phase == Phase::Stable && !usable && self.recovery_requested(&state) {
@@ -42,6 +46,12 @@ impl Planner<'_> {
             return self.recover(ca_secret, &state);
         }
         let cas = loaded?;
+        if self.options.replace_interval
+            && state.phase != Phase::Stable
+            && let Some(current) = &cas.current
+        {
+            self.check_interval(current)?;
+        }
         // What a phase wrote must reach every component before the next step.
         if let Some(plan) = self.still_converging(&state)? {
             return Ok(plan);
@@ -130,6 +140,12 @@ impl Planner<'_> {
     pub(super) fn stable(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
         let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Stable)?;
+        if !self.options.trust_existing_ca && !self.issued_a_leaf(current) {
+            return Err(Error::UnprovenCaSecret {
+                secret: self.objects.ca_secret.clone(),
+                ca: current.fingerprint(),
+            });
+        }
         let mut trigger = self.trigger(state, current)?;
 
         // Create what is missing, and find which leaves need renewal.
@@ -259,6 +275,19 @@ impl Planner<'_> {
             return Ok(Some(RotationTrigger::Request));
         }
         if let Some(before) = self.options.rotate_ca_before
+            && before >= self.profile.ca.validity
+        {
+            return Err(Error::InvalidParameter {
+                field: "rotate_ca_before".into(),
+                reason: format!(
+                    "{} is not shorter than the CA validity ({}): every new CA would be due \
+                     at once, and every run would rotate",
+                    humantime::format_duration(before),
+                    humantime::format_duration(self.profile.ca.validity),
+                ),
+            });
+        }
+        if let Some(before) = self.options.rotate_ca_before
             && current.not_after() < add(self.now, before)?
         {
             return Ok(Some(RotationTrigger::Schedule {
@@ -266,6 +295,30 @@ impl Planner<'_> {
             }));
         }
         Ok(None)
+    }
+
+    /// A staged rotation waits two convergence intervals (trust, then leaves) while the
+    /// current CA must stay valid. Those two waits may take at most a tenth of what is
+    /// left of it (or two default intervals, whichever is longer): a typo such as `5M`
+    /// (five months, for five minutes) is refused before anything is written, instead of
+    /// holding the rotation, and the old CA, for most of a year.
+    fn check_interval(&self, current: &Ca) -> Result<(), Error> {
+        let interval = self.options.convergence_interval;
+        let left =
+            std::time::Duration::try_from(current.not_after() - self.now).unwrap_or_default();
+        let limit = (left / 10).max(DEFAULT_CONVERGENCE_INTERVAL.saturating_mul(2));
+        if interval.saturating_mul(2) > limit {
+            return Err(Error::InvalidParameter {
+                field: "convergence_interval".into(),
+                reason: format!(
+                    "{}: a staged rotation waits twice that, more than a tenth of the {} the \
+                     current CA has left",
+                    humantime::format_duration(interval),
+                    humantime::format_duration(std::time::Duration::from_secs(left.as_secs())),
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Whether the options ask for a rotation away from the CA `state` names as current
@@ -349,7 +402,7 @@ impl Planner<'_> {
                     now: self.now,
                 }));
             }
-            let interval = state.interval.unwrap_or(self.options.convergence_interval);
+            let interval = interval_of(self.options, state);
             let earliest = add(ended, interval)?;
             if earliest > self.now {
                 let next = Next::WaitUntil {
@@ -360,6 +413,7 @@ impl Planner<'_> {
                 return Ok(self.finish(Phase::Stable, Phase::Stable, next, summary));
             }
         }
+        self.check_interval(current)?;
         let next = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
         let new_state =
             self.started_state(Some(current), state.previous, &next, state.request.clone());
@@ -541,7 +595,7 @@ impl Planner<'_> {
 
     /// After entering `phase`: wait one convergence interval from now.
     fn converging(&self, phase: Phase, state: &RotationState) -> Result<Next, Error> {
-        let interval = state.interval.unwrap_or(self.options.convergence_interval);
+        let interval = interval_of(self.options, state);
         Ok(Next::WaitUntil {
             at: add(self.now, interval)?,
             reason: WaitReason::Converging { phase },

@@ -188,6 +188,19 @@ impl Planner<'_> {
         }
     }
 
+    /// Whether some component Secret's `tls.crt` was signed by `ca` (whatever its
+    /// validity now): the proof that this CA Secret is the install's, not one put there
+    /// before it.
+    pub(super) fn issued_a_leaf(&self, ca: &Ca) -> bool {
+        self.objects.components.iter().any(|r| {
+            self.observed
+                .secrets
+                .get(r)
+                .and_then(|s| s.data.get(KEY_TLS_CRT))
+                .is_some_and(|crt| signed_by(crt, ca))
+        })
+    }
+
     /// A Secret's current `ca.crt`, or the current CA for a Secret that has none.
     pub(super) fn existing_trust(&self, secret: &ObjectRef, cas: &Cas) -> Vec<u8> {
         self.observed
@@ -605,6 +618,15 @@ impl Planner<'_> {
     }
 }
 
+/// The convergence interval of the rotation `state` records (the one it started with),
+/// unless the options replace it.
+pub(super) fn interval_of(options: &PlanOptions, state: &RotationState) -> Duration {
+    match state.interval {
+        Some(persisted) if !options.replace_interval => persisted,
+        Some(_) | None => options.convergence_interval,
+    }
+}
+
 /// What the phase of `state` still waits for before the next step: the convergence
 /// interval since it began, then the rollouts of the restarted workloads.
 pub(super) fn convergence_wait(
@@ -621,10 +643,7 @@ pub(super) fn convergence_wait(
             problem: Box::new(StateProblem::SinceInFuture { since, now }),
         });
     }
-    let at = add(
-        since,
-        state.interval.unwrap_or(options.convergence_interval),
-    )?;
+    let at = add(since, interval_of(options, state))?;
     if at > now && !(since > now && options.force) {
         return Ok(Some(Next::WaitUntil {
             at,
@@ -664,6 +683,20 @@ pub(super) fn carries_expired(bundle: &[u8], now: OffsetDateTime) -> bool {
 fn trusts(bundle: &[u8], ca: &Ca) -> bool {
     pem_blocks::certificates(bundle, &Origin::default())
         .is_ok_and(|ders| ders.iter().any(|d| Fingerprint::of(d) == ca.fingerprint()))
+}
+
+/// Whether the first certificate of `crt` carries a signature of `ca`'s key.
+fn signed_by(crt: &[u8], ca: &Ca) -> bool {
+    let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
+        return false;
+    };
+    let (Ok(leaf), Ok(ca_cert)) = (
+        pem_blocks::parse_certificate(&ders[0]),
+        pem_blocks::parse_certificate(ca.cert_der()),
+    ) else {
+        return false;
+    };
+    leaf.verify_signature(Some(ca_cert.public_key())).is_ok()
 }
 
 /// Whether `crt` is a leaf issued by `ca` and valid at `now`.

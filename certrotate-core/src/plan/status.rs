@@ -125,7 +125,27 @@ pub fn rotation_base(
     };
     let state = RotationState::from_secret(secret, &objects.ca_secret)?;
     Ok(match state.phase {
-        Phase::Stable | Phase::Prepared | Phase::Trust => state.current,
+        // A CA Secret without the `current-ca` annotation (a CA brought by the user, or
+        // annotations dropped by GitOps or a restore) still issues every leaf from its
+        // `ca.crt`: a request rotates away from that one, never from nothing.
+        Phase::Stable | Phase::Prepared | Phase::Trust => match state.current {
+            Some(current) => Some(current),
+            None => unannotated_ca(secret, &objects.ca_secret)?,
+        },
         Phase::Leaves | Phase::Retire => state.previous,
     })
+}
+
+/// The fingerprint of the CA a CA Secret's `ca.crt` holds (its first certificate), as
+/// the planner loads it.
+fn unannotated_ca(
+    secret: &super::ObservedSecret,
+    ca_secret: &ObjectRef,
+) -> Result<Option<crate::Fingerprint>, Error> {
+    let Some(pem) = secret.data.get(super::KEY_CA_CRT) else {
+        return Ok(None);
+    };
+    let origin = crate::Origin::new(format!("secret {ca_secret} key {}", super::KEY_CA_CRT));
+    let ders = crate::pem_blocks::certificates(pem, &origin)?;
+    Ok(ders.first().map(|der| crate::Fingerprint::of(der)))
 }

@@ -204,7 +204,7 @@ impl Folder {
                 problem: super::LayoutProblem::Vanished,
             })?
             .into_std();
-        file.lock().map_err(|e| DirError::io(&path, e))?;
+        wait_for_lock(&file, &path, LOCK_WAIT, |f| f.try_lock())?;
         Ok(file)
     }
 
@@ -218,7 +218,7 @@ impl Folder {
             return Ok(None);
         };
         let file = file.into_std();
-        file.lock_shared().map_err(|e| DirError::io(&path, e))?;
+        wait_for_lock(&file, &path, LOCK_WAIT, |f| f.try_lock_shared())?;
         Ok(Some(file))
     }
 
@@ -574,6 +574,42 @@ fn open_root_dir(root: &Path, trust: TrustChecks, create: bool) -> Result<Dir, R
 #[cfg(not(test))]
 fn race_point(_: &Path, _: bool) {}
 
+/// How long a run waits for another one's `DIR/..lock`: a run holds it for a batch of
+/// writes (milliseconds), so a minute is a hung or stopped process, said so, not waited on
+/// forever.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Takes the lock with `try_lock`, and if another run holds it, says so once and retries
+/// for at most `limit`.
+fn wait_for_lock(
+    file: &std::fs::File,
+    path: &std::path::Path,
+    limit: std::time::Duration,
+    try_lock: impl Fn(&std::fs::File) -> Result<(), std::fs::TryLockError>,
+) -> Result<(), DirError> {
+    let start = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match try_lock(file) {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::Error(e)) => return Err(DirError::io(path, e)),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+        }
+        let waited = start.elapsed();
+        if waited >= limit {
+            return Err(DirError::LockBusy {
+                path: path.to_owned(),
+                waited,
+            });
+        }
+        if !said {
+            tracing::info!(lock = %path.display(), "another certrotate run holds the lock; waiting");
+            said = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[cfg(test)]
 fn race_point(path: &Path, last: bool) {
     if last {
@@ -660,5 +696,22 @@ mod tests {
             !tmp.path().join("evil/written").exists(),
             "the swapped link was followed"
         );
+    }
+
+    /// Info item of hardening round 3: a `..lock` held by a hung run is waited on for a
+    /// bounded time, then named, never forever.
+    #[test]
+    fn a_held_lock_is_waited_on_for_a_bounded_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK);
+        let holder = std::fs::File::create(&path).unwrap();
+        holder.lock().unwrap();
+        let other = std::fs::File::open(&path).unwrap();
+        let limit = std::time::Duration::from_millis(200);
+        let e = wait_for_lock(&other, &path, limit, |f| f.try_lock_shared()).unwrap_err();
+        assert!(matches!(e, DirError::LockBusy { .. }), "{e}");
+        assert!(e.to_string().contains("..lock"), "{e}");
+        drop(holder);
+        wait_for_lock(&other, &path, limit, |f| f.try_lock_shared()).unwrap();
     }
 }

@@ -161,6 +161,18 @@ pub enum DirError {
         /// The limit.
         limit: u64,
     },
+    /// Another run held `DIR/..lock` for longer than a run is ever expected to.
+    #[error(
+        "{}: another certrotate run has held this lock for {}s; if none is running, a \
+         process that hung holds it (find it with `fuser {}`)",
+        path.display(), waited.as_secs(), path.display()
+    )]
+    LockBusy {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this run waited.
+        waited: std::time::Duration,
+    },
     /// An entry of the layout in a shape it never has.
     #[error("{}: {problem}", path.display())]
     Layout {

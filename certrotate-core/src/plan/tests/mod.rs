@@ -267,3 +267,150 @@ fn a_missing_hmac_secret_is_created_in_every_phase_and_mode() {
         );
     }
 }
+
+/// Hardening round 3, finding 2: a CA Secret without the `current-ca` annotation (a CA the
+/// user brought, annotations dropped by GitOps or a restore) still issues every leaf; a
+/// request rotates away from its `ca.crt`, not from nothing ("up to date", exit 0).
+#[test]
+fn a_request_rotates_away_from_a_ca_secret_without_annotations() {
+    let mut o = installed();
+    let objects = ProfileObjects::of(&profile());
+    let ca = o.secrets.get_mut(&objects.ca_secret).unwrap();
+    ca.annotations.clear();
+    let loaded = crate::Fingerprint::of(
+        &crate::pem_blocks::certificates(&ca.data[KEY_CA_CRT], &crate::Origin::new("t")).unwrap()
+            [0],
+    );
+    let base = rotation_base(&profile(), &o).unwrap();
+    assert_eq!(base, Some(loaded), "the CA its ca.crt holds");
+    let opts = options(false).with_request(Some(RotationRequest::AwayFrom(base)));
+    let p = step(&mut o, &opts, T0 + Duration::from_secs(3600));
+    assert_eq!(p.to, Phase::Prepared, "{:?}", p.summary);
+    assert!(matches!(
+        p.summary,
+        Summary::Prepared {
+            trigger: RotationTrigger::Request,
+            ..
+        }
+    ));
+}
+
+/// Finding 3: an interval persisted by a rotation (a typo such as `5M`) is replaced by an
+/// explicit one with `force` (the CLI's `--convergence-interval D --force`), and kept
+/// without it.
+#[test]
+fn an_explicit_interval_with_force_replaces_the_persisted_one() {
+    let five_months = Duration::from_secs(150 * 86_400);
+    let mut o = installed();
+    let now = T0 + Duration::from_secs(3600);
+    // Started before the bound existed: the planner persists what it was given.
+    let objects = ProfileObjects::of(&profile());
+    let p = step(&mut o, &options(true), now);
+    assert_eq!(p.to, Phase::Prepared);
+    o.secrets
+        .get_mut(&objects.ca_secret)
+        .unwrap()
+        .annotations
+        .insert(ANNOTATION_INTERVAL.into(), "150days".into());
+    let p = step(&mut o, &options(false), now);
+    assert_eq!(p.to, Phase::Trust);
+    let later = now + Duration::from_secs(600);
+    let kept = step(&mut o, &options(false), later);
+    assert_eq!(kept.to, Phase::Trust, "the persisted interval holds");
+    assert!(matches!(kept.next, Next::WaitUntil { at, .. } if at >= now + five_months));
+    let replaced = options(false)
+        .with_convergence_interval(Duration::from_secs(300))
+        .with_force(true)
+        .with_replace_interval(true);
+    let p = step(&mut o, &replaced, later);
+    assert_eq!(p.to, Phase::Leaves, "{:?}", p.summary);
+    let state =
+        RotationState::from_secret(&o.secrets[&objects.ca_secret], &objects.ca_secret).unwrap();
+    assert_eq!(state.interval, Some(Duration::from_secs(300)), "persisted");
+}
+
+/// Finding 3: an interval whose two waits take more than a tenth of the current CA's
+/// remaining life is refused before anything is written.
+#[test]
+fn an_interval_out_of_proportion_to_the_ca_is_refused() {
+    let mut o = installed();
+    let opts = options(true).with_convergence_interval(Duration::from_secs(150 * 86_400));
+    let e = plan(
+        &profile(),
+        &o,
+        &opts,
+        T0 + Duration::from_secs(3600),
+        &mut SeededEntropy::new(1),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("convergence_interval"), "{e}");
+    // The default interval is always accepted, even for a CA near its end.
+    let near_end = T0 + Duration::from_secs(5 * 365 * 86_400 - 600);
+    let p = step(&mut o, &options(true), near_end);
+    assert_eq!(p.to, Phase::Prepared);
+}
+
+/// Info item: a schedule at or above the CA validity would rotate on every run.
+#[test]
+fn a_schedule_not_shorter_than_the_ca_validity_is_refused() {
+    let o = installed();
+    let opts = options(false).with_rotate_ca_before(Some(profile().ca.validity));
+    let e = plan(&profile(), &o, &opts, T0, &mut SeededEntropy::new(1)).unwrap_err();
+    assert!(e.to_string().contains("rotate_ca_before"), "{e}");
+}
+
+/// Finding 8: a CA Secret put in the namespace before the first install (no component
+/// Secret issued from it) is refused, unless the caller says it put it there.
+#[test]
+fn a_planted_ca_secret_is_refused_unless_trusted() {
+    let planted = installed();
+    let objects = ProfileObjects::of(&profile());
+    let mut o = Observed::default();
+    for w in &objects.workloads {
+        o.workloads
+            .insert(w.clone(), ObservedWorkload::new(BTreeMap::new(), true));
+    }
+    o.secrets.insert(
+        objects.ca_secret.clone(),
+        planted.secrets[&objects.ca_secret].clone(),
+    );
+    let e = plan(
+        &profile(),
+        &o,
+        &options(false),
+        T0,
+        &mut SeededEntropy::new(2),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::UnprovenCaSecret { ref secret, .. } if *secret == objects.ca_secret),
+        "{e}"
+    );
+    let trusted = options(false).with_trust_existing_ca(true);
+    let p = step(&mut o, &trusted, T0);
+    assert_eq!(p.summary, Summary::CreatedMissing);
+    // Once it issued the leaves, later runs need no flag.
+    let p = step(&mut o, &options(false), T0);
+    assert_eq!(p.summary, Summary::UpToDate);
+    // Leaves of another CA in every component Secret (certgen's, or a CA Secret replaced
+    // by hand): refused too.
+    let mut elsewhere = Observed::default();
+    step(
+        &mut elsewhere,
+        &options(false),
+        T0 + Duration::from_secs(86_400),
+    );
+    o.secrets.insert(
+        objects.ca_secret.clone(),
+        elsewhere.secrets[&objects.ca_secret].clone(),
+    );
+    let e = plan(
+        &profile(),
+        &o,
+        &options(false),
+        T0,
+        &mut SeededEntropy::new(3),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::UnprovenCaSecret { .. }), "{e}");
+}

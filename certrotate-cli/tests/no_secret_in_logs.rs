@@ -1,0 +1,232 @@
+//! No Secret data reaches stderr or stdout, at any verbosity, `RUST_LOG=trace` included,
+//! when an API server's answer does not deserialize (hardening round 3, finding 1).
+//!
+//! kube-client logs a whole response body at WARN when it fails to parse it: a broken or
+//! proxying API server, version skew, or a third-party Secret carrying the profile's
+//! label would send every `ca.key`, `tls.key` and `hmac-secret` to the log pipeline. A
+//! hostile server on 127.0.0.1 answers LIST, GET and write requests with bodies that hold
+//! key material and do not parse; the CLI's output must hold none of it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+/// base64 of `-----BEGIN ` (how every PEM value of a Secret's `data` starts).
+const PEM_B64: &str = "LS0tLS1CRUdJTi";
+/// A marker planted in the hostile answers, base64 of a PEM private key header.
+const PLANTED: &str = "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1BUktFUi1TRUNSRVQtS0VZ";
+
+/// What the hostile server answers.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// LIST by label: a SecretList whose item does not parse; GETs the same Secret.
+    List,
+    /// LIST forbidden; every GET a Secret of the wrong `kind`, with its keys.
+    Get,
+    /// Nothing exists; each write is echoed back (the keys certrotate sent) as the wrong
+    /// kind, as a proxy that mangles answers would.
+    Write,
+}
+
+struct Hostile {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn broken_secret(name: &str) -> String {
+    // `type` must be a string: the object does not deserialize, after its data was read.
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"{name}","namespace":"envoy-gateway-system","resourceVersion":"7","labels":{{"certrotate.io/ca":"true"}}}},"data":{{"ca.key":"{PLANTED}","tls.key":"{PLANTED}","hmac-secret":"{PLANTED}"}},"type":42}}"#
+    )
+}
+
+fn status(code: u16, reason: &str) -> String {
+    format!(
+        r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{reason}","reason":"{reason}","code":{code}}}"#
+    )
+}
+
+fn answer(mode: Mode, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let name = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let is_list = method == "GET" && path.contains("/secrets?") || path.ends_with("/secrets");
+    match (mode, method) {
+        (_, "GET") if path.contains("/events") => (200, r#"{"kind":"EventList","apiVersion":"events.k8s.io/v1","metadata":{},"items":[]}"#.into()),
+        (Mode::List, "GET") if is_list => (
+            200,
+            format!(
+                r#"{{"kind":"SecretList","apiVersion":"v1","metadata":{{"resourceVersion":"7"}},"items":[{}]}}"#,
+                broken_secret("envoy-gateway-ca")
+            ),
+        ),
+        (Mode::List | Mode::Get, "GET") if path.contains("/secrets/") => (200, broken_secret(&name)),
+        (Mode::Get, "GET") if is_list => (403, status(403, "Forbidden")),
+        (Mode::Write, "GET") if is_list => (
+            200,
+            r#"{"kind":"SecretList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}"#.into(),
+        ),
+        (_, "POST" | "PATCH" | "PUT") => {
+            // The request as the server got it, keys included, under the wrong kind.
+            let text = String::from_utf8_lossy(body).replace(r#""kind":"Secret""#, r#""kind":"Sekret""#);
+            let text = if text.contains("Sekret") { text } else { broken_secret(&name) };
+            (if method == "POST" { 201 } else { 200 }, text)
+        }
+        _ => (404, status(404, "NotFound")),
+    }
+}
+
+fn serve(mode: Mode) -> Hostile {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for stream in listener.incoming().take(2_000) {
+            if flag.load(Ordering::SeqCst) || Instant::now() > deadline {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let _ = handle(mode, stream);
+        }
+    });
+    Hostile {
+        port,
+        stop,
+        thread: Some(thread),
+    }
+}
+
+/// Answers the requests of one connection (keep-alive), each with `answer`.
+fn handle(mode: Mode, stream: TcpStream) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    for _ in 0..200 {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_owned();
+        let path = parts.next().unwrap_or_default().to_owned();
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header)?;
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length.min(1 << 20)];
+        reader.read_exact(&mut body)?;
+        let (code, text) = answer(mode, &method, &path, &body);
+        write!(
+            writer,
+            "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+            text.len()
+        )?;
+        writer.flush()?;
+    }
+    Ok(())
+}
+
+fn kubeconfig(port: u16) -> tempfile::TempPath {
+    let path = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: h\n  cluster:\n    server: http://127.0.0.1:{port}\nusers:\n- name: h\n  user: {{}}\ncontexts:\n- name: h\n  context:\n    cluster: h\n    user: h\ncurrent-context: h\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `args` against a hostile server in `mode` at every verbosity and asserts that no
+/// Secret data is printed; returns the default run's output.
+fn assert_no_secret(mode: Mode, args: &[&str]) -> String {
+    let server = serve(mode);
+    let config = kubeconfig(server.port);
+    let mut first = None;
+    let verbosities: [(&[&str], Option<&str>); 5] = [
+        (&[], None),
+        (&["-v"], None),
+        (&["-vv"], None),
+        (&[], Some("trace")),
+        (&[], Some("kube_client=trace,h2=trace,hyper=trace,trace")),
+    ];
+    for (flags, rust_log) in verbosities {
+        let mut cmd = Command::cargo_bin("certrotate").unwrap();
+        cmd.env("NO_COLOR", "1")
+            .env("KUBECONFIG", &config)
+            .env_remove("RUST_LOG")
+            .timeout(Duration::from_secs(120))
+            .args(flags)
+            .args(args);
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        for needle in [PLANTED, PEM_B64, "PRIVATE KEY", "MARKER-SECRET"] {
+            assert!(
+                !text.contains(needle),
+                "{needle:?} printed with {flags:?} RUST_LOG={rust_log:?}:\n{text}"
+            );
+        }
+        first.get_or_insert(text);
+    }
+    first.unwrap_or_default()
+}
+
+#[test]
+fn a_list_answer_that_does_not_parse_prints_no_key() {
+    let text = assert_no_secret(Mode::List, &["check", "--kube"]);
+    assert!(
+        text.contains("envoy-gateway"),
+        "the failure names the Secret:\n{text}"
+    );
+}
+
+#[test]
+fn a_get_answer_that_does_not_parse_prints_no_key() {
+    let text = assert_no_secret(Mode::Get, &["status", "--kube"]);
+    assert!(
+        text.contains("envoy-gateway"),
+        "the failure names the Secret:\n{text}"
+    );
+}
+
+#[test]
+fn a_write_answer_that_does_not_parse_prints_no_key() {
+    let text = assert_no_secret(Mode::Write, &["rotate", "--kube"]);
+    assert!(!text.is_empty());
+}
