@@ -132,10 +132,16 @@ const KUBELET_MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 /// What the command line can do about an error the library returned, in its own flags.
 fn hint(error: &anyhow::Error) -> Option<&'static str> {
     let unproven = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<certrotate_core::Error>(),
-            Some(certrotate_core::Error::UnprovenCaSecret { .. })
-        )
+        // `certrotate_kube::Error::Plan` is transparent: the core error is not a link of
+        // the chain of its own.
+        let core = cause.downcast_ref::<certrotate_core::Error>().or_else(|| {
+            if let Some(certrotate_kube::Error::Plan(e)) = cause.downcast_ref() {
+                Some(e)
+            } else {
+                None
+            }
+        });
+        matches!(core, Some(certrotate_core::Error::UnprovenCaSecret { .. }))
     });
     unproven.then_some(
         "if you created that CA Secret yourself, run `certrotate rotate --trust-existing-ca` \
