@@ -308,13 +308,13 @@ impl Push {
     /// with at most [`MAX_ANSWER_BYTES`] of its body (none for a 2xx).
     async fn exchange(&self, request: hyper::Request<Full<Bytes>>) -> Result<(StatusCode, Bytes)> {
         let gateway = &self.gateway;
+        let config = gateway.tls.then(|| self.tls_config()).transpose()?;
         let tcp = tokio::net::TcpStream::connect((gateway.host.as_str(), gateway.port))
             .await
             .with_context(|| format!("connecting to {}", gateway.authority))?;
-        if !gateway.tls {
+        let Some(config) = config else {
             return send(tcp, request).await;
-        }
-        let config = self.tls_config()?;
+        };
         let name = ServerName::try_from(gateway.host.clone())
             .with_context(|| format!("{}: not a host name for TLS", gateway.host))?;
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
