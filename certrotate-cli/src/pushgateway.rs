@@ -529,10 +529,9 @@ fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 fn read_judged(flag: &str, path: &Path, secret: bool) -> Result<Vec<u8>> {
-    let data = crate::input::read_input_with(path, |name, meta| {
-        judge_owner(flag, name, meta, secret)
-    })
-    .with_context(|| format!("{flag}"))?;
+    let data =
+        crate::input::read_input_with(path, |name, meta| judge_owner(flag, name, meta, secret))
+            .with_context(|| flag.to_owned())?;
     if data.len() > MAX_CREDENTIAL_FILE_BYTES {
         bail!(
             "{flag} {}: more than the limit of {MAX_CREDENTIAL_FILE_BYTES} bytes",
@@ -559,9 +558,7 @@ fn judge_owner(flag: &str, name: &str, meta: &std::fs::Metadata, secret: bool) -
             meta.uid()
         );
     } else if secret && meta.uid() != 0 && mode & 0o004 != 0 {
-        tracing::warn!(
-            "{flag} {name} is readable by every user (mode {mode:04o}): `chmod o-r` it"
-        );
+        tracing::warn!("{flag} {name} is readable by every user (mode {mode:04o}): `chmod o-r` it");
     }
     Ok(())
 }

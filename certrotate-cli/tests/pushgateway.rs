@@ -72,8 +72,11 @@ fn accept(listener: &TcpListener) -> Option<TcpStream> {
     None
 }
 
+/// A request line and headers.
+type Request = (String, Vec<String>);
+
 /// Reads one request (head and `content-length` body): its request line and headers.
-fn read_request(stream: impl Read) -> (String, Vec<String>) {
+fn read_request(stream: impl Read) -> Request {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     reader.read_line(&mut request_line).unwrap();
@@ -249,7 +252,7 @@ fn a_trickling_pushgateway_is_given_up_after_the_timeout() {
 }
 
 /// A one-connection server answering `status`: the request line and headers it got.
-fn receiver(status: u16) -> (String, JoinHandle<(String, Vec<String>)>) {
+fn receiver(status: u16) -> (String, JoinHandle<Request>) {
     let (listener, url) = listen();
     let handle = std::thread::spawn(move || {
         let stream = accept(&listener).expect("the client connected");
@@ -338,7 +341,16 @@ fn credentials_from_files_are_sent_and_never_shown() {
         let out = certrotate()
             .env_remove("CERTROTATE_PUSHGATEWAY")
             .env("RUST_LOG", "trace")
-            .args(["check", "--dir", d, "--pushgateway", &url, flag, file, "-vv"])
+            .args([
+                "check",
+                "--dir",
+                d,
+                "--pushgateway",
+                &url,
+                flag,
+                file,
+                "-vv",
+            ])
             .output()
             .unwrap();
         server.join().unwrap();
@@ -348,8 +360,14 @@ fn credentials_from_files_are_sent_and_never_shown() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(out.status.code(), Some(1), "{all}");
-        assert!(all.contains("answered 401") && all.contains("go away"), "{all}");
-        assert!(!all.contains("s3cr3t") && !all.contains("czNjcjN0"), "{all}");
+        assert!(
+            all.contains("answered 401") && all.contains("go away"),
+            "{all}"
+        );
+        assert!(
+            !all.contains("s3cr3t") && !all.contains("czNjcjN0"),
+            "{all}"
+        );
     }
 }
 
@@ -378,7 +396,10 @@ fn credentials_stay_out_of_urls_and_off_plain_http() {
     );
     assert!(!err.contains("hunter2"), "{err}");
     let out = certrotate()
-        .env("CERTROTATE_PUSHGATEWAY", "https://pusher:hunter2@gw.invalid")
+        .env(
+            "CERTROTATE_PUSHGATEWAY",
+            "https://pusher:hunter2@gw.invalid",
+        )
         .args(["check", "--dir", d])
         .output()
         .unwrap();
@@ -424,7 +445,13 @@ fn credentials_stay_out_of_urls_and_off_plain_http() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--pushgateway-ca-file"), "{err}");
-    let (code, err) = run(&["check", "--dir", d, "--pushgateway-bearer-token-file", &token]);
+    let (code, err) = run(&[
+        "check",
+        "--dir",
+        d,
+        "--pushgateway-bearer-token-file",
+        &token,
+    ]);
     assert_eq!(code, 2, "a credential without a Pushgateway: {err}");
 }
 
@@ -510,7 +537,7 @@ fn private_pki() -> (
 fn tls_receiver(
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
-) -> (String, JoinHandle<Result<(String, Vec<String>), String>>) {
+) -> (String, JoinHandle<Result<Request, String>>) {
     let (listener, url) = listen();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
