@@ -88,7 +88,9 @@ const CHECK_EXAMPLES: &str = "\
 Examples:
   certrotate check --kube --warn-within 30d
   certrotate check --dir ./certs -o openmetrics > /var/lib/node-exporter/certrotate.prom
-  certrotate check --kube --pushgateway http://pushgateway.monitoring:9091";
+  certrotate check --kube --pushgateway http://pushgateway.monitoring:9091
+  certrotate check --kube --pushgateway https://gw.example:9091 \\
+      --pushgateway-bearer-token-file /run/secrets/pushgateway/token";
 
 const SIMULATE_EXAMPLES: &str = "\
 Examples:
@@ -346,6 +348,8 @@ pub struct CheckArgs {
         long,
         value_name = "URL",
         env = "CERTROTATE_PUSHGATEWAY",
+        // `--help` would print the variable's value, which may hold a password.
+        hide_env_values = true,
         value_parser = crate::pushgateway::PushgatewayParser
     )]
     pub pushgateway: Option<crate::Pushgateway>,

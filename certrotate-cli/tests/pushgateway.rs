@@ -406,6 +406,18 @@ fn credentials_stay_out_of_urls_and_off_plain_http() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+    // `--help` shows the variable, not its value.
+    let out = certrotate()
+        .env(
+            "CERTROTATE_PUSHGATEWAY",
+            "https://pusher:hunter2@gw.invalid",
+        )
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("[env: CERTROTATE_PUSHGATEWAY]"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
 
     let (code, err) = run(&[
         "check",
