@@ -88,7 +88,9 @@ const CHECK_EXAMPLES: &str = "\
 Examples:
   certrotate check --kube --warn-within 30d
   certrotate check --dir ./certs -o openmetrics > /var/lib/node-exporter/certrotate.prom
-  certrotate check --kube --pushgateway http://pushgateway.monitoring:9091";
+  certrotate check --kube --pushgateway http://pushgateway.monitoring:9091
+  certrotate check --kube --pushgateway https://gw.example:9091 \\
+      --pushgateway-bearer-token-file /run/secrets/pushgateway/token";
 
 const SIMULATE_EXAMPLES: &str = "\
 Examples:
@@ -352,13 +354,40 @@ pub struct CheckArgs {
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     pub warn_within: Duration,
     /// Also push the metrics (those of `-o openmetrics`) to this Pushgateway
-    /// (`http://HOST:PORT`), replacing the group `job/JOB/namespace/NAMESPACE`; for Jobs and
-    /// CronJobs.
-    #[arg(long, value_name = "URL", env = "CERTROTATE_PUSHGATEWAY")]
+    /// (`http[s]://HOST:PORT`, no user:password@ in it), replacing the group
+    /// `job/JOB/namespace/NAMESPACE`; for Jobs and CronJobs.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CERTROTATE_PUSHGATEWAY",
+        // `--help` would print the variable's value, which may hold a password.
+        hide_env_values = true,
+        value_parser = crate::pushgateway::PushgatewayParser
+    )]
     pub pushgateway: Option<crate::Pushgateway>,
     /// The Pushgateway job name.
     #[arg(long, value_name = "JOB", default_value = crate::metrics::DEFAULT_JOB)]
     pub pushgateway_job: String,
+    /// Send `Authorization: Bearer TOKEN` to the Pushgateway, TOKEN the one line of FILE
+    /// (https://, or http:// to a loopback address only).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "pushgateway",
+        conflicts_with = "pushgateway_basic_auth_file"
+    )]
+    pub pushgateway_bearer_token_file: Option<PathBuf>,
+    /// Send HTTP basic authentication to the Pushgateway, FILE holding one line
+    /// `USER:PASSWORD` (https://, or http:// to a loopback address only).
+    #[arg(long, value_name = "FILE", requires = "pushgateway")]
+    pub pushgateway_basic_auth_file: Option<PathBuf>,
+    /// Trust only the CA certificates of this PEM file for an https:// Pushgateway
+    /// (default: the system's roots).
+    #[arg(long, value_name = "FILE", requires = "pushgateway")]
+    pub pushgateway_ca_file: Option<PathBuf>,
+    /// Give up the push (connecting, TLS, request and answer) after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub pushgateway_timeout: Duration,
 }
 
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {

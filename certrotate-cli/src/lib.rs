@@ -7,9 +7,11 @@
 
 mod cli;
 mod dry_run;
+mod escape;
 mod input;
 mod metrics;
 mod output;
+mod pushgateway;
 mod rotate;
 mod simulate;
 
@@ -35,7 +37,7 @@ use rotate::{KubeClient, recorder, rotate};
 pub use rotate::{WAIT_TEMPLATE, wait_bar, waiting_for};
 
 pub use cli::{Cli, Command, Format};
-pub use metrics::Pushgateway;
+pub use pushgateway::Pushgateway;
 
 /// Builds the store named by the target flags and runs `$body` with it.
 macro_rules! with_store {
@@ -336,12 +338,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check(args) => {
             let profile = load_profile(&args.target, |_| {})?;
-            let push = args
-                .pushgateway
-                .as_ref()
-                .map(|gw| (gw, args.pushgateway_job.as_str()));
+            let push = pushgateway::Push::from_args(&args)?;
             with_store!(&args.target, false, store => {
-                check(store, profile, args.warn_within, format, push).await
+                check(store, profile, args.warn_within, format, push.as_ref()).await
             })
         }
         Command::Simulate(args) => simulate::run(args, format).await,
@@ -487,7 +486,7 @@ async fn check<S: Store>(
     profile: Profile,
     warn_within: std::time::Duration,
     format: Format,
-    push: Option<(&Pushgateway, &str)>,
+    push: Option<&pushgateway::Push>,
 ) -> Result<ExitCode> {
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
@@ -495,17 +494,11 @@ async fn check<S: Store>(
     if format == Format::Openmetrics || push.is_some() {
         let registry = metrics::collect(&profile, &observed, &report, now);
         let text = metrics::encode(&registry)?;
-        if let Some((gateway, job)) = push {
+        if let Some(push) = push {
             let grouping = [("namespace", profile.namespace.as_str())];
-            gateway
-                .push(
-                    job,
-                    &grouping,
-                    text.clone(),
-                    std::time::Duration::from_secs(30),
-                )
-                .await?;
-            tracing::info!(url = %gateway.group_url(job, &grouping), "metrics pushed");
+            push.push(&grouping, text.clone()).await?;
+            let url = push.gateway.group_url(&push.job, &grouping);
+            tracing::info!(url = %url, "metrics pushed");
         }
         if format == Format::Openmetrics {
             let mut out = std::io::stdout().lock();

@@ -1,6 +1,6 @@
 //! Metrics a Prometheus user can alert on: `check -o openmetrics` (for a node-exporter
 //! textfile collector) and `check --pushgateway URL` (for Jobs and CronJobs, which live
-//! too briefly to be scraped).
+//! too briefly to be scraped; the push itself is in `pushgateway.rs`).
 //!
 //! Every series is labelled with what it is about (`namespace`, `secret`, `key`, `block`,
 //! `peer`), never with a sentence, and every series a profile implies is present: a
@@ -21,17 +21,12 @@
 //! | `certrotate_check_problems` | namespace | missing Secrets or keys, unreadable blocks |
 //! | `certrotate_check_timestamp_seconds` | namespace | when the check ran |
 
-use std::time::Duration;
-
-use anyhow::{Context, Result, bail};
-use base64::Engine as _;
+use anyhow::{Context, Result};
 use certrotate_core::plan::{
     KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, Phase, ProfileObjects,
     RotationState,
 };
 use certrotate_core::{CheckReport, Origin, Profile, inspect_pem, verify_chain};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -327,147 +322,4 @@ pub(crate) fn encode(registry: &Registry) -> Result<String> {
     prometheus_client::encoding::text::encode(&mut text, registry)
         .context("encoding the metrics")?;
     Ok(text)
-}
-
-/// A Pushgateway's base URL, from `--pushgateway`: `http://HOST[:PORT][/PREFIX]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pushgateway {
-    base: String,
-}
-
-impl std::str::FromStr for Pushgateway {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.is_empty() {
-            return Err(
-                "empty (to push nothing, leave it out or unset CERTROTATE_PUSHGATEWAY)".into(),
-            );
-        }
-        let uri: hyper::Uri = s.parse().map_err(|e| format!("{s:?} is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(format!(
-                    "{s:?}: only http:// is supported (push to the Pushgateway's in-cluster \
-                     Service, or through a TLS sidecar)"
-                ));
-            }
-            _ => return Err(format!("{s:?}: expected http://HOST[:PORT]")),
-        }
-        if uri.authority().is_none() {
-            return Err(format!("{s:?}: no host"));
-        }
-        if uri.query().is_some() {
-            return Err(format!("{s:?}: a query has no place in a Pushgateway URL"));
-        }
-        Ok(Self {
-            base: s.trim_end_matches('/').to_owned(),
-        })
-    }
-}
-
-impl std::fmt::Display for Pushgateway {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.base)
-    }
-}
-
-impl Pushgateway {
-    /// The URL of the group `job` with the `grouping` labels:
-    /// `BASE/metrics/job/JOB/LABEL/VALUE...`, a value that is not a plain path segment
-    /// base64url-encoded (`LABEL@base64/...`), as the Pushgateway reads it.
-    pub(crate) fn group_url(&self, job: &str, grouping: &[(&str, &str)]) -> String {
-        let mut url = format!("{}/metrics", self.base);
-        for (label, value) in std::iter::once(("job", job)).chain(grouping.iter().copied()) {
-            let plain = !value.is_empty()
-                && value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if plain {
-                url.push_str(&format!("/{label}/{value}"));
-            } else {
-                let encoded = base64::engine::general_purpose::URL_SAFE.encode(value);
-                // The Pushgateway reads an empty value as `=` (one padding character).
-                let encoded = if encoded.is_empty() {
-                    "=".into()
-                } else {
-                    encoded
-                };
-                url.push_str(&format!("/{label}@base64/{encoded}"));
-            }
-        }
-        url
-    }
-
-    /// Replaces the group's metrics with `body` (HTTP PUT), failing on any answer but 2xx
-    /// or after `timeout`.
-    pub(crate) async fn push(
-        &self,
-        job: &str,
-        grouping: &[(&str, &str)],
-        body: String,
-        timeout: Duration,
-    ) -> Result<()> {
-        let url = self.group_url(job, grouping);
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http::<Full<Bytes>>();
-        let request = hyper::Request::put(&url)
-            // The Pushgateway parses the Prometheus text format; OpenMetrics text of gauges
-            // is that format too (`# UNIT` and `# EOF` read as comments).
-            .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4")
-            .body(Full::new(Bytes::from(body)))
-            .with_context(|| format!("pushing metrics to {url}"))?;
-        let exchange = async {
-            let response = client.request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            anyhow::Ok((status, body))
-        };
-        let (status, body) = tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer within {}s", timeout.as_secs()))
-            .and_then(|r| r)
-            .with_context(|| format!("pushing metrics to {url}"))?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            bail!(
-                "pushing metrics to {url}: the Pushgateway answered {status}: {}",
-                text.trim()
-            );
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn group_urls_encode_what_is_not_a_plain_segment() {
-        let gw: Pushgateway = "http://pushgateway.monitoring:9091/".parse().unwrap();
-        assert_eq!(
-            gw.group_url("certrotate", &[("namespace", "envoy-gateway-system")]),
-            "http://pushgateway.monitoring:9091/metrics/job/certrotate/namespace/envoy-gateway-system"
-        );
-        assert_eq!(
-            gw.group_url("a/b", &[("x", "")]),
-            "http://pushgateway.monitoring:9091/metrics/job@base64/YS9i/x@base64/="
-        );
-    }
-
-    #[test]
-    fn only_plain_http_urls_are_pushgateways() {
-        assert!(
-            "https://gw:9091"
-                .parse::<Pushgateway>()
-                .unwrap_err()
-                .contains("only http://")
-        );
-        assert!("gw:9091".parse::<Pushgateway>().is_err());
-        assert!("http://gw:9091/?x=1".parse::<Pushgateway>().is_err());
-        assert!("http://gw:9091/prefix".parse::<Pushgateway>().is_ok());
-    }
 }

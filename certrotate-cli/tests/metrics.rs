@@ -540,10 +540,10 @@ fn a_refused_push_fails_the_check_naming_the_url_and_the_answer() {
         "--dir",
         dir.path().to_str().unwrap(),
         "--pushgateway",
-        "https://gw:9091",
+        "ftp://gw:9091",
     ]);
     assert_eq!(code, 2, "a usage error: {err}");
-    assert!(err.contains("only http://"), "{err}");
+    assert!(err.contains("expected http[s]://"), "{err}");
 }
 
 #[test]
