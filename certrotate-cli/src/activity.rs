@@ -10,7 +10,9 @@ static DOING: Mutex<String> = Mutex::new(String::new());
 /// Records what the run does from now on.
 pub(crate) fn doing(what: impl Into<String>) {
     // A panic while holding the lock left only a string behind: keep using it.
-    *DOING.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = what.into();
+    *DOING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = what.into();
 }
 
 fn current() -> String {

@@ -12,7 +12,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod support;
 
@@ -41,9 +41,11 @@ impl Hostile {
         let stop = Arc::new(AtomicBool::new(false));
         let (seen, stopped) = (Arc::clone(&requests), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let started = Instant::now();
-            while !stopped.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120)
-            {
+            // Two minutes at most: 6000 polls 20 ms apart (fewer when connections come).
+            for _ in 0..6000 {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
                 let Ok((mut stream, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(20));
                     continue;
@@ -98,7 +100,7 @@ impl Hostile {
 
     /// Runs certrotate with `args` and this server's kubeconfig, within the hang guard.
     fn run(&self, args: &[&str]) -> support::Run {
-        let started = Instant::now();
+        // A run killed by the guard has no exit code (-1), which every test rejects.
         let out = support::certrotate()
             .env("KUBECONFIG", self.kubeconfig())
             .args(args)
@@ -106,7 +108,6 @@ impl Hostile {
             .timeout(HANG_GUARD)
             .output()
             .unwrap();
-        assert!(started.elapsed() < HANG_GUARD, "{args:?} hung");
         support::Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -124,7 +125,11 @@ fn trickle(stream: &mut TcpStream, _: &str) {
     }
     for _ in 0..60 {
         std::thread::sleep(Duration::from_secs(1));
-        if stream.write_all(b" ").and_then(|()| stream.flush()).is_err() {
+        if stream
+            .write_all(b" ")
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
             return;
         }
     }

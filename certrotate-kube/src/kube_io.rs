@@ -67,7 +67,9 @@ pub fn bounded_client(
     mut config: kube::Config,
     limits: ClientLimits,
 ) -> Result<kube::Client, kube::Error> {
-    let shorter = |t: Option<Duration>| Some(t.map_or(limits.request_timeout, |t| t.min(limits.request_timeout)));
+    let shorter = |t: Option<Duration>| {
+        Some(t.map_or(limits.request_timeout, |t| t.min(limits.request_timeout)))
+    };
     config.connect_timeout = shorter(config.connect_timeout);
     config.read_timeout = shorter(config.read_timeout);
     Ok(kube::client::ClientBuilder::try_from(config)?
@@ -249,14 +251,9 @@ mod tests {
 
     use super::*;
 
-    type Inner = tower::util::ServiceFn<
-        fn(Request<Body>) -> std::future::Ready<Result<Response<Body>, BoxError>>,
-    >;
+    type Answer = fn(Request<Body>) -> std::future::Ready<Result<Response<Body>, BoxError>>;
 
-    fn bounded(
-        limits: ClientLimits,
-        answer: fn(Request<Body>) -> std::future::Ready<Result<Response<Body>, BoxError>>,
-    ) -> Bounded<Inner> {
+    fn bounded(limits: ClientLimits, answer: Answer) -> Bounded<tower::util::ServiceFn<Answer>> {
         BoundsLayer(limits).layer(tower::service_fn(answer))
     }
 
@@ -266,8 +263,9 @@ mod tests {
             .unwrap()
     }
 
-    /// A declared length past the limit is refused without reading; an undeclared one is
-    /// cut where it passes the limit.
+    /// A declared length past the limit is refused before its body is read (an undeclared
+    /// one is cut where it passes the limit: `certrotate-cli/tests/hostile_api.rs`); an
+    /// answer at the limit is read whole.
     #[tokio::test]
     async fn an_answer_past_the_limit_is_dropped_naming_the_request() {
         let limits = ClientLimits::default().with_max_answer_bytes(10);

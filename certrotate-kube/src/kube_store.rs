@@ -26,10 +26,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use backon::BackoffBuilder as _;
 use certrotate_core::plan::{
     ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
 };
-use backon::BackoffBuilder as _;
 use certrotate_core::profile::{WebhookKind, WorkloadKind};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -281,11 +281,11 @@ struct ApiFailure {
 
 impl ApiFailure {
     fn new(e: &(dyn std::error::Error + 'static)) -> Self {
-        let status = e.downcast_ref::<kube::Error>().and_then(|e| match e {
-            kube::Error::Api(s) => Some(s.code),
-            #[allow(clippy::wildcard_enum_match_arm)] // foreign and non-exhaustive
-            _ => None,
-        });
+        let status = if let Some(kube::Error::Api(s)) = e.downcast_ref::<kube::Error>() {
+            Some(s.code)
+        } else {
+            None
+        };
         Self {
             text: Self::describe(e),
             status,
@@ -729,7 +729,11 @@ struct RawWebhooks<'a> {
 }
 
 impl<'a> RawWebhooks<'a> {
-    fn of(kind: &'static str, name: &'a str, object: &'a DynamicObject) -> Result<Self, FieldError> {
+    fn of(
+        kind: &'static str,
+        name: &'a str,
+        object: &'a DynamicObject,
+    ) -> Result<Self, FieldError> {
         let hooks = match object.data.get("webhooks") {
             None | Some(Value::Null) => &[][..],
             Some(Value::Array(hooks)) => hooks.as_slice(),
@@ -755,7 +759,12 @@ impl<'a> RawWebhooks<'a> {
             Some(v @ Value::String(_)) => serde_json::from_value::<ByteString>(v.clone())
                 .map(|b| b.0)
                 .map_err(|_| Self::error(self.kind, self.name, field(), "is not base64")),
-            Some(_) => Err(Self::error(self.kind, self.name, field(), "is not a string")),
+            Some(_) => Err(Self::error(
+                self.kind,
+                self.name,
+                field(),
+                "is not a string",
+            )),
         }
     }
 
@@ -765,7 +774,12 @@ impl<'a> RawWebhooks<'a> {
             .get("name")
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                Self::error(self.kind, self.name, format!("webhooks[{i}].name"), "is not a string")
+                Self::error(
+                    self.kind,
+                    self.name,
+                    format!("webhooks[{i}].name"),
+                    "is not a string",
+                )
             })
     }
 }
@@ -799,8 +813,14 @@ fn webhook_patch(
         if hooks.ca_bundle(i)? == *bundle {
             continue;
         }
-        let value = serde_json::to_value(ByteString(bundle.clone()))
-            .map_err(|_| RawWebhooks::error(hooks.kind, hooks.name, format!("webhooks[{i}].clientConfig.caBundle"), "cannot be encoded"))?;
+        let value = serde_json::to_value(ByteString(bundle.clone())).map_err(|_| {
+            RawWebhooks::error(
+                hooks.kind,
+                hooks.name,
+                format!("webhooks[{i}].clientConfig.caBundle"),
+                "cannot be encoded",
+            )
+        })?;
         let config = &hooks.hooks[i].get("clientConfig");
         changes.push(match config {
             Some(Value::Object(c)) if c.get("caBundle").is_some_and(|v| !v.is_null()) => {
@@ -878,13 +898,17 @@ impl WebhookStore for KubeStore {
         if hooks.hooks.len() != ca_bundles.len() {
             return Err(StoreError::Conflict);
         }
-        let Some(patch) = webhook_patch(&hooks, expected_version, ca_bundles).map_err(field_error)?
+        let Some(patch) =
+            webhook_patch(&hooks, expected_version, ca_bundles).map_err(field_error)?
         else {
             return Ok(expected_version.to_owned());
         };
         let params = self.patch_params();
         let patch = Patch::<()>::Json(patch);
-        match self.retry(|| api.patch(&webhook.name, &params, &patch)).await {
+        match self
+            .retry(|| api.patch(&webhook.name, &params, &patch))
+            .await
+        {
             Ok(patched) => Ok(patched.metadata.resource_version.unwrap_or_default()),
             // 422 is a failed `test` or a change the API server refused: which one, the
             // object as it is now says (its status text is not a contract).
@@ -893,7 +917,11 @@ impl WebhookStore for KubeStore {
                 let changed = now.as_ref().is_none_or(|o| {
                     o.metadata.resource_version.as_deref() != Some(expected_version)
                 });
-                if changed { Err(StoreError::Conflict) } else { Err(e) }
+                if changed {
+                    Err(StoreError::Conflict)
+                } else {
+                    Err(e)
+                }
             }
             Err(e) => Err(e),
         }

@@ -424,7 +424,10 @@ async fn raw(
         .method(method)
         .uri(path)
         .header("content-type", "application/json")
-        .body(body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default())
+        .body(
+            body.map(|b| serde_json::to_vec(b).unwrap())
+                .unwrap_or_default(),
+        )
         .unwrap();
     client.request::<serde_json::Value>(request).await.unwrap()
 }
@@ -495,7 +498,10 @@ async fn a_webhook_update_keeps_every_field_no_type_knows() {
         }
         v
     };
-    assert_ne!(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+    assert_ne!(
+        after["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
     assert_eq!(volatile(after), volatile(expected));
     assert!(
         server

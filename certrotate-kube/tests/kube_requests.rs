@@ -389,7 +389,11 @@ async fn webhook_update_is_a_json_patch_testing_version_and_names() {
         reply(send, 200, hook_json("6"));
     });
     let version = store
-        .update_webhook(&hook(), "5", &[b"new".to_vec(), b"new".to_vec(), b"new".to_vec()])
+        .update_webhook(
+            &hook(),
+            "5",
+            &[b"new".to_vec(), b"new".to_vec(), b"new".to_vec()],
+        )
         .await
         .unwrap();
     assert_eq!(version, "6");
@@ -419,9 +423,15 @@ async fn a_failed_webhook_patch_test_is_a_conflict_only_if_the_object_changed() 
         }
     });
     let bundles = [b"x".to_vec(), b"x".to_vec(), b"x".to_vec()];
-    let err = store.update_webhook(&hook(), "5", &bundles).await.unwrap_err();
+    let err = store
+        .update_webhook(&hook(), "5", &bundles)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err}");
-    let err = store.update_webhook(&hook(), "5", &bundles).await.unwrap_err();
+    let err = store
+        .update_webhook(&hook(), "5", &bundles)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::Backend(_)) && err.to_string().contains("Invalid"),
         "{err}"
@@ -464,7 +474,9 @@ async fn a_429_storm_costs_one_retry_budget_per_observation() {
         }
     });
     let profile = certrotate_core::Profile::envoy_gateway("ns");
-    let err = certrotate_kube::observe(&store, &profile).await.unwrap_err();
+    let err = certrotate_kube::observe(&store, &profile)
+        .await
+        .unwrap_err();
     assert!(err.is_transient(), "{err}");
     // One attempt and the store's two retries; before, 3 more for each of the Secrets.
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3, "{err}");
