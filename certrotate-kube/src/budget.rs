@@ -27,6 +27,8 @@ pub(crate) async fn step<F: Future>(f: F) -> F::Output {
 /// Whether a store may retry once more, counting the retry if so: within a step, while the
 /// step has made fewer than `max` retries; outside one, while this call has
 /// (`call_retries`, the retries the call made so far).
+// Only the Kubernetes store retries; the steps are marked in every build.
+#[cfg_attr(not(feature = "kube"), allow(dead_code))]
 pub(crate) fn take_retry(max: u32, call_retries: u32) -> bool {
     STEP_RETRIES
         .try_with(|used| {
