@@ -198,7 +198,7 @@ impl WebhookStore for KubeStore {
     }
 
     /// A GET (as raw JSON) and one JSON patch of the changed `caBundle`s, tested against
-    /// the version and the webhooks' names (see [`webhook_patch`]). A failed `test` (the
+    /// the version and the webhooks' names (`webhook_patch`). A failed `test` (the
     /// API server's 422) is a conflict when the object changed since `expected_version`.
     async fn update_webhook(
         &self,
