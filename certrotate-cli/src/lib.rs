@@ -600,7 +600,15 @@ mod tests {
     /// `--help` listed statuses 0 to 4 but not 5, which `rotate` and `renew` return.
     #[test]
     fn help_lists_every_exit_status() {
-        for code in [0, 1, 2, EXIT_UNTRUSTED, EXIT_EXPIRING, EXIT_CA_EXPIRES] {
+        for code in [
+            0,
+            1,
+            2,
+            EXIT_UNTRUSTED,
+            EXIT_EXPIRING,
+            EXIT_CA_EXPIRES,
+            EXIT_TIMEOUT,
+        ] {
             assert!(
                 cli::EXIT_STATUS.contains(&format!("\n  {code}  ")),
                 "exit status {code} missing from --help"
