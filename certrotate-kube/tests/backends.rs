@@ -323,8 +323,7 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
     let msg = chain(&err);
     assert!(
         msg.starts_with(&format!(
-            "writing secret {NS}/envoy: gave up after 4 attempts (no answer within the \
-             client's read timeout)"
+            "writing secret {NS}/envoy: gave up after 4 attempts (the last one timed out)"
         )),
         "{msg}"
     );

@@ -731,4 +731,17 @@ mod failure_tests {
             "{text}"
         );
     }
+
+    /// Finding 1 of round 3: an answer that does not parse was described by serde, which
+    /// quotes the value it could not take (a Secret's data). Where, never what.
+    #[test]
+    fn a_parse_failure_is_described_without_the_value() {
+        let parse = serde_json::from_str::<std::collections::BTreeMap<String, u32>>(
+            r#"{"tls.key": "SECRET-KEY-MATERIAL"}"#,
+        )
+        .unwrap_err();
+        let text = ApiFailure::new(&kube::Error::SerdeError(parse)).to_string();
+        assert!(!text.contains("SECRET-KEY"), "{text}");
+        assert!(text.contains("line 1, column"), "{text}");
+    }
 }
