@@ -19,7 +19,8 @@ EXIT STATUS:
      simulate: a step breaks a combination of leaf and trust store
   4  check: a certificate expires within --warn-within
   5  rotate, renew: leaves are due for renewal but the CA expires first, and no rotation
-     policy (--rotate-ca-before) allows rotating it: rotate the CA";
+     policy (--rotate-ca-before) allows rotating it: rotate the CA
+  6  the run did not finish within --timeout (the message says what it was doing)";
 
 /// Rotate the TLS certificates of a Kubernetes control plane without a single failed mTLS
 /// handshake: trust first, then leaves, resumable after any crash.
@@ -167,6 +168,37 @@ pub struct TargetArgs {
     /// CA that signs every leaf.
     #[arg(long, conflicts_with = "kube")]
     pub insecure_skip_dir_checks: bool,
+    #[command(flatten)]
+    pub limits: TimeLimits,
+}
+
+/// How long a run, and each of its requests to the API server, may take.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct TimeLimits {
+    /// Give up on one request to the Kubernetes API after this long, its whole answer
+    /// included (a failed request is retried within each step's retry budget).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_nonzero_duration)]
+    pub request_timeout: Duration,
+    /// Give up on the whole run after this long, whatever it is doing (exit 6). Default:
+    /// 1h for `rotate --wait`, 5m otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = parse_nonzero_duration)]
+    pub timeout: Option<Duration>,
+}
+
+impl TimeLimits {
+    /// The default `--timeout` of a run that sleeps through a whole rotation.
+    pub const WAIT_DEFAULT: Duration = Duration::from_secs(3600);
+    /// The default `--timeout` of every other run.
+    pub const DEFAULT: Duration = Duration::from_secs(300);
+
+    /// The limit of the whole run: `--timeout`, or the default for a run that waits or not.
+    pub fn run_limit(&self, waits: bool) -> Duration {
+        self.timeout.unwrap_or(if waits {
+            Self::WAIT_DEFAULT
+        } else {
+            Self::DEFAULT
+        })
+    }
 }
 
 impl TargetArgs {
@@ -191,6 +223,20 @@ impl TargetArgs {
 }
 
 impl Command {
+    /// How long the whole run may take (`--timeout`), for the commands that read or write
+    /// Secrets; `None` for those that only read their arguments.
+    pub fn run_limit(&self) -> Option<Duration> {
+        match self {
+            Command::Rotate(args) => Some(args.target.limits.run_limit(args.wait)),
+            Command::Status(target) => Some(target.limits.run_limit(false)),
+            Command::Renew(args) => Some(args.target.limits.run_limit(false)),
+            Command::Inspect(args) => Some(args.target.limits.run_limit(false)),
+            Command::Check(args) => Some(args.target.limits.run_limit(false)),
+            Command::Simulate(args) => Some(args.limits.run_limit(false)),
+            Command::Bundle(_) | Command::Completions { .. } => None,
+        }
+    }
+
     /// The first flag of this command line that only works on a cluster (`--kube`,
     /// `--kubeconfig`, `--context`, `--dry-run=server`), if any.
     pub fn kube_flag(&self) -> Option<&'static str> {
@@ -227,13 +273,10 @@ pub struct RotateArgs {
     /// `staged`: trust, wait, leaves (no failed handshake); `single-step`: upstream's order.
     #[arg(long, default_value = "staged", value_parser = parse_strategy())]
     pub strategy: Strategy,
-    /// Run to the end, sleeping through convergence intervals and rollouts. Without it,
-    /// one run advances one phase and exits.
+    /// Run to the end, sleeping through convergence intervals and rollouts (within
+    /// --timeout, 1h by default). Without it, one run advances one phase and exits.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait, give up after this long.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
-    pub timeout: Duration,
     /// How long every component gets to load a phase's writes [default: 5m]. A rotation
     /// keeps the interval it started with; with --force, this one replaces it. With
     /// --kube, less than 2m (the kubelet's 60 s sync plus its cache delay) is refused
@@ -323,8 +366,18 @@ pub struct InspectArgs {
 
 impl InspectArgs {
     /// The Secret to inspect, for `secret/NAME` and `secret NAME` (`secrets` too); `None`
-    /// for a file or folder.
+    /// for a file or folder. The name is checked as Kubernetes checks an object name
+    /// before any request carries it in a URL (or local mode in a path).
     pub fn secret(&self) -> Result<Option<&str>, String> {
+        let name = self.secret_name()?;
+        if let Some(name) = name {
+            certrotate_core::profile::validate_subdomain(name)
+                .map_err(|e| format!("inspect: not a Secret name: {e}"))?;
+        }
+        Ok(name)
+    }
+
+    fn secret_name(&self) -> Result<Option<&str>, String> {
         let kind_and_name = self
             .what
             .split_once('/')
@@ -392,6 +445,14 @@ pub struct CheckArgs {
 
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     certrotate_core::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// A duration that must not be zero (a time limit of nothing would fail every run).
+pub(crate) fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?}: must be longer than zero")),
+        d => Ok(d),
+    }
 }
 
 /// `--strategy`: its values are listed in help and completed by the shell.

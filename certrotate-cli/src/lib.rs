@@ -5,6 +5,7 @@
 #![warn(clippy::wildcard_enum_match_arm)]
 #![warn(missing_docs)]
 
+mod activity;
 mod cli;
 mod dry_run;
 mod escape;
@@ -56,11 +57,17 @@ macro_rules! with_store {
             return Err(without_kube(_flag).into());
             #[cfg(feature = "kube")]
             {
-                let $store =
-                    KubeStore::connect(target.kubeconfig.as_deref(), target.context.as_deref())
-                        .await
-                        .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
-                        .with_dry_run($dry_run);
+                activity::doing("connecting to the Kubernetes API");
+                let limits = certrotate_kube::ClientLimits::default()
+                    .with_request_timeout(target.limits.request_timeout);
+                let $store = KubeStore::connect_with(
+                    target.kubeconfig.as_deref(),
+                    target.context.as_deref(),
+                    limits,
+                )
+                .await
+                .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
+                .with_dry_run($dry_run);
                 let $client = Some($store.client().clone());
                 $body
             }
@@ -93,6 +100,9 @@ pub const EXIT_EXPIRING: u8 = 4;
 /// Exit status: leaves are due for renewal but the CA expires first ("the CA expires at
 /// T: rotate it"), and no rotation policy (`--rotate-ca-before`) allows rotating it.
 pub const EXIT_CA_EXPIRES: u8 = 5;
+/// Exit status: the run did not finish within `--timeout` (nor would a wait of `rotate
+/// --wait` end within it).
+pub const EXIT_TIMEOUT: u8 = 6;
 
 /// Parses the arguments, runs the command and turns errors into a message and exit 1.
 pub fn main() -> ExitCode {
@@ -117,11 +127,7 @@ pub fn main() -> ExitCode {
             if let Some(hint) = hint(&e) {
                 eprintln!("hint: {hint}");
             }
-            if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::FAILURE
-            }
+            exit_code(&e)
         }
     }
 }
@@ -149,6 +155,24 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         "if you created that CA Secret yourself, run `certrotate rotate --trust-existing-ca` \
          once; otherwise delete it and run again",
     )
+}
+
+/// The exit status of a failed run: a usage error, a time limit, or any other failure.
+pub fn exit_code(e: &anyhow::Error) -> ExitCode {
+    if e.downcast_ref::<UsageError>().is_some() {
+        ExitCode::from(EXIT_USAGE)
+    } else if e.downcast_ref::<activity::TimedOut>().is_some()
+        || e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<certrotate_kube::Error>(),
+                Some(certrotate_kube::Error::Timeout { .. })
+            )
+        })
+    {
+        ExitCode::from(EXIT_TIMEOUT)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Exit status: a usage error (also clap's).
@@ -246,7 +270,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if !KUBE_SUPPORT && let Some(flag) = cli.command.kube_flag() {
         return Err(without_kube(flag).into());
     }
-    match cli.command {
+    // One deadline for the whole run, whatever it is doing: a request that trickles, a
+    // storm of retries, a wait. Each request has its own (--request-timeout) within it.
+    match cli.command.run_limit() {
+        Some(limit) => activity::within(limit, run_command(cli.command, format, cli.verbose)).await,
+        None => run_command(cli.command, format, cli.verbose).await,
+    }
+}
+
+async fn run_command(command: Command, format: Format, verbose: u8) -> Result<ExitCode> {
+    match command {
         Command::Rotate(args) => {
             let profile = load_profile(&args.target, |p| {
                 if let Some(alg) = args.key_algorithm {
@@ -294,7 +327,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             options.bundle_policy = BundlePolicy::new(args.max_carried);
             let mode = if args.wait {
                 RunMode::UntilDone {
-                    timeout: args.timeout,
+                    timeout: args.target.limits.run_limit(true),
                 }
             } else {
                 RunMode::Once
@@ -305,6 +338,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store, client => {
                 if request_rotation {
+                    activity::doing("reading the profile's objects");
                     let observed = observe(&store, &profile).await?;
                     let base = certrotate_core::plan::rotation_base(&profile, &observed)?;
                     options.request = Some(RotationRequest::AwayFrom(base));
@@ -345,7 +379,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Simulate(args) => simulate::run(args, format).await,
         Command::Inspect(args) => inspect(&args, format).await,
-        Command::Bundle(args) => bundle(&args, format, cli.verbose),
+        Command::Bundle(args) => bundle(&args, format, verbose),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -445,6 +479,7 @@ pub fn without_kube(flag: &str) -> UsageError {
 /// `status`: the library's observation and its read-only view of the state; no key is
 /// generated and no plan is made.
 async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {
+    activity::doing("reading the profile's objects");
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
     let status = certrotate_core::plan::status(&profile, &observed, &PlanOptions::default(), now)?;
@@ -488,6 +523,7 @@ async fn check<S: Store>(
     format: Format,
     push: Option<&pushgateway::Push>,
 ) -> Result<ExitCode> {
+    activity::doing("reading the profile's objects");
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
     let report = certrotate_core::check(&profile, &observed, now, warn_within)?;
@@ -495,6 +531,7 @@ async fn check<S: Store>(
         let registry = metrics::collect(&profile, &observed, &report, now);
         let text = metrics::encode(&registry)?;
         if let Some(push) = push {
+            activity::doing("pushing the metrics to the Pushgateway");
             let grouping = [("namespace", profile.namespace.as_str())];
             push.push(&grouping, text.clone()).await?;
             let url = push.gateway.group_url(&push.job, &grouping);
@@ -526,6 +563,7 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
         let profile = load_profile(&args.target, |_| {})?;
         let secret = ObjectRef::new(&profile.namespace, name);
         let observed = with_store!(&args.target, false, store => {
+            activity::doing(format!("reading secret {secret}"));
             store.read_secret(&secret).await.map_err(|e| anyhow::anyhow!("reading secret {secret}: {e}"))?
         });
         let Some(observed) = observed else {
@@ -633,7 +671,15 @@ mod tests {
     /// `--help` listed statuses 0 to 4 but not 5, which `rotate` and `renew` return.
     #[test]
     fn help_lists_every_exit_status() {
-        for code in [0, 1, 2, EXIT_UNTRUSTED, EXIT_EXPIRING, EXIT_CA_EXPIRES] {
+        for code in [
+            0,
+            1,
+            2,
+            EXIT_UNTRUSTED,
+            EXIT_EXPIRING,
+            EXIT_CA_EXPIRES,
+            EXIT_TIMEOUT,
+        ] {
             assert!(
                 cli::EXIT_STATUS.contains(&format!("\n  {code}  ")),
                 "exit status {code} missing from --help"

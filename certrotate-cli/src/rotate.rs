@@ -12,7 +12,7 @@ use certrotate_kube::events::EventRecorder;
 use certrotate_kube::{Clock, Rotator, RunMode, Store, SystemClock, events};
 
 use crate::cli::{self, Format};
-use crate::{EXIT_CA_EXPIRES, dry_run, output};
+use crate::{EXIT_CA_EXPIRES, activity, dry_run, output};
 
 /// The Kubernetes client (`None` in local mode); none exists without the `kube` feature.
 #[cfg(feature = "kube")]
@@ -76,17 +76,16 @@ pub(crate) async fn rotate<S: Store>(
         output::plans(&plans, format, &target)?;
         return Ok(ExitCode::SUCCESS);
     }
+    activity::doing("reading the profile's objects and planning");
     let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
     // Events are published as the run goes (a `--wait` rotation takes many minutes, and a
     // run that fails keeps what it did before), by a task of their own.
     let mut publisher = None;
+    let mut sender = None;
     if let (Some(recorder), None) = (events, dry_run) {
-        let (sender, mut received) =
+        let (events, mut received) =
             tokio::sync::mpsc::unbounded_channel::<certrotate_kube::Event>();
-        rotator = rotator.with_observer(move |e| {
-            // The receiver lives until the rotator (and this sender) is dropped.
-            let _ = sender.send(e.clone());
-        });
+        sender = Some(events);
         publisher = Some(tokio::spawn(async move {
             let mut stream = events::NoticeStream::default();
             while let Some(e) = received.recv().await {
@@ -95,6 +94,15 @@ pub(crate) async fn rotate<S: Store>(
             (recorder, stream)
         }));
     }
+    rotator = rotator.with_observer(move |e| {
+        if let Some(doing) = doing_after(e) {
+            activity::doing(doing);
+        }
+        if let Some(sender) = &sender {
+            // The receiver lives until the rotator (and this sender) is dropped.
+            let _ = sender.send(e.clone());
+        }
+    });
     if let Some(kind) = dry_run {
         // Only the server's dry run remains here; a client dry run returned above.
         let plan = rotator.plan().await?;
@@ -115,6 +123,7 @@ pub(crate) async fn rotate<S: Store>(
     let result = rotator.run(mode).await;
     drop(rotator);
     if let Some(publisher) = publisher {
+        activity::doing("recording Kubernetes Events on the CA Secret");
         match publisher.await {
             Ok((recorder, mut stream)) => {
                 let last = match &result {
@@ -144,6 +153,33 @@ pub(crate) async fn rotate<S: Store>(
         | Summary::Retire { .. }
         | Summary::Done { .. } => ExitCode::SUCCESS,
     })
+}
+
+/// What the run does after the engine reported `e` (for the `--timeout` error); `None`:
+/// still what it was doing.
+fn doing_after(e: &certrotate_kube::Event) -> Option<String> {
+    use certrotate_kube::Event;
+    match e {
+        Event::Planned { summary, .. } => Some(format!("applying the plan \"{summary}\"")),
+        Event::Conflict { object, .. } => Some(format!(
+            "reading the profile's objects again after a conflict on {object}"
+        )),
+        Event::Waiting { until, reason } => Some(format!(
+            "waiting until {} ({reason})",
+            certrotate_core::rfc3339(*until)
+        )),
+        Event::WaitingForRollout { workloads } => {
+            let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
+            Some(format!("waiting for the rollout of {}", names.join(", ")))
+        }
+        Event::SecretCreated { .. }
+        | Event::SecretUpdated { .. }
+        | Event::SecretUnchanged { .. }
+        | Event::WebhookUpdated { .. }
+        | Event::WorkloadRestarted { .. }
+        | Event::Note(_)
+        | Event::TrustAtRisk { .. } => None,
+    }
 }
 
 /// The system clock, showing a countdown on a terminal while the engine waits for a phase
@@ -177,8 +213,14 @@ impl Clock for ProgressClock {
         at: time::OffsetDateTime,
         next: &Next,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        // After the wait the engine reads again: that is what a timeout then interrupts.
+        let then_read = || activity::doing("reading the profile's objects and planning");
         if !self.terminal {
-            return SystemClock.sleep_until(at);
+            let sleep = SystemClock.sleep_until(at);
+            return Box::pin(async move {
+                sleep.await;
+                then_read();
+            });
         }
         let total = (at - self.now()).whole_seconds().max(0) as u64;
         let bar = wait_bar(total, next, at);
@@ -193,6 +235,7 @@ impl Clock for ProgressClock {
                 .await;
             }
             bar.finish_and_clear();
+            then_read();
         })
     }
 }

@@ -69,6 +69,8 @@ pub struct SimulateArgs {
     /// Seed of the simulated keys and serials.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    #[command(flatten)]
+    pub limits: cli::TimeLimits,
 }
 
 impl SimulateArgs {
@@ -96,6 +98,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
         profile: args.profile.clone(),
         // Reading an observed DIR is held to the same ownership checks as any other run.
         insecure_skip_dir_checks: false,
+        limits: args.limits,
     };
     let profile = load_profile(&target, |p| {
         if let Some(alg) = args.key_algorithm {
@@ -113,9 +116,13 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
         return Err(crate::without_kube(_flag).into());
         #[cfg(feature = "kube")]
         {
-            let store = KubeStore::try_default(args.context.as_deref())
+            crate::activity::doing("connecting to the Kubernetes API");
+            let limits = certrotate_kube::ClientLimits::default()
+                .with_request_timeout(args.limits.request_timeout);
+            let store = KubeStore::connect_with(None, args.context.as_deref(), limits)
                 .await
                 .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+            crate::activity::doing("reading the profile's objects");
             (
                 Start::Observed(observe(&store, &profile).await?),
                 "the cluster".to_owned(),

@@ -118,7 +118,9 @@ fn needed(profile: &Profile) -> (BTreeSet<Grant>, BTreeSet<Grant>) {
             WebhookKind::Mutating => "mutatingwebhookconfigurations",
             WebhookKind::Validating => "validatingwebhookconfigurations",
         };
-        for verb in ["get", "update"] {
+        // GET as raw JSON, then a JSON patch that tests the resourceVersion and changes
+        // only the caBundles (an update would PUT the object whole).
+        for verb in ["get", "patch"] {
             cluster.insert(grant(
                 "admissionregistration.k8s.io",
                 resource,

@@ -30,8 +30,9 @@ pub enum StoreError {
     #[error("not applicable to this store: {0}")]
     NotApplicable(&'static str),
     /// A transient failure (throttling, a 5xx, a timeout, a lost connection) outlasted the
-    /// store's retries. Trying again later may succeed.
-    #[error("gave up after {attempts} attempts{}", if *timed_out { " (no answer within the client's read timeout)" } else { "" })]
+    /// store's retries (a budget per step of a run: `attempts` may be 1 when earlier
+    /// requests of the step spent it). Trying again later may succeed.
+    #[error("gave up after {attempts} attempts{}", if *timed_out { " (the last one timed out)" } else { "" })]
     GaveUp {
         /// Attempts made.
         attempts: u32,

@@ -88,6 +88,7 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod budget;
 mod clock;
 mod dir;
 mod engine;
@@ -96,6 +97,8 @@ pub mod events;
 mod gate;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
+mod kube_io;
+#[cfg(feature = "kube")]
 mod kube_store;
 #[cfg(feature = "kube")]
 mod kubeconfig;
@@ -108,6 +111,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use dir::{DirError, DirStore, LayoutProblem, MAX_FILE_BYTES, TrustChecks, Untrusted};
 pub use engine::{Event, Rotator, RunMode, RunReport, observe};
 pub use error::{Error, StoreError};
+#[cfg(feature = "kube")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
+pub use kube_io::{ClientLimits, bounded_client};
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
 pub use kube_store::{FIELD_MANAGER, KubeStore};

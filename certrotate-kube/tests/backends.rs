@@ -323,8 +323,7 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
     let msg = chain(&err);
     assert!(
         msg.starts_with(&format!(
-            "writing secret {NS}/envoy: gave up after 4 attempts (no answer within the \
-             client's read timeout)"
+            "writing secret {NS}/envoy: gave up after 4 attempts (the last one timed out)"
         )),
         "{msg}"
     );
@@ -342,7 +341,7 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
     println!("timeouts: persistent write timeout reported after {attempts} attempts: {msg}");
 }
 
-/// The webhook's caBundle over HTTP: read, bundled with GET + PUT, and read back.
+/// The webhook's caBundle over HTTP: read, bundled with GET + a JSON patch, and read back.
 #[cfg(feature = "kube")]
 #[tokio::test]
 async fn webhook_ca_bundle_over_http() {
@@ -400,9 +399,117 @@ async fn webhook_ca_bundle_over_http() {
         clock.now(),
         "webhook over HTTP",
     );
-    assert!(server.requests().iter().any(|r| {
-        r.starts_with("PUT /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/")
-    }));
+    let requests = server.requests();
+    let webhook_writes: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.contains("/mutatingwebhookconfigurations/") && !r.starts_with("GET "))
+        .collect();
+    assert!(!webhook_writes.is_empty());
+    assert!(
+        webhook_writes.iter().all(|r| r.starts_with("PATCH ")),
+        "{webhook_writes:?}"
+    );
+}
+
+/// A raw-JSON client of the fake API server (objects no Rust type fully knows).
+#[cfg(feature = "kube")]
+async fn raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(
+            body.map(|b| serde_json::to_vec(b).unwrap())
+                .unwrap_or_default(),
+        )
+        .unwrap();
+    client.request::<serde_json::Value>(request).await.unwrap()
+}
+
+/// Red-team R3 (finding 7): the webhook configuration was read into k8s-openapi's types
+/// and PUT back whole, dropping every field those types do not know (a newer API
+/// server's, a vendor's). Now only the caBundles change: everything else, unknown fields
+/// included, is as it was, and a webhook without a caBundle gets one.
+#[cfg(feature = "kube")]
+#[tokio::test]
+async fn a_webhook_update_keeps_every_field_no_type_knows() {
+    use certrotate_kube::WebhookStore as _;
+    use serde_json::json;
+
+    const PATH: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
+    let server = fake_server::start(&[]);
+    let store = fake_server::store_for(&server);
+    let mut config = kube::Config::new(server.url.parse().unwrap());
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    let name = injector().name;
+    let hook = |n: &str, client_config: serde_json::Value| {
+        json!({
+            "name": n,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "clientConfig": client_config,
+            "futureField": {"mode": "strict", "n": 3},
+        })
+    };
+    let object = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {
+            "name": name,
+            "annotations": {"team": "edge", "note": "kept"},
+            "labels": {"app": "topology"},
+        },
+        "x-vendor": {"tier": 1, "flags": ["a", "b"]},
+        "webhooks": [
+            hook("a.example.com", json!({
+                "service": {"name": "eg", "namespace": NS, "path": "/inject", "port": 9443},
+                "caBundle": "b2xk",
+            })),
+            hook("b.example.com", json!({"url": "https://b.example.com/hook"})),
+        ],
+    });
+    raw(&client, "POST", PATH, Some(&object)).await;
+    let before = raw(&client, "GET", &format!("{PATH}/{name}"), None).await;
+
+    let webhook = injector();
+    let read = store.read_webhook(&webhook).await.unwrap().unwrap();
+    assert_eq!(read.ca_bundles, vec![b"old".to_vec(), Vec::new()]);
+    store
+        .update_webhook(&webhook, &read.version, &[b"new".to_vec(), b"new".to_vec()])
+        .await
+        .unwrap();
+    let after = raw(&client, "GET", &format!("{PATH}/{name}"), None).await;
+
+    // The expected object: the one before, with the two caBundles ("new" in base64).
+    let mut expected = before.clone();
+    expected["webhooks"][0]["clientConfig"]["caBundle"] = json!("bmV3");
+    expected["webhooks"][1]["clientConfig"]["caBundle"] = json!("bmV3");
+    let volatile = |mut v: serde_json::Value| {
+        let meta = v["metadata"].as_object_mut().unwrap();
+        for key in ["resourceVersion", "managedFields", "generation"] {
+            meta.remove(key);
+        }
+        v
+    };
+    assert_ne!(
+        after["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
+    assert_eq!(volatile(after), volatile(expected));
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.starts_with(&format!("PATCH {PATH}/{name}"))),
+        "{:?}",
+        server.requests()
+    );
 }
 
 /// A small tmpfs mounted for one test (needs root, as in CI), unmounted on drop.

@@ -335,3 +335,151 @@ async fn secrets_are_read_one_by_one_where_list_is_forbidden() {
     assert_eq!(read, ["3", "5"]);
     server.await.unwrap();
 }
+
+const HOOKS: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/hook";
+
+fn hook_json(rv: &str) -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "hook", "resourceVersion": rv},
+        "webhooks": [
+            {"name": "a.example.com", "clientConfig": {"caBundle": "b2xk"}, "futureField": 1},
+            {"name": "b.example.com", "clientConfig": {"url": "https://b.example.com"}},
+            {"name": "c.example.com", "clientConfig": {"caBundle": "bmV3"}},
+        ],
+    })
+}
+
+fn hook() -> certrotate_core::plan::WebhookRef {
+    certrotate_core::plan::WebhookRef {
+        kind: certrotate_core::profile::WebhookKind::Mutating,
+        name: "hook".into(),
+    }
+}
+
+/// Red-team R3 (finding 7): a webhook configuration's caBundles are changed with one RFC
+/// 6902 patch that tests the version read and each webhook's name, and names nothing but
+/// the caBundles that change (`add` where there is none, none for one already right).
+#[tokio::test]
+async fn webhook_update_is_a_json_patch_testing_version_and_names() {
+    use certrotate_kube::WebhookStore as _;
+    let (store, mut handle) = store();
+    let server = tokio::spawn(async move {
+        let (_, send) = expect(&mut handle, "GET", HOOKS, None).await;
+        reply(send, 200, hook_json("5"));
+        let (body, send) = expect(
+            &mut handle,
+            "PATCH",
+            &format!("{HOOKS}?&fieldManager=certrotate"),
+            Some("application/json-patch+json"),
+        )
+        .await;
+        assert_eq!(
+            body,
+            json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "5"},
+                {"op": "test", "path": "/webhooks/0/name", "value": "a.example.com"},
+                {"op": "test", "path": "/webhooks/1/name", "value": "b.example.com"},
+                {"op": "test", "path": "/webhooks/2/name", "value": "c.example.com"},
+                {"op": "replace", "path": "/webhooks/0/clientConfig/caBundle", "value": "bmV3"},
+                {"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": "bmV3"},
+            ])
+        );
+        reply(send, 200, hook_json("6"));
+    });
+    let version = store
+        .update_webhook(
+            &hook(),
+            "5",
+            &[b"new".to_vec(), b"new".to_vec(), b"new".to_vec()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(version, "6");
+    server.await.unwrap();
+}
+
+/// A failed `test` (the API server's 422) is the conflict the engine re-plans on when the
+/// object changed; a 422 on an unchanged object is the API server refusing the change.
+#[tokio::test]
+async fn a_failed_webhook_patch_test_is_a_conflict_only_if_the_object_changed() {
+    use certrotate_kube::WebhookStore as _;
+    let (store, mut handle) = store();
+    let server = tokio::spawn(async move {
+        for now in ["6", "5"] {
+            let (_, send) = expect(&mut handle, "GET", HOOKS, None).await;
+            reply(send, 200, hook_json("5"));
+            let (_, send) = expect(
+                &mut handle,
+                "PATCH",
+                &format!("{HOOKS}?&fieldManager=certrotate"),
+                Some("application/json-patch+json"),
+            )
+            .await;
+            reply(send, 422, status(422, "Invalid"));
+            let (_, send) = expect(&mut handle, "GET", HOOKS, None).await;
+            reply(send, 200, hook_json(now));
+        }
+    });
+    let bundles = [b"x".to_vec(), b"x".to_vec(), b"x".to_vec()];
+    let err = store
+        .update_webhook(&hook(), "5", &bundles)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err}");
+    let err = store
+        .update_webhook(&hook(), "5", &bundles)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Backend(_)) && err.to_string().contains("Invalid"),
+        "{err}"
+    );
+    server.await.unwrap();
+}
+
+/// A caBundle that is not base64 is named by kind, name and field, never shown.
+#[tokio::test]
+async fn a_bad_ca_bundle_is_named_without_its_value() {
+    use certrotate_kube::WebhookStore as _;
+    let (store, mut handle) = store();
+    let server = tokio::spawn(async move {
+        let (_, send) = expect(&mut handle, "GET", HOOKS, None).await;
+        let mut object = hook_json("5");
+        object["webhooks"][1]["clientConfig"]["caBundle"] = json!("SECRET-VALUE-NOT-BASE64!");
+        reply(send, 200, object);
+    });
+    let err = store.read_webhook(&hook()).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "MutatingWebhookConfiguration hook: webhooks[1].clientConfig.caBundle is not base64"
+    );
+    server.await.unwrap();
+}
+
+/// Red-team R3 (finding 6): in a storm of 429s, an observation made one LIST with its
+/// retries and then a GET with retries for every Secret (`check` took 9 minutes). Now the
+/// retries of an observation share one budget and a LIST that outlasted it ends the
+/// observation: the requests are counted on the server's side.
+#[tokio::test]
+async fn a_429_storm_costs_one_retry_budget_per_observation() {
+    let (store, mut handle) = store();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&seen);
+    let server = tokio::spawn(async move {
+        while let Some((_, send)) = handle.next_request().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            reply(send, 429, status(429, "TooManyRequests"));
+        }
+    });
+    let profile = certrotate_core::Profile::envoy_gateway("ns");
+    let err = certrotate_kube::observe(&store, &profile)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    // One attempt and the store's two retries; before, 3 more for each of the Secrets.
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3, "{err}");
+    drop(store);
+    server.abort();
+}

@@ -374,6 +374,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
+        // Each store call of the engine is one step: its retries share one budget.
+        let f = crate::budget::step(f);
         match self.store.io() {
             IoKind::Async => Ok(f.await),
             IoKind::Blocking => {
@@ -443,8 +445,13 @@ fn held<T>(read: Result<Option<T>, StoreError>) -> Result<Option<Option<T>>, Sto
 }
 
 /// Reads every object of `profile` from `store`. Workloads and webhooks a store cannot
-/// hold (local mode) are recorded in [`Observed::unavailable`].
+/// hold (local mode) are recorded in [`Observed::unavailable`]. The reads are one step:
+/// a store's retries of transient failures (the Kubernetes store's) share one budget.
 pub async fn observe<S: Store>(store: &S, profile: &Profile) -> Result<Observed, Error> {
+    crate::budget::step(observe_all(store, profile)).await
+}
+
+async fn observe_all<S: Store>(store: &S, profile: &Profile) -> Result<Observed, Error> {
     let objects = ProfileObjects::of(profile);
     let mut observed = Observed::default();
     let secrets: Vec<ObjectRef> = objects.secrets().cloned().collect();

@@ -9,24 +9,27 @@
 //! - Restarts are the merge patch `kubectl rollout restart` sends: the pod-template
 //!   annotation `kubectl.kubernetes.io/restartedAt` (plus certrotate's own), on Deployments,
 //!   StatefulSets and DaemonSets.
-//! - Webhook `caBundle`s are changed with GET and PUT (the list must be written whole).
+//! - Webhook configurations are read as raw JSON and their `caBundle`s changed with an
+//!   RFC 6902 JSON patch: `test` of `metadata.resourceVersion` and of each webhook's name,
+//!   then `replace` (or `add`) of each changed `caBundle`. Every other field, including
+//!   those no Rust type knows, is left as the API server has it (a typed GET and PUT
+//!   dropped them).
 //! - Every write names the field manager `certrotate`; with [`KubeStore::with_dry_run`] the
 //!   API server validates and answers without persisting anything.
-//! - Transient failures (429, 5xx, timeouts) are retried up to three times with backoff,
-//!   honouring `Retry-After`; every retried write carries its precondition, so a retry can
-//!   never overwrite blindly.
+//! - Every request is bounded ([`ClientLimits`]): a deadline for the whole request, body
+//!   included, and a cap on the answer's size.
+//! - Transient failures (429, 5xx, timeouts) are retried with jittered exponential backoff,
+//!   honouring `Retry-After`, up to three retries per step of a run (an observation, a
+//!   write batch), not per object; every retried write carries its precondition, so a
+//!   retry can never overwrite blindly.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use certrotate_core::plan::{
-    ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
-};
-use certrotate_core::profile::{WebhookKind, WorkloadKind};
+use backon::BackoffBuilder as _;
+use certrotate_core::plan::{ObjectRef, ObservedSecret, ObservedWorkload, WorkloadRef};
+use certrotate_core::profile::WorkloadKind;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -35,8 +38,14 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+mod webhook;
+
 use crate::error::StoreError;
-use crate::store::{NewSecret, SecretStore, SecretUpdate, Store, WebhookStore, WorkloadStore};
+use crate::kube_io::ClientLimits;
+use crate::store::{NewSecret, SecretStore, SecretUpdate, Store, WorkloadStore};
+
+/// The longest wait between two attempts, whatever the server asks.
+const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "certrotate";
@@ -66,7 +75,10 @@ impl KubeStore {
     /// [`Self::with_retries`]). A client built from a `kube::Config` with `default_retry`
     /// (kube's default) also retries 429/503/504 up to 15 times with backoff up to 1000 s
     /// before the store sees the error; turn it off to keep the budget bounded, as
-    /// [`Self::try_default`] does.
+    /// [`Self::try_default`] does. Build the client with [`bounded_client`] to bound each
+    /// request's time and answer size as [`Self::connect`] does.
+    ///
+    /// [`bounded_client`]: crate::bounded_client
     pub fn new(client: Client) -> Self {
         Self {
             client,
@@ -88,10 +100,20 @@ impl KubeStore {
     /// Every kubeconfig file is read by certrotate, not by kube-rs, and refused unless it
     /// is a regular file of at most 1 MiB, owned by this user or root and not writable by
     /// group or others: its `exec` plugins run as this user. Parse errors give a line and
-    /// column, never the file's text.
+    /// column, never the file's text. Each request is held to the default
+    /// [`ClientLimits`].
     pub async fn connect(
         kubeconfig: Option<&std::path::Path>,
         context: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        Self::connect_with(kubeconfig, context, ClientLimits::default()).await
+    }
+
+    /// As [`Self::connect`], each request held to `limits` (`--request-timeout`).
+    pub async fn connect_with(
+        kubeconfig: Option<&std::path::Path>,
+        context: Option<&str>,
+        limits: ClientLimits,
     ) -> Result<Self, StoreError> {
         let options = kube::config::KubeConfigOptions {
             context: context.map(str::to_owned),
@@ -111,11 +133,10 @@ impl KubeStore {
                 .await
                 .map_err(|e| failure(&e))?
         };
-        config.read_timeout = Some(Duration::from_secs(30));
         // One bounded retry policy (this store's), not kube's 15 retries on top of it.
         config.default_retry = false;
         config.connect_timeout = Some(Duration::from_secs(10));
-        let client = Client::try_from(config)
+        let client = crate::kube_io::bounded_client(config, limits)
             .map_err(|e| StoreError::Backend(Box::new(ApiFailure::new(&e))))?;
         Ok(Self::new(client))
     }
@@ -132,7 +153,9 @@ impl KubeStore {
     }
 
     /// Retries of transient failures (default 3) and the first backoff (default 200 ms,
-    /// doubling).
+    /// doubling, each wait drawn between it and twice it). The retries are a budget per
+    /// step of a run ([`observe`](crate::observe), or one write call of the engine) shared
+    /// by all its requests; a call made outside a run has a budget of its own.
     pub fn with_retries(mut self, retries: u32, backoff: Duration) -> Self {
         self.retries = retries;
         self.backoff = backoff;
@@ -159,37 +182,43 @@ impl KubeStore {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let mut delay = self.backoff;
-        let mut attempt = 0;
+        let mut backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(self.backoff)
+            .with_max_delay(MAX_WAIT)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut retries = 0;
         loop {
-            match op().await {
+            let e = match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) => {
-                    let transient = transient_delay(&e);
-                    if transient.is_none() {
-                        return Err(classify(e));
-                    }
-                    if attempt >= self.retries {
-                        return Err(StoreError::GaveUp {
-                            attempts: attempt + 1,
-                            timed_out: timed_out(&e),
-                            source: Box::new(ApiFailure::new(&e)),
-                        });
-                    }
-                    attempt += 1;
-                    let wait = transient
-                        .flatten()
-                        .unwrap_or(delay)
-                        .min(Duration::from_secs(30));
-                    tracing::warn!(
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "transient API error: {e}; retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                    delay *= 2;
-                }
+                Err(e) => e,
+            };
+            let Some(asked) = transient_delay(&e) else {
+                return Err(classify(e));
+            };
+            if !crate::budget::take_retry(self.retries, retries) {
+                return Err(StoreError::GaveUp {
+                    attempts: retries + 1,
+                    timed_out: timed_out(&e),
+                    source: Box::new(ApiFailure::new(&e)),
+                });
             }
+            retries += 1;
+            // The server's Retry-After is a floor; the jitter spreads clients that failed
+            // together so they do not return together.
+            let wait = backoff
+                .next()
+                .unwrap_or(MAX_WAIT)
+                .max(asked.unwrap_or_default())
+                .min(MAX_WAIT);
+            tracing::warn!(
+                attempt = retries,
+                wait_ms = wait.as_millis() as u64,
+                "transient API error: {}; retrying",
+                ApiFailure::new(&e)
+            );
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -229,6 +258,8 @@ fn transient_delay(e: &kube::Error) -> Option<Option<Duration>> {
                 .filter(|s| *s > 0)
                 .map(|s| Duration::from_secs(u64::from(s))),
         ),
+        // An answer dropped for its size would be as large again.
+        kube::Error::Service(_) if crate::kube_io::too_large(e).is_some() => None,
         kube::Error::HyperError(_) | kube::Error::Service(_) => Some(None),
         _ => None,
     }
@@ -238,25 +269,55 @@ fn transient_delay(e: &kube::Error) -> Option<Option<Duration>> {
 /// which no cause repeats. kube's own errors print their cause in the message and return
 /// it as the source too (`ServiceError: client error (Connect)` → `client error
 /// (Connect)`); flattening here keeps every chain certrotate hands out free of repeats.
+/// The API status code, if the API server answered with one, is kept as data.
 #[derive(Debug)]
-struct ApiFailure(String);
+struct ApiFailure {
+    text: String,
+    status: Option<u16>,
+}
 
 impl ApiFailure {
     fn new(e: &(dyn std::error::Error + 'static)) -> Self {
+        let status = if let Some(kube::Error::Api(s)) = e.downcast_ref::<kube::Error>() {
+            Some(s.code)
+        } else {
+            None
+        };
+        Self {
+            text: Self::describe(e),
+            status,
+        }
+    }
+
+    fn plain(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            status: None,
+        }
+    }
+
+    fn describe(e: &(dyn std::error::Error + 'static)) -> String {
         // An authentication error may carry an exec plugin's output (its credential) or
         // command line, and every error above it in the chain repeats its text: say what
         // failed, not what it printed.
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(c) = cause {
             if let Some(auth) = c.downcast_ref::<kube::client::AuthError>() {
-                return Self(format!("authentication failed: {}", describe_auth(auth)));
+                return format!("authentication failed: {}", describe_auth(auth));
             }
             // serde's message quotes the value it choked on, which may be a Secret's
             // `tls.key`: say where the answer broke, never what it held.
             if let Some(json) = c.downcast_ref::<serde_json::Error>() {
-                return Self(describe_undecodable(json));
+                return describe_undecodable(json);
             }
             cause = c.source();
+        }
+        // The request bounds say all there is (`ServiceError: ` adds nothing).
+        if let Some(bound) = crate::kube_io::too_large(e) {
+            return bound.to_string();
+        }
+        if let Some(bound) = crate::kube_io::timed_out(e) {
+            return bound.to_string();
         }
         let mut text = e.to_string();
         let mut cause = e.source();
@@ -268,7 +329,19 @@ impl ApiFailure {
             }
             cause = c.source();
         }
-        Self(text)
+        text
+    }
+}
+
+/// The HTTP status the API server answered a failed request with, if it answered.
+fn api_status(e: &StoreError) -> Option<u16> {
+    match e {
+        StoreError::Backend(b) => b.downcast_ref::<ApiFailure>().and_then(|f| f.status),
+        StoreError::Conflict
+        | StoreError::AlreadyExists
+        | StoreError::NotFound
+        | StoreError::NotApplicable(_)
+        | StoreError::GaveUp { .. } => None,
     }
 }
 
@@ -317,14 +390,18 @@ fn describe_auth(e: &kube::client::AuthError) -> String {
 
 impl std::fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl std::error::Error for ApiFailure {}
 
-/// Whether an I/O timeout is somewhere in the error's chain.
+/// Whether the request ran out of time: the request timeout, or an I/O timeout somewhere
+/// in the error's chain.
 fn timed_out(e: &kube::Error) -> bool {
+    if crate::kube_io::timed_out(e).is_some() {
+        return true;
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.downcast_ref::<std::io::Error>()
@@ -409,16 +486,7 @@ pub(crate) fn label_selector(labels: &BTreeMap<String, String>) -> String {
 
 /// Whether the API server refused a request for lack of permission (RBAC without `list`).
 fn forbidden(e: &StoreError) -> bool {
-    match e {
-        StoreError::Backend(b) => b
-            .downcast_ref::<kube::Error>()
-            .is_some_and(|e| matches!(e, kube::Error::Api(s) if s.code == 403)),
-        StoreError::Conflict
-        | StoreError::AlreadyExists
-        | StoreError::NotFound
-        | StoreError::NotApplicable(_)
-        | StoreError::GaveUp { .. } => false,
-    }
+    api_status(e) == Some(403)
 }
 
 impl SecretStore for KubeStore {
@@ -435,12 +503,18 @@ impl SecretStore for KubeStore {
     /// list did not return may exist without the labels (made by hand, or by another
     /// tool): it is read with a GET, so it is never mistaken for absent. Without labels,
     /// or where RBAC grants `get` but not `list` (403), every Secret is read with a GET.
+    ///
+    /// The first failure ends the reads (an observation fails on it anyway): a LIST that
+    /// outlasted its retries is that failure (given to the first Secret it did not
+    /// return), not a reason to try each Secret in turn; the Secrets not read then carry
+    /// an error saying so.
     async fn read_secrets(
         &self,
         secrets: &[ObjectRef],
         labels: &BTreeMap<String, String>,
     ) -> Vec<Result<Option<ObservedSecret>, StoreError>> {
         let mut found: Vec<Option<ObservedSecret>> = vec![None; secrets.len()];
+        let mut failed: Option<StoreError> = None;
         if !labels.is_empty() && secrets.len() > 1 {
             let selector = label_selector(labels);
             let mut namespaces: Vec<&str> = secrets.iter().map(|s| s.namespace.as_str()).collect();
@@ -461,6 +535,10 @@ impl SecretStore for KubeStore {
                             }
                         }
                     }
+                    Err(e @ StoreError::GaveUp { .. }) => {
+                        failed = Some(e);
+                        break;
+                    }
                     Err(e) if forbidden(&e) => {
                         tracing::debug!(
                             namespace = ns,
@@ -473,11 +551,23 @@ impl SecretStore for KubeStore {
             }
         }
         let mut out = Vec::with_capacity(secrets.len());
+        let mut stopped = false;
         for (secret, listed) in secrets.iter().zip(found) {
-            out.push(match listed {
-                Some(s) => Ok(Some(s)),
-                None => self.read_secret(secret).await,
-            });
+            if let Some(s) = listed {
+                out.push(Ok(Some(s)));
+            } else if stopped {
+                out.push(Err(StoreError::Backend(Box::new(ApiFailure::plain(
+                    "not read: an earlier read of this observation failed",
+                )))));
+            } else {
+                // The LIST's failure goes to the first Secret it did not return.
+                let read = match failed.take() {
+                    Some(e) => Err(e),
+                    None => self.read_secret(secret).await,
+                };
+                stopped = read.is_err();
+                out.push(read);
+            }
         }
         out
     }
@@ -612,70 +702,6 @@ impl WorkloadStore for KubeStore {
     }
 }
 
-impl WebhookStore for KubeStore {
-    async fn read_webhook(
-        &self,
-        webhook: &WebhookRef,
-    ) -> Result<Option<ObservedWebhook>, StoreError> {
-        let client = self.client.clone();
-        // The two kinds differ only in their Rust types.
-        macro_rules! read {
-            ($ty:ty) => {{
-                let api: Api<$ty> = Api::all(client);
-                self.get_opt(&api, &webhook.name).await?.map(|c| {
-                    let bundles = c
-                        .webhooks
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|w| w.client_config.ca_bundle.map(|b| b.0).unwrap_or_default())
-                        .collect();
-                    ObservedWebhook::new(bundles, c.metadata.resource_version.unwrap_or_default())
-                })
-            }};
-        }
-        Ok(match webhook.kind {
-            WebhookKind::Mutating => read!(MutatingWebhookConfiguration),
-            WebhookKind::Validating => read!(ValidatingWebhookConfiguration),
-        })
-    }
-
-    async fn update_webhook(
-        &self,
-        webhook: &WebhookRef,
-        expected_version: &str,
-        ca_bundles: &[Vec<u8>],
-    ) -> Result<String, StoreError> {
-        let client = self.client.clone();
-        let params = self.post_params();
-        macro_rules! replace {
-            ($ty:ty) => {{
-                let api: Api<$ty> = Api::all(client);
-                let Some(mut c) = self.get_opt(&api, &webhook.name).await? else {
-                    return Err(StoreError::NotFound);
-                };
-                if c.metadata.resource_version.as_deref() != Some(expected_version) {
-                    return Err(StoreError::Conflict);
-                }
-                let hooks = c.webhooks.get_or_insert_with(Vec::new);
-                if hooks.len() != ca_bundles.len() {
-                    return Err(StoreError::Conflict);
-                }
-                for (hook, bundle) in hooks.iter_mut().zip(ca_bundles) {
-                    hook.client_config.ca_bundle = Some(ByteString(bundle.clone()));
-                }
-                let replaced = self
-                    .retry(|| api.replace(&webhook.name, &params, &c))
-                    .await?;
-                Ok(replaced.metadata.resource_version.unwrap_or_default())
-            }};
-        }
-        match webhook.kind {
-            WebhookKind::Mutating => replace!(MutatingWebhookConfiguration),
-            WebhookKind::Validating => replace!(ValidatingWebhookConfiguration),
-        }
-    }
-}
-
 impl Store for KubeStore {
     fn describe(&self) -> String {
         if self.dry_run {
@@ -714,5 +740,18 @@ mod failure_tests {
             text.contains("exec plugin failed") && text.contains("exit status: 1"),
             "{text}"
         );
+    }
+
+    /// Finding 1 of round 3: an answer that does not parse was described by serde, which
+    /// quotes the value it could not take (a Secret's data). Where, never what.
+    #[test]
+    fn a_parse_failure_is_described_without_the_value() {
+        let parse = serde_json::from_str::<std::collections::BTreeMap<String, u32>>(
+            r#"{"tls.key": "SECRET-KEY-MATERIAL"}"#,
+        )
+        .unwrap_err();
+        let text = ApiFailure::new(&kube::Error::SerdeError(parse)).to_string();
+        assert!(!text.contains("SECRET-KEY"), "{text}");
+        assert!(text.contains("line 1, column"), "{text}");
     }
 }
