@@ -825,8 +825,9 @@ mod tests {
             let text = inspected(&pem, "any.pem");
             prop_assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
             for san in sans.iter().filter(|s| s.parse::<std::net::IpAddr>().is_err()) {
+                // The last SAN ends its line, whose trailing spaces are cut.
                 let escaped = escape_control(san);
-                prop_assert!(text.contains(&*escaped), "{escaped}");
+                prop_assert!(text.contains(escaped.trim_end()), "{escaped}");
             }
         }
     }
