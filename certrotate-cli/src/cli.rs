@@ -468,7 +468,9 @@ pub(crate) fn parse_key_algorithm() -> impl clap::builder::TypedValueParser<Valu
         .try_map(|s| s.parse::<KeyAlgorithm>())
 }
 
+/// `--now`: an RFC 3339 time, in UTC, within the years 0000 to 9999 there
+/// (`9999-12-31T23:59:59-23:59` is year 10000 in UTC, which no later computation could
+/// hold). clap's error names the flag and quotes the value typed.
 pub(crate) fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
+    certrotate_core::parse_rfc3339(s).map_err(|e| e.to_string())
 }

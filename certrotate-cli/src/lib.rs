@@ -196,6 +196,9 @@ impl std::error::Error for UsageError {}
 /// source's message (thiserror's `"reading secret {secret}: {source}"` with `source` as the
 /// `#[source]`) would print that cause twice: a cause the previous message already ends
 /// with is not repeated.
+///
+/// Control characters are escaped (`\1B`, as OpenSSL prints them): a message may quote an
+/// API server's answer, a file name or a certificate's name, and is printed to a terminal.
 pub fn error_chain(error: &anyhow::Error) -> String {
     let mut out = String::new();
     let mut last = String::new();
@@ -210,7 +213,7 @@ pub fn error_chain(error: &anyhow::Error) -> String {
         out.push_str(&text);
         last = text;
     }
-    out
+    escape::escape_control(&out).into_owned()
 }
 
 fn init_logging(cli: &Cli) {
@@ -605,7 +608,11 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
                             add(shown.display().to_string(), &data)?;
                         }
                         // A link that leads out of the folder (or to no file): skipped.
-                        Err(e) if is_link => tracing::warn!("skipped {}: {e:#}", shown.display()),
+                        Err(e) if is_link => tracing::warn!(
+                            "skipped {}: {}",
+                            escape::Esc(shown.display()),
+                            error_chain(&e)
+                        ),
                         Err(e) => return Err(e),
                     }
                 }
@@ -667,6 +674,18 @@ fn bundle(args: &cli::BundleArgs, format: Format, verbose: u8) -> Result<ExitCod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19 finding 9: an error quoting an API server's message (or a file name)
+    /// reached the terminal raw. Every cause of the chain is escaped; a backslash stays.
+    #[test]
+    fn an_error_chain_with_control_characters_is_escaped() {
+        let error = anyhow::anyhow!("the server says \x1b[2J\rALL OK\u{9b}")
+            .context("reading secret ns/a\\b");
+        assert_eq!(
+            error_chain(&error),
+            "reading secret ns/a\\b: the server says \\1B[2J\\0DALL OK\\9B"
+        );
+    }
 
     /// `--help` listed statuses 0 to 4 but not 5, which `rotate` and `renew` return.
     #[test]

@@ -13,6 +13,7 @@ use certrotate_kube::{Event, RunReport};
 use serde::Serialize;
 
 use crate::cli::Format;
+use crate::escape::{Esc, escape_control};
 
 pub(crate) fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
     Ok(match format {
@@ -43,6 +44,8 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
     if let Some(text) = data(plan, format)? {
         return print(&text);
     }
+    // The store's description holds a path or a kubeconfig context: text from outside.
+    let target = &*escape_control(target);
     let mut s = String::new();
     writeln!(s, "dry run on {target}: nothing was changed")?;
     writeln!(s, "phase: {} -> {}", plan.from, plan.to)?;
@@ -73,6 +76,7 @@ pub(crate) fn plans(
     if let Some(text) = data(&rounds, format)? {
         return print(&text);
     }
+    let target = &*escape_control(target);
     let mut s = String::new();
     writeln!(
         s,
@@ -126,9 +130,9 @@ fn write_steps(s: &mut String, plan: &RotationPlan, target: &str) -> Result<()> 
                     .data
                     .iter()
                     .map(|(k, v)| match v {
-                        Some(SecretValue::Private(_)) => format!("{k}=<redacted>"),
-                        Some(SecretValue::Public(_)) => k.clone(),
-                        None => format!("-{k}"),
+                        Some(SecretValue::Private(_)) => format!("{}=<redacted>", Esc(k)),
+                        Some(SecretValue::Public(_)) => escape_control(k).into_owned(),
+                        None => format!("-{}", Esc(k)),
                     })
                     .collect();
                 writeln!(
@@ -159,6 +163,7 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
     if let Some(text) = data(report, format)? {
         return print(&text);
     }
+    let target = &*escape_control(target);
     let mut created = 0;
     let mut updated = 0;
     let mut restarted = 0;
@@ -404,6 +409,12 @@ pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Re
     if let Some(text) = data(&values, format)? {
         return print(&text);
     }
+    print(&certificates_text(rows))
+}
+
+/// `inspect`'s table for a person, then a warning line for each weakness: every text
+/// taken from a certificate or a file name escaped.
+fn certificates_text(rows: &[(String, CertSummary)]) -> String {
     let mut table = vec![[
         "SOURCE".to_owned(),
         "SUBJECT".into(),
@@ -432,12 +443,13 @@ pub(crate) fn certificates(rows: &[(String, CertSummary)], format: Format) -> Re
         ]);
     }
     let mut s = render_table(&table);
-    for row in &values {
-        for w in &row.weaknesses {
-            writeln!(s, "warning: {} #{}: {w}", row.source, row.summary.block)?;
+    for (source, c) in rows {
+        for w in c.weaknesses() {
+            // Writing to a String cannot fail.
+            let _ = writeln!(s, "warning: {} #{}: {}", Esc(source), c.block, Esc(w));
         }
     }
-    print(&s)
+    s
 }
 
 /// A key as `--key-algorithm` spells it (`ecdsa-p256`, `rsa-2048`, `ed25519`); other
@@ -450,21 +462,50 @@ fn key_name(algorithm: &str, bits: Option<usize>) -> String {
     }
 }
 
-fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+/// `text` followed by spaces up to `width` characters (none if it is already as wide).
+pub(crate) fn pad(text: &str, width: usize) -> String {
+    let mut s = String::with_capacity(text.len().max(width));
+    s.push_str(text);
+    s.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(text.chars().count()),
+    ));
+    s
+}
+
+/// The widest a column is padded to. A longer cell (3,000 SANs, a 70,000-character
+/// subject) is written whole and pushes the rest of its row right, instead of padding
+/// every other row to its width.
+const MAX_COLUMN_WIDTH: usize = 80;
+
+/// Rows as aligned columns, two spaces apart; every cell escaped ([`escape_control`]).
+/// Total for cells of any size: the padding is counted here, not by a `{:width$}`
+/// format (whose width stops at 65,535 and panics past it).
+fn render_table<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| row.as_ref().iter().map(|c| escape_control(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = Vec::new();
+    for row in &rows {
+        if widths.len() < row.len() {
+            widths.resize(row.len(), 0);
+        }
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count().min(MAX_COLUMN_WIDTH));
         }
     }
     let mut s = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        s.push_str(line.join("  ").trim_end());
+    for row in &rows {
+        let start = s.len();
+        for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(&pad(cell, *width));
+        }
+        let end = s[start..].trim_end().len() + start;
+        s.truncate(end);
         s.push('\n');
     }
     s
@@ -491,12 +532,13 @@ pub(crate) fn check(report: &CheckReport, format: Format) -> Result<()> {
             s,
             "  {} leaf of {} by {}: {reason}",
             paint("UNTRUSTED", false),
-            p.leaf,
-            p.trusted_by
+            Esc(&p.leaf),
+            Esc(&p.trusted_by),
+            reason = Esc(reason)
         )?;
     }
     for p in &report.problems {
-        writeln!(s, "  {} {p}", paint("MISSING", false))?;
+        writeln!(s, "  {} {}", paint("MISSING", false), Esc(p))?;
     }
     for k in &report.keys {
         writeln!(
@@ -504,7 +546,7 @@ pub(crate) fn check(report: &CheckReport, format: Format) -> Result<()> {
             "  {} secret {}: {}",
             paint("BAD KEY", false),
             k.secret,
-            k.problem
+            Esc(&k.problem)
         )?;
     }
     for e in &report.expiring {
@@ -512,8 +554,8 @@ pub(crate) fn check(report: &CheckReport, format: Format) -> Result<()> {
             s,
             "  {} {} ({}) expires {} ({} days)",
             paint("EXPIRING", false),
-            e.location,
-            e.subject,
+            Esc(&e.location),
+            Esc(&e.subject),
             when(e.not_after),
             e.days_left
         )?;
@@ -629,7 +671,7 @@ pub(crate) fn bundle_report(
                         continue;
                     }
                 }
-                writeln!(s, "skipped: {block}")?;
+                writeln!(s, "skipped: {}", Esc(block))?;
             }
             let omitted = summary.skipped_total - summary.shown.len();
             if omitted > 0 {
@@ -650,4 +692,169 @@ pub(crate) fn bundle_report(
     };
     std::io::stderr().lock().write_all(text.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Issue 19 finding 5: a cell wider than 65,535 characters (3,000 SANs) panicked the
+    /// `{:<w$}` format. It is written whole; the other rows are padded to the column's
+    /// capped width, not to it.
+    #[test]
+    fn a_cell_past_65535_characters_is_written_whole() {
+        let wide = "x".repeat(70_000);
+        let table = [
+            ["SOURCE".to_owned(), "SANS".into(), "END".into()],
+            ["a".into(), wide.clone(), "b".into()],
+            ["c".into(), "d".into(), "e".into()],
+        ];
+        let text = render_table(&table);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1], format!("a       {wide}  b"));
+        assert_eq!(
+            lines[2],
+            format!("c       d{}e", " ".repeat(MAX_COLUMN_WIDTH + 1))
+        );
+    }
+
+    /// A cell of any size and content: a string of `len` copies of one character, with
+    /// arbitrary characters (controls included) around it.
+    fn cell() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![0usize..40, 0usize..100_000],
+            any::<char>(),
+            ".{0,4}",
+            ".{0,4}",
+        )
+            .prop_map(|(len, c, head, tail)| {
+                let mut s = head;
+                s.extend(std::iter::repeat_n(c, len));
+                s.push_str(&tail);
+                s
+            })
+    }
+
+    /// A self-signed certificate (rcgen) with these names, SANs and `extensions` custom
+    /// extensions.
+    fn certificate(cn: &str, org: &str, sans: Vec<String>, extensions: u64) -> String {
+        let mut params = rcgen::CertificateParams::new(sans).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, org);
+        for i in 0..extensions {
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 4, 1, 99999, i],
+                    vec![0x04, 0x01, 0x00],
+                ));
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    fn inspected(pem: &str, source: &str) -> String {
+        let now = time::macros::datetime!(2026-06-01 0:00 UTC);
+        let origin = certrotate_core::Origin::new(source);
+        let rows: Vec<(String, CertSummary)> =
+            certrotate_core::inspect_pem(pem.as_bytes(), &origin, now)
+                .unwrap()
+                .into_iter()
+                .map(|c| (source.to_owned(), c))
+                .collect();
+        certificates_text(&rows)
+    }
+
+    /// Issue 19 finding 9: a CN, O and SAN of `ESC[2J` and `\r` (and a file name with
+    /// `ESC`) reached the terminal raw, so a certificate could clear the screen and print
+    /// "ALL OK". Every one is escaped as OpenSSL prints it.
+    #[test]
+    fn names_from_a_certificate_are_escaped() {
+        let pem = certificate(
+            "\x1b[2J\rALL OK",
+            "evil\x1b]0;title\x07",
+            vec!["a\x1b[2J.example".into()],
+            0,
+        );
+        let text = inspected(&pem, "cert\x1b[31m.pem");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        for shown in [
+            "\\1B[2J\\0DALL OK",
+            "evil\\1B]0;title\\07",
+            "a\\1B[2J.example",
+            "cert\\1B[31m.pem",
+        ] {
+            assert!(text.contains(shown), "{shown} not in {text}");
+        }
+    }
+
+    /// Issue 19 finding 5: 3,000 SANs made a cell past 65,535 characters.
+    #[test]
+    fn a_certificate_with_3000_sans_is_inspected() {
+        let sans: Vec<String> = (0..3000).map(|i| format!("san-{i}.example")).collect();
+        let text = inspected(&certificate("many", "o", sans, 0), "many.pem");
+        assert!(text.contains("san-0.example,san-1.example"), "{text}");
+        assert!(text.contains("san-2999.example"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Certificates with up to 4,000 SANs of any ASCII (controls included) and up to
+        /// 300 extensions: inspected and rendered, every SAN shown, no control character
+        /// but the line ends.
+        #[test]
+        fn any_certificate_renders(
+            sans in prop::collection::vec("[\\x00-\\x7f]{0,24}", 0..4000),
+            extensions in 0u64..300,
+            cn in "[\\x00-\\x7f]{1,64}",
+        ) {
+            let pem = certificate(&cn, "o", sans.clone(), extensions);
+            let text = inspected(&pem, "any.pem");
+            prop_assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
+            for san in sans.iter().filter(|s| s.parse::<std::net::IpAddr>().is_err()) {
+                // The last SAN ends its line, whose trailing spaces are cut.
+                let escaped = escape_control(san);
+                prop_assert!(text.contains(escaped.trim_end()), "{escaped}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any table (0 to 5 rows of 1 to 12 columns, cells of 0 to 100,000 characters):
+        /// one line a row, each cell escaped and in order, no control character but the
+        /// line ends.
+        #[test]
+        fn any_table_renders(
+            rows in prop::collection::vec(prop::collection::vec(cell(), 1..12), 0..5)
+        ) {
+            let text = render_table(&rows);
+            prop_assert_eq!(text.lines().count(), rows.len());
+            prop_assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
+            for (line, row) in text.lines().zip(&rows) {
+                let mut rest = line;
+                for cell in row {
+                    let cell = escape_control(cell);
+                    let cell = cell.trim_end();
+                    let at = rest.find(cell);
+                    prop_assert!(at.is_some(), "{cell:?} not in {line:?}");
+                    rest = &rest[at.unwrap_or(0) + cell.len()..];
+                }
+            }
+        }
+    }
 }

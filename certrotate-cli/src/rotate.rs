@@ -12,6 +12,7 @@ use certrotate_kube::events::EventRecorder;
 use certrotate_kube::{Clock, Rotator, RunMode, Store, SystemClock, events};
 
 use crate::cli::{self, Format};
+use crate::escape::Esc;
 use crate::{EXIT_CA_EXPIRES, activity, dry_run, output};
 
 /// The Kubernetes client (`None` in local mode); none exists without the `kube` feature.
@@ -57,7 +58,11 @@ async fn record(events: Option<&EventRecorder>, notices: &[events::Notice]) {
     if let Some(events) = events
         && let Err(e) = events.publish(notices).await
     {
-        tracing::warn!("recording Kubernetes Events on the CA Secret: {e}");
+        // The API server's message is text from outside: escaped by `error_chain`.
+        tracing::warn!(
+            "recording Kubernetes Events on the CA Secret: {}",
+            crate::error_chain(&e.into())
+        );
     }
 }
 
@@ -132,7 +137,7 @@ pub(crate) async fn rotate<S: Store>(
                 };
                 record(Some(&recorder), &last).await;
             }
-            Err(e) => tracing::warn!("recording Kubernetes Events: {e}"),
+            Err(e) => tracing::warn!("recording Kubernetes Events: {}", Esc(e)),
         }
     }
     let report = result?;
@@ -255,7 +260,7 @@ pub fn wait_bar(total: u64, next: &Next, at: time::OffsetDateTime) -> indicatif:
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_prefix(phase);
-    bar.set_message(format!("{what}; next step at {}", output::when(at)));
+    bar.set_message(format!("{}; next step at {}", Esc(what), output::when(at)));
     bar
 }
 

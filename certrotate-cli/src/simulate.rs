@@ -19,6 +19,7 @@ use clap::Args;
 use tracing::instrument::WithSubscriber as _;
 
 use crate::cli::{self, Format, parse_duration, parse_key_algorithm, parse_strategy, parse_time};
+use crate::escape::{Esc, escape_control};
 use crate::{EXIT_UNTRUSTED, load_profile, output};
 
 /// `simulate`.
@@ -175,8 +176,10 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
     let mut s = String::new();
     writeln!(
         s,
-        "simulated rotation of profile {} ({}) from {from}",
-        simulation.profile, simulation.strategy
+        "simulated rotation of profile {} ({}) from {}",
+        Esc(&simulation.profile),
+        simulation.strategy,
+        Esc(from)
     )?;
     let mut combinations = 0;
     let mut failed = 0;
@@ -195,34 +198,46 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
             } else {
                 ""
             },
-            step.summary
+            Esc(&step.summary)
         )?;
         // One row per (leaf, store), in the order of the report (profile order).
         let mut rows: Vec<(String, String, Vec<&PairCheck>)> = Vec::new();
         for check in &step.trust.checks {
             let store = store_name(&check.trusted_by);
-            match rows
-                .iter_mut()
-                .find(|(l, t, _)| *l == check.leaf.name && *t == store)
-            {
+            let leaf = escape_control(&check.leaf.name).into_owned();
+            match rows.iter_mut().find(|(l, t, _)| *l == leaf && *t == store) {
                 Some((_, _, checks)) => checks.push(check),
-                None => rows.push((check.leaf.name.clone(), store, vec![check])),
+                None => rows.push((leaf, store, vec![check])),
             }
         }
-        let leaf_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(7);
-        let store_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(10);
+        // Padded by count, not by a `{:width$}` format (which panics past 65,535).
+        let leaf_width = rows
+            .iter()
+            .map(|r| r.0.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let store_width = rows
+            .iter()
+            .map(|r| r.1.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(10);
         writeln!(
             s,
-            "  {:<leaf_width$}  {:<store_width$}  RESULT",
-            "LEAF OF", "TRUSTED BY"
+            "  {}  {}  RESULT",
+            output::pad("LEAF OF", leaf_width),
+            output::pad("TRUSTED BY", store_width)
         )?;
         for (leaf, store, checks) in &rows {
             combinations += checks.len();
             let describe = |c: &&PairCheck| match &c.outcome {
                 Outcome::Trusted { .. } => None,
                 Outcome::Failed { reason } => Some(format!(
-                    "leaf {} / store {}: {reason}",
-                    c.leaf_side, c.store_side
+                    "leaf {} / store {}: {}",
+                    c.leaf_side,
+                    c.store_side,
+                    Esc(reason)
                 )),
             };
             let failures: Vec<String> = checks
@@ -245,14 +260,19 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
                 (true, false) => format!("ok (already failing: {})", before.join("; ")),
                 (false, _) => format!("FAIL {}", failures.join("; ")),
             };
-            writeln!(s, "  {leaf:<leaf_width$}  {store:<store_width$}  {result}")?;
+            writeln!(
+                s,
+                "  {}  {}  {result}",
+                output::pad(leaf, leaf_width),
+                output::pad(store, store_width)
+            )?;
         }
     }
     writeln!(s)?;
     let ending = match &simulation.ending {
         Ending::Done => "the rotation finished".to_owned(),
         Ending::Refused => "the trust gate refused the last step".to_owned(),
-        Ending::Failed { error } => format!("the engine failed: {error}"),
+        Ending::Failed { error } => format!("the engine failed: {}", Esc(error)),
     };
     let already = if already > 0 {
         format!(" ({already} already failing before their step)")
@@ -269,7 +289,9 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
 
 fn store_name(store: &TrustStore) -> String {
     match store {
-        TrustStore::Component { secret } => format!("{} ca.crt", secret.name),
-        TrustStore::Webhook { webhook, index } => format!("{} #{index} caBundle", webhook.name),
+        TrustStore::Component { secret } => format!("{} ca.crt", Esc(&secret.name)),
+        TrustStore::Webhook { webhook, index } => {
+            format!("{} #{index} caBundle", Esc(&webhook.name))
+        }
     }
 }

@@ -110,17 +110,60 @@ pub use usable_ca::CaDefect;
 /// Formats a time as RFC 3339 in UTC at second precision (`2026-06-01T12:00:00Z`), as
 /// Kubernetes does: a fraction of a second is cut, never rounded up.
 ///
+/// Total: a time `time` cannot convert to UTC (`9999-12-31T23:59:59-23:59` is year
+/// 10000 there) keeps its offset, and one RFC 3339 cannot write at all is written in
+/// `time`'s own format. Times read from outside are brought into range by
+/// [`parse_rfc3339`] first, so neither happens to them.
+///
 /// ```
 /// let t = time::macros::datetime!(2026-06-01 12:00:00.999 UTC);
 /// assert_eq!(certrotate_core::rfc3339(t), "2026-06-01T12:00:00Z");
 /// ```
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t);
     let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
-        // Formatting a UTC time with a year in 0..=9999 cannot fail; others are clamped
-        // by the parameter checks before they reach here.
         .unwrap_or_else(|_| t.to_string())
+}
+
+/// Parses an RFC 3339 time (`2026-06-01T12:00:00Z`, any offset RFC 3339 allows) into UTC.
+///
+/// A time RFC 3339 can write but that falls outside the years 0000 to 9999 in UTC
+/// (`9999-12-31T23:59:59-23:59` is year 10000 there) is [`TimeError::OutOfRange`]: no
+/// certificate can say it, and `time` cannot convert it to UTC.
+///
+/// ```
+/// use certrotate_core::{parse_rfc3339, TimeError};
+/// let t = parse_rfc3339("2026-06-01T14:00:00+02:00")?;
+/// assert_eq!(t, time::macros::datetime!(2026-06-01 12:00 UTC));
+/// assert_eq!(parse_rfc3339("9999-12-31T23:59:59-23:59"), Err(TimeError::OutOfRange));
+/// assert_eq!(parse_rfc3339("yesterday"), Err(TimeError::Unparsable));
+/// # Ok::<(), TimeError>(())
+/// ```
+pub fn parse_rfc3339(text: &str) -> Result<time::OffsetDateTime, TimeError> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| TimeError::Unparsable)?;
+    in_range(t).ok_or(TimeError::OutOfRange)
+}
+
+/// Why a text is not a time [`parse_rfc3339`] accepts. The caller names the field; no
+/// variant quotes the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimeError {
+    /// Not an RFC 3339 time.
+    #[error("not an RFC 3339 time (such as 2026-06-01T12:00:00Z)")]
+    Unparsable,
+    /// An RFC 3339 time outside the years 0000 to 9999 in UTC.
+    #[error("outside the years 0000 to 9999 in UTC")]
+    OutOfRange,
+}
+
+/// `t` in UTC if it falls in the years 0000 to 9999 there (what X.509 and RFC 3339 can
+/// write), else `None`. Every time computed from a time read from outside passes here.
+pub(crate) fn in_range(t: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
+    t.checked_to_offset(time::UtcOffset::UTC)
+        .filter(|t| (0..=9999).contains(&t.year()))
 }
 
 /// The longest duration accepted anywhere (100 years of 365.25 days): any longer one, added

@@ -88,7 +88,14 @@ pub(crate) struct Stamp([u8; 14]);
 impl Stamp {
     /// `t` in UTC; years outside 0..=9999 are clamped (no certificate can say them).
     pub(crate) fn of(t: OffsetDateTime) -> Self {
-        let t = t.to_offset(time::UtcOffset::UTC);
+        // A time past the years `time` converts to UTC is past every certificate's.
+        let Some(t) = t.checked_to_offset(time::UtcOffset::UTC) else {
+            return if t.year() > 0 {
+                Self(*b"99991231235959")
+            } else {
+                Self(*b"00000101000000")
+            };
+        };
         let mut out = [b'0'; 14];
         let year = t.year().clamp(0, 9999) as u32;
         let fields = [

@@ -67,14 +67,19 @@ fn set_validity(
         base: now,
         duration,
     };
+    // In UTC and within the years 0000 to 9999, or rcgen's conversion to UTC panics.
+    let utc = crate::in_range(now);
     cert.not_before = time::Duration::try_from(backdate)
         .ok()
-        .and_then(|d| now.checked_sub(d))
+        .zip(utc)
+        .and_then(|(d, now)| now.checked_sub(d))
+        .and_then(crate::in_range)
         .ok_or_else(|| out_of_range(backdate))?;
     cert.not_after = time::Duration::try_from(validity)
         .ok()
-        .and_then(|d| now.checked_add(d))
-        .filter(|t| t.year() <= 9999)
+        .zip(utc)
+        .and_then(|(d, now)| now.checked_add(d))
+        .and_then(crate::in_range)
         .ok_or_else(|| out_of_range(validity))?;
     Ok(())
 }

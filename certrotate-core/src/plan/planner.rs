@@ -716,10 +716,14 @@ fn leaf_issued_by(crt: &[u8], ca: &Ca, now: OffsetDateTime) -> bool {
     )
 }
 
+/// `t + d` in UTC, or [`Error::TimeOutOfRange`] past the year 9999 (or a `t` outside the
+/// years `time` converts to UTC): never a panic, whatever a persisted time says.
 pub(super) fn add(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime, Error> {
     time::Duration::try_from(d)
         .ok()
-        .and_then(|d| t.checked_add(d))
+        .zip(crate::in_range(t))
+        .and_then(|(d, t)| t.checked_add(d))
+        .and_then(crate::in_range)
         .ok_or(Error::TimeOutOfRange {
             base: t,
             duration: d,

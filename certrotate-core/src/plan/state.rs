@@ -135,6 +135,14 @@ pub enum StateProblem {
         /// Its value (annotations hold no secrets).
         value: String,
     },
+    /// An annotation holds an RFC 3339 time outside the years 0000 to 9999 in UTC
+    /// (`9999-12-31T23:59:59-23:59` is year 10000 there).
+    TimeOutOfRange {
+        /// The annotation.
+        annotation: &'static str,
+        /// Its value (shown only if short and plain).
+        value: String,
+    },
     /// The phase annotation names no phase.
     UnknownPhase {
         /// Its value.
@@ -215,6 +223,11 @@ impl fmt::Display for StateProblem {
             Self::UnparsableAnnotation { annotation, value } => {
                 write!(f, "annotation {annotation}: cannot parse {}", Shown(value))
             }
+            Self::TimeOutOfRange { annotation, value } => write!(
+                f,
+                "annotation {annotation}: {} is outside the years 0000 to 9999 in UTC",
+                Shown(value)
+            ),
             Self::UnknownPhase { value } => {
                 write!(
                     f,
@@ -344,8 +357,18 @@ impl RotationState {
         let since = a
             .get(ANNOTATION_SINCE)
             .map(|s| {
-                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| unparsable(ANNOTATION_SINCE, s))
+                // In UTC, within the years certificates can say: every later computation
+                // (`since + interval`, formatting it) stays in range.
+                crate::parse_rfc3339(s).map_err(|e| match e {
+                    crate::TimeError::OutOfRange => Error::InvalidRotationState {
+                        secret: ca_secret.clone(),
+                        problem: Box::new(StateProblem::TimeOutOfRange {
+                            annotation: ANNOTATION_SINCE,
+                            value: s.clone(),
+                        }),
+                    },
+                    crate::TimeError::Unparsable => unparsable(ANNOTATION_SINCE, s),
+                })
             })
             .transpose()?;
         let strategy = match a.get(ANNOTATION_STRATEGY) {

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod table;
+mod times;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
