@@ -28,7 +28,9 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use report::{Outcome, PairCheck, Side, TrustFailure, TrustReport, TrustStore, Usage};
+pub use report::{
+    FirstMatchProblem, Outcome, PairCheck, Side, TrustFailure, TrustReport, TrustStore, Usage,
+};
 
 use time::OffsetDateTime;
 
@@ -85,7 +87,11 @@ fn check_step_with(
         );
         for (side, value) in sides(b, a) {
             let leaf = match value {
-                Some(pem) => Leaf::parse(pem, secret, now),
+                Some(pem) => Leaf::parse(
+                    pem,
+                    &Origin::new(format!("secret {secret} key {KEY_TLS_CRT}")),
+                    now,
+                ),
                 None => Err(TrustFailure::MissingLeaf),
             };
             leaves.push(LeafEntry {
