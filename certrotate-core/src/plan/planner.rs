@@ -10,7 +10,8 @@ use super::*;
 use crate::error::{Error, Origin};
 use crate::fingerprint::Fingerprint;
 use crate::generate::{Ca, Entropy, HmacKey};
-use crate::inspect::{self, ChainVerdict};
+use crate::inspect;
+use crate::trust;
 use crate::pem_blocks;
 use crate::profile::{ComponentSpec, Profile};
 
@@ -666,21 +667,12 @@ fn trusts(bundle: &[u8], ca: &Ca) -> bool {
         .is_ok_and(|ders| ders.iter().any(|d| Fingerprint::of(d) == ca.fingerprint()))
 }
 
-/// Whether `crt` is a leaf issued by `ca` and valid at `now`.
+/// Whether `crt` is a leaf issued by `ca` and valid at `now` (for TLS server or client
+/// authentication, as the trust check verifies it).
 fn leaf_issued_by(crt: &[u8], ca: &Ca, now: OffsetDateTime) -> bool {
-    let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
-        return false;
-    };
-    let (Ok(leaf), Ok(ca_cert)) = (
-        pem_blocks::parse_certificate(&ders[0]),
-        pem_blocks::parse_certificate(ca.cert_der()),
-    ) else {
-        return false;
-    };
-    matches!(
-        inspect::verify_parsed(&leaf, &[(ca.cert_der(), ca_cert)], now),
-        ChainVerdict::Trusted { .. }
-    )
+    let origin = Origin::default();
+    trust::verify_pair_any_usage(crt, &origin, ca.cert_pem().as_bytes(), &origin, now)
+        .is_trusted()
 }
 
 pub(super) fn add(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime, Error> {

@@ -26,7 +26,7 @@
 mod chain;
 mod report;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use report::{
     FirstMatchProblem, Outcome, PairCheck, Side, TrustFailure, TrustReport, TrustStore, Usage,
@@ -191,6 +191,55 @@ pub fn check_state(profile: &Profile, observed: &Observed, now: OffsetDateTime) 
     check_step(profile, observed, observed, now)
 }
 
+/// One leaf (the first certificate of `leaf`, the rest its chain) against one store, at
+/// `now`, for each of `usages`, with no names: the chain check of [`check_step`], for the
+/// callers that judge one pair (`check`, [`verify_chain`](crate::verify_chain), the
+/// planner), so that the crate has one chain verifier.
+pub(crate) fn verify_pair(
+    leaf: &[u8],
+    leaf_origin: &Origin,
+    bundle: &[u8],
+    bundle_origin: &Origin,
+    usages: &[Usage],
+    now: OffsetDateTime,
+) -> Outcome {
+    let parsed = Leaf::parse(leaf, leaf_origin, now)
+        .and_then(|l| Bundle::parse(bundle, bundle_origin, now).map(|b| (l, b)));
+    match parsed {
+        Ok((leaf, bundle)) => leaf.verify(&bundle, usages, &[], unix_time(now), &Verifier::new()),
+        Err(reason) => Outcome::Failed { reason },
+    }
+}
+
+/// [`verify_pair`] for a leaf of either TLS usage: trusted if the chain holds for
+/// serverAuth or for clientAuth (a leaf whose extended key usage allows neither fails
+/// with [`TrustFailure::WrongUsage`] for serverAuth).
+pub(crate) fn verify_pair_any_usage(
+    leaf: &[u8],
+    leaf_origin: &Origin,
+    bundle: &[u8],
+    bundle_origin: &Origin,
+    now: OffsetDateTime,
+) -> Outcome {
+    let verify = |usage| verify_pair(leaf, leaf_origin, bundle, bundle_origin, &[usage], now);
+    match verify(Usage::ServerAuth) {
+        Outcome::Failed {
+            reason: TrustFailure::WrongUsage { .. },
+        } => match verify(Usage::ClientAuth) {
+            trusted @ Outcome::Trusted { .. } => trusted,
+            Outcome::Failed {
+                reason: TrustFailure::WrongUsage { .. },
+            } => Outcome::Failed {
+                reason: TrustFailure::WrongUsage {
+                    usage: Usage::ServerAuth,
+                },
+            },
+            other @ Outcome::Failed { .. } => other,
+        },
+        other => other,
+    }
+}
+
 /// A leaf of one side of a step, with the names it must serve.
 struct LeafEntry {
     secret: ObjectRef,
@@ -242,7 +291,7 @@ fn sides<'a>(
 }
 
 /// The usages the profile issues leaves for (mTLS: both, by default).
-fn usages(profile: &Profile) -> Vec<Usage> {
+pub(crate) fn usages(profile: &Profile) -> Vec<Usage> {
     let mut out: Vec<Usage> = profile
         .leaf
         .extended_key_usages

@@ -428,7 +428,7 @@ fn sibling(
 }
 
 /// A decoy of `ca`: its name and subject key identifier, another key.
-fn decoy(ca: &Ca) -> String {
+pub(crate) fn decoy(ca: &Ca) -> String {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     sibling(ca, &key, NOW - time::Duration::days(1), ca.not_after())
 }
