@@ -8,10 +8,10 @@ use time::OffsetDateTime;
 use crate::error::{Error, Origin};
 use crate::generate::HmacKey;
 use crate::inspect::{self, ChainVerdict};
-use crate::trust;
 use crate::pem_blocks;
 use crate::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, Observed, ProfileObjects};
 use crate::profile::Profile;
+use crate::trust;
 
 /// The result of [`check`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -215,20 +215,13 @@ pub fn check(
     // Each pair through the trust check's verifier, for the usages the profile issues
     // leaves for. Unreadable leaves and stores are problems already.
     let usages = trust::usages(profile);
-    let readable = |(_, origin, pem): &&(String, Origin, &[u8])| {
-        pem_blocks::certificates(pem, origin).is_ok()
-    };
+    let readable =
+        |(_, origin, pem): &&(String, Origin, &[u8])| pem_blocks::certificates(pem, origin).is_ok();
     let readable_stores: Vec<_> = stores.iter().filter(readable).collect();
     for (leaf_name, leaf_origin, leaf_pem) in leaves.iter().filter(readable) {
         for (store_name, store_origin, store_pem) in &readable_stores {
-            let outcome = trust::verify_pair(
-                leaf_pem,
-                leaf_origin,
-                store_pem,
-                store_origin,
-                &usages,
-                now,
-            );
+            let outcome =
+                trust::verify_pair(leaf_pem, leaf_origin, store_pem, store_origin, &usages, now);
             report.pairs.push(TrustPair {
                 leaf: leaf_name.clone(),
                 trusted_by: store_name.clone(),
@@ -381,8 +374,12 @@ mod tests {
     fn a_decoy_before_the_ca_fails_the_check() {
         let (p, o) = installed(KeyAlgorithm::EcdsaP256, KeyEncoding::Pkcs8);
         assert!(check(&p, &o, NOW, Duration::ZERO).unwrap().all_trusted());
-        let ca = Ca::generate(&CaParams::new("envoy-gateway"), NOW, &mut SeededEntropy::new(1))
-            .unwrap();
+        let ca = Ca::generate(
+            &CaParams::new("envoy-gateway"),
+            NOW,
+            &mut SeededEntropy::new(1),
+        )
+        .unwrap();
         let decoy = crate::trust::tests::decoy(&ca);
         for (bundle, trusted) in [
             (format!("{decoy}{}", ca.cert_pem()), false),

@@ -11,9 +11,9 @@ use crate::error::{Error, Origin};
 use crate::fingerprint::Fingerprint;
 use crate::generate::{Ca, Entropy, HmacKey};
 use crate::inspect;
-use crate::trust;
 use crate::pem_blocks;
 use crate::profile::{ComponentSpec, Profile};
+use crate::trust;
 
 pub(super) struct Planner<'a> {
     pub(super) profile: &'a Profile,
@@ -671,8 +671,7 @@ fn trusts(bundle: &[u8], ca: &Ca) -> bool {
 /// authentication, as the trust check verifies it).
 fn leaf_issued_by(crt: &[u8], ca: &Ca, now: OffsetDateTime) -> bool {
     let origin = Origin::default();
-    trust::verify_pair_any_usage(crt, &origin, ca.cert_pem().as_bytes(), &origin, now)
-        .is_trusted()
+    trust::verify_pair_any_usage(crt, &origin, ca.cert_pem().as_bytes(), &origin, now).is_trusted()
 }
 
 pub(super) fn add(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime, Error> {

@@ -446,8 +446,7 @@ impl Links {
         algorithms.iter().any(|a| {
             a.signature_alg_id().as_ref() == below.signature_algorithm.as_slice()
                 && a.public_key_alg_id().as_ref() == self.key_algorithm.as_slice()
-                && a
-                    .verify_signature(&self.public_key, &below.tbs, &below.signature)
+                && a.verify_signature(&self.public_key, &below.tbs, &below.signature)
                     .is_ok()
         })
     }

@@ -448,12 +448,15 @@ fn a_decoy_before_the_real_ca_is_refused_and_after_it_is_harmless() {
     let first = format!("{decoy}{}", real.cert_pem());
     let report = check_state(&profile(), &state(&real, first.as_bytes()), NOW);
     assert_eq!(report.failures().count(), 12, "{report:#?}");
-    assert!(report.failures().all(|c| matches!(
-        &c.outcome,
-        Outcome::Failed { reason: TrustFailure::FirstMatchRefused {
-            issuer, ca, block: Some(1), problem: FirstMatchProblem::BadSignature,
-        } } if issuer.contains("envoy-gateway") && *ca == decoy_fingerprint
-    )), "{report:#?}");
+    assert!(
+        report.failures().all(|c| matches!(
+            &c.outcome,
+            Outcome::Failed { reason: TrustFailure::FirstMatchRefused {
+                issuer, ca, block: Some(1), problem: FirstMatchProblem::BadSignature,
+            } } if issuer.contains("envoy-gateway") && *ca == decoy_fingerprint
+        )),
+        "{report:#?}"
+    );
     let line = report.failures().next().unwrap().to_string();
     assert!(line.contains("block 1"), "{line}");
     assert!(line.contains("try no other"), "{line}");
@@ -485,12 +488,19 @@ fn an_expired_copy_of_the_ca_listed_first_is_refused() {
     let first = format!("{expired}{}", real.cert_pem());
     let report = check_state(&profile(), &state(&real, first.as_bytes()), NOW);
     assert_eq!(report.failures().count(), 12, "{report:#?}");
-    assert!(report.failures().all(|c| matches!(
-        &c.outcome,
-        Outcome::Failed { reason: TrustFailure::FirstMatchRefused {
-            block: Some(1), problem: FirstMatchProblem::OutsideValidity { .. }, ..
-        } }
-    )), "{report:#?}");
+    assert!(
+        report.failures().all(|c| matches!(
+            &c.outcome,
+            Outcome::Failed {
+                reason: TrustFailure::FirstMatchRefused {
+                    block: Some(1),
+                    problem: FirstMatchProblem::OutsideValidity { .. },
+                    ..
+                }
+            }
+        )),
+        "{report:#?}"
+    );
     let after = format!("{}{expired}", real.cert_pem());
     let report = check_state(&profile(), &state(&real, after.as_bytes()), NOW);
     assert!(report.failures().next().is_none(), "{report:#?}");
