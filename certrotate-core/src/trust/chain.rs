@@ -1,7 +1,8 @@
 //! One leaf against one trust store, verified with rustls-webpki: a parsed `tls.crt`
 //! ([`Leaf`]) and a parsed store ([`Bundle`]: the anchors within their validity and the
 //! others), the names a leaf must serve ([`Name`]), and rustls-webpki's errors turned into
-//! a typed [`TrustFailure`].
+//! a typed [`TrustFailure`]. A chain rustls-webpki accepts must also be the one OpenSSL and
+//! BoringSSL build, taking the first matching issuer of the store ([`Bundle::first_match`]).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -12,14 +12,19 @@
 //! Chains, validity, extended key usage and names are verified with rustls-webpki, the
 //! parser and path builder rustls uses, with aws-lc-rs's signature algorithms; the CA a
 //! chain ends on must also be within its own validity (OpenSSL, BoringSSL and Go refuse an
-//! expired root, though rustls does not look).
+//! expired root, though rustls does not look). rustls-webpki and Go search every candidate
+//! issuer; OpenSSL and BoringSSL (Envoy) take the first certificate of the store that
+//! names itself the issuer and fail if it does not do, so a chain is also built their way
+//! and must hold too (a decoy CA listed first is refused: `FirstMatchRefused`).
 //!
 //! Pure: no I/O, and `now` is a parameter.
 //!
 //! - `report.rs`: what a check says: [`Side`], [`TrustStore`], [`Usage`], [`TrustFailure`],
 //!   [`Outcome`], [`PairCheck`] and [`TrustReport`], and which failures a step is to blame for.
 //! - `chain.rs`: one leaf against one store, with rustls-webpki: parsing a `tls.crt` and a
-//!   bundle, building the path, the names a leaf must serve, and typing webpki's errors.
+//!   bundle, building the path (rustls-webpki's, then OpenSSL's and BoringSSL's first
+//!   match), the names a leaf must serve, and typing webpki's errors. The crate's only
+//!   chain verifier: `check`, `verify_chain` and the planner use it too.
 //! - here: [`check_step`] and [`check_state`], which pair every leaf with every store on
 //!   each side of a step.
 

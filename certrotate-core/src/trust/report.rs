@@ -282,8 +282,8 @@ impl fmt::Display for FirstMatchProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadSignature => f.write_str(
-                "whose key did not sign the certificate below it (a decoy with the same name \
-                 and key identifier)",
+                "whose key did not sign the certificate below it (a decoy: the same name and \
+                 key identifier, another key)",
             ),
             Self::OutsideValidity {
                 not_before,
