@@ -11,6 +11,7 @@ use crate::inspect::{self, ChainVerdict};
 use crate::pem_blocks;
 use crate::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, Observed, ProfileObjects};
 use crate::profile::Profile;
+use crate::trust;
 
 /// The result of [`check`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -211,34 +212,20 @@ pub fn check(
         }
     }
 
-    let parsed_stores: Vec<(String, Vec<Vec<u8>>)> = stores
-        .iter()
-        .filter_map(|(name, origin, pem)| {
-            pem_blocks::certificates(pem, origin)
-                .ok()
-                .map(|ders| (name.clone(), ders))
-        })
-        .collect();
-    for (leaf_name, origin, pem) in &leaves {
-        let Ok(ders) = pem_blocks::certificates(pem, origin) else {
-            continue;
-        };
-        let Ok(leaf) = pem_blocks::parse_certificate(&ders[0]) else {
-            continue;
-        };
-        for (store_name, cas) in &parsed_stores {
-            let parsed: Vec<_> = cas
-                .iter()
-                .filter_map(|d| {
-                    pem_blocks::parse_certificate(d)
-                        .ok()
-                        .map(|c| (d.as_slice(), c))
-                })
-                .collect();
+    // Each pair through the trust check's verifier, for the usages the profile issues
+    // leaves for. Unreadable leaves and stores are problems already.
+    let usages = trust::usages(profile);
+    let readable =
+        |(_, origin, pem): &&(String, Origin, &[u8])| pem_blocks::certificates(pem, origin).is_ok();
+    let readable_stores: Vec<_> = stores.iter().filter(readable).collect();
+    for (leaf_name, leaf_origin, leaf_pem) in leaves.iter().filter(readable) {
+        for (store_name, store_origin, store_pem) in &readable_stores {
+            let outcome =
+                trust::verify_pair(leaf_pem, leaf_origin, store_pem, store_origin, &usages, now);
             report.pairs.push(TrustPair {
                 leaf: leaf_name.clone(),
                 trusted_by: store_name.clone(),
-                verdict: inspect::verify_parsed(&leaf, &parsed, now),
+                verdict: outcome.into(),
             });
         }
     }
@@ -377,6 +364,42 @@ mod tests {
                 "{expected}: {:?}",
                 report.problems
             );
+        }
+    }
+
+    /// Issue 19, finding 11: `check` said OK for bundles holding a decoy of the CA (its
+    /// name and key identifier, another key) before the CA, which `openssl verify` and
+    /// Envoy refuse. `check` now verifies with the trust check's verifier.
+    #[test]
+    fn a_decoy_before_the_ca_fails_the_check() {
+        let (p, o) = installed(KeyAlgorithm::EcdsaP256, KeyEncoding::Pkcs8);
+        assert!(check(&p, &o, NOW, Duration::ZERO).unwrap().all_trusted());
+        let ca = Ca::generate(
+            &CaParams::new("envoy-gateway"),
+            NOW,
+            &mut SeededEntropy::new(1),
+        )
+        .unwrap();
+        let decoy = crate::trust::tests::decoy(&ca);
+        for (bundle, trusted) in [
+            (format!("{decoy}{}", ca.cert_pem()), false),
+            (format!("{}{decoy}", ca.cert_pem()), true),
+        ] {
+            let mut o = o.clone();
+            for s in o.secrets.values_mut() {
+                if s.data.contains_key(KEY_TRUST) {
+                    s.data.insert(KEY_TRUST.into(), bundle.clone().into_bytes());
+                }
+            }
+            let report = check(&p, &o, NOW, Duration::ZERO).unwrap();
+            assert_eq!(report.all_trusted(), trusted, "{report:#?}");
+            assert_eq!(report.untrusted().count(), if trusted { 0 } else { 9 });
+            assert!(report.untrusted().all(|pair| matches!(
+                &pair.verdict,
+                ChainVerdict::Untrusted {
+                    reason: crate::trust::TrustFailure::FirstMatchRefused { block: Some(1), .. }
+                }
+            )));
         }
     }
 

@@ -1,6 +1,5 @@
 //! Inspecting certificates and checking that a leaf chains to a bundle.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -12,6 +11,7 @@ use x509_parser::public_key::PublicKey;
 use crate::error::{Error, Origin};
 use crate::fingerprint::Fingerprint;
 use crate::pem_blocks;
+use crate::trust::{self, Outcome, TrustFailure};
 
 /// What a certificate says about itself, for tables, JSON and checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -207,15 +207,15 @@ fn signature_name(oid: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum ChainVerdict {
-    /// The leaf is valid at `now` and signed by a valid CA of the bundle.
+    /// The leaf chains to a CA of the bundle (see [`verify_chain`]).
     Trusted {
-        /// Fingerprint of the CA that signed it.
+        /// Fingerprint of the CA the chain ends on.
         ca: Fingerprint,
     },
-    /// It is not, and this is why.
+    /// It does not, and this is why.
     Untrusted {
-        /// The reason.
-        reason: ChainFailure,
+        /// The reason, typed as the trust check types it.
+        reason: TrustFailure,
     },
 }
 
@@ -226,79 +226,20 @@ impl ChainVerdict {
     }
 }
 
-/// Why a leaf does not chain to a bundle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum ChainFailure {
-    /// The leaf's `not_after` is before `now`.
-    Expired {
-        /// End of validity.
-        #[serde(with = "time::serde::rfc3339")]
-        not_after: OffsetDateTime,
-    },
-    /// The leaf's `not_before` is after `now`.
-    NotYetValid {
-        /// Start of validity.
-        #[serde(with = "time::serde::rfc3339")]
-        not_before: OffsetDateTime,
-    },
-    /// No certificate of the bundle has the leaf's issuer as subject.
-    UnknownIssuer {
-        /// The leaf's issuer.
-        issuer: String,
-    },
-    /// CAs of the bundle carry the issuer's name, but none of their keys signed the leaf
-    /// (the typical state after a CA rotation that kept the common name).
-    BadSignature {
-        /// The leaf's issuer.
-        issuer: String,
-    },
-    /// The issuer in the bundle is not a CA, lacks keyCertSign, or is not valid at `now`.
-    UnusableIssuer {
-        /// Fingerprint of the issuer.
-        ca: Fingerprint,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The leaf's extended key usage allows neither TLS server nor client authentication.
-    WrongUsage {
-        /// The usages it has.
-        extended_key_usages: Vec<String>,
-    },
-}
-
-impl fmt::Display for ChainFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Expired { not_after } => {
-                write!(f, "leaf expired at {}", crate::rfc3339(*not_after))
-            }
-            Self::NotYetValid { not_before } => {
-                write!(f, "leaf not valid before {}", crate::rfc3339(*not_before))
-            }
-            Self::UnknownIssuer { issuer } => write!(f, "unknown issuer {issuer:?}"),
-            Self::BadSignature { issuer } => write!(
-                f,
-                "bad signature: no CA named {issuer:?} in the bundle signed this leaf"
-            ),
-            Self::UnusableIssuer { ca, reason } => {
-                write!(f, "issuer {} unusable: {reason}", ca.short())
-            }
-            Self::WrongUsage {
-                extended_key_usages,
-            } => write!(
-                f,
-                "extended key usage {} allows neither serverAuth nor clientAuth",
-                extended_key_usages.join(",")
-            ),
+impl From<Outcome> for ChainVerdict {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Trusted { ca } => Self::Trusted { ca },
+            Outcome::Failed { reason } => Self::Untrusted { reason },
         }
     }
 }
 
-/// Checks whether the first certificate of `leaf` is trusted by `bundle` at `now`: the leaf
-/// is within its validity, and a CA of the bundle that is within its own validity, has
-/// CA:TRUE and (if key usage is present) keyCertSign, signed it.
+/// Checks whether the first certificate of `leaf` (the others its chain) is trusted by
+/// `bundle` at `now`, for TLS server or client authentication, with the verifier of the
+/// trust check ([`trust`](crate::trust)): rustls-webpki's path building, the CA the chain
+/// ends on within its own validity, and the chain OpenSSL and BoringSSL build (the first
+/// matching CA of the bundle, in its order) accepted too.
 ///
 /// Errors are for unreadable input; an untrusted leaf is a [`ChainVerdict::Untrusted`].
 pub fn verify_chain(
@@ -308,86 +249,10 @@ pub fn verify_chain(
     bundle_origin: &Origin,
     now: OffsetDateTime,
 ) -> Result<ChainVerdict, Error> {
-    let leaf_ders = pem_blocks::certificates(leaf, leaf_origin)?;
-    let ca_ders = pem_blocks::certificates(bundle, bundle_origin)?;
-    let cas = ca_ders
-        .iter()
-        .enumerate()
-        .map(|(i, der)| parse(der, bundle_origin, i + 1).map(|c| (der.as_slice(), c)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let leaf = parse(&leaf_ders[0], leaf_origin, 1)?;
-    Ok(verify_parsed(&leaf, &cas, now))
-}
-
-pub(crate) fn verify_parsed(
-    leaf: &X509Certificate<'_>,
-    cas: &[(&[u8], X509Certificate<'_>)],
-    now: OffsetDateTime,
-) -> ChainVerdict {
-    let untrusted = |reason| ChainVerdict::Untrusted { reason };
-    let validity = leaf.validity();
-    if validity.not_after.to_datetime() < now {
-        return untrusted(ChainFailure::Expired {
-            not_after: validity.not_after.to_datetime(),
-        });
-    }
-    if validity.not_before.to_datetime() > now {
-        return untrusted(ChainFailure::NotYetValid {
-            not_before: validity.not_before.to_datetime(),
-        });
-    }
-    if let Ok(Some(eku)) = leaf.extended_key_usage() {
-        let e = eku.value;
-        if !(e.any || e.server_auth || e.client_auth) {
-            let summary: Vec<String> = e.other.iter().map(|o| o.to_id_string()).collect();
-            return untrusted(ChainFailure::WrongUsage {
-                extended_key_usages: summary,
-            });
+    for (input, origin) in [(leaf, leaf_origin), (bundle, bundle_origin)] {
+        for (i, der) in pem_blocks::certificates(input, origin)?.iter().enumerate() {
+            parse(der, origin, i + 1)?;
         }
     }
-    let issuer = leaf.issuer();
-    let mut named = false;
-    let mut unusable = None;
-    for (der, ca) in cas {
-        if ca.subject().as_raw() != issuer.as_raw() {
-            continue;
-        }
-        named = true;
-        if leaf.verify_signature(Some(ca.public_key())).is_err() {
-            continue;
-        }
-        let fingerprint = Fingerprint::of(der);
-        let problem = if !ca.is_ca() {
-            Some("not a CA (basicConstraints CA:FALSE or absent)".to_owned())
-        } else if matches!(ca.key_usage(), Ok(Some(ku)) if !ku.value.key_cert_sign()) {
-            Some("key usage lacks keyCertSign".to_owned())
-        } else if ca.validity().not_after.to_datetime() < now {
-            Some(format!(
-                "expired at {}",
-                crate::rfc3339(ca.validity().not_after.to_datetime())
-            ))
-        } else if ca.validity().not_before.to_datetime() > now {
-            Some("not yet valid".to_owned())
-        } else {
-            None
-        };
-        match problem {
-            None => return ChainVerdict::Trusted { ca: fingerprint },
-            Some(reason) => {
-                unusable = Some(ChainFailure::UnusableIssuer {
-                    ca: fingerprint,
-                    reason,
-                })
-            }
-        }
-    }
-    untrusted(match (unusable, named) {
-        (Some(reason), _) => reason,
-        (None, true) => ChainFailure::BadSignature {
-            issuer: issuer.to_string(),
-        },
-        (None, false) => ChainFailure::UnknownIssuer {
-            issuer: issuer.to_string(),
-        },
-    })
+    Ok(trust::verify_pair_any_usage(leaf, leaf_origin, bundle, bundle_origin, now).into())
 }

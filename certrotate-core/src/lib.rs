@@ -102,7 +102,7 @@ pub use generate::{
     Ca, CaParams, DAYS_5Y, Entropy, ExtendedKeyUsage, HmacKey, IssuedLeaf, KeyAlgorithm,
     KeyEncoding, KeyUsage, LeafParams, PrivateKeyDer, PrivateKeyPem, SeededEntropy, SystemEntropy,
 };
-pub use inspect::{CertSummary, ChainFailure, ChainVerdict, inspect_pem, verify_chain};
+pub use inspect::{CertSummary, ChainVerdict, inspect_pem, verify_chain};
 pub use plan::{PlanOptions, RotationPlan, Strategy, plan};
 pub use profile::Profile;
 pub use usable_ca::CaDefect;

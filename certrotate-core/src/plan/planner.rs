@@ -10,9 +10,10 @@ use super::*;
 use crate::error::{Error, Origin};
 use crate::fingerprint::Fingerprint;
 use crate::generate::{Ca, Entropy, HmacKey};
-use crate::inspect::{self, ChainVerdict};
+use crate::inspect;
 use crate::pem_blocks;
 use crate::profile::{ComponentSpec, Profile};
+use crate::trust;
 
 pub(super) struct Planner<'a> {
     pub(super) profile: &'a Profile,
@@ -685,7 +686,8 @@ fn trusts(bundle: &[u8], ca: &Ca) -> bool {
         .is_ok_and(|ders| ders.iter().any(|d| Fingerprint::of(d) == ca.fingerprint()))
 }
 
-/// Whether the first certificate of `crt` carries a signature of `ca`'s key.
+/// Whether the first certificate of `crt` carries a signature of `ca`'s key (whatever
+/// its validity, usages or names: proof of who issued it, not a trust verdict).
 fn signed_by(crt: &[u8], ca: &Ca) -> bool {
     let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
         return false;
@@ -699,21 +701,11 @@ fn signed_by(crt: &[u8], ca: &Ca) -> bool {
     leaf.verify_signature(Some(ca_cert.public_key())).is_ok()
 }
 
-/// Whether `crt` is a leaf issued by `ca` and valid at `now`.
+/// Whether `crt` is a leaf issued by `ca` and valid at `now` (for TLS server or client
+/// authentication, as the trust check verifies it).
 fn leaf_issued_by(crt: &[u8], ca: &Ca, now: OffsetDateTime) -> bool {
-    let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
-        return false;
-    };
-    let (Ok(leaf), Ok(ca_cert)) = (
-        pem_blocks::parse_certificate(&ders[0]),
-        pem_blocks::parse_certificate(ca.cert_der()),
-    ) else {
-        return false;
-    };
-    matches!(
-        inspect::verify_parsed(&leaf, &[(ca.cert_der(), ca_cert)], now),
-        ChainVerdict::Trusted { .. }
-    )
+    let origin = Origin::default();
+    trust::verify_pair_any_usage(crt, &origin, ca.cert_pem().as_bytes(), &origin, now).is_trusted()
 }
 
 /// `t + d` in UTC, or [`Error::TimeOutOfRange`] past the year 9999 (or a `t` outside the

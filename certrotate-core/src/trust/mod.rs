@@ -12,23 +12,30 @@
 //! Chains, validity, extended key usage and names are verified with rustls-webpki, the
 //! parser and path builder rustls uses, with aws-lc-rs's signature algorithms; the CA a
 //! chain ends on must also be within its own validity (OpenSSL, BoringSSL and Go refuse an
-//! expired root, though rustls does not look).
+//! expired root, though rustls does not look). rustls-webpki and Go search every candidate
+//! issuer; OpenSSL and BoringSSL (Envoy) take the first certificate of the store that
+//! names itself the issuer and fail if it does not do, so a chain is also built their way
+//! and must hold too (a decoy CA listed first is refused: `FirstMatchRefused`).
 //!
 //! Pure: no I/O, and `now` is a parameter.
 //!
 //! - `report.rs`: what a check says: [`Side`], [`TrustStore`], [`Usage`], [`TrustFailure`],
 //!   [`Outcome`], [`PairCheck`] and [`TrustReport`], and which failures a step is to blame for.
 //! - `chain.rs`: one leaf against one store, with rustls-webpki: parsing a `tls.crt` and a
-//!   bundle, building the path, the names a leaf must serve, and typing webpki's errors.
+//!   bundle, building the path (rustls-webpki's, then OpenSSL's and BoringSSL's first
+//!   match), the names a leaf must serve, and typing webpki's errors. The crate's only
+//!   chain verifier: `check`, `verify_chain` and the planner use it too.
 //! - here: [`check_step`] and [`check_state`], which pair every leaf with every store on
 //!   each side of a step.
 
 mod chain;
 mod report;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
-pub use report::{Outcome, PairCheck, Side, TrustFailure, TrustReport, TrustStore, Usage};
+pub use report::{
+    FirstMatchProblem, Outcome, PairCheck, Side, TrustFailure, TrustReport, TrustStore, Usage,
+};
 
 use time::OffsetDateTime;
 
@@ -85,7 +92,11 @@ fn check_step_with(
         );
         for (side, value) in sides(b, a) {
             let leaf = match value {
-                Some(pem) => Leaf::parse(pem, secret, now),
+                Some(pem) => Leaf::parse(
+                    pem,
+                    &Origin::new(format!("secret {secret} key {KEY_TLS_CRT}")),
+                    now,
+                ),
                 None => Err(TrustFailure::MissingLeaf),
             };
             leaves.push(LeafEntry {
@@ -185,6 +196,55 @@ pub fn check_state(profile: &Profile, observed: &Observed, now: OffsetDateTime) 
     check_step(profile, observed, observed, now)
 }
 
+/// One leaf (the first certificate of `leaf`, the rest its chain) against one store, at
+/// `now`, for each of `usages`, with no names: the chain check of [`check_step`], for the
+/// callers that judge one pair (`check`, [`verify_chain`](crate::verify_chain), the
+/// planner), so that the crate has one chain verifier.
+pub(crate) fn verify_pair(
+    leaf: &[u8],
+    leaf_origin: &Origin,
+    bundle: &[u8],
+    bundle_origin: &Origin,
+    usages: &[Usage],
+    now: OffsetDateTime,
+) -> Outcome {
+    let parsed = Leaf::parse(leaf, leaf_origin, now)
+        .and_then(|l| Bundle::parse(bundle, bundle_origin, now).map(|b| (l, b)));
+    match parsed {
+        Ok((leaf, bundle)) => leaf.verify(&bundle, usages, &[], unix_time(now), &Verifier::new()),
+        Err(reason) => Outcome::Failed { reason },
+    }
+}
+
+/// [`verify_pair`] for a leaf of either TLS usage: trusted if the chain holds for
+/// serverAuth or for clientAuth (a leaf whose extended key usage allows neither fails
+/// with [`TrustFailure::WrongUsage`] for serverAuth).
+pub(crate) fn verify_pair_any_usage(
+    leaf: &[u8],
+    leaf_origin: &Origin,
+    bundle: &[u8],
+    bundle_origin: &Origin,
+    now: OffsetDateTime,
+) -> Outcome {
+    let verify = |usage| verify_pair(leaf, leaf_origin, bundle, bundle_origin, &[usage], now);
+    match verify(Usage::ServerAuth) {
+        Outcome::Failed {
+            reason: TrustFailure::WrongUsage { .. },
+        } => match verify(Usage::ClientAuth) {
+            trusted @ Outcome::Trusted { .. } => trusted,
+            Outcome::Failed {
+                reason: TrustFailure::WrongUsage { .. },
+            } => Outcome::Failed {
+                reason: TrustFailure::WrongUsage {
+                    usage: Usage::ServerAuth,
+                },
+            },
+            other @ Outcome::Failed { .. } => other,
+        },
+        other => other,
+    }
+}
+
 /// A leaf of one side of a step, with the names it must serve.
 struct LeafEntry {
     secret: ObjectRef,
@@ -236,7 +296,7 @@ fn sides<'a>(
 }
 
 /// The usages the profile issues leaves for (mTLS: both, by default).
-fn usages(profile: &Profile) -> Vec<Usage> {
+pub(crate) fn usages(profile: &Profile) -> Vec<Usage> {
     let mut out: Vec<Usage> = profile
         .leaf
         .extended_key_usages

@@ -142,6 +142,22 @@ pub enum TrustFailure {
         /// The name (a DNS name, a wildcard, or an IP address).
         name: String,
     },
+    /// rustls-webpki and Go find an issuer, but OpenSSL and BoringSSL (Envoy) would not:
+    /// at each link of the chain they take the first certificate of the store (in its
+    /// order) whose subject is the issuer's name and whose subject key identifier, if both
+    /// carry one, is the one the certificate below names, and refuse the chain if that one
+    /// does not do, without trying the others.
+    FirstMatchRefused {
+        /// The issuer's name they looked up.
+        issuer: String,
+        /// The certificate of the store they took.
+        ca: Fingerprint,
+        /// Its 1-based position in the store; `None` if it came with the leaf, in its
+        /// `tls.crt`.
+        block: Option<usize>,
+        /// Why it does not do.
+        problem: FirstMatchProblem,
+    },
     /// rustls-webpki refused the chain for another reason.
     Rejected {
         /// Its reason.
@@ -188,6 +204,22 @@ impl fmt::Display for TrustFailure {
                 write!(f, "the leaf's extended key usage does not allow {usage}")
             }
             Self::NameMismatch { name } => write!(f, "the leaf does not serve {name}"),
+            Self::FirstMatchRefused {
+                issuer,
+                ca,
+                block,
+                problem,
+            } => {
+                write!(
+                    f,
+                    "OpenSSL and BoringSSL (Envoy) take the first certificate named {issuer:?}"
+                )?;
+                match block {
+                    Some(block) => write!(f, " in the store, block {block}")?,
+                    None => f.write_str(" in the leaf's chain")?,
+                }
+                write!(f, " (CA {}), {problem}, and try no other", ca.short())
+            }
             Self::Rejected { reason } => write!(f, "rejected by rustls-webpki: {reason}"),
         }
     }
@@ -209,6 +241,7 @@ impl TrustFailure {
             | Self::UnknownIssuer { .. }
             | Self::BadSignature { .. }
             | Self::IssuerOutsideValidity { .. }
+            | Self::FirstMatchRefused { .. }
             | Self::Rejected { .. } => false,
         }
     }
@@ -216,6 +249,54 @@ impl TrustFailure {
     /// Whether the failure is a property of the store alone, whatever the leaf.
     fn of_store(&self) -> bool {
         matches!(self, Self::MissingBundle | Self::UnreadableBundle { .. })
+    }
+}
+
+/// Why the issuer OpenSSL and BoringSSL pick does not do (see
+/// [`TrustFailure::FirstMatchRefused`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FirstMatchProblem {
+    /// Its key did not sign the certificate below it: a decoy with the issuer's name and
+    /// key identifier but another key, listed before the real issuer.
+    BadSignature,
+    /// It is outside its validity (BoringSSL does not skip to a later match; OpenSSL
+    /// would, if one is valid).
+    OutsideValidity {
+        /// Its validity.
+        #[serde(with = "time::serde::rfc3339")]
+        not_before: OffsetDateTime,
+        /// Its validity.
+        #[serde(with = "time::serde::rfc3339")]
+        not_after: OffsetDateTime,
+    },
+    /// It is not a CA: no basicConstraints CA:TRUE.
+    NotCa,
+    /// It is not self-signed and its issuer is nowhere to be found: these peers end a
+    /// chain only on a self-signed certificate of the store.
+    NoRoot,
+}
+
+impl fmt::Display for FirstMatchProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadSignature => f.write_str(
+                "whose key did not sign the certificate below it (a decoy: the same name and \
+                 key identifier, another key)",
+            ),
+            Self::OutsideValidity {
+                not_before,
+                not_after,
+            } => write!(
+                f,
+                "which is valid only from {} to {}",
+                crate::rfc3339(*not_before),
+                crate::rfc3339(*not_after)
+            ),
+            Self::NotCa => f.write_str("which is not a CA"),
+            Self::NoRoot => f.write_str("which is not self-signed, and whose issuer is missing"),
+        }
     }
 }
 

@@ -389,3 +389,119 @@ fn a_step_verifies_each_leaf_once() {
     assert!(report.checks.iter().all(|c| c.outcome.is_trusted()));
     assert_eq!(verifier.verifications(), 6);
 }
+
+/// A self-signed CA certificate with `ca`'s subject (`envoy-gateway`) and subject key
+/// identifier, `key` and the given validity: with another key, a decoy of `ca`.
+fn sibling(
+    ca: &Ca,
+    key: &rcgen::KeyPair,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> String {
+    use rcgen::{BasicConstraints, DnType, IsCa, KeyIdMethod, KeyUsagePurpose};
+    let parsed = crate::pem_blocks::parse_certificate(ca.cert_der()).unwrap();
+    let ski = parsed
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(id) => {
+                Some(id.0.to_vec())
+            }
+            _ => None,
+        })
+        .unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "envoy-gateway");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+    ];
+    params.key_identifier_method = KeyIdMethod::PreSpecified(ski);
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.self_signed(key).unwrap().pem()
+}
+
+/// A decoy of `ca`: its name and subject key identifier, another key.
+pub(crate) fn decoy(ca: &Ca) -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    sibling(ca, &key, NOW - time::Duration::days(1), ca.not_after())
+}
+
+/// Issue 19, finding 11: a decoy (the CA's name and key identifier, another key) listed
+/// before the real CA. rustls-webpki and Go try every candidate and trust the leaf;
+/// OpenSSL and BoringSSL (Envoy) take the first and fail on its signature. The check
+/// refuses it, typed, naming the decoy; listed after the real CA it is harmless.
+#[test]
+fn a_decoy_before_the_real_ca_is_refused_and_after_it_is_harmless() {
+    let real = ca(1);
+    let decoy = decoy(&real);
+    let decoy_fingerprint = {
+        let ders = crate::pem_blocks::certificates(decoy.as_bytes(), &Origin::default()).unwrap();
+        crate::fingerprint::Fingerprint::of(&ders[0])
+    };
+    let first = format!("{decoy}{}", real.cert_pem());
+    let report = check_state(&profile(), &state(&real, first.as_bytes()), NOW);
+    assert_eq!(report.failures().count(), 12, "{report:#?}");
+    assert!(
+        report.failures().all(|c| matches!(
+            &c.outcome,
+            Outcome::Failed { reason: TrustFailure::FirstMatchRefused {
+                issuer, ca, block: Some(1), problem: FirstMatchProblem::BadSignature,
+            } } if issuer.contains("envoy-gateway") && *ca == decoy_fingerprint
+        )),
+        "{report:#?}"
+    );
+    let line = report.failures().next().unwrap().to_string();
+    assert!(line.contains("block 1"), "{line}");
+    assert!(line.contains("try no other"), "{line}");
+
+    // A step that writes the decoy first into the stores breaks trust, on its side.
+    let installed = state(&real, real.cert_pem().as_bytes());
+    let step = check_step(&profile(), &installed, &state(&real, first.as_bytes()), NOW);
+    assert!(!step.keeps_trust());
+    assert!(step.broken().all(|c| c.store_side == Side::After));
+
+    let after = format!("{}{decoy}", real.cert_pem());
+    let report = check_state(&profile(), &state(&real, after.as_bytes()), NOW);
+    assert!(report.failures().next().is_none(), "{report:#?}");
+}
+
+/// BoringSSL takes the first certificate that names itself the issuer whatever its
+/// validity: the CA's own certificate, expired, listed before a renewal of it (same
+/// name, key and key identifier) fails there, though OpenSSL and rustls-webpki skip it.
+#[test]
+fn an_expired_copy_of_the_ca_listed_first_is_refused() {
+    let real = ca(1);
+    let key = rcgen::KeyPair::from_pem(real.key_pem().expose_secret()).unwrap();
+    let expired = sibling(
+        &real,
+        &key,
+        NOW - time::Duration::days(400),
+        NOW - time::Duration::days(30),
+    );
+    let first = format!("{expired}{}", real.cert_pem());
+    let report = check_state(&profile(), &state(&real, first.as_bytes()), NOW);
+    assert_eq!(report.failures().count(), 12, "{report:#?}");
+    assert!(
+        report.failures().all(|c| matches!(
+            &c.outcome,
+            Outcome::Failed {
+                reason: TrustFailure::FirstMatchRefused {
+                    block: Some(1),
+                    problem: FirstMatchProblem::OutsideValidity { .. },
+                    ..
+                }
+            }
+        )),
+        "{report:#?}"
+    );
+    let after = format!("{}{expired}", real.cert_pem());
+    let report = check_state(&profile(), &state(&real, after.as_bytes()), NOW);
+    assert!(report.failures().next().is_none(), "{report:#?}");
+}
