@@ -587,7 +587,9 @@ fn wait_for_lock(
     limit: std::time::Duration,
     try_lock: impl Fn(&std::fs::File) -> Result<(), std::fs::TryLockError>,
 ) -> Result<(), DirError> {
-    let start = std::time::Instant::now();
+    // Counted in pauses, not read from the clock (which only `SystemClock` reads).
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+    let mut waited = std::time::Duration::ZERO;
     let mut said = false;
     loop {
         match try_lock(file) {
@@ -595,7 +597,6 @@ fn wait_for_lock(
             Err(std::fs::TryLockError::Error(e)) => return Err(DirError::io(path, e)),
             Err(std::fs::TryLockError::WouldBlock) => {}
         }
-        let waited = start.elapsed();
         if waited >= limit {
             return Err(DirError::LockBusy {
                 path: path.to_owned(),
@@ -606,7 +607,8 @@ fn wait_for_lock(
             tracing::info!(lock = %path.display(), "another certrotate run holds the lock; waiting");
             said = true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += PAUSE;
+        std::thread::sleep(PAUSE);
     }
 }
 
