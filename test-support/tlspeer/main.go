@@ -128,6 +128,7 @@ func serve(args []string) error {
 	emit(map[string]string{"listening": ln.Addr().String()})
 
 	var mu sync.Mutex
+	var inflight sync.WaitGroup
 	counts := map[string]int{"ok": 0, "failed": 0}
 	done := make(chan struct{})
 	var once sync.Once
@@ -146,7 +147,9 @@ func serve(args []string) error {
 			if err != nil {
 				return
 			}
+			inflight.Add(1)
 			go func() {
+				defer inflight.Done()
 				defer conn.Close()
 				_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 				tc := tls.Server(conn, cfg)
@@ -168,6 +171,8 @@ func serve(args []string) error {
 	}()
 	<-done
 	_ = ln.Close()
+	// Count the handshakes still under way (each is bounded by its deadline).
+	inflight.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	emit(map[string]int{"handshakes_ok": counts["ok"], "handshakes_failed": counts["failed"]})

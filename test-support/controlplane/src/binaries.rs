@@ -90,19 +90,19 @@ pub fn tlspeer() -> Option<PathBuf> {
     match found {
         Ok(bin) => Some(bin),
         Err(why) => {
-            skip_or_fail(&why);
+            skip_or_fail("the tests against the Go TLS peer", &why);
             None
         }
     }
 }
 
-/// Says (once per test binary, on standard error past the test harness's capture) that the
-/// end-to-end tests did not run, why, and the command that builds what they need; or
-/// panics with the same words under `CERTROTATE_REQUIRE_CONTROLPLANE=1`.
-pub fn skip_or_fail(why: &str) {
+/// Says (once per test binary, on standard error past the test harness's capture) that
+/// `what` did not run, why, and the command that builds what they need; or panics with the
+/// same words under `CERTROTATE_REQUIRE_CONTROLPLANE=1`.
+pub fn skip_or_fail(what: &str, why: &str) {
     let line = format!(
-        "the end-to-end tests against a real control plane did not run: {why}; \
-         build it with `{BUILD_COMMAND}` and run the tests again"
+        "{what} did not run: {why}; build it with `{BUILD_COMMAND}` (from the repository's \
+         root) and run the tests again"
     );
     let required = std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
     assert!(!required, "{REQUIRE_ENV} is set, but {line}");

@@ -157,7 +157,7 @@ impl ControlPlane {
         let bins = match Binaries::locate() {
             Ok(bins) => bins,
             Err(why) => {
-                skip_or_fail(&why);
+                skip_or_fail("the end-to-end tests against a real control plane", &why);
                 return None;
             }
         };
