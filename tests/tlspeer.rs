@@ -115,11 +115,19 @@ fn go_peer_trusts_its_ca_refuses_another_and_rereads_files_per_handshake() {
 
     let (ok, summary) = connect(&tlspeer, &addr, &dir("client"), 20);
     assert!(ok, "{summary}");
-    assert_eq!((summary["ok"].as_u64(), summary["failed"].as_u64()), (Some(20), Some(0)), "{summary}");
+    assert_eq!(
+        (summary["ok"].as_u64(), summary["failed"].as_u64()),
+        (Some(20), Some(0)),
+        "{summary}"
+    );
 
     let (ok, summary) = connect(&tlspeer, &addr, &dir("stranger"), 3);
     assert!(!ok, "{summary}");
-    assert_eq!((summary["ok"].as_u64(), summary["failed"].as_u64()), (Some(0), Some(3)), "{summary}");
+    assert_eq!(
+        (summary["ok"].as_u64(), summary["failed"].as_u64()),
+        (Some(0), Some(3)),
+        "{summary}"
+    );
 
     // The server's files change under it (CA B everywhere), no restart: the next handshake
     // uses them. B's client now gets in and A's no longer does.

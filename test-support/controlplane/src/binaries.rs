@@ -107,7 +107,9 @@ pub fn skip_or_fail(what: &str, why: &str) {
     let required = std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
     assert!(!required, "{REQUIRE_ENV} is set, but {line}");
     static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut said = SAID
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !said.contains(&line) {
         // Written to the stream itself, not with `eprintln!`, which libtest captures.
         let _ = writeln!(std::io::stderr(), "note: {line}");

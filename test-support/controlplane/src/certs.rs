@@ -68,7 +68,9 @@ impl Pki {
             let mut params = CertificateParams::default();
             params.distinguished_name.push(DnType::CommonName, cn);
             if let Some(org) = org {
-                params.distinguished_name.push(DnType::OrganizationName, org);
+                params
+                    .distinguished_name
+                    .push(DnType::OrganizationName, org);
             }
             params.subject_alt_names = sans;
             params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -117,7 +119,8 @@ impl Pki {
 
         let write = |name: &str, contents: &str| -> Result<PathBuf, Error> {
             let path = dir.join(name);
-            std::fs::write(&path, contents).map_err(io_err(format!("writing {}", path.display())))?;
+            std::fs::write(&path, contents)
+                .map_err(io_err(format!("writing {}", path.display())))?;
             Ok(path)
         };
         Ok(Pki {
@@ -170,5 +173,6 @@ pub(crate) fn write_kubeconfig(
         "contexts": [{ "name": "e2e", "context": context }],
         "current-context": "e2e",
     });
-    std::fs::write(path, kubeconfig.to_string()).map_err(io_err(format!("writing {}", path.display())))
+    std::fs::write(path, kubeconfig.to_string())
+        .map_err(io_err(format!("writing {}", path.display())))
 }

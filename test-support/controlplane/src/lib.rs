@@ -276,18 +276,27 @@ impl ControlPlane {
 
     /// A token for ServiceAccount `namespace/name` (created if missing), through the
     /// TokenRequest API, valid for an hour.
-    pub async fn service_account_token(&self, namespace: &str, name: &str) -> Result<String, Error> {
+    pub async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, Error> {
         let sas = Api::<ServiceAccount>::namespaced(self.client()?, namespace);
         if sas
             .get_opt(name)
             .await
-            .map_err(kube_err(format!("reading ServiceAccount {namespace}/{name}")))?
+            .map_err(kube_err(format!(
+                "reading ServiceAccount {namespace}/{name}"
+            )))?
             .is_none()
         {
-            let sa: ServiceAccount = json_object(serde_json::json!({ "metadata": { "name": name } }));
+            let sa: ServiceAccount =
+                json_object(serde_json::json!({ "metadata": { "name": name } }));
             sas.create(&PostParams::default(), &sa)
                 .await
-                .map_err(kube_err(format!("creating ServiceAccount {namespace}/{name}")))?;
+                .map_err(kube_err(format!(
+                    "creating ServiceAccount {namespace}/{name}"
+                )))?;
         }
         let request = TokenRequest {
             spec: TokenRequestSpec {
@@ -299,16 +308,26 @@ impl ControlPlane {
         let answer = sas
             .create_token_request(name, &PostParams::default(), &request)
             .await
-            .map_err(kube_err(format!("requesting a token for {namespace}/{name}")))?;
-        answer.status.map(|s| s.token).ok_or_else(|| Error::Kubeconfig {
-            path: format!("TokenRequest for {namespace}/{name}"),
-            message: "the answer has no status".into(),
-        })
+            .map_err(kube_err(format!(
+                "requesting a token for {namespace}/{name}"
+            )))?;
+        answer
+            .status
+            .map(|s| s.token)
+            .ok_or_else(|| Error::Kubeconfig {
+                path: format!("TokenRequest for {namespace}/{name}"),
+                message: "the answer has no status".into(),
+            })
     }
 
     /// Writes a kubeconfig that authenticates with `token` (and trusts the API server's CA)
     /// to `path`: what a Job's ServiceAccount gets, for running the CLI as it.
-    pub fn write_token_kubeconfig(&self, token: &str, namespace: &str, path: &Path) -> Result<(), Error> {
+    pub fn write_token_kubeconfig(
+        &self,
+        token: &str,
+        namespace: &str,
+        path: &Path,
+    ) -> Result<(), Error> {
         certs::write_kubeconfig(
             path,
             &self.info.server,
@@ -331,7 +350,10 @@ impl Drop for ControlPlane {
 /// The control plane's thread: starts everything, reports, then waits for the stop signal
 /// (for the shared control plane, the end of the process) and stops everything by PID.
 fn owner(bins: &Binaries, ready: &mpsc::Sender<Result<Info, Error>>, stop: &mpsc::Receiver<()>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             let _ = ready.send(Err(io_err("building a Tokio runtime")(e)));
@@ -434,7 +456,10 @@ async fn bring_up(bins: &Binaries, procs: &mut procs::Procs) -> Result<Info, Err
             "--service-cluster-ip-range=10.0.0.0/24".into(),
             format!("--service-account-issuer={server}"),
             format!("--service-account-key-file={}", pki.sa_key.display()),
-            format!("--service-account-signing-key-file={}", pki.sa_key.display()),
+            format!(
+                "--service-account-signing-key-file={}",
+                pki.sa_key.display()
+            ),
             format!("--audit-policy-file={}", audit_policy.display()),
             format!("--audit-log-path={}", audit_log.display()),
             "--profiling=false".into(),
@@ -443,15 +468,22 @@ async fn bring_up(bins: &Binaries, procs: &mut procs::Procs) -> Result<Info, Err
     )?;
 
     let config = admin_config(&admin_kubeconfig).await?;
-    let client = kube::Client::try_from(config.clone()).map_err(kube_err("building the admin client"))?;
+    let client =
+        kube::Client::try_from(config.clone()).map_err(kube_err("building the admin client"))?;
     let deadline = Deadline::new("kube-apiserver's /readyz", APISERVER_READY);
     loop {
         procs.check_alive()?;
-        let request = http::Request::get("/readyz").body(Vec::new()).map_err(|e| Error::Io {
-            what: "building the /readyz request".into(),
-            source: std::io::Error::other(e),
-        })?;
-        if client.request_text(request).await.is_ok_and(|body| body.trim() == "ok") {
+        let request = http::Request::get("/readyz")
+            .body(Vec::new())
+            .map_err(|e| Error::Io {
+                what: "building the /readyz request".into(),
+                source: std::io::Error::other(e),
+            })?;
+        if client
+            .request_text(request)
+            .await
+            .is_ok_and(|body| body.trim() == "ok")
+        {
             break;
         }
         deadline.tick().await?;
@@ -467,7 +499,10 @@ async fn bring_up(bins: &Binaries, procs: &mut procs::Procs) -> Result<Info, Err
             format!("--cert-dir={}", dir.join("kcm-certs").display()),
             "--leader-elect=false".into(),
             "--use-service-account-credentials=true".into(),
-            format!("--service-account-private-key-file={}", pki.sa_key.display()),
+            format!(
+                "--service-account-private-key-file={}",
+                pki.sa_key.display()
+            ),
             format!("--root-ca-file={}", pki.ca_crt.display()),
             "--profiling=false".into(),
         ],
@@ -507,7 +542,10 @@ async fn bring_up(bins: &Binaries, procs: &mut procs::Procs) -> Result<Info, Err
     // The service-account controller (kube-controller-manager) makes `default` in every
     // namespace: seeing it proves the controllers run.
     let sas = Api::<ServiceAccount>::namespaced(client, "default");
-    let deadline = Deadline::new("kube-controller-manager (the default ServiceAccount)", CONTROLLERS_UP);
+    let deadline = Deadline::new(
+        "kube-controller-manager (the default ServiceAccount)",
+        CONTROLLERS_UP,
+    );
     loop {
         procs.check_alive()?;
         if sas.get_opt("default").await.ok().flatten().is_some() {

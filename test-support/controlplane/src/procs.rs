@@ -78,10 +78,17 @@ impl Procs {
     }
 
     /// Starts `program` with `args`, its output to `NAME.log` in the folder.
-    pub(crate) fn spawn(&mut self, name: &str, program: &Path, args: &[String]) -> Result<(), Error> {
+    pub(crate) fn spawn(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+    ) -> Result<(), Error> {
         let log = self.dir.join(format!("{name}.log"));
         let out = File::create(&log).map_err(io_err(format!("creating {}", log.display())))?;
-        let err = out.try_clone().map_err(io_err(format!("opening {}", log.display())))?;
+        let err = out
+            .try_clone()
+            .map_err(io_err(format!("opening {}", log.display())))?;
         // `setpriv --pdeathsig KILL` sets PR_SET_PDEATHSIG and execs the program (same PID):
         // it dies with this thread even if nothing else stops it. The workspace forbids the
         // `unsafe` a `pre_exec` hook calling prctl would need.
