@@ -9,8 +9,8 @@
 #
 # Usage:
 #   build.sh [COMPONENT...]   build what is missing (default: all four components above);
-#                             COMPONENT is kubernetes, etcd, kwok, tlspeer or helm (helm is
-#                             only built when named)
+#                             COMPONENT is kubernetes, etcd, kwok, tlspeer, helm or
+#                             envoy-gateway-chart (the last two only when named)
 #   build.sh --locate         print CONTROLPLANE_BIN=<dir> and TLSPEER_BIN=<dir> (the folders
 #                             the binaries are, or would be, in) and exit; builds nothing
 #
@@ -53,8 +53,12 @@ fi
 for c in "${components[@]}"; do
     case $c in
         kubernetes | etcd | kwok | tlspeer | helm) ;;
+        envoy-gateway-chart)
+            # It needs helm: build that first when it is missing (a second helm is skipped).
+            [[ -f $cp_dir/stamps/helm ]] || components=(helm "${components[@]}")
+            ;;
         *)
-            echo "build.sh: unknown component '$c' (kubernetes, etcd, kwok, tlspeer, helm)" >&2
+            echo "build.sh: unknown component '$c' (kubernetes, etcd, kwok, tlspeer, helm, envoy-gateway-chart)" >&2
             exit 2
             ;;
     esac
@@ -228,6 +232,34 @@ build_helm() {
     go_build_in helm "$1/helm" helm.sh/helm/v3/cmd/helm
 }
 
+# Envoy Gateway's Helm chart at the pinned tag, rendered as upstream's release does (its
+# values.tmpl.yaml filled with envsubst, the chart's version set to the tag), CRDs included;
+# and the rate-limit Deployment, which is not in the chart (the controller creates it at run
+# time), from upstream's golden file. Needs helm (built first when missing).
+build_envoy_gateway_chart() {
+    local src work eg=$1/envoy-gateway
+    src=$(module_field github.com/envoyproxy/gateway "$ENVOY_GATEWAY_VERSION" Dir)
+    [[ -d $src/charts/gateway-helm ]] || {
+        echo "build.sh: no charts/gateway-helm in github.com/envoyproxy/gateway@$ENVOY_GATEWAY_VERSION" >&2
+        return 1
+    }
+    work=$(mktemp -d)
+    # The module cache is read-only: render a copy.
+    cp -r "$src/charts/gateway-helm" "$work/" && chmod -R u+w "$work"
+    GatewayImage=docker.io/envoyproxy/gateway:$ENVOY_GATEWAY_VERSION GatewayImagePullPolicy=IfNotPresent \
+        envsubst '${GatewayImage} ${GatewayImagePullPolicy}' \
+        <"$work/gateway-helm/values.tmpl.yaml" >"$work/gateway-helm/values.yaml"
+    sed -i -e "s/^version: .*/version: $ENVOY_GATEWAY_VERSION/" \
+        -e "s/^appVersion: .*/appVersion: \"$ENVOY_GATEWAY_VERSION\"/" "$work/gateway-helm/Chart.yaml"
+    mkdir -p "$eg"
+    "$cp_dir/bin/helm" template eg "$work/gateway-helm" --namespace envoy-gateway-system \
+        --include-crds >"$eg/install.yaml" || { rm -rf "$work"; return 1; }
+    cp "$src/internal/infrastructure/kubernetes/ratelimit/testdata/deployments/default.yaml" \
+        "$eg/ratelimit-deployment.yaml"
+    rm -rf "$work"
+    say "envoy-gateway-chart: $(grep -c '^kind: ' "$eg/install.yaml") objects in $eg/install.yaml"
+}
+
 build_tlspeer() {
     say "tlspeer: compiling test-support/tlspeer"
     (cd "$repo/test-support/tlspeer" && go build -ldflags "-s -w" -o "$1/tlspeer" . 2>&1) | tee -a "$log" >&2
@@ -249,7 +281,7 @@ for c in "${components[@]}"; do
     tmp=$(mktemp -d "$bin/.tmp.XXXXXX")
     c_start=$(date +%s)
     say "$c: building (log: $log)"
-    if ! "build_$c" "$tmp"; then
+    if ! "build_${c//-/_}" "$tmp"; then
         rm -rf "$tmp"
         say "$c: FAILED; see $log"
         exit 1
