@@ -174,3 +174,107 @@ fn tail(path: &Path, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::Deadline;
+    use std::time::Duration;
+
+    /// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    }
+
+    fn sleeper(procs: &mut Procs) -> u32 {
+        procs
+            .spawn("sleep", Path::new("/bin/sleep"), &["1000".into()])
+            .unwrap();
+        procs.children.borrow().last().unwrap().child.id()
+    }
+
+    async fn gone(pid: u32, what: &str) {
+        let deadline = Deadline::new(what, Duration::from_secs(10));
+        while alive(pid) {
+            deadline.tick().await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn drop_kills_by_pid_and_removes_the_folder() {
+        let mut procs = Procs::new().unwrap();
+        let pid = sleeper(&mut procs);
+        let dir = procs.dir().to_path_buf();
+        assert!(alive(pid) && dir.join("sleep.log").is_file());
+        procs.check_alive().unwrap();
+        drop(procs);
+        assert!(!alive(pid));
+        assert!(!dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_program_that_exits_is_reported_with_its_log() {
+        let mut procs = Procs::new().unwrap();
+        procs
+            .spawn(
+                "fails",
+                Path::new("/bin/sh"),
+                &["-c".into(), "echo no etcd here >&2; exit 3".into()],
+            )
+            .unwrap();
+        let deadline = Deadline::new("the program to exit", Duration::from_secs(10));
+        let err = loop {
+            if let Err(e) = procs.check_alive() {
+                break e;
+            }
+            deadline.tick().await.unwrap();
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("fails exited") && text.contains("no etcd here"),
+            "{text}"
+        );
+    }
+
+    /// What happens when the test binary dies without dropping anything: the reaper's
+    /// standard input closes, and it kills the programs by PID and removes the folder.
+    #[tokio::test]
+    async fn the_reaper_kills_and_cleans_up_when_its_pipe_closes() {
+        let mut procs = Procs::new().unwrap();
+        let pid = sleeper(&mut procs);
+        let dir = procs.dir().to_path_buf();
+        let (mut reaper, stdin) = procs.reaper.take().unwrap();
+        drop(stdin);
+        reaper.wait().unwrap();
+        gone(pid, "the reaper to kill the program").await;
+        assert!(!dir.exists());
+        drop(procs);
+    }
+
+    /// The parent-death signal: a program whose spawning thread ends dies with it, although
+    /// nothing else stops it.
+    #[tokio::test]
+    async fn a_program_dies_with_the_thread_that_started_it() {
+        let (pid, reaper) = std::thread::spawn(|| {
+            let mut procs = Procs::new().unwrap();
+            assert!(procs.pdeathsig, "setpriv --pdeathsig is not available here");
+            let pid = sleeper(&mut procs);
+            let reaper = procs.reaper.take().unwrap();
+            // Nothing stops it: no Drop, no reaper.
+            std::mem::forget(procs);
+            (pid, reaper)
+        })
+        .join()
+        .unwrap();
+        gone(pid, "the parent-death signal to kill the program").await;
+        let (mut reaper, stdin) = reaper;
+        drop(stdin);
+        reaper.wait().unwrap();
+    }
+}
