@@ -176,3 +176,47 @@ pub(crate) fn write_kubeconfig(
     std::fs::write(path, kubeconfig.to_string())
         .map_err(io_err(format!("writing {}", path.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// kube-rs reads both kubeconfigs the harness writes: the admin's (client certificate
+    /// files, an EC key in PKCS#8) and a token's.
+    #[tokio::test]
+    async fn kube_rs_loads_the_kubeconfigs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::generate(dir.path()).unwrap();
+        let admin = dir.path().join("admin.kubeconfig");
+        let creds = Credentials::Files(&pki.admin_crt, &pki.admin_key);
+        write_kubeconfig(&admin, "https://127.0.0.1:6443", &pki.ca_crt, creds, None).unwrap();
+        let kc = kube::config::Kubeconfig::read_from(&admin).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://127.0.0.1:6443/");
+        assert_eq!(config.root_cert.as_ref().map(Vec::len), Some(1));
+        assert!(config.auth_info.client_certificate.is_some());
+        // Building the client loads the certificate and key into rustls.
+        kube::Client::try_from(config).unwrap();
+
+        let token = dir.path().join("token.kubeconfig");
+        let creds = Credentials::Token("abc.def");
+        write_kubeconfig(
+            &token,
+            "https://127.0.0.1:6443",
+            &pki.ca_crt,
+            creds,
+            Some("ns"),
+        )
+        .unwrap();
+        let kc = kube::config::Kubeconfig::read_from(&token).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(config.default_namespace, "ns");
+        assert!(config.auth_info.token.is_some() && config.auth_info.client_certificate.is_none());
+    }
+}
