@@ -257,7 +257,7 @@ build_envoy_gateway_chart() {
     cp "$src/internal/infrastructure/kubernetes/ratelimit/testdata/deployments/default.yaml" \
         "$eg/ratelimit-deployment.yaml"
     rm -rf "$work"
-    say "envoy-gateway-chart: $(grep -c '^kind: ' "$eg/install.yaml") objects in $eg/install.yaml"
+    say "envoy-gateway-chart: $(grep -c '^kind: ' "$eg/install.yaml") objects rendered (bin/envoy-gateway/install.yaml)"
 }
 
 build_tlspeer() {
