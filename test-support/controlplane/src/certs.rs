@@ -21,8 +21,10 @@ pub(crate) struct Pki {
     pub(crate) admin_key: PathBuf,
     pub(crate) kcm_crt: PathBuf,
     pub(crate) kcm_key: PathBuf,
-    /// The service-account signing key (the API server derives the public key from it).
+    /// The service-account signing key.
     pub(crate) sa_key: PathBuf,
+    /// Its public key (the API server reads only public keys from `--service-account-key-file`).
+    pub(crate) sa_pub: PathBuf,
 }
 
 impl Pki {
@@ -115,7 +117,7 @@ impl Pki {
             Vec::new(),
             ExtendedKeyUsagePurpose::ClientAuth,
         )?;
-        let sa = key("the service-account key")?.serialize_pem();
+        let sa = key("the service-account key")?;
 
         let write = |name: &str, contents: &str| -> Result<PathBuf, Error> {
             let path = dir.join(name);
@@ -131,7 +133,8 @@ impl Pki {
             admin_key: write("admin.key", &admin.1)?,
             kcm_crt: write("kube-controller-manager.crt", &kcm.0)?,
             kcm_key: write("kube-controller-manager.key", &kcm.1)?,
-            sa_key: write("service-account.key", &sa)?,
+            sa_key: write("service-account.key", &sa.serialize_pem())?,
+            sa_pub: write("service-account.pub", &sa.public_key_pem())?,
             ca_pem,
         })
     }

@@ -455,7 +455,7 @@ async fn bring_up(bins: &Binaries, procs: &mut procs::Procs) -> Result<Info, Err
             "--authorization-mode=RBAC".into(),
             "--service-cluster-ip-range=10.0.0.0/24".into(),
             format!("--service-account-issuer={server}"),
-            format!("--service-account-key-file={}", pki.sa_key.display()),
+            format!("--service-account-key-file={}", pki.sa_pub.display()),
             format!(
                 "--service-account-signing-key-file={}",
                 pki.sa_key.display()
