@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use certrotate_controlplane::{ControlPlane, Deadline, NODE_NAME};
 use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, PostParams};
@@ -139,5 +140,97 @@ async fn a_deployment_on_the_kwok_node_is_rolled_out_by_the_deployment_controlle
         let status = pod.status.unwrap();
         assert_eq!(status.phase.as_deref(), Some("Running"));
         assert!(status.pod_ip.is_some());
+    }
+}
+
+/// Envoy Gateway's chart at the pinned release, rendered as upstream's release does
+/// (`build.sh envoy-gateway-chart`): what certrotate touches is accepted by a real API
+/// server as shipped (the webhook configuration without a `caBundle`), and both Deployments
+/// (the rate-limit one from upstream's golden file, owned by the controller's as at run time)
+/// are rolled out. The one change: pods pinned to the KWOK node (there is no scheduler).
+#[tokio::test]
+async fn envoy_gateways_chart_is_accepted_as_shipped_and_rolled_out() {
+    let Some(cp) = ControlPlane::shared() else {
+        return;
+    };
+    let dir = cp.binaries().envoy_gateway();
+    if !dir.join("install.yaml").is_file() {
+        certrotate_controlplane::skip_or_fail(
+            "the test of Envoy Gateway's chart",
+            &format!("{} is not rendered", dir.join("install.yaml").display()),
+        );
+        return;
+    }
+    const NS: &str = "envoy-gateway-system";
+    const WEBHOOK: &str = "envoy-gateway-topology-injector.envoy-gateway-system";
+    let docs = certrotate_controlplane::yaml_documents(&dir.join("install.yaml")).unwrap();
+    let pick = |kind: &str, name: &str| -> serde_json::Value {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in the chart"))
+            .clone()
+    };
+    let mut controller = pick("Deployment", "envoy-gateway");
+    controller["spec"]["template"]["spec"]["nodeName"] = NODE_NAME.into();
+    let namespace = serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS },
+    });
+    let applied = cp
+        .apply(
+            &[
+                namespace,
+                pick("ServiceAccount", "envoy-gateway"),
+                pick("ConfigMap", "envoy-gateway-config"),
+                pick("Service", "envoy-gateway"),
+                pick("MutatingWebhookConfiguration", WEBHOOK),
+                controller,
+            ],
+            Some(NS),
+        )
+        .await
+        .unwrap();
+    let owner_uid = applied.last().unwrap().metadata.uid.clone().unwrap();
+
+    // The rate-limit Deployment as the controller makes it: owned by the controller's
+    // Deployment (the golden file's placeholder uid would have the garbage collector delete
+    // it), with its own ServiceAccount.
+    let mut ratelimit =
+        certrotate_controlplane::yaml_documents(&dir.join("ratelimit-deployment.yaml"))
+            .unwrap()
+            .remove(0);
+    ratelimit["metadata"]["ownerReferences"][0]["uid"] = owner_uid.into();
+    ratelimit["spec"]["template"]["spec"]["nodeName"] = NODE_NAME.into();
+    let sa = serde_json::json!({
+        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "envoy-ratelimit" },
+    });
+    cp.apply(&[sa, ratelimit], Some(NS)).await.unwrap();
+
+    let client = cp.client().unwrap();
+    let webhook = Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .get(WEBHOOK)
+        .await
+        .unwrap();
+    let hooks = webhook.webhooks.unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert!(
+        hooks[0].client_config.ca_bundle.is_none(),
+        "shipped without a caBundle"
+    );
+
+    let deployments = Api::<Deployment>::namespaced(client, NS);
+    for name in ["envoy-gateway", "envoy-ratelimit"] {
+        let deadline = Deadline::new(format!("{name} to be rolled out"), Duration::from_secs(120));
+        loop {
+            let d = deployments.get(name).await.unwrap();
+            let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let status = d.status.clone().unwrap_or_default();
+            if status.observed_generation == d.metadata.generation
+                && status.ready_replicas == Some(wanted)
+                && status.updated_replicas == Some(wanted)
+            {
+                break;
+            }
+            deadline.tick().await.unwrap();
+        }
     }
 }

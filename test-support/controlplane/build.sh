@@ -8,9 +8,9 @@
 #   tlspeer                                  test-support/tlspeer (this repository)
 #
 # Usage:
-#   build.sh [COMPONENT...]   build what is missing (default: all four components above);
-#                             COMPONENT is kubernetes, etcd, kwok, tlspeer, helm or
-#                             envoy-gateway-chart (the last two only when named)
+#   build.sh [COMPONENT...]   build what is missing (default: the four above, and Envoy
+#                             Gateway's chart rendered with helm); COMPONENT is kubernetes,
+#                             etcd, kwok, tlspeer, helm or envoy-gateway-chart
 #   build.sh --locate         print CONTROLPLANE_BIN=<dir> and TLSPEER_BIN=<dir> (the folders
 #                             the binaries are, or would be, in) and exit; builds nothing
 #
@@ -48,7 +48,7 @@ fi
 
 components=("$@")
 if [[ ${#components[@]} -eq 0 ]]; then
-    components=(kubernetes etcd kwok tlspeer)
+    components=(kubernetes etcd kwok tlspeer envoy-gateway-chart)
 fi
 for c in "${components[@]}"; do
     case $c in

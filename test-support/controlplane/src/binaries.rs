@@ -65,6 +65,12 @@ impl Binaries {
         self.dir.join("kwok")
     }
 
+    /// Envoy Gateway's chart rendered by `build.sh envoy-gateway-chart` (`install.yaml`) and
+    /// its rate-limit Deployment (`ratelimit-deployment.yaml`), if built.
+    pub fn envoy_gateway(&self) -> PathBuf {
+        self.dir.join("envoy-gateway")
+    }
+
     /// KWOK's Stage configuration (node initialize and heartbeat, pod ready, complete and
     /// delete), copied by `build.sh` from the KWOK release it builds.
     pub fn kwok_stages(&self) -> PathBuf {

@@ -42,7 +42,9 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery;
 
 pub use binaries::{Binaries, REQUIRE_ENV, skip_or_fail, tlspeer};
 
@@ -101,6 +103,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A manifest could not be read or applied as written.
+    #[error("{what}: {message}")]
+    Manifest {
+        /// Which manifest or object.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The admin kubeconfig could not be turned into a client configuration.
     #[error("loading {path}: {message}")]
     Kubeconfig {
@@ -135,6 +145,7 @@ pub struct ControlPlane {
 /// What the owner thread hands back once everything is up.
 #[derive(Debug, Clone)]
 struct Info {
+    bins: Binaries,
     dir: PathBuf,
     server: String,
     config: kube::Config,
@@ -247,6 +258,59 @@ impl ControlPlane {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect())
+    }
+
+    /// The programs this control plane runs (and the fixtures built beside them).
+    pub fn binaries(&self) -> &Binaries {
+        &self.info.bins
+    }
+
+    /// Server-side applies `objects` as `kubectl apply --server-side` does (field manager
+    /// `certrotate-e2e`, conflicts forced), in order; each kind is found through discovery,
+    /// and a namespaced object without a namespace goes to `namespace`. Returns them as the
+    /// API server answered.
+    pub async fn apply(
+        &self,
+        objects: &[serde_json::Value],
+        namespace: Option<&str>,
+    ) -> Result<Vec<DynamicObject>, Error> {
+        let client = self.client()?;
+        let mut applied = Vec::with_capacity(objects.len());
+        for value in objects {
+            let object: DynamicObject =
+                serde_json::from_value(value.clone()).map_err(|e| Error::Manifest {
+                    what: "an object to apply".into(),
+                    message: e.to_string(),
+                })?;
+            let types = object.types.clone().unwrap_or_default();
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let what = format!("applying {} {name}", types.kind);
+            let gvk = GroupVersionKind::try_from(&types).map_err(|e| Error::Manifest {
+                what: what.clone(),
+                message: e.to_string(),
+            })?;
+            let (resource, caps) = discovery::pinned_kind(&client, &gvk)
+                .await
+                .map_err(kube_err(format!("{what}: discovery")))?;
+            let api: Api<DynamicObject> = if caps.scope == discovery::Scope::Namespaced {
+                let ns = object
+                    .metadata
+                    .namespace
+                    .as_deref()
+                    .or(namespace)
+                    .unwrap_or("default");
+                Api::namespaced_with(client.clone(), ns, &resource)
+            } else {
+                Api::all_with(client.clone(), &resource)
+            };
+            let params = PatchParams::apply("certrotate-e2e").force();
+            applied.push(
+                api.patch(&name, &params, &Patch::Apply(&object))
+                    .await
+                    .map_err(kube_err(what))?,
+            );
+        }
+        Ok(applied)
     }
 
     /// Creates a fresh namespace named `PREFIX-N` and waits (bounded) until its `default`
@@ -555,6 +619,7 @@ async fn bring_up(bins: &Binaries, procs: &mut procs::Procs) -> Result<Info, Err
     }
 
     Ok(Info {
+        bins: bins.clone(),
         dir,
         server,
         config,
@@ -631,6 +696,19 @@ fn free_ports<const N: usize>() -> Result<[u16; N], Error> {
             .port();
     }
     Ok(ports)
+}
+
+/// The documents of a multi-document YAML file (empty ones, such as Helm's comment-only
+/// documents, skipped).
+pub fn yaml_documents(path: &Path) -> Result<Vec<serde_json::Value>, Error> {
+    let text =
+        std::fs::read_to_string(path).map_err(io_err(format!("reading {}", path.display())))?;
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_str_multiple(&text).map_err(|e| Error::Manifest {
+            what: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
 /// A bounded wait: call [`Deadline::tick`] once per failed check; it sleeps 100 ms, or
