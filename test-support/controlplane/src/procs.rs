@@ -177,7 +177,7 @@ fn tail(path: &Path, lines: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
     use super::*;
     use crate::Deadline;
@@ -267,6 +267,20 @@ mod tests {
                 return None;
             }
             let pid = sleeper(&mut procs);
+            // setpriv sets the signal, then execs: wait for the exec, or this thread may end
+            // before the signal is set (the owner thread of a control plane outlives that).
+            let start = std::time::Instant::now();
+            while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .unwrap()
+                .trim()
+                != "sleep"
+            {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "setpriv did not exec sleep"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let reaper = procs.reaper.take().unwrap();
             // Nothing stops it: no Drop, no reaper.
             std::mem::forget(procs);
