@@ -1,0 +1,3 @@
+module certrotate.test/tlspeer
+
+go 1.26.0
