@@ -194,10 +194,10 @@ fn a_trickled_answer_is_cut_off_at_the_request_timeout() {
         "{}",
         run.stderr
     );
-    assert_eq!(server.requests(), 4, "one LIST, three retries");
+    assert_eq!(server.requests(), 4, "one GET, three retries");
 }
 
-/// Red-team R3 (finding 6): a storm of 429s made `check` take 9 minutes: the failed LIST,
+/// Red-team R3 (finding 6): a storm of 429s made `check` take 9 minutes: a failed LIST,
 /// then every Secret's GET, each with retries of its own. The observation now has one
 /// budget (three retries), counted here on the server's side.
 #[test]
@@ -210,7 +210,7 @@ fn a_429_storm_costs_one_retry_budget() {
         "{}",
         run.stderr
     );
-    assert_eq!(server.requests(), 4, "one LIST, three retries");
+    assert_eq!(server.requests(), 4, "one GET, three retries");
 }
 
 /// Red-team R3 (finding 6): an answer was read whole, however large. Past 16 MiB it is

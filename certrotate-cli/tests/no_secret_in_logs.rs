@@ -9,13 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use assert_cmd::Command;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// base64 of `-----BEGIN ` (how every PEM value of a Secret's `data` starts).
 const PEM_B64: &str = "LS0tLS1CRUdJTi";
@@ -25,8 +28,13 @@ const PLANTED: &str = "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1BUktFUi1TRUNSRVQtS
 /// What the hostile server answers.
 #[derive(Clone, Copy)]
 enum Mode {
-    /// LIST by label: a SecretList whose item does not parse; GETs the same Secret.
+    /// A LIST by label (certrotate reads by name, but a LIST answer must not leak either):
+    /// a SecretList whose item does not parse; GETs the same Secret.
     List,
+    /// Every Secret of a real install (made in local mode) served as it is; each PATCH
+    /// (the next CA written into the CA Secret) echoed back, keys included, as an answer
+    /// that does not parse.
+    Patch,
     /// LIST forbidden; every GET a Secret of the wrong `kind`, with its keys.
     Get,
     /// Nothing exists; each write is echoed back (the keys certrotate sent) as the wrong
@@ -65,6 +73,50 @@ fn status(code: u16, reason: &str) -> String {
     )
 }
 
+/// The Secrets of an install made in local mode, as the API server would answer a GET
+/// of each (by name).
+fn installed_secrets() -> &'static BTreeMap<String, String> {
+    static SECRETS: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::cargo_bin("certrotate")
+            .unwrap()
+            .args(["rotate", "-q", "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let ns = dir.path().join("envoy-gateway-system");
+        let mut secrets = BTreeMap::new();
+        for entry in std::fs::read_dir(&ns).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let data_dir = ns.join(&name).join("..data");
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(data_dir.join("..meta.json")).unwrap())
+                    .unwrap();
+            let mut data = serde_json::Map::new();
+            for file in std::fs::read_dir(&data_dir).unwrap() {
+                let key = file.unwrap().file_name().into_string().unwrap();
+                if key != "..meta.json" {
+                    let value = std::fs::read(data_dir.join(&key)).unwrap();
+                    data.insert(key, BASE64.encode(value).into());
+                }
+            }
+            let secret = serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {
+                    "name": name, "namespace": "envoy-gateway-system", "resourceVersion": "7",
+                    "uid": "0b0f8d3c-1111-4222-8333-944445555666",
+                    "labels": meta["labels"], "annotations": meta["annotations"],
+                },
+                "type": meta["type"], "data": data,
+            });
+            secrets.insert(name, secret.to_string());
+        }
+        secrets
+    })
+}
+
 fn answer(
     mode: Mode,
     method: &str,
@@ -97,6 +149,10 @@ fn answer(
             ),
         ),
         (Mode::List | Mode::Get, "GET") if path.contains("/secrets/") => (200, broken_secret(&name)),
+        (Mode::Patch, "GET") if path.contains("/secrets/") => match installed_secrets().get(&name) {
+            Some(secret) => (200, secret.clone()),
+            None => (404, status(404, "NotFound")),
+        },
         (Mode::Get, "GET") if is_list => (403, status(403, "Forbidden")),
         (Mode::Write, "GET") if is_list => (
             200,
@@ -243,6 +299,16 @@ fn a_get_answer_that_does_not_parse_prints_no_key() {
     assert!(
         text.contains("envoy-gateway"),
         "the failure names the Secret:\n{text}"
+    );
+}
+
+#[test]
+fn a_patch_answer_that_does_not_parse_prints_no_key() {
+    installed_secrets();
+    let text = assert_no_secret(Mode::Patch, &["rotate", "--kube", "--overwrite"]);
+    assert!(
+        text.contains("envoy-gateway-ca") && text.contains("withheld"),
+        "the failed PATCH of the CA Secret is named:\n{text}"
     );
 }
 

@@ -246,74 +246,15 @@ async fn server_side_dry_run_is_asked_for_on_writes() {
     server.await.unwrap();
 }
 
-fn secret_list(items: &[(&str, &str)]) -> Value {
-    let items: Vec<Value> = items
-        .iter()
-        .map(|(name, rv)| {
-            json!({"metadata": {"name": name, "namespace": "ns", "resourceVersion": rv,
-                "labels": {"control-plane": "envoy-gateway"}}, "type": "Opaque", "data": {}})
-        })
-        .collect();
-    json!({"apiVersion": "v1", "kind": "SecretList", "metadata": {"resourceVersion": "9"}, "items": items})
-}
-
-const LIST: &str = "/api/v1/namespaces/ns/secrets?&labelSelector=control-plane%3Denvoy-gateway";
-
-/// A profile's Secrets are read with one LIST by its label selector; one the list did not
-/// return is read with a GET (it may exist without the label), so it is never taken for
-/// absent when it is not.
+/// A profile's Secrets are read with a GET each, by name, never with a LIST: the Role
+/// grants `get` by name only (`list` cannot be limited by name and would expose every
+/// Secret of the namespace, service-account tokens included), and a LIST by label left a
+/// refused request in the audit log of every run. An absent Secret is a 404, not an error.
 #[tokio::test]
-async fn secrets_are_read_with_one_list_by_label_and_a_get_for_any_missing() {
+async fn secrets_are_read_by_name_never_listed() {
     let (store, mut handle) = store();
     let server = tokio::spawn(async move {
-        let (_, send) = expect(&mut handle, "GET", LIST, None).await;
-        // An unrelated labelled Secret is ignored; "unlabelled" is not in the list.
-        reply(
-            send,
-            200,
-            secret_list(&[("ca", "3"), ("other", "4"), ("envoy", "5")]),
-        );
-        let (_, send) = expect(
-            &mut handle,
-            "GET",
-            "/api/v1/namespaces/ns/secrets/unlabelled",
-            None,
-        )
-        .await;
-        reply(send, 200, secret_json("6"));
-        let (_, send) = expect(
-            &mut handle,
-            "GET",
-            "/api/v1/namespaces/ns/secrets/absent",
-            None,
-        )
-        .await;
-        reply(send, 404, status(404, "NotFound"));
-    });
-    let secrets = ["ca", "envoy", "unlabelled", "absent"].map(|n| ObjectRef::new("ns", n));
-    let labels = BTreeMap::from([("control-plane".to_owned(), "envoy-gateway".to_owned())]);
-    let read: Vec<Option<String>> = store
-        .read_secrets(&secrets, &labels)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap().map(|s| s.version))
-        .collect();
-    assert_eq!(
-        read,
-        [Some("3".into()), Some("5".into()), Some("6".into()), None]
-    );
-    server.await.unwrap();
-}
-
-/// With least-privilege RBAC (`get` by name, no `list`), the LIST is refused (403) and every
-/// Secret is read with a GET.
-#[tokio::test]
-async fn secrets_are_read_one_by_one_where_list_is_forbidden() {
-    let (store, mut handle) = store();
-    let server = tokio::spawn(async move {
-        let (_, send) = expect(&mut handle, "GET", LIST, None).await;
-        reply(send, 403, status(403, "Forbidden"));
-        for (name, rv) in [("ca", "3"), ("envoy", "5")] {
+        for (name, rv) in [("ca", Some("3")), ("envoy", Some("5")), ("absent", None)] {
             let (_, send) = expect(
                 &mut handle,
                 "GET",
@@ -321,18 +262,21 @@ async fn secrets_are_read_one_by_one_where_list_is_forbidden() {
                 None,
             )
             .await;
-            reply(send, 200, secret_json(rv));
+            match rv {
+                Some(rv) => reply(send, 200, secret_json(rv)),
+                None => reply(send, 404, status(404, "NotFound")),
+            }
         }
     });
-    let secrets = ["ca", "envoy"].map(|n| ObjectRef::new("ns", n));
+    let secrets = ["ca", "envoy", "absent"].map(|n| ObjectRef::new("ns", n));
     let labels = BTreeMap::from([("control-plane".to_owned(), "envoy-gateway".to_owned())]);
-    let read: Vec<String> = store
+    let read: Vec<Option<String>> = store
         .read_secrets(&secrets, &labels)
         .await
         .into_iter()
-        .map(|r| r.unwrap().unwrap().version)
+        .map(|r| r.unwrap().map(|s| s.version))
         .collect();
-    assert_eq!(read, ["3", "5"]);
+    assert_eq!(read, [Some("3".into()), Some("5".into()), None]);
     server.await.unwrap();
 }
 
@@ -460,7 +404,7 @@ async fn a_bad_ca_bundle_is_named_without_its_value() {
 
 /// Red-team R3 (finding 6): in a storm of 429s, an observation made one LIST with its
 /// retries and then a GET with retries for every Secret (`check` took 9 minutes). Now the
-/// retries of an observation share one budget and a LIST that outlasted it ends the
+/// retries of an observation share one budget and a read that outlasted it ends the
 /// observation: the requests are counted on the server's side.
 #[tokio::test]
 async fn a_429_storm_costs_one_retry_budget_per_observation() {

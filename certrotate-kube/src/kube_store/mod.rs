@@ -33,7 +33,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -475,20 +475,6 @@ pub(crate) fn restart_patch(annotations: &BTreeMap<String, String>) -> serde_jso
     json!({ "spec": { "template": { "metadata": { "annotations": annotations } } } })
 }
 
-/// The label selector of `labels` (`k1=v1,k2=v2`), as `kubectl get -l` takes it.
-pub(crate) fn label_selector(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Whether the API server refused a request for lack of permission (RBAC without `list`).
-fn forbidden(e: &StoreError) -> bool {
-    api_status(e) == Some(403)
-}
-
 impl SecretStore for KubeStore {
     async fn read_secret(&self, secret: &ObjectRef) -> Result<Option<ObservedSecret>, StoreError> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret.namespace);
@@ -498,76 +484,30 @@ impl SecretStore for KubeStore {
             .map(secret_to_observed))
     }
 
-    /// One LIST per namespace by the profile's label selector instead of a GET per Secret
-    /// (a list without `resourceVersion` is a quorum read, as fresh as a GET). A Secret the
-    /// list did not return may exist without the labels (made by hand, or by another
-    /// tool): it is read with a GET, so it is never mistaken for absent. Without labels,
-    /// or where RBAC grants `get` but not `list` (403), every Secret is read with a GET.
+    /// One GET per Secret, by name, never a LIST: the Role grants `get` on the profile's
+    /// Secrets by name only, because `list` cannot be limited by name and would hand the
+    /// ServiceAccount every Secret of the namespace (service-account tokens included). A
+    /// LIST by label also left a refused request (403) in the audit log of every run.
     ///
-    /// The first failure ends the reads (an observation fails on it anyway): a LIST that
-    /// outlasted its retries is that failure (given to the first Secret it did not
-    /// return), not a reason to try each Secret in turn; the Secrets not read then carry
-    /// an error saying so.
+    /// The first failure ends the reads (an observation fails on it anyway); the Secrets
+    /// not read then carry an error saying so.
     async fn read_secrets(
         &self,
         secrets: &[ObjectRef],
-        labels: &BTreeMap<String, String>,
+        _labels: &BTreeMap<String, String>,
     ) -> Vec<Result<Option<ObservedSecret>, StoreError>> {
-        let mut found: Vec<Option<ObservedSecret>> = vec![None; secrets.len()];
-        let mut failed: Option<StoreError> = None;
-        if !labels.is_empty() && secrets.len() > 1 {
-            let selector = label_selector(labels);
-            let mut namespaces: Vec<&str> = secrets.iter().map(|s| s.namespace.as_str()).collect();
-            namespaces.sort_unstable();
-            namespaces.dedup();
-            for ns in namespaces {
-                let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
-                let params = ListParams::default().labels(&selector);
-                match self.retry(|| api.list(&params)).await {
-                    Ok(list) => {
-                        for item in list.items {
-                            let name = item.metadata.name.as_deref().unwrap_or_default();
-                            if let Some(i) = secrets
-                                .iter()
-                                .position(|s| s.namespace == ns && s.name == name)
-                            {
-                                found[i] = Some(secret_to_observed(item));
-                            }
-                        }
-                    }
-                    Err(e @ StoreError::GaveUp { .. }) => {
-                        failed = Some(e);
-                        break;
-                    }
-                    Err(e) if forbidden(&e) => {
-                        tracing::debug!(
-                            namespace = ns,
-                            "no permission to list Secrets: reading each"
-                        );
-                    }
-                    // Read each one instead: its GET names the Secret in the error.
-                    Err(e) => tracing::debug!(namespace = ns, "listing Secrets failed: {e}"),
-                }
-            }
-        }
         let mut out = Vec::with_capacity(secrets.len());
         let mut stopped = false;
-        for (secret, listed) in secrets.iter().zip(found) {
-            if let Some(s) = listed {
-                out.push(Ok(Some(s)));
-            } else if stopped {
+        for secret in secrets {
+            if stopped {
                 out.push(Err(StoreError::Backend(Box::new(ApiFailure::plain(
                     "not read: an earlier read of this observation failed",
                 )))));
-            } else {
-                // The LIST's failure goes to the first Secret it did not return.
-                let read = match failed.take() {
-                    Some(e) => Err(e),
-                    None => self.read_secret(secret).await,
-                };
-                stopped = read.is_err();
-                out.push(read);
+                continue;
             }
+            let read = self.read_secret(secret).await;
+            stopped = read.is_err();
+            out.push(read);
         }
         out
     }
