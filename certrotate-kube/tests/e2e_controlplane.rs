@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use certrotate_controlplane::{ControlPlane, Deadline, NODE_NAME};
+use certrotate_controlplane::{ControlPlane, Deadline, ENVOY_GATEWAY_WEBHOOK, NODE_NAME};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -153,61 +153,17 @@ async fn envoy_gateways_chart_is_accepted_as_shipped_and_rolled_out() {
     let Some(cp) = ControlPlane::shared() else {
         return;
     };
-    let dir = cp.binaries().envoy_gateway();
-    if !dir.join("install.yaml").is_file() {
+    if !cp.install_envoy_gateway().await.unwrap() {
         certrotate_controlplane::skip_or_fail(
             "the test of Envoy Gateway's chart",
-            &format!("{} is not rendered", dir.join("install.yaml").display()),
+            "its chart is not rendered",
         );
         return;
     }
     const NS: &str = "envoy-gateway-system";
-    const WEBHOOK: &str = "envoy-gateway-topology-injector.envoy-gateway-system";
-    let docs = certrotate_controlplane::yaml_documents(&dir.join("install.yaml")).unwrap();
-    let pick = |kind: &str, name: &str| -> serde_json::Value {
-        docs.iter()
-            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-            .unwrap_or_else(|| panic!("no {kind} {name} in the chart"))
-            .clone()
-    };
-    let mut controller = pick("Deployment", "envoy-gateway");
-    controller["spec"]["template"]["spec"]["nodeName"] = NODE_NAME.into();
-    let namespace = serde_json::json!({
-        "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS },
-    });
-    let applied = cp
-        .apply(
-            &[
-                namespace,
-                pick("ServiceAccount", "envoy-gateway"),
-                pick("ConfigMap", "envoy-gateway-config"),
-                pick("Service", "envoy-gateway"),
-                pick("MutatingWebhookConfiguration", WEBHOOK),
-                controller,
-            ],
-            Some(NS),
-        )
-        .await
-        .unwrap();
-    let owner_uid = applied.last().unwrap().metadata.uid.clone().unwrap();
-
-    // The rate-limit Deployment as the controller makes it: owned by the controller's
-    // Deployment (the golden file's placeholder uid would have the garbage collector delete
-    // it), with its own ServiceAccount.
-    let mut ratelimit =
-        certrotate_controlplane::yaml_documents(&dir.join("ratelimit-deployment.yaml"))
-            .unwrap()
-            .remove(0);
-    ratelimit["metadata"]["ownerReferences"][0]["uid"] = owner_uid.into();
-    ratelimit["spec"]["template"]["spec"]["nodeName"] = NODE_NAME.into();
-    let sa = serde_json::json!({
-        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "envoy-ratelimit" },
-    });
-    cp.apply(&[sa, ratelimit], Some(NS)).await.unwrap();
-
     let client = cp.client().unwrap();
-    let webhook = Api::<MutatingWebhookConfiguration>::all(client.clone())
-        .get(WEBHOOK)
+    let webhook = Api::<MutatingWebhookConfiguration>::all(client)
+        .get(ENVOY_GATEWAY_WEBHOOK)
         .await
         .unwrap();
     let hooks = webhook.webhooks.unwrap();
@@ -216,21 +172,9 @@ async fn envoy_gateways_chart_is_accepted_as_shipped_and_rolled_out() {
         hooks[0].client_config.ca_bundle.is_none(),
         "shipped without a caBundle"
     );
-
-    let deployments = Api::<Deployment>::namespaced(client, NS);
     for name in ["envoy-gateway", "envoy-ratelimit"] {
-        let deadline = Deadline::new(format!("{name} to be rolled out"), Duration::from_secs(120));
-        loop {
-            let d = deployments.get(name).await.unwrap();
-            let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            let status = d.status.clone().unwrap_or_default();
-            if status.observed_generation == d.metadata.generation
-                && status.ready_replicas == Some(wanted)
-                && status.updated_replicas == Some(wanted)
-            {
-                break;
-            }
-            deadline.tick().await.unwrap();
-        }
+        cp.wait_rolled_out(NS, name, Duration::from_secs(120))
+            .await
+            .unwrap();
     }
 }

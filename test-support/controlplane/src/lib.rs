@@ -52,6 +52,9 @@ pub use binaries::{Binaries, REQUIRE_ENV, skip_or_fail, tlspeer};
 /// scheduler).
 pub const NODE_NAME: &str = "kwok-node";
 
+/// The topology-injector webhook configuration Envoy Gateway's chart ships.
+pub const ENVOY_GATEWAY_WEBHOOK: &str = "envoy-gateway-topology-injector.envoy-gateway-system";
+
 /// Why the control plane could not start, or a request of the harness failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -311,6 +314,99 @@ impl ControlPlane {
             );
         }
         Ok(applied)
+    }
+
+    /// Installs what certrotate touches of Envoy Gateway, from its chart as `build.sh`
+    /// rendered it, into `envoy-gateway-system`: the controller's ServiceAccount,
+    /// ConfigMap, Service and Deployment, the topology-injector webhook configuration as
+    /// shipped (no `caBundle`), and the rate-limit Deployment of upstream's golden file
+    /// (the controller makes it at run time), owned by the controller's Deployment. Pods
+    /// are pinned to the KWOK node (no scheduler). `Ok(false)` where the chart is not
+    /// rendered.
+    pub async fn install_envoy_gateway(&self) -> Result<bool, Error> {
+        const NS: &str = "envoy-gateway-system";
+        let dir = self.binaries().envoy_gateway();
+        if !dir.join("install.yaml").is_file() {
+            return Ok(false);
+        }
+        let docs = yaml_documents(&dir.join("install.yaml"))?;
+        let pick = |kind: &str, name: &str| -> Result<serde_json::Value, Error> {
+            docs.iter()
+                .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+                .cloned()
+                .ok_or_else(|| Error::Manifest {
+                    what: "Envoy Gateway's chart".into(),
+                    message: format!("no {kind} {name}"),
+                })
+        };
+        let mut controller = pick("Deployment", "envoy-gateway")?;
+        controller["spec"]["template"]["spec"]["nodeName"] = NODE_NAME.into();
+        let namespace = serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS },
+        });
+        let applied = self
+            .apply(
+                &[
+                    namespace,
+                    pick("ServiceAccount", "envoy-gateway")?,
+                    pick("ConfigMap", "envoy-gateway-config")?,
+                    pick("Service", "envoy-gateway")?,
+                    pick("MutatingWebhookConfiguration", ENVOY_GATEWAY_WEBHOOK)?,
+                    controller,
+                ],
+                Some(NS),
+            )
+            .await?;
+        let owner_uid = applied
+            .last()
+            .and_then(|d| d.metadata.uid.clone())
+            .unwrap_or_default();
+        // The rate-limit Deployment as the controller makes it: owned by the controller's
+        // Deployment (the golden file's placeholder uid would have the garbage collector
+        // delete it), with its own ServiceAccount.
+        let mut ratelimit = yaml_documents(&dir.join("ratelimit-deployment.yaml"))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Manifest {
+                what: "ratelimit-deployment.yaml".into(),
+                message: "empty".into(),
+            })?;
+        ratelimit["metadata"]["ownerReferences"][0]["uid"] = owner_uid.into();
+        ratelimit["spec"]["template"]["spec"]["nodeName"] = NODE_NAME.into();
+        let sa = serde_json::json!({
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "envoy-ratelimit" },
+        });
+        self.apply(&[sa, ratelimit], Some(NS)).await?;
+        Ok(true)
+    }
+
+    /// Waits (at most `bound`) until Deployment `namespace/name` is rolled out: its
+    /// controller saw the newest generation and every replica is updated and ready.
+    pub async fn wait_rolled_out(
+        &self,
+        namespace: &str,
+        name: &str,
+        bound: Duration,
+    ) -> Result<(), Error> {
+        let deployments =
+            Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(self.client()?, namespace);
+        let deadline = Deadline::new(format!("{namespace}/{name} to be rolled out"), bound);
+        loop {
+            let d = deployments
+                .get(name)
+                .await
+                .map_err(kube_err(format!("reading Deployment {namespace}/{name}")))?;
+            let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let status = d.status.clone().unwrap_or_default();
+            if status.observed_generation == d.metadata.generation
+                && status.ready_replicas == Some(wanted)
+                && status.updated_replicas == Some(wanted)
+                && status.replicas == Some(wanted)
+            {
+                return Ok(());
+            }
+            deadline.tick().await?;
+        }
     }
 
     /// Creates a fresh namespace named `PREFIX-N` and waits (bounded) until its `default`
