@@ -210,3 +210,122 @@ async fn deploy_rbac_runs_an_install_and_a_staged_rotation_with_real_rollouts() 
         "Secrets are read by name: {requests:?}"
     );
 }
+
+/// Issue 20, item 5: each rule of deploy/'s RBAC is needed. With one removed, the run
+/// fails naming the verb and the object in the API server's (kubectl's) words, never a
+/// `Debug` dump of a `Status`. Each case in a namespace of its own, with deploy/ rendered
+/// for it (as the settings overlay does) and a rate-limit Deployment and webhook
+/// configuration of its own.
+#[tokio::test]
+async fn each_rule_of_deploy_rbac_is_needed_and_its_refusal_is_named() {
+    let Some(cp) = ControlPlane::shared() else {
+        return;
+    };
+    // (the rule removed: API group, resource, verb; the command that needs it)
+    let cases: [(&str, &str, &str, &[&str]); 4] = [
+        ("", "secrets", "create", &["rotate", "--kube"]),
+        ("", "secrets", "patch", &["rotate", "--kube", "--overwrite"]),
+        (
+            "apps",
+            "deployments",
+            "patch",
+            &[
+                "rotate",
+                "--kube",
+                "--overwrite",
+                "--wait",
+                "--convergence-interval",
+                "1s",
+                "--allow-short-interval",
+                "--timeout",
+                "2m",
+            ],
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            "patch",
+            &["rotate", "--kube"],
+        ),
+    ];
+    for (group, resource, verb, args) in cases {
+        let ns = cp.namespace("e2e-rbac-rule").await.unwrap();
+        // deploy/base for this namespace, without the rule's verb.
+        let rendered = serde_json::to_string(&deploy_base())
+            .unwrap()
+            .replace(NS, &ns);
+        let mut objects: Vec<serde_json::Value> = serde_json::from_str(&rendered).unwrap();
+        for object in &mut objects {
+            let Some(rules) = object.get_mut("rules").and_then(|r| r.as_array_mut()) else {
+                continue;
+            };
+            for rule in rules.iter_mut() {
+                if rule["apiGroups"][0] == group && rule["resources"][0] == resource {
+                    let verbs = rule["verbs"].as_array_mut().unwrap();
+                    verbs.retain(|v| v != verb);
+                    if verbs.is_empty() {
+                        verbs.push("get".into());
+                    }
+                }
+            }
+        }
+        let webhook = serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": { "name": format!("envoy-gateway-topology-injector.{ns}") },
+            "webhooks": [{
+                "name": "topology.webhook.gateway.envoyproxy.io",
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "clientConfig": { "service": { "name": "envoy-gateway", "namespace": ns, "path": "/inject-pod-topology", "port": 9443 } },
+                "rules": [{ "operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/binding"] }],
+                "failurePolicy": "Ignore",
+                "namespaceSelector": { "matchLabels": { "no-such-label": "x" } },
+            }],
+        });
+        let ratelimit = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": "envoy-ratelimit" },
+            "spec": {
+                "replicas": 1,
+                "selector": { "matchLabels": { "app": "ratelimit" } },
+                "template": {
+                    "metadata": { "labels": { "app": "ratelimit" } },
+                    "spec": {
+                        "nodeName": certrotate_controlplane::NODE_NAME,
+                        "containers": [{ "name": "ratelimit", "image": "ratelimit:e2e" }],
+                    },
+                },
+            },
+        });
+        objects.push(webhook);
+        objects.push(ratelimit);
+        cp.apply(&objects, Some(&ns)).await.unwrap();
+        let token = cp.service_account_token(&ns, "certrotate").await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        cp.write_token_kubeconfig(&token, &ns, &kubeconfig).unwrap();
+        cp.wait_rolled_out(&ns, "envoy-ratelimit", Duration::from_secs(120))
+            .await
+            .unwrap();
+        if matches!(resource, "secrets" | "deployments") && verb == "patch" {
+            // Installed with every right (the admin), so the run reaches the refused call.
+            let admin = cp.admin_kubeconfig().to_owned();
+            let (code, out) = certrotate(&admin, &["rotate", "--kube", "--namespace", &ns]);
+            assert_eq!(code, 0, "install as admin:\n{out}");
+        }
+        let mut args = args.to_vec();
+        args.extend(["--namespace", ns.as_str()]);
+        let (code, out) = certrotate(&kubeconfig, &args);
+        let plural = format!("cannot {verb} resource \"{resource}\"");
+        assert_ne!(
+            code, 0,
+            "without {verb} {resource}, {args:?} succeeded:\n{out}"
+        );
+        assert!(out.contains(&plural), "without {verb} {resource}: {out}");
+        assert!(
+            !out.contains("Status {") && !out.contains("ErrorResponse"),
+            "a Debug dump: {out}"
+        );
+    }
+}

@@ -310,6 +310,12 @@ impl ApiFailure {
             if let Some(json) = c.downcast_ref::<serde_json::Error>() {
                 return describe_undecodable(json);
             }
+            // The API server's own words, as kubectl prints them ("Forbidden: secrets is
+            // forbidden: User ... cannot create resource ..."), not kube's `Debug` of the
+            // whole `Status`.
+            if let Some(kube::Error::Api(status)) = c.downcast_ref::<kube::Error>() {
+                return describe_status(status);
+            }
             cause = c.source();
         }
         // The request bounds say all there is (`ServiceError: ` adds nothing).
@@ -342,6 +348,18 @@ fn api_status(e: &StoreError) -> Option<u16> {
         | StoreError::NotFound
         | StoreError::NotApplicable(_)
         | StoreError::GaveUp { .. } => None,
+    }
+}
+
+/// A `Status` the API server answered with, as kubectl words it: `REASON: MESSAGE` (the
+/// HTTP code where it gave no reason), its control characters escaped by the CLI.
+fn describe_status(status: &kube::core::Status) -> String {
+    let message = status.message.trim();
+    match (status.reason.is_empty(), message.is_empty()) {
+        (false, false) => format!("{}: {message}", status.reason),
+        (false, true) => format!("{} (HTTP {})", status.reason, status.code),
+        (true, false) => format!("{message} (HTTP {})", status.code),
+        (true, true) => format!("the API server answered HTTP {}", status.code),
     }
 }
 
