@@ -27,7 +27,9 @@ use crate::usable_ca::{self, CaDefect, Stamp};
 ///
 /// Fails only if `new` is not one or more well-formed certificates, each usable as a trust
 /// anchor (parsed as rustls-webpki parses the roots it loads). A certificate of `old` is
-/// carried only if it passes the same check and a full X.509 parse.
+/// carried only if it passes the same check and a full X.509 parse, except that one not
+/// valid yet (`now < not_before`) is carried, as upstream carries it: a CA minted on a node
+/// whose clock runs ahead is still the CA of the leaves it issued.
 ///
 /// Large inputs (1,024 certificates or more in `new`) are checked on scoped threads, as many
 /// as the machine offers; the result, and the error, do not depend on it.
@@ -182,7 +184,7 @@ impl BundlePolicy {
                 }));
                 continue;
             }
-            if let Err(defect) = usable_ca::check(der, stamp) {
+            if let Err(defect) = usable_ca::check_carried(der, stamp) {
                 on_skip(skip(SkipReason::UnusableCa { defect }));
                 continue;
             }

@@ -193,6 +193,25 @@ const WEAK_SIGNATURES: [(&[u8], &str); 5] = [
 /// key of at least 2048 bits or a P-256/P-384/P-521, Ed25519 or Ed448 key, and not signed
 /// with SHA-1 or MD5. The first defect found is returned.
 pub(crate) fn check(der: &[u8], now: Stamp) -> Result<(), CaDefect> {
+    check_at(der, now, NotBefore::Enforced)
+}
+
+/// Like [`check`], for a certificate of the old bundle that is carried into a new one: one
+/// that is not valid yet is carried, as upstream's `bundleCACerts` carries it (a CA minted
+/// on a node whose clock runs ahead would otherwise be dropped, and every leaf it issued
+/// left untrusted until the clocks agree).
+pub(crate) fn check_carried(der: &[u8], now: Stamp) -> Result<(), CaDefect> {
+    check_at(der, now, NotBefore::Ignored)
+}
+
+/// Whether a certificate not valid yet is a defect.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NotBefore {
+    Enforced,
+    Ignored,
+}
+
+fn check_at(der: &[u8], now: Stamp, not_before_rule: NotBefore) -> Result<(), CaDefect> {
     let unreadable = |field| CaDefect::Unreadable { field };
     let (cert, _) = expect(der, SEQUENCE).ok_or(unreadable("certificate"))?;
     let (tbs, rest) = expect(cert, SEQUENCE).ok_or(unreadable("certificate"))?;
@@ -250,7 +269,7 @@ pub(crate) fn check(der: &[u8], now: Stamp) -> Result<(), CaDefect> {
 
     let (not_before, rest) = time(validity).ok_or(unreadable("validity"))?;
     let (not_after, _) = time(rest).ok_or(unreadable("validity"))?;
-    if now < not_before {
+    if not_before_rule == NotBefore::Enforced && now < not_before {
         let not_before = not_before.to_datetime().ok_or(unreadable("validity"))?;
         return Err(CaDefect::NotYetValid { not_before });
     }
