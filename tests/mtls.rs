@@ -385,6 +385,84 @@ fn openssl_agrees() {
     println!("openssl: {attempted} handshakes attempted");
 }
 
+/// Envoy Gateway's own TLS stack as the peer (the Go TLS peer of `test-support/tlspeer`:
+/// crypto/tls, files re-read on every handshake, client certificates required): one
+/// server that is never restarted, its files changed under it as the kubelet would, and a
+/// client with the other component's files, in every mixed state of each rotation. Zero
+/// failed handshakes for staged; single-step fails. Counted by the server.
+#[test]
+fn go_peer_agrees() {
+    let Some(tlspeer) = certrotate_controlplane::tlspeer() else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let staged = runtime.block_on(rotation(Strategy::Staged, 1, false));
+    let retired = runtime.block_on(rotation(Strategy::Staged, 1, true));
+    let single = runtime.block_on(rotation(Strategy::SingleStep, 1, false));
+    let tmp = tempfile::tempdir().unwrap();
+    let (server_dir, client_dir) = (tmp.path().join("server"), tmp.path().join("client"));
+    let mount = |dir: &std::path::Path, v: &View| {
+        certrotate_controlplane::go_peer::mount(dir, &v.crt, &v.key, &v.trust).unwrap();
+    };
+    mount(&server_dir, &staged[0]["envoy-gateway"]);
+    let server = certrotate_controlplane::go_peer::Server::start(&tlspeer, &server_dir).unwrap();
+    let mut tally = Vec::new();
+    for (label, snapshots, expect_ok) in [
+        ("staged", &staged, true),
+        ("staged with --drop-old-ca", &retired, true),
+        ("single-step", &single, false),
+    ] {
+        let (mut ok, mut failed) = (0, 0);
+        for pair in snapshots.windows(2) {
+            for (server_view, client_view) in [
+                (&pair[1]["envoy-gateway"], &pair[0]["envoy"]),
+                (&pair[0]["envoy-gateway"], &pair[1]["envoy"]),
+                (&pair[1]["envoy-gateway"], &pair[1]["envoy"]),
+            ] {
+                mount(&server_dir, server_view);
+                mount(&client_dir, client_view);
+                let (good, _) = certrotate_controlplane::go_peer::connect(
+                    &tlspeer,
+                    &server.addr,
+                    &dns_name("envoy-gateway"),
+                    &client_dir,
+                    1,
+                )
+                .unwrap();
+                if good {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+        }
+        if expect_ok {
+            assert_eq!(
+                failed, 0,
+                "{label}: {failed} failed handshakes with the Go peer"
+            );
+        } else {
+            assert!(
+                failed > 0,
+                "{label}: the Go peer accepted every mixed state"
+            );
+        }
+        tally.push((label, ok, failed));
+    }
+    let counts = server.stop().unwrap();
+    let (ok, failed) = tally
+        .iter()
+        .fold((0, 0), |(o, f), (_, ok, failed)| (o + ok, f + failed));
+    assert_eq!(
+        (counts.ok, counts.failed),
+        (ok, failed),
+        "the server agrees"
+    );
+    for (label, ok, failed) in tally {
+        println!("go peer, {label}: {ok} handshakes ok, {failed} failed");
+    }
+}
+
 fn openssl_handshake(dir: &std::path::Path) -> bool {
     use std::process::{Command, Stdio};
     let port = std::net::TcpListener::bind("127.0.0.1:0")

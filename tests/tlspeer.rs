@@ -7,11 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
 
 use certrotate::core::{Ca, CaParams, LeafParams, SeededEntropy};
+use certrotate_controlplane::go_peer;
 use time::OffsetDateTime;
 
 const SERVER_NAME: &str = "envoy-gateway.envoy-gateway-system.svc";
@@ -44,57 +43,12 @@ fn pki(seed: u64) -> Pki {
     }
 }
 
-/// Writes `tls.crt`, `tls.key` and `ca.crt` into `dir` (the layout of a mounted Secret).
 fn mount(dir: &Path, (crt, key): &(String, String), ca: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("tls.crt"), crt).unwrap();
-    std::fs::write(dir.join("tls.key"), key).unwrap();
-    std::fs::write(dir.join("ca.crt"), ca).unwrap();
+    go_peer::mount(dir, crt.as_bytes(), key.as_bytes(), ca.as_bytes()).unwrap();
 }
 
-/// The server, killed by PID if the test fails before it is stopped.
-struct Server {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(tlspeer: &Path, dir: &Path) -> (Server, String) {
-    let mut child = Command::new(tlspeer)
-        .args(["serve", "-listen", "127.0.0.1:0", "-dir"])
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut server = Server { child, stdout };
-    let mut line = String::new();
-    server.stdout.read_line(&mut line).unwrap();
-    let first: serde_json::Value = serde_json::from_str(&line).expect(&line);
-    let addr = first["listening"].as_str().expect(&line).to_owned();
-    (server, addr)
-}
-
-/// Runs the client `n` times from `dir`: (exit success, its summary).
 fn connect(tlspeer: &Path, addr: &str, dir: &Path, n: u32) -> (bool, serde_json::Value) {
-    let out = Command::new(tlspeer)
-        .args(["client", "-addr", addr, "-server-name", SERVER_NAME, "-n"])
-        .arg(n.to_string())
-        .arg("-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.success(), summary)
+    go_peer::connect(tlspeer, addr, SERVER_NAME, dir, n).unwrap()
 }
 
 #[test]
@@ -111,7 +65,8 @@ fn go_peer_trusts_its_ca_refuses_another_and_rereads_files_per_handshake() {
     // Trusts the server, but holds a leaf of another CA.
     mount(&dir("stranger"), &b.client, &a.ca_pem);
 
-    let (mut server, addr) = serve(&tlspeer, &dir("server"));
+    let server = go_peer::Server::start(&tlspeer, &dir("server")).unwrap();
+    let addr = server.addr.clone();
 
     let (ok, summary) = connect(&tlspeer, &addr, &dir("client"), 20);
     assert!(ok, "{summary}");
@@ -140,13 +95,6 @@ fn go_peer_trusts_its_ca_refuses_another_and_rereads_files_per_handshake() {
     assert_eq!(summary["failed"].as_u64(), Some(2), "{summary}");
 
     // Closing its standard input stops the server, which counts what it saw.
-    drop(server.child.stdin.take());
-    let counts = (&mut server.stdout)
-        .lines()
-        .map(Result::unwrap)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
-        .find(|v| v.get("handshakes_ok").is_some())
-        .expect("a summary line from the server");
-    assert_eq!(counts["handshakes_ok"], 25, "{counts}");
-    assert_eq!(counts["handshakes_failed"], 5, "{counts}");
+    let counts = server.stop().unwrap();
+    assert_eq!((counts.ok, counts.failed), (25, 5), "{counts:?}");
 }

@@ -33,6 +33,7 @@
 
 mod binaries;
 mod certs;
+pub mod go_peer;
 mod procs;
 
 use std::path::{Path, PathBuf};
