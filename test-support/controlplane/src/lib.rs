@@ -34,6 +34,7 @@
 mod binaries;
 mod certs;
 pub mod go_peer;
+pub mod kubelet;
 mod procs;
 
 use std::path::{Path, PathBuf};
@@ -215,6 +216,11 @@ impl ControlPlane {
             stop: Some(stop_tx),
             owner: Some(owner),
         })
+    }
+
+    /// The admin client's configuration, for a client made on another runtime.
+    pub fn config(&self) -> kube::Config {
+        self.info.config.clone()
     }
 
     /// A client with cluster-admin rights (`system:masters`). Call it inside the Tokio
