@@ -120,6 +120,36 @@ async fn deploy_rbac_runs_an_install_and_a_staged_rotation_with_real_rollouts() 
 
     let (code, out) = certrotate(&kubeconfig, &["rotate", "--kube"]);
     assert_eq!(code, 0, "install:\n{out}");
+
+    // The API server's dry run validates every write and persists none: no Secret's
+    // resourceVersion moves.
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(cp.client().unwrap(), NS);
+    let versions = || async {
+        let mut versions = Vec::new();
+        for name in [
+            "envoy-gateway-ca",
+            "envoy-gateway",
+            "envoy",
+            "envoy-rate-limit",
+            "envoy-oidc-hmac",
+        ] {
+            let s = secrets.get(name).await.unwrap();
+            versions.push((name, s.metadata.resource_version.unwrap()));
+        }
+        versions
+    };
+    let before = versions().await;
+    let (code, out) = certrotate(
+        &kubeconfig,
+        &["rotate", "--kube", "--overwrite", "--dry-run=server"],
+    );
+    assert_eq!(code, 0, "server-side dry run:\n{out}");
+    assert_eq!(
+        versions().await,
+        before,
+        "a dry run changed a Secret:\n{out}"
+    );
+
     let (code, out) = certrotate(
         &kubeconfig,
         &[
@@ -179,6 +209,32 @@ async fn deploy_rbac_runs_an_install_and_a_staged_rotation_with_real_rollouts() 
     assert!(
         String::from_utf8_lossy(&bundle.0).contains("BEGIN CERTIFICATE"),
         "caBundle filled"
+    );
+
+    // The Events certrotate recorded on the CA Secret, read back with kubectl.
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cp.admin_kubeconfig())
+        .args(["get", "events.events.k8s.io", "-n", NS, "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reasons: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["regarding"]["name"] == "envoy-gateway-ca")
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert!(reasons.contains(&"Installed"), "{reasons:?}");
+    assert!(
+        reasons.len() >= 4,
+        "install and each phase of the rotation: {reasons:?}"
     );
 
     // RBAC proven from the audit log: nothing refused, every rule used.
