@@ -295,6 +295,49 @@ mod tests {
         );
     }
 
+    /// The same on a real API server (kube-apiserver from `test-support/controlplane`):
+    /// real watches, real resourceVersions. Where it is not built, one line and a pass (a
+    /// failure under `CERTROTATE_REQUIRE_CONTROLPLANE=1`, as in CI).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_controller_runs_a_requested_rotation_on_a_real_api_server() {
+        use certrotate::core::plan::{Phase, RotationRequest, RotationState};
+        let Some(cp) = certrotate_controlplane::ControlPlane::shared() else {
+            return;
+        };
+        let client = cp.client().unwrap();
+        let ns = cp.namespace("e2e-controller").await.unwrap();
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        install(&client, &ns, &clock).await;
+        let before = ca_pem(&client, &ns).await;
+
+        let mut ctx = Context::new(client.clone(), Arc::new(SystemClock));
+        ctx.options = ctx
+            .options
+            .with_request(Some(RotationRequest::Id("generation-1".into())))
+            .with_convergence_interval(Duration::from_secs(1));
+        let running = tokio::spawn(
+            controller(client.clone())
+                .run(reconcile, error_policy, Arc::new(ctx))
+                .for_each(|_| async {}),
+        );
+        let store = KubeStore::new(client.clone());
+        let ca = ObjectRef::new(&ns, "envoy-gateway-ca");
+        let mut polls = 0;
+        let (state, secret) = loop {
+            let secret = store.read_secret(&ca).await.unwrap().unwrap();
+            let state = RotationState::from_secret(&secret, &ca).unwrap();
+            if state.phase == Phase::Stable && state.previous.is_some() {
+                break (state, secret);
+            }
+            polls += 1;
+            assert!(polls < 300, "no rotation within 60 s: {state:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        running.abort();
+        assert_eq!(state.request.as_deref(), Some("generation-1"));
+        assert_ne!(secret.data[KEY_CA_CRT], before, "rotated");
+    }
+
     #[tokio::test]
     async fn the_error_policy_retries_transient_errors_soon_and_bad_input_slowly() {
         let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
