@@ -490,3 +490,108 @@ async fn go_peers_fed_by_the_kubelet_fail_no_handshake_through_a_staged_rotation
         "single-step failed no handshake ({ok} ok): the test saw no window"
     );
 }
+
+/// Issue 20, item 4: a write racing a person's `kubectl` edit is a conflict (409 on the
+/// `resourceVersion` precondition) that is re-read and re-planned, not an error, and the
+/// edit survives. The edit lands while the rotation waits at `trust`, between the engine's
+/// read and its next write of that Secret.
+#[tokio::test]
+async fn a_kubectl_edit_during_a_rotation_is_a_conflict_that_is_re_planned() {
+    let Some(cp) = ControlPlane::shared() else {
+        return;
+    };
+    let ns = cp.namespace("e2e-conflict").await.unwrap();
+    let admin = cp.admin_kubeconfig().to_owned();
+    let (code, out) = certrotate(&admin, &["rotate", "--kube", "--namespace", &ns]);
+    assert_eq!(code, 0, "install:\n{out}");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rotation = std::process::Command::new(assert_cmd::cargo::cargo_bin("certrotate"))
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .args([
+            "rotate",
+            "--kube",
+            "--namespace",
+            &ns,
+            "--overwrite",
+            "--wait",
+        ])
+        .args([
+            "--convergence-interval",
+            "6s",
+            "--allow-short-interval",
+            "--timeout",
+            "2m",
+        ])
+        .arg("--kubeconfig")
+        .arg(&admin)
+        .stdout(std::fs::File::create(tmp.path().join("rotation.log")).unwrap())
+        .stderr(std::fs::File::create(tmp.path().join("rotation.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(cp.client().unwrap(), &ns);
+    let deadline = Deadline::new("the rotation to reach trust", Duration::from_secs(60));
+    loop {
+        let ca = secrets.get("envoy-gateway-ca").await.unwrap();
+        let phase = ca
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("certrotate.io/phase")
+            .cloned();
+        if phase.as_deref() == Some("trust") {
+            break;
+        }
+        deadline.tick().await.unwrap();
+    }
+    let edit = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&admin)
+        .args([
+            "annotate",
+            "-n",
+            &ns,
+            "secret",
+            "envoy-gateway",
+            "example.com/edited-by=a-person",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        edit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edit.stderr)
+    );
+    let status = rotation.wait().unwrap();
+    let log = std::fs::read_to_string(tmp.path().join("rotation.log")).unwrap()
+        + &std::fs::read_to_string(tmp.path().join("rotation.err")).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("PRIVATE KEY"));
+    let secret = secrets.get("envoy-gateway").await.unwrap();
+    assert_eq!(
+        secret
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("example.com/edited-by")
+            .map(String::as_str),
+        Some("a-person"),
+        "the edit survived"
+    );
+    // The API server refused the stale write (409), and certrotate went on.
+    let deadline = Deadline::new("the conflict in the audit log", Duration::from_secs(20));
+    loop {
+        let conflicted = cp.audit_events().unwrap().iter().any(|e| {
+            e["verb"] == "patch"
+                && e["objectRef"]["namespace"] == ns.as_str()
+                && e["objectRef"]["name"] == "envoy-gateway"
+                && e["responseStatus"]["code"] == 409
+        });
+        if conflicted {
+            break;
+        }
+        deadline.tick().await.unwrap();
+    }
+    let (code, out) = certrotate(&admin, &["check", "--kube", "--namespace", &ns]);
+    assert_eq!(code, 0, "{out}");
+}
