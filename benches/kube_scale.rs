@@ -11,8 +11,8 @@
 //! step: wall time, API requests per control plane and per Secret by method, and the
 //! writes the engine reports; last, one JSON line of the same figures (`bench/scaling.py`
 //! reads it). The run fails if the unchanged rerun writes anything, if a rotation to its
-//! end takes more than 14 requests per control plane, or if any control plane does not
-//! end trusted on one new CA.
+//! end takes more than 17 requests per control plane (7 reads by name, 10 writes), or if
+//! any control plane does not end trusted on one new CA.
 //!
 //! Not a criterion benchmark: each step changes the cluster, so it is measured once; the
 //! request counts are exact, the wall time is the figure to compare between runs.
@@ -120,7 +120,7 @@ async fn main() {
         if name == "staged rotation, to the end" {
             let requests = step.len() as f64 / planes as f64;
             assert!(
-                requests <= 14.0,
+                requests <= 17.0,
                 "a staged rotation to its end took {requests:.2} requests per control plane"
             );
         }
