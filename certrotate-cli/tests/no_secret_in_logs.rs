@@ -297,8 +297,8 @@ fn a_list_answer_that_does_not_parse_prints_no_key() {
 fn a_get_answer_that_does_not_parse_prints_no_key() {
     let text = assert_no_secret(Mode::Get, &["status", "--kube"]);
     assert!(
-        text.contains("envoy-gateway"),
-        "the failure names the Secret:\n{text}"
+        text.contains("Secret envoy-gateway") && text.contains("at field `type`"),
+        "the failure names the kind, the name and the field:\n{text}"
     );
 }
 

@@ -225,8 +225,50 @@ impl KubeStore {
     async fn get_opt<K>(&self, api: &Api<K>, name: &str) -> Result<Option<K>, StoreError>
     where
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+        K::DynamicType: Default,
     {
+        let read = self.retry(|| api.get_opt(name)).await;
+        match read {
+            Err(e) if undecodable(&e) => Err(self.locate_undecodable(api, name).await.unwrap_or(e)),
+            other => other,
+        }
+    }
+
+    /// [`Self::get_opt`] for an object whose type is known only at run time (its answer
+    /// is kept as JSON, so it cannot fail to deserialize but for its metadata).
+    async fn get_opt_dynamic(
+        &self,
+        api: &Api<kube::api::DynamicObject>,
+        name: &str,
+    ) -> Result<Option<kube::api::DynamicObject>, StoreError> {
         self.retry(|| api.get_opt(name)).await
+    }
+
+    /// Reads `name` again as text and names the field of the answer that does not
+    /// deserialize as `K` (`data.tls.key`, `type`), never its value: kube's own error says
+    /// only where in the text it broke. `None` if the second answer parses (or cannot be
+    /// read): the first error stands.
+    async fn locate_undecodable<K>(&self, api: &Api<K>, name: &str) -> Option<StoreError>
+    where
+        K: Resource + DeserializeOwned,
+        K::DynamicType: Default,
+    {
+        let url = format!("{}/{name}", api.resource_url());
+        let request = http::Request::get(url).body(Vec::new()).ok()?;
+        let text = self.client.request_text(request).await.ok()?;
+        let mut json = serde_json::Deserializer::from_str(&text);
+        let e = serde_path_to_error::deserialize::<_, K>(&mut json).err()?;
+        let kind = K::kind(&K::DynamicType::default()).into_owned();
+        let what = match e.inner().classify() {
+            serde_json::error::Category::Data => "holds a value of the wrong type or shape",
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "is not JSON",
+            serde_json::error::Category::Io => "could not be read",
+        };
+        Some(StoreError::Backend(Box::new(ApiFailure::plain(&format!(
+            "the API server's answer for {kind} {name} {what} at field `{}` (its content is \
+             withheld: it may hold a private key)",
+            e.path()
+        )))))
     }
 
     async fn patch_merge<K>(
@@ -274,6 +316,8 @@ fn transient_delay(e: &kube::Error) -> Option<Option<Duration>> {
 struct ApiFailure {
     text: String,
     status: Option<u16>,
+    /// The answer came but did not deserialize.
+    undecodable: bool,
 }
 
 impl ApiFailure {
@@ -283,9 +327,14 @@ impl ApiFailure {
         } else {
             None
         };
+        let undecodable = matches!(
+            e.downcast_ref::<kube::Error>(),
+            Some(kube::Error::SerdeError(_))
+        );
         Self {
             text: Self::describe(e),
             status,
+            undecodable,
         }
     }
 
@@ -293,6 +342,7 @@ impl ApiFailure {
         Self {
             text: text.to_owned(),
             status: None,
+            undecodable: false,
         }
     }
 
@@ -430,6 +480,20 @@ fn timed_out(e: &kube::Error) -> bool {
         cause = c.source();
     }
     false
+}
+
+/// Whether a read failed because its answer did not deserialize.
+fn undecodable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Backend(b) => b
+            .downcast_ref::<ApiFailure>()
+            .is_some_and(|f| f.undecodable),
+        StoreError::Conflict
+        | StoreError::AlreadyExists
+        | StoreError::NotFound
+        | StoreError::NotApplicable(_)
+        | StoreError::GaveUp { .. } => false,
+    }
 }
 
 // kube::Error is foreign and #[non_exhaustive]: a catch-all is required.

@@ -183,7 +183,7 @@ impl WebhookStore for KubeStore {
         webhook: &WebhookRef,
     ) -> Result<Option<ObservedWebhook>, StoreError> {
         let (api, kind) = self.webhook_api(webhook);
-        let Some(object) = self.get_opt(&api, &webhook.name).await? else {
+        let Some(object) = self.get_opt_dynamic(&api, &webhook.name).await? else {
             return Ok(None);
         };
         let hooks = RawWebhooks::of(kind, &webhook.name, &object).map_err(field_error)?;
@@ -207,7 +207,7 @@ impl WebhookStore for KubeStore {
         ca_bundles: &[Vec<u8>],
     ) -> Result<String, StoreError> {
         let (api, kind) = self.webhook_api(webhook);
-        let Some(current) = self.get_opt(&api, &webhook.name).await? else {
+        let Some(current) = self.get_opt_dynamic(&api, &webhook.name).await? else {
             return Err(StoreError::NotFound);
         };
         if current.metadata.resource_version.as_deref() != Some(expected_version) {
@@ -232,7 +232,7 @@ impl WebhookStore for KubeStore {
             // 422 is a failed `test` or a change the API server refused: which one, the
             // object as it is now says (its status text is not a contract).
             Err(e) if api_status(&e) == Some(422) => {
-                let now = self.get_opt(&api, &webhook.name).await?;
+                let now = self.get_opt_dynamic(&api, &webhook.name).await?;
                 let changed = now.as_ref().is_none_or(|o| {
                     o.metadata.resource_version.as_deref() != Some(expected_version)
                 });
