@@ -444,6 +444,14 @@ pub struct CheckArgs {
 }
 
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    // A bare number is ambiguous on a command line (`--convergence-interval 5`: five
+    // seconds or five minutes?); only 0 needs no unit. Persisted values and profiles still
+    // read a bare number as seconds.
+    if let Ok(n) = s.trim().parse::<u64>()
+        && n != 0
+    {
+        return Err(format!("{s:?} has no unit: say {n}s, {n}m, {n}h or {n}d"));
+    }
     certrotate_core::parse_duration(s).map_err(|e| e.to_string())
 }
 

@@ -901,6 +901,12 @@ fn flags_and_inputs_are_checked_where_they_are_given() {
             vec!["rotate", "--dir", d, "--convergence-interval", "5 parsecs"],
             "--convergence-interval",
         ),
+        // A bare number is ambiguous (issue 22): seconds or minutes?
+        (
+            vec!["rotate", "--dir", d, "--convergence-interval", "5"],
+            "has no unit: say 5s, 5m, 5h or 5d",
+        ),
+        (vec!["renew", "--dir", d, "--before", "30"], "--before"),
     ] {
         let (code, _, stderr) = certrotate_output(&args, None);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
