@@ -151,10 +151,26 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         });
         matches!(core, Some(certrotate_core::Error::UnprovenCaSecret { .. }))
     });
-    unproven.then_some(
-        "if you created that CA Secret yourself, run `certrotate rotate --trust-existing-ca` \
-         once; otherwise delete it and run again",
-    )
+    if unproven {
+        return Some(
+            "if you created that CA Secret yourself, run `certrotate rotate \
+             --trust-existing-ca` once; otherwise delete it and run again",
+        );
+    }
+    // The store's error says what it refused in its own terms; the flag is the CLI's.
+    let untrusted = error.chain().any(|cause| {
+        let dir = cause
+            .downcast_ref::<certrotate_kube::DirError>()
+            .or_else(|| {
+                if let Some(certrotate_kube::StoreError::Backend(b)) = cause.downcast_ref() {
+                    b.downcast_ref()
+                } else {
+                    None
+                }
+            });
+        matches!(dir, Some(certrotate_kube::DirError::Untrusted { .. }))
+    });
+    untrusted.then_some("--insecure-skip-dir-checks overrides this check, unsafely")
 }
 
 /// The exit status of a failed run: a usage error, a time limit, or any other failure.

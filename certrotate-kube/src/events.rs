@@ -259,13 +259,13 @@ fn plan_outcome(summary: &Summary) -> Option<Notice> {
             Warning,
             "CaExpiresFirst",
             "Renew",
-            format!("{summary} (rotate --overwrite, or schedule it with --rotate-ca-before)"),
+            format!("{summary} (request a CA rotation, or schedule one before the CA expires)"),
         )),
         Summary::NotManaged { .. } => Some(Notice::new(
             Warning,
             "NotManaged",
             "Install",
-            format!("{summary}; run with --overwrite to adopt them with a new CA"),
+            format!("{summary}; a rotation request adopts them with a new CA"),
         )),
         // Said by the Waiting event that follows, or nothing happened.
         Summary::TooSoon { .. }

@@ -144,7 +144,7 @@ pub enum DirError {
     },
     /// A file or folder that others could have planted or changed.
     #[error(
-        "{}: {why}; refusing to trust it (a folder or file in local mode must belong to this user or root and be writable by nobody else; --insecure-skip-dir-checks overrides this, unsafely)",
+        "{}: {why}; refusing to trust it (a folder or file in local mode must belong to this user or root and be writable by nobody else; skipping this check, TrustChecks::SkipUnsafe, is unsafe)",
         path.display()
     )]
     Untrusted {
