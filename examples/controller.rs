@@ -250,41 +250,8 @@ mod tests {
     /// own requeues, with the system clock and a 1 s convergence interval.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_controller_runs_a_requested_rotation_to_its_end() {
-        use certrotate::core::plan::{RotationRequest, RotationState};
         let server = fake_server::start(&[]);
-        let client = client_of(&server);
-        let clock = Arc::new(ManualClock::new(SystemClock.now()));
-        install(&client, "team-a", &clock).await;
-        let before = ca_pem(&client, "team-a").await;
-
-        let mut ctx = Context::new(client.clone(), Arc::new(SystemClock));
-        ctx.options = ctx
-            .options
-            .with_request(Some(RotationRequest::Id("generation-1".into())))
-            .with_convergence_interval(Duration::from_secs(1));
-        let running = tokio::spawn(
-            controller(client.clone())
-                .run(reconcile, error_policy, Arc::new(ctx))
-                .for_each(|_| async {}),
-        );
-
-        let store = KubeStore::new(client.clone());
-        let ca = ObjectRef::new("team-a", "envoy-gateway-ca");
-        let mut polls = 0;
-        let state = loop {
-            let secret = store.read_secret(&ca).await.unwrap().unwrap();
-            let state = RotationState::from_secret(&secret, &ca).unwrap();
-            if state.phase == certrotate::core::plan::Phase::Stable && state.previous.is_some() {
-                break (state, secret);
-            }
-            polls += 1;
-            assert!(polls < 300, "no rotation within 60 s: {state:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        running.abort();
-        let (state, secret) = state;
-        assert_eq!(state.request.as_deref(), Some("generation-1"));
-        assert_ne!(secret.data[KEY_CA_CRT], before, "rotated");
+        requested_rotation_runs_to_its_end(client_of(&server), "team-a").await;
         assert!(
             server
                 .requests()
@@ -300,15 +267,20 @@ mod tests {
     /// failure under `CERTROTATE_REQUIRE_CONTROLPLANE=1`, as in CI).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_controller_runs_a_requested_rotation_on_a_real_api_server() {
-        use certrotate::core::plan::{Phase, RotationRequest, RotationState};
         let Some(cp) = certrotate_controlplane::ControlPlane::shared() else {
             return;
         };
-        let client = cp.client().unwrap();
         let ns = cp.namespace("e2e-controller").await.unwrap();
+        requested_rotation_runs_to_its_end(cp.client().unwrap(), &ns).await;
+    }
+
+    /// Installs `namespace`, runs the Controller with a rotation request (1 s interval, the
+    /// system clock) and waits (at most 60 s) until that rotation ended on another CA.
+    async fn requested_rotation_runs_to_its_end(client: Client, namespace: &str) {
+        use certrotate::core::plan::{Phase, RotationRequest, RotationState};
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
-        install(&client, &ns, &clock).await;
-        let before = ca_pem(&client, &ns).await;
+        install(&client, namespace, &clock).await;
+        let before = ca_pem(&client, namespace).await;
 
         let mut ctx = Context::new(client.clone(), Arc::new(SystemClock));
         ctx.options = ctx
@@ -320,8 +292,8 @@ mod tests {
                 .run(reconcile, error_policy, Arc::new(ctx))
                 .for_each(|_| async {}),
         );
-        let store = KubeStore::new(client.clone());
-        let ca = ObjectRef::new(&ns, "envoy-gateway-ca");
+        let store = KubeStore::new(client);
+        let ca = ObjectRef::new(namespace, "envoy-gateway-ca");
         let mut polls = 0;
         let (state, secret) = loop {
             let secret = store.read_secret(&ca).await.unwrap().unwrap();
