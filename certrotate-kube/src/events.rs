@@ -652,7 +652,7 @@ mod tests {
         assert!(
             got[0]
                 .note
-                .ends_with("run with --overwrite to adopt them with a new CA")
+                .ends_with("a rotation request adopts them with a new CA")
         );
         // A rerun that finds nothing to do records nothing.
         let quiet = report_with(Summary::Done {
