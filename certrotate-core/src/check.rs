@@ -58,7 +58,8 @@ pub struct KeyCheck {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum KeyProblem {
-    /// The Secret has a `tls.crt` but no `tls.key`.
+    /// The Secret has a `tls.crt` but no `tls.key`, or an empty one (the API server keeps
+    /// a `kubernetes.io/tls` Secret's `tls.key`, so there a lost key is an empty value).
     Missing,
     /// `tls.key` is not a PEM private key (PKCS#8, PKCS#1 or SEC1) that parses.
     Unreadable {
@@ -72,7 +73,7 @@ pub enum KeyProblem {
 impl std::fmt::Display for KeyProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Missing => write!(f, "no {KEY_TLS_KEY} beside {KEY_TLS_CRT}"),
+            Self::Missing => write!(f, "no {KEY_TLS_KEY} beside {KEY_TLS_CRT} (absent or empty)"),
             Self::Unreadable { reason } => write!(f, "{KEY_TLS_KEY} unreadable: {reason}"),
             Self::Mismatch => write!(
                 f,
@@ -235,7 +236,7 @@ pub fn check(
 /// What is wrong with `key` as the private key of the first certificate of `crt`, if
 /// anything. An unreadable `tls.crt` is reported elsewhere; here it has no problem to add.
 pub(crate) fn key_problem(crt: &[u8], key: Option<&[u8]>) -> Option<KeyProblem> {
-    let Some(key) = key else {
+    let Some(key) = key.filter(|k| !k.iter().all(u8::is_ascii_whitespace)) else {
         return Some(KeyProblem::Missing);
     };
     let ders = pem_blocks::certificates(crt, &Origin::default()).ok()?;
@@ -429,6 +430,8 @@ mod tests {
         let key = o.secrets[&envoy].data[KEY_TLS_KEY].clone();
         let cases: Vec<(&str, Option<Vec<u8>>, KeyProblem)> = vec![
             ("missing", None, KeyProblem::Missing),
+            ("empty", Some(Vec::new()), KeyProblem::Missing),
+            ("blank", Some(b"\n".to_vec()), KeyProblem::Missing),
             (
                 "truncated",
                 Some(key[..key.len() / 2].to_vec()),
@@ -446,13 +449,6 @@ mod tests {
                 Some(o.secrets[&envoy].data[KEY_TLS_CRT].clone()),
                 KeyProblem::Unreadable {
                     reason: "the PEM block is \"CERTIFICATE\", not a private key".into(),
-                },
-            ),
-            (
-                "empty",
-                Some(Vec::new()),
-                KeyProblem::Unreadable {
-                    reason: "no PEM block".into(),
                 },
             ),
         ];

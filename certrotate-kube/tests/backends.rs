@@ -1,6 +1,8 @@
 //! The contract suite, once per backend.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[cfg(feature = "kube")]
+mod api_server;
 mod contract;
 #[cfg(feature = "kube")]
 mod fake_server;
@@ -20,6 +22,10 @@ contract_suite!(
 );
 #[cfg(feature = "kube")]
 contract_suite!(kubernetes, fake_server::store());
+// The real kube-apiserver of test-support/controlplane (one line and no test where it is
+// not built; required in CI).
+#[cfg(feature = "kube")]
+contract_suite!(real_api_server, api_server::store(), if api_server::available());
 
 trust_gate_suite!(memory_trust_gate, certrotate_kube::MemoryStore::new());
 trust_gate_suite!(
@@ -28,6 +34,12 @@ trust_gate_suite!(
 );
 #[cfg(feature = "kube")]
 trust_gate_suite!(kubernetes_trust_gate, fake_server::store());
+#[cfg(feature = "kube")]
+trust_gate_suite!(
+    real_api_server_trust_gate,
+    api_server::store(),
+    if api_server::available()
+);
 
 fn ratelimit() -> WorkloadRef {
     WorkloadRef {

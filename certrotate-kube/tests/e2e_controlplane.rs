@@ -178,3 +178,35 @@ async fn envoy_gateways_chart_is_accepted_as_shipped_and_rolled_out() {
             .unwrap();
     }
 }
+
+/// A namespace that does not exist: the API server answers the first create with 404. That
+/// is not a stale read (re-planning would only meet it again, until "too many conflicts"):
+/// the run fails at once, naming the namespace.
+#[tokio::test]
+async fn a_rotation_into_a_missing_namespace_names_it() {
+    let Some(cp) = ControlPlane::shared() else {
+        return;
+    };
+    let ns = format!("absent-{}", std::process::id());
+    let store = certrotate_kube::KubeStore::new(cp.client().unwrap());
+    let err = certrotate_kube::Rotator::new(
+        store,
+        certrotate_core::Profile::envoy_gateway(&ns),
+        certrotate_core::PlanOptions::default(),
+    )
+    .run(certrotate_kube::RunMode::Once)
+    .await
+    .unwrap_err();
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain.push_str(": ");
+        chain.push_str(&c.to_string());
+        cause = c.source();
+    }
+    assert!(
+        chain.contains(&format!("namespaces \"{ns}\" not found")),
+        "{chain}"
+    );
+    assert!(!chain.contains("conflict"), "{chain}");
+}

@@ -618,7 +618,17 @@ impl SecretStore for KubeStore {
             ..Secret::default()
         };
         let params = self.post_params();
-        let created = self.retry(|| api.create(&params, &object)).await?;
+        let created = match self.retry(|| api.create(&params, &object)).await {
+            Ok(created) => created,
+            // A create answered 404 found no collection to create in: the namespace is
+            // missing. That is not a stale observation (re-planning would loop on it).
+            Err(StoreError::NotFound) => {
+                return Err(StoreError::Backend(
+                    format!("NotFound: namespaces \"{}\" not found", secret.namespace).into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         Ok(created.metadata.resource_version.unwrap_or_default())
     }
 

@@ -15,7 +15,8 @@ use certrotate_core::{
     BundlePolicy, KeyProblem, Origin, PlanOptions, Profile, SeededEntropy, check,
 };
 use certrotate_kube::{
-    Clock, Error, Event, ManualClock, Rotator, RunMode, SecretStore, SecretUpdate, Store, observe,
+    Clock, Error, Event, ManualClock, Rotator, RunMode, SecretStore, SecretUpdate, Store,
+    StoreError, observe,
 };
 
 use super::{HOUR, NS, T0, install, options, profile, rotator, secret};
@@ -324,6 +325,7 @@ pub async fn check_names_a_bad_tls_key<S: Store>(store: S) {
     // The value written to tls.key (None removes it), and what check must say.
     let cases = [
         (Some(gateway_key), Some(KeyProblem::Mismatch)),
+        (Some(Vec::new()), Some(KeyProblem::Missing)),
         (
             Some(own_key[..own_key.len() - 40].to_vec()),
             Some(KeyProblem::Unreadable {
@@ -336,11 +338,19 @@ pub async fn check_names_a_bad_tls_key<S: Store>(store: S) {
     for (value, expected) in cases {
         let current = store.read_secret(&envoy).await.unwrap().unwrap();
         let mut update = SecretUpdate::default();
+        let removes = value.is_none();
         update.data = BTreeMap::from([(KEY_TLS_KEY.to_owned(), value)]);
-        store
-            .update_secret(&envoy, &current.version, &update)
-            .await
-            .unwrap();
+        match store.update_secret(&envoy, &current.version, &update).await {
+            Ok(_) => {}
+            // The API server refuses a `kubernetes.io/tls` Secret without `tls.key`: there
+            // a missing key cannot happen (an empty one can: the cases above).
+            Err(StoreError::Backend(e)) if removes => {
+                let e = e.to_string();
+                assert!(e.contains("Invalid") && e.contains("data[tls.key]"), "{e}");
+                continue;
+            }
+            Err(e) => panic!("{e}"),
+        }
         let observed = observe(&store, &profile()).await.unwrap();
         let report = check(&profile(), &observed, clock.now(), Duration::ZERO).unwrap();
         let Some(expected) = expected else {
@@ -418,16 +428,25 @@ pub async fn single_step_reports_the_pairs_at_risk_before_writing<S: Store>(stor
 #[macro_export]
 macro_rules! trust_gate_suite {
     ($name:ident, $make:expr) => {
+        $crate::trust_gate_suite!($name, $make, if true);
+    };
+    ($name:ident, $make:expr, if $run:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
             #[tokio::test]
             async fn max_carried_zero_mid_rotation_is_refused() {
+                if !$run {
+                    return;
+                }
                 contract::trust_gate::max_carried_zero_mid_rotation_is_refused($make).await;
             }
             #[tokio::test]
             async fn max_carried_zero_from_stable_is_refused_at_the_trust_step() {
+                if !$run {
+                    return;
+                }
                 contract::trust_gate::max_carried_zero_from_stable_is_refused_at_the_trust_step(
                     $make,
                 )
@@ -435,19 +454,31 @@ macro_rules! trust_gate_suite {
             }
             #[tokio::test]
             async fn drop_old_ca_while_a_leaf_chains_to_it_is_refused() {
+                if !$run {
+                    return;
+                }
                 contract::trust_gate::drop_old_ca_while_a_leaf_chains_to_it_is_refused($make).await;
             }
             #[tokio::test]
             async fn single_step_reports_the_pairs_at_risk_before_writing() {
+                if !$run {
+                    return;
+                }
                 contract::trust_gate::single_step_reports_the_pairs_at_risk_before_writing($make)
                     .await;
             }
             #[tokio::test]
             async fn check_names_a_bad_tls_key() {
+                if !$run {
+                    return;
+                }
                 contract::trust_gate::check_names_a_bad_tls_key($make).await;
             }
             #[tokio::test]
             async fn a_custom_profile_whose_bundle_lacks_the_issuer_is_refused() {
+                if !$run {
+                    return;
+                }
                 contract::trust_gate::a_custom_profile_whose_bundle_lacks_the_issuer_is_refused(
                     $make,
                 )
