@@ -68,6 +68,16 @@ fn a_decoy_before_the_ca_fails_check_and_after_it_does_not() {
         "subjectKeyIdentifier",
     ]);
     let ski = ski.lines().nth(1).unwrap().trim();
+    // The CA's name: its common name and its serial number, in decimal (as the CA carries it).
+    let serial = openssl(&[
+        "x509",
+        "-in",
+        ca_path.to_str().unwrap(),
+        "-noout",
+        "-serial",
+    ]);
+    let serial = u128::from_str_radix(serial.trim().trim_start_matches("serial="), 16).unwrap();
+    let subject = format!("/CN=envoy-gateway/serialNumber={serial}");
     let decoy_path = dir.path().join("decoy.pem");
     let key_path = dir.path().join("decoy.key");
     openssl(&[
@@ -81,7 +91,7 @@ fn a_decoy_before_the_ca_fails_check_and_after_it_does_not() {
         "-keyout",
         key_path.to_str().unwrap(),
         "-subj",
-        "/CN=envoy-gateway",
+        &subject,
         "-addext",
         &format!("subjectKeyIdentifier={ski}"),
         "-addext",
@@ -121,7 +131,9 @@ fn a_decoy_before_the_ca_fails_check_and_after_it_does_not() {
             assert_eq!(code, 3, "{out}");
             assert!(out.contains("0 of 9"), "{out}");
             assert!(
-                out.contains("take the first certificate named \"CN=envoy-gateway\""),
+                out.contains(&format!(
+                    "take the first certificate named \"CN=envoy-gateway, serialNumber={serial}\""
+                )),
                 "{out}"
             );
             assert!(out.contains("in the store, block 1"), "{out}");

@@ -86,8 +86,14 @@ fn every_algorithm_round_trips() {
         assert!(!leaf_x.is_ca(), "{alg}: leaf is not a CA");
         // Signature of the leaf against the CA's key.
         leaf_x.verify_signature(Some(ca_x.public_key())).unwrap();
-        // Same CN as the CA: AKI/SKI must tell them apart.
-        assert_eq!(leaf_x.subject().to_string(), ca_x.subject().to_string());
+        // Same CN as the CA, but not the same name: the CA's subject carries its serial
+        // number (as certgen's does), so no leaf looks self-issued.
+        assert_eq!(
+            ca_x.subject().to_string(),
+            format!("CN=envoy-gateway, serialNumber={}", ca_x.serial)
+        );
+        assert_ne!(leaf_x.subject().to_string(), ca_x.subject().to_string());
+        assert_eq!(leaf_x.subject().to_string(), "CN=envoy-gateway");
         assert_eq!(aki(&leaf_x), ski(&ca_x), "{alg}: leaf AKI = CA SKI");
         assert!(ski(&leaf_x).is_some());
         assert_ne!(ski(&leaf_x), ski(&ca_x));

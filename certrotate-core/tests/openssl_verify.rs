@@ -64,7 +64,7 @@ fn ski(pem: &str) -> Vec<u8> {
 /// A CA certificate named `name`, with key identifier `key_id`, signed by `key` (self-signed
 /// if `issuer` is `None`), valid from `not_before` to `not_after`.
 fn ca_cert(
-    name: &str,
+    name: rcgen::DistinguishedName,
     key_id: Vec<u8>,
     key: &KeyPair,
     issuer: Option<&rcgen::Issuer<'_, KeyPair>>,
@@ -72,8 +72,7 @@ fn ca_cert(
     not_after: OffsetDateTime,
 ) -> String {
     let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
+    params.distinguished_name = name;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -126,8 +125,27 @@ fn the_verdicts_agree_with_openssl_verify() {
         NOW + time::Duration::days(400),
     );
     let p256 = || KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    // The real CA's exact name (its common name and serial number), another key.
+    let real_name = {
+        let (_, parsed) = x509_parser::parse_x509_certificate(real.cert_der()).unwrap();
+        let mut dn = rcgen::DistinguishedName::new();
+        for attr in parsed.subject().iter_attributes() {
+            let value = attr.as_str().unwrap().to_owned();
+            let oid: Vec<u64> = attr.attr_type().iter().unwrap().collect();
+            // Encoded as the generator encodes them (a name matches byte for byte).
+            if oid == [2, 5, 4, 3] {
+                dn.push(DnType::CommonName, value);
+            } else {
+                dn.push(
+                    DnType::CustomDnType(oid),
+                    rcgen::DnValue::PrintableString(value.try_into().unwrap()),
+                );
+            }
+        }
+        dn
+    };
     let sibling =
-        |key: &KeyPair, from, to| ca_cert("envoy-gateway", real_ski.clone(), key, None, from, to);
+        |key: &KeyPair, from, to| ca_cert(real_name.clone(), real_ski.clone(), key, None, from, to);
     let rotated = Ca::generate(&CaParams::new("envoy-gateway"), NOW, &mut entropy).unwrap();
     let unrelated = Ca::generate(&CaParams::new("someone-else"), NOW, &mut entropy).unwrap();
     // An intermediate CA and its root.
@@ -146,7 +164,11 @@ fn the_verdicts_agree_with_openssl_verify() {
     let root_issuer = rcgen::Issuer::new(root_params, root_key);
     let inter_key = p256();
     let inter_pem = ca_cert(
-        "intermediate",
+        {
+            let mut dn = rcgen::DistinguishedName::new();
+            dn.push(DnType::CommonName, "intermediate");
+            dn
+        },
         vec![0x1e; 20],
         &inter_key,
         Some(&root_issuer),

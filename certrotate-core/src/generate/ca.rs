@@ -5,8 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -127,12 +127,25 @@ impl Ca {
         }
         let mut cert = CertificateParams::default();
         set_validity(&mut cert, now, params.validity, params.backdate)?;
-        cert.serial_number = Some(random_serial(entropy));
+        let serial = random_serial(entropy);
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, params.common_name.as_str());
         if let Some(org) = &params.organization {
             dn.push(DnType::OrganizationName, org.as_str());
         }
+        // The serial number in the subject, as certgen's CAs carry it: two generations of
+        // a CA have different names (a verifier, `status` and a TLS server's list of
+        // acceptable CAs tell them apart by name), and no leaf of the same common name
+        // (`envoy-gateway`) has its issuer's subject.
+        dn.push(
+            DnType::CustomDnType(SUBJECT_SERIAL_NUMBER.to_vec()),
+            DnValue::PrintableString(
+                decimal(serial.as_ref())
+                    .try_into()
+                    .map_err(|e| sign_error(&params.common_name, e))?,
+            ),
+        );
+        cert.serial_number = Some(serial);
         cert.distinguished_name = dn;
         cert.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         cert.key_usages = vec![
@@ -316,4 +329,16 @@ impl Ca {
     pub fn not_after(&self) -> OffsetDateTime {
         self.not_after
     }
+}
+
+/// X.520 `serialNumber` (2.5.4.5), the attribute certgen puts in its CAs' subjects.
+const SUBJECT_SERIAL_NUMBER: [u64; 4] = [2, 5, 4, 5];
+
+/// A big-endian unsigned integer of at most 16 bytes, in decimal (certgen writes the serial
+/// as Go's `big.Int.String()` does).
+fn decimal(bytes: &[u8]) -> String {
+    let mut buf = [0u8; 16];
+    let tail = bytes.len().min(16);
+    buf[16 - tail..].copy_from_slice(&bytes[bytes.len() - tail..]);
+    u128::from_be_bytes(buf).to_string()
 }

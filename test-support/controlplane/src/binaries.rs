@@ -71,6 +71,12 @@ impl Binaries {
         self.dir.join("envoy-gateway")
     }
 
+    /// Envoy Gateway's controller binary (`envoy-gateway`, built by `build.sh
+    /// envoy-gateway`), whose `certgen` the parity tests run.
+    pub fn envoy_gateway_controller(&self) -> PathBuf {
+        self.dir.join("envoy-gateway-controller")
+    }
+
     /// KWOK's Stage configuration (node initialize and heartbeat, pod ready, complete and
     /// delete), copied by `build.sh` from the KWOK release it builds.
     pub fn kwok_stages(&self) -> PathBuf {

@@ -32,6 +32,7 @@
 //! when that pipe closes.
 
 mod binaries;
+mod certgen;
 mod certs;
 pub mod go_peer;
 pub mod kubelet;
@@ -49,6 +50,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery;
 
 pub use binaries::{Binaries, REQUIRE_ENV, skip_or_fail, tlspeer};
+pub use certgen::CertgenRun;
 
 /// The name of the KWOK node; pin test pods to it with `spec.nodeName` (there is no
 /// scheduler).
