@@ -15,6 +15,13 @@ use crate::fingerprint::Fingerprint;
 
 /// Annotation on the CA Secret: the rotation phase.
 pub const ANNOTATION_PHASE: &str = "certrotate.io/phase";
+/// Annotation: the format of the rotation state in these annotations ([`STATE_FORMAT`]).
+/// Absent means 1, the format before it was written.
+pub const ANNOTATION_STATE_FORMAT: &str = "certrotate.io/state-format";
+/// The format of the rotation state this version writes and reads. A state written in a
+/// newer format is refused, never guessed at: an old CronJob image meeting the annotations
+/// of a newer Job must not act on fields it does not know.
+pub const STATE_FORMAT: u32 = 1;
 /// Annotation on the CA Secret: when the phase began (RFC 3339).
 pub const ANNOTATION_SINCE: &str = "certrotate.io/phase-since";
 /// Annotation on the CA Secret: fingerprint of the current CA.
@@ -172,6 +179,13 @@ pub enum StateProblem {
         #[serde(with = "time::serde::rfc3339")]
         now: OffsetDateTime,
     },
+    /// The state was written in a newer format than this version reads.
+    NewerFormat {
+        /// The format the annotations declare.
+        found: u32,
+        /// The newest format this version reads ([`STATE_FORMAT`]).
+        supported: u32,
+    },
     /// A CA certificate is not the one the annotations name.
     FingerprintMismatch {
         /// The data key of the certificate.
@@ -246,6 +260,12 @@ impl fmt::Display for StateProblem {
                 "{ANNOTATION_SINCE} {} is later than now ({}): a clock is skewed",
                 crate::rfc3339(*since),
                 crate::rfc3339(*now)
+            ),
+            Self::NewerFormat { found, supported } => write!(
+                f,
+                "annotation {ANNOTATION_STATE_FORMAT}: the rotation state was written in format \
+                 {found} by a newer certrotate; this one reads formats up to {supported} and \
+                 will not guess: run the newer version (or finish the rotation with it)"
             ),
             Self::FingerprintMismatch {
                 key,
@@ -347,6 +367,21 @@ impl RotationState {
                 .map(|v| v.parse().map_err(|_| unparsable(key, v)))
                 .transpose()
         };
+        // The format first: a newer one may mean anything in the annotations below.
+        if let Some(v) = a.get(ANNOTATION_STATE_FORMAT) {
+            let found: u32 = v
+                .parse()
+                .map_err(|_| unparsable(ANNOTATION_STATE_FORMAT, v))?;
+            if found > STATE_FORMAT {
+                return Err(Error::InvalidRotationState {
+                    secret: ca_secret.clone(),
+                    problem: Box::new(StateProblem::NewerFormat {
+                        found,
+                        supported: STATE_FORMAT,
+                    }),
+                });
+            }
+        }
         let phase = match a.get(ANNOTATION_PHASE) {
             Some(p) => p.parse().map_err(|_| Error::InvalidRotationState {
                 secret: ca_secret.clone(),
@@ -404,6 +439,10 @@ impl RotationState {
         let fp = |f: Option<Fingerprint>| f.map(|f| f.to_string());
         let flag = |b: bool| b.then(|| "true".to_owned());
         BTreeMap::from([
+            (
+                ANNOTATION_STATE_FORMAT.into(),
+                Some(STATE_FORMAT.to_string()),
+            ),
             (ANNOTATION_PHASE.into(), Some(self.phase.to_string())),
             (ANNOTATION_SINCE.into(), self.since.map(crate::rfc3339)),
             (ANNOTATION_CURRENT.into(), fp(self.current)),
@@ -422,5 +461,71 @@ impl RotationState {
             ),
             (ANNOTATION_REQUEST.into(), self.request.clone()),
         ])
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    fn secret(annotations: &[(&str, &str)]) -> ObservedSecret {
+        let mut s = ObservedSecret::default();
+        s.annotations = annotations
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        s
+    }
+
+    /// Issue 21: the state carries its format; a newer one is refused, naming both.
+    #[test]
+    fn a_state_of_a_newer_format_is_refused_naming_both() {
+        let ca = ObjectRef::new("ns", "envoy-gateway-ca");
+        let written = RotationState::from_secret(&secret(&[]), &ca)
+            .unwrap()
+            .annotations();
+        assert_eq!(
+            written[ANNOTATION_STATE_FORMAT].as_deref(),
+            Some(STATE_FORMAT.to_string().as_str())
+        );
+        // This format, and none (state written before the format existed), read.
+        for format in [Some("1"), None] {
+            let mut a = vec![(ANNOTATION_PHASE, "stable")];
+            a.extend(format.map(|f| (ANNOTATION_STATE_FORMAT, f)));
+            assert!(
+                RotationState::from_secret(&secret(&a), &ca).is_ok(),
+                "{format:?}"
+            );
+        }
+        let err = RotationState::from_secret(
+            &secret(&[
+                (ANNOTATION_STATE_FORMAT, "2"),
+                (ANNOTATION_PHASE, "sideways"),
+            ]),
+            &ca,
+        )
+        .unwrap_err();
+        let Error::InvalidRotationState { problem, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            **problem,
+            StateProblem::NewerFormat {
+                found: 2,
+                supported: 1
+            }
+        );
+        let text = problem.to_string();
+        assert!(
+            text.contains("format 2") && text.contains("up to 1"),
+            "{text}"
+        );
+        // Not a number: unparsable, named.
+        let err = RotationState::from_secret(&secret(&[(ANNOTATION_STATE_FORMAT, "two")]), &ca)
+            .unwrap_err();
+        assert!(
+            format!("{err:?}").contains(ANNOTATION_STATE_FORMAT),
+            "{err:?}"
+        );
     }
 }
