@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 pub mod carried;
+pub mod drift;
 pub mod trust_gate;
 
 pub const NS: &str = "envoy-gateway-system";
@@ -1240,6 +1241,27 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn a_change_during_a_wait_is_seen() {
                 contract::carried::a_change_during_a_wait_is_seen($make).await;
+            }
+            #[tokio::test]
+            async fn an_empty_webhook_ca_bundle_never_wedges_an_adoption() {
+                contract::drift::an_empty_webhook_ca_bundle_never_wedges_an_adoption($make).await;
+            }
+            #[tokio::test]
+            async fn a_webhook_recreated_empty_mid_rotation_is_restored() {
+                contract::drift::a_webhook_recreated_empty_mid_rotation_is_restored($make).await;
+            }
+            #[tokio::test]
+            async fn a_ca_crt_that_lost_the_next_ca_mid_rotation() {
+                contract::drift::a_ca_crt_that_lost_the_next_ca_mid_rotation($make).await;
+            }
+            #[tokio::test]
+            async fn a_ca_crt_that_lost_the_current_ca_mid_rotation_never_wedges() {
+                contract::drift::a_ca_crt_that_lost_the_current_ca_mid_rotation_never_wedges($make)
+                    .await;
+            }
+            #[tokio::test]
+            async fn random_drift_never_wedges() {
+                contract::drift::random_drift_never_wedges(|| $make, 6).await;
             }
         }
     };
