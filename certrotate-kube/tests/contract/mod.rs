@@ -1261,7 +1261,7 @@ macro_rules! contract_suite {
             }
             #[tokio::test]
             async fn random_drift_never_wedges() {
-                contract::drift::random_drift_never_wedges(|| $make, 6).await;
+                contract::drift::random_drift_never_wedges(|| $make, 24).await;
             }
         }
     };
