@@ -311,10 +311,11 @@ pub async fn a_ca_crt_that_lost_the_next_ca_mid_rotation_is_restored<S: Store>(s
     );
 }
 
-/// One component's `ca.crt` loses the current CA mid-rotation (replaced by the next CA
-/// alone): the leaves step used to write a bundle without the CA of the leaves peers
-/// still present and be refused on every run. Now it carries it back, and the rotation
-/// ends trusted.
+/// One component's `ca.crt` loses the current CA mid-rotation: upstream's certgen, run
+/// again by a `helm upgrade`, wrote a CA of its own over it. The leaves step used to
+/// bundle the next CA with that one (no CA of the leaves peers still present) and be
+/// refused on every run. Now `status` names the store and both CAs it lacks, the next run
+/// puts them back (held in trust one more interval), and the rotation ends trusted.
 pub async fn a_ca_crt_that_lost_the_current_ca_mid_rotation_never_wedges<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
@@ -325,27 +326,22 @@ pub async fn a_ca_crt_that_lost_the_current_ca_mid_rotation_never_wedges<S: Stor
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
-    let ca = observe(&store, &profile()).await.unwrap().secrets[&secret("envoy-gateway-ca")]
-        .data["next-ca.crt"]
-        .clone();
-    set(&*store, "envoy-rate-limit", &[(KEY_TRUST, Some(ca))]).await;
+    let certgen = stranger().cert_pem().as_bytes().to_vec();
+    set(&*store, "envoy-rate-limit", &[(KEY_TRUST, Some(certgen))]).await;
     clock.advance(Duration::from_secs(301));
     let status = status_of(&*store, clock.now()).await;
-    assert_eq!(status.holds.len(), 1, "{:?}", status.holds);
-    assert_eq!(status.holds[0].role, CaRole::Current);
+    let roles: Vec<CaRole> = status.holds.iter().map(|h| h.role).collect();
+    assert_eq!(roles, [CaRole::Next, CaRole::Current], "{:?}", status.holds);
     assert!(
-        status.holds[0]
-            .to_string()
-            .starts_with(&format!("secret {NS}/envoy-rate-limit ca.crt lacks the current CA")),
+        status.holds[1].to_string().starts_with(&format!(
+            "secret {NS}/envoy-rate-limit ca.crt lacks the current CA"
+        )),
         "{}",
-        status.holds[0]
+        status.holds[1]
     );
     until_stable(&store, &clock, &request, 8, "ca.crt lost the current CA").await;
-    assert_trusted(
-        &observe(&store, &profile()).await.unwrap(),
-        clock.now(),
-        "after the rotation",
-    );
+    let observed = observe(&store, &profile()).await.unwrap();
+    assert_trusted(&observed, clock.now(), "after the rotation");
 }
 
 /// `a_ca_crt_that_lost_the_next_ca_mid_rotation_is_restored` for the suite.
