@@ -51,6 +51,8 @@ fn chart_install(server: &fake_server::FakeServer) {
     runtime.block_on(async {
         let client =
             kube::Client::try_from(kube::Config::new(server.url.parse().unwrap())).unwrap();
+        // The binary reads the system clock: certgen's CA and leaves are made now.
+        #[allow(clippy::disallowed_methods)]
         let now = time::OffsetDateTime::now_utc();
         let mut entropy = SeededEntropy::new(22);
         let ca = Ca::generate(&CaParams::new("envoy-gateway"), now, &mut entropy).unwrap();
@@ -68,10 +70,7 @@ fn chart_install(server: &fake_server::FakeServer) {
                     "ca.crt".to_owned(),
                     ByteString(ca.cert_pem().as_bytes().to_vec()),
                 ),
-                (
-                    "tls.crt".to_owned(),
-                    ByteString(leaf.cert_pem.into_bytes()),
-                ),
+                ("tls.crt".to_owned(), ByteString(leaf.cert_pem.into_bytes())),
                 (
                     "tls.key".to_owned(),
                     ByteString(leaf.key_pem.expose_secret().as_bytes().to_vec()),

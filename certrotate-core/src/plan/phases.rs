@@ -502,11 +502,8 @@ impl Planner<'_> {
     pub(super) fn enter_leaves(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
         let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Trust)?;
-        let lacking = crate::plan::status::stores_lacking(
-            &self.objects,
-            self.observed,
-            &next.fingerprint(),
-        );
+        let lacking =
+            crate::plan::status::stores_lacking(&self.objects, self.observed, &next.fingerprint());
         if !lacking.is_empty() {
             self.distribute(cas, next, StepReason::TrustRestored)?;
             let summary = Summary::TrustRestored {

@@ -236,7 +236,11 @@ impl Planner<'_> {
         let mut seen = Vec::new();
         let mut out = Vec::new();
         for r in &self.objects.components {
-            let Some(trust) = self.observed.secrets.get(r).and_then(|s| s.data.get(KEY_TRUST))
+            let Some(trust) = self
+                .observed
+                .secrets
+                .get(r)
+                .and_then(|s| s.data.get(KEY_TRUST))
             else {
                 continue;
             };

@@ -7,11 +7,11 @@ use time::OffsetDateTime;
 
 use super::Strategy;
 use super::planner::convergence_wait;
-use super::{Next, ObjectRef, Observed, Phase, PlanOptions, ProfileObjects, RotationState};
 use super::planner::holds;
+use super::{Next, ObjectRef, Observed, Phase, PlanOptions, ProfileObjects, RotationState};
 use crate::error::Error;
-use crate::trust::TrustStore;
 use crate::profile::Profile;
+use crate::trust::TrustStore;
 
 /// Where a rotation stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -46,7 +46,13 @@ pub struct Hold {
 
 impl std::fmt::Display for Hold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} lacks the {} CA {}", self.store, self.role, self.lacks.short())
+        write!(
+            f,
+            "{} lacks the {} CA {}",
+            self.store,
+            self.role,
+            self.lacks.short()
+        )
     }
 }
 

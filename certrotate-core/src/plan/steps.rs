@@ -188,10 +188,10 @@ impl fmt::Display for StepReason {
             Self::PhaseRecorded { phase } => write!(f, "phase {phase}"),
             Self::KeyRepair => f.write_str("tls.key missing or not tls.crt's: leaf re-issued"),
             Self::ExpiredCaDropped => f.write_str("expired CA dropped from the bundle"),
-            Self::TrustRestored => f.write_str("the trust store lacked a CA it must hold: restored"),
-            Self::LeafReissued => {
-                f.write_str("leaf not issued by the current CA: re-issued by it")
+            Self::TrustRestored => {
+                f.write_str("the trust store lacked a CA it must hold: restored")
             }
+            Self::LeafReissued => f.write_str("leaf not issued by the current CA: re-issued by it"),
             Self::UnfinishedRestart => f.write_str("recovering an unfinished restart"),
             Self::AlreadyInTargetState => f.write_str("already in the target state"),
         }

@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certrotate_core::plan::{
-    CaRole, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, NextRun, Phase, RotationState, Summary,
-    WebhookRef,
+    CaRole, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, NextRun, Phase, RotationState, Summary, WebhookRef,
 };
 use certrotate_core::profile::WebhookKind;
 use certrotate_core::trust::TrustStore;
@@ -164,7 +163,10 @@ async fn until_stable<S: Store>(
 }
 
 /// The status of the store now.
-async fn status_of<S: Store>(store: &S, now: time::OffsetDateTime) -> certrotate_core::plan::Status {
+async fn status_of<S: Store>(
+    store: &S,
+    now: time::OffsetDateTime,
+) -> certrotate_core::plan::Status {
     let observed = observe(store, &profile()).await.unwrap();
     certrotate_core::plan::status(&profile(), &observed, &super::options(false), now).unwrap()
 }
@@ -252,7 +254,12 @@ pub async fn a_webhook_recreated_empty_mid_rotation_is_restored<S: Store + Tampe
         .run(RunMode::Once)
         .await
         .unwrap_or_else(|e| panic!("refused: {}", chain(&e)));
-    assert_eq!(report.phase, Phase::Trust, "held in trust: {}", report.summary);
+    assert_eq!(
+        report.phase,
+        Phase::Trust,
+        "held in trust: {}",
+        report.summary
+    );
     let Summary::TrustRestored { stores, .. } = &report.summary else {
         panic!("{}", report.summary);
     };
@@ -363,8 +370,7 @@ fn stranger() -> Ca {
 
 /// A CA that issues hand-made leaves and is in no store.
 fn forger() -> Ca {
-    Ca::generate(&CaParams::new("forger"), T0, &mut SeededEntropy::new(4343))
-        .unwrap()
+    Ca::generate(&CaParams::new("forger"), T0, &mut SeededEntropy::new(4343)).unwrap()
 }
 
 /// What can drift between two runs.
@@ -438,7 +444,9 @@ async fn apply<S: Store + Tamper>(store: &Arc<S>, drift: &Drift) {
                 .collect();
             store.recreate_injector(bundles).await;
         }
-        Drift::EmptyTrust(i) => set(&**store, &component(*i), &[(KEY_TRUST, Some(Vec::new()))]).await,
+        Drift::EmptyTrust(i) => {
+            set(&**store, &component(*i), &[(KEY_TRUST, Some(Vec::new()))]).await
+        }
         Drift::NoTrust(i) => set(&**store, &component(*i), &[(KEY_TRUST, None)]).await,
         Drift::StrangeTrust(i) => {
             let pem = stranger().cert_pem().as_bytes().to_vec();
@@ -516,14 +524,19 @@ async fn run_case<S: Store + Tamper>(store: S, case: &Case) -> Result<(), String
             if let Some(needs) = needs {
                 let lacking = lacking(&observed, &needs);
                 for store in &lacking {
-                    if !status.holds.iter().any(|h| h.store == *store && h.lacks == needs) {
+                    if !status
+                        .holds
+                        .iter()
+                        .any(|h| h.store == *store && h.lacks == needs)
+                    {
                         return Err(format!("status does not name {store}: {status:?}\n{log}"));
                     }
                 }
-                if st.phase == Phase::Trust && !lacking.is_empty() {
-                    if status.next_run != NextRun::RestoreTrust {
-                        return Err(format!("next run {:?}\n{log}", status.next_run));
-                    }
+                if st.phase == Phase::Trust
+                    && !lacking.is_empty()
+                    && status.next_run != NextRun::RestoreTrust
+                {
+                    return Err(format!("next run {:?}\n{log}", status.next_run));
                 }
             }
         }
@@ -537,12 +550,15 @@ async fn run_case<S: Store + Tamper>(store: S, case: &Case) -> Result<(), String
             }
             Err(e) => return Err(format!("run {run} failed: {}\n{log}", chain(&e))),
         };
-        let _ = writeln!(log, "run {run}: {} ({} writes)", report.summary, report.writes);
+        let _ = writeln!(
+            log,
+            "run {run}: {} ({} writes)",
+            report.summary, report.writes
+        );
         if run >= last_drift && report.phase == Phase::Stable && report.writes == 0 {
             let observed = observe(&store, &profile()).await.unwrap();
             let checked =
-                certrotate_core::check(&profile(), &observed, clock.now(), Duration::ZERO)
-                    .unwrap();
+                certrotate_core::check(&profile(), &observed, clock.now(), Duration::ZERO).unwrap();
             if !checked.all_trusted() {
                 return Err(format!("stable but not trusted: {checked:?}\n{log}"));
             }
