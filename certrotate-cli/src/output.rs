@@ -297,8 +297,15 @@ pub(crate) fn status(
             .to_owned(),
         NextRun::CreateMissing => "create the missing Secrets".to_owned(),
         NextRun::UpToDate => "up to date".to_owned(),
+        NextRun::Repair => "restore the current CA in the trust stores that lack it".to_owned(),
+        NextRun::RestoreTrust => "restore the next CA in the trust stores that lack it; trust \
+                                  converges again before the leaves change"
+            .to_owned(),
         NextRun::Advance { to } => format!("enter phase {to}"),
     };
+    for hold in &status.holds {
+        writeln!(s, "  held:     {hold}")?;
+    }
     writeln!(s, "next run (without --overwrite): {next_run}")?;
     writeln!(s, "then: {}", describe_next(&status.next))?;
     print(&s)
@@ -346,6 +353,8 @@ pub(crate) fn describe_summary(summary: &Summary) -> String {
         | Summary::UpToDate
         | Summary::Trust { .. }
         | Summary::Waiting { .. }
+        | Summary::Repaired { .. }
+        | Summary::TrustRestored { .. }
         | Summary::Leaves { .. }
         | Summary::Retire { .. }
         | Summary::Done { .. } => summary.to_string(),

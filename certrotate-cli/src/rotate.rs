@@ -154,6 +154,8 @@ pub(crate) async fn rotate<S: Store>(
         | Summary::UpToDate
         | Summary::Trust { .. }
         | Summary::Waiting { .. }
+        | Summary::Repaired { .. }
+        | Summary::TrustRestored { .. }
         | Summary::Leaves { .. }
         | Summary::Retire { .. }
         | Summary::Done { .. } => ExitCode::SUCCESS,

@@ -267,6 +267,20 @@ fn plan_outcome(summary: &Summary) -> Option<Notice> {
             "Install",
             format!("{summary}; a rotation request adopts them with a new CA"),
         )),
+        // Something changed what it must hold behind certrotate's back (a Helm hook, a
+        // person, a restore): worth a look even though the run repaired it.
+        Summary::Repaired { .. } => Some(Notice::new(
+            Warning,
+            "TrustRepaired",
+            "Repair",
+            summary.to_string(),
+        )),
+        Summary::TrustRestored { .. } => Some(Notice::new(
+            Warning,
+            "TrustRestored",
+            "Repair",
+            summary.to_string(),
+        )),
         // Said by the Waiting event that follows, or nothing happened.
         Summary::TooSoon { .. }
         | Summary::Waiting { .. }

@@ -28,7 +28,7 @@ pub use observed::{
 };
 pub use options::{DEFAULT_CONVERGENCE_INTERVAL, PlanOptions, RotationRequest};
 pub use state::*;
-pub use status::{NextRun, Status, rotation_base, status};
+pub use status::{CaRole, Hold, NextRun, Status, rotation_base, status};
 pub use steps::{
     Next, Note, NoteReason, Restart, RotationPlan, RotationTrigger, SecretAction, SecretChange,
     SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,

@@ -11,12 +11,15 @@
 //! | `leaves`   | [`Planner::after_leaves`]: end, or retire the old CA                     |
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
-use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired, interval_of};
+use super::planner::{
+    Cas, Planner, Renewal, Target, add, carries_expired, interval_of, signed_by, trusts,
+};
 use std::collections::BTreeMap;
 
 use super::*;
 use crate::error::Error;
 use crate::generate::Ca;
+use crate::trust::TrustStore;
 
 /// What the CA Secret holds when a phase runs: the Secret, its decoded state, its CAs.
 pub(super) struct Persisted<'s> {
@@ -170,6 +173,12 @@ impl Planner<'_> {
                         renew.push((c, StepReason::KeyRepair));
                         continue;
                     }
+                    // A ca.crt that lost the current CA, a leaf the current CA did not
+                    // issue (replaced by hand, restored from a backup): repaired at once.
+                    if let Some(reason) = self.drift(s, current) {
+                        renew.push((c, reason));
+                        continue;
+                    }
                     match self.renewal(s, &secret, current)? {
                         Renewal::NotDue => {}
                         Renewal::Due => renew.push((c, StepReason::Renewal)),
@@ -193,6 +202,7 @@ impl Planner<'_> {
 
         let mut renewed = 0;
         let mut trimmed = 0;
+        let mut repaired = 0;
         for (c, reason) in renew {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
             let target = match reason {
@@ -221,6 +231,10 @@ impl Planner<'_> {
                         leaf_from: None,
                     }
                 }
+                StepReason::TrustRestored | StepReason::LeafReissued => {
+                    repaired += 1;
+                    self.drift_target(&secret, current, cas)?
+                }
                 _ => Target {
                     trust: Some(current.cert_pem().as_bytes().to_vec()),
                     leaf_from: Some(current),
@@ -229,9 +243,12 @@ impl Planner<'_> {
             let force = matches!(reason, StepReason::Renewal | StepReason::KeyRepair);
             self.component_forced(c, &target, force, reason)?;
         }
+        let webhooks = self.webhooks_lacking(current);
         self.webhooks_trust(current, StepReason::Missing)?;
         if renewed > 0 {
             self.restarts(StepReason::Renewal, true)?;
+        } else if repaired > 0 {
+            self.restarts(StepReason::TrustRestored, true)?;
         } else if trimmed > 0 {
             self.restarts(StepReason::ExpiredCaDropped, true)?;
         } else {
@@ -247,6 +264,13 @@ impl Planner<'_> {
             Summary::Renewed {
                 count: renewed,
                 ca: current.fingerprint(),
+            }
+        } else if repaired > 0 || !webhooks.is_empty() {
+            let (stores, leaves) = self.repaired(webhooks);
+            Summary::Repaired {
+                ca: current.fingerprint(),
+                stores,
+                leaves,
             }
         } else if self.writes_secrets() {
             Summary::CreatedMissing
@@ -433,9 +457,21 @@ impl Planner<'_> {
     pub(super) fn enter_trust(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
         let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Prepared)?;
+        self.distribute(cas, next, StepReason::TrustAdded)?;
+        let summary = Summary::Trust {
+            next: next.fingerprint(),
+        };
+        self.enter(ca_secret, state, Phase::Trust, summary)
+    }
+
+    /// What the trust phase writes: every bundle gets the next CA, and keeps (or gets back)
+    /// the CAs of the leaves peers present now ([`Planner::anchors`]); a component that
+    /// does not exist gets a leaf at once. Start-only workloads restart.
+    fn distribute(&mut self, cas: &Cas, next: &Ca, reason: StepReason) -> Result<(), Error> {
+        let anchors = self.anchors(cas);
         for c in &self.profile.components {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
-            let old = self.existing_trust(&secret, cas);
+            let old = Self::holding(&self.existing_trust(&secret, cas), &anchors);
             let bundle = self.bundle(next, &old)?;
             let leaf_from = match self.observed.secrets.get(&secret) {
                 // A component that does not exist yet gets a leaf at once; nobody talks to
@@ -448,20 +484,34 @@ impl Planner<'_> {
                 trust: Some(bundle),
                 leaf_from,
             };
-            self.component(c, &target, StepReason::TrustAdded)?;
+            self.component(c, &target, reason)?;
         }
-        self.webhooks(|this, old| this.bundle(next, old), StepReason::TrustAdded)?;
-        self.restarts(StepReason::TrustAdded, true)?;
-        let summary = Summary::Trust {
-            next: next.fingerprint(),
-        };
-        self.enter(ca_secret, state, Phase::Trust, summary)
+        self.webhooks(
+            |this, old| this.bundle(next, &Self::holding(old, &anchors)),
+            reason,
+        )?;
+        self.restarts(reason, true)
     }
 
-    /// trust → leaves: every leaf is issued by the next CA, which becomes current.
+    /// trust → leaves: every leaf is issued by the next CA, which becomes current. Unless
+    /// a trust store lost the next CA since the trust phase wrote it (a webhook
+    /// configuration re-created with an empty `caBundle` by a Helm hook, a `ca.crt`
+    /// overwritten, a Secret deleted): then its peers would refuse the new leaves, so the
+    /// phase is written again (the CA back in every store that lacks it) and converges
+    /// again, from now.
     pub(super) fn enter_leaves(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
         let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let next = self.next_ca(cas, Phase::Trust)?;
+        let lacking =
+            crate::plan::status::stores_lacking(&self.objects, self.observed, &next.fingerprint());
+        if !lacking.is_empty() {
+            self.distribute(cas, next, StepReason::TrustRestored)?;
+            let summary = Summary::TrustRestored {
+                next: next.fingerprint(),
+                stores: lacking,
+            };
+            return self.enter(ca_secret, state, Phase::Trust, summary);
+        }
         self.switch_leaves(ca_secret, state, cas, next, Phase::Leaves)?;
         let next_step = self.converging(Phase::Leaves, state)?;
         let summary = Summary::Leaves {
@@ -475,6 +525,7 @@ impl Planner<'_> {
         let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Leaves)?;
         if !state.drop_old_ca {
+            self.repair_drift(current, cas)?;
             return Ok(self.end_rotation(ca_secret, state, current, Phase::Leaves));
         }
         let only = current.cert_pem().as_bytes().to_vec();
@@ -498,6 +549,7 @@ impl Planner<'_> {
     pub(super) fn after_retire(&mut self, at: &Persisted<'_>) -> Result<RotationPlan, Error> {
         let (ca_secret, state, cas) = (at.secret, &at.state, &at.cas);
         let current = self.current_ca(cas, Phase::Retire)?;
+        self.repair_drift(current, cas)?;
         Ok(self.end_rotation(ca_secret, state, current, Phase::Retire))
     }
 
@@ -516,6 +568,123 @@ impl Planner<'_> {
 
     // ---- shared by the phases above ----------------------------------------------------
 
+    /// What drifted in one component Secret since the current CA was distributed: its
+    /// `ca.crt` lost the current CA ([`StepReason::TrustRestored`]), or its leaf was not
+    /// issued by it ([`StepReason::LeafReissued`]). A leaf is re-issued only when no trust
+    /// store that trusts it lacks the current CA: such a store gets the CA first, and the
+    /// next run re-issues the leaf, so no peer loses trust on the way.
+    fn drift(&self, s: &ObservedSecret, current: &Ca) -> Option<StepReason> {
+        let lacks = !s.data.get(KEY_TRUST).is_some_and(|b| trusts(b, current));
+        if lacks {
+            return Some(StepReason::TrustRestored);
+        }
+        let crt = s.data.get(KEY_TLS_CRT)?;
+        (!signed_by(crt, current) && !self.reissue_waits(crt, current))
+            .then_some(StepReason::LeafReissued)
+    }
+
+    /// Whether some trust store trusts the leaf `crt` but lacks `current`: re-issuing the
+    /// leaf from `current` now would lose that store's trust.
+    fn reissue_waits(&self, crt: &[u8], current: &Ca) -> bool {
+        let origin = crate::error::Origin::default();
+        let stores = self
+            .objects
+            .components
+            .iter()
+            .filter_map(|r| self.observed.secrets.get(r)?.data.get(KEY_TRUST))
+            .chain(
+                self.objects
+                    .webhooks
+                    .iter()
+                    .filter_map(|w| self.observed.webhooks.get(w))
+                    .flat_map(|w| w.ca_bundles.iter()),
+            );
+        stores.into_iter().any(|b| {
+            !trusts(b, current)
+                && crate::trust::verify_pair_any_usage(crt, &origin, b, &origin, self.now)
+                    .is_trusted()
+        })
+    }
+
+    /// The write that repairs what [`Planner::drift`] found in `secret`: the current CA
+    /// put first into a `ca.crt` that lost it (the bundling rule carries what was there),
+    /// a leaf the current CA did not issue re-issued by it.
+    fn drift_target<'c>(
+        &self,
+        secret: &ObjectRef,
+        current: &'c Ca,
+        cas: &Cas,
+    ) -> Result<Target<'c>, Error> {
+        let Some(s) = self.observed.secrets.get(secret) else {
+            return Ok(Target {
+                trust: None,
+                leaf_from: None,
+            });
+        };
+        let lacks = !s.data.get(KEY_TRUST).is_some_and(|b| trusts(b, current));
+        let foreign = s.data.get(KEY_TLS_CRT).is_some_and(|crt| {
+            !signed_by(crt, current) && (!lacks || !self.reissue_waits(crt, current))
+        });
+        let trust = if lacks {
+            Some(self.bundle(current, &self.existing_trust(secret, cas))?)
+        } else {
+            None
+        };
+        Ok(Target {
+            trust,
+            leaf_from: foreign.then_some(current),
+        })
+    }
+
+    /// Before a rotation ends: every `ca.crt` and webhook `caBundle` that lost the current
+    /// CA gets it back, every leaf it did not issue is re-issued (see [`Planner::drift`]).
+    fn repair_drift(&mut self, current: &Ca, cas: &Cas) -> Result<(), Error> {
+        let mut repaired = false;
+        for c in &self.profile.components {
+            let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
+            let Some(s) = self.observed.secrets.get(&secret) else {
+                continue;
+            };
+            let Some(reason) = self.drift(s, current) else {
+                continue;
+            };
+            let target = self.drift_target(&secret, current, cas)?;
+            self.component(c, &target, reason)?;
+            repaired = true;
+        }
+        self.webhooks_trust(current, StepReason::TrustRestored)?;
+        if repaired {
+            self.restarts(StepReason::TrustRestored, true)?;
+        }
+        Ok(())
+    }
+
+    /// What a [`Summary::Repaired`] names: each component whose write this plan restores
+    /// the current CA to, the webhook `caBundle`s that lacked it, and each component whose
+    /// leaf it re-issues because the current CA did not issue it.
+    fn repaired(&self, webhooks: Vec<TrustStore>) -> (Vec<TrustStore>, Vec<ObjectRef>) {
+        let mut stores = Vec::new();
+        let mut leaves = Vec::new();
+        for step in &self.steps {
+            match step {
+                Step::Secret(c) if matches!(c.reason, StepReason::TrustRestored) => {
+                    stores.push(TrustStore::Component {
+                        secret: c.secret.clone(),
+                    });
+                    if c.data.contains_key(KEY_TLS_CRT) {
+                        leaves.push(c.secret.clone());
+                    }
+                }
+                Step::Secret(c) if matches!(c.reason, StepReason::LeafReissued) => {
+                    leaves.push(c.secret.clone());
+                }
+                Step::Secret(_) | Step::Webhook(_) | Step::Restart(_) | Step::Note(_) => {}
+            }
+        }
+        stores.extend(webhooks);
+        (stores, leaves)
+    }
+
     /// The leaf switch, shared by the staged `leaves` phase and single-step: every bundle
     /// carries `next`, every leaf is issued by it, HMAC keys rotate if asked, start-only
     /// workloads restart, and the CA Secret promotes `next` to current in phase `to`.
@@ -531,16 +700,22 @@ impl Planner<'_> {
             Strategy::Staged => StepReason::LeavesSwitched,
             Strategy::SingleStep => StepReason::SingleStep,
         };
+        // Every bundle keeps (or gets back) the CAs of the leaves peers present until
+        // they reload the new ones.
+        let anchors = self.anchors(cas);
         for c in &self.profile.components {
             let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
-            let old = self.existing_trust(&secret, cas);
+            let old = Self::holding(&self.existing_trust(&secret, cas), &anchors);
             let target = Target {
                 trust: Some(self.bundle(next, &old)?),
                 leaf_from: Some(next),
             };
             self.component(c, &target, reason)?;
         }
-        self.webhooks(|this, old| this.bundle(next, old), reason)?;
+        self.webhooks(
+            |this, old| this.bundle(next, &Self::holding(old, &anchors)),
+            reason,
+        )?;
         if state.rotate_hmac {
             self.hmac_rotate(next.fingerprint())?;
         }

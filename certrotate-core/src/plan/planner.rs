@@ -217,6 +217,67 @@ impl Planner<'_> {
             .unwrap_or_default()
     }
 
+    /// The CA certificates (PEM, one each) the leaves present now chain to, which every
+    /// trust store must hold until the leaves change: the current CA; on an adoption (no
+    /// current CA), each certificate of a component's `ca.crt` that signed a component's
+    /// leaf (certgen's CA, as upstream copies it into the webhook `caBundle`).
+    pub(super) fn anchors(&self, cas: &Cas) -> Vec<Vec<u8>> {
+        if let Some(current) = &cas.current {
+            return vec![current.cert_pem().as_bytes().to_vec()];
+        }
+        let origin = Origin::default();
+        let leaves: Vec<&[u8]> = self
+            .objects
+            .components
+            .iter()
+            .filter_map(|r| self.observed.secrets.get(r)?.data.get(KEY_TLS_CRT))
+            .map(Vec::as_slice)
+            .collect();
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for r in &self.objects.components {
+            let Some(trust) = self
+                .observed
+                .secrets
+                .get(r)
+                .and_then(|s| s.data.get(KEY_TRUST))
+            else {
+                continue;
+            };
+            for der in pem_blocks::certificates(trust, &origin).unwrap_or_default() {
+                let fingerprint = Fingerprint::of(&der);
+                let issues_a_leaf = leaves.iter().any(|l| signed_by_der(l, &der));
+                if issues_a_leaf && !seen.contains(&fingerprint) {
+                    seen.push(fingerprint);
+                    let mut pem = String::new();
+                    pem_blocks::push_certificate(&mut pem, &der, None);
+                    out.push(pem.into_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    /// `old` with each of `anchors` it lacks put before it, so that the bundling rule
+    /// carries them first: a store that lost the CA of the leaves peers present (a
+    /// `caBundle` re-created empty, a `ca.crt` replaced) gets it back with the step that
+    /// next writes it. `old` as it is when it lacks none.
+    pub(super) fn holding(old: &[u8], anchors: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for anchor in anchors {
+            let held = pem_blocks::certificates(anchor, &Origin::default())
+                .is_ok_and(|ders| ders.iter().all(|d| holds(old, &Fingerprint::of(d))));
+            if !held {
+                out.extend_from_slice(anchor);
+                if !anchor.ends_with(b"\n") {
+                    out.push(b'\n');
+                }
+            }
+        }
+        out.extend_from_slice(old);
+        out
+    }
+
     pub(super) fn bundle(&self, new: &Ca, old: &[u8]) -> Result<Vec<u8>, Error> {
         Ok(self
             .options
@@ -543,6 +604,11 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// The webhook `caBundle`s that lack `ca` (absent configurations have none).
+    pub(super) fn webhooks_lacking(&self, ca: &Ca) -> Vec<crate::trust::TrustStore> {
+        super::status::webhooks_lacking(&self.objects, self.observed, &ca.fingerprint())
+    }
+
     /// Restarts the start-only workloads whose pods have not yet been restarted for the
     /// component Secrets as they will be after this plan. With `changed` false (nothing of
     /// theirs changed in this run), only workloads certrotate restarted before are checked.
@@ -681,24 +747,35 @@ pub(super) fn carries_expired(bundle: &[u8], now: OffsetDateTime) -> bool {
 }
 
 /// Whether the PEM `bundle` carries `ca`'s certificate.
-fn trusts(bundle: &[u8], ca: &Ca) -> bool {
-    pem_blocks::certificates(bundle, &Origin::default())
-        .is_ok_and(|ders| ders.iter().any(|d| Fingerprint::of(d) == ca.fingerprint()))
+pub(super) fn trusts(bundle: &[u8], ca: &Ca) -> bool {
+    holds(bundle, &ca.fingerprint())
 }
 
-/// Whether the first certificate of `crt` carries a signature of `ca`'s key (whatever
-/// its validity, usages or names: proof of who issued it, not a trust verdict).
-fn signed_by(crt: &[u8], ca: &Ca) -> bool {
+/// Whether the PEM `bundle` carries the certificate of `fingerprint`.
+pub(crate) fn holds(bundle: &[u8], fingerprint: &Fingerprint) -> bool {
+    pem_blocks::certificates(bundle, &Origin::default())
+        .is_ok_and(|ders| ders.iter().any(|d| Fingerprint::of(d) == *fingerprint))
+}
+
+/// Whether the first certificate of the PEM `crt` carries a signature of the key of the
+/// certificate `issuer` (DER).
+fn signed_by_der(crt: &[u8], issuer: &[u8]) -> bool {
     let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
         return false;
     };
     let (Ok(leaf), Ok(ca_cert)) = (
         pem_blocks::parse_certificate(&ders[0]),
-        pem_blocks::parse_certificate(ca.cert_der()),
+        pem_blocks::parse_certificate(issuer),
     ) else {
         return false;
     };
-    leaf.verify_signature(Some(ca_cert.public_key())).is_ok()
+    ca_cert.is_ca() && leaf.verify_signature(Some(ca_cert.public_key())).is_ok()
+}
+
+/// Whether the first certificate of `crt` carries a signature of `ca`'s key (whatever
+/// its validity, usages or names: proof of who issued it, not a trust verdict).
+pub(super) fn signed_by(crt: &[u8], ca: &Ca) -> bool {
+    signed_by_der(crt, ca.cert_der())
 }
 
 /// Whether `crt` is a leaf issued by `ca` and valid at `now` (for TLS server or client

@@ -7,9 +7,11 @@ use time::OffsetDateTime;
 
 use super::Strategy;
 use super::planner::convergence_wait;
+use super::planner::holds;
 use super::{Next, ObjectRef, Observed, Phase, PlanOptions, ProfileObjects, RotationState};
 use crate::error::Error;
 use crate::profile::Profile;
+use crate::trust::TrustStore;
 
 /// Where a rotation stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -21,10 +23,56 @@ pub struct Status {
     pub state: Option<RotationState>,
     /// Secrets of the profile that do not exist.
     pub missing: Vec<ObjectRef>,
+    /// Trust stores that lack a CA they must hold at the persisted phase: what holds a
+    /// rotation in the trust phase (the next CA), or what the next run restores.
+    pub holds: Vec<Hold>,
     /// What the next run does (without a rotation request).
     pub next_run: NextRun,
     /// When it may run.
     pub next: Next,
+}
+
+/// A trust store that lacks a CA it must hold at the persisted phase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Hold {
+    /// The store (a component's `ca.crt`, a webhook's `caBundle`).
+    pub store: TrustStore,
+    /// The CA it lacks.
+    pub lacks: crate::Fingerprint,
+    /// Which CA of the rotation that is.
+    pub role: CaRole,
+}
+
+impl std::fmt::Display for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} lacks the {} CA {}",
+            self.store,
+            self.role,
+            self.lacks.short()
+        )
+    }
+}
+
+/// Which CA of a rotation a [`Hold`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaRole {
+    /// The CA that issues the leaves now.
+    Current,
+    /// The CA the leaves switch to.
+    Next,
+}
+
+impl std::fmt::Display for CaRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Current => "current",
+            Self::Next => "next",
+        })
+    }
 }
 
 /// What the next run does, without a rotation request.
@@ -40,6 +88,11 @@ pub enum NextRun {
     CreateMissing,
     /// Stable and complete: nothing (leaves are renewed by a renewal run).
     UpToDate,
+    /// Stable, with trust stores that lost the current CA ([`Status::holds`]): restore it.
+    Repair,
+    /// Phase trust, with trust stores that lost the next CA ([`Status::holds`]): restore
+    /// it and converge again before the leaves change.
+    RestoreTrust,
     /// Mid-rotation: advance to this phase once [`Status::next`] allows.
     Advance {
         /// The phase the next step enters.
@@ -74,6 +127,7 @@ pub fn status(
             ca_secret: objects.ca_secret,
             state: None,
             missing,
+            holds: Vec::new(),
             next_run,
             next: Next::Done,
         });
@@ -87,9 +141,28 @@ pub fn status(
         (Phase::Leaves, _) if state.drop_old_ca => Some(Phase::Retire),
         (Phase::Leaves | Phase::Retire, _) => Some(Phase::Stable),
     };
+    let mut holds = Vec::new();
+    let mut hold = |fingerprint: Option<crate::Fingerprint>, role: CaRole| {
+        let Some(fingerprint) = fingerprint else {
+            return;
+        };
+        for store in stores_lacking(&objects, observed, &fingerprint) {
+            holds.push(Hold {
+                store,
+                lacks: fingerprint,
+                role,
+            });
+        }
+    };
+    if state.phase == Phase::Trust {
+        hold(state.next, CaRole::Next);
+    }
+    hold(state.current, CaRole::Current);
+    let restore_next = holds.iter().any(|h| h.role == CaRole::Next);
     let (next_run, next) = match to {
-        None if missing.is_empty() => (NextRun::UpToDate, Next::Done),
-        None => (NextRun::CreateMissing, Next::Continue),
+        None if !missing.is_empty() => (NextRun::CreateMissing, Next::Continue),
+        None if !holds.is_empty() => (NextRun::Repair, Next::Continue),
+        None => (NextRun::UpToDate, Next::Done),
         Some(to) => {
             let wait = match state.phase {
                 Phase::Prepared => None,
@@ -97,13 +170,19 @@ pub fn status(
                     convergence_wait(&objects, observed, options, &state, now)?
                 }
             };
-            (NextRun::Advance { to }, wait.unwrap_or(Next::Continue))
+            let next_run = if restore_next {
+                NextRun::RestoreTrust
+            } else {
+                NextRun::Advance { to }
+            };
+            (next_run, wait.unwrap_or(Next::Continue))
         }
     };
     Ok(Status {
         ca_secret: objects.ca_secret,
         state: Some(state),
         missing,
+        holds,
         next_run,
         next,
     })
@@ -148,4 +227,52 @@ fn unannotated_ca(
     let origin = crate::Origin::new(format!("secret {ca_secret} key {}", super::KEY_CA_CRT));
     let ders = crate::pem_blocks::certificates(pem, &origin)?;
     Ok(ders.first().map(|der| crate::Fingerprint::of(der)))
+}
+
+/// The component `ca.crt`s and webhook `caBundle`s that lack the CA of `fingerprint`:
+/// existing Secrets without a `ca.crt` or whose `ca.crt` does not hold it, and every
+/// `caBundle` of an existing webhook configuration that does not hold it (an empty one
+/// included). Absent Secrets and configurations are not listed: they hold nothing to lose.
+pub(crate) fn stores_lacking(
+    objects: &ProfileObjects,
+    observed: &Observed,
+    fingerprint: &crate::Fingerprint,
+) -> Vec<TrustStore> {
+    let mut out: Vec<TrustStore> = objects
+        .components
+        .iter()
+        .filter(|r| {
+            observed.secrets.get(*r).is_some_and(|s| {
+                !s.data
+                    .get(super::KEY_TRUST)
+                    .is_some_and(|b| holds(b, fingerprint))
+            })
+        })
+        .map(|r| TrustStore::Component { secret: r.clone() })
+        .collect();
+    out.extend(webhooks_lacking(objects, observed, fingerprint));
+    out
+}
+
+/// The webhook `caBundle`s of [`stores_lacking`].
+pub(crate) fn webhooks_lacking(
+    objects: &ProfileObjects,
+    observed: &Observed,
+    fingerprint: &crate::Fingerprint,
+) -> Vec<TrustStore> {
+    let mut out = Vec::new();
+    for webhook in &objects.webhooks {
+        let Some(w) = observed.webhooks.get(webhook) else {
+            continue;
+        };
+        for (i, b) in w.ca_bundles.iter().enumerate() {
+            if !holds(b, fingerprint) {
+                out.push(TrustStore::Webhook {
+                    webhook: webhook.clone(),
+                    index: i + 1,
+                });
+            }
+        }
+    }
+    out
 }

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{AnyRef, ObjectRef, Phase, Strategy, WebhookRef, WorkloadRef};
 use crate::fingerprint::Fingerprint;
+use crate::trust::TrustStore;
 
 /// A value to write into a Secret. Private values serialise as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -153,6 +154,12 @@ pub enum StepReason {
     /// An expired CA (the previous one, at the end of its life) leaves a bundle: it trusts
     /// nothing any more.
     ExpiredCaDropped,
+    /// The trust store lacked a CA it must hold at this phase (a `ca.crt` overwritten, a
+    /// webhook `caBundle` re-created empty): the CA is put back, before what was there.
+    TrustRestored,
+    /// The leaf was not issued by the current CA (replaced by hand, restored from a
+    /// backup): re-issued by it.
+    LeafReissued,
     /// A restart planned by an earlier run that did not finish.
     UnfinishedRestart,
     /// Nothing to write: the object is already in its target state.
@@ -181,6 +188,10 @@ impl fmt::Display for StepReason {
             Self::PhaseRecorded { phase } => write!(f, "phase {phase}"),
             Self::KeyRepair => f.write_str("tls.key missing or not tls.crt's: leaf re-issued"),
             Self::ExpiredCaDropped => f.write_str("expired CA dropped from the bundle"),
+            Self::TrustRestored => {
+                f.write_str("the trust store lacked a CA it must hold: restored")
+            }
+            Self::LeafReissued => f.write_str("leaf not issued by the current CA: re-issued by it"),
             Self::UnfinishedRestart => f.write_str("recovering an unfinished restart"),
             Self::AlreadyInTargetState => f.write_str("already in the target state"),
         }
@@ -431,6 +442,26 @@ pub enum Summary {
         /// The next CA.
         next: Fingerprint,
     },
+    /// Trust stores and leaves that drifted from the current CA were repaired: each
+    /// store got the current CA back, each leaf it did not issue was re-issued by it.
+    Repaired {
+        /// The current CA.
+        ca: Fingerprint,
+        /// The stores that lacked it.
+        stores: Vec<TrustStore>,
+        /// The component Secrets whose leaf it did not issue.
+        leaves: Vec<ObjectRef>,
+    },
+    /// Phase trust was written again: these trust stores had lost the next CA (a webhook
+    /// configuration re-created, a `ca.crt` overwritten), so their peers would refuse the
+    /// new leaves. It is back in each, and the phase converges again, from now, before
+    /// the leaves change.
+    TrustRestored {
+        /// The next CA.
+        next: Fingerprint,
+        /// The stores that lacked it.
+        stores: Vec<TrustStore>,
+    },
     /// Waiting for a phase to converge.
     Waiting {
         /// The phase.
@@ -506,6 +537,23 @@ impl fmt::Display for Summary {
             Self::Trust { next } => {
                 write!(f, "trust: every bundle now carries CA {}", next.short())
             }
+            Self::Repaired { ca, stores, leaves } => {
+                write!(f, "repaired: CA {} is current", ca.short())?;
+                if !stores.is_empty() {
+                    write!(f, "; restored in {}", join(stores))?;
+                }
+                if !leaves.is_empty() {
+                    write!(f, "; leaf re-issued in secret {}", join(leaves))?;
+                }
+                Ok(())
+            }
+            Self::TrustRestored { next, stores } => write!(
+                f,
+                "trust held: {} lacked the next CA {}; restored, trust converges again before \
+                 the leaves change",
+                join(stores),
+                next.short()
+            ),
             Self::Waiting { phase } => {
                 let what = match phase {
                     Phase::Trust => "trust",
@@ -532,6 +580,15 @@ impl fmt::Display for Summary {
             },
         }
     }
+}
+
+/// `items`, each as it displays, joined by ", ".
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The next step of a rotation, as a value.

@@ -170,23 +170,26 @@ fn check_step_with(
             });
         }
     }
-    // Leaves (as they were before the step) that no store trusted before it.
-    let trusted_before: Vec<&ObjectRef> = report
+    // The (leaf, store) pairs that failed before the step, as both were: a step cannot
+    // break what was already broken. It repairs such a pair or leaves it broken, and it
+    // is never to blame for it, whichever side of the leaf or the store fails (a leaf of
+    // an expired, weak or otherwise unusable CA; a `caBundle` re-created empty; a
+    // `ca.crt` that lost the CA of the leaves). Refusing would leave no way to repair it.
+    let broken_before: Vec<(&ObjectRef, &TrustStore)> = report
         .checks
         .iter()
         .filter(|c| {
-            c.leaf_side == Side::Before && c.store_side == Side::Before && c.outcome.is_trusted()
+            c.leaf_side == Side::Before && c.store_side == Side::Before && !c.outcome.is_trusted()
         })
-        .map(|c| &c.leaf)
+        .map(|c| (&c.leaf, &c.trusted_by))
         .collect();
-    let dead_before: Vec<ObjectRef> = leaves
+    let blame: Vec<bool> = report
+        .checks
         .iter()
-        .filter(|l| l.side == Side::Before && !trusted_before.contains(&&l.secret))
-        .map(|l| l.secret.clone())
+        .map(|c| c.touches_a_write() && !broken_before.contains(&(&c.leaf, &c.trusted_by)))
         .collect();
-    for c in &mut report.checks {
-        c.breaks =
-            c.touches_a_write() && !(c.leaf_side == Side::Before && dead_before.contains(&c.leaf));
+    for (c, breaks) in report.checks.iter_mut().zip(blame) {
+        c.breaks = breaks;
     }
     report
 }

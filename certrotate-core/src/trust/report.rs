@@ -340,11 +340,13 @@ pub struct PairCheck {
     pub outcome: Outcome,
     /// Whether this combination fails because of the step, so that the step breaks the
     /// invariant. A failure the step does not touch (the leaf and the store as they were)
-    /// is not the step's, nor is any failure of a leaf that no store trusted before the
-    /// step (a leaf of an expired, weak or otherwise unusable CA): nothing can lose trust
-    /// it did not have, and refusing would leave no way to repair it. Everything else is:
-    /// a new leaf a peer does not trust, a new bundle that does not trust a leaf peers
-    /// present (even if the bundle it replaces did not either: the step chose it).
+    /// is not the step's, nor is any failure of a leaf and a store that did not trust each
+    /// other before the step, as both were (a leaf of an expired, weak or otherwise
+    /// unusable CA, a `caBundle` re-created empty, a `ca.crt` that lost the CA of the
+    /// leaves): nothing can lose trust it did not have, the step repairs such a pair or
+    /// leaves it as it was, and refusing would leave no way to repair it. Everything else
+    /// is: a new leaf a peer trusting the old one does not trust, a new bundle that does
+    /// not trust a leaf its old bundle trusted.
     pub breaks: bool,
 }
 

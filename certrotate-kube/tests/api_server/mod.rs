@@ -211,3 +211,14 @@ impl Store for InNamespace {
         self.inner.describe()
     }
 }
+
+impl crate::contract::drift::Tamper for InNamespace {
+    async fn recreate_injector(&self, ca_bundles: Vec<Vec<u8>>) -> bool {
+        let name = self
+            .webhook(&crate::contract::drift::injector())
+            .await
+            .unwrap()
+            .name;
+        crate::contract::drift::recreate_webhook(self.inner.client(), name, ca_bundles).await
+    }
+}

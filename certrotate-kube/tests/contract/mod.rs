@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 pub mod carried;
+pub mod drift;
 pub mod trust_gate;
 
 pub const NS: &str = "envoy-gateway-system";
@@ -1307,6 +1308,42 @@ macro_rules! contract_suite {
                     return;
                 }
                 contract::carried::a_change_during_a_wait_is_seen($make).await;
+            }
+            #[tokio::test]
+            async fn an_empty_webhook_ca_bundle_never_wedges_an_adoption() {
+                if !$run {
+                    return;
+                }
+                contract::drift::an_empty_webhook_ca_bundle_never_wedges_an_adoption($make).await;
+            }
+            #[tokio::test]
+            async fn a_webhook_recreated_empty_mid_rotation_is_restored() {
+                if !$run {
+                    return;
+                }
+                contract::drift::a_webhook_recreated_empty_mid_rotation_is_restored($make).await;
+            }
+            #[tokio::test]
+            async fn a_ca_crt_that_lost_the_next_ca_mid_rotation() {
+                if !$run {
+                    return;
+                }
+                contract::drift::a_ca_crt_that_lost_the_next_ca_mid_rotation($make).await;
+            }
+            #[tokio::test]
+            async fn a_ca_crt_that_lost_the_current_ca_mid_rotation_never_wedges() {
+                if !$run {
+                    return;
+                }
+                contract::drift::a_ca_crt_that_lost_the_current_ca_mid_rotation_never_wedges($make)
+                    .await;
+            }
+            #[tokio::test]
+            async fn random_drift_never_wedges() {
+                if !$run {
+                    return;
+                }
+                contract::drift::random_drift_never_wedges(|| $make, 24).await;
             }
         }
     };

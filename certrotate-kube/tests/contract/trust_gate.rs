@@ -102,7 +102,7 @@ pub async fn max_carried_zero_mid_rotation_is_refused<S: Store>(store: S) {
             matches!(
                 &pair.outcome,
                 Outcome::Failed {
-                    reason: TrustFailure::BadSignature { .. }
+                    reason: TrustFailure::UnknownIssuer { .. }
                 }
             ),
             "{pair}"
@@ -117,7 +117,7 @@ pub async fn max_carried_zero_mid_rotation_is_refused<S: Store>(store: S) {
         "{message}"
     );
     assert!(
-        message.contains("ca.crt (after): FAIL: bad signature"),
+        message.contains("ca.crt (after): FAIL: unknown issuer"),
         "{message}"
     );
 
@@ -224,11 +224,14 @@ pub async fn drop_old_ca_while_a_leaf_chains_to_it_is_refused<S: Store>(store: S
     }
 }
 
-/// A custom profile whose `ca.crt` lacks the issuer: one component's bundle was replaced
-/// by a foreign CA, so a rotation would write a bundle (the next CA plus that foreign one)
-/// that still lacks the CA of every leaf peers present (the next CA has its name, not its
-/// key). Refused, with `--force` too, and the pair and reason are named.
-pub async fn a_custom_profile_whose_bundle_lacks_the_issuer_is_refused<S: Store>(store: S) {
+/// A custom profile whose `ca.crt` lost the issuer: one component's bundle was replaced
+/// by a foreign CA. Until issue 22 the trust step bundled the next CA with that foreign one
+/// (still lacking the CA of every leaf peers present) and the gate refused it on every
+/// run, `--force` or not: a wedge. The pair was broken before the step, so the gate does
+/// not blame the step for it, and the step repairs it: the bundle gets the current CA back
+/// (carried before the foreign one, which the default policy then drops), and the rotation
+/// ends with every pair trusted.
+pub async fn a_custom_profile_whose_bundle_lost_the_issuer_is_repaired<S: Store>(store: S) {
     let profile = Profile::from_toml(
         r#"
 name = "custom"
@@ -280,30 +283,25 @@ dns_names = ["worker.{namespace}.svc"]
         .unwrap();
 
     let o = with(options(true), |o| o.force = true);
-    let (step, broken) = refused(run_with(o, 2).run(RunMode::Once).await);
-    assert!(step.starts_with("trust"), "{step}");
-    let store_ref = TrustStore::Component {
-        secret: worker.clone(),
-    };
-    assert!(!broken.is_empty());
-    for pair in &broken {
-        assert_eq!(pair.trusted_by, store_ref, "{pair}");
-        assert_eq!(pair.store_side, Side::After, "{pair}");
-        assert!(
-            matches!(
-                &pair.outcome,
-                Outcome::Failed { reason: TrustFailure::BadSignature { issuer } } if issuer.contains("tenant-ca")
-            ),
-            "{pair}"
-        );
-    }
-    // Both leaves (before the step) against worker's new bundle.
-    assert_eq!(broken.len(), 2, "{broken:#?}");
+    let report = run_with(o, 2).run(super::until_done()).await.unwrap();
+    assert_eq!(report.phase, Phase::Stable, "{:?}", report.events);
+    let observed = observe(&store, &profile).await.unwrap();
+    let checked = check(&profile, &observed, clock.now(), Duration::ZERO).unwrap();
+    assert!(checked.all_trusted(), "{checked:?}");
     let after = store.read_secret(&worker).await.unwrap().unwrap();
-    assert_eq!(
-        after.data[KEY_TRUST],
-        foreign.cert_pem().as_bytes(),
-        "not rewritten"
+    assert!(
+        !String::from_utf8_lossy(&after.data[KEY_TRUST])
+            .contains(foreign.cert_pem().lines().nth(1).unwrap()),
+        "the foreign CA is not carried before the current one"
+    );
+    // The trust step names the store it restored the current CA to.
+    assert!(
+        report.events.iter().any(|e| matches!(
+            e,
+            Event::SecretUpdated { secret, .. } if *secret == worker
+        )),
+        "{:?}",
+        report.events
     );
 }
 
@@ -475,11 +473,11 @@ macro_rules! trust_gate_suite {
                 contract::trust_gate::check_names_a_bad_tls_key($make).await;
             }
             #[tokio::test]
-            async fn a_custom_profile_whose_bundle_lacks_the_issuer_is_refused() {
+            async fn a_custom_profile_whose_bundle_lost_the_issuer_is_repaired() {
                 if !$run {
                     return;
                 }
-                contract::trust_gate::a_custom_profile_whose_bundle_lacks_the_issuer_is_refused(
+                contract::trust_gate::a_custom_profile_whose_bundle_lost_the_issuer_is_repaired(
                     $make,
                 )
                 .await;
