@@ -469,12 +469,13 @@ mod format_tests {
     use super::*;
 
     fn secret(annotations: &[(&str, &str)]) -> ObservedSecret {
-        let mut s = ObservedSecret::default();
-        s.annotations = annotations
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        s
+        ObservedSecret {
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..ObservedSecret::default()
+        }
     }
 
     /// Issue 21: the state carries its format; a newer one is refused, naming both.
