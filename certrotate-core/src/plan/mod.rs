@@ -21,6 +21,7 @@ mod planner;
 mod state;
 mod status;
 mod steps;
+mod views;
 
 pub use observed::{
     AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, ProfileObjects,
@@ -33,6 +34,7 @@ pub use steps::{
     Next, Note, NoteReason, Restart, RotationPlan, RotationTrigger, SecretAction, SecretChange,
     SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,
 };
+pub use views::{CaView, LeafView, StoreView};
 
 use time::OffsetDateTime;
 

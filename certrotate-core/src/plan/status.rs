@@ -26,6 +26,10 @@ pub struct Status {
     /// Trust stores that lack a CA they must hold at the persisted phase: what holds a
     /// rotation in the trust phase (the next CA), or what the next run restores.
     pub holds: Vec<Hold>,
+    /// Each trust store and the CAs it holds, in order.
+    pub trust_stores: Vec<super::StoreView>,
+    /// Each component's leaf and the CA that issued it.
+    pub leaves: Vec<super::LeafView>,
     /// What the next run does (without a rotation request).
     pub next_run: NextRun,
     /// When it may run.
@@ -123,11 +127,14 @@ pub fn status(
         } else {
             NextRun::Install
         };
+        let (trust_stores, leaves) = super::views::views(&objects, observed, None, now);
         return Ok(Status {
             ca_secret: objects.ca_secret,
             state: None,
             missing,
             holds: Vec::new(),
+            trust_stores,
+            leaves,
             next_run,
             next: Next::Done,
         });
@@ -178,11 +185,14 @@ pub fn status(
             (next_run, wait.unwrap_or(Next::Continue))
         }
     };
+    let (trust_stores, leaves) = super::views::views(&objects, observed, Some(&state), now);
     Ok(Status {
         ca_secret: objects.ca_secret,
         state: Some(state),
         missing,
         holds,
+        trust_stores,
+        leaves,
         next_run,
         next,
     })

@@ -415,3 +415,39 @@ fn a_planted_ca_secret_is_refused_unless_trusted() {
     .unwrap_err();
     assert!(matches!(e, Error::UnprovenCaSecret { .. }), "{e}");
 }
+
+/// Issue 22: mid-rotation, `status` says which CAs each bundle holds (with their roles) and
+/// which CA issued each leaf: in trust, every bundle holds [next, current] and every leaf
+/// is the current CA's; in leaves, every leaf is the (promoted) next CA's.
+#[test]
+fn status_shows_what_each_bundle_holds_and_who_issued_each_leaf() {
+    let profile = profile();
+    let (o, now) = in_phase(Phase::Trust, &options(true));
+    let s = status(&profile, &o, &options(false), now).unwrap();
+    let st = s.state.clone().unwrap();
+    // 3 component ca.crts and the webhook's caBundle(s).
+    assert!(s.trust_stores.len() >= 4, "{:#?}", s.trust_stores);
+    for store in &s.trust_stores {
+        let roles: Vec<_> = store.cas.iter().map(|c| c.role).collect();
+        assert_eq!(roles, [Some("next"), Some("current")], "{}", store.store);
+        assert!(store.cas.iter().all(|c| c.subject.contains("serialNumber=")));
+    }
+    assert_eq!(s.leaves.len(), 3);
+    for leaf in &s.leaves {
+        let by = leaf.issued_by.as_ref().unwrap();
+        assert_eq!(Some(by.fingerprint), st.current, "{}", leaf.secret);
+        assert_eq!(leaf.issuer, by.subject);
+    }
+    let (o, now) = in_phase(Phase::Leaves, &options(true));
+    let s = status(&profile, &o, &options(false), now).unwrap();
+    let st = s.state.clone().unwrap();
+    for leaf in &s.leaves {
+        let by = leaf.issued_by.as_ref().unwrap();
+        assert_eq!(Some(by.fingerprint), st.current, "{}", leaf.secret);
+        assert_eq!(by.role, Some("current"));
+    }
+    for store in &s.trust_stores {
+        let roles: Vec<_> = store.cas.iter().map(|c| c.role).collect();
+        assert_eq!(roles, [Some("current"), Some("previous")], "{}", store.store);
+    }
+}
