@@ -180,7 +180,7 @@ pub struct TargetArgs {
     /// UNSAFE. Local mode: use DIR even if it, or a folder or file in it, belongs to
     /// another user or is writable by group or others. Whoever can write there chooses the
     /// CA that signs every leaf.
-    #[arg(long, requires = "dir")]
+    #[arg(long, requires = "dir", conflicts_with_all = ["kube", "kubeconfig", "context"])]
     pub insecure_skip_dir_checks: bool,
     #[command(flatten)]
     pub limits: TimeLimits,

@@ -17,7 +17,6 @@ const CLUSTER_ONLY: &[(&[&str], &str)] = &[
     (&["rotate", "--kube", "--overwrite", "--wait"], "--kube"),
     (&["rotate", "--kubeconfig", "missing.yaml"], "--kubeconfig"),
     (&["rotate", "--context", "prod"], "--context"),
-    (&["rotate", "--dry-run=server"], "--dry-run=server"),
     (
         &["rotate", "--dir", "certs", "--dry-run=server"],
         "--dry-run=server",
