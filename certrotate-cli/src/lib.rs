@@ -323,7 +323,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         bail!("-o openmetrics is only for `certrotate check`");
     }
     // Built without Kubernetes support: a cluster flag is refused before anything runs,
-    // never ignored (which would run on ./certs instead of the cluster).
+    // never ignored (which would run on something other than the cluster asked for).
     if !KUBE_SUPPORT && let Some(flag) = cli.command.kube_flag() {
         return Err(without_kube(flag).into());
     }

@@ -154,11 +154,13 @@ impl KubeStore {
             // address comes from the Service environment variables kubelet sets; without
             // them this is not a Pod, and kube's "failed to read an incluster environment
             // variable" would not say what is missing.
-            let config = kube::Config::incluster().map_err(|e| match e {
-                kube::config::InClusterError::ReadEnvironmentVariable(_) => {
+            let config = kube::Config::incluster().map_err(|e| {
+                // kube's own enum, whose other variants are all failures of a real Pod.
+                if let kube::config::InClusterError::ReadEnvironmentVariable(_) = e {
                     StoreError::Backend(Box::new(crate::kubeconfig::NoKubeconfig))
+                } else {
+                    failure(&e)
                 }
-                e => failure(&e),
             })?;
             (config, None)
         } else {
@@ -843,5 +845,46 @@ mod failure_tests {
         let text = ApiFailure::new(&kube::Error::SerdeError(parse)).to_string();
         assert!(!text.contains("SECRET-KEY"), "{text}");
         assert!(text.contains("line 1, column"), "{text}");
+    }
+
+    /// Issue 22: a run names the context and server it connected to; `--context` wins
+    /// over the kubeconfig's current context, and the URL is shown as the file spells it.
+    #[tokio::test]
+    async fn a_connected_store_names_its_context_and_server() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        use crate::Store as _;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters:\n- {name: a, cluster: {server: 'https://10.0.0.1:6443'}}\n\
+             - {name: b, cluster: {server: 'https://b.example'}}\nusers:\n- {name: u, user: {token: t}}\n\
+             contexts:\n- {name: one, context: {cluster: a, user: u}}\n- {name: two, context: {cluster: b, user: u}}\n\
+             current-context: one\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let current = super::KubeStore::connect(Some(&path), None).await.unwrap();
+        assert_eq!(
+            current.endpoint(),
+            Some(&super::KubeEndpoint {
+                context: Some("one".into()),
+                server: "https://10.0.0.1:6443".into(),
+            })
+        );
+        assert_eq!(
+            current.describe(),
+            "kubernetes context one at https://10.0.0.1:6443"
+        );
+        let chosen = super::KubeStore::connect(Some(&path), Some("two"))
+            .await
+            .unwrap()
+            .with_dry_run(true);
+        assert_eq!(
+            chosen.describe(),
+            "kubernetes context two at https://b.example (server-side dry run)"
+        );
     }
 }
