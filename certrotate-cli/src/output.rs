@@ -16,12 +16,19 @@ use crate::cli::Format;
 use crate::escape::{Esc, escape_control};
 use crate::target::Target;
 
-/// A JSON or YAML document with the run's target first: `{"target": {...}, ...}`.
-#[derive(Serialize)]
-struct Targeted<'a, T: Serialize> {
-    target: &'a Target,
-    #[serde(flatten)]
-    value: &'a T,
+/// `value` as JSON or YAML with the run's target first: `{"target": {...}, ...}`.
+fn targeted_data<T: Serialize>(
+    target: &Target,
+    value: &T,
+    format: Format,
+) -> Result<Option<String>> {
+    #[derive(Serialize)]
+    struct Targeted<'a, T: Serialize> {
+        target: &'a Target,
+        #[serde(flatten)]
+        value: &'a T,
+    }
+    data(&Targeted { target, value }, format)
 }
 
 pub(crate) fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
@@ -50,13 +57,7 @@ fn paint(text: &str, ok: bool) -> String {
 
 /// A dry run: the plan, private keys redacted.
 pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &Target) -> Result<()> {
-    if let Some(text) = data(
-        &Targeted {
-            target,
-            value: plan,
-        },
-        format,
-    )? {
+    if let Some(text) = targeted_data(target, plan, format)? {
         return print(&text);
     }
     let mut s = String::new();
@@ -183,13 +184,7 @@ fn write_steps(s: &mut String, plan: &RotationPlan, target: &str) -> Result<()> 
 
 /// The outcome of a run.
 pub(crate) fn run_report(report: &RunReport, format: Format, target: &Target) -> Result<()> {
-    if let Some(text) = data(
-        &Targeted {
-            target,
-            value: report,
-        },
-        format,
-    )? {
+    if let Some(text) = targeted_data(target, report, format)? {
         return print(&text);
     }
     let shown = Esc(target).to_string();
@@ -548,13 +543,7 @@ fn render_table<R: AsRef<[String]>>(rows: &[R]) -> String {
 }
 
 pub(crate) fn check(report: &CheckReport, format: Format, target: &Target) -> Result<()> {
-    if let Some(text) = data(
-        &Targeted {
-            target,
-            value: report,
-        },
-        format,
-    )? {
+    if let Some(text) = targeted_data(target, report, format)? {
         return print(&text);
     }
     let mut s = String::new();
