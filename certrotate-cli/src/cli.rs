@@ -36,9 +36,21 @@ pub struct Cli {
     /// Output format of commands that print data.
     #[arg(short, long, value_enum, default_value_t = Format::Human, global = true)]
     pub output: Format,
+    /// Format of the log lines on stderr; both carry an RFC 3339 UTC timestamp.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Log line formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line for a person: time, level, message and fields.
+    Text,
+    /// One JSON object a line (`timestamp`, `level`, `fields`, `target`), for a log pipeline.
+    Json,
 }
 
 /// Output formats.
@@ -141,14 +153,16 @@ pub enum Command {
     },
 }
 
-/// Where the Secrets are, and which profile.
+/// Where the Secrets are, and which profile. There is no default: `--dir` or a cluster flag
+/// is required (exit 2 without one).
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Local mode: Secrets as folders DIR/NAMESPACE/NAME/KEY (the default, in ./certs).
-    #[arg(long, value_name = "DIR", conflicts_with = "kube")]
+    /// Local mode: Secrets as folders DIR/NAMESPACE/NAME/KEY. Either this or a cluster
+    /// (--kube, --context, --kubeconfig) is required.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kube", "kubeconfig", "context"])]
     pub dir: Option<PathBuf>,
     /// Use the Kubernetes API (kubeconfig, or the in-cluster service account). Implied by
-    /// --kubeconfig and --context.
+    /// --kubeconfig and --context. Either a cluster or --dir is required.
     #[arg(long)]
     pub kube: bool,
     /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config); implies --kube.
@@ -166,7 +180,7 @@ pub struct TargetArgs {
     /// UNSAFE. Local mode: use DIR even if it, or a folder or file in it, belongs to
     /// another user or is writable by group or others. Whoever can write there chooses the
     /// CA that signs every leaf.
-    #[arg(long, conflicts_with = "kube")]
+    #[arg(long, requires = "dir", conflicts_with_all = ["kube", "kubeconfig", "context"])]
     pub insecure_skip_dir_checks: bool,
     #[command(flatten)]
     pub limits: TimeLimits,
@@ -207,6 +221,15 @@ impl TargetArgs {
         self.kube_flag().is_some()
     }
 
+    /// The target's check: `--dir` or a cluster flag, or the usage error naming both.
+    pub(crate) fn require(&self) -> Result<(), crate::UsageError> {
+        if self.dir.is_some() || self.uses_kube() {
+            Ok(())
+        } else {
+            Err(crate::target::no_target())
+        }
+    }
+
     /// The first flag given that needs the Kubernetes API (`--kube`, `--kubeconfig`,
     /// `--context`), for the error of a binary built without it.
     pub fn kube_flag(&self) -> Option<&'static str> {
@@ -234,6 +257,19 @@ impl Command {
             Command::Check(args) => Some(args.target.limits.run_limit(false)),
             Command::Simulate(args) => Some(args.limits.run_limit(false)),
             Command::Bundle(_) | Command::Completions { .. } => None,
+        }
+    }
+
+    /// The target of a command that reads or writes Secrets (`inspect` only for a Secret;
+    /// `simulate`'s is optional: a fresh install without one); `None` for the others.
+    pub(crate) fn target(&self) -> Option<&TargetArgs> {
+        match self {
+            Command::Rotate(args) => Some(&args.target),
+            Command::Status(target) => Some(target),
+            Command::Renew(args) => Some(&args.target),
+            Command::Check(args) => Some(&args.target),
+            Command::Inspect(args) => matches!(args.secret(), Ok(Some(_))).then_some(&args.target),
+            Command::Simulate(_) | Command::Bundle(_) | Command::Completions { .. } => None,
         }
     }
 

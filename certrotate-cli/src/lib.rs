@@ -15,6 +15,7 @@ mod output;
 mod pushgateway;
 mod rotate;
 mod simulate;
+mod target;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -40,17 +41,16 @@ pub use rotate::{WAIT_TEMPLATE, wait_bar, waiting_for};
 pub use cli::{Cli, Command, Format};
 pub use pushgateway::Pushgateway;
 
-/// Builds the store named by the target flags and runs `$body` with it.
+/// Builds the store named by the target flags and runs `$body` with it, `$place` naming
+/// it (for the run's first line). `$body` is a `Result`; in Kubernetes mode its error names
+/// the API server ("on kubernetes context edge at https://...: reading secret ...").
 macro_rules! with_store {
-    ($target:expr, $dry_run:expr, $store:ident => $body:expr) => {
-        with_store!($target, $dry_run, tidy = false, $store, _client => $body)
-    };
-    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident => $body:expr) => {
-        with_store!($target, $dry_run, tidy = $tidy, $store, _client => $body)
+    ($target:expr, $dry_run:expr, $store:ident, $place:ident => $body:expr) => {
+        with_store!($target, $dry_run, tidy = false, $store, _client, $place => $body)
     };
     // `tidy`: a run that may write removes a crash's leftovers in DIR first.
     // `$client`: the Kubernetes client (`None` in local mode), to record Events with.
-    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident, $client:ident => $body:expr) => {{
+    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident, $client:ident, $place:ident => $body:expr) => {{
         let target: &cli::TargetArgs = $target;
         if let Some(_flag) = target.kube_flag() {
             #[cfg(not(feature = "kube"))]
@@ -68,17 +68,23 @@ macro_rules! with_store {
                 .await
                 .context("connecting to Kubernetes (kubeconfig or in-cluster)")?
                 .with_dry_run($dry_run);
+                let $place = target::Place::kube(&$store);
+                let server = format!("on {}", $place);
                 let $client = Some($store.client().clone());
-                $body
+                let result: Result<_> = async { $body }.await;
+                result.context(server)
             }
         } else {
-            let $store =
-                DirStore::new(target.dir.clone().unwrap_or_else(|| PathBuf::from("certs")))
-                    .with_trust_checks(if target.insecure_skip_dir_checks {
-                        TrustChecks::SkipUnsafe
-                    } else {
-                        TrustChecks::Enforce
-                    });
+            // No implicit folder: `run` refused a command line without a target already.
+            let Some(dir) = target.dir.clone() else {
+                return Err(target::no_target().into());
+            };
+            let $place = target::Place::local(&dir);
+            let $store = DirStore::new(dir).with_trust_checks(if target.insecure_skip_dir_checks {
+                TrustChecks::SkipUnsafe
+            } else {
+                TrustChecks::Enforce
+            });
             if $tidy {
                 $store
                     .tidy()
@@ -237,22 +243,54 @@ fn init_logging(cli: &Cli) {
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::{Layer as _, filter::FilterExt as _};
 
-    let default = match (cli.quiet, cli.verbose) {
-        (true, _) => "warn",
-        (false, 0) => "warn,certrotate_kube=info",
-        (false, 1) => "info,certrotate_kube=debug,certrotate_cli=debug",
-        _ => "debug,certrotate_kube=trace",
+    let mut default = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn".to_owned(),
+        (false, 0) => "warn,certrotate_kube=info".to_owned(),
+        (false, 1) => "info,certrotate_kube=debug,certrotate_cli=debug".to_owned(),
+        _ => "debug,certrotate_kube=trace".to_owned(),
     };
+    // The client libraries' own lines (kube-client's "failed with error client error
+    // (Connect)" for each retry) only with -v: at the default verbosity a failed request is
+    // reported once, by certrotate, naming the object and the API server.
+    if cli.verbose == 0 {
+        for library in CLIENT_LIBRARIES {
+            default.push_str(&format!(",{library}=off"));
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false)
-        .without_time()
-        .with_filter(filter.and(dependency_log_cap()));
+    // Both formats carry the time as RFC 3339 in UTC, to the microsecond (the `fmt`
+    // layer's default timer, `SystemTime`: `2026-11-28T08:46:29.123456Z`).
+    let layer = match cli.log_format {
+        cli::LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .with_target(false)
+            .boxed(),
+        cli::LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    // The cap holds for every format: it filters events before any layer formats them.
+    let layer = layer.with_filter(filter.and(dependency_log_cap()));
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
+
+/// The HTTP and Kubernetes client libraries, whose lines [`dependency_log_cap`] caps and
+/// the default verbosity leaves out.
+const CLIENT_LIBRARIES: [&str; 10] = [
+    "kube_client",
+    "kube",
+    "kube_runtime",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tower",
+    "tower_http",
+    "rustls",
+    "tokio_rustls",
+];
 
 /// What the HTTP and Kubernetes client libraries may log, whatever `-v` or `RUST_LOG`
 /// asks for: both filters must pass, so `RUST_LOG=trace` cannot lift it.
@@ -285,9 +323,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         bail!("-o openmetrics is only for `certrotate check`");
     }
     // Built without Kubernetes support: a cluster flag is refused before anything runs,
-    // never ignored (which would run on ./certs instead of the cluster).
+    // never ignored (which would run on something other than the cluster asked for).
     if !KUBE_SUPPORT && let Some(flag) = cli.command.kube_flag() {
         return Err(without_kube(flag).into());
+    }
+    // No implicit target: a command that reads or writes Secrets names its folder or its
+    // cluster (a `./certs` of whatever folder it ran in got a new CA key before).
+    if let Some(target) = cli.command.target() {
+        target.require()?;
     }
     // One deadline for the whole run, whatever it is doing: a request that trickles, a
     // storm of retries, a wait. Each request has its own (--request-timeout) within it.
@@ -355,7 +398,8 @@ async fn run_command(command: Command, format: Format, verbose: u8) -> Result<Ex
             if server_dry_run && !args.target.uses_kube() {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
-            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store, client => {
+            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store, client, place => {
+                let target = target::Target::new(place, &profile.namespace);
                 if request_rotation {
                     activity::doing("reading the profile's objects");
                     let observed = observe(&store, &profile).await?;
@@ -363,37 +407,41 @@ async fn run_command(command: Command, format: Format, verbose: u8) -> Result<Ex
                     options.request = Some(RotationRequest::AwayFrom(base));
                 }
                 let events = client.filter(|_| args.dry_run.is_none()).map(|c| recorder(c, &profile));
-                rotate(store, profile, options, mode, args.dry_run, format, events).await
+                rotate(store, profile, options, mode, args.dry_run, format, events, &target).await
             })
         }
         Command::Renew(args) => {
             let profile = load_profile(&args.target, |_| {})?;
             let mut options = PlanOptions::default();
             options.renew_before = Some(args.before);
-            with_store!(&args.target, false, tidy = true, store, client => {
+            with_store!(&args.target, false, tidy = true, store, client, place => {
+                let target = target::Target::new(place, &profile.namespace);
                 let events = client.map(|c| recorder(c, &profile));
-                rotate(store, profile, options, RunMode::Once, None, format, events).await
+                rotate(store, profile, options, RunMode::Once, None, format, events, &target).await
             })
         }
         Command::Status(target) => {
             let profile = load_profile(&target, |_| {})?;
             // Read only: a folder that is not there is a typo to report, not an install.
-            if !target.uses_kube() {
-                let dir = target.dir.clone().unwrap_or_else(|| PathBuf::from("certs"));
-                if !dir.is_dir() {
-                    bail!(
-                        "--dir {}: no such folder (status only reads; `rotate` creates it)",
-                        dir.display()
-                    );
-                }
+            if let Some(dir) = &target.dir
+                && !dir.is_dir()
+            {
+                bail!(
+                    "--dir {}: no such folder (status only reads; `rotate` creates it)",
+                    dir.display()
+                );
             }
-            with_store!(&target, false, store => status(store, profile, format).await)
+            with_store!(&target, false, store, place => {
+                let target = target::Target::new(place, &profile.namespace);
+                status(store, profile, format, &target).await
+            })
         }
         Command::Check(args) => {
             let profile = load_profile(&args.target, |_| {})?;
             let push = pushgateway::Push::from_args(&args)?;
-            with_store!(&args.target, false, store => {
-                check(store, profile, args.warn_within, format, push.as_ref()).await
+            with_store!(&args.target, false, store, place => {
+                let target = target::Target::new(place, &profile.namespace);
+                check(store, profile, args.warn_within, format, push.as_ref(), &target).await
             })
         }
         Command::Simulate(args) => simulate::run(args, format).await,
@@ -497,7 +545,12 @@ pub fn without_kube(flag: &str) -> UsageError {
 
 /// `status`: the library's observation and its read-only view of the state; no key is
 /// generated and no plan is made.
-async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<ExitCode> {
+async fn status<S: Store>(
+    store: S,
+    profile: Profile,
+    format: Format,
+    target: &target::Target,
+) -> Result<ExitCode> {
     activity::doing("reading the profile's objects");
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
@@ -531,7 +584,7 @@ async fn status<S: Store>(store: S, profile: Profile, format: Format) -> Result<
             });
         }
     }
-    output::status(&status, &certificates, now, format)?;
+    output::status(&status, &certificates, now, format, target)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -541,6 +594,7 @@ async fn check<S: Store>(
     warn_within: std::time::Duration,
     format: Format,
     push: Option<&pushgateway::Push>,
+    target: &target::Target,
 ) -> Result<ExitCode> {
     activity::doing("reading the profile's objects");
     let observed = observe(&store, &profile).await?;
@@ -563,7 +617,7 @@ async fn check<S: Store>(
         }
     }
     if format != Format::Openmetrics {
-        output::check(&report, format)?;
+        output::check(&report, format, target)?;
     }
     Ok(if !report.all_trusted() {
         ExitCode::from(EXIT_UNTRUSTED)
@@ -581,12 +635,19 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
     if let Some(name) = secret {
         let profile = load_profile(&args.target, |_| {})?;
         let secret = ObjectRef::new(&profile.namespace, name);
-        let observed = with_store!(&args.target, false, store => {
+        let (observed, place) = with_store!(&args.target, false, store, place => {
             activity::doing(format!("reading secret {secret}"));
-            store.read_secret(&secret).await.map_err(|e| anyhow::anyhow!("reading secret {secret}: {e}"))?
-        });
+            store
+                .read_secret(&secret)
+                .await
+                .map(|s| (s, place))
+                .map_err(|e| anyhow::anyhow!("reading secret {secret}: {e}"))
+        })?;
         let Some(observed) = observed else {
-            bail!("secret {secret} not found");
+            bail!(
+                "secret {secret} not found in {}",
+                escape::Esc(target::Target::new(place, &profile.namespace))
+            );
         };
         for (key, value) in &observed.data {
             if key == KEY_TLS_KEY || key.ends_with(".key") || !looks_like_certificates(value) {

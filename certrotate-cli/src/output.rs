@@ -14,6 +14,22 @@ use serde::Serialize;
 
 use crate::cli::Format;
 use crate::escape::{Esc, escape_control};
+use crate::target::Target;
+
+/// `value` as JSON or YAML with the run's target first: `{"target": {...}, ...}`.
+fn targeted_data<T: Serialize>(
+    target: &Target,
+    value: &T,
+    format: Format,
+) -> Result<Option<String>> {
+    #[derive(Serialize)]
+    struct Targeted<'a, T: Serialize> {
+        target: &'a Target,
+        #[serde(flatten)]
+        value: &'a T,
+    }
+    data(&Targeted { target, value }, format)
+}
 
 pub(crate) fn data<T: Serialize>(value: &T, format: Format) -> Result<Option<String>> {
     Ok(match format {
@@ -40,14 +56,15 @@ fn paint(text: &str, ok: bool) -> String {
 }
 
 /// A dry run: the plan, private keys redacted.
-pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<()> {
-    if let Some(text) = data(plan, format)? {
+pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &Target) -> Result<()> {
+    if let Some(text) = targeted_data(target, plan, format)? {
         return print(&text);
     }
-    // The store's description holds a path or a kubeconfig context: text from outside.
-    let target = &*escape_control(target);
     let mut s = String::new();
-    writeln!(s, "dry run on {target}: nothing was changed")?;
+    // The target holds a path or a kubeconfig context: text from outside.
+    writeln!(s, "dry run on {}: nothing was changed", Esc(target))?;
+    let target = escape_control(&target.place.to_string()).into_owned();
+    let target = target.as_str();
     writeln!(s, "phase: {} -> {}", plan.from, plan.to)?;
     writeln!(s, "plan: {}", describe_summary(&plan.summary))?;
     write_steps(&mut s, plan, target)?;
@@ -60,10 +77,11 @@ pub(crate) fn plan(plan: &RotationPlan, format: Format, target: &str) -> Result<
 pub(crate) fn plans(
     plans: &[(time::OffsetDateTime, RotationPlan)],
     format: Format,
-    target: &str,
+    target: &Target,
 ) -> Result<()> {
     #[derive(Serialize)]
     struct Round<'a> {
+        target: &'a Target,
         #[serde(with = "time::serde::rfc3339")]
         at: time::OffsetDateTime,
         #[serde(flatten)]
@@ -71,17 +89,23 @@ pub(crate) fn plans(
     }
     let rounds: Vec<Round<'_>> = plans
         .iter()
-        .map(|(at, plan)| Round { at: *at, plan })
+        .map(|(at, plan)| Round {
+            target,
+            at: *at,
+            plan,
+        })
         .collect();
     if let Some(text) = data(&rounds, format)? {
         return print(&text);
     }
-    let target = &*escape_control(target);
     let mut s = String::new();
     writeln!(
         s,
-        "dry run on {target}: nothing was changed; the run would:"
+        "dry run on {}: nothing was changed; the run would:",
+        Esc(target)
     )?;
+    let target = escape_control(&target.place.to_string()).into_owned();
+    let target = target.as_str();
     let start = plans.first().map(|(at, _)| *at);
     for (i, (at, plan)) in plans.iter().enumerate() {
         let moment = match start {
@@ -159,11 +183,13 @@ fn write_steps(s: &mut String, plan: &RotationPlan, target: &str) -> Result<()> 
 }
 
 /// The outcome of a run.
-pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Result<()> {
-    if let Some(text) = data(report, format)? {
+pub(crate) fn run_report(report: &RunReport, format: Format, target: &Target) -> Result<()> {
+    if let Some(text) = targeted_data(target, report, format)? {
         return print(&text);
     }
-    let target = &*escape_control(target);
+    let shown = Esc(target).to_string();
+    let target = escape_control(&target.place.to_string()).into_owned();
+    let target = target.as_str();
     let mut created = 0;
     let mut updated = 0;
     let mut restarted = 0;
@@ -189,10 +215,11 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &str) -> Re
     let mut seen = std::collections::BTreeSet::new();
     notes.retain(|n| seen.insert(n.clone()));
     let mut s = String::new();
+    writeln!(s, "target: {shown}")?;
     writeln!(s, "{}", describe_summary(&report.summary))?;
     writeln!(
         s,
-        "{target}: {created} created, {updated} updated, {restarted} restarted; phase {}",
+        "{created} created, {updated} updated, {restarted} restarted; phase {}",
         report.phase
     )?;
     for n in notes {
@@ -226,14 +253,17 @@ pub(crate) fn status(
     certificates: &[StatusCertificate],
     now: time::OffsetDateTime,
     format: Format,
+    target: &Target,
 ) -> Result<()> {
     #[derive(Serialize)]
     struct WithCertificates<'a> {
+        target: &'a Target,
         #[serde(flatten)]
         status: &'a Status,
         certificates: &'a [StatusCertificate],
     }
     let document = WithCertificates {
+        target,
         status,
         certificates,
     };
@@ -242,6 +272,7 @@ pub(crate) fn status(
     }
     let ca_secret = &status.ca_secret;
     let mut s = String::new();
+    writeln!(s, "target: {}", Esc(target))?;
     match &status.state {
         None => writeln!(
             s,
@@ -520,11 +551,12 @@ fn render_table<R: AsRef<[String]>>(rows: &[R]) -> String {
     s
 }
 
-pub(crate) fn check(report: &CheckReport, format: Format) -> Result<()> {
-    if let Some(text) = data(report, format)? {
+pub(crate) fn check(report: &CheckReport, format: Format, target: &Target) -> Result<()> {
+    if let Some(text) = targeted_data(target, report, format)? {
         return print(&text);
     }
     let mut s = String::new();
+    writeln!(s, "target: {}", Esc(target))?;
     let untrusted: Vec<_> = report.untrusted().collect();
     writeln!(
         s,

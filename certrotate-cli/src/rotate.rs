@@ -13,6 +13,7 @@ use certrotate_kube::{Clock, Rotator, RunMode, Store, SystemClock, events};
 
 use crate::cli::{self, Format};
 use crate::escape::Esc;
+use crate::target::Target;
 use crate::{EXIT_CA_EXPIRES, activity, dry_run, output};
 
 /// The Kubernetes client (`None` in local mode); none exists without the `kube` feature.
@@ -66,6 +67,7 @@ async fn record(events: Option<&EventRecorder>, notices: &[events::Notice]) {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the parts of one command line, each used once
 pub(crate) async fn rotate<S: Store>(
     store: S,
     profile: Profile,
@@ -74,11 +76,11 @@ pub(crate) async fn rotate<S: Store>(
     dry_run: Option<cli::DryRun>,
     format: Format,
     events: Option<EventRecorder>,
+    target: &Target,
 ) -> Result<ExitCode> {
-    let target = store.describe();
     if dry_run == Some(cli::DryRun::Client) {
         let plans = dry_run::whole_run(&store, &profile, &options, mode, SystemClock.now()).await?;
-        output::plans(&plans, format, &target)?;
+        output::plans(&plans, format, target)?;
         return Ok(ExitCode::SUCCESS);
     }
     activity::doing("reading the profile's objects and planning");
@@ -122,7 +124,7 @@ pub(crate) async fn rotate<S: Store>(
                 .await
                 .context("the API server refused the dry run")?;
         }
-        output::plan(&plan, format, &target)?;
+        output::plan(&plan, format, target)?;
         return Ok(ExitCode::SUCCESS);
     }
     let result = rotator.run(mode).await;
@@ -141,7 +143,7 @@ pub(crate) async fn rotate<S: Store>(
         }
     }
     let report = result?;
-    output::run_report(&report, format, &target)?;
+    output::run_report(&report, format, target)?;
     Ok(match report.summary {
         Summary::CaExpiresFirst { .. } => ExitCode::from(EXIT_CA_EXPIRES),
         Summary::Installed { .. }

@@ -20,19 +20,24 @@ use tracing::instrument::WithSubscriber as _;
 
 use crate::cli::{self, Format, parse_duration, parse_key_algorithm, parse_strategy, parse_time};
 use crate::escape::{Esc, escape_control};
+use crate::target::{Place, Target};
 use crate::{EXIT_UNTRUSTED, load_profile, output};
 
 /// `simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Start from the Secrets in DIR (local mode) instead of a fresh install.
-    #[arg(long, value_name = "DIR", conflicts_with = "kube")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kube", "kubeconfig", "context"])]
     pub dir: Option<PathBuf>,
     /// Start from the objects in the cluster (read only) instead of a fresh install.
+    /// Implied by --kubeconfig and --context.
     #[arg(long)]
     pub kube: bool,
-    /// Kubeconfig context.
-    #[arg(long, requires = "kube")]
+    /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config); implies --kube.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use; implies --kube.
+    #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Namespace of the control plane (default: the profile's).
     #[arg(short, long)]
@@ -75,11 +80,13 @@ pub struct SimulateArgs {
 }
 
 impl SimulateArgs {
-    /// `--kube` (or `--context`, which requires it), for the error of a binary built
-    /// without Kubernetes support.
+    /// `--kube`, `--kubeconfig` or `--context`, for the error of a binary built without
+    /// Kubernetes support.
     pub fn kube_flag(&self) -> Option<&'static str> {
         if self.kube {
             Some("--kube")
+        } else if self.kubeconfig.is_some() {
+            Some("--kubeconfig")
         } else if self.context.is_some() {
             Some("--context")
         } else {
@@ -93,7 +100,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     let target = cli::TargetArgs {
         dir: args.dir.clone(),
         kube: args.kube,
-        kubeconfig: None,
+        kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
         namespace: args.namespace.clone(),
         profile: args.profile.clone(),
@@ -120,14 +127,19 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
             crate::activity::doing("connecting to the Kubernetes API");
             let limits = certrotate_kube::ClientLimits::default()
                 .with_request_timeout(args.limits.request_timeout);
-            let store = KubeStore::connect_with(None, args.context.as_deref(), limits)
-                .await
-                .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-            crate::activity::doing("reading the profile's objects");
-            (
-                Start::Observed(observe(&store, &profile).await?),
-                "the cluster".to_owned(),
+            let store = KubeStore::connect_with(
+                args.kubeconfig.as_deref(),
+                args.context.as_deref(),
+                limits,
             )
+            .await
+            .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+            let target = Target::new(Place::kube(&store), &profile.namespace);
+            crate::activity::doing("reading the profile's objects");
+            let observed = observe(&store, &profile)
+                .await
+                .with_context(|| format!("on {}", target.place))?;
+            (Start::Observed(observed), Some(target))
         }
     } else if let Some(dir) = &args.dir {
         if !dir.is_dir() {
@@ -136,10 +148,10 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
         let store = DirStore::new(dir.clone());
         (
             Start::Observed(observe(&store, &profile).await?),
-            format!("directory {}", dir.display()),
+            Some(Target::new(Place::local(dir), &profile.namespace)),
         )
     } else {
-        (Start::Fresh, "a fresh install".to_owned())
+        (Start::Fresh, None)
     };
     let mut plan = PlanOptions::default();
     plan.strategy = args.strategy;
@@ -158,9 +170,25 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     let simulation = simulate(&profile, start, &options)
         .with_subscriber(tracing::subscriber::NoSubscriber::default())
         .await?;
-    if let Some(text) = output::data(&simulation, format)? {
+    // The target it started from (none for a fresh install), in JSON as `target`.
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target: Option<&'a Target>,
+        #[serde(flatten)]
+        simulation: &'a Simulation,
+    }
+    let document = Document {
+        target: from.as_ref(),
+        simulation: &simulation,
+    };
+    if let Some(text) = output::data(&document, format)? {
         output::print(&text)?;
     } else {
+        let from = match &from {
+            Some(target) => target.to_string(),
+            None => "a fresh install".to_owned(),
+        };
         output::print(&human(&simulation, &from)?)?;
     }
     Ok(match simulation.ending {

@@ -864,7 +864,7 @@ fn flags_and_inputs_are_checked_where_they_are_given() {
     for args in [
         vec!["inspect", "/dev/zero"],
         vec!["bundle", "/dev/zero", "-"],
-        vec!["status", "--profile", "/dev/zero.yaml"],
+        vec!["status", "--dir", "certs", "--profile", "/dev/zero.yaml"],
     ] {
         let (code, _, stderr) = certrotate_output(&args, Some(ca));
         assert_eq!(code, Some(1), "{args:?}: {stderr}");

@@ -80,7 +80,13 @@ fn install_rerun_rotate_and_rotate_again() {
     let installed = snapshot(tmp.path());
 
     let r = ok(&["rotate", "--dir", dir]);
-    assert!(r.stdout.starts_with("up to date"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with(&format!(
+            "target: directory {dir}, namespace envoy-gateway-system\nup to date\n"
+        )),
+        "{}",
+        r.stdout
+    );
     assert_eq!(snapshot(tmp.path()), installed, "a rerun changes nothing");
 
     let old_leaves: Vec<Vec<u8>> = ["envoy-gateway", "envoy", "envoy-rate-limit"]
@@ -269,7 +275,13 @@ fn renew_reissues_leaves_within_the_window_only() {
     let before = read(tmp.path(), "envoy", "tls.crt");
     let ca = read(tmp.path(), "envoy", "ca.crt");
     let r = ok(&["renew", "--dir", dir, "--before", "7d"]);
-    assert!(r.stdout.starts_with("up to date"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with(&format!(
+            "target: directory {dir}, namespace envoy-gateway-system\nup to date\n"
+        )),
+        "{}",
+        r.stdout
+    );
     let r = ok(&["renew", "--dir", dir, "--before", "60d"]);
     assert!(r.stdout.contains("renewed 3 leaves"), "{}", r.stdout);
     let after = read(tmp.path(), "envoy", "tls.crt");
@@ -501,7 +513,8 @@ fn rotate_against_the_kubernetes_api_over_http() {
     assert!(out.contains("installed"), "{out}");
     let out = kube(&["rotate", "--kube", "--overwrite", "--dry-run=server"]);
     assert!(
-        out.contains("dry run on kubernetes (server-side dry run)"),
+        out.starts_with("dry run on kubernetes context fake at http://127.0.0.1:")
+            && out.contains(", namespace envoy-gateway-system (server-side dry run): nothing"),
         "{out}"
     );
     // The log says the writes were the API server's dry run, not made.

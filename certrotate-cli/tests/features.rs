@@ -1,7 +1,7 @@
 //! Kubernetes support is the default-on feature `kube`. Built without it (the README's
 //! quick local build, `--no-default-features`), every flag that needs a cluster exits 2
 //! naming the feature and how to get it, before anything runs: never ignored, which would
-//! run on `./certs` instead of the cluster. Built with it, the same command lines reach the
+//! run in local mode instead of on the cluster. Built with it, the same command lines reach the
 //! Kubernetes code (here it finds no cluster: the environment points at none).
 //! Local mode without the feature is the rest of the suite, run with
 //! `cargo test -p certrotate-cli --no-default-features`.
@@ -17,7 +17,6 @@ const CLUSTER_ONLY: &[(&[&str], &str)] = &[
     (&["rotate", "--kube", "--overwrite", "--wait"], "--kube"),
     (&["rotate", "--kubeconfig", "missing.yaml"], "--kubeconfig"),
     (&["rotate", "--context", "prod"], "--context"),
-    (&["rotate", "--dry-run=server"], "--dry-run=server"),
     (
         &["rotate", "--dir", "certs", "--dry-run=server"],
         "--dry-run=server",

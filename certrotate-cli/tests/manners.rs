@@ -146,7 +146,7 @@ fn bundle_data_goes_to_stdout_for_every_output_format() {
 
 #[test]
 fn an_unknown_profile_lists_the_built_ins_and_suggests_the_nearest() {
-    let out = run(&["status", "--profile", "envoy-gatway"]);
+    let out = run(&["status", "--dir", "certs", "--profile", "envoy-gatway"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("built in: envoy-gateway"),
@@ -158,11 +158,17 @@ fn an_unknown_profile_lists_the_built_ins_and_suggests_the_nearest() {
         "{}",
         out.stderr
     );
-    let out = run(&["status", "--profile", "linkerd"]);
+    let out = run(&["status", "--dir", "certs", "--profile", "linkerd"]);
     assert_eq!(out.code, 2);
     assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
     // A file name is still read as a file, and its absence named.
-    let out = run(&["status", "--profile", "no-such-plane.toml"]);
+    let out = run(&[
+        "status",
+        "--dir",
+        "certs",
+        "--profile",
+        "no-such-plane.toml",
+    ]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("no-such-plane.toml"), "{}", out.stderr);
 }

@@ -248,12 +248,18 @@ fn assert_no_secret(mode: Mode, args: &[&str]) -> String {
     let server = serve(mode);
     let config = kubeconfig(server.port);
     let mut first = None;
-    let verbosities: [(&[&str], Option<&str>); 5] = [
+    // The cap holds for JSON log lines too (issue 22): it filters before any formatting.
+    let verbosities: [(&[&str], Option<&str>); 7] = [
         (&[], None),
         (&["-v"], None),
         (&["-vv"], None),
         (&[], Some("trace")),
         (&[], Some("kube_client=trace,h2=trace,hyper=trace,trace")),
+        (&["--log-format", "json", "-vv"], None),
+        (
+            &["--log-format", "json"],
+            Some("kube_client=trace,h2=trace,hyper=trace,trace"),
+        ),
     ];
     for (flags, rust_log) in verbosities {
         let mut cmd = Command::cargo_bin("certrotate").unwrap();

@@ -28,6 +28,12 @@ pub(crate) struct KubeconfigFileError {
     reason: String,
 }
 
+/// No kubeconfig file exists and this process does not run in a Pod (no
+/// `KUBERNETES_SERVICE_HOST`): nothing says which cluster to use.
+#[derive(Debug, thiserror::Error)]
+#[error("no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running in a cluster")]
+pub struct NoKubeconfig;
+
 fn refused(path: &Path, reason: impl Into<String>) -> KubeconfigFileError {
     KubeconfigFileError {
         path: path.to_owned(),

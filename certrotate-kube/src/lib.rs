@@ -116,7 +116,10 @@ pub use error::{Error, StoreError};
 pub use kube_io::{ClientLimits, bounded_client};
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
-pub use kube_store::{FIELD_MANAGER, KubeStore};
+pub use kube_store::{FIELD_MANAGER, KubeEndpoint, KubeStore};
+#[cfg(feature = "kube")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
+pub use kubeconfig::NoKubeconfig;
 pub use memory::{FaultyStore, MemoryStore};
 pub use parallel::ParallelKeys;
 pub use store::{

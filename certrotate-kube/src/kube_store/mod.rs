@@ -54,6 +54,7 @@ pub const FIELD_MANAGER: &str = "certrotate";
 #[derive(Clone)]
 pub struct KubeStore {
     client: Client,
+    endpoint: Option<KubeEndpoint>,
     dry_run: bool,
     retries: u32,
     backoff: Duration,
@@ -62,9 +63,32 @@ pub struct KubeStore {
 impl std::fmt::Debug for KubeStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeStore")
+            .field("endpoint", &self.endpoint)
             .field("dry_run", &self.dry_run)
             .field("retries", &self.retries)
             .finish_non_exhaustive()
+    }
+}
+
+/// The API server a store made by [`KubeStore::connect`] talks to, and how it was chosen:
+/// what a run names as its target (as `kubectl config current-context` and the cluster's
+/// `server` say).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KubeEndpoint {
+    /// The kubeconfig context used; `None`: the in-cluster service account.
+    pub context: Option<String>,
+    /// The API server's URL (`https://10.96.0.1:443`).
+    pub server: String,
+}
+
+impl std::fmt::Display for KubeEndpoint {
+    /// `context kind-edge at https://127.0.0.1:6443`, or `in-cluster at https://10.96.0.1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.context {
+            Some(context) => write!(f, "context {context} at {}", self.server),
+            None => write!(f, "in-cluster at {}", self.server),
+        }
     }
 }
 
@@ -82,6 +106,7 @@ impl KubeStore {
     pub fn new(client: Client) -> Self {
         Self {
             client,
+            endpoint: None,
             dry_run: false,
             retries: 3,
             backoff: Duration::from_millis(200),
@@ -124,21 +149,53 @@ impl KubeStore {
         };
         // The files are read here, not by kube-rs: see `kubeconfig` for the checks.
         let sources = crate::kubeconfig::sources(kubeconfig);
-        let mut config = if sources.is_empty() && context.is_none() {
-            kube::Config::incluster().map_err(|e| failure(&e))?
+        let (mut config, context) = if sources.is_empty() && context.is_none() {
+            // No kubeconfig: the in-cluster service account, if this runs in a Pod. Its
+            // address comes from the Service environment variables kubelet sets; without
+            // them this is not a Pod, and kube's "failed to read an incluster environment
+            // variable" would not say what is missing.
+            let config = kube::Config::incluster().map_err(|e| {
+                // kube's own enum, whose other variants are all failures of a real Pod.
+                if let kube::config::InClusterError::ReadEnvironmentVariable(_) = e {
+                    StoreError::Backend(Box::new(crate::kubeconfig::NoKubeconfig))
+                } else {
+                    failure(&e)
+                }
+            })?;
+            (config, None)
         } else {
             let file = crate::kubeconfig::read_all(&sources)
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
-            kube::Config::from_custom_kubeconfig(file, &options)
+            let context = options.context.clone().or(file.current_context.clone());
+            let config = kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| failure(&e))?
+                .map_err(|e| failure(&e))?;
+            (config, context)
+        };
+        let endpoint = KubeEndpoint {
+            context,
+            server: server_url(&config.cluster_url),
         };
         // One bounded retry policy (this store's), not kube's 15 retries on top of it.
         config.default_retry = false;
         config.connect_timeout = Some(Duration::from_secs(10));
         let client = crate::kube_io::bounded_client(config, limits)
             .map_err(|e| StoreError::Backend(Box::new(ApiFailure::new(&e))))?;
-        Ok(Self::new(client))
+        Ok(Self {
+            endpoint: Some(endpoint),
+            ..Self::new(client)
+        })
+    }
+
+    /// The API server and context this store was connected to by [`Self::connect`];
+    /// `None` for a store made from a client ([`Self::new`]).
+    pub fn endpoint(&self) -> Option<&KubeEndpoint> {
+        self.endpoint.as_ref()
+    }
+
+    /// Whether writes use the API server's dry run ([`Self::with_dry_run`]).
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// The client (to record Events with, or share with an operator).
@@ -736,11 +793,24 @@ impl WorkloadStore for KubeStore {
 
 impl Store for KubeStore {
     fn describe(&self) -> String {
+        let mut s = match &self.endpoint {
+            Some(endpoint) => format!("kubernetes {endpoint}"),
+            None => "kubernetes".to_owned(),
+        };
         if self.dry_run {
-            "kubernetes (server-side dry run)".into()
-        } else {
-            "kubernetes".into()
+            s.push_str(" (server-side dry run)");
         }
+        s
+    }
+}
+
+/// A cluster URL as a kubeconfig spells it: `https://127.0.0.1:6443`, without the `/`
+/// an empty path is shown as.
+fn server_url(uri: &http::Uri) -> String {
+    let text = uri.to_string();
+    match text.strip_suffix('/') {
+        Some(trimmed) if uri.path() == "/" && uri.query().is_none() => trimmed.to_owned(),
+        _ => text,
     }
 }
 
@@ -785,5 +855,46 @@ mod failure_tests {
         let text = ApiFailure::new(&kube::Error::SerdeError(parse)).to_string();
         assert!(!text.contains("SECRET-KEY"), "{text}");
         assert!(text.contains("line 1, column"), "{text}");
+    }
+
+    /// Issue 22: a run names the context and server it connected to; `--context` wins
+    /// over the kubeconfig's current context, and the URL is shown as the file spells it.
+    #[tokio::test]
+    async fn a_connected_store_names_its_context_and_server() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        use crate::Store as _;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters:\n- {name: a, cluster: {server: 'https://10.0.0.1:6443'}}\n\
+             - {name: b, cluster: {server: 'https://b.example'}}\nusers:\n- {name: u, user: {token: t}}\n\
+             contexts:\n- {name: one, context: {cluster: a, user: u}}\n- {name: two, context: {cluster: b, user: u}}\n\
+             current-context: one\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let current = super::KubeStore::connect(Some(&path), None).await.unwrap();
+        assert_eq!(
+            current.endpoint(),
+            Some(&super::KubeEndpoint {
+                context: Some("one".into()),
+                server: "https://10.0.0.1:6443".into(),
+            })
+        );
+        assert_eq!(
+            current.describe(),
+            "kubernetes context one at https://10.0.0.1:6443"
+        );
+        let chosen = super::KubeStore::connect(Some(&path), Some("two"))
+            .await
+            .unwrap()
+            .with_dry_run(true);
+        assert_eq!(
+            chosen.describe(),
+            "kubernetes context two at https://b.example (server-side dry run)"
+        );
     }
 }
