@@ -321,6 +321,7 @@ pub(crate) fn status(
             writeln!(s, "  {line}")?;
         }
     }
+    status_views(&mut s, status)?;
     let next_run = match status.next_run {
         NextRun::Install => "install: a new CA and every Secret".to_owned(),
         NextRun::NotManaged => "nothing: the Secrets exist without a CA Secret; rotate with \
@@ -340,6 +341,52 @@ pub(crate) fn status(
     writeln!(s, "next run (without --overwrite): {next_run}")?;
     writeln!(s, "then: {}", describe_next(&status.next))?;
     print(&s)
+}
+
+/// What each trust store holds (role and short fingerprint of each CA, in order) and which
+/// CA issued each leaf: the mid-rotation views of `status`.
+fn status_views(s: &mut String, status: &Status) -> std::fmt::Result {
+    let ca = |c: &certrotate_core::plan::CaView| match c.role {
+        Some(role) => format!("{role} {}", c.fingerprint.short()),
+        None => format!("other {}", c.fingerprint.short()),
+    };
+    if !status.trust_stores.is_empty() {
+        let mut table = vec![["TRUST STORE".to_owned(), "HOLDS (in order)".into()]];
+        for store in &status.trust_stores {
+            let holds: Vec<String> = store.cas.iter().map(ca).collect();
+            table.push([
+                Esc(&store.store).to_string(),
+                if holds.is_empty() {
+                    "nothing".into()
+                } else {
+                    holds.join(", ")
+                },
+            ]);
+        }
+        for line in render_table(&table).lines() {
+            writeln!(s, "  {line}")?;
+        }
+    }
+    if !status.leaves.is_empty() {
+        let mut table = vec![["LEAF".to_owned(), "ISSUED BY".into()]];
+        for leaf in &status.leaves {
+            table.push([
+                format!(
+                    "{} {}",
+                    Esc(&leaf.secret),
+                    certrotate_core::plan::KEY_TLS_CRT
+                ),
+                match &leaf.issued_by {
+                    Some(by) => format!("{} ({})", ca(by), Esc(&by.subject)),
+                    None => format!("no CA of the rotation (issuer {})", Esc(&leaf.issuer)),
+                },
+            ]);
+        }
+        for line in render_table(&table).lines() {
+            writeln!(s, "  {line}")?;
+        }
+    }
+    Ok(())
 }
 
 /// A time for a person: RFC 3339 in UTC, to the second (`2026-11-29T14:09:05Z`).

@@ -647,3 +647,55 @@ fn sigkill_at_any_moment_leaves_trust_intact_and_a_rerun_finishes() {
         "the sweep must hit a rotation in progress"
     );
 }
+
+/// Issue 22: mid-rotation, `status` shows which CAs each bundle holds (role and
+/// fingerprint, in order) and which CA issued each leaf, by role and by name (CA
+/// subjects carry their serial number, so two generations of `CN=envoy-gateway` differ).
+#[test]
+fn status_shows_each_bundles_cas_and_each_leafs_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    ok(&["rotate", "--dir", d]);
+    ok(&[
+        "rotate",
+        "--dir",
+        d,
+        "--overwrite",
+        "--convergence-interval",
+        "1h",
+    ]);
+    let out = ok(&["status", "--dir", d]).stdout;
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap()
+    };
+    let (current, next) = (field("current:"), field("next:"));
+    assert!(
+        out.contains("TRUST STORE") && out.contains("ISSUED BY"),
+        "{out}"
+    );
+    for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
+        let store = out
+            .lines()
+            .find(|l| l.contains(&format!("secret envoy-gateway-system/{c} ca.crt")))
+            .unwrap();
+        assert!(
+            store.ends_with(&format!("next {next}, current {current}")),
+            "{store}"
+        );
+        let leaf = out
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("envoy-gateway-system/{c} tls.crt"))
+            })
+            .unwrap();
+        assert!(
+            leaf.contains(&format!(
+                "current {current} (CN=envoy-gateway, serialNumber="
+            )),
+            "{leaf}"
+        );
+    }
+}

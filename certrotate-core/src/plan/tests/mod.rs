@@ -430,7 +430,12 @@ fn status_shows_what_each_bundle_holds_and_who_issued_each_leaf() {
     for store in &s.trust_stores {
         let roles: Vec<_> = store.cas.iter().map(|c| c.role).collect();
         assert_eq!(roles, [Some("next"), Some("current")], "{}", store.store);
-        assert!(store.cas.iter().all(|c| c.subject.contains("serialNumber=")));
+        assert!(
+            store
+                .cas
+                .iter()
+                .all(|c| c.subject.contains("serialNumber="))
+        );
     }
     assert_eq!(s.leaves.len(), 3);
     for leaf in &s.leaves {
@@ -448,6 +453,11 @@ fn status_shows_what_each_bundle_holds_and_who_issued_each_leaf() {
     }
     for store in &s.trust_stores {
         let roles: Vec<_> = store.cas.iter().map(|c| c.role).collect();
-        assert_eq!(roles, [Some("current"), Some("previous")], "{}", store.store);
+        assert_eq!(
+            roles,
+            [Some("current"), Some("previous")],
+            "{}",
+            store.store
+        );
     }
 }
