@@ -602,12 +602,24 @@ pub(crate) fn check(report: &CheckReport, format: Format, target: &Target) -> Re
     if let Some(text) = targeted_data(target, report, format)? {
         return print(&text);
     }
+    // Each check on a line of its own, passed or not, its findings beneath it (as `linkerd
+    // check` lists its checks): what was checked is visible, not only what failed.
+    let mark = |ok: bool| paint(if ok { "√" } else { "×" }, ok);
     let mut s = String::new();
     writeln!(s, "target: {}", Esc(target))?;
+    writeln!(
+        s,
+        "{} secrets: every Secret and key of the profile present and readable",
+        mark(report.problems.is_empty())
+    )?;
+    for p in &report.problems {
+        writeln!(s, "    {} {}", paint("MISSING", false), Esc(p))?;
+    }
     let untrusted: Vec<_> = report.untrusted().collect();
     writeln!(
         s,
-        "trust: {} of {} leaf/trust-store pairs trusted",
+        "{} trust: {} of {} leaf/trust-store pairs trusted",
+        mark(untrusted.is_empty() && !report.pairs.is_empty()),
         report.pairs.len() - untrusted.len(),
         report.pairs.len()
     )?;
@@ -618,29 +630,43 @@ pub(crate) fn check(report: &CheckReport, format: Format, target: &Target) -> Re
         };
         writeln!(
             s,
-            "  {} leaf of {} by {}: {reason}",
+            "    {} leaf of {} by {}: {reason}",
             paint("UNTRUSTED", false),
             Esc(&p.leaf),
             Esc(&p.trusted_by),
             reason = Esc(reason)
         )?;
     }
-    for p in &report.problems {
-        writeln!(s, "  {} {}", paint("MISSING", false), Esc(p))?;
-    }
+    writeln!(
+        s,
+        "{} keys: every tls.key is the key of its tls.crt",
+        mark(report.keys.is_empty())
+    )?;
     for k in &report.keys {
         writeln!(
             s,
-            "  {} secret {}: {}",
+            "    {} secret {}: {}",
             paint("BAD KEY", false),
             k.secret,
             Esc(&k.problem)
         )?;
     }
+    // Expiry warns (exit 4) rather than fails: linkerd's "‼".
+    writeln!(
+        s,
+        "{} expiry: {} certificates, {} expiring within the warning window",
+        if report.expiring.is_empty() {
+            mark(true)
+        } else {
+            paint("‼", false)
+        },
+        report.certificates.len(),
+        report.expiring.len()
+    )?;
     for e in &report.expiring {
         writeln!(
             s,
-            "  {} {} ({}) expires {} ({} days)",
+            "    {} {} ({}) expires {} ({} days)",
             paint("EXPIRING", false),
             Esc(&e.location),
             Esc(&e.subject),
@@ -648,9 +674,12 @@ pub(crate) fn check(report: &CheckReport, format: Format, target: &Target) -> Re
             e.days_left
         )?;
     }
-    if report.all_trusted() && report.expiring.is_empty() {
-        writeln!(s, "{}", paint("OK", true))?;
-    }
+    let verdict = match (report.all_trusted(), report.expiring.is_empty()) {
+        (true, true) => paint("OK", true),
+        (true, false) => paint("WARNING: certificates expire soon", false),
+        (false, _) => paint("FAILED", false),
+    };
+    writeln!(s, "{verdict}")?;
     print(&s)
 }
 

@@ -39,6 +39,13 @@ fn normalise(line: &str) -> String {
     line.split_whitespace()
         .map(|word| {
             let core = word.trim_matches(|c: char| "()[],;:".contains(c));
+            // A CA's subject carries its (random) serial number in decimal.
+            if let Some(rest) = core.strip_prefix("serialNumber=")
+                && !rest.is_empty()
+                && rest.bytes().all(|b| b.is_ascii_digit())
+            {
+                return word.replacen(rest, "<serial>", 1);
+            }
             let placeholder = if (core.len() == 16 || core.len() == 64)
                 && core
                     .bytes()
@@ -129,6 +136,10 @@ fn placeholders_cover_fingerprints_and_times_only() {
             "x  2031-11-27T08:46:28Z   1824 (6f7ae538e09bb004, not after 2031-11-27T08:46:28Z)"
         ),
         "x <time> 1824 (<fingerprint>, not after <time>)"
+    );
+    assert_eq!(
+        normalise("CN=envoy-gateway, serialNumber=128525115633440466252819505489941235251)"),
+        "CN=envoy-gateway, serialNumber=<serial>)"
     );
     assert_eq!(
         normalise("secret envoy key ca.crt #1"),
