@@ -78,7 +78,8 @@ macro_rules! with_store {
                         TrustChecks::SkipUnsafe
                     } else {
                         TrustChecks::Enforce
-                    });
+                    })
+                    .with_layout(target.dir_layout());
             if $tidy {
                 $store
                     .tidy()
@@ -412,6 +413,9 @@ async fn run_command(command: Command, format: Format, verbose: u8) -> Result<Ex
 }
 
 fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> Result<Profile> {
+    if let Some(conflict) = target.namespace_conflict() {
+        return Err(UsageError(conflict).into());
+    }
     let mut profile = if target.profile == "envoy-gateway" {
         Profile::envoy_gateway("envoy-gateway-system")
     } else {
