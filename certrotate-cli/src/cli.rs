@@ -182,8 +182,31 @@ pub struct TargetArgs {
     /// CA that signs every leaf.
     #[arg(long, requires = "dir", conflicts_with_all = ["kube", "kubeconfig", "context"])]
     pub insecure_skip_dir_checks: bool,
+    /// Local mode: how Secrets lie in DIR [default: kubelet].
+    #[arg(long, value_enum, value_name = "LAYOUT", conflicts_with_all = ["kube", "kubeconfig", "context"])]
+    pub layout: Option<Layout>,
     #[command(flatten)]
     pub limits: TimeLimits,
+}
+
+/// `--layout`: where local mode keeps each Secret beneath DIR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Layout {
+    /// DIR/NAMESPACE/NAME/KEY, as the kubelet mounts a Secret volume.
+    Kubelet,
+    /// DIR/NAME/KEY, the tree Envoy Gateway's standalone mode (hosts, no Kubernetes) reads:
+    /// DIR is its <configHome>/certs (~/.config/envoy-gateway/certs); no namespace level,
+    /// so -n is refused; the CA Secret is DIR/envoy-gateway-ca/.
+    Standalone,
+}
+
+impl From<Layout> for certrotate_kube::DirLayout {
+    fn from(layout: Layout) -> Self {
+        match layout {
+            Layout::Kubelet => Self::Kubelet,
+            Layout::Standalone => Self::Standalone,
+        }
+    }
 }
 
 /// How long a run, and each of its requests to the API server, may take.
@@ -216,6 +239,25 @@ impl TimeLimits {
 }
 
 impl TargetArgs {
+    /// The directory store's layout (`--layout`, the kubelet's by default).
+    pub fn dir_layout(&self) -> certrotate_kube::DirLayout {
+        self.layout.unwrap_or(Layout::Kubelet).into()
+    }
+
+    /// `-n` with `--layout standalone`: the standalone tree has no namespace level, and
+    /// the namespace would only change the leaves' DNS names, silently.
+    pub fn namespace_conflict(&self) -> Option<String> {
+        let ns = self.namespace.as_ref()?;
+        (self.layout == Some(Layout::Standalone)).then(|| {
+            format!(
+                "--namespace {ns}: --layout standalone has no namespace (Secrets are \
+                 DIR/NAME/, as Envoy Gateway's standalone mode reads them); a namespace would \
+                 only change the leaves' DNS names. Leave -n out, or set `namespace` in a \
+                 --profile file if your standalone install uses another one"
+            )
+        })
+    }
+
     /// Whether to use the Kubernetes API: `--kube`, `--kubeconfig` or `--context`.
     pub fn uses_kube(&self) -> bool {
         self.kube_flag().is_some()

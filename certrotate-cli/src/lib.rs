@@ -79,12 +79,15 @@ macro_rules! with_store {
             let Some(dir) = target.dir.clone() else {
                 return Err(target::no_target().into());
             };
-            let $place = target::Place::local(&dir);
-            let $store = DirStore::new(dir).with_trust_checks(if target.insecure_skip_dir_checks {
-                TrustChecks::SkipUnsafe
-            } else {
-                TrustChecks::Enforce
-            });
+            let $place = target::Place::local(&dir)
+                .with_standalone(target.dir_layout() == certrotate_kube::DirLayout::Standalone);
+            let $store = DirStore::new(dir)
+                .with_trust_checks(if target.insecure_skip_dir_checks {
+                    TrustChecks::SkipUnsafe
+                } else {
+                    TrustChecks::Enforce
+                })
+                .with_layout(target.dir_layout());
             if $tidy {
                 $store
                     .tidy()
@@ -460,6 +463,9 @@ async fn run_command(command: Command, format: Format, verbose: u8) -> Result<Ex
 }
 
 fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> Result<Profile> {
+    if let Some(conflict) = target.namespace_conflict() {
+        return Err(UsageError(conflict).into());
+    }
     let mut profile = if target.profile == "envoy-gateway" {
         Profile::envoy_gateway("envoy-gateway-system")
     } else {

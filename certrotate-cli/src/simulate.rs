@@ -45,6 +45,9 @@ pub struct SimulateArgs {
     /// `envoy-gateway`, or a profile file (.toml, .yaml).
     #[arg(long, default_value = "envoy-gateway")]
     pub profile: String,
+    /// With --dir: how Secrets lie in DIR [default: kubelet].
+    #[arg(long, value_enum, value_name = "LAYOUT", conflicts_with_all = ["kube", "context"])]
+    pub layout: Option<cli::Layout>,
     /// `staged` or `single-step`.
     #[arg(long, default_value = "staged", value_parser = parse_strategy())]
     pub strategy: Strategy,
@@ -106,6 +109,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
         profile: args.profile.clone(),
         // Reading an observed DIR is held to the same ownership checks as any other run.
         insecure_skip_dir_checks: false,
+        layout: args.layout,
         limits: args.limits,
     };
     let profile = load_profile(&target, |p| {
@@ -145,10 +149,14 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
         if !dir.is_dir() {
             bail!("--dir {}: not a folder", dir.display());
         }
-        let store = DirStore::new(dir.clone());
+        let store = DirStore::new(dir.clone()).with_layout(target.dir_layout());
         (
             Start::Observed(observe(&store, &profile).await?),
-            Some(Target::new(Place::local(dir), &profile.namespace)),
+            Some(Target::new(
+                Place::local(dir)
+                    .with_standalone(target.dir_layout() == certrotate_kube::DirLayout::Standalone),
+                &profile.namespace,
+            )),
         )
     } else {
         (Start::Fresh, None)

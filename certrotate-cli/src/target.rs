@@ -23,10 +23,14 @@ pub(crate) fn no_target() -> UsageError {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub(crate) enum Place {
-    /// Local mode: Secrets as folders `DIR/NAMESPACE/NAME/KEY`.
+    /// Local mode: Secrets as folders `DIR/NAMESPACE/NAME/KEY` (or `DIR/NAME/KEY` in the
+    /// standalone layout).
     Local {
         /// DIR, as given.
         dir: String,
+        /// Envoy Gateway's standalone tree (`--layout standalone`).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        standalone: bool,
     },
     /// A cluster.
     // Built only with the `kube` feature: without it a cluster flag is refused first.
@@ -47,6 +51,15 @@ impl Place {
     pub(crate) fn local(dir: &Path) -> Self {
         Place::Local {
             dir: dir.display().to_string(),
+            standalone: false,
+        }
+    }
+
+    /// The same folder in Envoy Gateway's standalone layout, when `standalone`.
+    pub(crate) fn with_standalone(self, standalone: bool) -> Self {
+        match self {
+            Place::Local { dir, .. } => Place::Local { dir, standalone },
+            other @ Place::Kubernetes { .. } => other,
         }
     }
 
@@ -67,7 +80,13 @@ impl fmt::Display for Place {
     /// `kubernetes in-cluster at https://10.96.0.1:443`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Place::Local { dir } => write!(f, "directory {dir}"),
+            Place::Local { dir, standalone } => {
+                write!(f, "directory {dir}")?;
+                if *standalone {
+                    f.write_str(" (standalone layout)")?;
+                }
+                Ok(())
+            }
             Place::Kubernetes {
                 context, server, ..
             } => {

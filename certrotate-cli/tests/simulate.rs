@@ -125,7 +125,7 @@ fn envoy_gateway_single_step_shows_its_failures() {
     // A new leaf written with its bundle, while peers still hold the old ca.crt.
     assert!(
         r.stdout
-            .contains("FAIL leaf after / store before: bad signature"),
+            .contains("FAIL leaf after / store before: unknown issuer"),
         "{}",
         r.stdout
     );
@@ -158,7 +158,7 @@ fn envoy_gateway_single_step_shows_its_failures() {
         .unwrap();
     assert_eq!(failing["leaf_side"], "after");
     assert_eq!(failing["store_side"], "before");
-    assert_eq!(failing["outcome"]["reason"]["kind"], "bad-signature");
+    assert_eq!(failing["outcome"]["reason"]["kind"], "unknown-issuer");
 }
 
 #[test]
@@ -243,8 +243,8 @@ fn dir_starts_from_the_observed_state_and_changes_nothing() {
     assert_eq!(failures(&v), 0);
     assert_eq!(files(dir.path()), before, "simulate writes nothing");
 
-    // A bundle that lost the CA: the observed state fails already, and the rotation is
-    // refused at the trust step.
+    // A bundle that lost the CA: the observed state fails already; the first step
+    // restores it (issue 22: never wedged), and the rotation proceeds with no failure.
     let other = tempfile::tempdir().unwrap();
     let o = other.path().to_str().unwrap();
     expect(0, &["rotate", "--dir", o, "--convergence-interval", "0s"]);
@@ -252,9 +252,19 @@ fn dir_starts_from_the_observed_state_and_changes_nothing() {
     let target = dir.path().join("envoy-gateway-system/envoy/ca.crt");
     let real = std::fs::canonicalize(&target).unwrap();
     std::fs::write(&real, foreign).unwrap();
-    let r = expect(3, &["simulate", "--dir", d]);
-    assert!(r.stdout.contains("REFUSED"), "{}", r.stdout);
-    assert!(r.stdout.contains("envoy ca.crt"), "{}", r.stdout);
+    let r = expect(0, &["simulate", "--dir", d]);
+    assert!(
+        r.stdout
+            .contains("restored in secret envoy-gateway-system/envoy ca.crt"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("envoy ca.crt             ok (already failing"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("REFUSED"), "{}", r.stdout);
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //!
 //! - [`MemoryStore`]: in memory, with the API server's semantics (versions, conflicts),
 //!   plus [`FaultyStore`] to inject crashes and errors in tests;
-//! - [`DirStore`]: local mode, Secrets as folders laid out like a mounted Secret volume;
+//! - [`DirStore`]: local mode, Secrets as folders laid out like a mounted Secret volume,
+//!   or as Envoy Gateway's standalone mode reads them ([`DirLayout`]);
 //! - `KubeStore` (feature `kube`): the Kubernetes API through kube-rs.
 //!
 //! [`simulate::simulate`] runs a whole rotation in memory and checks the trust invariant
@@ -108,7 +109,9 @@ pub mod simulate;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dir::{DirError, DirStore, LayoutProblem, MAX_FILE_BYTES, TrustChecks, Untrusted};
+pub use dir::{
+    DirError, DirLayout, DirStore, LayoutProblem, MAX_FILE_BYTES, TrustChecks, Untrusted,
+};
 pub use engine::{Event, Rotator, RunMode, RunReport, observe};
 pub use error::{Error, StoreError};
 #[cfg(feature = "kube")]

@@ -20,6 +20,11 @@ contract_suite!(
     directory,
     certrotate_kube::DirStore::new(tempfile::tempdir().unwrap().keep())
 );
+contract_suite!(
+    standalone_directory,
+    certrotate_kube::DirStore::new(tempfile::tempdir().unwrap().keep())
+        .with_layout(certrotate_kube::DirLayout::Standalone)
+);
 #[cfg(feature = "kube")]
 contract_suite!(kubernetes, fake_server::store());
 // The real kube-apiserver of test-support/controlplane (one line and no test where it is

@@ -16,22 +16,70 @@ use std::time::Duration;
 use certrotate_core::plan::ObjectRef;
 use certrotate_core::{PlanOptions, Profile, SeededEntropy};
 use certrotate_kube::{
-    DirStore, FaultyStore, ManualClock, Rotator, RunMode, SecretStore, TrustChecks, observe,
+    DirLayout, DirStore, FaultyStore, ManualClock, Rotator, RunMode, SecretStore, TrustChecks,
+    observe,
 };
 use contract::{HOUR, NS, T0, install, options, rotator, secret, until_done};
 use proptest::prelude::*;
 
+/// The tests below that take a [`DirLayout`], run once per layout of the directory store:
+/// the standalone tree (`DIR/NAME/`) is held to the same threat model as the kubelet one.
+macro_rules! per_layout {
+    ($($test:ident),* $(,)?) => {
+        mod kubelet {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(certrotate_kube::DirLayout::Kubelet).await;
+                }
+            )*
+        }
+        mod standalone {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(certrotate_kube::DirLayout::Standalone).await;
+                }
+            )*
+        }
+    };
+}
+
+per_layout!(
+    finding_1_a_secret_folder_that_links_outside_is_refused,
+    finding_2_a_data_link_that_escapes_is_refused,
+    finding_3_key_links_to_files_outside_are_never_followed,
+    finding_4_devices_fifos_and_a_dangling_lock_link,
+    finding_5_an_untrusted_dir_is_refused,
+    finding_7_orphaned_versions_are_removed_under_the_lock,
+    finding_8_a_key_starting_with_one_dot_round_trips,
+    finding_05_keys_of_the_longest_valid_length_round_trip,
+);
+
+/// Both layouts, for the property tests.
+fn layouts() -> impl Strategy<Value = DirLayout> {
+    prop_oneof![Just(DirLayout::Kubelet), Just(DirLayout::Standalone)]
+}
+
+/// Where the Secret folders of the profile's namespace are under `dir`.
+fn secrets_root(dir: &Path, layout: DirLayout) -> PathBuf {
+    if layout == DirLayout::Standalone {
+        dir.to_owned()
+    } else {
+        dir.join(NS)
+    }
+}
+
 /// Finding 1: a Secret folder that is a link to a folder outside DIR. Before: the layout
 /// was written into the target and its dotfiles deleted (without `--overwrite`), or its
 /// files replaced by links (with it).
-#[tokio::test]
-async fn finding_1_a_secret_folder_that_links_outside_is_refused() {
+async fn finding_1_a_secret_folder_that_links_outside_is_refused(layout: DirLayout) {
     // Without --overwrite: an installed DIR whose envoy Secret went missing, replaced by a
     // link to someone's home folder; the run creates what is missing.
-    let site = Site::new();
+    let site = Site::with(layout);
     let clock = Arc::new(ManualClock::new(T0));
     install(&site.store(), &clock, 1).await;
-    let link = site.dir.join(NS).join("envoy");
+    let link = site.folder("envoy");
     std::fs::remove_dir_all(&link).unwrap();
     symlink(&site.outside, &link).unwrap();
     let before = site.outside_tree();
@@ -48,10 +96,10 @@ async fn finding_1_a_secret_folder_that_links_outside_is_refused() {
     site.assert_no_canary(&err);
 
     // With --overwrite, on an installed DIR whose Secret folder is swapped for a link.
-    let site = Site::new();
+    let site = Site::with(layout);
     let clock = Arc::new(ManualClock::new(T0));
     install(&site.store(), &clock, 1).await;
-    let envoy = site.dir.join(NS).join("envoy");
+    let envoy = site.folder("envoy");
     std::fs::remove_dir_all(&envoy).unwrap();
     for key in ["ca.crt", "tls.crt", "tls.key"] {
         std::fs::write(site.outside.join(key), format!("outside {key}")).unwrap();
@@ -70,15 +118,15 @@ async fn finding_1_a_secret_folder_that_links_outside_is_refused() {
 /// Finding 2: `..data` pointing at `..v1/../../../../outside` (with a copy of the version
 /// there). Before: the rotation read the outside folder as the Secret and then removed it,
 /// recursively, as "the previous version".
-#[tokio::test]
-async fn finding_2_a_data_link_that_escapes_is_refused() {
-    let site = Site::new();
+async fn finding_2_a_data_link_that_escapes_is_refused(layout: DirLayout) {
+    let site = Site::with(layout);
     let clock = Arc::new(ManualClock::new(T0));
     install(&site.store(), &clock, 1).await;
-    let envoy = site.dir.join(NS).join("envoy");
+    let envoy = site.folder("envoy");
     let current = std::fs::read_link(envoy.join("..data")).unwrap();
     copy_tree(&envoy.join(&current), &site.outside);
-    let escape = current.join("../../../../outside");
+    // Up from the version to the Secret folder, from there to DIR, and one more.
+    let escape = current.join(format!("{}outside", "../".repeat(site.depth() + 2)));
     std::fs::remove_file(envoy.join("..data")).unwrap();
     symlink(&escape, envoy.join("..data")).unwrap();
     let before = site.outside_tree();
@@ -100,11 +148,10 @@ async fn finding_2_a_data_link_that_escapes_is_refused() {
 
 /// Finding 3: key files that are links to files outside DIR (think `/etc/shadow`). Before:
 /// followed, and the content copied into a Secret.
-#[tokio::test]
-async fn finding_3_key_links_to_files_outside_are_never_followed() {
+async fn finding_3_key_links_to_files_outside_are_never_followed(layout: DirLayout) {
     // A plain (certgen-style) folder whose ca.crt is such a link.
-    let site = Site::new();
-    let plain = site.dir.join(NS).join("envoy-gateway");
+    let site = Site::with(layout);
+    let plain = site.folder("envoy-gateway");
     std::fs::create_dir_all(&plain).unwrap();
     std::fs::write(plain.join("tls.crt"), b"plain").unwrap();
     symlink(site.canary_path(), plain.join("ca.crt")).unwrap();
@@ -129,10 +176,10 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
     site.assert_canary_nowhere_in_dir();
 
     // The layout: a key in the version folder, and a top-level key link, linking outside.
-    let site = Site::new();
+    let site = Site::with(layout);
     let clock = Arc::new(ManualClock::new(T0));
     install(&site.store(), &clock, 1).await;
-    let envoy = site.dir.join(NS).join("envoy");
+    let envoy = site.folder("envoy");
     let version = envoy.join(std::fs::read_link(envoy.join("..data")).unwrap());
     std::fs::remove_file(version.join("tls.key")).unwrap();
     symlink(site.canary_path(), version.join("tls.key")).unwrap();
@@ -149,9 +196,9 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
     );
     site.assert_no_canary(&err);
 
-    let site = Site::new();
+    let site = Site::with(layout);
     install(&site.store(), &clock, 1).await;
-    let envoy = site.dir.join(NS).join("envoy");
+    let envoy = site.folder("envoy");
     std::fs::remove_file(envoy.join("ca.crt")).unwrap();
     symlink(site.canary_path(), envoy.join("ca.crt")).unwrap();
     let err = site
@@ -171,12 +218,11 @@ async fn finding_3_key_links_to_files_outside_are_never_followed() {
 /// trusted `metadata().len()`, 0 for a device), a FIFO there (before: hung forever), a
 /// device node planted in DIR, and a dangling `..lock` link (before: created a file outside
 /// DIR).
-#[tokio::test]
-async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
-    let site = Site::new();
+async fn finding_4_devices_fifos_and_a_dangling_lock_link(layout: DirLayout) {
+    let site = Site::with(layout);
     let clock = Arc::new(ManualClock::new(T0));
     install(&site.store(), &clock, 1).await;
-    let envoy = site.dir.join(NS).join("envoy");
+    let envoy = site.folder("envoy");
     let version = envoy.join(std::fs::read_link(envoy.join("..data")).unwrap());
     let meta = version.join("..meta.json");
 
@@ -204,7 +250,7 @@ async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
     );
 
     // A key file that is a FIFO, in a plain folder.
-    let plain = site.dir.join(NS).join("plain");
+    let plain = site.folder("plain");
     std::fs::create_dir_all(&plain).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
@@ -245,7 +291,7 @@ async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
     assert!(err.contains("more than the limit"), "{err}");
 
     // A dangling ..lock link: a write must not create its target.
-    let site = Site::new();
+    let site = Site::with(layout);
     std::fs::create_dir_all(&site.dir).unwrap();
     let target = site.outside.join("created-by-lock");
     symlink(&target, site.dir.join("..lock")).unwrap();
@@ -285,22 +331,28 @@ async fn finding_4_devices_fifos_and_a_dangling_lock_link() {
 /// Before: root's rotation issued every leaf from the planted CA without a word. Also a
 /// group-writable Secret folder, a Secret folder and a key file owned by another user; and
 /// the override.
-#[tokio::test]
-async fn finding_5_an_untrusted_dir_is_refused() {
+async fn finding_5_an_untrusted_dir_is_refused(layout: DirLayout) {
     // Another install's CA, planted.
-    let attacker = Site::new();
+    let attacker = Site::with(layout);
     let clock = Arc::new(ManualClock::new(T0));
     install(&attacker.store(), &clock, 7).await;
 
-    let site = Site::new();
-    std::fs::create_dir_all(site.dir.join(NS)).unwrap();
+    let site = Site::with(layout);
+    std::fs::create_dir_all(site.secrets_root()).unwrap();
     copy_tree(
-        &attacker.dir.join(NS).join("envoy-gateway-ca"),
-        &site.dir.join(NS).join("envoy-gateway-ca"),
+        &attacker.folder("envoy-gateway-ca"),
+        &site.folder("envoy-gateway-ca"),
     );
     std::fs::set_permissions(&site.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    // What another user owns: the namespace folder (kubelet), the planted CA Secret's
+    // folder itself (standalone, where DIR holds the Secret folders).
+    let theirs = if layout == DirLayout::Standalone {
+        site.folder("envoy-gateway-ca")
+    } else {
+        site.dir.join(NS)
+    };
     if is_root() {
-        chown_tree(&site.dir.join(NS), OTHER_UID);
+        chown_tree(&theirs, OTHER_UID);
     }
     let err = rotator(site.store(), options(false), &clock, 1)
         .run(RunMode::Once)
@@ -322,7 +374,7 @@ async fn finding_5_an_untrusted_dir_is_refused() {
             .expect_err("a folder another user owns must be refused")
             .to_chain();
         assert!(
-            err.contains(&site.dir.join(NS).display().to_string())
+            err.contains(&theirs.display().to_string())
                 && err.contains(&format!("owned by uid {OTHER_UID}")),
             "{err}"
         );
@@ -357,9 +409,9 @@ async fn finding_5_an_untrusted_dir_is_refused() {
     assert!(report.writes > 0);
 
     // A group-writable Secret folder, and a group-writable key file.
-    let site = Site::new();
+    let site = Site::with(layout);
     install(&site.store(), &clock, 1).await;
-    let envoy = site.dir.join(NS).join("envoy");
+    let envoy = site.folder("envoy");
     std::fs::set_permissions(&envoy, std::fs::Permissions::from_mode(0o770)).unwrap();
     let err = site
         .store()
@@ -543,16 +595,15 @@ async fn dir_as_a_link_planted_by_another_user_is_refused() {
 /// while filling a new one, left `..vN` folders (one holding `next-ca.key`) for good.
 /// Now the next write of that Secret removes them, and `tidy` (run before every rotation)
 /// removes them everywhere.
-#[tokio::test]
-async fn finding_7_orphaned_versions_are_removed_under_the_lock() {
-    let site = Site::new();
+async fn finding_7_orphaned_versions_are_removed_under_the_lock(layout: DirLayout) {
+    let site = Site::with(layout);
     let clock = Arc::new(ManualClock::new(T0));
     install(&site.store(), &clock, 1).await;
     // What a kill leaves: a filled version never swapped in, the previous version never
     // removed, and a temporary link.
-    let ca = site.dir.join(NS).join("envoy-gateway-ca");
+    let ca = site.folder("envoy-gateway-ca");
     plant_orphans(&ca);
-    let envoy = site.dir.join(NS).join("envoy");
+    let envoy = site.folder("envoy");
     plant_orphans(&envoy);
 
     // One rotation step writes the CA Secret: its orphans go.
@@ -575,7 +626,7 @@ async fn finding_7_orphaned_versions_are_removed_under_the_lock() {
         .run(until_done())
         .await
         .unwrap();
-    assert_no_stale_keys(&site.dir);
+    assert_no_stale_keys(&site);
 }
 
 /// `tidy` on a read-only filesystem removes nothing and does not fail the run (nothing can
@@ -603,9 +654,8 @@ async fn tidy_skips_a_read_only_dir_and_sweeps_once_writable() {
 
 /// Finding 8: a profile whose HMAC key is named `.hmac`. Before: never read back (dotfiles
 /// were hidden), so the HMAC was regenerated on every run.
-#[tokio::test]
-async fn finding_8_a_key_starting_with_one_dot_round_trips() {
-    let site = Site::new();
+async fn finding_8_a_key_starting_with_one_dot_round_trips(layout: DirLayout) {
+    let site = Site::with(layout);
     let mut profile = Profile::envoy_gateway(NS);
     profile.hmac[0].key = ".hmac".into();
     profile.validate().unwrap();
@@ -629,15 +679,10 @@ async fn finding_8_a_key_starting_with_one_dot_round_trips() {
         "the HMAC is kept"
     );
     assert!(
-        std::fs::symlink_metadata(
-            site.dir
-                .join(NS)
-                .join(&profile.hmac[0].secret)
-                .join(".hmac")
-        )
-        .unwrap()
-        .file_type()
-        .is_symlink(),
+        std::fs::symlink_metadata(site.folder(&profile.hmac[0].secret).join(".hmac"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
         "consumers find .hmac where the kubelet puts it"
     );
 }
@@ -645,10 +690,9 @@ async fn finding_8_a_key_starting_with_one_dot_round_trips() {
 /// Red-team finding 05: a key of 250 to 253 characters (Kubernetes allows 253). Before: the
 /// temporary link `..KEY_tmp` exceeded NAME_MAX, so the write failed with "File name too
 /// long" after `..data` was swapped, and every rerun failed in its cleanup.
-#[tokio::test]
-async fn finding_05_keys_of_the_longest_valid_length_round_trip() {
+async fn finding_05_keys_of_the_longest_valid_length_round_trip(layout: DirLayout) {
     use certrotate_kube::{NewSecret, SecretUpdate};
-    let site = Site::new();
+    let site = Site::with(layout);
     let store = site.store();
     let id = secret("long-keys");
     let keys: Vec<String> = (250..=253).map(|n| "k".repeat(n)).collect();
@@ -673,7 +717,7 @@ async fn finding_05_keys_of_the_longest_valid_length_round_trip() {
     ]
     .into();
     assert_eq!(read.data, expected);
-    let folder = site.dir.join(NS).join("long-keys");
+    let folder = site.folder("long-keys");
     assert_eq!(std::fs::read(folder.join(&keys[3])).unwrap(), b"changed");
     assert!(std::fs::symlink_metadata(folder.join(&keys[0])).is_err());
     // Nothing temporary is left, and the tidy a rerun starts with succeeds.
@@ -691,9 +735,18 @@ async fn finding_05_keys_of_the_longest_valid_length_round_trip() {
 /// Before: a key link removed between the listing and its `readlink` failed the read with
 /// "No such file or directory", which failed a racing rotation.
 #[test]
-fn reads_racing_writes_that_remove_keys_never_fail() {
+fn reads_racing_writes_that_remove_keys_never_fail_kubelet() {
+    reads_racing_writes_that_remove_keys_never_fail(DirLayout::Kubelet);
+}
+
+#[test]
+fn reads_racing_writes_that_remove_keys_never_fail_standalone() {
+    reads_racing_writes_that_remove_keys_never_fail(DirLayout::Standalone);
+}
+
+fn reads_racing_writes_that_remove_keys_never_fail(layout: DirLayout) {
     use certrotate_kube::{NewSecret, SecretUpdate};
-    let site = Site::new();
+    let site = Site::with(layout);
     let store = site.store();
     let secret = ObjectRef::new(NS, "racing");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -770,12 +823,13 @@ proptest! {
     /// `-`, `_tmp`, ... Only `..`-names are the layout's.
     #[test]
     fn every_valid_key_round_trips(
+        layout in layouts(),
         first in proptest::collection::btree_map(valid_key(), proptest::collection::vec(any::<u8>(), 0..32), 1..6),
         set in proptest::collection::btree_map(valid_key(), proptest::collection::vec(any::<u8>(), 0..32), 0..4),
         remove in proptest::collection::vec(any::<proptest::sample::Index>(), 0..3),
     ) {
         let tmp = tempfile::tempdir().unwrap();
-        let store = DirStore::new(tmp.path().join("dir"));
+        let store = DirStore::new(tmp.path().join("dir")).with_layout(layout);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
             let id = secret("keys");
@@ -802,7 +856,7 @@ proptest! {
             let read = store.read_secret(&id).await.unwrap().unwrap();
             prop_assert_eq!(&read.data, &expected);
             // What consumers open: each key's link, and nothing for removed keys.
-            let folder = tmp.path().join("dir").join(NS).join("keys");
+            let folder = secrets_root(&tmp.path().join("dir"), layout).join("keys");
             for (k, v) in &expected {
                 prop_assert_eq!(&std::fs::read(folder.join(k)).unwrap(), v);
             }
@@ -952,6 +1006,7 @@ proptest! {
     /// appears in no error, no Secret and no file under DIR).
     #[test]
     fn nothing_outside_dir_is_touched(
+        layout in layouts(),
         installed in any::<bool>(),
         plants in proptest::collection::vec(
             (proptest::sample::select(PLANT_FOLDERS), proptest::sample::select(PLANT_NAMES), plant()),
@@ -959,9 +1014,9 @@ proptest! {
         ),
         ops in proptest::collection::vec(op(), 1..5),
     ) {
-        let site = Site::new();
+        let site = Site::with(layout);
         if installed {
-            copy_tree(&installed_template(), &site.dir);
+            copy_tree(&installed_template(layout), &site.dir);
         } else {
             std::fs::create_dir(&site.dir).unwrap();
         }
@@ -1076,12 +1131,18 @@ fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
 }
 
 /// An installed DIR, made once and copied into each case.
-fn installed_template() -> PathBuf {
-    static TEMPLATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    TEMPLATE
+fn installed_template(layout: DirLayout) -> PathBuf {
+    static KUBELET: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    static STANDALONE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let template = if layout == DirLayout::Standalone {
+        &STANDALONE
+    } else {
+        &KUBELET
+    };
+    template
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap().keep().join("dir");
-            let store = DirStore::new(&dir);
+            let store = DirStore::new(&dir).with_layout(layout);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -1107,10 +1168,16 @@ struct Site {
     dir: PathBuf,
     outside: PathBuf,
     canary: String,
+    layout: DirLayout,
 }
 
 impl Site {
     fn new() -> Self {
+        Self::with(DirLayout::Kubelet)
+    }
+
+    /// A site whose store uses `layout`.
+    fn with(layout: DirLayout) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("dir");
         let outside = tmp.path().join("outside");
@@ -1129,11 +1196,31 @@ impl Site {
             dir,
             outside,
             canary,
+            layout,
         }
     }
 
     fn store(&self) -> DirStore {
-        DirStore::new(&self.dir)
+        DirStore::new(&self.dir).with_layout(self.layout)
+    }
+
+    /// Where the Secret folders are: `DIR/NS` (kubelet), DIR (standalone).
+    fn secrets_root(&self) -> PathBuf {
+        secrets_root(&self.dir, self.layout)
+    }
+
+    /// The folder of Secret `name` of the profile's namespace.
+    fn folder(&self, name: &str) -> PathBuf {
+        self.secrets_root().join(name)
+    }
+
+    /// How many folders below DIR a Secret folder is.
+    fn depth(&self) -> usize {
+        if self.layout == DirLayout::Standalone {
+            1
+        } else {
+            2
+        }
     }
 
     fn canary_path(&self) -> PathBuf {
@@ -1170,6 +1257,15 @@ impl Site {
     /// Plants `what` at `DIR/folder/name`, creating real folders on the way; skipped where
     /// a link or file already stands on the way (planting must not write outside either).
     fn plant(&self, folder: &str, name: &str, what: &Plant) {
+        // The same places in the standalone tree, which has no namespace level (the
+        // namespace folder itself stays: a stranger's folder in DIR).
+        let folder = if self.layout == DirLayout::Standalone {
+            folder
+                .strip_prefix("envoy-gateway-system/")
+                .unwrap_or(folder)
+        } else {
+            folder
+        };
         let mut at = self.dir.clone();
         for part in Path::new(folder).components() {
             at.push(part);
@@ -1326,14 +1422,12 @@ fn assert_only_current_versions(secret: &Path) {
 
 /// Under DIR, every Secret folder holds only its current version, and no key file lies
 /// anywhere but in a current version folder.
-fn assert_no_stale_keys(dir: &Path) {
-    for ns in std::fs::read_dir(dir).unwrap() {
-        let ns = ns.unwrap().path();
-        if !ns.is_dir() {
-            continue;
-        }
-        for secret in std::fs::read_dir(&ns).unwrap() {
-            let secret = secret.unwrap().path();
+fn assert_no_stale_keys(site: &Site) {
+    let dir = &site.dir;
+    for secret in std::fs::read_dir(site.secrets_root()).unwrap() {
+        let secret = secret.unwrap().path();
+        // (DIR also holds `..lock`, in the standalone layout beside the Secret folders.)
+        if secret.is_dir() {
             assert_only_current_versions(&secret);
         }
     }

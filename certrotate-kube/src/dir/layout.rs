@@ -16,6 +16,13 @@
 //! These two link shapes are the only links this module accepts; it never follows any
 //! link itself (it reads `..vN/KEY` directly). Anything else where the layout expects its
 //! own entries is refused with an error naming the path.
+//!
+//! Which top-level names of a Secret folder are the Secret's depends on the
+//! [`DirLayout`]: in the kubelet layout every valid key name is (the folder is the
+//! Secret's alone, as a mounted volume is); in the standalone layout only upstream's file
+//! names ([`STANDALONE_FILES`]) and the keys of the current version are, because Envoy
+//! Gateway keeps files of its own beside them (its SDS JSON files in `envoy/`), which are
+//! never read, changed or removed here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -26,7 +33,16 @@ use certrotate_core::profile::validate_secret_key;
 use serde::{Deserialize, Serialize};
 
 use super::confined::{Folder, Kind};
-use super::{DirError, LayoutProblem, MAX_FILE_BYTES};
+use super::{DirError, DirLayout, LayoutProblem, MAX_FILE_BYTES};
+
+/// The files Envoy Gateway's standalone mode reads in a Secret's folder, and the only
+/// names a plain folder (what `envoy-gateway certgen --local` writes) is read for in the
+/// standalone layout: `ca.crt`, `tls.crt`, `tls.key` in `envoy-gateway/`, `envoy/` and
+/// `envoy-rate-limit/`, and `hmac-secret` in `envoy-oidc-hmac/`
+/// (github.com/envoyproxy/gateway v1.9.0, `internal/cmd/certgen.go:173-212`,
+/// `outputCertsForLocal`; `internal/infrastructure/host/infra.go:161-171` and
+/// `internal/gatewayapi/runner/runner.go:640`, the readers).
+pub(super) const STANDALONE_FILES: [&str; 4] = ["ca.crt", "tls.crt", "tls.key", "hmac-secret"];
 
 /// The link to the current version folder.
 const DATA: &str = "..data";
@@ -49,9 +65,10 @@ struct Meta {
     annotations: BTreeMap<String, String>,
 }
 
-/// One Secret's folder, `DIR/NAMESPACE/NAME`.
+/// One Secret's folder (`DIR/NAMESPACE/NAME` in the kubelet layout, `DIR/NAME` in the
+/// standalone one), and which of its names are the Secret's.
 #[derive(Debug)]
-pub(super) struct SecretFolder(pub(super) Folder);
+pub(super) struct SecretFolder(pub(super) Folder, pub(super) DirLayout);
 
 impl SecretFolder {
     /// The Secret, or `None` if the folder holds neither the layout nor any key file.
@@ -75,7 +92,6 @@ impl SecretFolder {
         let Some(current) = self.current()? else {
             return self.read_plain().map(Some);
         };
-        self.check_key_links()?;
         let Some(version) = self.0.open_folder(&current.name, false)? else {
             return self.raced(&current, "does not exist");
         };
@@ -93,8 +109,10 @@ impl SecretFolder {
         let Some(names) = version.names_if_present()? else {
             return self.raced(&current, "vanished while being read");
         };
+        let keys = valid_keys(names);
+        self.check_key_links(&keys)?;
         let mut data = BTreeMap::new();
-        for key in valid_keys(names) {
+        for key in keys {
             let Some(value) = version.read_file(&key, MAX_FILE_BYTES)? else {
                 return self.raced(&current, "lost a key while being read");
             };
@@ -277,11 +295,12 @@ impl SecretFolder {
         }
     }
 
-    /// Every top-level name that is a valid key is the layout's link to `..data/KEY`, or a
-    /// regular file (a plain folder's, before its conversion finished).
-    fn check_key_links(&self) -> Result<(), DirError> {
+    /// Every top-level name that is the Secret's ([`Self::owns`], `keys` the current
+    /// version's) is the layout's link to `..data/KEY`, or a regular file (a plain
+    /// folder's, before its conversion finished).
+    fn check_key_links(&self, keys: &[String]) -> Result<(), DirError> {
         for name in self.0.names()? {
-            let Some(key) = name.to_str().filter(|k| validate_secret_key(k).is_ok()) else {
+            let Some(key) = name.to_str().filter(|k| self.owns(k, keys)) else {
                 continue;
             };
             match self.0.kind(key)? {
@@ -314,11 +333,13 @@ impl SecretFolder {
         Ok(())
     }
 
-    /// A plain folder (what `certgen --local` writes): one regular file per key, with a
-    /// content hash as its version.
+    /// A plain folder (what `certgen --local` writes): one regular file per key (in the
+    /// standalone layout, per name of [`STANDALONE_FILES`]), with a content hash as its
+    /// version.
     fn read_plain(&self) -> Result<Option<ObservedSecret>, DirError> {
         let mut data = BTreeMap::new();
-        for key in key_names(&self.0)? {
+        let names = key_names(&self.0)?;
+        for key in names.into_iter().filter(|k| self.owns(k, &[])) {
             if let Some(value) = self.0.read_file(&key, MAX_FILE_BYTES)? {
                 data.insert(key, value);
             }
@@ -330,8 +351,21 @@ impl SecretFolder {
         Ok(Some(ObservedSecret::new("Opaque", data, version)))
     }
 
+    /// Whether the top-level `name` is the Secret's, `keys` being its current version's:
+    /// in the kubelet layout every valid key name; in the standalone layout upstream's
+    /// file names and `keys` (other files there are Envoy Gateway's own).
+    fn owns(&self, name: &str, keys: &[String]) -> bool {
+        match self.1 {
+            DirLayout::Kubelet => validate_secret_key(name).is_ok(),
+            DirLayout::Standalone => {
+                STANDALONE_FILES.contains(&name) || keys.iter().any(|k| k == name)
+            }
+        }
+    }
+
     /// Points `KEY` at `..data/KEY` for every key, and removes the links and plain files of
-    /// keys the Secret no longer has.
+    /// keys the Secret no longer has (in the standalone layout, plain files only of
+    /// upstream's names: others are not the Secret's).
     fn link_keys(&self, keys: &BTreeSet<&str>) -> Result<(), DirError> {
         for key in keys {
             if !self.is_key_link(key)? {
@@ -346,7 +380,7 @@ impl SecretFolder {
                 continue;
             }
             let stale = match self.0.kind(name)? {
-                Some(Kind::File) => true,
+                Some(Kind::File) => self.owns(name, &[]),
                 Some(Kind::Symlink) => self.is_key_link(name)?,
                 _ => false,
             };

@@ -1,5 +1,5 @@
-//! Local mode: Secrets as folders, the way the kubelet mounts them ([`DirStore`]), confined
-//! beneath DIR.
+//! Local mode: Secrets as folders, the way the kubelet mounts them or the way Envoy
+//! Gateway's standalone mode reads them ([`DirStore`], [`DirLayout`]), confined beneath DIR.
 
 mod confined;
 mod layout;
@@ -53,6 +53,24 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// A plain folder of files (what `certgen --local` writes) is read too, with a content hash
 /// as its version; its first update converts it to the layout above.
 ///
+/// # The standalone layout
+///
+/// With [`DirLayout::Standalone`], DIR is what Envoy Gateway's standalone mode (hosts, no
+/// Kubernetes) calls `<configHome>/certs` (`~/.config/envoy-gateway/certs` since v1.6) and
+/// a Secret's folder is `DIR/NAME/`, without the namespace level: the tree upstream reads,
+/// `DIR/{envoy-gateway,envoy,envoy-rate-limit}/{ca.crt,tls.crt,tls.key}` and
+/// `DIR/envoy-oidc-hmac/hmac-secret` (`Paths::CertDir`,
+/// `internal/infrastructure/host/paths.go:68-71` in github.com/envoyproxy/gateway v1.9.0),
+/// plus `DIR/envoy-gateway-ca/`, the CA Secret certrotate needs and upstream does not
+/// have. Each folder holds the same `..data` swap with its files as links into it
+/// (upstream and Envoy follow links; Envoy's watch sees the move of `..data`, so a
+/// folder's files change at once), the same `..meta.json` (labels, annotations, the
+/// rotation state), and the same guarantees below. Only upstream's names (`ca.crt`,
+/// `tls.crt`, `tls.key`, `hmac-secret`: a plain folder is read for these alone) and the
+/// keys certrotate wrote are the Secret's: the other files in those folders (upstream writes its SDS JSON files into
+/// `DIR/envoy/`) are never read, changed or removed. The namespace of a Secret is not
+/// part of its path: two Secrets of one name in two namespaces are one folder.
+///
 /// # Threat model
 ///
 /// Anything under DIR may have been planted by someone else, and certrotate often runs as
@@ -84,9 +102,25 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 pub struct DirStore {
     root: PathBuf,
     trust: TrustChecks,
+    layout: DirLayout,
     /// Records the points of each batch, and may stop one there as a kill would.
     #[cfg(test)]
     probe: Option<std::sync::Arc<tests::Probe>>,
+}
+
+/// Where local mode keeps a Secret beneath DIR, and which files of its folder are its.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DirLayout {
+    /// `DIR/NAMESPACE/NAME/KEY`, as the kubelet mounts a Secret volume; every valid key
+    /// name in the folder is the Secret's.
+    #[default]
+    Kubelet,
+    /// `DIR/NAME/KEY`, as Envoy Gateway's standalone mode reads `<configHome>/certs`; only
+    /// upstream's file names (`ca.crt`, `tls.crt`, `tls.key`, `hmac-secret`) and the keys
+    /// certrotate wrote are the Secret's, other files there are left alone. See
+    /// [`DirStore`].
+    Standalone,
 }
 
 /// Whether local mode checks who owns and who may write DIR and what is in it.
@@ -285,9 +319,21 @@ impl DirStore {
         Self {
             root: root.into(),
             trust: TrustChecks::Enforce,
+            layout: DirLayout::Kubelet,
             #[cfg(test)]
             probe: None,
         }
+    }
+
+    /// Sets where Secrets lie beneath DIR (see [`DirLayout`]; the kubelet's by default).
+    pub fn with_layout(mut self, layout: DirLayout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Where Secrets lie beneath DIR.
+    pub fn layout(&self) -> DirLayout {
+        self.layout
     }
 
     /// Sets whether DIR's ownership and modes are checked (see [`TrustChecks`]).
@@ -304,15 +350,29 @@ impl DirStore {
     /// The folder of a Secret.
     pub fn secret_dir(&self, secret: &ObjectRef) -> Result<PathBuf, StoreError> {
         validate_names(secret)?;
-        Ok(self.root.join(&secret.namespace).join(&secret.name))
+        Ok(match self.layout {
+            DirLayout::Kubelet => self.root.join(&secret.namespace).join(&secret.name),
+            DirLayout::Standalone => self.root.join(&secret.name),
+        })
+    }
+
+    /// What names a Secret's folder: two writes of one batch with the same key write one
+    /// folder.
+    fn folder_of<'a>(&self, secret: &'a ObjectRef) -> (Option<&'a str>, &'a str) {
+        match self.layout {
+            DirLayout::Kubelet => (Some(&secret.namespace), &secret.name),
+            DirLayout::Standalone => (None, &secret.name),
+        }
     }
 
     /// Removes, under the lock, every version folder that its `..data` does not point to
-    /// and every temporary link of ours, in every Secret folder under DIR, and restores key
-    /// links a crash left missing: after a crash, what a rerun does first, so no old key
-    /// stays behind. Nothing is followed: a link or file where a namespace or Secret folder
-    /// would be is left alone. Does nothing if DIR does not exist, or if this process may
-    /// not write in it (then it cannot write a Secret either).
+    /// and every temporary link of ours, in every Secret folder under DIR (every folder of
+    /// every namespace folder in the kubelet layout, every folder of DIR in the standalone
+    /// one), and restores key links a crash left missing: after a crash, what a rerun does
+    /// first, so no old key stays behind. Nothing is followed: a link or file where a
+    /// namespace or Secret folder would be is left alone. Does nothing if DIR does not
+    /// exist, or if this process may not write in it (then it cannot write a Secret
+    /// either).
     pub fn tidy(&self) -> Result<(), StoreError> {
         let Some(root) = Folder::open_root(&self.root, self.trust, false)? else {
             return Ok(());
@@ -325,27 +385,43 @@ impl DirStore {
             Err(DirError::Io { error, .. }) if cannot_write(&error) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        for namespace in folder_names(&root)? {
-            let Some(namespace) = root.open_folder(&namespace, false)? else {
-                continue;
-            };
-            for name in folder_names(&namespace)? {
-                if let Some(secret) = namespace.open_folder(&name, false)? {
-                    SecretFolder(secret).sweep()?;
+        let sweep_in = |parent: &Folder| -> Result<(), DirError> {
+            for name in folder_names(parent)? {
+                if let Some(secret) = parent.open_folder(&name, false)? {
+                    SecretFolder(secret, self.layout).sweep()?;
                 }
             }
+            Ok(())
+        };
+        match self.layout {
+            DirLayout::Kubelet => {
+                for namespace in folder_names(&root)? {
+                    if let Some(namespace) = root.open_folder(&namespace, false)? {
+                        sweep_in(&namespace)?;
+                    }
+                }
+            }
+            DirLayout::Standalone => sweep_in(&root)?,
         }
         Ok(())
     }
 
     /// The Secret's folder, opened one name at a time from DIR; `None` if absent.
     fn open(&self, root: &Folder, secret: &ObjectRef) -> Result<Option<SecretFolder>, DirError> {
-        let Some(namespace) = root.open_folder(&secret.namespace, false)? else {
-            return Ok(None);
+        let namespace;
+        let parent = match self.layout {
+            DirLayout::Kubelet => {
+                let Some(folder) = root.open_folder(&secret.namespace, false)? else {
+                    return Ok(None);
+                };
+                namespace = folder;
+                &namespace
+            }
+            DirLayout::Standalone => root,
         };
-        Ok(namespace
+        Ok(parent
             .open_folder(&secret.name, false)?
-            .map(SecretFolder))
+            .map(|folder| SecretFolder(folder, self.layout)))
     }
 
     /// Writes a batch: see [`SecretStore::write_secrets`]. A Secret named twice is
@@ -357,7 +433,7 @@ impl DirStore {
             let mut seen = BTreeSet::new();
             let split = rest
                 .iter()
-                .position(|w| !seen.insert(w.secret()))
+                .position(|w| !seen.insert(self.folder_of(w.secret())))
                 .unwrap_or(rest.len());
             let (part, later) = rest.split_at(split);
             let answered = self.write_part(part);
@@ -483,8 +559,15 @@ impl DirStore {
                     problem: LayoutProblem::Vanished,
                 })
         };
-        let namespace = created(root, &secret.namespace)?;
-        let folder = SecretFolder(created(&namespace, &secret.name)?);
+        let namespace;
+        let parent = match self.layout {
+            DirLayout::Kubelet => {
+                namespace = created(root, &secret.namespace)?;
+                &namespace
+            }
+            DirLayout::Standalone => root,
+        };
+        let folder = SecretFolder(created(parent, &secret.name)?, self.layout);
         folder.sweep()?;
         let (next, value) = match write {
             SecretWrite::Create { new, .. } => {
@@ -673,7 +756,12 @@ impl WebhookStore for DirStore {
 
 impl Store for DirStore {
     fn describe(&self) -> String {
-        format!("directory {}", self.root.display())
+        match self.layout {
+            DirLayout::Kubelet => format!("directory {}", self.root.display()),
+            DirLayout::Standalone => {
+                format!("directory {} (standalone layout)", self.root.display())
+            }
+        }
     }
 
     fn has_cluster_objects(&self) -> bool {
