@@ -338,6 +338,8 @@ impl Command {
 pub struct RotateArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub push: PushArgs,
     /// Rotate the CA (and adopt an install made without certrotate), once: the request names
     /// the CA current when the run starts, so repeating or racing it rotates once. Without
     /// it, only missing Secrets are created.
@@ -410,6 +412,8 @@ pub enum DryRun {
 pub struct RenewArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub push: PushArgs,
     /// Re-issue leaves that expire within this long.
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     pub before: Duration,
@@ -484,9 +488,18 @@ pub struct CheckArgs {
     /// Fail (exit 4) if a certificate expires within this long.
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     pub warn_within: Duration,
-    /// Also push the metrics (those of `-o openmetrics`) to this Pushgateway
-    /// (`http[s]://HOST:PORT`, no user:password@ in it), replacing the group
-    /// `job/JOB/namespace/NAMESPACE`; for Jobs and CronJobs.
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+/// Where a command pushes its metrics: `check` its checks, `rotate` and `renew` their own
+/// outcome (also when they fail, so a failed rotation reaches monitoring).
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Also push metrics to this Pushgateway (`http[s]://HOST:PORT`, no user:password@ in
+    /// it), replacing the group `job/JOB/namespace/NAMESPACE` (`check`: those of `-o
+    /// openmetrics`) or `job/JOB/namespace/NAMESPACE/command/COMMAND` (`rotate`, `renew`:
+    /// the run's outcome, also when it fails); for Jobs and CronJobs.
     #[arg(
         long,
         value_name = "URL",

@@ -184,8 +184,13 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
 
 /// The exit status of a failed run: a usage error, a time limit, or any other failure.
 pub fn exit_code(e: &anyhow::Error) -> ExitCode {
+    ExitCode::from(exit_status(e))
+}
+
+/// [`exit_code`] as a number (for the outcome metrics).
+fn exit_status(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<UsageError>().is_some() {
-        ExitCode::from(EXIT_USAGE)
+        EXIT_USAGE
     } else if e.downcast_ref::<activity::TimedOut>().is_some()
         || e.chain().any(|c| {
             matches!(
@@ -194,9 +199,9 @@ pub fn exit_code(e: &anyhow::Error) -> ExitCode {
             )
         })
     {
-        ExitCode::from(EXIT_TIMEOUT)
+        EXIT_TIMEOUT
     } else {
-        ExitCode::FAILURE
+        1
     }
 }
 
@@ -335,15 +340,74 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(target) = cli.command.target() {
         target.require()?;
     }
+    // `rotate` and `renew` push their own outcome, whatever it is (a failure included:
+    // in a CronJob nothing else would report it).
+    let outcome = outcome_push(&cli.command)?;
+    let facts = std::sync::Mutex::new(metrics::RunFacts::default());
     // One deadline for the whole run, whatever it is doing: a request that trickles, a
     // storm of retries, a wait. Each request has its own (--request-timeout) within it.
-    match cli.command.run_limit() {
-        Some(limit) => activity::within(limit, run_command(cli.command, format, cli.verbose)).await,
-        None => run_command(cli.command, format, cli.verbose).await,
+    let result = match cli.command.run_limit() {
+        Some(limit) => {
+            activity::within(limit, run_command(cli.command, format, cli.verbose, &facts)).await
+        }
+        None => run_command(cli.command, format, cli.verbose, &facts).await,
+    };
+    if let Some((push, namespace, command)) = outcome {
+        let facts = facts.lock().map(|f| *f).unwrap_or_default();
+        let code = match &result {
+            Ok(_) => facts.code.unwrap_or(0),
+            Err(e) => exit_status(e),
+        };
+        let registry = metrics::run_outcome(&namespace, command, code, facts, SystemClock.now());
+        let grouping = [("namespace", namespace.as_str()), ("command", command)];
+        // A failed push is reported, and fails a run that succeeded; it never hides the
+        // run's own failure.
+        let pushed = match metrics::encode(&registry) {
+            Ok(text) => push.push(&grouping, text).await,
+            Err(e) => Err(e),
+        };
+        match (pushed, &result) {
+            (Ok(()), _) => {
+                let url = push.gateway.group_url(&push.job, &grouping);
+                tracing::info!(url = %url, "run outcome pushed");
+            }
+            (Err(e), Ok(_)) => return Err(e),
+            (Err(e), Err(_)) => tracing::error!("{}", error_chain(&e)),
+        }
     }
+    result
 }
 
-async fn run_command(command: Command, format: Format, verbose: u8) -> Result<ExitCode> {
+/// The Pushgateway, namespace and command of a `rotate` or `renew` run's outcome, if
+/// `--pushgateway` was given.
+fn outcome_push(command: &Command) -> Result<Option<(pushgateway::Push, String, &'static str)>> {
+    let (push, target, name) = match command {
+        Command::Rotate(args) => (&args.push, &args.target, "rotate"),
+        Command::Renew(args) => (&args.push, &args.target, "renew"),
+        Command::Status(_)
+        | Command::Check(_)
+        | Command::Simulate(_)
+        | Command::Inspect(_)
+        | Command::Bundle(_)
+        | Command::Completions { .. } => return Ok(None),
+    };
+    let Some(push) = pushgateway::Push::from_args(push)? else {
+        return Ok(None);
+    };
+    // The namespace the run acts on (a profile that does not load is the run's own
+    // failure, reported under the namespace asked for).
+    let namespace = load_profile(target, |_| {})
+        .map(|p| p.namespace)
+        .unwrap_or_else(|_| target.namespace.clone().unwrap_or_default());
+    Ok(Some((push, namespace, name)))
+}
+
+async fn run_command(
+    command: Command,
+    format: Format,
+    verbose: u8,
+    facts: &std::sync::Mutex<metrics::RunFacts>,
+) -> Result<ExitCode> {
     match command {
         Command::Rotate(args) => {
             let profile = load_profile(&args.target, |p| {
@@ -410,7 +474,7 @@ async fn run_command(command: Command, format: Format, verbose: u8) -> Result<Ex
                     options.request = Some(RotationRequest::AwayFrom(base));
                 }
                 let events = client.filter(|_| args.dry_run.is_none()).map(|c| recorder(c, &profile));
-                rotate(store, profile, options, mode, args.dry_run, format, events, &target).await
+                rotate(store, profile, options, mode, args.dry_run, format, events, &target, facts).await
             })
         }
         Command::Renew(args) => {
@@ -420,7 +484,7 @@ async fn run_command(command: Command, format: Format, verbose: u8) -> Result<Ex
             with_store!(&args.target, false, tidy = true, store, client, place => {
                 let target = target::Target::new(place, &profile.namespace);
                 let events = client.map(|c| recorder(c, &profile));
-                rotate(store, profile, options, RunMode::Once, None, format, events, &target).await
+                rotate(store, profile, options, RunMode::Once, None, format, events, &target, facts).await
             })
         }
         Command::Status(target) => {
@@ -441,7 +505,7 @@ async fn run_command(command: Command, format: Format, verbose: u8) -> Result<Ex
         }
         Command::Check(args) => {
             let profile = load_profile(&args.target, |_| {})?;
-            let push = pushgateway::Push::from_args(&args)?;
+            let push = pushgateway::Push::from_args(&args.push)?;
             with_store!(&args.target, false, store, place => {
                 let target = target::Target::new(place, &profile.namespace);
                 check(store, profile, args.warn_within, format, push.as_ref(), &target).await

@@ -20,6 +20,17 @@
 //! | `certrotate_phase_since_timestamp_seconds` | namespace, secret | when that phase began (0: never rotated) |
 //! | `certrotate_check_problems` | namespace | missing Secrets or keys, unreadable blocks |
 //! | `certrotate_check_timestamp_seconds` | namespace | when the check ran |
+//!
+//! `rotate` and `renew` push their own outcome (group `…/command/COMMAND`), also when they
+//! fail, so a failed scheduled rotation reaches monitoring even though no `check` follows:
+//!
+//! | series | labels | value |
+//! |---|---|---|
+//! | `certrotate_run_success` | namespace, command | 1 if the run exited 0 |
+//! | `certrotate_run_exit_code` | namespace, command | its exit status (see `--help`) |
+//! | `certrotate_run_timestamp_seconds` | namespace, command | when it ended |
+//! | `certrotate_run_phase` | namespace, command, phase | 1 for the phase the run left (none when it failed before reading it) |
+//! | `certrotate_run_next_step_timestamp_seconds` | namespace, command | when the next step may run (0: now or nothing to do) |
 
 use anyhow::{Context, Result};
 use certrotate_core::plan::{
@@ -79,6 +90,89 @@ struct TrustLabels {
     /// The trust store: `secret/NAME` (its `ca.crt`) or `KIND/NAME` of a webhook
     /// configuration (`KIND/NAME/N` for its N-th webhook when it has several).
     peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    namespace: String,
+    command: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunPhaseLabels {
+    namespace: String,
+    command: String,
+    phase: String,
+}
+
+/// What a `rotate` or `renew` run left, for its outcome metrics: the phase and when the
+/// next step may run (from its report; absent when it failed before one).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RunFacts {
+    /// The exit status the run chose itself (`None`: it failed, or was a dry run).
+    pub(crate) code: Option<u8>,
+    pub(crate) phase: Option<Phase>,
+    pub(crate) next_at: Option<OffsetDateTime>,
+}
+
+/// The outcome of one `command` run on `namespace`: exit status `code`, `facts`, at `now`.
+pub(crate) fn run_outcome(
+    namespace: &str,
+    command: &str,
+    code: u8,
+    facts: RunFacts,
+    now: OffsetDateTime,
+) -> Registry {
+    let mut registry = Registry::default();
+    let labels = RunLabels {
+        namespace: namespace.to_owned(),
+        command: command.to_owned(),
+    };
+    let gauge = |value: i64| {
+        let family = Family::<RunLabels, Gauge>::default();
+        family.get_or_create(&labels).set(value);
+        family
+    };
+    registry.register(
+        "certrotate_run_success",
+        "1 if the run exited 0",
+        gauge(i64::from(code == 0)),
+    );
+    registry.register(
+        "certrotate_run_exit_code",
+        "The run's exit status (0 done or waiting, 1 failed, 2 usage, 5 the CA expires first, 6 a time limit ran out)",
+        gauge(i64::from(code)),
+    );
+    registry.register_with_unit(
+        "certrotate_run_timestamp",
+        "When the run ended, in Unix seconds",
+        Unit::Seconds,
+        gauge(now.unix_timestamp()),
+    );
+    if let Some(phase) = facts.phase {
+        let family = Family::<RunPhaseLabels, Gauge>::default();
+        for p in PHASES {
+            family
+                .get_or_create(&RunPhaseLabels {
+                    namespace: namespace.to_owned(),
+                    command: command.to_owned(),
+                    phase: p.to_string(),
+                })
+                .set(i64::from(p == phase));
+        }
+        registry.register(
+            "certrotate_run_phase",
+            "1 for the rotation phase the run left, 0 for the others",
+            family,
+        );
+    }
+    registry.register_with_unit(
+        "certrotate_run_next_step_timestamp",
+        "When the next step may run, in Unix seconds (0: now, or nothing to do)",
+        Unit::Seconds,
+        gauge(facts.next_at.map_or(0, OffsetDateTime::unix_timestamp)),
+    );
+    registry
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -28,7 +28,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::UsageError;
-use crate::cli::CheckArgs;
+use crate::cli::PushArgs;
 use crate::escape::escape_prefix;
 
 /// The most bytes of a Pushgateway's answer read: its error text is a line or two, and
@@ -217,11 +217,11 @@ pub(crate) struct Push {
 }
 
 impl Push {
-    /// The push `check` was asked for (`None` without `--pushgateway`). A credential over
+    /// The push asked for (`None` without `--pushgateway`). A credential over
     /// plain `http://` to another host than a loopback address, or a CA file for an
     /// `http://` URL, is a usage error; the files are read (and judged) here, before the
     /// check runs.
-    pub(crate) fn from_args(args: &CheckArgs) -> Result<Option<Self>> {
+    pub(crate) fn from_args(args: &PushArgs) -> Result<Option<Self>> {
         let Some(gateway) = args.pushgateway.clone() else {
             return Ok(None);
         };

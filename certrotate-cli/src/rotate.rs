@@ -77,6 +77,7 @@ pub(crate) async fn rotate<S: Store>(
     format: Format,
     events: Option<EventRecorder>,
     target: &Target,
+    facts: &std::sync::Mutex<crate::metrics::RunFacts>,
 ) -> Result<ExitCode> {
     if dry_run == Some(cli::DryRun::Client) {
         let plans = dry_run::whole_run(&store, &profile, &options, mode, SystemClock.now()).await?;
@@ -143,9 +144,16 @@ pub(crate) async fn rotate<S: Store>(
         }
     }
     let report = result?;
+    if let Ok(mut f) = facts.lock() {
+        f.phase = Some(report.phase);
+        f.next_at = match report.next {
+            Next::WaitUntil { at, .. } => Some(at),
+            Next::Continue | Next::Done | Next::WaitForRollout { .. } => None,
+        };
+    }
     output::run_report(&report, format, target)?;
-    Ok(match report.summary {
-        Summary::CaExpiresFirst { .. } => ExitCode::from(EXIT_CA_EXPIRES),
+    let code = match report.summary {
+        Summary::CaExpiresFirst { .. } => EXIT_CA_EXPIRES,
         Summary::Installed { .. }
         | Summary::NotManaged { .. }
         | Summary::Adopting { .. }
@@ -160,8 +168,12 @@ pub(crate) async fn rotate<S: Store>(
         | Summary::TrustRestored { .. }
         | Summary::Leaves { .. }
         | Summary::Retire { .. }
-        | Summary::Done { .. } => ExitCode::SUCCESS,
-    })
+        | Summary::Done { .. } => 0,
+    };
+    if let Ok(mut f) = facts.lock() {
+        f.code = Some(code);
+    }
+    Ok(ExitCode::from(code))
 }
 
 /// What the run does after the engine reported `e` (for the `--timeout` error); `None`:

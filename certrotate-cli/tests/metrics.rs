@@ -556,8 +556,20 @@ fn the_example_alerts_use_series_that_exist() {
         "-o",
         "openmetrics",
     ]);
-    let names: std::collections::BTreeSet<String> =
+    let mut names: std::collections::BTreeSet<String> =
         parse(&text).into_keys().map(|(n, _)| n).collect();
+    // And the series `rotate` pushes of its own outcome.
+    let (url, handle) = receiver(200);
+    let (code, _, err) = certrotate(&[
+        "rotate",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--pushgateway",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, _, body) = handle.join().unwrap();
+    names.extend(parse(&body).into_keys().map(|(n, _)| n));
     let rules = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/monitoring/alerts.yaml"),
     )
@@ -570,7 +582,7 @@ fn the_example_alerts_use_series_that_exist() {
             if word.starts_with("certrotate_") {
                 assert!(
                     names.contains(word),
-                    "{}: {word} is not a series of check",
+                    "{}: {word} is not a series of check or rotate",
                     rule["alert"]
                 );
                 used += 1;
@@ -578,4 +590,83 @@ fn the_example_alerts_use_series_that_exist() {
         }
     }
     assert!(used >= 6, "{used}");
+}
+
+/// Issue 22: `rotate` pushes its own outcome (group `…/command/rotate`), a failure
+/// included, so a CronJob's failed rotation reaches monitoring though no `check` follows.
+#[test]
+fn rotate_pushes_its_outcome_also_when_it_fails() {
+    let dir = installed();
+    let d = dir.path().to_str().unwrap();
+    let series = |body: &str, name: &str| -> Option<String> {
+        body.lines()
+            .find(|l| l.starts_with(name) && l.contains("command=\"rotate\""))
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+    };
+    // Success: a rotation begun, one phase, its next step in an hour.
+    let (url, server) = receiver(200);
+    let (code, _, err) = certrotate(&[
+        "rotate",
+        "--dir",
+        d,
+        "--overwrite",
+        "--convergence-interval",
+        "1h",
+        "--pushgateway",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (line, _, body) = server.join().unwrap();
+    assert_eq!(
+        line,
+        "PUT /metrics/job/certrotate/namespace/envoy-gateway-system/command/rotate HTTP/1.1"
+    );
+    assert_eq!(
+        series(&body, "certrotate_run_success").as_deref(),
+        Some("1"),
+        "{body}"
+    );
+    assert_eq!(
+        series(&body, "certrotate_run_exit_code").as_deref(),
+        Some("0"),
+        "{body}"
+    );
+    let left: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("certrotate_run_phase{") && l.ends_with(" 1"))
+        .collect();
+    assert_eq!(left.len(), 1, "{body}");
+    assert!(
+        series(&body, "certrotate_run_next_step_timestamp_seconds").is_some_and(|v| v != "0"),
+        "{body}"
+    );
+    // Failure: the CA Secret's certificate is corrupt (exit 1, naming it).
+    let ca = std::fs::canonicalize(
+        dir.path()
+            .join("envoy-gateway-system/envoy-gateway-ca/ca.crt"),
+    )
+    .unwrap();
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let (url, server) = receiver(200);
+    let (code, _, err) = certrotate(&["rotate", "--dir", d, "--pushgateway", &url]);
+    assert_eq!(code, 1, "{err}");
+    let (_, _, body) = server.join().unwrap();
+    assert_eq!(
+        series(&body, "certrotate_run_success").as_deref(),
+        Some("0"),
+        "{body}"
+    );
+    assert_eq!(
+        series(&body, "certrotate_run_exit_code").as_deref(),
+        Some("1"),
+        "{body}"
+    );
+    assert!(
+        err.contains("run outcome pushed") || !err.contains("pushing"),
+        "{err}"
+    );
 }

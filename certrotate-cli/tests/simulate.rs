@@ -260,7 +260,8 @@ fn dir_starts_from_the_observed_state_and_changes_nothing() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("envoy ca.crt             ok (already failing"),
+        r.stdout
+            .contains("envoy ca.crt             ok (already failing"),
         "{}",
         r.stdout
     );
