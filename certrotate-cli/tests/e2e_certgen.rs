@@ -521,3 +521,65 @@ fn print_table(upstream: &BTreeMap<String, String>, ours: &BTreeMap<String, Stri
         println!("{mark} {f}: certgen {a:?} | certrotate {b:?}");
     }
 }
+
+/// Issue 22, on the real API server: `helm upgrade` mid-rotation. Its hook re-creates the
+/// webhook configuration empty and runs certgen, which copies `envoy-gateway`'s `ca.crt`
+/// (by then a bundle certrotate wrote) into it; the rotation goes on to the end, never
+/// wedged, and every pair is trusted after each step.
+#[tokio::test]
+async fn helm_upgrade_mid_rotation_never_wedges_it() {
+    let Some(cp) = ControlPlane::shared() else {
+        return;
+    };
+    if cp.envoy_gateway_binary().is_none() {
+        return;
+    }
+    let ns = cp.namespace("certgen-upgrade").await.unwrap();
+    let run = cp.run_certgen_hook(&ns, &[]).await.unwrap();
+    assert!(run.success, "certgen:\n{}", run.output);
+    let kubeconfig = cp.admin_kubeconfig().to_str().unwrap();
+    let step = |extra: &[&str]| {
+        let mut args = vec![
+            "rotate",
+            "--kubeconfig",
+            kubeconfig,
+            "-n",
+            &ns,
+            "--overwrite",
+            "--convergence-interval",
+            "1s",
+            "--allow-short-interval",
+        ];
+        args.extend_from_slice(extra);
+        certrotate(&args)
+    };
+    // One phase per run, until the rotation is in trust (every bundle gets the next CA).
+    let mut phase = String::new();
+    for _ in 0..4 {
+        let (code, out) = step(&[]);
+        assert_eq!(code, 0, "{out}");
+        std::thread::sleep(Duration::from_millis(1100));
+        let (_, status) = certrotate(&["status", "--kubeconfig", kubeconfig, "-n", &ns]);
+        phase = status
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("phase:"))
+            .unwrap_or_default()
+            .to_owned();
+        if phase.trim_start().starts_with("trust") {
+            break;
+        }
+    }
+    assert!(phase.trim_start().starts_with("trust"), "{phase}");
+    // helm upgrade: the webhook re-created empty, then certgen fills it.
+    let run = cp.run_certgen_hook(&ns, &[]).await.unwrap();
+    assert!(run.success, "certgen on upgrade:\n{}", run.output);
+    let (code, out) = certrotate(&["check", "--kubeconfig", kubeconfig, "-n", &ns]);
+    assert_eq!(code, 0, "check right after helm upgrade's certgen:\n{out}");
+    let (code, out) = step(&["--wait"]);
+    assert_eq!(code, 0, "the rotation goes on to the end:\n{out}");
+    let (code, out) = certrotate(&["check", "--kubeconfig", kubeconfig, "-n", &ns]);
+    assert_eq!(code, 0, "check at the end:\n{out}");
+    let (_, status) = certrotate(&["status", "--kubeconfig", kubeconfig, "-n", &ns]);
+    assert!(status.contains("phase:    stable"), "{status}");
+    assert!(!status.contains("held:"), "{status}");
+}
