@@ -332,7 +332,7 @@ fn new_chunk(
         })?;
         usable_ca::check(&decoded.contents, now).map_err(|defect| Error::UnusableCa {
             origin: Origin::new(format!("new CA block {}", block.index)),
-            reason: defect.to_string(),
+            defect,
         })?;
         fingerprints.push(Fingerprint::of(&decoded.contents));
         pem_blocks::push_certificate(&mut pem, &decoded.contents, decoded.canonical);

@@ -120,13 +120,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A CA certificate and key do not belong together, or the certificate is not a CA.
-    #[error("{origin}: unusable CA: {reason}")]
+    /// A CA certificate and key do not belong together, or the certificate is not fit to
+    /// be a CA (the one CA policy: [`CaDefect`](crate::CaDefect)).
+    #[error("{origin}: unusable CA: {defect}")]
     UnusableCa {
         /// The input.
         origin: Origin,
         /// What is wrong.
-        reason: String,
+        defect: crate::CaDefect,
     },
     /// An input is larger than the limit for its kind.
     #[error("{origin}: {size} bytes is more than the limit of {limit} bytes")]

@@ -51,24 +51,18 @@ pub struct CertSummary {
     pub key_usages: Vec<String>,
     /// Extended key usages (`serverAuth`, `clientAuth`, ...).
     pub extended_key_usages: Vec<String>,
+    /// Its key's and signature's weaknesses, by the one CA policy (shown by
+    /// [`CertSummary::weaknesses`]).
+    #[serde(skip)]
+    pub weak: Vec<crate::CaDefect>,
 }
 
 impl CertSummary {
-    /// Weaknesses that make this certificate unfit for new material: RSA under 2048 bits,
-    /// SHA-1 or MD5 signatures.
+    /// Weaknesses that make this certificate unfit for new material: its key or its
+    /// signature algorithm, as the one CA policy ([`CaDefect`](crate::CaDefect)) judges
+    /// them (RSA under 2048 bits, curves other than P-256/384/521, SHA-1, MD5, MD2).
     pub fn weaknesses(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.key_algorithm == "rsa" && self.key_bits.is_some_and(|b| b < 2048) {
-            out.push(format!("RSA key of {} bits", self.key_bits.unwrap_or(0)));
-        }
-        let sig = self.signature_algorithm.to_ascii_lowercase();
-        if sig.contains("sha1") || sig.contains("md5") {
-            out.push(format!(
-                "weak signature algorithm {}",
-                self.signature_algorithm
-            ));
-        }
-        out
+        self.weak.iter().map(ToString::to_string).collect()
     }
 }
 
@@ -182,6 +176,7 @@ pub(crate) fn summarise(
         ip_addresses,
         key_usages,
         extended_key_usages,
+        weak: crate::usable_ca::weaknesses(der),
     }
 }
 

@@ -57,6 +57,21 @@ pub enum CaDefect {
         /// Which field.
         field: &'static str,
     },
+    /// A CA's certificate input holds not exactly one certificate.
+    NotOneCertificate {
+        /// How many it holds.
+        found: usize,
+    },
+    /// The private key given for the CA is not the key of its certificate.
+    KeyMismatch {
+        /// Where the key came from (`secret ns/ca key ca.key`).
+        key: String,
+    },
+    /// The signing library refused the CA certificate (its words).
+    Refused {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl fmt::Display for CaDefect {
@@ -77,6 +92,14 @@ impl fmt::Display for CaDefect {
             Self::UnsupportedKey { oid } => write!(f, "unsupported key algorithm {oid}"),
             Self::WeakSignature { algorithm } => write!(f, "signed with {algorithm}"),
             Self::Unreadable { field } => write!(f, "its {field} cannot be decoded"),
+            Self::NotOneCertificate { found } => {
+                write!(f, "expected exactly one CA certificate, found {found}")
+            }
+            Self::KeyMismatch { key } => write!(
+                f,
+                "the private key in {key} does not match the certificate's public key"
+            ),
+            Self::Refused { reason } => f.write_str(reason),
         }
     }
 }
@@ -194,6 +217,56 @@ const WEAK_SIGNATURES: [(&[u8], &str); 5] = [
 /// with SHA-1 or MD5. The first defect found is returned.
 pub(crate) fn check(der: &[u8], now: Stamp) -> Result<(), CaDefect> {
     check_at(der, now, NotBefore::Enforced)
+}
+
+/// Like [`check`], whatever the time: the material alone (CA:TRUE, keyCertSign, key,
+/// signature). What a CA loaded to sign with must be; whether it is still valid is the
+/// planner's question (an expired CA is rotated away from, not refused on load).
+pub(crate) fn check_material(der: &[u8]) -> Result<(), CaDefect> {
+    // At the earliest time a certificate can say, with not-before ignored, no validity
+    // rule can fail: only the material is judged.
+    check_at(der, Stamp(*b"00000101000000"), NotBefore::Ignored)
+}
+
+/// The weaknesses of any certificate, a leaf's included: its key and its signature
+/// algorithm, judged as [`check`] judges a CA's (one policy: what bundling refuses in a CA,
+/// `inspect` flags in any certificate). Unreadable parts are not weaknesses here.
+pub(crate) fn weaknesses(der: &[u8]) -> Vec<CaDefect> {
+    let mut out = Vec::new();
+    let Some((cert, _)) = expect(der, SEQUENCE) else {
+        return out;
+    };
+    let Some((tbs, rest)) = expect(cert, SEQUENCE) else {
+        return out;
+    };
+    if let Some(spki) = spki_of(tbs)
+        && let Err(defect @ (CaDefect::WeakRsaKey { .. } | CaDefect::UnsupportedCurve { .. })) =
+            check_key(spki)
+    {
+        out.push(defect);
+    }
+    if let Some((signature, _)) = expect(rest, SEQUENCE)
+        && let Some((algorithm, _)) = expect(signature, OID)
+        && let Some((_, name)) = WEAK_SIGNATURES.iter().find(|(oid, _)| *oid == algorithm)
+    {
+        out.push(CaDefect::WeakSignature { algorithm: name });
+    }
+    out
+}
+
+/// The subjectPublicKeyInfo of a TBSCertificate.
+fn spki_of(tbs: &[u8]) -> Option<&[u8]> {
+    let mut fields = tbs;
+    if fields.first() == Some(&0xa0) {
+        fields = tlv(fields)?.2;
+    }
+    let (_, fields) = expect(fields, INTEGER)?;
+    let (_, fields) = expect(fields, SEQUENCE)?;
+    let (_, fields) = expect(fields, SEQUENCE)?;
+    let (_, fields) = expect(fields, SEQUENCE)?;
+    let (_, fields) = expect(fields, SEQUENCE)?;
+    let (spki, _) = expect(fields, SEQUENCE)?;
+    Some(spki)
 }
 
 /// Like [`check`], for a certificate of the old bundle that is carried into a new one: one

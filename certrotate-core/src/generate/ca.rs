@@ -18,6 +18,7 @@ use super::{
     LeafParams, ONE_DAY, PrivateKeyPem, check_name, pkcs1_needs_rsa, random_serial, set_validity,
     sign_error,
 };
+use crate::CaDefect;
 use crate::error::{Error, Origin};
 use crate::fingerprint::Fingerprint;
 
@@ -190,14 +191,14 @@ impl Ca {
         key_origin: &Origin,
     ) -> Result<Self, Error> {
         let blocks = crate::pem_blocks::certificates(cert_pem.as_bytes(), origin)?;
+        let unusable = |defect| Error::UnusableCa {
+            origin: origin.clone(),
+            defect,
+        };
         let [der] = blocks.as_slice() else {
-            return Err(Error::UnusableCa {
-                origin: origin.clone(),
-                reason: format!(
-                    "expected exactly one CA certificate, found {}",
-                    blocks.len()
-                ),
-            });
+            return Err(unusable(CaDefect::NotOneCertificate {
+                found: blocks.len(),
+            }));
         };
         let x509 = crate::pem_blocks::parse_certificate(der).map_err(|reason| {
             Error::InvalidCertificate {
@@ -206,39 +207,23 @@ impl Ca {
                 reason,
             }
         })?;
-        if !x509.is_ca() {
-            return Err(Error::UnusableCa {
-                origin: origin.clone(),
-                reason: "the certificate is not a CA (basicConstraints CA:FALSE or absent)".into(),
-            });
-        }
-        // New leaves must not be issued from weak material: refuse it here, where a CA is
-        // loaded to sign (inspection only warns about weak certificates in bundles).
-        let summary =
-            crate::inspect::summarise(&x509, der, 1, x509.validity().not_before.to_datetime());
-        if let Some(weakness) = summary.weaknesses().into_iter().next() {
-            return Err(Error::UnusableCa {
-                origin: origin.clone(),
-                reason: format!("{weakness}: too weak to issue new certificates from"),
-            });
-        }
+        // The one CA policy (what bundling refuses in a `ca.crt` too): new leaves are never
+        // issued from a certificate that is not a CA or from weak material. Its validity
+        // is the planner's question (an expired CA is rotated away from).
+        crate::usable_ca::check_material(der).map_err(unusable)?;
         let pair = KeyPair::from_pem(key_pem).map_err(|e| Error::InvalidPrivateKey {
             origin: key_origin.clone(),
             reason: e.to_string(),
         })?;
         if x509.public_key().subject_public_key.data.as_ref() != pair.public_key_raw() {
-            return Err(Error::UnusableCa {
-                origin: origin.clone(),
-                reason: format!(
-                    "the private key in {key_origin} does not match the certificate's public key"
-                ),
-            });
+            return Err(unusable(CaDefect::KeyMismatch {
+                key: key_origin.to_string(),
+            }));
         }
         let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), pair).map_err(|e| {
-            Error::UnusableCa {
-                origin: origin.clone(),
+            unusable(CaDefect::Refused {
                 reason: e.to_string(),
-            }
+            })
         })?;
         Ok(Self {
             cert_pem: crate::pem_blocks::encode_certificates([der.as_slice()]),
