@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 /// Why a single store operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The object changed since it was read (HTTP 409 on a stale `resourceVersion`).
     #[error("conflict: the object changed since it was read")]

@@ -24,6 +24,7 @@ pub const REPORTING_CONTROLLER: &str = "certrotate";
 
 /// Whether an Event reports normal progress or something a person should look at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Severity {
     /// `Normal`.
     Normal,

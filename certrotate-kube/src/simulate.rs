@@ -80,6 +80,7 @@ pub struct SimulatedStep {
 /// How a simulation ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Closed on purpose: how a simulation ends is its verdict; callers match each ending.
 pub enum Ending {
     /// The rotation finished.
     Done,

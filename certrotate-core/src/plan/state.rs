@@ -79,6 +79,7 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 /// The phase of a rotation, persisted on the CA Secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+// Closed on purpose: the protocol's phases; a new one is a new protocol (and a new state format).
 pub enum Phase {
     /// No rotation in progress.
     Stable,
@@ -134,6 +135,7 @@ pub struct UnknownPhase;
 /// What is inconsistent in a persisted rotation state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum StateProblem {
     /// An annotation's value does not parse.
     UnparsableAnnotation {
@@ -282,6 +284,7 @@ impl fmt::Display for StateProblem {
 /// How a CA rotation proceeds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+// Closed on purpose: the two orders of a rotation; a third is a new protocol.
 pub enum Strategy {
     /// Trust first, wait, then leaves, wait (then optionally drop the old CA): no failed
     /// handshake whatever order components reload in.

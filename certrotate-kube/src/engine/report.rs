@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 /// How far one run goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Closed on purpose: a run is one step or runs to the end; a third mode would change what every caller waits for.
 pub enum RunMode {
     /// Apply every step allowed now and stop at the first wait: one phase per run, for a
     /// Job, a CronJob or a reconcile loop that comes back later.
