@@ -1,5 +1,5 @@
 //! Links the functions a local-mode run executes together at the start of `.text`
-//! (`hot-text.ld`, written by `bench/hot_text.py`), in optimised builds for Linux/glibc.
+//! (`hot-text.ld`, written by `tools/bench/hot_text.py`), in optimised builds for Linux/glibc.
 //!
 //! A run executes ~1 MB of a 10-13 MB `.text`, spread over most of it; the kernel maps
 //! each touched page's 64 KiB neighbourhood, so the scattered megabyte cost ~6 MB of peak
@@ -15,7 +15,7 @@
 fn main() {
     println!("cargo::rerun-if-changed=hot-text.ld");
     println!("cargo::rerun-if-changed=build.rs");
-    // `CERTROTATE_HOT_TEXT=off`: the default layout, which bench/hot_text.py reads.
+    // `CERTROTATE_HOT_TEXT=off`: the default layout, which tools/bench/hot_text.py reads.
     println!("cargo::rerun-if-env-changed=CERTROTATE_HOT_TEXT");
     println!("cargo::rerun-if-env-changed=RUSTC_LINKER");
     let var = |name: &str| std::env::var(name).unwrap_or_default();

@@ -1,7 +1,7 @@
 """What every bench script measures a process with: wall time from spawn to exit, with its
 output discarded, and (optionally) its peak RSS from /usr/bin/time (the whole process tree,
 as `time -v` reports; a child spawned straight from Python would be charged Python's own
-pages). `python3 bench/X.py` puts this folder on the path, so the scripts import it."""
+pages). `python3 tools/bench/X.py` puts this folder on the path, so the scripts import it."""
 import os
 import time
 

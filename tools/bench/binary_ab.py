@@ -1,6 +1,6 @@
 """A/B of two certrotate binaries on the peers' workloads, alternating run by run.
 
-The workloads of bench/peers.py (the full set as ECDSA P-256 and RSA 2048 through
+The workloads of tools/bench/peers.py (the full set as ECDSA P-256 and RSA 2048 through
 `rotate --dir`, and `bundle` of 10,000 new + 10,000 old certificates), each binary once
 per round, in alternating order, so drift and load hit both alike. Prints medians, the
 ratio B / A and each binary's median peak RSS. For build settings that must not cost run

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Peer comparison: installs the peers from the registries, builds certrotate in release,
-# and runs bench/peers.py (ROUNDS rounds, default 20, alternating tools). See BENCHMARKS.md.
+# and runs tools/bench/peers.py (ROUNDS rounds, default 20, alternating tools). See BENCHMARKS.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 rounds=${1:-20}
 need=()
 command -v cfssl >/dev/null || need+=(golang-cfssl)
@@ -17,4 +17,4 @@ profile=${PROFILE:-release}
 target=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 cargo build -q --profile "$profile" -p certrotate-cli
-python3 bench/peers.py "$target/$profile/certrotate" "${TMPDIR:-/tmp}/certrotate-peers" "$rounds"
+python3 tools/bench/peers.py "$target/$profile/certrotate" "${TMPDIR:-/tmp}/certrotate-peers" "$rounds"

@@ -1,7 +1,7 @@
 """The full set on disk, two certrotate builds and cfssl, alternating run by run in one session.
 
 Each round runs, in turn, build A, build B and cfssl once on the envoy-gateway full set (the
-same commands as bench/peers.py, each into a fresh folder), so drift and other engineers'
+same commands as tools/bench/peers.py, each into a fresh folder), so drift and other engineers'
 load hit all three alike. Prints the median wall time of each and its ratio to cfssl's
 median measured in the same session.
 

@@ -2,11 +2,11 @@
 in OLD and with 10^3..1.7x10^5 tiny certificates in each input (Python `cryptography`
 beside it), and a staged rotation against the fake API server at
 10..1,000 control planes (time and requests). Writes a table to stdout, the figures to
-WORKDIR/scaling.json and a plot to bench/scaling.svg (hand-written SVG: no plotting
+WORKDIR/scaling.json and a plot to tools/bench/scaling.svg (hand-written SVG: no plotting
 library needed).
 
 Usage: scaling.py CERTROTATE_BINARY KUBE_SCALE_BINARY WORKDIR [--quick]
-(bench/scaling.sh builds both and calls this.)
+(tools/bench/scaling.sh builds both and calls this.)
 """
 import json
 import math
