@@ -65,6 +65,11 @@ impl Binaries {
         self.dir.join("kwok")
     }
 
+    /// helm (built by `build.sh helm`; it renders Envoy Gateway's chart and certrotate's).
+    pub fn helm(&self) -> PathBuf {
+        self.dir.join("helm")
+    }
+
     /// Envoy Gateway's chart rendered by `build.sh envoy-gateway-chart` (`install.yaml`) and
     /// its rate-limit Deployment (`ratelimit-deployment.yaml`), if built.
     pub fn envoy_gateway(&self) -> PathBuf {
