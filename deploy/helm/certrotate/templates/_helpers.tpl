@@ -147,5 +147,5 @@ spec:
     spec:
       {{- include "certrotate.podSpec" .root | nindent 6 }}
       containers:
-        - {{- include "certrotate.container" (dict "root" .root "name" "certrotate" "args" .values.args "events" true) | nindent 10 }}
+        - {{- include "certrotate.container" (dict "root" .root "name" "certrotate" "args" .values.args "events" true "push" true) | nindent 10 }}
 {{- end }}
