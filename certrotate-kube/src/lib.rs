@@ -105,6 +105,7 @@ mod kube_store;
 mod kubeconfig;
 mod memory;
 mod parallel;
+pub mod probe;
 pub mod simulate;
 mod store;
 

@@ -98,8 +98,7 @@ impl Endpoint {
                 None => {
                     return Err(Error::InvalidParameter {
                         field: field(),
-                        reason: "the component's leaf has no DNS name or IP address to send"
-                            .into(),
+                        reason: "the component's leaf has no DNS name or IP address to send".into(),
                     });
                 }
             },
@@ -217,11 +216,12 @@ pub enum HandshakeEnd {
     /// TLS 1.3, refuses it only after the client's Finished, which the probe does not wait
     /// for).
     Completed,
-    /// The server ended it with this alert, after showing what it shows (a server that
-    /// requires a client certificate does so when none comes).
+    /// The server ended it after showing what it shows (a server that requires a client
+    /// certificate does so when none comes).
     Refused {
-        /// The alert, as the TLS library names it (`HandshakeFailure`, `CertificateRequired`).
-        alert: String,
+        /// How: the alert it sent, as the TLS library names it (`HandshakeFailure`,
+        /// `CertificateRequired`), or what happened instead (the connection closed).
+        reason: String,
     },
 }
 

@@ -103,7 +103,11 @@ fn trust_converges_only_when_every_requesting_endpoint_lists_next() {
             }
         }]
     );
-    assert!(j.lagging[0].to_string().starts_with("127.0.0.1:2 (secret ns/envoy-gateway): trusts only [CN=envoy-gateway"));
+    assert!(
+        j.lagging[0]
+            .to_string()
+            .starts_with("127.0.0.1:2 (secret ns/envoy-gateway): trusts only [CN=envoy-gateway")
+    );
 
     // The stuck one reloads: converged.
     probes[1].1 = Ok(requested(&[&g.old, &g.next], &g.old_leaf));
@@ -180,9 +184,14 @@ fn endpoint_names_come_from_the_profile() {
     // `*.eg` cannot be sent as SNI: a name it covers is.
     let e = Endpoint::for_component(&p, "envoy-rate-limit", "[::1]:8081").unwrap();
     assert_eq!(e.server_name, "envoy-rate-limit.eg");
-    let err = Endpoint::for_component(&p, "nope", "h:1").unwrap_err().to_string();
+    let err = Endpoint::for_component(&p, "nope", "h:1")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no component Secret nope"), "{err}");
-    assert!(err.contains("envoy-gateway, envoy, envoy-rate-limit"), "{err}");
+    assert!(
+        err.contains("envoy-gateway, envoy, envoy-rate-limit"),
+        "{err}"
+    );
 }
 
 #[test]
