@@ -451,6 +451,7 @@ async fn endpoints_that_show_nothing_lag_with_their_reason_within_the_timeouts()
     .map(endpoint)
     .to_vec();
     let limits = limits();
+    #[allow(clippy::disallowed_methods)] // a test measuring wall time
     let started = Instant::now();
     let p = probe(&endpoints, &limits).await;
     // All at once, so the whole is bounded by one connect and one handshake timeout.
@@ -519,6 +520,7 @@ async fn concurrency_is_bounded_and_order_kept() {
     limits.handshake_timeout = Duration::from_millis(200);
     limits.concurrency = 2;
     let endpoints: Vec<Endpoint> = addrs.iter().map(|a| endpoint(a)).collect();
+    #[allow(clippy::disallowed_methods)] // a test measuring wall time
     let started = Instant::now();
     let p = probe(&endpoints, &limits).await;
     let took = started.elapsed();

@@ -156,7 +156,7 @@ impl CaName {
 impl fmt::Display for CaName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match X509Name::from_der(&self.0) {
-            Ok((rest, name)) if rest.is_empty() => write!(f, "{name}"),
+            Ok(([], name)) => write!(f, "{name}"),
             // Received from a server: not a name x509-parser reads, so say its size only.
             _ => write!(f, "<unreadable name of {} bytes>", self.0.len()),
         }
