@@ -175,6 +175,71 @@ impl Serialize for CaName {
     }
 }
 
+/// Which generation a CA name is, as the CA Secret says: its `ca.crt` (current) or its
+/// `next-ca.crt` (next, mid-rotation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaRole {
+    /// A certificate of the CA Secret's `ca.crt`.
+    Current,
+    /// A certificate of the CA Secret's `next-ca.crt`.
+    Next,
+}
+
+impl fmt::Display for CaRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Current => "current",
+            Self::Next => "next",
+        })
+    }
+}
+
+/// The subjects of the CA Secret's certificates, to tell which CA a server lists or which
+/// issued its leaf.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CaGenerations {
+    /// Subjects in the CA Secret's `ca.crt`.
+    pub current: Vec<CaName>,
+    /// Subjects in its `next-ca.crt` (none outside a rotation).
+    pub next: Vec<CaName>,
+}
+
+impl CaGenerations {
+    /// Read from the profile's CA Secret in `observed`. A key that is absent or does not
+    /// parse gives no names (`check` reports it on its own).
+    pub fn of(profile: &Profile, observed: &crate::plan::Observed) -> Self {
+        let ca_secret = crate::plan::ProfileObjects::of(profile).ca_secret;
+        let names = |key: &str| {
+            observed
+                .secrets
+                .get(&ca_secret)
+                .and_then(|s| s.data.get(key))
+                .and_then(|pem| {
+                    let origin = Origin::new(format!("secret {ca_secret} key {key}"));
+                    CaName::subjects_of_pem(pem, &origin).ok()
+                })
+                .unwrap_or_default()
+        };
+        Self {
+            current: names(crate::plan::KEY_CA_CRT),
+            next: names(crate::plan::KEY_NEXT_CA_CRT),
+        }
+    }
+
+    /// The generation `name` is, if it is one of the CA Secret's (next first: a name in
+    /// both is the next CA already made current).
+    pub fn role(&self, name: &CaName) -> Option<CaRole> {
+        if self.next.contains(name) {
+            Some(CaRole::Next)
+        } else if self.current.contains(name) {
+            Some(CaRole::Current)
+        } else {
+            None
+        }
+    }
+}
+
 /// Whether a server asked for a client certificate, and which CAs it named.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "client_auth", rename_all = "kebab-case")]

@@ -201,3 +201,28 @@ fn an_unreadable_name_is_shown_by_size() {
         "<unreadable name of 3 bytes>"
     );
 }
+
+#[test]
+fn generations_are_read_from_the_ca_secret() {
+    use crate::plan::{KEY_CA_CRT, KEY_NEXT_CA_CRT, Observed, ObservedSecret, ProfileObjects};
+    let g = generations();
+    let profile = Profile::envoy_gateway("eg");
+    let mut observed = Observed::default();
+    let mut secret = ObservedSecret::default();
+    secret
+        .data
+        .insert(KEY_CA_CRT.into(), g.old.cert_pem().as_bytes().to_vec());
+    secret
+        .data
+        .insert(KEY_NEXT_CA_CRT.into(), g.next.cert_pem().as_bytes().to_vec());
+    observed
+        .secrets
+        .insert(ProfileObjects::of(&profile).ca_secret, secret);
+    let gens = CaGenerations::of(&profile, &observed);
+    let old = CaName::subject_of(g.old.cert_der()).unwrap();
+    let next = CaName::subject_of(g.next.cert_der()).unwrap();
+    assert_eq!(gens.role(&old), Some(CaRole::Current));
+    assert_eq!(gens.role(&next), Some(CaRole::Next));
+    assert_eq!(gens.role(&CaName::from_der(vec![0x30, 0])), None);
+    assert_eq!(CaGenerations::of(&profile, &Observed::default()), CaGenerations::default());
+}
