@@ -212,9 +212,10 @@ fn generations_are_read_from_the_ca_secret() {
     secret
         .data
         .insert(KEY_CA_CRT.into(), g.old.cert_pem().as_bytes().to_vec());
-    secret
-        .data
-        .insert(KEY_NEXT_CA_CRT.into(), g.next.cert_pem().as_bytes().to_vec());
+    secret.data.insert(
+        KEY_NEXT_CA_CRT.into(),
+        g.next.cert_pem().as_bytes().to_vec(),
+    );
     observed
         .secrets
         .insert(ProfileObjects::of(&profile).ca_secret, secret);
@@ -224,5 +225,8 @@ fn generations_are_read_from_the_ca_secret() {
     assert_eq!(gens.role(&old), Some(CaRole::Current));
     assert_eq!(gens.role(&next), Some(CaRole::Next));
     assert_eq!(gens.role(&CaName::from_der(vec![0x30, 0])), None);
-    assert_eq!(CaGenerations::of(&profile, &Observed::default()), CaGenerations::default());
+    assert_eq!(
+        CaGenerations::of(&profile, &Observed::default()),
+        CaGenerations::default()
+    );
 }
