@@ -125,7 +125,7 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Show the persisted rotation phase, what the next run will do, and when.
     #[command(after_help = STATUS_EXAMPLES)]
-    Status(TargetArgs),
+    Status(StatusArgs),
     /// Re-issue leaves that expire soon, from the current CA (no trust change).
     #[command(after_help = RENEW_EXAMPLES)]
     Renew(RenewArgs),
@@ -293,7 +293,7 @@ impl Command {
     pub fn run_limit(&self) -> Option<Duration> {
         match self {
             Command::Rotate(args) => Some(args.target.limits.run_limit(args.wait)),
-            Command::Status(target) => Some(target.limits.run_limit(false)),
+            Command::Status(args) => Some(args.target.limits.run_limit(false)),
             Command::Renew(args) => Some(args.target.limits.run_limit(false)),
             Command::Inspect(args) => Some(args.target.limits.run_limit(false)),
             Command::Check(args) => Some(args.target.limits.run_limit(false)),
@@ -307,7 +307,7 @@ impl Command {
     pub(crate) fn target(&self) -> Option<&TargetArgs> {
         match self {
             Command::Rotate(args) => Some(&args.target),
-            Command::Status(target) => Some(target),
+            Command::Status(args) => Some(&args.target),
             Command::Renew(args) => Some(&args.target),
             Command::Check(args) => Some(&args.target),
             Command::Inspect(args) => matches!(args.secret(), Ok(Some(_))).then_some(&args.target),
@@ -323,7 +323,7 @@ impl Command {
                 .target
                 .kube_flag()
                 .or((args.dry_run == Some(DryRun::Server)).then_some("--dry-run=server")),
-            Command::Status(target) => target.kube_flag(),
+            Command::Status(args) => args.target.kube_flag(),
             Command::Renew(args) => args.target.kube_flag(),
             Command::Inspect(args) => args.target.kube_flag(),
             Command::Check(args) => args.target.kube_flag(),
@@ -333,11 +333,45 @@ impl Command {
     }
 }
 
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+}
+
+/// `--endpoint`: the TLS servers that load the component Secrets.
+#[derive(Debug, Default, Args)]
+pub struct EndpointArgs {
+    /// A TLS server that serves a component Secret's leaf (and, if it verifies client
+    /// certificates, trusts its ca.crt): SECRET=HOST:PORT, `[::1]:PORT` for IPv6;
+    /// repeatable. `check` and `status` probe each with one handshake that sends no client
+    /// certificate and show what it trusts (the CAs it asks client certificates from) and
+    /// which CA issued the leaf it serves. A server that verifies no client certificate
+    /// shows its leaf only; what TLS clients trust cannot be probed.
+    #[arg(long = "endpoint", value_name = "SECRET=HOST:PORT", value_parser = parse_endpoint)]
+    pub endpoints: Vec<EndpointFlag>,
+}
+
+/// One `--endpoint SECRET=HOST:PORT`, checked for its form (the Secret against the
+/// profile once it is loaded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointFlag {
+    /// The component Secret's name.
+    pub secret: String,
+    /// `HOST:PORT` as given.
+    pub address: String,
+}
+
 /// `rotate`.
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
     #[command(flatten)]
     pub push: PushArgs,
     /// Rotate the CA (and adopt an install made without certrotate), once: the request names
@@ -485,6 +519,8 @@ impl InspectArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
     /// Fail (exit 4) if a certificate expires within this long.
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     pub warn_within: Duration,
@@ -544,6 +580,43 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?} has no unit: say {n}s, {n}m, {n}h or {n}d"));
     }
     certrotate_core::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `--endpoint SECRET=HOST:PORT`: a Secret name, and a host (a DNS name, an IPv4 address,
+/// or an IPv6 address in brackets) with a port from 1 to 65535. clap's error names the
+/// flag and quotes the value typed.
+pub(crate) fn parse_endpoint(s: &str) -> Result<EndpointFlag, String> {
+    let (secret, address) = s
+        .split_once('=')
+        .ok_or("expected SECRET=HOST:PORT (the component Secret, then the server's address)")?;
+    certrotate_core::profile::validate_subdomain(secret)
+        .map_err(|e| format!("not a Secret name: {e}"))?;
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{address:?} has no :PORT"))?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(format!("{port:?} is not a port (1 to 65535)")),
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        inner
+            .strip_suffix(']')
+            .and_then(|ip| ip.parse::<std::net::Ipv6Addr>().ok())
+            .ok_or_else(|| format!("{host:?} is not an IPv6 address in brackets"))?;
+    } else if host.contains(':') {
+        return Err(format!(
+            "{address:?}: put an IPv6 address in brackets, as in [::1]:{port}"
+        ));
+    } else if host.contains('*') {
+        return Err(format!("{host:?}: a host to connect to has no wildcard"));
+    } else if host.parse::<std::net::Ipv4Addr>().is_err() {
+        certrotate_core::profile::validate_dns_name(host)
+            .map_err(|e| format!("{host:?} is not a host name or IP address: {e}"))?;
+    }
+    Ok(EndpointFlag {
+        secret: secret.to_owned(),
+        address: address.to_owned(),
+    })
 }
 
 /// A duration that must not be zero (a time limit of nothing would fail every run).

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use certrotate_core::evidence::Endpoint;
 use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions, RotationRequest};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 #[cfg(feature = "kube")]
@@ -421,6 +422,8 @@ async fn run_command(
                     p.leaf.validity = v;
                 }
             })?;
+            // Checked against the profile; the rotation does not gate on them yet.
+            endpoints(&profile, &args.endpoints)?;
             let mut options = PlanOptions::default();
             // `--overwrite` is a request resolved against the store when the run starts.
             let request_rotation = args.overwrite;
@@ -487,8 +490,10 @@ async fn run_command(
                 rotate(store, profile, options, RunMode::Once, None, format, events, &target, facts).await
             })
         }
-        Command::Status(target) => {
+        Command::Status(args) => {
+            let target = args.target;
             let profile = load_profile(&target, |_| {})?;
+            let endpoints = endpoints(&profile, &args.endpoints)?;
             // Read only: a folder that is not there is a typo to report, not an install.
             if let Some(dir) = &target.dir
                 && !dir.is_dir()
@@ -500,15 +505,16 @@ async fn run_command(
             }
             with_store!(&target, false, store, place => {
                 let target = target::Target::new(place, &profile.namespace);
-                status(store, profile, format, &target).await
+                status(store, profile, &endpoints, format, &target).await
             })
         }
         Command::Check(args) => {
             let profile = load_profile(&args.target, |_| {})?;
+            let endpoints = endpoints(&profile, &args.endpoints)?;
             let push = pushgateway::Push::from_args(&args.push)?;
             with_store!(&args.target, false, store, place => {
                 let target = target::Target::new(place, &profile.namespace);
-                check(store, profile, args.warn_within, format, push.as_ref(), &target).await
+                check(store, profile, &endpoints, args.warn_within, format, push.as_ref(), &target).await
             })
         }
         Command::Simulate(args) => simulate::run(args, format).await,
@@ -618,6 +624,7 @@ pub fn without_kube(flag: &str) -> UsageError {
 async fn status<S: Store>(
     store: S,
     profile: Profile,
+    endpoints: &[Endpoint],
     format: Format,
     target: &target::Target,
 ) -> Result<ExitCode> {
@@ -654,13 +661,15 @@ async fn status<S: Store>(
             });
         }
     }
-    output::status(&status, &certificates, now, format, target)?;
+    let endpoints = probe_endpoints(&profile, &observed, endpoints).await;
+    output::status(&status, &certificates, &endpoints, now, format, target)?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn check<S: Store>(
     store: S,
     profile: Profile,
+    endpoints: &[Endpoint],
     warn_within: std::time::Duration,
     format: Format,
     push: Option<&pushgateway::Push>,
@@ -687,7 +696,9 @@ async fn check<S: Store>(
         }
     }
     if format != Format::Openmetrics {
-        output::check(&report, format, target)?;
+        // What the servers show is for people; it changes no exit status.
+        let endpoints = probe_endpoints(&profile, &observed, endpoints).await;
+        output::check(&report, &endpoints, format, target)?;
     }
     Ok(if !report.all_trusted() {
         ExitCode::from(EXIT_UNTRUSTED)
@@ -696,6 +707,66 @@ async fn check<S: Store>(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The `--endpoint`s, each checked against the profile (it names one of its component
+/// Secrets), with the server name the probe sends.
+fn endpoints(profile: &Profile, args: &cli::EndpointArgs) -> Result<Vec<Endpoint>, UsageError> {
+    args.endpoints
+        .iter()
+        .map(|f| {
+            Endpoint::for_component(profile, &f.secret, &f.address)
+                .map_err(|e| UsageError(format!("--endpoint {}={}: {e}", f.secret, f.address)))
+        })
+        .collect()
+}
+
+/// Probes the endpoints (reading only: one handshake each, no client certificate) and
+/// names each CA they show by its generation in the CA Secret.
+async fn probe_endpoints(
+    profile: &Profile,
+    observed: &certrotate_core::plan::Observed,
+    endpoints: &[Endpoint],
+) -> Vec<output::EndpointView> {
+    use certrotate_core::evidence::{CaGenerations, ClientAuth};
+    if endpoints.is_empty() {
+        return Vec::new();
+    }
+    activity::doing(format!("probing {} endpoints", endpoints.len()));
+    let generations = CaGenerations::of(profile, observed);
+    let named = |name: certrotate_core::evidence::CaName| output::NamedCa {
+        role: generations.role(&name),
+        name,
+    };
+    certrotate_kube::probe::probe(endpoints, &certrotate_kube::probe::ProbeLimits::default())
+        .await
+        .into_iter()
+        .map(|(endpoint, outcome)| match outcome {
+            Ok(evidence) => {
+                let serves_leaf_of = evidence.leaf_issuer().map(named);
+                let (requested, trusts) = match evidence.client_auth {
+                    ClientAuth::Requested { ca_names } => {
+                        (true, ca_names.into_iter().map(named).collect())
+                    }
+                    ClientAuth::NotRequested => (false, Vec::new()),
+                };
+                output::EndpointView {
+                    endpoint,
+                    client_certificate_requested: Some(requested),
+                    trusts,
+                    serves_leaf_of,
+                    error: None,
+                }
+            }
+            Err(e) => output::EndpointView {
+                endpoint,
+                client_certificate_requested: None,
+                trusts: Vec::new(),
+                serves_leaf_of: None,
+                error: Some(e.failure),
+            },
+        })
+        .collect()
 }
 
 async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {

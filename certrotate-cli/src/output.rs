@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
+use certrotate_core::evidence::{CaName, CaRole, Endpoint, ProbeFailure};
 use certrotate_core::plan::{
     AnyRef, Next, NextRun, Note, NoteReason, SecretAction, SecretValue, Status, Step, Summary,
     WaitReason,
@@ -251,6 +252,7 @@ pub(crate) struct StatusCertificate {
 pub(crate) fn status(
     status: &Status,
     certificates: &[StatusCertificate],
+    endpoints: &[EndpointView],
     now: time::OffsetDateTime,
     format: Format,
     target: &Target,
@@ -261,11 +263,14 @@ pub(crate) fn status(
         #[serde(flatten)]
         status: &'a Status,
         certificates: &'a [StatusCertificate],
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        endpoints: &'a [EndpointView],
     }
     let document = WithCertificates {
         target,
         status,
         certificates,
+        endpoints,
     };
     if let Some(text) = data(&document, format)? {
         return print(&text);
@@ -322,6 +327,7 @@ pub(crate) fn status(
         }
     }
     status_views(&mut s, status)?;
+    endpoint_views(&mut s, endpoints)?;
     let next_run = match status.next_run {
         NextRun::Install => "install: a new CA and every Secret".to_owned(),
         NextRun::NotManaged => "nothing: the Secrets exist without a CA Secret; rotate with \
@@ -341,6 +347,91 @@ pub(crate) fn status(
     writeln!(s, "next run (without --overwrite): {next_run}")?;
     writeln!(s, "then: {}", describe_next(&status.next))?;
     print(&s)
+}
+
+/// What one `--endpoint` showed a probe: the CAs it asks client certificates from and the
+/// issuer of the leaf it serves, each marked with its generation when the CA Secret holds
+/// it; or why it showed nothing.
+#[derive(Debug, Serialize)]
+pub(crate) struct EndpointView {
+    #[serde(flatten)]
+    pub(crate) endpoint: Endpoint,
+    /// `None`: no evidence (see `error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) client_certificate_requested: Option<bool>,
+    /// The CA names of its CertificateRequest, in its order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) trusts: Vec<NamedCa>,
+    /// The issuer its leaf names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) serves_leaf_of: Option<NamedCa>,
+    /// Why the probe showed nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<ProbeFailure>,
+}
+
+/// A CA name and, when the CA Secret holds it, its generation.
+#[derive(Debug, Serialize)]
+pub(crate) struct NamedCa {
+    pub(crate) name: CaName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) role: Option<CaRole>,
+}
+
+impl std::fmt::Display for NamedCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The name comes from a server: its control characters are made visible.
+        write!(f, "[{}]", Esc(&self.name))?;
+        match self.role {
+            Some(role) => write!(f, " ({role})"),
+            None => f.write_str(" (not in the CA Secret)"),
+        }
+    }
+}
+
+/// The `--endpoint` section of `check` and `status`.
+fn endpoint_views(s: &mut String, endpoints: &[EndpointView]) -> std::fmt::Result {
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        s,
+        "endpoints: what each server shows a handshake without a client certificate \
+         (what TLS clients trust cannot be probed)"
+    )?;
+    for e in endpoints {
+        writeln!(s, "    {}", Esc(&e.endpoint))?;
+        if let Some(failure) = &e.error {
+            writeln!(
+                s,
+                "        {} {}",
+                paint("NO EVIDENCE", false),
+                Esc(failure)
+            )?;
+            continue;
+        }
+        match e.client_certificate_requested {
+            Some(true) if e.trusts.is_empty() => {
+                writeln!(
+                    s,
+                    "        trusts: asks for a client certificate, lists no CA"
+                )?;
+            }
+            Some(true) => {
+                let names: Vec<String> = e.trusts.iter().map(ToString::to_string).collect();
+                writeln!(s, "        trusts: {}", names.join(", "))?;
+            }
+            Some(false) | None => writeln!(
+                s,
+                "        trusts: not shown (asks for no client certificate)"
+            )?,
+        }
+        match &e.serves_leaf_of {
+            Some(issuer) => writeln!(s, "        serves: a leaf issued by {issuer}")?,
+            None => writeln!(s, "        serves: a leaf that does not parse")?,
+        }
+    }
+    Ok(())
 }
 
 /// What each trust store holds (role and short fingerprint of each CA, in order) and which
@@ -598,8 +689,20 @@ fn render_table<R: AsRef<[String]>>(rows: &[R]) -> String {
     s
 }
 
-pub(crate) fn check(report: &CheckReport, format: Format, target: &Target) -> Result<()> {
-    if let Some(text) = targeted_data(target, report, format)? {
+pub(crate) fn check(
+    report: &CheckReport,
+    endpoints: &[EndpointView],
+    format: Format,
+    target: &Target,
+) -> Result<()> {
+    #[derive(Serialize)]
+    struct WithEndpoints<'a> {
+        #[serde(flatten)]
+        report: &'a CheckReport,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        endpoints: &'a [EndpointView],
+    }
+    if let Some(text) = targeted_data(target, &WithEndpoints { report, endpoints }, format)? {
         return print(&text);
     }
     // Each check on a line of its own, passed or not, its findings beneath it (as `linkerd
@@ -674,6 +777,7 @@ pub(crate) fn check(report: &CheckReport, format: Format, target: &Target) -> Re
             e.days_left
         )?;
     }
+    endpoint_views(&mut s, endpoints)?;
     let verdict = match (report.all_trusted(), report.expiring.is_empty()) {
         (true, true) => paint("OK", true),
         (true, false) => paint("WARNING: certificates expire soon", false),

@@ -16,6 +16,8 @@
 //!   persisted state and its codec, the plan's steps, and the phase transitions.
 //! - [`trust::check_step`]: the trust invariant of a step, every combination of before and
 //!   after, verified with rustls-webpki.
+//! - [`evidence`]: what a TLS server shows a probe (the CAs it asks client certificates
+//!   from, the leaf it serves) and the rules that judge whether every server has converged.
 //!
 //! # Embedding
 //!
@@ -79,6 +81,7 @@ mod bundle;
 mod check;
 mod duration_serde;
 mod error;
+pub mod evidence;
 mod fingerprint;
 mod generate;
 mod inspect;

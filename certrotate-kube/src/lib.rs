@@ -12,6 +12,10 @@
 //! [`simulate::simulate`] runs a whole rotation in memory and checks the trust invariant
 //! of every step.
 //!
+//! [`probe::probe`] opens one handshake to each TLS server of a control plane, with no
+//! client certificate, and records what it shows (the CAs it asks client certificates
+//! from, the chain it presents) for the core's rules ([`certrotate_core::evidence`]).
+//!
 //! [`Rotator`] drives a rotation: observe → plan → apply in order → wait → repeat. The
 //! default strategy adds trust everywhere first, waits, then switches leaves, so no
 //! handshake fails whatever order components reload in; a run stopped after any write
@@ -105,6 +109,7 @@ mod kube_store;
 mod kubeconfig;
 mod memory;
 mod parallel;
+pub mod probe;
 pub mod simulate;
 mod store;
 
