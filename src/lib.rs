@@ -7,7 +7,8 @@
 //!   rotation state machine, pure.
 //! - [`engine`] (feature `engine`, default): stores (in-memory, directory, and with feature
 //!   `kube` the Kubernetes API) and the crash-safe rotation engine.
-//! - feature `testing`: proptest strategies and fixtures, as [`core::testing`].
+//! - feature `testing`: proptest strategies and fixtures, as `core::testing`.
+#![cfg_attr(feature = "testing", doc = "  (See [`core::testing`].)")]
 //!
 //! ```
 //! use certrotate::core::{bundle_ca_certs, Ca, CaParams, SeededEntropy};

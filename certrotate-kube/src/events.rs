@@ -4,7 +4,7 @@
 //!
 //! [`notices`] maps a [`RunReport`] and [`error_notice`] an engine [`Error`] to the
 //! [`Notice`]s a person should see (pure, so every store can use it and tests can assert
-//! it); [`EventRecorder`] (feature `kube`) publishes them as `events.k8s.io/v1` Events
+//! it); `EventRecorder` (feature `kube`) publishes them as `events.k8s.io/v1` Events
 //! through kube's own recorder, which patches a repeated Event's series instead of
 //! creating another. Secret writes that are part of a phase are not Events of their own:
 //! the phase change says what they were for.
@@ -68,7 +68,7 @@ impl Notice {
 }
 
 /// The Events a run's report calls for, in order (each about the CA Secret, which the
-/// [`EventRecorder`] names): [`NoticeStream`] over every event of the report.
+/// `EventRecorder` names): [`NoticeStream`] over every event of the report.
 pub fn notices(report: &RunReport) -> Vec<Notice> {
     let mut stream = NoticeStream::default();
     let mut out: Vec<Notice> = report.events.iter().flat_map(|e| stream.push(e)).collect();
