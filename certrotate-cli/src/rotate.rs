@@ -141,6 +141,19 @@ pub(crate) async fn rotate<S: Store>(
         }
     }
     let report = result?;
+    if let Summary::NotManaged { cas, .. } = &report.summary {
+        // Loud on stderr whatever the output format: these certificates expire with
+        // nobody to rotate them. Still exit 0: a Helm hook must never block an upgrade.
+        let until = cas
+            .first()
+            .map(|ca| format!("; {ca}"))
+            .unwrap_or_default();
+        tracing::warn!(
+            "{target}: not managed by certrotate (no CA Secret){}: run `certrotate rotate \
+             --adopt`, or schedule --rotate-ca-before",
+            Esc(until)
+        );
+    }
     output::run_report(&report, format, &target)?;
     Ok(match report.summary {
         Summary::CaExpiresFirst { .. } => ExitCode::from(EXIT_CA_EXPIRES),
