@@ -197,9 +197,8 @@ pub(crate) fn collect(
             leaf_not_after.get_or_create(&labels).set(first);
         }
         for c in certs.iter().flatten() {
-            let is_carried = *secret != objects.ca_secret
-                && k == KEY_TRUST
-                && carried.contains(&c.fingerprint);
+            let is_carried =
+                *secret != objects.ca_secret && k == KEY_TRUST && carried.contains(&c.fingerprint);
             let family = if is_carried {
                 &carried_not_after
             } else {

@@ -379,9 +379,7 @@ fn describe_note(note: &Note, target: &str) -> String {
             | NoteReason::WithinRenewalWindow
             | NoteReason::NothingToRetire,
             _,
-        ) => {
-            note.reason.to_string()
-        }
+        ) => note.reason.to_string(),
     }
 }
 

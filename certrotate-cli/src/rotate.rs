@@ -144,10 +144,7 @@ pub(crate) async fn rotate<S: Store>(
     if let Summary::NotManaged { cas, .. } = &report.summary {
         // Loud on stderr whatever the output format: these certificates expire with
         // nobody to rotate them. Still exit 0: a Helm hook must never block an upgrade.
-        let until = cas
-            .first()
-            .map(|ca| format!("; {ca}"))
-            .unwrap_or_default();
+        let until = cas.first().map(|ca| format!("; {ca}")).unwrap_or_default();
         tracing::warn!(
             "{target}: not managed by certrotate (no CA Secret){}: run `certrotate rotate \
              --adopt`, or schedule --rotate-ca-before",

@@ -13,7 +13,7 @@ use certrotate_core::plan::{
     RotationTrigger, Summary,
 };
 use certrotate_core::{Ca, CaParams, PlanOptions, SeededEntropy, check};
-use certrotate_kube::{Clock, Event, ManualClock, NewSecret, RunReport, RunMode, Store, observe};
+use certrotate_kube::{Clock, Event, ManualClock, NewSecret, RunMode, RunReport, Store, observe};
 
 use super::{
     HOUR, T0, assert_trusted, count_certs, install, options, profile, rotator, secret, state,
@@ -97,7 +97,11 @@ pub async fn a_certgen_install_is_adopted_on_purpose<S: Store>(store: S) {
     assert_eq!(cas.len(), 1, "{cas:?}");
     assert_eq!(cas[0].fingerprint, old.fingerprint());
     assert_eq!(cas[0].not_after, old.not_after());
-    assert!(cas[0].subject.contains("CN=envoy-gateway"), "{}", cas[0].subject);
+    assert!(
+        cas[0].subject.contains("CN=envoy-gateway"),
+        "{}",
+        cas[0].subject
+    );
     let text = report.summary.to_string();
     assert!(
         text.contains(&old.fingerprint().short()) && text.contains("expires at"),
@@ -399,5 +403,9 @@ pub async fn a_renewal_the_ca_caps_says_so_at_once<S: Store>(store: S) {
         "{:?}",
         report.summary
     );
-    assert!(report.writes >= 3, "the leaves were renewed: {:?}", report.events);
+    assert!(
+        report.writes >= 3,
+        "the leaves were renewed: {:?}",
+        report.events
+    );
 }
