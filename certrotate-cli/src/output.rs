@@ -297,6 +297,14 @@ pub(crate) fn status(
             .to_owned(),
         NextRun::CreateMissing => "create the missing Secrets".to_owned(),
         NextRun::UpToDate => "up to date".to_owned(),
+        NextRun::Retire { at } if at <= now => {
+            "retire the old CA from every bundle (staged: phase retire)".to_owned()
+        }
+        NextRun::Retire { at } => format!(
+            "up to date; the old CA, which no leaf needs, leaves every bundle at {} {}",
+            when(at),
+            relative(at, now)
+        ),
         NextRun::Repair => "restore the current CA in the trust stores that lack it".to_owned(),
         NextRun::RestoreTrust => "restore the next CA in the trust stores that lack it; trust \
                                   converges again before the leaves change"

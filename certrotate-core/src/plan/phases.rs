@@ -13,7 +13,7 @@
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
 use super::planner::{
-    Cas, Planner, Renewal, Target, add, carries_expired, interval_of, signed_by, trusts,
+    Cas, Planner, Renewal, Target, add, carries_expired, interval_of, retire_at, signed_by, trusts,
 };
 use std::collections::BTreeMap;
 
@@ -214,16 +214,7 @@ impl Planner<'_> {
             // No rotation ended yet: nothing was carried by certrotate.
             None => return Ok(None),
             Some(ended) => {
-                let after = state.retire_after.unwrap_or(self.options.retire_after);
-                // A retire-after too long to add is "not before the CA nears its end".
-                let by_age = add(ended, after).ok();
-                let end = carried.iter().map(|(_, end)| *end).min().unwrap_or(ended);
-                let latest = time::Duration::try_from(RETIRE_BEFORE_EXPIRY)
-                    .ok()
-                    .and_then(|d| end.checked_sub(d))
-                    .unwrap_or(end);
-                let at = by_age.map_or(latest, |a| a.min(latest));
-                if at.max(add(ended, interval)?) > self.now {
+                if retire_at(self.options, state, ended, &carried)? > self.now {
                     return Ok(None);
                 }
                 RetireReason::Scheduled { ended }

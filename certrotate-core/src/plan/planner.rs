@@ -299,33 +299,14 @@ impl Planner<'_> {
             .min()
     }
 
-    /// The certificates every `ca.crt` and webhook `caBundle` carries besides `current`
-    /// (an old CA kept after a rotation, certgen's CA after an adoption), each once, with
-    /// its end: what a retirement drops.
+    /// The certificates the trust stores carry besides `current` ([`carried`]).
     pub(super) fn carried(&self, current: &Ca) -> Vec<(Fingerprint, OffsetDateTime)> {
-        let origin = Origin::default();
-        let keep = current.fingerprint();
-        let stores = self
-            .objects
-            .components
-            .iter()
-            .filter_map(|r| self.observed.secrets.get(r)?.data.get(KEY_TRUST))
-            .chain(
-                self.objects
-                    .webhooks
-                    .iter()
-                    .filter_map(|w| self.observed.webhooks.get(w))
-                    .flat_map(|w| w.ca_bundles.iter()),
-            );
-        let mut out: Vec<(Fingerprint, OffsetDateTime)> = Vec::new();
-        for bundle in stores {
-            for c in inspect::inspect_pem(bundle, &origin, self.now).unwrap_or_default() {
-                if c.fingerprint != keep && !out.iter().any(|(f, _)| *f == c.fingerprint) {
-                    out.push((c.fingerprint, c.not_after));
-                }
-            }
-        }
-        out
+        carried(
+            &self.objects,
+            self.observed,
+            &current.fingerprint(),
+            self.now,
+        )
     }
 
     /// `old` with each of `anchors` it lacks put before it, so that the bundling rule
@@ -806,6 +787,61 @@ pub(super) fn convergence_wait(
         return Ok(Some(Next::WaitForRollout { workloads: rolling }));
     }
     Ok(None)
+}
+
+/// The certificates every `ca.crt` and webhook `caBundle` carries besides the CA of
+/// `keep` (an old CA kept after a rotation, certgen's CA after an adoption), each once,
+/// with its end: what a retirement drops.
+pub(super) fn carried(
+    objects: &ProfileObjects,
+    observed: &Observed,
+    keep: &Fingerprint,
+    now: OffsetDateTime,
+) -> Vec<(Fingerprint, OffsetDateTime)> {
+    let origin = Origin::default();
+    let stores = objects
+        .components
+        .iter()
+        .filter_map(|r| observed.secrets.get(r)?.data.get(KEY_TRUST))
+        .chain(
+            objects
+                .webhooks
+                .iter()
+                .filter_map(|w| observed.webhooks.get(w))
+                .flat_map(|w| w.ca_bundles.iter()),
+        );
+    let mut out: Vec<(Fingerprint, OffsetDateTime)> = Vec::new();
+    for bundle in stores {
+        for c in inspect::inspect_pem(bundle, &origin, now).unwrap_or_default() {
+            if c.fingerprint != *keep && !out.iter().any(|(f, _)| *f == c.fingerprint) {
+                out.push((c.fingerprint, c.not_after));
+            }
+        }
+    }
+    out
+}
+
+/// When the CAs `carried` besides the current one are retired after the rotation of
+/// `state` ended at `ended`: its persisted `retire_after` (the options' for a state
+/// written before it was persisted) after that, at the latest [`RETIRE_BEFORE_EXPIRY`]
+/// before the first of them ends, never sooner than one convergence interval after it
+/// ended. The planner retires then; `status` says when.
+pub(super) fn retire_at(
+    options: &PlanOptions,
+    state: &RotationState,
+    ended: OffsetDateTime,
+    carried: &[(Fingerprint, OffsetDateTime)],
+) -> Result<OffsetDateTime, Error> {
+    let after = state.retire_after.unwrap_or(options.retire_after);
+    // A retire-after too long to add is "not before the CA nears its end".
+    let by_age = add(ended, after).ok();
+    let end = carried.iter().map(|(_, end)| *end).min().unwrap_or(ended);
+    let latest = time::Duration::try_from(RETIRE_BEFORE_EXPIRY)
+        .ok()
+        .and_then(|d| end.checked_sub(d))
+        .unwrap_or(end);
+    let at = by_age.map_or(latest, |a| a.min(latest));
+    Ok(at.max(add(ended, interval_of(options, state))?))
 }
 
 /// Whether the PEM `bundle` carries a certificate that expired before `now` (a previous CA

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certrotate_core::plan::{
-    ANNOTATION_RETIRE_AFTER, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, NoteReason, Phase, RetireReason,
-    RotationTrigger, Summary,
+    ANNOTATION_RETIRE_AFTER, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, NextRun, NoteReason, Phase,
+    RetireReason, RotationTrigger, Summary,
 };
 use certrotate_core::{Ca, CaParams, PlanOptions, SeededEntropy, check};
 use certrotate_kube::{Clock, Event, ManualClock, NewSecret, RunMode, RunReport, Store, observe};
@@ -245,6 +245,17 @@ pub async fn the_previous_ca_is_retired_after_retire_after<S: Store>(store: S) {
         report.expiring
     );
     assert_eq!(report.carried.len(), 3, "{:?}", report.carried);
+
+    // `status` says when, read-only.
+    let ended = state(&*store).await.since.unwrap();
+    let status =
+        certrotate_core::plan::status(&p, &observed, &PlanOptions::default(), clock.now()).unwrap();
+    assert_eq!(
+        status.next_run,
+        NextRun::Retire {
+            at: ended + time::Duration::days(2)
+        }
+    );
 
     // A later run passes the default (7 days): the rotation keeps its own 2 days.
     clock.advance(2 * DAY - HOUR);
