@@ -72,6 +72,7 @@ Examples:
   certrotate rotate --kube --overwrite --dry-run       # what a rotation would write
   certrotate rotate --kube --overwrite                 # prepare + trust, then exit 0
   certrotate rotate --kube --overwrite --wait          # the whole rotation, with its waits
+  certrotate rotate --kube --adopt --wait              # take over upstream certgen's Secrets
   certrotate rotate --kubeconfig prod.yaml --context edge -n edge-system --overwrite";
 
 const STATUS_EXAMPLES: &str = "\
@@ -120,7 +121,7 @@ Examples:
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Install, or with --overwrite rotate, a control plane's certificates.
+    /// Install, or with --overwrite rotate (with --adopt adopt), a control plane's certificates.
     #[command(after_help = ROTATE_EXAMPLES)]
     Rotate(RotateArgs),
     /// Show the persisted rotation phase, what the next run will do, and when.
@@ -401,14 +402,29 @@ pub struct RotateArgs {
     /// Secrets faster (test and CI clusters).
     #[arg(long)]
     pub allow_short_interval: bool,
+    /// Adopt an install made without certrotate (upstream's certgen: TLS Secrets, no CA
+    /// Secret): mint a new CA and rotate to it, staged, carrying the existing ca.crt until
+    /// the leaves switched. Does nothing on an install certrotate manages (unlike
+    /// --overwrite, it never rotates a managed CA), so a Helm hook can pass it on every
+    /// upgrade. Without it, such an install is only reported (a warning, an Event, exit 0)
+    /// until a --rotate-ca-before window covers its CA's end.
+    #[arg(long)]
+    pub adopt: bool,
     /// Use a CA Secret that issued none of the install's leaves (refused by default:
     /// whoever can create Secrets in the namespace could have put it there). Pass it once
-    /// if you created the CA Secret yourself.
+    /// if you created the CA Secret yourself. Not --adopt: that one is for an install with
+    /// no CA Secret at all, and mints a new CA.
     #[arg(long)]
     pub trust_existing_ca: bool,
-    /// After the leaves converged, drop the old CA from every bundle (for a leaked key).
+    /// Drop the old CA from every bundle, staged: after the leaves converged (with a
+    /// rotation, for a leaked key), or now on a stable install that still carries one.
     #[arg(long)]
     pub drop_old_ca: bool,
+    /// Retire the old CA from every bundle this long after a rotation ended (staged; at
+    /// the latest 30 days before that CA expires). A rotation keeps the value it started
+    /// with; --drop-old-ca retires at once.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub retire_after: Duration,
     /// Start a rotation even if the last one ended less than one interval ago.
     #[arg(long)]
     pub force: bool,

@@ -438,6 +438,8 @@ async fn run_command(
                 options.replace_interval = args.force;
             }
             options.trust_existing_ca = args.trust_existing_ca;
+            options.adopt = args.adopt;
+            options.retire_after = args.retire_after;
             if args.target.uses_kube()
                 && options.convergence_interval < KUBELET_MIN_INTERVAL
                 && options.strategy == certrotate_core::Strategy::Staged

@@ -13,7 +13,9 @@
 //! | `certrotate_trust_ok` | namespace, secret, key, peer | 1 if the Secret's leaf is trusted by the peer's bundle now |
 //! | `certrotate_certificates_valid` | namespace, secret, key | 1 if the key holds readable certificates |
 //! | `certrotate_key_ok` | namespace, secret, key | 1 if `tls.key` is present, readable and the key of `tls.crt` |
-//! | `certrotate_certificate_not_after_timestamp_seconds` | namespace, secret, key, block | each certificate's notAfter |
+//! | `certrotate_certificate_not_after_timestamp_seconds` | namespace, secret, key, block | each certificate's notAfter, but carried CAs |
+//! | `certrotate_carried_certificate_not_after_timestamp_seconds` | namespace, secret, key, block | notAfter of each CA a `ca.crt` carries that no current leaf needs (information: `rotate` retires it) |
+//! | `certrotate_managed` | namespace, secret | 1 if the CA Secret exists (certrotate manages the install), 0 if not (an install made by upstream's certgen expires with nobody to rotate it) |
 //! | `certrotate_ca_not_after_timestamp_seconds` | namespace, secret | the current CA's notAfter (0: unreadable) |
 //! | `certrotate_leaf_not_after_timestamp_seconds` | namespace, secret | each component's leaf notAfter (0: unreadable) |
 //! | `certrotate_phase` | namespace, secret, phase | 1 for the persisted rotation phase, 0 for the others |
@@ -253,6 +255,14 @@ pub(crate) fn collect(
     // Certificates: every block of every component's ca.crt and tls.crt and of the CA.
     let valid = Family::<KeyLabels, Gauge>::default();
     let not_after = Family::<BlockLabels, Gauge>::default();
+    // A CA a bundle carries that no current leaf needs is not "expiring": its own series.
+    let carried_not_after = Family::<BlockLabels, Gauge>::default();
+    let carried: Vec<_> = report
+        .certificates
+        .iter()
+        .filter(|c| c.carried)
+        .map(|c| c.fingerprint)
+        .collect();
     let ca_not_after = Family::<SecretLabels, Gauge>::default();
     let leaf_not_after = Family::<SecretLabels, Gauge>::default();
     let keys = std::iter::once((&objects.ca_secret, KEY_CA_CRT)).chain(
@@ -281,7 +291,14 @@ pub(crate) fn collect(
             leaf_not_after.get_or_create(&labels).set(first);
         }
         for c in certs.iter().flatten() {
-            not_after
+            let is_carried =
+                *secret != objects.ca_secret && k == KEY_TRUST && carried.contains(&c.fingerprint);
+            let family = if is_carried {
+                &carried_not_after
+            } else {
+                &not_after
+            };
+            family
                 .get_or_create(&BlockLabels {
                     namespace: secret.namespace.clone(),
                     secret: secret.name.clone(),
@@ -318,6 +335,13 @@ pub(crate) fn collect(
         not_after,
     );
     registry.register_with_unit(
+        "certrotate_carried_certificate_not_after_timestamp",
+        "notAfter of each CA a ca.crt carries that no current leaf needs (the previous CA \
+         after a rotation, which rotate retires), in Unix seconds: information, not expiry",
+        Unit::Seconds,
+        carried_not_after,
+    );
+    registry.register_with_unit(
         "certrotate_ca_not_after_timestamp",
         "notAfter of the current CA in the CA Secret, in Unix seconds (0: missing or unreadable)",
         Unit::Seconds,
@@ -328,6 +352,22 @@ pub(crate) fn collect(
         "notAfter of each component's leaf (tls.crt), in Unix seconds (0: missing or unreadable)",
         Unit::Seconds,
         leaf_not_after,
+    );
+
+    // Whether certrotate manages the install at all.
+    let managed = Family::<SecretLabels, Gauge>::default();
+    managed
+        .get_or_create(&SecretLabels {
+            namespace: namespace.clone(),
+            secret: objects.ca_secret.name.clone(),
+        })
+        .set(i64::from(observed.secrets.contains_key(&objects.ca_secret)));
+    registry.register(
+        "certrotate_managed",
+        "1 if the CA Secret exists (certrotate manages the install), 0 if not: component \
+         Secrets made without certrotate (upstream's certgen) expire with nobody to rotate \
+         them; `certrotate rotate --adopt` adopts them",
+        managed,
     );
 
     // The persisted rotation phase, as a state set.

@@ -331,10 +331,18 @@ pub(crate) fn status(
     let next_run = match status.next_run {
         NextRun::Install => "install: a new CA and every Secret".to_owned(),
         NextRun::NotManaged => "nothing: the Secrets exist without a CA Secret; rotate with \
-                                --overwrite to adopt them with a new CA"
+                                --adopt to adopt them with a new CA"
             .to_owned(),
         NextRun::CreateMissing => "create the missing Secrets".to_owned(),
         NextRun::UpToDate => "up to date".to_owned(),
+        NextRun::Retire { at } if at <= now => {
+            "retire the old CA from every bundle (staged: phase retire)".to_owned()
+        }
+        NextRun::Retire { at } => format!(
+            "up to date; the old CA, which no leaf needs, leaves every bundle at {} {}",
+            when(at),
+            relative(at, now)
+        ),
         NextRun::Repair => "restore the current CA in the trust stores that lack it".to_owned(),
         NextRun::RestoreTrust => "restore the next CA in the trust stores that lack it; trust \
                                   converges again before the leaves change"
@@ -510,7 +518,10 @@ pub(crate) fn relative(at: time::OffsetDateTime, now: time::OffsetDateTime) -> S
 pub(crate) fn describe_summary(summary: &Summary) -> String {
     match summary {
         Summary::NotManaged { .. } => {
-            format!("{summary}; run with --overwrite to adopt them with a new CA")
+            format!(
+                "{summary}; run with --adopt to adopt them with a new CA (a schedule, \
+                 --rotate-ca-before, adopts them once its window covers that CA's end)"
+            )
         }
         Summary::TooSoon { .. } => format!("{summary}, or now with --force"),
         Summary::Installed { .. }
@@ -540,9 +551,12 @@ fn describe_note(note: &Note, target: &str) -> String {
             "not applicable to {target}: no cluster objects in local mode (restart or update \
              it yourself if it exists)"
         ),
-        (NoteReason::AlreadyRestarted | NoteReason::WithinRenewalWindow, _) => {
-            note.reason.to_string()
-        }
+        (
+            NoteReason::AlreadyRestarted
+            | NoteReason::WithinRenewalWindow
+            | NoteReason::NothingToRetire,
+            _,
+        ) => note.reason.to_string(),
     }
 }
 
@@ -771,6 +785,18 @@ pub(crate) fn check(
             s,
             "    {} {} ({}) expires {} ({} days)",
             paint("EXPIRING", false),
+            Esc(&e.location),
+            Esc(&e.subject),
+            when(e.not_after),
+            e.days_left
+        )?;
+    }
+    for e in &report.carried {
+        writeln!(
+            s,
+            "    {} {} ({}) expires {} ({} days): carried, no current leaf needs it (rotate \
+             retires it)",
+            paint("INFO", true),
             Esc(&e.location),
             Esc(&e.subject),
             when(e.not_after),

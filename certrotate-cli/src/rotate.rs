@@ -151,6 +151,16 @@ pub(crate) async fn rotate<S: Store>(
             Next::Continue | Next::Done | Next::WaitForRollout { .. } => None,
         };
     }
+    if let Summary::NotManaged { cas, .. } = &report.summary {
+        // Loud on stderr whatever the output format: these certificates expire with
+        // nobody to rotate them. Still exit 0: a Helm hook must never block an upgrade.
+        let until = cas.first().map(|ca| format!("; {ca}")).unwrap_or_default();
+        tracing::warn!(
+            "{target}: not managed by certrotate (no CA Secret){}: run `certrotate rotate \
+             --adopt`, or schedule --rotate-ca-before",
+            Esc(until)
+        );
+    }
     output::run_report(&report, format, target)?;
     let code = match report.summary {
         Summary::CaExpiresFirst { .. } => EXIT_CA_EXPIRES,

@@ -324,7 +324,8 @@ fn overlays_run_the_lifecycle_with_commands_the_cli_accepts() {
         "{cmds:?}"
     );
 
-    // The Helm hook never starts a rotation and never waits.
+    // The Helm hook runs after the chart's certgen (a pre-install/pre-upgrade hook) and
+    // adopts what it made (issue 22); it never rotates a managed CA and never waits.
     let hook = render("helm-hook");
     let jobs: Vec<Job> = of_kind(&hook, "Job");
     assert_eq!(jobs.len(), 1);
@@ -335,6 +336,7 @@ fn overlays_run_the_lifecycle_with_commands_the_cli_accepts() {
     assert_eq!(cmds.len(), 1);
     assert!(
         cmds[0].starts_with("rotate ")
+            && cmds[0].contains("--adopt")
             && !cmds[0].contains("--overwrite")
             && !cmds[0].contains("--wait"),
         "{cmds:?}"

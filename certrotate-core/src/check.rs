@@ -21,8 +21,15 @@ pub struct CheckReport {
     pub pairs: Vec<TrustPair>,
     /// Every certificate of every trust store and leaf, with its expiry.
     pub certificates: Vec<Expiring>,
-    /// Certificates that expire within the warning window (or already did).
+    /// Certificates that expire within the warning window (or already did), but for
+    /// [`Self::carried`] ones: what exit status 4 and the alerts are about.
     pub expiring: Vec<Expiring>,
+    /// Certificates of trust stores that expire within the warning window (or already
+    /// did) but issued none of the current leaves: a CA carried for peers that have not
+    /// reloaded yet (the previous CA after a rotation, upstream's after an adoption, which
+    /// `rotate` retires; the next CA before the leaves switch). Information: no handshake
+    /// depends on them.
+    pub carried: Vec<Expiring>,
     /// Problems that stop a pair from being checked at all (a missing Secret or key, an
     /// unreadable PEM block).
     pub problems: Vec<String>,
@@ -108,6 +115,11 @@ pub struct Expiring {
     pub not_after: OffsetDateTime,
     /// Whole days left at `now`.
     pub days_left: i64,
+    /// Its SHA-256 fingerprint.
+    pub fingerprint: crate::fingerprint::Fingerprint,
+    /// A trust store's certificate that issued none of the component leaves present
+    /// (see [`CheckReport::carried`]); always false for a leaf.
+    pub carried: bool,
 }
 
 /// Checks that every component's leaf is trusted by every component's `ca.crt` and by every
@@ -124,6 +136,7 @@ pub fn check(
         pairs: Vec::new(),
         certificates: Vec::new(),
         expiring: Vec::new(),
+        carried: Vec::new(),
         problems: Vec::new(),
         keys: Vec::new(),
     };
@@ -193,18 +206,33 @@ pub fn check(
         }
     }
 
-    for (_, origin, pem) in stores.iter().chain(&leaves) {
+    // A store certificate no leaf present chains to is carried, not needed: its end is
+    // information, never a warning.
+    let needed = |der: &[u8]| {
+        leaves
+            .iter()
+            .any(|(_, _, leaf)| crate::plan::signed_by_der(leaf, der))
+    };
+    let in_stores = stores.iter().map(|s| (s, true));
+    for ((_, origin, pem), is_store) in in_stores.chain(leaves.iter().map(|l| (l, false))) {
+        let ders = pem_blocks::certificates(pem, origin).unwrap_or_default();
         match inspect::inspect_pem(pem, origin, now) {
             Ok(certs) => {
-                for c in certs {
+                for (c, der) in certs.into_iter().zip(&ders) {
                     let entry = Expiring {
                         location: format!("{origin} block {}", c.block),
                         subject: c.subject,
                         not_after: c.not_after,
                         days_left: c.days_left,
+                        fingerprint: c.fingerprint,
+                        carried: is_store && !needed(der),
                     };
                     if entry.not_after < horizon {
-                        report.expiring.push(entry.clone());
+                        if entry.carried {
+                            report.carried.push(entry.clone());
+                        } else {
+                            report.expiring.push(entry.clone());
+                        }
                     }
                     report.certificates.push(entry);
                 }

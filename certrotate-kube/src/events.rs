@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use certrotate_core::plan::{Phase, Summary, WaitReason};
+use certrotate_core::plan::{ObjectRef, Phase, Summary, WaitReason};
 
 use crate::engine::{Event, RunReport};
 use crate::error::Error;
@@ -54,6 +54,10 @@ pub struct Notice {
     pub action: &'static str,
     /// A sentence for a person, at most [`MAX_NOTE_BYTES`].
     pub note: String,
+    /// The Secret the Event is about, when it is not the CA Secret: an install certrotate
+    /// does not manage has no CA Secret, so its Event is about the first component Secret
+    /// found (`envoy-gateway`), where `kubectl describe` shows it.
+    pub regarding: Option<ObjectRef>,
 }
 
 impl Notice {
@@ -63,7 +67,13 @@ impl Notice {
             reason,
             action,
             note: truncate(note),
+            regarding: None,
         }
+    }
+
+    fn about(mut self, secret: Option<&ObjectRef>) -> Self {
+        self.regarding = secret.cloned();
+        self
     }
 }
 
@@ -262,12 +272,17 @@ fn plan_outcome(summary: &Summary) -> Option<Notice> {
             "Renew",
             format!("{summary} (request a CA rotation, or schedule one before the CA expires)"),
         )),
-        Summary::NotManaged { .. } => Some(Notice::new(
-            Warning,
-            "NotManaged",
-            "Install",
-            format!("{summary}; a rotation request adopts them with a new CA"),
-        )),
+        // Loud: the certificates expire with nobody to rotate them. There is no CA Secret
+        // to record it on; the first component Secret is where a person looks.
+        Summary::NotManaged { existing, .. } => Some(
+            Notice::new(
+                Warning,
+                "NotManaged",
+                "Install",
+                format!("{summary}; adopting them (or a rotation request) mints a new CA"),
+            )
+            .about(existing.first()),
+        ),
         // Something changed what it must hold behind certrotate's back (a Helm hook, a
         // person, a restore): worth a look even though the run repaired it.
         Summary::Repaired { .. } => Some(Notice::new(
@@ -361,10 +376,11 @@ mod recorder {
 
     use super::{Notice, REPORTING_CONTROLLER, Severity};
 
-    /// Publishes [`Notice`]s as `events.k8s.io/v1` Events regarding the CA Secret.
+    /// Publishes [`Notice`]s as `events.k8s.io/v1` Events regarding the CA Secret (or
+    /// the Secret a notice names instead, [`Notice::regarding`]).
     ///
     /// Needs `create` and `patch` on `events.k8s.io` `events` in the Secret's namespace
-    /// (a repeated Event is a patch of its series), and `get` on the CA Secret (its UID,
+    /// (a repeated Event is a patch of its series), and `get` on the Secret (its UID,
     /// which `kubectl describe` matches Events by).
     pub struct EventRecorder {
         client: Client,
@@ -400,8 +416,12 @@ mod recorder {
             if notices.is_empty() {
                 return Ok(());
             }
-            let regarding = self.regarding().await?;
+            let ca_secret = self.regarding(&self.ca_secret).await?;
             for notice in notices {
+                let regarding = match &notice.regarding {
+                    Some(other) if *other != self.ca_secret => &self.regarding(other).await?,
+                    Some(_) | None => &ca_secret,
+                };
                 let event = KubeEvent {
                     type_: match notice.severity {
                         Severity::Normal => EventType::Normal,
@@ -412,16 +432,17 @@ mod recorder {
                     action: notice.action.into(),
                     secondary: None,
                 };
-                self.recorder.publish(&event, &regarding).await?;
+                self.recorder.publish(&event, regarding).await?;
             }
             Ok(())
         }
 
-        /// The CA Secret as an Event's `regarding`, with its UID when it exists (`kubectl
-        /// describe` selects Events by it); by name alone before it is created.
-        async fn regarding(&self) -> Result<ObjectReference, kube::Error> {
-            let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ca_secret.namespace);
-            Ok(match api.get_opt(&self.ca_secret.name).await? {
+        /// `secret` (the CA Secret, or the one a [`Notice::regarding`] names) as an Event's
+        /// `regarding`, with its UID when it exists (`kubectl describe` selects Events by
+        /// it); by name alone before it is created.
+        async fn regarding(&self, secret: &ObjectRef) -> Result<ObjectReference, kube::Error> {
+            let api: Api<Secret> = Api::namespaced(self.client.clone(), &secret.namespace);
+            Ok(match api.get_opt(&secret.name).await? {
                 Some(secret) => {
                     let mut reference = secret.object_ref(&());
                     // The Event is about the Secret, not one version of it.
@@ -431,8 +452,8 @@ mod recorder {
                 None => ObjectReference {
                     api_version: Some("v1".into()),
                     kind: Some("Secret".into()),
-                    namespace: Some(self.ca_secret.namespace.clone()),
-                    name: Some(self.ca_secret.name.clone()),
+                    namespace: Some(secret.namespace.clone()),
+                    name: Some(secret.name.clone()),
                     ..ObjectReference::default()
                 },
             })
@@ -656,6 +677,7 @@ mod tests {
             summary: Summary::NotManaged {
                 existing: vec![ObjectRef::new("ns", "envoy")],
                 ca_secret: ObjectRef::new("ns", "ca"),
+                cas: Vec::new(),
             },
         }]);
         let got = notices(&report);
@@ -667,8 +689,10 @@ mod tests {
         assert!(
             got[0]
                 .note
-                .ends_with("a rotation request adopts them with a new CA")
+                .ends_with("adopting them (or a rotation request) mints a new CA")
         );
+        // About the component Secret found: there is no CA Secret to describe.
+        assert_eq!(got[0].regarding, Some(ObjectRef::new("ns", "envoy")));
         // A rerun that finds nothing to do records nothing.
         let quiet = report_with(Summary::Done {
             ca: fingerprint(),

@@ -27,12 +27,15 @@ pub use observed::{
     AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, ProfileObjects,
     WebhookRef, WorkloadRef,
 };
-pub use options::{DEFAULT_CONVERGENCE_INTERVAL, PlanOptions, RotationRequest};
+pub use options::{
+    DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, PlanOptions, RETIRE_BEFORE_EXPIRY,
+    RotationRequest,
+};
 pub use state::*;
 pub use status::{CaRole, Hold, NextRun, Status, rotation_base, status};
 pub use steps::{
-    Next, Note, NoteReason, Restart, RotationPlan, RotationTrigger, SecretAction, SecretChange,
-    SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,
+    ExistingCa, Next, Note, NoteReason, Restart, RetireReason, RotationPlan, RotationTrigger,
+    SecretAction, SecretChange, SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,
 };
 pub use views::{CaView, LeafView, StoreView};
 
@@ -42,6 +45,7 @@ use crate::error::Error;
 use crate::generate::Entropy;
 use crate::profile::Profile;
 use planner::Planner;
+pub(crate) use planner::signed_by_der;
 
 /// Plans the next step of the rotation of `profile`, given what was `observed`.
 ///

@@ -66,7 +66,36 @@ pub struct PlanOptions {
     /// Use a CA Secret that issued none of the profile's leaves. A first install that finds
     /// one refuses it by default: whoever can create Secrets in the namespace could have
     /// put their own CA there before the install, and every leaf would be issued from it.
+    ///
+    /// Not [`Self::adopt`]: this trusts a CA Secret (certificate *and* key) someone put
+    /// there; adoption is for an install with no CA Secret at all (upstream's certgen keeps
+    /// no CA key), and mints a new CA.
     pub trust_existing_ca: bool,
+    /// Adopt an install made without certrotate (component Secrets, no CA Secret: what
+    /// upstream's certgen leaves): mint a CA and rotate to it, staged, carrying the
+    /// existing `ca.crt` until the leaves switched. Idempotent, and a no-op on an install
+    /// certrotate manages: unlike [`Self::overwrite`], it never rotates a managed CA. A
+    /// schedule ([`Self::rotate_ca_before`]) whose window covers the end of the existing
+    /// CA (or of a leaf it issued) adopts too, without it.
+    pub adopt: bool,
+    /// How long after a rotation ended the previous CA (and whatever else the bundles
+    /// carry besides the current CA) is retired from every `ca.crt` and webhook
+    /// `caBundle`, staged (phase `retire`, then one convergence interval). Persisted with
+    /// the rotation when it starts, like the convergence interval; a rotation keeps the
+    /// value it started with, and [`Self::drop_old_ca`] retires at once instead.
+    ///
+    /// The default, [`DEFAULT_RETIRE_AFTER`] (7 days), is long enough for every component
+    /// to have reloaded its new leaf many times over (a rotation ends one convergence
+    /// interval after the leaves changed, and its rollouts finished) and for a pod that
+    /// was down for days (a node lost over a weekend, a change freeze) to come back with
+    /// the new leaf while the old trust is still there. It lands well before the old CA
+    /// nears its end: a schedule rotates at least `rotate_ca_before` (90 days in the
+    /// shipped CronJob) before it, so the old CA is retired with 83 days or more left,
+    /// far outside `check --warn-within` (30 days) and the shipped 14-day alert. Whatever
+    /// the value, retirement is never later than [`RETIRE_BEFORE_EXPIRY`] before the old
+    /// CA's end, nor sooner than one convergence interval after the rotation ended.
+    #[serde(with = "crate::duration_serde")]
+    pub retire_after: Duration,
 }
 
 impl Default for PlanOptions {
@@ -84,6 +113,8 @@ impl Default for PlanOptions {
             rotate_ca_before: None,
             replace_interval: false,
             trust_existing_ca: false,
+            adopt: false,
+            retire_after: DEFAULT_RETIRE_AFTER,
         }
     }
 }
@@ -155,6 +186,18 @@ impl PlanOptions {
         self
     }
 
+    /// With [`Self::adopt`].
+    pub fn with_adopt(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
+    }
+
+    /// With [`Self::retire_after`].
+    pub fn with_retire_after(mut self, after: Duration) -> Self {
+        self.retire_after = after;
+        self
+    }
+
     /// With [`Self::bundle_policy`].
     pub fn with_bundle_policy(mut self, policy: BundlePolicy) -> Self {
         self.bundle_policy = policy;
@@ -164,3 +207,12 @@ impl PlanOptions {
 
 /// The default convergence interval; see [`PlanOptions::convergence_interval`].
 pub const DEFAULT_CONVERGENCE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The default of [`PlanOptions::retire_after`]: 7 days (see there why).
+pub const DEFAULT_RETIRE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The latest a carried CA is retired before its end, whatever
+/// [`PlanOptions::retire_after`] says: 30 days, the default warning window of
+/// `certrotate check` (`--warn-within`), so that a CA nothing needs is gone from the
+/// bundles before any check would warn about it.
+pub const RETIRE_BEFORE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);

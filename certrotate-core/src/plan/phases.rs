@@ -9,10 +9,11 @@
 //! | `prepared` | [`Planner::enter_trust`] (staged) or [`Planner::single_step`]            |
 //! | `trust`    | [`Planner::enter_leaves`], once trust converged                          |
 //! | `leaves`   | [`Planner::after_leaves`]: end, or retire the old CA                     |
+//! | `stable`   | `retire_from_stable`: retire the old CA, asked for or `retire_after` on    |
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
 use super::planner::{
-    Cas, Planner, Renewal, Target, add, carries_expired, interval_of, signed_by, trusts,
+    Cas, Planner, Renewal, Target, add, carries_expired, interval_of, retire_at, signed_by, trusts,
 };
 use std::collections::BTreeMap;
 
@@ -97,6 +98,7 @@ impl Planner<'_> {
                 drop_old_ca: false,
                 rotate_hmac: false,
                 interval: None,
+                retire_after: None,
                 request: None,
             };
             self.write_ca_secret(None, &state, Some(&ca), None, StepReason::FirstInstall);
@@ -113,19 +115,17 @@ impl Planner<'_> {
             };
             return Ok(self.finish(Phase::Stable, Phase::Stable, Next::Done, summary));
         }
-        let adopt = match &self.options.request {
-            Some(RotationRequest::AwayFrom(None) | RotationRequest::Id(_)) => true,
-            Some(RotationRequest::AwayFrom(Some(_))) | None => self.options.overwrite,
-        };
-        if !adopt {
+        let cas = self.existing_cas();
+        let Some(trigger) = self.adoption(&cas)? else {
             // Nothing of the TLS Secrets changes without a CA; a missing HMAC Secret needs
             // no CA and was created at the start of the plan, as certgen does.
             let summary = Summary::NotManaged {
                 existing,
                 ca_secret: self.objects.ca_secret.clone(),
+                cas,
             };
             return Ok(self.finish(Phase::Stable, Phase::Stable, Next::Done, summary));
-        }
+        };
         // Adoption: mint a CA and go through the same phases, bundling each Secret's
         // existing ca.crt; no old key is needed.
         let next = Ca::generate(&self.profile.ca_params(), self.now, self.entropy)?;
@@ -133,8 +133,100 @@ impl Planner<'_> {
         self.write_ca_secret(None, &state, None, Some(&next), StepReason::Adoption);
         let summary = Summary::Adopting {
             next: next.fingerprint(),
+            trigger,
         };
         Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary))
+    }
+
+    /// What adopts an install made without certrotate, if anything: a rotation request
+    /// (or `overwrite`), [`PlanOptions::adopt`], or a schedule whose window covers the end
+    /// of a CA that issued its leaves (`cas`), or of a leaf: with no CA key, nothing else
+    /// could renew them before they expire.
+    fn adoption(&self, cas: &[ExistingCa]) -> Result<Option<RotationTrigger>, Error> {
+        let requested = match &self.options.request {
+            Some(RotationRequest::AwayFrom(None) | RotationRequest::Id(_)) => true,
+            Some(RotationRequest::AwayFrom(Some(_))) | None => false,
+        };
+        if requested {
+            return Ok(Some(RotationTrigger::Request));
+        }
+        if self.options.overwrite {
+            return Ok(Some(RotationTrigger::Overwrite));
+        }
+        if self.options.adopt {
+            return Ok(Some(RotationTrigger::Adopt));
+        }
+        let Some(before) = self.options.rotate_ca_before else {
+            return Ok(None);
+        };
+        let horizon = add(self.now, before)?;
+        if let Some(ca) = cas.first().filter(|ca| ca.not_after < horizon) {
+            return Ok(Some(RotationTrigger::Schedule {
+                ca_not_after: ca.not_after,
+            }));
+        }
+        if self.first_leaf_end().is_some_and(|end| end < horizon) {
+            return Ok(Some(RotationTrigger::CaLimitsLeaves));
+        }
+        Ok(None)
+    }
+
+    /// stable → retire, when the bundles carry a CA besides the current one (the previous
+    /// CA after a rotation, certgen's after an adoption; no current leaf chains to it) and
+    /// either [`PlanOptions::drop_old_ca`] asks for it now or the persisted
+    /// [`RotationState::retire_after`] passed since the last rotation ended (at the latest
+    /// [`RETIRE_BEFORE_EXPIRY`] before the carried CA's end, never sooner than one
+    /// convergence interval after it ended). Called when nothing else is to be done.
+    fn retire_from_stable(
+        &mut self,
+        ca_secret: &ObservedSecret,
+        state: &RotationState,
+        current: &Ca,
+    ) -> Result<Option<RotationPlan>, Error> {
+        let carried = self.carried(current);
+        let asked = self.options.drop_old_ca;
+        if carried.is_empty() {
+            if asked {
+                let note = Note::new(self.objects.ca_secret.clone(), NoteReason::NothingToRetire);
+                self.steps.push(Step::Note(note));
+            }
+            return Ok(None);
+        }
+        let interval = interval_of(self.options, state);
+        let reason = match state.since {
+            // The too-soon guard: leaves of the rotation that just ended (single-step)
+            // may not be loaded everywhere yet.
+            Some(ended) if asked && !self.options.force && add(ended, interval)? > self.now => {
+                let earliest = add(ended, interval)?;
+                let next = Next::WaitUntil {
+                    at: earliest,
+                    reason: WaitReason::TooSoon { ended },
+                };
+                let summary = Summary::TooSoon { ended, earliest };
+                return Ok(Some(self.finish(
+                    Phase::Stable,
+                    Phase::Stable,
+                    next,
+                    summary,
+                )));
+            }
+            _ if asked => RetireReason::Asked,
+            // No rotation ended yet: nothing was carried by certrotate.
+            None => return Ok(None),
+            Some(ended) => {
+                if retire_at(self.options, state, ended, &carried)? > self.now {
+                    return Ok(None);
+                }
+                RetireReason::Scheduled { ended }
+            }
+        };
+        self.retire_bundles(current)?;
+        let summary = Summary::Retire {
+            ca: current.fingerprint(),
+            reason,
+        };
+        self.enter(ca_secret, state, Phase::Retire, summary)
+            .map(Some)
     }
 
     /// stable: start a rotation if the policy says so (and the last one ended at least one
@@ -183,6 +275,10 @@ impl Planner<'_> {
                         Renewal::NotDue => {}
                         Renewal::Due => renew.push((c, StepReason::Renewal)),
                         Renewal::CaLimited => ca_limited += 1,
+                        Renewal::DueCaLimited => {
+                            renew.push((c, StepReason::Renewal));
+                            ca_limited += 1;
+                        }
                     }
                     if s.data
                         .get(KEY_TRUST)
@@ -198,6 +294,13 @@ impl Planner<'_> {
         }
         if let Some(trigger) = trigger {
             return self.start_rotation(ca_secret, state, current, trigger);
+        }
+        if renew.is_empty()
+            && ca_limited == 0
+            && self.webhooks_lacking(current).is_empty()
+            && let Some(plan) = self.retire_from_stable(ca_secret, state, current)?
+        {
+            return Ok(plan);
         }
 
         let mut renewed = 0;
@@ -528,6 +631,17 @@ impl Planner<'_> {
             self.repair_drift(current, cas)?;
             return Ok(self.end_rotation(ca_secret, state, current, Phase::Leaves));
         }
+        self.retire_bundles(current)?;
+        let summary = Summary::Retire {
+            ca: current.fingerprint(),
+            reason: RetireReason::WithRotation,
+        };
+        self.enter(ca_secret, state, Phase::Retire, summary)
+    }
+
+    /// What the retire phase writes: every bundle carries only `current`; start-only
+    /// workloads restart.
+    fn retire_bundles(&mut self, current: &Ca) -> Result<(), Error> {
         let only = current.cert_pem().as_bytes().to_vec();
         for c in &self.profile.components {
             let target = Target {
@@ -538,11 +652,7 @@ impl Planner<'_> {
             self.component(c, &target, StepReason::OldCaDropped)?;
         }
         self.webhooks(|_, _| Ok(only.clone()), StepReason::OldCaDropped)?;
-        self.restarts(StepReason::OldCaDropped, true)?;
-        let summary = Summary::Retire {
-            ca: current.fingerprint(),
-        };
-        self.enter(ca_secret, state, Phase::Retire, summary)
+        self.restarts(StepReason::OldCaDropped, true)
     }
 
     /// retire → stable, once the bundles without the old CA converged.

@@ -40,6 +40,9 @@ pub(super) enum Renewal {
     Due,
     /// Within it, but it already ends when the CA does: only a CA rotation helps.
     CaLimited,
+    /// Within it: re-issued from the current CA, but the new leaf still ends within it,
+    /// when the CA does. Renewing gains a little; only a CA rotation gains the rest.
+    DueCaLimited,
 }
 
 /// What a component Secret should look like after a step.
@@ -94,6 +97,7 @@ impl Planner<'_> {
             drop_old_ca: self.options.drop_old_ca,
             rotate_hmac: self.options.rotate_hmac,
             interval: Some(self.options.convergence_interval),
+            retire_after: Some(self.options.retire_after),
             request: match &self.options.request {
                 Some(RotationRequest::Id(id)) => Some(id.clone()),
                 Some(RotationRequest::AwayFrom(_)) | None => request,
@@ -258,6 +262,53 @@ impl Planner<'_> {
         out
     }
 
+    /// The CAs the leaves of an install made without certrotate chain to ([`Self::anchors`]
+    /// without a current CA), earliest end first.
+    pub(super) fn existing_cas(&self) -> Vec<ExistingCa> {
+        let none = Cas {
+            current: None,
+            next: None,
+        };
+        let mut out: Vec<ExistingCa> = self
+            .anchors(&none)
+            .iter()
+            .filter_map(|pem| {
+                let c = inspect::inspect_pem(pem, &Origin::default(), self.now).ok()?;
+                let c = c.into_iter().next()?;
+                Some(ExistingCa {
+                    fingerprint: c.fingerprint,
+                    subject: c.subject,
+                    not_after: c.not_after,
+                })
+            })
+            .collect();
+        out.sort_by_key(|c| c.not_after);
+        out
+    }
+
+    /// When the first of the component leaves present ends, if any can be read.
+    pub(super) fn first_leaf_end(&self) -> Option<OffsetDateTime> {
+        self.objects
+            .components
+            .iter()
+            .filter_map(|r| self.observed.secrets.get(r)?.data.get(KEY_TLS_CRT))
+            .filter_map(|crt| {
+                let c = inspect::inspect_pem(crt, &Origin::default(), self.now).ok()?;
+                Some(c.first()?.not_after)
+            })
+            .min()
+    }
+
+    /// The certificates the trust stores carry besides `current` ([`carried`]).
+    pub(super) fn carried(&self, current: &Ca) -> Vec<(Fingerprint, OffsetDateTime)> {
+        carried(
+            &self.objects,
+            self.observed,
+            &current.fingerprint(),
+            self.now,
+        )
+    }
+
     /// `old` with each of `anchors` it lacks put before it, so that the bundling rule
     /// carries them first: a store that lost the CA of the leaves peers present (a
     /// `caBundle` re-created empty, a `ca.crt` replaced) gets it back with the step that
@@ -311,6 +362,10 @@ impl Planner<'_> {
         }
         if not_after >= ca.not_after() - time::Duration::seconds(1) {
             return Ok(Renewal::CaLimited);
+        }
+        // A new leaf ends when the CA does at the latest: within the window too.
+        if ca.not_after() < add(self.now, before)? {
+            return Ok(Renewal::DueCaLimited);
         }
         Ok(Renewal::Due)
     }
@@ -734,6 +789,61 @@ pub(super) fn convergence_wait(
     Ok(None)
 }
 
+/// The certificates every `ca.crt` and webhook `caBundle` carries besides the CA of
+/// `keep` (an old CA kept after a rotation, certgen's CA after an adoption), each once,
+/// with its end: what a retirement drops.
+pub(super) fn carried(
+    objects: &ProfileObjects,
+    observed: &Observed,
+    keep: &Fingerprint,
+    now: OffsetDateTime,
+) -> Vec<(Fingerprint, OffsetDateTime)> {
+    let origin = Origin::default();
+    let stores = objects
+        .components
+        .iter()
+        .filter_map(|r| observed.secrets.get(r)?.data.get(KEY_TRUST))
+        .chain(
+            objects
+                .webhooks
+                .iter()
+                .filter_map(|w| observed.webhooks.get(w))
+                .flat_map(|w| w.ca_bundles.iter()),
+        );
+    let mut out: Vec<(Fingerprint, OffsetDateTime)> = Vec::new();
+    for bundle in stores {
+        for c in inspect::inspect_pem(bundle, &origin, now).unwrap_or_default() {
+            if c.fingerprint != *keep && !out.iter().any(|(f, _)| *f == c.fingerprint) {
+                out.push((c.fingerprint, c.not_after));
+            }
+        }
+    }
+    out
+}
+
+/// When the CAs `carried` besides the current one are retired after the rotation of
+/// `state` ended at `ended`: its persisted `retire_after` (the options' for a state
+/// written before it was persisted) after that, at the latest [`RETIRE_BEFORE_EXPIRY`]
+/// before the first of them ends, never sooner than one convergence interval after it
+/// ended. The planner retires then; `status` says when.
+pub(super) fn retire_at(
+    options: &PlanOptions,
+    state: &RotationState,
+    ended: OffsetDateTime,
+    carried: &[(Fingerprint, OffsetDateTime)],
+) -> Result<OffsetDateTime, Error> {
+    let after = state.retire_after.unwrap_or(options.retire_after);
+    // A retire-after too long to add is "not before the CA nears its end".
+    let by_age = add(ended, after).ok();
+    let end = carried.iter().map(|(_, end)| *end).min().unwrap_or(ended);
+    let latest = time::Duration::try_from(RETIRE_BEFORE_EXPIRY)
+        .ok()
+        .and_then(|d| end.checked_sub(d))
+        .unwrap_or(end);
+    let at = by_age.map_or(latest, |a| a.min(latest));
+    Ok(at.max(add(ended, interval_of(options, state))?))
+}
+
 /// Whether the PEM `bundle` carries a certificate that expired before `now` (a previous CA
 /// at the end of its life): it trusts nothing any more and only makes `check` fail.
 pub(super) fn carries_expired(bundle: &[u8], now: OffsetDateTime) -> bool {
@@ -758,8 +868,9 @@ pub(crate) fn holds(bundle: &[u8], fingerprint: &Fingerprint) -> bool {
 }
 
 /// Whether the first certificate of the PEM `crt` carries a signature of the key of the
-/// certificate `issuer` (DER).
-fn signed_by_der(crt: &[u8], issuer: &[u8]) -> bool {
+/// certificate `issuer` (DER): whether `issuer` issued it (whatever the validity of
+/// either). The planner's adoption anchors and `check`'s carried CAs both ask this.
+pub(crate) fn signed_by_der(crt: &[u8], issuer: &[u8]) -> bool {
     let Ok(ders) = pem_blocks::certificates(crt, &Origin::default()) else {
         return false;
     };

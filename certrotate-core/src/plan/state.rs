@@ -39,6 +39,13 @@ pub const ANNOTATION_ROTATE_HMAC: &str = "certrotate.io/rotate-hmac";
 /// Annotation on the CA Secret: the convergence interval of the rotation in progress (or
 /// the last one), which every wait of it uses.
 pub const ANNOTATION_INTERVAL: &str = "certrotate.io/convergence-interval";
+/// Annotation on the CA Secret: how long after the rotation in progress (or the last one)
+/// ended the CAs the bundles carry besides the current one are retired
+/// ([`PlanOptions::retire_after`]). Absent in states written before it existed: then the
+/// run's option applies. An older certrotate ignores it, and keeps the old CA as it did.
+///
+/// [`PlanOptions::retire_after`]: super::PlanOptions::retire_after
+pub const ANNOTATION_RETIRE_AFTER: &str = "certrotate.io/retire-after";
 /// Annotation on the CA Secret: the id of the last [`RotationRequest::Id`] that started a
 /// rotation.
 ///
@@ -349,6 +356,10 @@ pub struct RotationState {
     /// The convergence interval the rotation in progress (or the last one) runs with.
     #[serde(with = "crate::duration_serde::option")]
     pub interval: Option<Duration>,
+    /// How long after the rotation ended its carried CAs are retired
+    /// ([`ANNOTATION_RETIRE_AFTER`]).
+    #[serde(with = "crate::duration_serde::option")]
+    pub retire_after: Option<Duration>,
     /// The id of the last request that started a rotation.
     pub request: Option<String>,
 }
@@ -426,6 +437,12 @@ impl RotationState {
                 .get(ANNOTATION_INTERVAL)
                 .map(|v| crate::parse_duration(v).map_err(|_| unparsable(ANNOTATION_INTERVAL, v)))
                 .transpose()?,
+            retire_after: a
+                .get(ANNOTATION_RETIRE_AFTER)
+                .map(|v| {
+                    crate::parse_duration(v).map_err(|_| unparsable(ANNOTATION_RETIRE_AFTER, v))
+                })
+                .transpose()?,
             request: a.get(ANNOTATION_REQUEST).filter(|v| !v.is_empty()).cloned(),
         };
         if matches!(phase, Phase::Prepared | Phase::Trust) && state.next.is_none() {
@@ -460,6 +477,11 @@ impl RotationState {
             (
                 ANNOTATION_INTERVAL.into(),
                 self.interval
+                    .map(|d| humantime::format_duration(d).to_string()),
+            ),
+            (
+                ANNOTATION_RETIRE_AFTER.into(),
+                self.retire_after
                     .map(|d| humantime::format_duration(d).to_string()),
             ),
             (ANNOTATION_REQUEST.into(), self.request.clone()),

@@ -92,6 +92,13 @@ pub enum NextRun {
     CreateMissing,
     /// Stable and complete: nothing (leaves are renewed by a renewal run).
     UpToDate,
+    /// Stable, and the trust stores carry a CA besides the current one (the previous CA
+    /// after a rotation): retired from them, staged, at `at` (now, or a later run's).
+    Retire {
+        /// When the retirement starts (`retire_after` after the last rotation ended).
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
     /// Stable, with trust stores that lost the current CA ([`Status::holds`]): restore it.
     Repair,
     /// Phase trust, with trust stores that lost the next CA ([`Status::holds`]): restore
@@ -169,7 +176,24 @@ pub fn status(
     let (next_run, next) = match to {
         None if !missing.is_empty() => (NextRun::CreateMissing, Next::Continue),
         None if !holds.is_empty() => (NextRun::Repair, Next::Continue),
-        None => (NextRun::UpToDate, Next::Done),
+        None => {
+            let carried = match state.current {
+                Some(current) => super::planner::carried(&objects, observed, &current, now),
+                None => Vec::new(),
+            };
+            match state.since {
+                Some(ended) if !carried.is_empty() => {
+                    let at = super::planner::retire_at(options, &state, ended, &carried)?;
+                    let next = if at <= now {
+                        Next::Continue
+                    } else {
+                        Next::Done
+                    };
+                    (NextRun::Retire { at }, next)
+                }
+                Some(_) | None => (NextRun::UpToDate, Next::Done),
+            }
+        }
         Some(to) => {
             let wait = match state.phase {
                 Phase::Prepared => None,

@@ -86,6 +86,9 @@ pub enum RotationTrigger {
     /// A requested rotation away from a current CA that cannot be used (weak, not a CA,
     /// expired, its key missing or not its own).
     Recovery,
+    /// [`PlanOptions::adopt`](super::PlanOptions::adopt): an install made without
+    /// certrotate is adopted on purpose.
+    Adopt,
 }
 
 impl fmt::Display for RotationTrigger {
@@ -102,6 +105,7 @@ impl fmt::Display for RotationTrigger {
             }
             Self::CaLimitsLeaves => f.write_str("scheduled: the CA limits the leaves"),
             Self::Recovery => f.write_str("recovering from an unusable CA"),
+            Self::Adopt => f.write_str("adoption asked for"),
         }
     }
 }
@@ -284,6 +288,9 @@ pub enum NoteReason {
     AlreadyRestarted,
     /// The leaf expires within the renewal window.
     WithinRenewalWindow,
+    /// Retiring the old CA was asked for, but the bundles carry no CA besides the current
+    /// one: nothing to retire.
+    NothingToRetire,
 }
 
 impl fmt::Display for NoteReason {
@@ -293,6 +300,7 @@ impl fmt::Display for NoteReason {
             Self::NotHeldByStore => "not held by this store",
             Self::AlreadyRestarted => "already restarted for this state",
             Self::WithinRenewalWindow => "leaf within the renewal window",
+            Self::NothingToRetire => "the bundles carry only the current CA: nothing to retire",
         })
     }
 }
@@ -392,11 +400,16 @@ pub enum Summary {
         existing: Vec<ObjectRef>,
         /// The CA Secret that is missing.
         ca_secret: ObjectRef,
+        /// The CAs that issued the leaves found (certgen's), earliest end first: what
+        /// expires with nobody to rotate it.
+        cas: Vec<ExistingCa>,
     },
     /// An adoption started: the next CA is persisted.
     Adopting {
         /// The next CA.
         next: Fingerprint,
+        /// What started it: a request, [`RotationTrigger::Adopt`], or the schedule.
+        trigger: RotationTrigger,
     },
     /// A rotation was asked for, but the last one ended less than one convergence interval
     /// ago.
@@ -476,6 +489,8 @@ pub enum Summary {
     Retire {
         /// The current CA.
         ca: Fingerprint,
+        /// Why the other CAs leave the bundles now.
+        reason: RetireReason,
     },
     /// The rotation ended.
     Done {
@@ -495,6 +510,7 @@ impl fmt::Display for Summary {
             Self::NotManaged {
                 existing,
                 ca_secret,
+                cas,
             } => {
                 let names: Vec<String> = existing.iter().map(ToString::to_string).collect();
                 write!(
@@ -502,9 +518,22 @@ impl fmt::Display for Summary {
                     "not managed yet: {} exist but the CA Secret {ca_secret} does not (no CA \
                      key); no TLS Secret changed",
                     names.join(", ")
+                )?;
+                for ca in cas {
+                    write!(f, "; {ca}")?;
+                }
+                if !cas.is_empty() {
+                    f.write_str(" and nothing rotates it")?;
+                }
+                Ok(())
+            }
+            Self::Adopting { next, trigger } => {
+                write!(
+                    f,
+                    "adopting ({trigger}): next CA {} persisted",
+                    next.short()
                 )
             }
-            Self::Adopting { next } => write!(f, "adopting: next CA {} persisted", next.short()),
             Self::TooSoon { ended, earliest } => write!(
                 f,
                 "too soon to rotate: the last rotation ended at {}, a new one may start at {} \
@@ -525,8 +554,8 @@ impl fmt::Display for Summary {
                 ca_not_after,
             } => write!(
                 f,
-                "the CA expires at {}: rotate it ({limited} leaves already end then; \
-                 {renewed} renewed)",
+                "the CA expires at {}: rotate it ({limited} leaves cannot outlive it; \
+                 {renewed} renewed up to it)",
                 crate::rfc3339(*ca_not_after)
             ),
             Self::Renewed { count, ca } => {
@@ -566,7 +595,9 @@ impl fmt::Display for Summary {
             Self::Leaves { ca } => {
                 write!(f, "leaves: every leaf now issued by CA {}", ca.short())
             }
-            Self::Retire { ca } => write!(f, "retire: bundles carry only CA {}", ca.short()),
+            Self::Retire { ca, reason } => {
+                write!(f, "retire ({reason}): bundles carry only CA {}", ca.short())
+            }
             Self::Done {
                 ca,
                 retired,
@@ -578,6 +609,64 @@ impl fmt::Display for Summary {
                 }
                 (false, Strategy::Staged) => write!(f, "done: CA {} is current", ca.short()),
             },
+        }
+    }
+}
+
+/// A CA an install made without certrotate relies on: one that issued its leaves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ExistingCa {
+    /// Its SHA-256 fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Its subject, as read (RFC 4514).
+    pub subject: String,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+impl fmt::Display for ExistingCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "their CA {} ({}) expires at {}",
+            self.subject,
+            self.fingerprint.short(),
+            crate::rfc3339(self.not_after)
+        )
+    }
+}
+
+/// Why a retirement drops the CAs the bundles carry besides the current one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RetireReason {
+    /// The rotation was started with `drop_old_ca` (a leaked key): right after its leaves
+    /// converged.
+    WithRotation,
+    /// [`PlanOptions::drop_old_ca`](super::PlanOptions::drop_old_ca) on a stable install:
+    /// now.
+    Asked,
+    /// [`PlanOptions::retire_after`](super::PlanOptions::retire_after) passed since the
+    /// last rotation ended (or the carried CA nears its end).
+    Scheduled {
+        /// When the last rotation ended.
+        #[serde(with = "time::serde::rfc3339")]
+        ended: OffsetDateTime,
+    },
+}
+
+impl fmt::Display for RetireReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WithRotation => f.write_str("with the rotation"),
+            Self::Asked => f.write_str("asked for"),
+            Self::Scheduled { ended } => write!(
+                f,
+                "scheduled: no leaf needs the old CA since the rotation ended at {}",
+                crate::rfc3339(*ended)
+            ),
         }
     }
 }

@@ -21,6 +21,7 @@ use certrotate_kube::{
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+pub mod alarms;
 pub mod carried;
 pub mod drift;
 pub mod trust_gate;
@@ -1344,6 +1345,48 @@ macro_rules! contract_suite {
                     return;
                 }
                 contract::drift::random_drift_never_wedges(|| $make, 24).await;
+            }
+            #[tokio::test]
+            async fn a_certgen_install_is_adopted_on_purpose() {
+                if !$run {
+                    return;
+                }
+                contract::alarms::a_certgen_install_is_adopted_on_purpose($make).await;
+            }
+            #[tokio::test]
+            async fn a_schedule_adopts_a_certgen_ca_within_its_window() {
+                if !$run {
+                    return;
+                }
+                contract::alarms::a_schedule_adopts_a_certgen_ca_within_its_window($make).await;
+            }
+            #[tokio::test]
+            async fn the_previous_ca_is_retired_after_retire_after() {
+                if !$run {
+                    return;
+                }
+                contract::alarms::the_previous_ca_is_retired_after_retire_after($make).await;
+            }
+            #[tokio::test]
+            async fn a_carried_ca_near_its_end_is_retired_early() {
+                if !$run {
+                    return;
+                }
+                contract::alarms::a_carried_ca_near_its_end_is_retired_early($make).await;
+            }
+            #[tokio::test]
+            async fn drop_old_ca_on_a_stable_install_retires_now() {
+                if !$run {
+                    return;
+                }
+                contract::alarms::drop_old_ca_on_a_stable_install_retires_now($make).await;
+            }
+            #[tokio::test]
+            async fn a_renewal_the_ca_caps_says_so_at_once() {
+                if !$run {
+                    return;
+                }
+                contract::alarms::a_renewal_the_ca_caps_says_so_at_once($make).await;
             }
         }
     };
