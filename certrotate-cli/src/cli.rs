@@ -20,7 +20,9 @@ EXIT STATUS:
   4  check: a certificate expires within --warn-within
   5  rotate, renew: leaves are due for renewal but the CA expires first, and no rotation
      policy (--rotate-ca-before) allows rotating it: rotate the CA
-  6  the run did not finish within --timeout (the message says what it was doing)";
+  6  a time limit ran out: the run did not finish within --timeout (the message says what
+     it was doing), or a phase waited longer than --convergence-timeout for its
+     --endpoint servers (the message names each lagging one; the phase stays)";
 
 /// Rotate the TLS certificates of a Kubernetes control plane without a single failed mTLS
 /// handshake: trust first, then leaves, resumable after any crash.
@@ -398,6 +400,12 @@ pub struct RotateArgs {
     /// unless --strategy single-step or --allow-short-interval.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub convergence_interval: Option<Duration>,
+    /// With --endpoint: how long a phase may wait, from its start (the persisted
+    /// phase-since, so one-step-a-run Jobs see it too), for every endpoint to show what
+    /// it wrote. Past it the run exits 6 naming each lagging endpoint and what it still
+    /// shows; the phase stays where it is (it never advances without evidence).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "endpoints")]
+    pub convergence_timeout: Option<Duration>,
     /// Accept a convergence interval under 2m with --kube: you know your kubelets sync
     /// Secrets faster (test and CI clusters).
     #[arg(long)]

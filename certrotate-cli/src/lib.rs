@@ -197,6 +197,14 @@ fn exit_status(e: &anyhow::Error) -> u8 {
             matches!(
                 c.downcast_ref::<certrotate_kube::Error>(),
                 Some(certrotate_kube::Error::Timeout { .. })
+            ) || matches!(
+                c.downcast_ref::<certrotate_core::Error>(),
+                Some(certrotate_core::Error::ConvergenceTimeout { .. })
+            ) || matches!(
+                c.downcast_ref::<certrotate_kube::Error>(),
+                Some(certrotate_kube::Error::Plan(
+                    certrotate_core::Error::ConvergenceTimeout { .. }
+                ))
             )
         })
     {
@@ -422,9 +430,10 @@ async fn run_command(
                     p.leaf.validity = v;
                 }
             })?;
-            // Checked against the profile; the rotation does not gate on them yet.
-            endpoints(&profile, &args.endpoints)?;
+            // Probed while a phase converges: the phase also waits for their evidence.
+            let probed = endpoints(&profile, &args.endpoints)?;
             let mut options = PlanOptions::default();
+            options.convergence_timeout = args.convergence_timeout;
             // `--overwrite` is a request resolved against the store when the run starts.
             let request_rotation = args.overwrite;
             options.rotate_ca_before = args.rotate_ca_before;
@@ -479,7 +488,7 @@ async fn run_command(
                     options.request = Some(RotationRequest::AwayFrom(base));
                 }
                 let events = client.filter(|_| args.dry_run.is_none()).map(|c| recorder(c, &profile));
-                rotate(store, profile, options, mode, args.dry_run, format, events, &target, facts).await
+                rotate(store, profile, options, mode, args.dry_run, format, events, &target, facts, probed).await
             })
         }
         Command::Renew(args) => {
@@ -489,7 +498,7 @@ async fn run_command(
             with_store!(&args.target, false, tidy = true, store, client, place => {
                 let target = target::Target::new(place, &profile.namespace);
                 let events = client.map(|c| recorder(c, &profile));
-                rotate(store, profile, options, RunMode::Once, None, format, events, &target, facts).await
+                rotate(store, profile, options, RunMode::Once, None, format, events, &target, facts, Vec::new()).await
             })
         }
         Command::Status(args) => {

@@ -569,6 +569,10 @@ pub(crate) fn describe_next(next: &Next) -> String {
             let hint = match reason {
                 WaitReason::TooSoon { .. } => "; run again then, --force now, or use --wait",
                 WaitReason::Converging { .. } => "; run again then, or use --wait",
+                WaitReason::Evidence { .. } => {
+                    "; `check --endpoint …` shows what each server shows; run again then, or \
+                     use --wait (--convergence-timeout bounds it)"
+                }
             };
             format!("the next step may run at {} ({reason}){hint}", when(*at))
         }

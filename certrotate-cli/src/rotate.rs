@@ -78,6 +78,7 @@ pub(crate) async fn rotate<S: Store>(
     events: Option<EventRecorder>,
     target: &Target,
     facts: &std::sync::Mutex<crate::metrics::RunFacts>,
+    endpoints: Vec<certrotate_core::evidence::Endpoint>,
 ) -> Result<ExitCode> {
     if dry_run == Some(cli::DryRun::Client) {
         let plans = dry_run::whole_run(&store, &profile, &options, mode, SystemClock.now()).await?;
@@ -85,7 +86,9 @@ pub(crate) async fn rotate<S: Store>(
         return Ok(ExitCode::SUCCESS);
     }
     activity::doing("reading the profile's objects and planning");
-    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
+    let mut rotator = Rotator::new(store, profile, options)
+        .with_clock(ProgressClock::new())
+        .with_endpoints(endpoints, certrotate_kube::probe::ProbeLimits::default());
     // Events are published as the run goes (a `--wait` rotation takes many minutes, and a
     // run that fails keeps what it did before), by a task of their own.
     let mut publisher = None;
@@ -296,7 +299,8 @@ pub fn waiting_for(next: &Next) -> (String, String) {
     match next {
         Next::WaitUntil { reason, .. } => {
             let phase = match reason {
-                certrotate_core::plan::WaitReason::Converging { phase } => phase.to_string(),
+                certrotate_core::plan::WaitReason::Converging { phase }
+                | certrotate_core::plan::WaitReason::Evidence { phase, .. } => phase.to_string(),
                 certrotate_core::plan::WaitReason::TooSoon { .. } => "stable".to_owned(),
             };
             (phase, reason.to_string())

@@ -139,3 +139,41 @@ fn check_and_status_show_what_each_endpoint_trusts_and_serves() {
     assert_eq!(e[0]["serves_leaf_of"]["role"], "current");
     assert_eq!(e[1]["error"]["kind"], "connect");
 }
+
+/// A rotation gated on evidence: an endpoint that shows nothing (a closed port) holds the
+/// phase at `trust`, never advancing without evidence; past `--convergence-timeout` the run
+/// exits 6 naming the endpoint, and the phase stays. Without `--endpoint` the timeout is a
+/// usage error.
+#[test]
+fn a_lagging_endpoint_holds_the_phase_and_the_timeout_exits_6() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let r = run(&["rotate", "--dir", dir, "--convergence-timeout", "1h"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--endpoint"), "{}", r.stderr);
+
+    assert_eq!(run(&["rotate", "--dir", dir]).code, 0);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let endpoint = format!("envoy-gateway={closed}");
+    let r = run(&[
+        "rotate",
+        "--dir",
+        dir,
+        "--overwrite",
+        "--wait",
+        "--convergence-interval",
+        "0s",
+        "--convergence-timeout",
+        "0s",
+        "--endpoint",
+        &endpoint,
+    ]);
+    assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("convergence timeout"), "{}", r.stderr);
+    assert!(r.stderr.contains(&closed), "{}", r.stderr);
+    let status = run(&["status", "--dir", dir]).stdout;
+    assert!(status.contains("phase:    trust"), "{status}");
+}

@@ -171,6 +171,26 @@ pub enum Error {
         /// Its CA.
         ca: crate::Fingerprint,
     },
+    /// A phase waited longer than its convergence timeout for the servers to show the
+    /// trust or the leaves it wrote; it stays where it is (it never advances without
+    /// evidence).
+    #[error(
+        "phase {phase} has waited {} since it began, longer than the convergence timeout, and \
+         {} endpoint(s) still lag: {}; the phase stays where it is",
+        humantime::format_duration(*waited),
+        lagging.len(),
+        lagging.join("; ")
+    )]
+    ConvergenceTimeout {
+        /// The CA Secret holding the state.
+        secret: ObjectRef,
+        /// The phase.
+        phase: crate::plan::Phase,
+        /// How long it has waited.
+        waited: std::time::Duration,
+        /// Each lagging endpoint and what it still shows.
+        lagging: Vec<String>,
+    },
     /// A time computation went out of range.
     #[error(
         "time out of range: {} + {}",
@@ -190,9 +210,9 @@ impl Error {
     /// inconsistent rotation state). Errors about PEM inputs name their input in `origin`.
     pub fn object(&self) -> Option<AnyRef> {
         match self {
-            Self::InvalidRotationState { secret, .. } | Self::UnprovenCaSecret { secret, .. } => {
-                Some(AnyRef::Secret(secret.clone()))
-            }
+            Self::InvalidRotationState { secret, .. }
+            | Self::UnprovenCaSecret { secret, .. }
+            | Self::ConvergenceTimeout { secret, .. } => Some(AnyRef::Secret(secret.clone())),
             Self::GenerateKey { .. }
             | Self::SignCertificate { .. }
             | Self::InvalidParameter { .. }

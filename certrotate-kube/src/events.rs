@@ -192,6 +192,9 @@ fn notice(event: &Event, action: &'static str) -> Option<Notice> {
         Event::Waiting { until, reason } => {
             let reason_word = match reason {
                 WaitReason::Converging { .. } => "WaitingForConvergence",
+                // Probed servers do not show what the phase wrote yet (a Warning would cry
+                // wolf: most catch up within seconds; a timeout is the run's error).
+                WaitReason::Evidence { .. } => "WaitingForEvidence",
                 // A rotation asked for too soon after the last one: refused until `until`.
                 WaitReason::TooSoon { .. } => "RotationTooSoon",
             };

@@ -529,3 +529,120 @@ async fn concurrency_is_bounded_and_order_kept() {
     let order: Vec<&Endpoint> = p.iter().map(|(e, _)| e).collect();
     assert_eq!(order, endpoints.iter().collect::<Vec<_>>());
 }
+
+/// Issue 24: a staged rotation gated on evidence, with a server that loads its files only
+/// at start (a `subPath` pod). Past the convergence interval the rotation still holds at
+/// `trust` (the server does not list the next CA) and, past the convergence timeout,
+/// fails naming it while the phase stays; restarted, the server lists it and the leaves
+/// change. In `leaves` it holds again until the server presents the new CA's leaf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
+    use certrotate_core::plan::{Next, Phase, WaitReason};
+    use certrotate_core::{PlanOptions, Profile};
+    use certrotate_kube::{ManualClock, MemoryStore, Rotator, RunMode, SecretStore};
+
+    const NS: &str = "envoy-gateway-system";
+    let t0 = datetime!(2026-06-01 0:00 UTC);
+    let hour = Duration::from_secs(3600);
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(t0));
+    let profile = Profile::envoy_gateway(NS);
+    Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+        .with_clock(clock.clone())
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    // The controller's Secret, as a pod mounting it would see it now.
+    let dir = tempfile::tempdir().unwrap();
+    let mount = || async {
+        let s = store
+            .read_secret(&ObjectRef::new(NS, "envoy-gateway"))
+            .await
+            .unwrap()
+            .unwrap();
+        for key in ["tls.crt", "tls.key", "ca.crt"] {
+            std::fs::write(dir.path().join(key), &s.data[key]).unwrap();
+        }
+    };
+    mount().await;
+    let server = RustlsServer::start(dir.path(), true).await;
+    let endpoint = Endpoint::for_component(&profile, "envoy-gateway", &server.addr).unwrap();
+    let mut options = PlanOptions::default();
+    options.overwrite = true;
+    options.convergence_interval = hour;
+    options.convergence_timeout = Some(6 * hour);
+    let rotator = || {
+        Rotator::new(store.clone(), profile.clone(), options.clone())
+            .with_clock(clock.clone())
+            .with_endpoints(vec![endpoint.clone()], limits())
+    };
+    // To `trust`: every ca.crt now [next, current].
+    let mut report = rotator().run(RunMode::Once).await.unwrap();
+    while report.phase != Phase::Trust {
+        report = rotator().run(RunMode::Once).await.unwrap();
+    }
+    // The interval passes; the server, never reloaded, still lists the current CA only.
+    clock.advance(2 * hour);
+    let report = rotator().run(RunMode::Once).await.unwrap();
+    assert_eq!(report.phase, Phase::Trust, "{:?}", report.summary);
+    assert!(
+        matches!(
+            report.next,
+            Next::WaitUntil {
+                reason: WaitReason::Evidence {
+                    phase: Phase::Trust,
+                    lagging: 1
+                },
+                ..
+            }
+        ),
+        "{:?}",
+        report.next
+    );
+    // Past the convergence timeout: an error naming the endpoint; the phase stays.
+    clock.advance(5 * hour);
+    let err = rotator().run(RunMode::Once).await.unwrap_err().to_string();
+    assert!(err.contains("convergence timeout"), "{err}");
+    assert!(err.contains(&server.addr), "{err}");
+    // Restarted with the files as they are now, it lists the next CA: the leaves change.
+    drop(server);
+    mount().await;
+    let server = RustlsServer::start(dir.path(), true).await;
+    let endpoint = Endpoint::for_component(&profile, "envoy-gateway", &server.addr).unwrap();
+    let rotator = || {
+        Rotator::new(store.clone(), profile.clone(), options.clone())
+            .with_clock(clock.clone())
+            .with_endpoints(vec![endpoint.clone()], limits())
+    };
+    let report = rotator().run(RunMode::Once).await.unwrap();
+    assert_eq!(report.phase, Phase::Leaves, "{:?}", report.summary);
+    // In `leaves` the server still presents the old CA's leaf: held after the interval.
+    clock.advance(2 * hour);
+    let report = rotator().run(RunMode::Once).await.unwrap();
+    assert!(
+        matches!(
+            report.next,
+            Next::WaitUntil {
+                reason: WaitReason::Evidence {
+                    phase: Phase::Leaves,
+                    lagging: 1
+                },
+                ..
+            }
+        ),
+        "{:?}",
+        report.next
+    );
+    drop(server);
+    mount().await;
+    let server = RustlsServer::start(dir.path(), true).await;
+    let endpoint = Endpoint::for_component(&profile, "envoy-gateway", &server.addr).unwrap();
+    let report = Rotator::new(store.clone(), profile.clone(), options.clone())
+        .with_clock(clock.clone())
+        .with_endpoints(vec![endpoint], limits())
+        .run(RunMode::Once)
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Phase::Stable, "{:?}", report.summary);
+    drop(server);
+}

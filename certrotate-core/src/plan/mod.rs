@@ -24,8 +24,8 @@ mod steps;
 mod views;
 
 pub use observed::{
-    AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, ProfileObjects,
-    WebhookRef, WorkloadRef,
+    AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, Probed,
+    ProfileObjects, WebhookRef, WorkloadRef,
 };
 pub use options::{
     DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, PlanOptions, RETIRE_BEFORE_EXPIRY,

@@ -225,7 +225,19 @@ pub struct Observed {
     /// and no webhook configurations). They are absent from the maps too; the plan says
     /// "not held by this store" instead of "absent" for them.
     pub unavailable: BTreeSet<AnyRef>,
+    /// What the TLS servers of the components showed a probe, in the order probed;
+    /// `None` where no endpoint is known. A phase that waits for convergence also waits
+    /// for this evidence: in `trust`, until every server that verifies clients lists the
+    /// next CA; in `leaves`, until every server presents a leaf of the new CA. A failed
+    /// probe is evidence of nothing: the phase waits.
+    pub evidence: Option<Vec<Probed>>,
 }
+
+/// One probed endpoint and what it showed (or why it showed nothing).
+pub type Probed = (
+    crate::evidence::Endpoint,
+    Result<crate::evidence::Evidence, crate::evidence::ProbeFailure>,
+);
 
 /// The objects a profile touches, i.e. what the engine must observe.
 #[derive(Clone, Debug, PartialEq, Eq)]

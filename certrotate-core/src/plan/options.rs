@@ -96,6 +96,11 @@ pub struct PlanOptions {
     /// CA's end, nor sooner than one convergence interval after the rotation ended.
     #[serde(with = "crate::duration_serde")]
     pub retire_after: Duration,
+    /// Where servers are probed ([`Observed::evidence`](super::Observed::evidence)): how
+    /// long a phase may wait, from its start, for every endpoint to show what it wrote.
+    /// Past it the plan fails with [`Error::ConvergenceTimeout`](crate::Error::ConvergenceTimeout)
+    /// and the phase stays where it is. `None`: wait as long as it takes.
+    pub convergence_timeout: Option<Duration>,
 }
 
 impl Default for PlanOptions {
@@ -115,6 +120,7 @@ impl Default for PlanOptions {
             trust_existing_ca: false,
             adopt: false,
             retire_after: DEFAULT_RETIRE_AFTER,
+            convergence_timeout: None,
         }
     }
 }

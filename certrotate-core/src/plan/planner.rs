@@ -786,7 +786,70 @@ pub(super) fn convergence_wait(
     if !rolling.is_empty() {
         return Ok(Some(Next::WaitForRollout { workloads: rolling }));
     }
+    // The interval is the minimum wait, for what no probe can see; where servers were
+    // probed, the phase also waits for their evidence (never advancing without it).
+    let lagging = lagging_endpoints(objects, observed, state, now);
+    if !lagging.is_empty() {
+        if let Some(limit) = options.convergence_timeout
+            && add(since, limit)? <= now
+        {
+            return Err(Error::ConvergenceTimeout {
+                secret: objects.ca_secret.clone(),
+                phase: state.phase,
+                waited: (now - since).try_into().unwrap_or_default(),
+                lagging: lagging.iter().map(ToString::to_string).collect(),
+            });
+        }
+        return Ok(Some(Next::WaitUntil {
+            at: add(now, EVIDENCE_RECHECK)?,
+            reason: WaitReason::Evidence {
+                phase: state.phase,
+                lagging: lagging.len(),
+            },
+        }));
+    }
     Ok(None)
+}
+
+/// How soon servers that lag are probed again.
+pub(crate) const EVIDENCE_RECHECK: Duration = Duration::from_secs(10);
+
+/// The probed endpoints that do not show yet what the persisted phase wrote: in `trust`,
+/// those that verify clients without listing the next CA (`next-ca.crt`'s subject); in
+/// `leaves`, those whose leaf the new CA (`ca.crt`, promoted) does not verify. A failed
+/// probe lags. Empty where nothing was probed, in other phases, or when the CA Secret
+/// lacks the certificate to compare with (the planner names that problem itself).
+pub(crate) fn lagging_endpoints(
+    objects: &ProfileObjects,
+    observed: &Observed,
+    state: &RotationState,
+    now: OffsetDateTime,
+) -> Vec<crate::evidence::Lagging> {
+    let Some(probed) = observed.evidence.as_deref().filter(|p| !p.is_empty()) else {
+        return Vec::new();
+    };
+    let Some(ca) = observed.secrets.get(&objects.ca_secret) else {
+        return Vec::new();
+    };
+    match state.phase {
+        Phase::Trust => {
+            let Some(next) = ca
+                .data
+                .get(KEY_NEXT_CA_CRT)
+                .and_then(|pem| crate::pem_blocks::certificates(pem, &Origin::default()).ok())
+                .and_then(|ders| ders.into_iter().next())
+                .and_then(|der| crate::evidence::CaName::subject_of(&der).ok())
+            else {
+                return Vec::new();
+            };
+            crate::evidence::judge_trust(probed, &next).lagging
+        }
+        Phase::Leaves => match ca.data.get(KEY_CA_CRT) {
+            Some(new_ca) => crate::evidence::judge_leaves(probed, new_ca, now).lagging,
+            None => Vec::new(),
+        },
+        Phase::Stable | Phase::Prepared | Phase::Retire => Vec::new(),
+    }
 }
 
 /// The certificates every `ca.crt` and webhook `caBundle` carries besides the CA of

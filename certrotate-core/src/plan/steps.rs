@@ -351,6 +351,15 @@ pub enum WaitReason {
         /// The phase that must converge.
         phase: Phase,
     },
+    /// The convergence interval has passed, but probed servers do not show yet what the
+    /// phase wrote (in `trust`, the next CA among the CAs they ask client certificates
+    /// from; in `leaves`, a leaf of the new CA).
+    Evidence {
+        /// The phase that must converge.
+        phase: Phase,
+        /// How many endpoints lag.
+        lagging: usize,
+    },
     /// The last rotation ended less than one convergence interval ago: the CA it left in
     /// the bundles may still be loaded somewhere.
     TooSoon {
@@ -375,6 +384,15 @@ impl fmt::Display for WaitReason {
             Self::Converging {
                 phase: phase @ (Phase::Stable | Phase::Prepared),
             } => write!(f, "the {phase} phase must converge"),
+            Self::Evidence { phase, lagging } => write!(
+                f,
+                "{lagging} probed endpoint(s) do not show the {} yet",
+                if *phase == Phase::Trust {
+                    "next CA among the CAs they trust"
+                } else {
+                    "leaf of the new CA"
+                }
+            ),
             Self::TooSoon { ended } => write!(
                 f,
                 "too soon to rotate: the last rotation ended at {}",

@@ -52,6 +52,9 @@ pub struct Rotator<S, C = SystemClock> {
     max_conflicts: u32,
     poll_interval: Duration,
     observer: Option<Observer>,
+    /// The TLS servers probed for evidence while a phase converges (none: timers only).
+    endpoints: Vec<certrotate_core::evidence::Endpoint>,
+    probe_limits: crate::probe::ProbeLimits,
 }
 
 type SharedEntropy = Arc<Mutex<Box<dyn Entropy + Send>>>;
@@ -71,6 +74,8 @@ impl<S: Store> Rotator<S, SystemClock> {
             max_conflicts: 5,
             poll_interval: Duration::from_secs(5),
             observer: None,
+            endpoints: Vec::new(),
+            probe_limits: crate::probe::ProbeLimits::default(),
         }
     }
 }
@@ -87,6 +92,8 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             max_conflicts: self.max_conflicts,
             poll_interval: self.poll_interval,
             observer: self.observer,
+            endpoints: self.endpoints,
+            probe_limits: self.probe_limits,
         }
     }
 
@@ -109,6 +116,22 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// `--wait` waits. Keep it quick: it runs on the run's task.
     pub fn with_observer(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Probes these TLS servers of the components while a phase converges, and waits for
+    /// their evidence too ([`Observed::evidence`]): in `trust`, until every server that
+    /// verifies clients lists the next CA; in `leaves`, until every server presents a leaf
+    /// of the new CA. The convergence interval stays the minimum wait (for what no probe
+    /// can see: clients' trust, start-only components). A failed probe is evidence of
+    /// nothing; [`PlanOptions::convergence_timeout`] bounds the wait.
+    pub fn with_endpoints(
+        mut self,
+        endpoints: Vec<certrotate_core::evidence::Endpoint>,
+        limits: crate::probe::ProbeLimits,
+    ) -> Self {
+        self.endpoints = endpoints;
+        self.probe_limits = limits;
         self
     }
 
@@ -137,8 +160,40 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     pub async fn observe(&self) -> Result<Observed, Error> {
         let store = Arc::clone(&self.store);
         let profile = Arc::clone(&self.profile);
-        self.store_call(async move { observe(&*store, &profile).await })
-            .await?
+        let mut observed = self
+            .store_call(async move { observe(&*store, &profile).await })
+            .await??;
+        self.probe_into(&mut observed).await;
+        Ok(observed)
+    }
+
+    /// Probes the endpoints into `observed` while its phase converges on what they load
+    /// (the servers are asked then only); evidence of an earlier phase is dropped.
+    async fn probe_into(&self, observed: &mut Observed) {
+        observed.evidence = None;
+        if self.endpoints.is_empty() || !self.converging(observed) {
+            return;
+        }
+        let probed = crate::probe::probe(&self.endpoints, &self.probe_limits).await;
+        observed.evidence = Some(
+            probed
+                .into_iter()
+                .map(|(endpoint, outcome)| (endpoint, outcome.map_err(|e| e.failure)))
+                .collect(),
+        );
+    }
+
+    /// Whether the persisted phase is one whose convergence the servers can show.
+    fn converging(&self, observed: &Observed) -> bool {
+        let ca = self.ca_secret();
+        let AnyRef::Secret(ca) = ca else {
+            return false;
+        };
+        observed
+            .secrets
+            .get(&ca)
+            .and_then(|s| certrotate_core::plan::RotationState::from_secret(s, &ca).ok())
+            .is_some_and(|st| matches!(st.phase, Phase::Trust | Phase::Leaves))
     }
 
     /// Observes and plans the next step without applying it: a dry run. Keys are
@@ -237,7 +292,11 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         // Continue is only returned by the prepare steps; a handful of rounds always ends.
         for _ in 0..64 {
             let observed = match carried.take() {
-                Some(observed) => Arc::new(observed),
+                // What this run wrote is known; what the servers show now is not.
+                Some(mut observed) => {
+                    self.probe_into(&mut observed).await;
+                    Arc::new(observed)
+                }
                 None => Arc::new(self.observe().await?),
             };
             let plan = self.plan_from(Arc::clone(&observed)).await?;
