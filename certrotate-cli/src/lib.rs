@@ -690,8 +690,11 @@ async fn check<S: Store>(
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
     let report = certrotate_core::check(&profile, &observed, now, warn_within)?;
+    // What the servers show: for people and for the metrics; it changes no exit status.
+    let endpoints = probe_endpoints(&profile, &observed, endpoints).await;
     if format == Format::Openmetrics || push.is_some() {
-        let registry = metrics::collect(&profile, &observed, &report, now);
+        let mut registry = metrics::collect(&profile, &observed, &report, now);
+        metrics::endpoints(&mut registry, &profile.namespace, &endpoints);
         let text = metrics::encode(&registry)?;
         if let Some(push) = push {
             activity::doing("pushing the metrics to the Pushgateway");
@@ -707,8 +710,6 @@ async fn check<S: Store>(
         }
     }
     if format != Format::Openmetrics {
-        // What the servers show is for people; it changes no exit status.
-        let endpoints = probe_endpoints(&profile, &observed, endpoints).await;
         output::check(&report, &endpoints, format, target)?;
     }
     Ok(if !report.all_trusted() {

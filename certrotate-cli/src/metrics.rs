@@ -23,6 +23,15 @@
 //! | `certrotate_check_problems` | namespace | missing Secrets or keys, unreadable blocks |
 //! | `certrotate_check_timestamp_seconds` | namespace | when the check ran |
 //!
+//! With `--endpoint`, what each probed server shows (labels bounded: `endpoint` is an
+//! address given on the command line, `ca` is `current`, `next` or `other`):
+//!
+//! | series | labels | value |
+//! |---|---|---|
+//! | `certrotate_endpoint_probe_ok` | namespace, secret, endpoint | 1 if the probe read evidence (0: unreachable, not TLS, ...) |
+//! | `certrotate_endpoint_trusts_ca` | namespace, secret, endpoint, ca | 1 if the server lists that CA among those it asks client certificates from (servers that verify clients only) |
+//! | `certrotate_endpoint_serves_ca` | namespace, secret, endpoint, ca | 1 for the CA whose leaf it serves |
+//!
 //! `rotate` and `renew` push their own outcome (group `…/command/COMMAND`), also when they
 //! fail, so a failed scheduled rotation reaches monitoring even though no `check` follows:
 //!
@@ -92,6 +101,84 @@ struct TrustLabels {
     /// The trust store: `secret/NAME` (its `ca.crt`) or `KIND/NAME` of a webhook
     /// configuration (`KIND/NAME/N` for its N-th webhook when it has several).
     peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    namespace: String,
+    secret: String,
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointCaLabels {
+    namespace: String,
+    secret: String,
+    endpoint: String,
+    ca: String,
+}
+
+/// The series of what each probed endpoint showed (see the module's table).
+pub(crate) fn endpoints(
+    registry: &mut Registry,
+    namespace: &str,
+    views: &[crate::output::EndpointView],
+) {
+    use certrotate_core::evidence::CaRole;
+    if views.is_empty() {
+        return;
+    }
+    let generation = |role: Option<CaRole>| match role {
+        Some(CaRole::Current) => "current",
+        Some(CaRole::Next) => "next",
+        None => "other",
+    };
+    let ok = Family::<EndpointLabels, Gauge>::default();
+    let trusts = Family::<EndpointCaLabels, Gauge>::default();
+    let serves = Family::<EndpointCaLabels, Gauge>::default();
+    for view in views {
+        let at = |ca: &str| EndpointCaLabels {
+            namespace: namespace.to_owned(),
+            secret: view.endpoint.secret.name.clone(),
+            endpoint: view.endpoint.address.clone(),
+            ca: ca.to_owned(),
+        };
+        ok.get_or_create(&EndpointLabels {
+            namespace: namespace.to_owned(),
+            secret: view.endpoint.secret.name.clone(),
+            endpoint: view.endpoint.address.clone(),
+        })
+        .set(i64::from(view.error.is_none()));
+        if view.client_certificate_requested == Some(true) {
+            for ca in ["current", "next"] {
+                let listed = view.trusts.iter().any(|t| generation(t.role) == ca);
+                trusts.get_or_create(&at(ca)).set(i64::from(listed));
+            }
+        }
+        if view.error.is_none() {
+            let served = view.serves_leaf_of.as_ref().map(|n| generation(n.role));
+            for ca in ["current", "next", "other"] {
+                serves
+                    .get_or_create(&at(ca))
+                    .set(i64::from(served == Some(ca)));
+            }
+        }
+    }
+    registry.register(
+        "certrotate_endpoint_probe_ok",
+        "1 if probing the endpoint read evidence (a TLS handshake that showed its trust or leaf)",
+        ok,
+    );
+    registry.register(
+        "certrotate_endpoint_trusts_ca",
+        "1 if the endpoint lists this CA among those it asks client certificates from",
+        trusts,
+    );
+    registry.register(
+        "certrotate_endpoint_serves_ca",
+        "1 for the CA whose leaf the endpoint serves",
+        serves,
+    );
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -138,6 +138,49 @@ fn check_and_status_show_what_each_endpoint_trusts_and_serves() {
     assert_eq!(e[0]["trusts"][1]["role"], "current");
     assert_eq!(e[0]["serves_leaf_of"]["role"], "current");
     assert_eq!(e[1]["error"]["kind"], "connect");
+
+    // As metrics (issue 24): per endpoint and CA generation, labels bounded.
+    let r = run(&[&args("check")[..], &["-o", "openmetrics"]].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = &r.stdout;
+    let series = |name: &str, endpoint: &str, ca: Option<&str>| {
+        let ca = ca.map(|c| format!(",ca=\"{c}\"")).unwrap_or_default();
+        format!("{name}{{namespace=\"{NS}\",secret=\"envoy-gateway\",endpoint=\"{endpoint}\"{ca}}}")
+    };
+    let addr = server.addr.as_str();
+    for (line, value) in [
+        (series("certrotate_endpoint_probe_ok", addr, None), 1),
+        (series("certrotate_endpoint_probe_ok", &closed, None), 0),
+        (
+            series("certrotate_endpoint_trusts_ca", addr, Some("next")),
+            1,
+        ),
+        (
+            series("certrotate_endpoint_trusts_ca", addr, Some("current")),
+            1,
+        ),
+        (
+            series("certrotate_endpoint_serves_ca", addr, Some("current")),
+            1,
+        ),
+        (
+            series("certrotate_endpoint_serves_ca", addr, Some("next")),
+            0,
+        ),
+    ] {
+        assert!(
+            m.contains(&format!("{line} {value}\n")),
+            "{line} {value}:\n{m}"
+        );
+    }
+    assert!(
+        !m.contains(&series(
+            "certrotate_endpoint_serves_ca",
+            &closed,
+            Some("current")
+        )),
+        "no serving series for an endpoint that showed nothing:\n{m}"
+    );
 }
 
 /// A rotation gated on evidence: an endpoint that shows nothing (a closed port) holds the
