@@ -26,7 +26,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certrotate::core::plan::{KEY_CA_CRT, KEY_TRUST, Next, ObjectRef, ProfileObjects};
+use certrotate::core::plan::wire::{KEY_CA_CRT, KEY_TRUST};
+use certrotate::core::plan::{Next, ObjectRef, ProfileObjects};
 use certrotate::core::{PlanOptions, Profile, check};
 use certrotate::engine::{Clock, KubeStore, ManualClock, Rotator, RunMode, observe};
 use time::macros::datetime;

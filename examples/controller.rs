@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use certrotate::core::plan::LABEL_CA;
+use certrotate::core::plan::wire::LABEL_CA;
 use certrotate::core::{PlanOptions, Profile};
 use certrotate::engine::{Clock, Error, KubeStore, Rotator, SystemClock};
 use futures::StreamExt;
@@ -140,7 +140,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
     use certrotate::core::SeededEntropy;
-    use certrotate::core::plan::{KEY_CA_CRT, ObjectRef};
+    use certrotate::core::plan::ObjectRef;
+    use certrotate::core::plan::wire::KEY_CA_CRT;
     use certrotate::engine::{ManualClock, SecretStore};
     use kube::api::ListParams;
     use time::macros::datetime;

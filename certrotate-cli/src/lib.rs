@@ -23,7 +23,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use certrotate_core::evidence::Endpoint;
-use certrotate_core::plan::{KEY_TLS_KEY, ObjectRef, PlanOptions, RotationRequest};
+use certrotate_core::plan::wire::KEY_TLS_KEY;
+use certrotate_core::plan::{ObjectRef, PlanOptions, RotationRequest};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 #[cfg(feature = "kube")]
 use certrotate_kube::KubeStore;
@@ -646,15 +647,18 @@ async fn status<S: Store>(
     // Each certificate's end of validity: the CA Secret's CAs and every component's leaf.
     let objects = certrotate_core::plan::ProfileObjects::of(&profile);
     let keys = [
-        (&objects.ca_secret, certrotate_core::plan::KEY_CA_CRT),
-        (&objects.ca_secret, certrotate_core::plan::KEY_NEXT_CA_CRT),
+        (&objects.ca_secret, certrotate_core::plan::wire::KEY_CA_CRT),
+        (
+            &objects.ca_secret,
+            certrotate_core::plan::wire::KEY_NEXT_CA_CRT,
+        ),
     ]
     .into_iter()
     .chain(
         objects
             .components
             .iter()
-            .map(|s| (s, certrotate_core::plan::KEY_TLS_CRT)),
+            .map(|s| (s, certrotate_core::plan::wire::KEY_TLS_CRT)),
     );
     let mut certificates = Vec::new();
     for (secret, key) in keys {

@@ -44,10 +44,8 @@
 //! | `certrotate_run_next_step_timestamp_seconds` | namespace, command | when the next step may run (0: now or nothing to do) |
 
 use anyhow::{Context, Result};
-use certrotate_core::plan::{
-    KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, Phase, ProfileObjects,
-    RotationState,
-};
+use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
+use certrotate_core::plan::{ObjectRef, Observed, Phase, ProfileObjects, RotationState};
 use certrotate_core::{CheckReport, Origin, Profile, inspect_pem, verify_chain};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;

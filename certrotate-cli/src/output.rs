@@ -473,7 +473,7 @@ fn status_views(s: &mut String, status: &Status) -> std::fmt::Result {
                 format!(
                     "{} {}",
                     Esc(&leaf.secret),
-                    certrotate_core::plan::KEY_TLS_CRT
+                    certrotate_core::plan::wire::KEY_TLS_CRT
                 ),
                 match &leaf.issued_by {
                     Some(by) => format!("{} ({})", ca(by), Esc(&by.subject)),

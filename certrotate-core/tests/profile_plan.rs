@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use certrotate_core::plan::wire::{ANNOTATION_PHASE, KEY_TLS_CRT};
 use certrotate_core::plan::{
-    ANNOTATION_PHASE, KEY_TLS_CRT, Next, ObjectRef, Observed, ObservedSecret, Phase, PlanOptions,
-    SecretAction, Step,
+    Next, ObjectRef, Observed, ObservedSecret, Phase, PlanOptions, SecretAction, Step,
 };
 use certrotate_core::{Origin, Profile, SeededEntropy, inspect_pem, plan};
 use time::OffsetDateTime;

@@ -8,9 +8,9 @@
 //! by design (upstream parity); its step is applied, and the pairs it puts at risk are
 //! reported first.
 
+use certrotate_core::plan::wire::{KEY_TLS_CRT, KEY_TRUST};
 use certrotate_core::plan::{
-    KEY_TLS_CRT, KEY_TRUST, Observed, ObservedSecret, Phase, ProfileObjects, RotationState,
-    SecretAction, Step, Strategy,
+    Observed, ObservedSecret, Phase, ProfileObjects, RotationState, SecretAction, Step, Strategy,
 };
 use certrotate_core::trust::{self, PairCheck};
 use certrotate_core::{Profile, RotationPlan};

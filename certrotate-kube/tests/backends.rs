@@ -317,7 +317,7 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
     assert_trusted(&observed, clock.now(), "after timeouts");
     let new_ca = ca_pem(&observed);
     for c in ["envoy-gateway", "envoy", "envoy-rate-limit"] {
-        let trust = &observed.secrets[&secret(c)].data[certrotate_core::plan::KEY_TRUST];
+        let trust = &observed.secrets[&secret(c)].data[certrotate_core::plan::wire::KEY_TRUST];
         assert_eq!(
             count_certs(trust),
             2,

@@ -15,7 +15,8 @@ mod hooked;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use certrotate_core::plan::{KEY_TRUST, Phase, ProfileObjects, Strategy as RotationStrategy};
+use certrotate_core::plan::wire::KEY_TRUST;
+use certrotate_core::plan::{Phase, ProfileObjects, Strategy as RotationStrategy};
 use certrotate_core::trust::{self, PairCheck};
 use certrotate_core::{BundlePolicy, Ca, Origin, PlanOptions, Profile, SeededEntropy};
 use certrotate_kube::simulate::{SimulateOptions, Start, simulate};

@@ -31,13 +31,28 @@ pub use options::{
     DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, PlanOptions, RETIRE_BEFORE_EXPIRY,
     RotationRequest,
 };
-pub use state::*;
+pub use state::{Phase, RotationState, StateProblem, Strategy, UnknownPhase};
+/// The names certrotate reads and writes on Kubernetes objects (and in local mode's
+/// folders): annotations of the rotation state, the CA Secret's label, data keys, and the
+/// limits on values. They are the contract with whatever else reads those objects
+/// (kubectl, admission policies, dashboards).
+pub mod wire {
+    pub use super::state::{
+        ANNOTATION_CURRENT, ANNOTATION_DROP_OLD_CA, ANNOTATION_HMAC_ROTATION, ANNOTATION_INTERVAL,
+        ANNOTATION_NEXT, ANNOTATION_PHASE, ANNOTATION_PREVIOUS, ANNOTATION_REQUEST,
+        ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, ANNOTATION_RETIRE_AFTER,
+        ANNOTATION_ROTATE_HMAC, ANNOTATION_SINCE, ANNOTATION_STATE_FORMAT, ANNOTATION_STRATEGY,
+        KEY_CA_CRT, KEY_CA_KEY, KEY_NEXT_CA_CRT, KEY_NEXT_CA_KEY, KEY_TLS_CRT, KEY_TLS_KEY,
+        KEY_TRUST, KEY_UNUSABLE_CA_KEY, LABEL_CA, MAX_VALUE_BYTES, STATE_FORMAT,
+    };
+}
 pub use status::{CaRole, Hold, NextRun, Status, rotation_base, status};
 pub use steps::{
     ExistingCa, Next, Note, NoteReason, Restart, RetireReason, RotationPlan, RotationTrigger,
     SecretAction, SecretChange, SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,
 };
 pub use views::{CaView, LeafView, StoreView};
+pub(crate) use wire::*;
 
 use time::OffsetDateTime;
 

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use certrotate_core::plan::{KEY_CA_CRT, KEY_TLS_CRT, Next, ObjectRef, Observed};
+use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT};
+use certrotate_core::plan::{Next, ObjectRef, Observed};
 use certrotate_core::{Origin, PlanOptions, Profile, SeededEntropy, check, verify_chain};
 use time::OffsetDateTime;
 use time::macros::datetime;

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use certrotate_core::RotationPlan;
+use certrotate_core::plan::wire::{ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR};
 use certrotate_core::plan::{
-    ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, Note, NoteReason, Observed, ObservedSecret,
-    SecretAction, SecretChange, Step,
+    Note, NoteReason, Observed, ObservedSecret, SecretAction, SecretChange, Step,
 };
 
 use super::{Event, Rotator, RunReport};

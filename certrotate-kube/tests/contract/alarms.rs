@@ -8,10 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certrotate_core::plan::{
-    ANNOTATION_RETIRE_AFTER, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, NextRun, NoteReason, Phase,
-    RetireReason, RotationTrigger, Summary,
-};
+use certrotate_core::plan::wire::{ANNOTATION_RETIRE_AFTER, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
+use certrotate_core::plan::{NextRun, NoteReason, Phase, RetireReason, RotationTrigger, Summary};
 use certrotate_core::{Ca, CaParams, PlanOptions, SeededEntropy, check};
 use certrotate_kube::{Clock, Event, ManualClock, NewSecret, RunMode, RunReport, Store, observe};
 

@@ -12,9 +12,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certrotate_core::plan::{
-    CaRole, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, NextRun, Phase, RotationState, Summary, WebhookRef,
-};
+use certrotate_core::plan::wire::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
+use certrotate_core::plan::{CaRole, NextRun, Phase, RotationState, Summary, WebhookRef};
 use certrotate_core::profile::WebhookKind;
 use certrotate_core::trust::TrustStore;
 use certrotate_core::{Ca, CaParams, PlanOptions, SeededEntropy};

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT, KEY_TRUST};
 use certrotate_core::plan::{
-    KEY_CA_CRT, KEY_TLS_CRT, KEY_TRUST, Next, ObjectRef, Observed, ObservedSecret, Phase,
-    ProfileObjects, RotationRequest, Strategy, Summary, WaitReason,
+    Next, ObjectRef, Observed, ObservedSecret, Phase, ProfileObjects, RotationRequest, Strategy,
+    Summary, WaitReason,
 };
 use certrotate_core::{
     Origin, PlanOptions, Profile, SeededEntropy, check, inspect_pem, verify_chain,

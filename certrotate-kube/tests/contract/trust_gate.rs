@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certrotate_core::plan::{
-    KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, Phase, Strategy,
-};
+use certrotate_core::plan::wire::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
+use certrotate_core::plan::{ObjectRef, Observed, Phase, Strategy};
 use certrotate_core::trust::{Outcome, Side, TrustFailure, TrustStore};
 use certrotate_core::{
     BundlePolicy, KeyProblem, Origin, PlanOptions, Profile, SeededEntropy, check,
