@@ -196,8 +196,10 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &Target) ->
     let mut restarted = 0;
     let mut notes = Vec::new();
     let mut at_risk = 0;
+    let mut lagging = Vec::new();
     for e in &report.events {
         match e {
+            Event::EndpointsLagging { lagging: l } => lagging.clone_from(l),
             Event::TrustAtRisk { pairs } => at_risk += pairs.len(),
             Event::SecretCreated { .. } => created += 1,
             Event::SecretUpdated { .. } => updated += 1,
@@ -232,6 +234,11 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &Target) ->
             "warning: single-step put {at_risk} leaf/trust-store combinations at risk until \
              every component reloads (the staged strategy keeps them all)"
         )?;
+    }
+    // The servers the run waits for, as the last wait saw them (text from servers:
+    // escaped).
+    for l in &lagging {
+        writeln!(s, "lagging: {}", Esc(l))?;
     }
     writeln!(s, "next: {}", describe_next(&report.next))?;
     print(&s)

@@ -206,6 +206,10 @@ fn doing_after(e: &certrotate_kube::Event) -> Option<String> {
             let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
             Some(format!("waiting for the rollout of {}", names.join(", ")))
         }
+        Event::EndpointsLagging { lagging } => Some(format!(
+            "waiting for {} endpoint(s) to show the phase's writes",
+            lagging.len()
+        )),
         Event::SecretCreated { .. }
         | Event::SecretUpdated { .. }
         | Event::SecretUnchanged { .. }

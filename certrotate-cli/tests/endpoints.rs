@@ -215,6 +215,11 @@ fn a_lagging_endpoint_holds_the_phase_and_the_timeout_exits_6() {
         &endpoint,
     ]);
     assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("no evidence: cannot connect"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("convergence timeout"), "{}", r.stderr);
     assert!(r.stderr.contains(&closed), "{}", r.stderr);
     let status = run(&["status", "--dir", dir]).stdout;

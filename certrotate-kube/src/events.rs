@@ -126,7 +126,9 @@ impl NoticeStream {
                 self.action = phase_action(*to);
                 self.hold(event, false);
             }
-            Event::Waiting { .. } | Event::WaitingForRollout { .. } => {
+            Event::Waiting { .. }
+            | Event::WaitingForRollout { .. }
+            | Event::EndpointsLagging { .. } => {
                 out.extend(self.finish());
                 out.extend(notice(event, self.action));
             }
@@ -208,6 +210,18 @@ fn notice(event: &Event, action: &'static str) -> Option<Notice> {
                 ),
             ))
         }
+        // Each server that does not show the phase's writes yet, and what it shows: the
+        // pod to look at (a `subPath` mount, a stuck kubelet, a component not restarted).
+        Event::EndpointsLagging { lagging } => Some(Notice::new(
+            Normal,
+            "EndpointsLagging",
+            action,
+            format!(
+                "waiting for {} endpoint(s) to show the phase's writes: {}",
+                lagging.len(),
+                lagging.join("; ")
+            ),
+        )),
         Event::WaitingForRollout { workloads } => Some(Notice::new(
             Normal,
             "WaitingForRollout",

@@ -599,6 +599,18 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
         "{:?}",
         report.next
     );
+    // The run names the server it waits for, and what it still shows.
+    let lagging: Vec<&String> = report
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            certrotate_kube::Event::EndpointsLagging { lagging } => Some(lagging),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(lagging.len(), 1, "{:?}", report.events);
+    assert!(lagging[0].contains(&server.addr), "{lagging:?}");
     // Past the convergence timeout: an error naming the endpoint; the phase stays.
     clock.advance(5 * hour);
     let err = rotator().run(RunMode::Once).await.unwrap_err().to_string();

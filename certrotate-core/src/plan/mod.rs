@@ -46,7 +46,7 @@ pub mod wire {
         KEY_TRUST, KEY_UNUSABLE_CA_KEY, LABEL_CA, MAX_VALUE_BYTES, STATE_FORMAT,
     };
 }
-pub use status::{CaRole, Hold, NextRun, Status, rotation_base, status};
+pub use status::{CaRole, Hold, NextRun, Status, lagging_endpoints, rotation_base, status};
 pub use steps::{
     ExistingCa, Next, Note, NoteReason, Restart, RetireReason, RotationPlan, RotationTrigger,
     SecretAction, SecretChange, SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,

@@ -796,7 +796,10 @@ pub(super) fn convergence_wait(
             return Err(Error::ConvergenceTimeout {
                 secret: objects.ca_secret.clone(),
                 phase: state.phase,
-                waited: (now - since).try_into().unwrap_or_default(),
+                // To the second: what a person reads.
+                waited: Duration::from_secs(
+                    u64::try_from((now - since).whole_seconds()).unwrap_or_default(),
+                ),
                 lagging: lagging.iter().map(ToString::to_string).collect(),
             });
         }

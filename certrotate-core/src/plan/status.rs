@@ -310,3 +310,21 @@ pub(crate) fn webhooks_lacking(
     }
     out
 }
+
+/// The probed endpoints that do not show yet what the persisted phase wrote (see
+/// [`Observed::evidence`]), each with what it still shows: empty where nothing was
+/// probed, or in a phase no probe can judge.
+pub fn lagging_endpoints(
+    profile: &Profile,
+    observed: &Observed,
+    now: OffsetDateTime,
+) -> Vec<crate::evidence::Lagging> {
+    let objects = ProfileObjects::of(profile);
+    let Some(secret) = observed.secrets.get(&objects.ca_secret) else {
+        return Vec::new();
+    };
+    let Ok(state) = RotationState::from_secret(secret, &objects.ca_secret) else {
+        return Vec::new();
+    };
+    super::planner::lagging_endpoints(&objects, observed, &state, now)
+}

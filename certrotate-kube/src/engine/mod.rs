@@ -10,7 +10,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use certrotate_core::plan::{AnyRef, Next, ObjectRef, Observed, Phase, ProfileObjects, Summary};
+use certrotate_core::plan::{
+    AnyRef, Next, ObjectRef, Observed, Phase, ProfileObjects, Summary, WaitReason,
+};
 use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan};
 
 mod apply;
@@ -364,6 +366,19 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 Next::Continue => continue,
                 Next::Done => break,
                 Next::WaitUntil { at, reason } => {
+                    if let (WaitReason::Evidence { .. }, Some(observed)) = (reason, &carried) {
+                        let lagging = certrotate_core::plan::lagging_endpoints(
+                            &self.profile,
+                            observed,
+                            self.clock.now(),
+                        );
+                        self.emit(
+                            &mut report,
+                            Event::EndpointsLagging {
+                                lagging: lagging.iter().map(ToString::to_string).collect(),
+                            },
+                        );
+                    }
                     self.emit(
                         &mut report,
                         Event::Waiting {

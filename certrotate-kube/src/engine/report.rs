@@ -89,6 +89,12 @@ pub enum Event {
         /// Why.
         reason: WaitReason,
     },
+    /// Probed servers that do not show yet what the phase wrote (the run waits for them),
+    /// each with what it still shows.
+    EndpointsLagging {
+        /// Each lagging endpoint and what it shows.
+        lagging: Vec<String>,
+    },
     /// Waiting for rollouts.
     WaitingForRollout {
         /// Which workloads.
@@ -172,6 +178,11 @@ pub(super) fn event(report: &mut RunReport, e: Event) {
         Event::WaitingForRollout { workloads } => {
             let names: Vec<String> = workloads.iter().map(ToString::to_string).collect();
             tracing::info!(workloads = %names.join(", "), "waiting for rollouts");
+        }
+        Event::EndpointsLagging { lagging } => {
+            for l in lagging {
+                tracing::info!("waiting for evidence: {l}");
+            }
         }
         Event::TrustAtRisk { pairs } => {
             for pair in pairs {
