@@ -73,6 +73,13 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
 /// Secret name → (type, labels, data).
 type Install = BTreeMap<String, (String, BTreeMap<String, String>, BTreeMap<String, Vec<u8>>)>;
 
+/// The shared control plane with upstream's certgen built, or `None` after one line saying
+/// which is missing (a failure under `CERTROTATE_REQUIRE_CONTROLPLANE=1`).
+fn with_certgen() -> Option<&'static ControlPlane> {
+    let cp = ControlPlane::shared()?;
+    cp.envoy_gateway_binary().map(|_| cp)
+}
+
 /// Runs the CLI; (exit code, stdout + stderr). No output may hold a key.
 fn certrotate(args: &[&str]) -> (i32, String) {
     let out = Command::cargo_bin("certrotate")
@@ -303,12 +310,9 @@ fn ca_fingerprints(pem: &[u8]) -> Vec<String> {
 /// `ca.crt`, and every pair stays trusted.
 #[tokio::test]
 async fn upstream_certgen_as_the_charts_hook_then_certrotate_adopts_and_rotates() {
-    let Some(cp) = ControlPlane::shared() else {
+    let Some(cp) = with_certgen() else {
         return;
     };
-    if cp.envoy_gateway_binary().is_none() {
-        return;
-    }
     let ns = cp.namespace("certgen").await.unwrap();
     let run = cp.run_certgen_hook(&ns, &[]).await.unwrap();
     assert!(run.success, "certgen:\n{}", run.output);
@@ -384,12 +388,9 @@ async fn upstream_certgen_as_the_charts_hook_then_certrotate_adopts_and_rotates(
 /// real API server, field by field: every difference is listed with its reason.
 #[tokio::test]
 async fn certgen_and_certrotate_installs_differ_only_as_listed() {
-    let Some(cp) = ControlPlane::shared() else {
+    let Some(cp) = with_certgen() else {
         return;
     };
-    if cp.envoy_gateway_binary().is_none() {
-        return;
-    }
     let upstream_ns = cp.namespace("parity-certgen").await.unwrap();
     let run = cp.run_certgen_hook(&upstream_ns, &[]).await.unwrap();
     assert!(run.success, "certgen:\n{}", run.output);
@@ -433,12 +434,9 @@ async fn certgen_and_certrotate_installs_differ_only_as_listed() {
 /// `certgen --local` and certrotate's local mode, field by field, and the files' modes.
 #[tokio::test]
 async fn certgen_local_and_certrotate_local_mode_differ_only_as_listed() {
-    let Some(cp) = ControlPlane::shared() else {
+    let Some(cp) = with_certgen() else {
         return;
     };
-    if cp.envoy_gateway_binary().is_none() {
-        return;
-    }
     let home = tempfile::tempdir().unwrap();
     let config_home = home.path().join("eg");
     let run = cp
@@ -528,12 +526,9 @@ fn print_table(upstream: &BTreeMap<String, String>, ours: &BTreeMap<String, Stri
 /// wedged, and every pair is trusted after each step.
 #[tokio::test]
 async fn helm_upgrade_mid_rotation_never_wedges_it() {
-    let Some(cp) = ControlPlane::shared() else {
+    let Some(cp) = with_certgen() else {
         return;
     };
-    if cp.envoy_gateway_binary().is_none() {
-        return;
-    }
     let ns = cp.namespace("certgen-upgrade").await.unwrap();
     let run = cp.run_certgen_hook(&ns, &[]).await.unwrap();
     assert!(run.success, "certgen:\n{}", run.output);

@@ -4,14 +4,13 @@
 //! from the bundles, staged, after `retire_after` (or at once when asked), `check` does
 //! not count a carried CA as expiring, and a renewal the CA caps says so in the same run.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certrotate_core::plan::wire::{ANNOTATION_RETIRE_AFTER, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
+use certrotate_core::plan::wire::{ANNOTATION_RETIRE_AFTER, KEY_TRUST};
 use certrotate_core::plan::{NextRun, NoteReason, Phase, RetireReason, RotationTrigger, Summary};
-use certrotate_core::{Ca, CaParams, PlanOptions, SeededEntropy, check};
-use certrotate_kube::{Clock, Event, ManualClock, NewSecret, RunMode, RunReport, Store, observe};
+use certrotate_core::{PlanOptions, SeededEntropy, check};
+use certrotate_kube::{Clock, Event, ManualClock, RunMode, RunReport, Store, observe};
 
 use super::{
     HOUR, T0, assert_trusted, count_certs, install, options, profile, rotator, secret, state,
@@ -20,32 +19,6 @@ use super::{
 
 const DAY: Duration = Duration::from_secs(86400);
 const BUNDLES: [&str; 3] = ["envoy-gateway", "envoy", "envoy-rate-limit"];
-
-/// What upstream's certgen leaves: the component Secrets of one CA valid for `validity`,
-/// no CA Secret.
-async fn certgen_install<S: Store>(store: &S, validity: Duration) -> Ca {
-    let mut entropy = SeededEntropy::new(77);
-    let params = CaParams::new("envoy-gateway").with_validity(validity);
-    let old = Ca::generate(&params, T0, &mut entropy).unwrap();
-    let p = profile();
-    for c in &p.components {
-        let leaf = old
-            .issue_leaf(&p.leaf_params(c).unwrap(), T0, &mut entropy)
-            .unwrap();
-        let mut new = NewSecret::default();
-        new.secret_type = "kubernetes.io/tls".into();
-        new.data = BTreeMap::from([
-            (KEY_TRUST.into(), old.cert_pem().as_bytes().to_vec()),
-            (KEY_TLS_CRT.into(), leaf.cert_pem.into_bytes()),
-            (
-                KEY_TLS_KEY.into(),
-                leaf.key_pem.expose_secret().as_bytes().to_vec(),
-            ),
-        ]);
-        store.create_secret(&secret(&c.secret), &new).await.unwrap();
-    }
-    old
-}
 
 async fn once<S: Store + Clone>(
     store: &S,
@@ -84,7 +57,7 @@ fn entered_retire(report: &RunReport) -> Option<Summary> {
 /// adopted, staged; once managed, `adopt` is a no-op (it never rotates a managed CA).
 pub async fn a_certgen_install_is_adopted_on_purpose<S: Store>(store: S) {
     let store = Arc::new(store);
-    let old = certgen_install(&*store, 5 * 365 * DAY).await;
+    let old = super::certgen_install(&*store, 5 * 365 * DAY).await;
     let clock = Arc::new(ManualClock::new(T0 + HOUR));
 
     let report = once(&store, options(false), &clock, 1).await;
@@ -141,7 +114,7 @@ pub async fn a_certgen_install_is_adopted_on_purpose<S: Store>(store: S) {
 /// install's CA (30 days left, a 90-day window), and only then.
 pub async fn a_schedule_adopts_a_certgen_ca_within_its_window<S: Store>(store: S) {
     let store = Arc::new(store);
-    let old = certgen_install(&*store, 30 * DAY).await;
+    let old = super::certgen_install(&*store, 30 * DAY).await;
     let clock = Arc::new(ManualClock::new(T0 + HOUR));
 
     let narrow = options(false).with_rotate_ca_before(Some(10 * DAY));

@@ -7,7 +7,6 @@
 
 #![allow(async_fn_in_trait)]
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +17,8 @@ use certrotate_core::profile::WebhookKind;
 use certrotate_core::trust::TrustStore;
 use certrotate_core::{Ca, CaParams, PlanOptions, SeededEntropy};
 use certrotate_kube::{
-    Clock, DirStore, Error, ManualClock, MemoryStore, NewSecret, RunMode, RunReport, SecretUpdate,
-    Store, observe,
+    Clock, DirStore, Error, ManualClock, MemoryStore, RunMode, RunReport, SecretUpdate, Store,
+    observe,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -130,30 +129,6 @@ async fn set<S: Store>(store: &S, component: &str, data: &[(&str, Option<Vec<u8>
         .unwrap();
 }
 
-/// What upstream's certgen leaves: the component Secrets of one CA, no CA Secret.
-async fn certgen_install<S: Store>(store: &S) -> Ca {
-    let mut entropy = SeededEntropy::new(77);
-    let old = Ca::generate(&CaParams::new("envoy-gateway"), T0, &mut entropy).unwrap();
-    let p = profile();
-    for c in &p.components {
-        let leaf = old
-            .issue_leaf(&p.leaf_params(c).unwrap(), T0, &mut entropy)
-            .unwrap();
-        let mut new = NewSecret::default();
-        new.secret_type = "kubernetes.io/tls".into();
-        new.data = BTreeMap::from([
-            (KEY_TRUST.into(), old.cert_pem().as_bytes().to_vec()),
-            (KEY_TLS_CRT.into(), leaf.cert_pem.into_bytes()),
-            (
-                KEY_TLS_KEY.into(),
-                leaf.key_pem.expose_secret().as_bytes().to_vec(),
-            ),
-        ]);
-        store.create_secret(&secret(&c.secret), &new).await.unwrap();
-    }
-    old
-}
-
 /// Runs `options` once per convergence interval until a run at stable writes nothing,
 /// at most `max` runs; each must go through (a refusal is a wedge). The reports.
 async fn until_stable<S: Store>(
@@ -197,7 +172,7 @@ async fn status_of<S: Store>(
 /// `ca.crt`s were emptied, the same wedge in local mode.
 pub async fn an_empty_webhook_ca_bundle_never_wedges_an_adoption<S: Store + Tamper>(store: S) {
     let store = Arc::new(store);
-    let old = certgen_install(&*store).await;
+    let old = super::certgen_install(&*store, certrotate_core::DAYS_5Y).await;
     let held = store.recreate_injector(vec![Vec::new()]).await;
     if !held {
         set(&*store, "envoy", &[(KEY_TRUST, Some(Vec::new()))]).await;
@@ -504,7 +479,7 @@ async fn run_case<S: Store + Tamper>(store: S, case: &Case) -> Result<(), String
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
     if case.certgen {
-        certgen_install(&*store).await;
+        super::certgen_install(&*store, certrotate_core::DAYS_5Y).await;
         let ca = observe(&store, &profile()).await.unwrap().secrets[&secret("envoy")].data
             [KEY_TRUST]
             .clone();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT, KEY_TRUST};
+use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
 use certrotate_core::plan::{
     Next, ObjectRef, Observed, ObservedSecret, Phase, ProfileObjects, RotationRequest, Strategy,
     Summary, WaitReason,
@@ -530,16 +530,13 @@ pub async fn other_labels_and_annotations_survive<S: Store>(store: S) {
     assert_eq!(after.data["extra"], b"keep");
 }
 
-pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
-    let store = Arc::new(store);
-    // What certgen made: component Secrets, no CA key anywhere.
+/// What upstream's certgen leaves: the component Secrets of one CA valid for `validity`
+/// (certgen's is 5 years), each `ca.crt` that CA alone, and no CA Secret (certgen keeps no
+/// CA key anywhere).
+pub async fn certgen_install<S: Store>(store: &S, validity: Duration) -> certrotate_core::Ca {
     let mut entropy = SeededEntropy::new(77);
-    let old = certrotate_core::Ca::generate(
-        &certrotate_core::CaParams::new("envoy-gateway"),
-        T0,
-        &mut entropy,
-    )
-    .unwrap();
+    let params = certrotate_core::CaParams::new("envoy-gateway").with_validity(validity);
+    let old = certrotate_core::Ca::generate(&params, T0, &mut entropy).unwrap();
     let p = profile();
     for c in &p.components {
         let leaf = old
@@ -548,15 +545,22 @@ pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
         let mut new = NewSecret::default();
         new.secret_type = "kubernetes.io/tls".into();
         new.data = BTreeMap::from([
-            ("ca.crt".into(), old.cert_pem().as_bytes().to_vec()),
-            ("tls.crt".into(), leaf.cert_pem.into_bytes()),
+            (KEY_CA_CRT.into(), old.cert_pem().as_bytes().to_vec()),
+            (KEY_TLS_CRT.into(), leaf.cert_pem.into_bytes()),
             (
-                "tls.key".into(),
+                KEY_TLS_KEY.into(),
                 leaf.key_pem.expose_secret().as_bytes().to_vec(),
             ),
         ]);
         store.create_secret(&secret(&c.secret), &new).await.unwrap();
     }
+    old
+}
+
+pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
+    let store = Arc::new(store);
+    // What certgen made: component Secrets, no CA key anywhere.
+    let _old = certgen_install(&*store, certrotate_core::DAYS_5Y).await;
     let clock = Arc::new(ManualClock::new(T0));
     let report = rotator(store.clone(), options(false), &clock, 1)
         .run(RunMode::Once)
