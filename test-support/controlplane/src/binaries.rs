@@ -26,11 +26,7 @@ pub struct Binaries {
 impl Binaries {
     /// Finds the built programs, or says why they are not there.
     pub fn locate() -> Result<Binaries, String> {
-        let dir = match std::env::var_os(CONTROLPLANE_BIN_ENV) {
-            Some(dir) => PathBuf::from(dir),
-            None => locate("CONTROLPLANE_BIN")?,
-        };
-        let bins = Binaries { dir };
+        let bins = Binaries::folder()?;
         for path in [
             bins.kube_apiserver(),
             bins.kube_controller_manager(),
@@ -43,6 +39,15 @@ impl Binaries {
             }
         }
         Ok(bins)
+    }
+
+    /// The folder the programs are, or would be, in; none of them checked.
+    pub(crate) fn folder() -> Result<Binaries, String> {
+        let dir = match std::env::var_os(CONTROLPLANE_BIN_ENV) {
+            Some(dir) => PathBuf::from(dir),
+            None => locate("CONTROLPLANE_BIN")?,
+        };
+        Ok(Binaries { dir })
     }
 
     /// kube-apiserver.
@@ -82,6 +87,12 @@ impl Binaries {
         self.dir.join("envoy-gateway-controller")
     }
 
+    /// The rate limit service (`github.com/envoyproxy/ratelimit`'s `src/service_cmd`, built
+    /// by `build.sh ratelimit` at the version Envoy Gateway's go.mod requires).
+    pub fn ratelimit(&self) -> PathBuf {
+        self.dir.join("ratelimit")
+    }
+
     /// KWOK's Stage configuration (node initialize and heartbeat, pod ready, complete and
     /// delete), copied by `build.sh` from the KWOK release it builds.
     pub fn kwok_stages(&self) -> PathBuf {
@@ -117,10 +128,16 @@ pub fn tlspeer() -> Option<PathBuf> {
 /// `what` did not run, why, and the command that builds what they need; or panics with the
 /// same words under `CERTROTATE_REQUIRE_CONTROLPLANE=1`.
 pub fn skip_or_fail(what: &str, why: &str) {
-    let line = format!(
-        "{what} did not run: {why}; build it with `{BUILD_COMMAND}` (from the repository's \
-         root) and run the tests again"
+    skip_or_fail_how(
+        what,
+        why,
+        &format!("build it with `{BUILD_COMMAND}` (from the repository's root)"),
     );
+}
+
+/// [`skip_or_fail`], with `how` saying what to do about it.
+pub(crate) fn skip_or_fail_how(what: &str, why: &str, how: &str) {
+    let line = format!("{what} did not run: {why}; {how} and run the tests again");
     let required = std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
     assert!(!required, "{REQUIRE_ENV} is set, but {line}");
     static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());

@@ -35,6 +35,8 @@ mod binaries;
 mod certgen;
 mod certs;
 pub mod go_peer;
+pub mod handshake;
+pub mod host;
 pub mod kubelet;
 mod procs;
 

@@ -13,9 +13,15 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use crate::{Error, io_err};
 
 /// Kills every PID read from its standard input, then removes the folder, once that input
-/// closes: when the test binary exits, however it exits.
+/// closes: when the test binary exits, however it exits. A line `-PID` forgets a PID (a
+/// program stopped and reaped already, whose PID may be reused by another process).
 const REAPER: &str = r#"pids=
-while read -r pid; do pids="$pids $pid"; done
+while read -r line; do
+  case $line in
+    -*) keep=; for p in $pids; do [ "$p" = "${line#-}" ] || keep="$keep $p"; done; pids=$keep ;;
+    *) pids="$pids $line" ;;
+  esac
+done
 [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
 rm -rf -- "$1"
 "#;
@@ -123,6 +129,27 @@ impl Procs {
         Ok(())
     }
 
+    /// The log file of the program started as `name`.
+    pub(crate) fn log(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.log"))
+    }
+
+    /// Stops the program started as `name` (SIGKILL by its PID, as a pod's container is
+    /// killed), reaps it, and tells the reaper to forget its PID. Its log stays. Does
+    /// nothing if no program has that name.
+    pub(crate) fn stop(&mut self, name: &str) {
+        let mut children = self.children.borrow_mut();
+        let Some(at) = children.iter().position(|r| r.name == name) else {
+            return;
+        };
+        let mut running = children.remove(at);
+        let _ = running.child.kill();
+        let _ = running.child.wait();
+        if let Some((_, stdin)) = &mut self.reaper {
+            let _ = writeln!(stdin, "-{}", running.child.id());
+        }
+    }
+
     /// Fails with the log's last lines if a program has exited.
     pub(crate) fn check_alive(&self) -> Result<(), Error> {
         for running in self.children.borrow_mut().iter_mut() {
@@ -216,6 +243,28 @@ mod tests {
         drop(procs);
         assert!(!alive(pid));
         assert!(!dir.exists());
+    }
+
+    /// `stop` kills one program by PID and reaps it; the others run on, and the reaper
+    /// (told to forget the PID) still kills those at the end.
+    #[tokio::test]
+    async fn stop_kills_one_program_and_the_reaper_forgets_it() {
+        let mut procs = Procs::new().unwrap();
+        let first = sleeper(&mut procs);
+        procs
+            .spawn("other", Path::new("/bin/sleep"), &["1000".into()])
+            .unwrap();
+        let other = procs.children.borrow().last().unwrap().child.id();
+        procs.stop("sleep");
+        assert!(!alive(first), "stopped and reaped");
+        assert!(alive(other));
+        assert!(procs.log("sleep").is_file(), "its log stays");
+        procs.check_alive().unwrap();
+        let (mut reaper, stdin) = procs.reaper.take().unwrap();
+        drop(stdin);
+        reaper.wait().unwrap();
+        gone(other, "the reaper to kill the program left").await;
+        drop(procs);
     }
 
     #[tokio::test]
