@@ -51,8 +51,11 @@ pub struct ClientSpec {
     pub name: String,
     /// The server it connects to.
     pub addr: SocketAddr,
-    /// The name it verifies in the server's certificate (and sends as SNI).
+    /// The name it sends as SNI, and verifies in the server's certificate if `check_name`.
     pub server_name: String,
+    /// Whether the server's certificate must be valid for `server_name`. Without it, only
+    /// the chain is verified: Envoy's rate-limit cluster matches no name.
+    pub check_name: bool,
     /// The folder of the CA bundle it trusts (`ca.crt`).
     pub trust: PathBuf,
     /// The folder of the certificate it presents (`tls.crt`, `tls.key`), if any.
@@ -77,8 +80,14 @@ pub struct Tally {
     pub name: String,
     /// Attempts the server accepted.
     pub ok: u64,
-    /// Attempts that failed.
+    /// Failed handshakes: TLS refused a certificate, on either side (or the client could
+    /// not load its own files).
     pub failed: u64,
+    /// Attempts that reached no TLS verdict: the connection refused, reset or timed out
+    /// (a server restarting, not a certificate refused). Counted, never a failure.
+    pub unreachable: u64,
+    /// What the last unreachable attempt met.
+    pub last_unreachable: Option<String>,
     /// Times it was restarted.
     pub restarts: u64,
     /// Accepted attempts per phase.
@@ -93,6 +102,8 @@ pub struct Tally {
 struct Counters {
     ok: u64,
     failed: u64,
+    unreachable: u64,
+    last_unreachable: Option<String>,
     ok_by_phase: BTreeMap<String, u64>,
     failed_by_phase: BTreeMap<String, u64>,
     failures: Vec<Failure>,
@@ -164,6 +175,8 @@ impl Workloads {
                     name: c.name.clone(),
                     ok: counters.ok,
                     failed: counters.failed,
+                    unreachable: counters.unreachable,
+                    last_unreachable: counters.last_unreachable.clone(),
                     restarts: c.shared.generation.load(Ordering::SeqCst),
                     ok_by_phase: counters.ok_by_phase.clone(),
                     failed_by_phase: counters.failed_by_phase.clone(),
@@ -180,15 +193,25 @@ impl Workloads {
             format!("every workload client to have {n} more handshakes accepted"),
             bound,
         );
-        while !self
-            .tally()
-            .iter()
-            .zip(&start)
-            .all(|(t, s)| t.ok >= s + n)
-        {
-            deadline.tick().await?;
+        loop {
+            let tally = self.tally();
+            if tally.iter().zip(&start).all(|(t, s)| t.ok >= s + n) {
+                return Ok(());
+            }
+            if let Err(Error::Timeout { what, after }) = deadline.tick().await {
+                let mut what = format!("{what}; counted:");
+                for t in &tally {
+                    what.push_str(&format!(
+                        " {} {} accepted, {} failed (last: {});",
+                        t.name,
+                        t.ok,
+                        t.failed,
+                        t.failures.last().map_or("-", |f| f.error.as_str())
+                    ));
+                }
+                return Err(Error::Timeout { what, after });
+            }
         }
-        Ok(())
     }
 
     /// Stops every client and returns what each counted.
@@ -224,7 +247,7 @@ async fn run(spec: ClientSpec, shared: Arc<Shared>) {
             .clone();
         let outcome = match config {
             Ok(config) => attempt(config, spec.addr, &spec.server_name).await,
-            Err(e) => Err(e),
+            Err(e) => Err(Attempt::Refused(e)),
         };
         {
             let mut c = shared
@@ -236,7 +259,11 @@ async fn run(spec: ClientSpec, shared: Arc<Shared>) {
                     c.ok += 1;
                     *c.ok_by_phase.entry(phase).or_default() += 1;
                 }
-                Err(error) => {
+                Err(Attempt::Unreachable(error)) => {
+                    c.unreachable += 1;
+                    c.last_unreachable = Some(error);
+                }
+                Err(Attempt::Refused(error)) => {
                     c.failed += 1;
                     *c.failed_by_phase.entry(phase.clone()).or_default() += 1;
                     if c.failures.len() < KEPT_FAILURES {
@@ -249,23 +276,44 @@ async fn run(spec: ClientSpec, shared: Arc<Shared>) {
     }
 }
 
+/// How an attempt ended, if not accepted.
+enum Attempt {
+    /// A certificate refused (by the client's verifier, or by the server: an alert).
+    Refused(String),
+    /// No TLS verdict: refused, reset or timed-out connections, the server gone.
+    Unreachable(String),
+}
+
+/// A TLS error (rustls's, surfaced through `io::Error`) is a refusal; anything else on the
+/// wire is the server being unreachable.
+fn classify(stage: &str, e: &std::io::Error) -> Attempt {
+    let text = format!("{stage}: {e}");
+    if e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+    {
+        Attempt::Refused(text)
+    } else {
+        Attempt::Unreachable(text)
+    }
+}
+
 /// One attempt: connect, handshake, send the HTTP/2 preface, read the server's first bytes.
 async fn attempt(
     config: Arc<rustls::ClientConfig>,
     addr: SocketAddr,
     server_name: &str,
-) -> Result<(), String> {
+) -> Result<(), Attempt> {
     let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|e| format!("server name {server_name}: {e}"))?;
+        .map_err(|e| Attempt::Refused(format!("server name {server_name}: {e}")))?;
     let tcp = tokio::time::timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect(addr))
         .await
-        .map_err(|_| format!("connecting to {addr}: timed out"))?
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        .map_err(|_| Attempt::Unreachable(format!("connecting to {addr}: timed out")))?
+        .map_err(|e| Attempt::Unreachable(format!("connecting to {addr}: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let mut tls = tokio::time::timeout(STEP_TIMEOUT, connector.connect(name, tcp))
         .await
-        .map_err(|_| "handshake: timed out".to_owned())?
-        .map_err(|e| format!("handshake: {e}"))?;
+        .map_err(|_| Attempt::Unreachable("handshake: timed out".into()))?
+        .map_err(|e| classify("handshake", &e))?;
     let exchange = async {
         tls.write_all(H2_PREFACE).await?;
         tls.flush().await?;
@@ -273,9 +321,14 @@ async fn attempt(
         tls.read(&mut buf).await
     };
     match tokio::time::timeout(STEP_TIMEOUT, exchange).await {
-        Err(_) => Err("first read: timed out".into()),
-        Ok(Err(e)) => Err(format!("first read (the server judging our certificate): {e}")),
-        Ok(Ok(0)) => Err("first read: the server closed the connection".into()),
+        Err(_) => Err(Attempt::Unreachable("first read: timed out".into())),
+        Ok(Err(e)) => Err(classify(
+            "first read (the server judging our certificate)",
+            &e,
+        )),
+        Ok(Ok(0)) => Err(Attempt::Unreachable(
+            "first read: the server closed the connection".into(),
+        )),
         Ok(Ok(_)) => Ok(()),
     }
 }
@@ -300,10 +353,22 @@ fn client_config(spec: &ClientSpec) -> Result<rustls::ClientConfig, String> {
         return Err(format!("{}: no usable CA", trust.display()));
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| format!("{}: {e}", trust.display()))?;
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS versions: {e}"))?
-        .with_root_certificates(roots);
+        .map_err(|e| format!("TLS versions: {e}"))?;
+    let builder = if spec.check_name {
+        builder.with_webpki_verifier(verifier)
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ChainOnly(verifier)))
+    };
     let mut config = match &spec.identity {
         None => builder.with_no_client_auth(),
         Some(dir) => {
@@ -324,4 +389,55 @@ fn client_config(spec: &ClientSpec) -> Result<rustls::ClientConfig, String> {
     config.alpn_protocols = vec![b"h2".to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
+}
+
+/// webpki's verification without the name check: a server certificate whose chain verifies
+/// but whose names do not cover the server name is accepted (as Envoy accepts one when its
+/// validation context matches no subject alternative name). rustls checks the name only once
+/// the chain has verified, so `NotValidForName` means the chain holds.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }

@@ -47,6 +47,9 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 /// `WithBlock`: after the TLS handshake, both certificates accepted).
 pub const RATE_LIMIT_XDS_CONNECTED: &str = "Connection to xDS Management Server is successful";
 
+/// The line the rate limit logs once its gRPC server listens (`src/server/server_impl.go`).
+const RATE_LIMIT_GRPC_LISTENING: &str = "Listening for gRPC on";
+
 /// The programs standalone mode needs.
 #[derive(Debug, Clone)]
 pub struct HostBinaries {
@@ -61,7 +64,8 @@ impl HostBinaries {
     /// why the tests that need them did not run (a panic under
     /// `CERTROTATE_REQUIRE_CONTROLPLANE=1`).
     pub fn locate() -> Option<HostBinaries> {
-        const WHAT: &str = "the live rotation tests against Envoy Gateway's controller and rate limit";
+        const WHAT: &str =
+            "the live rotation tests against Envoy Gateway's controller and rate limit";
         let bins = match Binaries::folder() {
             Ok(bins) => bins,
             Err(why) => {
@@ -188,14 +192,16 @@ impl HostControlPlane {
         self.rate_limit_runs
     }
 
-    /// Restarts the rate limit, as `kubectl rollout restart` restarts its Deployment: the
-    /// process killed by PID, a new one started, and waited for (bounded) until it serves
-    /// gRPC and its xDS client has connected to the controller with the files as they are
-    /// now.
+    /// Restarts the rate limit, as `kubectl rollout restart` rolls its Deployment: a new
+    /// process started beside the old one (the rate limit's listeners set `SO_REUSEPORT`,
+    /// so both serve the same ports, as two pods behind one Service), waited for (bounded)
+    /// until it serves gRPC and its xDS client has connected to the controller with the
+    /// files as they are now, and only then the old one killed by PID.
     pub async fn restart_rate_limit(&mut self) -> Result<(), Error> {
-        self.procs
-            .stop(&format!("ratelimit-{}", self.rate_limit_runs));
-        self.start_rate_limit().await
+        let old = format!("ratelimit-{}", self.rate_limit_runs);
+        self.start_rate_limit().await?;
+        self.procs.stop(&old);
+        Ok(())
     }
 
     /// Fails with its log's end if a program has exited.
@@ -241,7 +247,10 @@ impl HostControlPlane {
                 format!("127.0.0.1:{RATE_LIMIT_XDS_PORT}"),
             ),
             ("CONFIG_GRPC_XDS_NODE_ID", "envoy-ratelimit".into()),
-            ("CONFIG_GRPC_XDS_SERVER_TLS_SAN", CONTROLLER_SERVER_NAME.into()),
+            (
+                "CONFIG_GRPC_XDS_SERVER_TLS_SAN",
+                CONTROLLER_SERVER_NAME.into(),
+            ),
             ("GRPC_SERVER_USE_TLS", "true".into()),
             ("GRPC_SERVER_TLS_CERT", file("tls.crt")),
             ("GRPC_SERVER_TLS_KEY", file("tls.key")),
@@ -259,16 +268,20 @@ impl HostControlPlane {
         args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         args.push(self.bins.ratelimit.display().to_string());
         self.procs.spawn(&name, Path::new("/usr/bin/env"), &args)?;
-        wait_listening(&self.procs, grpc, "the rate limit's gRPC server").await?;
         let deadline = Deadline::new(
-            format!("the rate limit ({name}) to connect to the controller's xDS server"),
+            format!(
+                "the rate limit ({name}) to serve gRPC and connect to the controller's xDS server"
+            ),
             START_TIMEOUT,
         );
-        while !self.log(&name).contains(RATE_LIMIT_XDS_CONNECTED) {
+        loop {
+            let log = self.log(&name);
+            if log.contains(RATE_LIMIT_GRPC_LISTENING) && log.contains(RATE_LIMIT_XDS_CONNECTED) {
+                return Ok(());
+            }
             self.procs.check_alive()?;
             deadline.tick().await?;
         }
-        Ok(())
     }
 }
 
@@ -354,7 +367,10 @@ async fn lock_fixed_ports() -> Result<File, Error> {
 /// Waits (bounded) until 127.0.0.1:`port` accepts a TCP connection, failing early if a
 /// program has exited.
 async fn wait_listening(procs: &Procs, port: u16, what: &str) -> Result<(), Error> {
-    let deadline = Deadline::new(format!("{what} to listen on 127.0.0.1:{port}"), START_TIMEOUT);
+    let deadline = Deadline::new(
+        format!("{what} to listen on 127.0.0.1:{port}"),
+        START_TIMEOUT,
+    );
     loop {
         procs.check_alive()?;
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
