@@ -368,6 +368,55 @@ pub struct EndpointFlag {
     pub address: String,
 }
 
+/// `--restart-command`: how start-only workloads restart on hosts (local mode).
+#[derive(Debug, Default, Args)]
+pub struct RestartArgs {
+    /// Local mode: restart the profile's start-only workload WORKLOAD (its name in the
+    /// profile: envoy-ratelimit) by running ARGV, split as a shell would split it but run
+    /// without a shell (`envoy-ratelimit='systemctl restart envoy-ratelimit'`); repeatable.
+    /// It runs when a Deployment would be restarted (after trust, after leaves); exit
+    /// status 0 means restarted. A failure or a timeout is reported and holds the rotation:
+    /// the next run runs it again. Its output goes to stderr.
+    #[arg(
+        long = "restart-command",
+        value_name = "WORKLOAD=ARGV",
+        value_parser = parse_restart_command,
+        conflicts_with_all = ["kube", "kubeconfig", "context"],
+    )]
+    pub commands: Vec<RestartFlag>,
+    /// The time limit of each --restart-command; past it, its process group is killed and
+    /// the restart counts as failed.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_nonzero_duration)]
+    pub restart_timeout: Duration,
+}
+
+/// One `--restart-command WORKLOAD=ARGV`, split into its argv (the workload is checked
+/// against the profile once it is loaded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartFlag {
+    /// The workload's name in the profile.
+    pub workload: String,
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+}
+
+pub(crate) fn parse_restart_command(s: &str) -> Result<RestartFlag, String> {
+    let (workload, command) = s.split_once('=').ok_or(
+        "expected WORKLOAD=ARGV (the profile's workload name, then the command that restarts it)",
+    )?;
+    certrotate_core::profile::validate_subdomain(workload)
+        .map_err(|e| format!("not a workload name: {e}"))?;
+    let argv =
+        shlex::split(command).ok_or("the command has an unclosed quote or a trailing backslash")?;
+    if argv.is_empty() {
+        return Err(format!("{workload}=: the command is empty"));
+    }
+    Ok(RestartFlag {
+        workload: workload.to_owned(),
+        argv,
+    })
+}
+
 /// `rotate`.
 #[derive(Debug, Args)]
 pub struct RotateArgs {
@@ -375,6 +424,8 @@ pub struct RotateArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub endpoints: EndpointArgs,
+    #[command(flatten)]
+    pub restarts: RestartArgs,
     #[command(flatten)]
     pub push: PushArgs,
     /// Rotate the CA (and adopt an install made without certrotate), once: the request names
@@ -470,6 +521,8 @@ pub enum DryRun {
 pub struct RenewArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub restarts: RestartArgs,
     #[command(flatten)]
     pub push: PushArgs,
     /// Re-issue leaves that expire within this long.

@@ -17,6 +17,7 @@ mod rotate;
 mod simulate;
 mod target;
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,9 +51,13 @@ macro_rules! with_store {
     ($target:expr, $dry_run:expr, $store:ident, $place:ident => $body:expr) => {
         with_store!($target, $dry_run, tidy = false, $store, _client, $place => $body)
     };
+    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident, $client:ident, $place:ident => $body:expr) => {
+        with_store!($target, $dry_run, tidy = $tidy, restarts = std::collections::BTreeMap::new(), $store, $client, $place => $body)
+    };
     // `tidy`: a run that may write removes a crash's leftovers in DIR first.
+    // `restarts`: local mode's restart commands (`--restart-command`).
     // `$client`: the Kubernetes client (`None` in local mode), to record Events with.
-    ($target:expr, $dry_run:expr, tidy = $tidy:expr, $store:ident, $client:ident, $place:ident => $body:expr) => {{
+    ($target:expr, $dry_run:expr, tidy = $tidy:expr, restarts = $restarts:expr, $store:ident, $client:ident, $place:ident => $body:expr) => {{
         let target: &cli::TargetArgs = $target;
         if let Some(_flag) = target.kube_flag() {
             #[cfg(not(feature = "kube"))]
@@ -95,6 +100,7 @@ macro_rules! with_store {
                     .tidy()
                     .context("opening DIR (and removing what an interrupted run left there)")?;
             }
+            let $store = certrotate_kube::host::HostRestarts::new($store, $restarts);
             let $client: Option<KubeClient> = None;
             $body
         }
@@ -480,7 +486,8 @@ async fn run_command(
             if server_dry_run && !args.target.uses_kube() {
                 bail!("--dry-run=server needs --kube (local mode has no API server)");
             }
-            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), store, client, place => {
+            let restarts = restart_commands(&profile, &args.restarts)?;
+            with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), restarts = restarts, store, client, place => {
                 let target = target::Target::new(place, &profile.namespace);
                 if request_rotation {
                     activity::doing("reading the profile's objects");
@@ -496,7 +503,8 @@ async fn run_command(
             let profile = load_profile(&args.target, |_| {})?;
             let mut options = PlanOptions::default();
             options.renew_before = Some(args.before);
-            with_store!(&args.target, false, tidy = true, store, client, place => {
+            let restarts = restart_commands(&profile, &args.restarts)?;
+            with_store!(&args.target, false, tidy = true, restarts = restarts, store, client, place => {
                 let target = target::Target::new(place, &profile.namespace);
                 let events = client.map(|c| recorder(c, &profile));
                 rotate(store, profile, options, RunMode::Once, None, format, events, &target, facts, Vec::new()).await
@@ -727,6 +735,45 @@ async fn check<S: Store>(
 
 /// The `--endpoint`s, each checked against the profile (it names one of its component
 /// Secrets), with the server name the probe sends.
+/// `--restart-command`s by workload name, each naming a start-only workload of the profile.
+fn restart_commands(
+    profile: &Profile,
+    args: &cli::RestartArgs,
+) -> Result<BTreeMap<String, certrotate_kube::host::RestartCommand>, UsageError> {
+    let mut commands = BTreeMap::new();
+    for flag in &args.commands {
+        if !profile.workloads.iter().any(|w| w.name == flag.workload) {
+            let known: Vec<&str> = profile.workloads.iter().map(|w| w.name.as_str()).collect();
+            return Err(UsageError(format!(
+                "--restart-command {}=...: profile {} has no start-only workload {} (it has: {})",
+                flag.workload,
+                profile.name,
+                flag.workload,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            )));
+        }
+        let Some(command) =
+            certrotate_kube::host::RestartCommand::new(flag.argv.clone(), args.restart_timeout)
+        else {
+            return Err(UsageError(format!(
+                "--restart-command {}=: empty",
+                flag.workload
+            )));
+        };
+        if commands.insert(flag.workload.clone(), command).is_some() {
+            return Err(UsageError(format!(
+                "--restart-command {}: given twice",
+                flag.workload
+            )));
+        }
+    }
+    Ok(commands)
+}
+
 fn endpoints(profile: &Profile, args: &cli::EndpointArgs) -> Result<Vec<Endpoint>, UsageError> {
     args.endpoints
         .iter()

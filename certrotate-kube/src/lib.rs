@@ -100,6 +100,7 @@ mod engine;
 mod error;
 pub mod events;
 mod gate;
+pub mod host;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]
 mod kube_io;

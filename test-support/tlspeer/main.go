@@ -1,7 +1,7 @@
 // Command tlspeer is the Go side of certrotate's mutual-TLS tests: Envoy Gateway's TLS stack
 // (crypto/tls), in-repo. Standard library only.
 //
-//	tlspeer serve  -listen 127.0.0.1:0 -dir DIR
+//	tlspeer serve  -listen 127.0.0.1:0 -dir DIR [-once] [-quiet]
 //	tlspeer client -addr HOST:PORT -dir DIR [-n 10] [-interval 0s] [-server-name NAME]
 //
 // DIR holds tls.crt, tls.key and ca.crt, as a Secret mounted by the kubelet does.
@@ -9,8 +9,10 @@
 // The server re-reads all three files on every handshake through
 // tls.Config.GetConfigForClient and requires and verifies a client certificate issued under
 // ca.crt, as Envoy Gateway's xDS server does (internal/crypto: RequireAndVerifyClientCert,
-// ClientCAs from ca.crt). It prints {"listening":"ADDR"} once bound, one JSON line per
-// handshake, and a summary line when its standard input closes or it gets SIGTERM/SIGINT.
+// ClientCAs from ca.crt). With -once it reads them only at start instead (a component that
+// loads its certificates at start, or a pod that mounts them with subPath). It prints
+// {"listening":"ADDR"} once bound, one JSON line per handshake (none with -quiet), and a
+// summary line when its standard input closes or it gets SIGTERM/SIGINT.
 //
 // The client connects -n times, re-reading its own certificate, key and ca.crt (its roots)
 // for every connection, and counts the connections whose handshake both sides accepted (the
@@ -31,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -69,7 +72,26 @@ func usage() {
 }
 
 // files reads DIR/tls.crt, DIR/tls.key and DIR/ca.crt: the key pair and a pool of ca.crt.
+// Where DIR has the kubelet's atomic-writer layout (DIR/..data, a link to the current
+// version folder), the three are read from the version folder it names at that moment, so
+// a swap between two reads never pairs one version's certificate with another's key (what
+// the layout is for; a consumer reading DIR/KEY one by one can see such a pair).
+// A version folder can be removed between resolving ..data and reading it (the writer
+// removes the old version after the swap): then ..data is resolved again.
 func files(dir string) (tls.Certificate, *x509.CertPool, error) {
+	for attempt := 1; ; attempt++ {
+		version := dir
+		if v, err := filepath.EvalSymlinks(filepath.Join(dir, "..data")); err == nil {
+			version = v
+		}
+		cert, pool, err := filesIn(version)
+		if err == nil || version == dir || attempt == 3 || !errors.Is(err, fs.ErrNotExist) {
+			return cert, pool, err
+		}
+	}
+}
+
+func filesIn(dir string) (tls.Certificate, *x509.CertPool, error) {
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("loading %s/tls.crt and tls.key: %w", dir, err)
@@ -100,9 +122,17 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	dir := fs.String("dir", "", "folder holding tls.crt, tls.key and ca.crt")
+	startOnly := fs.Bool("once", false, "read the files once, at start (a component that loads "+
+		"its certificates only at start, or a pod mounting them with subPath)")
+	quiet := fs.Bool("quiet", false, "no line per handshake, only the summary")
 	_ = fs.Parse(args)
 	if *dir == "" {
 		return errors.New("serve: -dir is required")
+	}
+	logHandshake := func(v map[string]string) {
+		if !*quiet {
+			emit(v)
+		}
 	}
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -120,6 +150,18 @@ func serve(args []string) error {
 				ClientCAs:    pool,
 			}, nil
 		},
+	}
+	if *startOnly {
+		cert, pool, err := files(*dir)
+		if err != nil {
+			return err
+		}
+		cfg = &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{cert},
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			ClientCAs:    pool,
+		}
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -158,12 +200,12 @@ func serve(args []string) error {
 				defer mu.Unlock()
 				if err != nil {
 					counts["failed"]++
-					emit(map[string]string{"handshake": "failed", "error": err.Error()})
+					logHandshake(map[string]string{"handshake": "failed", "error": err.Error()})
 					return
 				}
 				counts["ok"]++
 				subject := tc.ConnectionState().PeerCertificates[0].Subject.CommonName
-				emit(map[string]string{"handshake": "ok", "client": subject})
+				logHandshake(map[string]string{"handshake": "ok", "client": subject})
 				_, _ = tc.Write([]byte("ok\n"))
 				_ = tc.Close()
 			}()

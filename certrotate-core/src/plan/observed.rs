@@ -178,6 +178,11 @@ pub struct ObservedWorkload {
     pub template_annotations: BTreeMap<String, String>,
     /// Whether its latest rollout finished (all replicas updated and available).
     pub rollout_complete: bool,
+    /// Whether a restart was asked for and is not known to have happened: a host's
+    /// restart command that failed, timed out or was interrupted. The planner asks for it
+    /// again, and a phase waits for it as for a rollout. A Kubernetes workload never has
+    /// one (its restart is one patch).
+    pub restart_pending: bool,
 }
 
 impl ObservedWorkload {
@@ -186,7 +191,15 @@ impl ObservedWorkload {
         Self {
             template_annotations,
             rollout_complete,
+            restart_pending: false,
         }
+    }
+
+    /// With a restart asked for that is not known to have happened
+    /// ([`restart_pending`](Self::restart_pending)).
+    pub fn with_restart_pending(mut self, pending: bool) -> Self {
+        self.restart_pending = pending;
+        self
     }
 }
 

@@ -896,6 +896,9 @@ impl Planner<'_> {
         let Some(wait) = self.wait_for_convergence(state)? else {
             return Ok(None);
         };
+        // A restart that did not happen (a host's command failed or was interrupted) is
+        // asked for again: the phase waits for it, and nothing else would ask.
+        self.pending_restarts()?;
         let summary = Summary::Waiting { phase: state.phase };
         Ok(Some(self.finish(state.phase, state.phase, wait, summary)))
     }

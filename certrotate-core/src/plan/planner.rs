@@ -668,6 +668,22 @@ impl Planner<'_> {
     /// component Secrets as they will be after this plan. With `changed` false (nothing of
     /// theirs changed in this run), only workloads certrotate restarted before are checked.
     pub(super) fn restarts(&mut self, reason: StepReason, changed: bool) -> Result<(), Error> {
+        self.restarts_of(reason, changed, false)
+    }
+
+    /// Asks again for each restart that did not happen
+    /// ([`ObservedWorkload::restart_pending`](super::ObservedWorkload::restart_pending)),
+    /// and for no other.
+    pub(super) fn pending_restarts(&mut self) -> Result<(), Error> {
+        self.restarts_of(StepReason::UnfinishedRestart, false, true)
+    }
+
+    fn restarts_of(
+        &mut self,
+        reason: StepReason,
+        changed: bool,
+        only_pending: bool,
+    ) -> Result<(), Error> {
         let token = self.mounted_state_token();
         let restarted_at = crate::rfc3339(self.now.replace_nanosecond(0).unwrap_or(self.now));
         for workload in self.objects.workloads.clone() {
@@ -679,14 +695,18 @@ impl Planner<'_> {
                 continue;
             };
             let previous = observed.template_annotations.get(ANNOTATION_RESTARTED_FOR);
-            if previous == Some(&token) {
+            let pending = observed.restart_pending;
+            if only_pending && !pending {
+                continue;
+            }
+            if previous == Some(&token) && !pending {
                 self.steps.push(Step::Note(Note::new(
                     workload,
                     NoteReason::AlreadyRestarted,
                 )));
                 continue;
             }
-            if !changed && previous.is_none() {
+            if !changed && previous.is_none() && !pending {
                 continue;
             }
             self.steps.push(Step::Restart(Restart {
@@ -779,7 +799,7 @@ pub(super) fn convergence_wait(
             observed
                 .workloads
                 .get(*w)
-                .is_some_and(|o| !o.rollout_complete)
+                .is_some_and(|o| !o.rollout_complete || o.restart_pending)
         })
         .cloned()
         .collect();

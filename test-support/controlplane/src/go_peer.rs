@@ -25,10 +25,36 @@ pub struct Counts {
 }
 
 impl Server {
-    /// Starts `tlspeer serve` on 127.0.0.1 with the files of `dir`.
+    /// Starts `tlspeer serve` on 127.0.0.1 with the files of `dir`, re-read on every
+    /// handshake.
     pub fn start(tlspeer: &Path, dir: &Path) -> std::io::Result<Self> {
+        Self::start_with(tlspeer, dir, "127.0.0.1:0", &[])
+    }
+
+    /// Starts `tlspeer serve` on `listen` (`127.0.0.1:0` for any port) with the files of
+    /// `dir` read once, at start: a component that loads its certificates only at start,
+    /// or a pod mounting them with `subPath`. Prints no line per handshake (a long run
+    /// would fill the pipe).
+    pub fn start_once(tlspeer: &Path, dir: &Path, listen: &str) -> std::io::Result<Self> {
+        Self::start_with(tlspeer, dir, listen, &["-once", "-quiet"])
+    }
+
+    /// Starts `tlspeer serve` on 127.0.0.1 re-reading per handshake, printing only its
+    /// summary.
+    pub fn start_quiet(tlspeer: &Path, dir: &Path) -> std::io::Result<Self> {
+        Self::start_with(tlspeer, dir, "127.0.0.1:0", &["-quiet"])
+    }
+
+    fn start_with(
+        tlspeer: &Path,
+        dir: &Path,
+        listen: &str,
+        flags: &[&str],
+    ) -> std::io::Result<Self> {
         let mut child = Command::new(tlspeer)
-            .args(["serve", "-listen", "127.0.0.1:0", "-dir"])
+            .args(["serve", "-listen", listen])
+            .args(flags)
+            .arg("-dir")
             .arg(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -461,3 +461,68 @@ fn status_shows_what_each_bundle_holds_and_who_issued_each_leaf() {
         );
     }
 }
+
+#[test]
+fn a_pending_restart_is_asked_again_and_holds_every_phase_it_waits_in() {
+    let opts = options(true);
+    for phase in [Phase::Trust, Phase::Leaves] {
+        let (mut o, now) = in_phase(phase, &opts);
+        for w in o.workloads.values_mut() {
+            *w = w.clone().with_restart_pending(true);
+        }
+        // Long after the interval: the clock alone would let the phase advance.
+        let later = now + Duration::from_secs(24 * 3600);
+        let p = plan(&profile(), &o, &opts, later, &mut SeededEntropy::new(1)).unwrap();
+        assert_eq!((p.from, p.to), (phase, phase), "{phase}: {p:?}");
+        let workload = WorkloadRef::new(WorkloadKind::Deployment, "ns", "envoy-ratelimit");
+        assert_eq!(
+            p.next,
+            Next::WaitForRollout {
+                workloads: vec![workload.clone()]
+            },
+            "{phase}"
+        );
+        let restarts: Vec<_> = p
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Restart(r) => Some((r.workload.clone(), r.reason)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            restarts,
+            vec![(workload, StepReason::UnfinishedRestart)],
+            "{phase}"
+        );
+        assert!(
+            !p.steps
+                .iter()
+                .any(|s| matches!(s, Step::Secret(c) if c.action != SecretAction::Unchanged)),
+            "{phase}: {p:?}"
+        );
+    }
+}
+
+#[test]
+fn a_pending_restart_on_a_stable_install_is_asked_again() {
+    let mut o = installed();
+    for w in o.workloads.values_mut() {
+        *w = w.clone().with_restart_pending(true);
+    }
+    let p = plan(
+        &profile(),
+        &o,
+        &options(false),
+        T0 + Duration::from_secs(3600),
+        &mut SeededEntropy::new(1),
+    )
+    .unwrap();
+    assert!(
+        p.steps.iter().any(|s| matches!(
+            s,
+            Step::Restart(r) if r.reason == StepReason::UnfinishedRestart
+        )),
+        "{p:?}"
+    );
+}
