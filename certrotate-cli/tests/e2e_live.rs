@@ -18,9 +18,11 @@
 //!   launches it through func-e, which downloads it, and there is no network here; this client
 //!   is its reload rule. Like Envoy there, it verifies the chain and no name.
 //!
-//! The real rate limit restarts when the profile says (after `trust`, after `leaves`, after
-//! `retire`), and each restart is proven by its own xDS client connecting to the
-//! controller with the files of that moment ([`host::RATE_LIMIT_XDS_CONNECTED`]).
+//! The start-only components restart as a host restarts them: `certrotate rotate
+//! --restart-command WORKLOAD=ARGV`, whose ARGV files a request the test serves
+//! ([`RestartDoor`]) and exits 0 once it is done. The real rate limit is rolled (a new
+//! process beside the old, on the same ports, the old killed once the new one's xDS client
+//! connected to the controller with the files of that moment); the models restart with it.
 //!
 //! The controller's ports are fixed upstream (18000-18002, 8081, 19001): the harness holds
 //! a machine-wide file lock while one runs, so these tests run one at a time.
@@ -34,7 +36,8 @@ use std::time::Duration;
 
 use certrotate_controlplane::handshake::{ClientSpec, Reload, Tally, Workloads};
 use certrotate_controlplane::host::{
-    self, CONTROLLER_SERVER_NAME, HostBinaries, HostControlPlane, RATE_LIMIT_XDS_PORT, XDS_PORT,
+    self, CONTROLLER_SERVER_NAME, HostBinaries, HostControlPlane, RATE_LIMIT_XDS_PORT, RestartDoor,
+    XDS_PORT,
 };
 use certrotate_core::profile::{Profile, WorkloadKind, WorkloadSpec};
 
@@ -78,21 +81,6 @@ fn phase(out: &str) -> String {
     out.lines()
         .find_map(|l| l.rsplit_once("; phase ").map(|(_, p)| p.trim().to_owned()))
         .unwrap_or_else(|| panic!("no phase in:\n{out}"))
-}
-
-/// The workloads a run asks to be restarted. In local mode the CLI names each in a note
-/// (`note: deployment NS/NAME: not applicable to directory ...`): the host restarts them.
-fn restarts_asked(out: &str) -> Vec<String> {
-    out.lines()
-        .filter_map(|l| l.strip_prefix("note: "))
-        .filter_map(|l| {
-            let (kind, rest) = l.split_once(' ')?;
-            let (object, _) = rest.split_once(':')?;
-            ["deployment", "statefulset", "daemonset"]
-                .contains(&kind)
-                .then(|| object.rsplit('/').next().unwrap_or(object).to_owned())
-        })
-        .collect()
 }
 
 /// The built-in profile, with the Envoy proxies restarted too (what upstream's reload rules
@@ -144,20 +132,37 @@ fn start_clients(cp: &HostControlPlane) -> Workloads {
     w
 }
 
-/// Restarts what `out` asks: the real rate limit and its xDS client's model; the proxies'
-/// model. Returns what it restarted.
-async fn restart(out: &str, cp: &mut HostControlPlane, w: &Workloads) -> Vec<String> {
-    let asked = restarts_asked(out);
-    for name in &asked {
-        match name.as_str() {
-            RATE_LIMIT => {
-                cp.restart_rate_limit().await.unwrap();
-                w.restart("ratelimit→xds");
+/// Runs `certrotate ARGS` (exit 0 required) while serving the restarts its
+/// `--restart-command`s ask through `door`: the real rate limit (rolled) and its xDS
+/// client's model, or the proxies' model. Returns the run and what it restarted, in order.
+async fn rotate(
+    args: Vec<String>,
+    door: &RestartDoor,
+    cp: &mut HostControlPlane,
+    w: &Workloads,
+) -> (Run, Vec<String>) {
+    let run = certrotate(args);
+    tokio::pin!(run);
+    let mut restarted = Vec::new();
+    loop {
+        tokio::select! {
+            r = &mut run => return (r, restarted),
+            () = tokio::time::sleep(Duration::from_millis(50)) => {
+                for (id, workload) in door.pending() {
+                    match workload.as_str() {
+                        RATE_LIMIT => {
+                            cp.restart_rate_limit().await.unwrap();
+                            w.restart("ratelimit→xds");
+                        }
+                        PROXIES => w.restart("envoy→ratelimit"),
+                        other => panic!("a restart of {other}, which no client stands for"),
+                    }
+                    door.done(&id).unwrap();
+                    restarted.push(workload);
+                }
             }
-            _ => w.restart("envoy→ratelimit"),
         }
     }
-    asked
 }
 
 /// One line per client: accepted and failed handshakes, per phase, and the first failures.
@@ -202,10 +207,18 @@ fn rotate_args(dir: &str, profile: &str, extra: &[&str]) -> Vec<String> {
     args.into_iter().map(str::to_owned).collect()
 }
 
-/// A staged rotation (trust, leaves, stable, retire, stable) with every start-only
-/// component restarted when the run says: no workload client fails a single handshake, and
-/// each made handshakes in every phase. The rate limit restarted after `trust`, `leaves`
-/// and `retire`, and its xDS client connected each time.
+/// `--restart-command` for each of `workloads`, through `door`.
+fn restart_commands(door: &RestartDoor, workloads: &[&str]) -> Vec<String> {
+    workloads
+        .iter()
+        .flat_map(|w| ["--restart-command".to_owned(), door.command(w)])
+        .collect()
+}
+
+/// A staged rotation (trust, leaves, stable, retire, stable), the start-only components
+/// restarted by `--restart-command` when the CLI runs it: no workload client fails a single
+/// handshake, and each made handshakes in every phase. The real rate limit rolled after
+/// `trust`, `leaves` and `retire`, its xDS client connected to the controller each time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staged_rotation_of_the_real_components_fails_no_handshake() {
     let Some(bins) = HostBinaries::locate() else {
@@ -216,13 +229,15 @@ async fn staged_rotation_of_the_real_components_fails_no_handshake() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("certs").display().to_string();
     let profile = profile_with_proxies(home.path());
+    let door = RestartDoor::new(home.path()).unwrap();
+    let restarts = restart_commands(&door, &[RATE_LIMIT, PROXIES]);
     certrotate(rotate_args(&dir, &profile, &[])).await;
 
     let mut cp = HostControlPlane::start(&bins, home.path()).await.unwrap();
     let w = start_clients(&cp);
     w.wait_accepted(5, WAIT).await.unwrap();
 
-    let mut extra = vec![
+    let mut first = vec![
         "--overwrite",
         "--convergence-interval",
         INTERVAL,
@@ -230,20 +245,20 @@ async fn staged_rotation_of_the_real_components_fails_no_handshake() {
         "1s",
     ];
     let mut phases = Vec::new();
-    let mut restarted = Vec::new();
     for n in 1..=8 {
         w.set_phase(&format!("{n} rotate running"));
-        let r = certrotate(rotate_args(&dir, &profile, &extra)).await;
-        extra.clear();
+        let mut args = rotate_args(&dir, &profile, &first);
+        args.extend(restarts.iter().cloned());
+        first.clear();
+        let (r, restarted) = rotate(args, &door, &mut cp, &w).await;
         let phase = phase(&r.stdout);
         w.set_phase(&format!("{n} {phase}"));
-        let asked = restart(&r.stdout, &mut cp, &w).await;
-        restarted.push((phase.clone(), asked));
         w.wait_accepted(3, WAIT).await.unwrap();
         tokio::time::sleep(WATCH).await;
         cp.check_alive().unwrap();
-        phases.push(phase);
-        if r.stdout.contains("old CA retired") {
+        let done = r.stdout.contains("old CA retired");
+        phases.push((phase, restarted));
+        if done {
             break;
         }
     }
@@ -251,22 +266,17 @@ async fn staged_rotation_of_the_real_components_fails_no_handshake() {
     let text = report("staged rotation, live", &tallies, &cp, start.elapsed());
     say(&text);
 
+    let both = || vec![RATE_LIMIT.to_owned(), PROXIES.to_owned()];
     assert_eq!(
         phases,
-        ["trust", "leaves", "stable", "retire", "stable"],
-        "{text}"
-    );
-    let both = vec![RATE_LIMIT.to_owned(), PROXIES.to_owned()];
-    assert_eq!(
-        restarted,
         [
-            ("trust".to_owned(), both.clone()),
-            ("leaves".to_owned(), both.clone()),
+            ("trust".to_owned(), both()),
+            ("leaves".to_owned(), both()),
             ("stable".to_owned(), vec![]),
-            ("retire".to_owned(), both),
+            ("retire".to_owned(), both()),
             ("stable".to_owned(), vec![]),
         ],
-        "{text}"
+        "the phases, and what each restarted\n{text}"
     );
     for t in &tallies {
         assert_eq!(t.failed, 0, "{}: failed handshakes\n{text}", t.name);
@@ -280,9 +290,9 @@ async fn staged_rotation_of_the_real_components_fails_no_handshake() {
             );
         }
     }
-    // The real rate limit: started once and restarted three times, its xDS client connected
+    // The real rate limit: started once and rolled three times, its xDS client connected
     // to the controller each time.
-    assert_eq!(cp.rate_limit_starts(), 4);
+    assert_eq!(cp.rate_limit_starts(), 4, "{text}");
     for n in 1..=4 {
         assert!(
             cp.log(&format!("ratelimit-{n}"))
@@ -293,12 +303,13 @@ async fn staged_rotation_of_the_real_components_fails_no_handshake() {
 }
 
 /// Upstream's order, as the PRs would ship it (#8534: the bundle `[new, previous]` written
-/// with the new leaves in one update; #8535: the rate limit restarted after it; the
-/// built-in profile, which restarts no proxy): the proxies' static `trusted_ca` refuses the
-/// rate limit's new certificate as soon as it hot-reloads it, and keeps refusing it. (The
-/// other two links may fail too while the step is written, folder after folder: a client
-/// whose bundle is not yet swapped meets a server whose leaf is. How often is timing; the
-/// report says.)
+/// with the new leaves in one update; #8535: the rate limit restarted after it, here by
+/// `--restart-command`; the built-in profile, which restarts no proxy): the proxies' static
+/// `trusted_ca` refuses the rate limit's new certificate as soon as it hot-reloads it, and
+/// keeps refusing it. (The other two links may fail too while the step is written, folder
+/// after folder: a client whose bundle is not yet swapped meets a server whose leaf is, and
+/// the rate limit's xDS client fails until its restart. How often is timing; the report
+/// says.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_step_order_breaks_the_proxies_link_to_the_rate_limit() {
     let Some(bins) = HostBinaries::locate() else {
@@ -308,6 +319,7 @@ async fn single_step_order_breaks_the_proxies_link_to_the_rate_limit() {
     let start = std::time::Instant::now();
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("certs").display().to_string();
+    let door = RestartDoor::new(home.path()).unwrap();
     certrotate(rotate_args(&dir, "envoy-gateway", &[])).await;
 
     let mut cp = HostControlPlane::start(&bins, home.path()).await.unwrap();
@@ -315,7 +327,7 @@ async fn single_step_order_breaks_the_proxies_link_to_the_rate_limit() {
     w.wait_accepted(5, WAIT).await.unwrap();
 
     w.set_phase("1 rotate running");
-    let r = certrotate(rotate_args(
+    let mut args = rotate_args(
         &dir,
         "envoy-gateway",
         &[
@@ -325,13 +337,12 @@ async fn single_step_order_breaks_the_proxies_link_to_the_rate_limit() {
             "--convergence-interval",
             INTERVAL,
         ],
-    ))
-    .await;
-    w.set_phase("1 single-step");
+    );
+    args.extend(restart_commands(&door, &[RATE_LIMIT]));
+    let (r, restarted) = rotate(args, &door, &mut cp, &w).await;
     assert_eq!(phase(&r.stdout), "stable", "{}", r.stdout);
-    let asked = restart(&r.stdout, &mut cp, &w).await;
-    assert_eq!(asked, [RATE_LIMIT], "{}", r.stdout);
-    w.set_phase("2 rate limit restarted");
+    assert_eq!(restarted, [RATE_LIMIT], "{}", r.stdout);
+    w.set_phase("2 rotation over");
     tokio::time::sleep(WATCH).await;
     cp.check_alive().unwrap();
     let tallies = w.stop().await;
@@ -342,14 +353,17 @@ async fn single_step_order_breaks_the_proxies_link_to_the_rate_limit() {
     let proxy = by_name("envoy→ratelimit");
     assert!(proxy.failed > 0, "the proxies' static trust held?\n{text}");
     assert!(
-        proxy.failed_by_phase.contains_key("2 rate limit restarted"),
+        proxy.failed_by_phase.contains_key("2 rotation over"),
         "still failing once the rotation is over\n{text}"
     );
     assert!(
-        proxy.failures.iter().all(|f| f.error.contains("handshake")),
+        proxy
+            .failures
+            .iter()
+            .all(|f| f.error.contains("UnknownIssuer")),
         "{text}"
     );
-    // The real rate limit, restarted after the step, trusts the new CA and connects.
+    // The real rate limit, rolled after the step, trusts the new CA and connects.
     assert!(
         cp.log("ratelimit-2")
             .contains(host::RATE_LIMIT_XDS_CONNECTED),

@@ -382,3 +382,76 @@ async fn wait_listening(procs: &Procs, port: u16, what: &str) -> Result<(), Erro
         deadline.tick().await?;
     }
 }
+
+/// What `certrotate rotate --restart-command WORKLOAD=ARGV` runs to have a test restart
+/// a workload: a small `sh` script that files a request in a folder and waits (at most
+/// 60 s) until the test says it is done, then exits 0; so the run goes on only once the
+/// restart is over, as with `systemctl restart`. The test serves requests with
+/// [`RestartDoor::pending`] and [`RestartDoor::done`].
+#[derive(Debug)]
+pub struct RestartDoor {
+    dir: PathBuf,
+    script: PathBuf,
+}
+
+/// The request script: `restart.sh WORKLOAD`.
+const RESTART_SCRIPT: &str = r#"set -eu
+dir=$(dirname "$0")/requests
+id=$$
+printf '%s\n' "$1" >"$dir/$id.tmp"
+mv "$dir/$id.tmp" "$dir/$id.request"
+i=0
+while [ ! -e "$dir/$id.done" ]; do
+  i=$((i + 1))
+  [ "$i" -le 1200 ] || { echo "restart of $1: no answer in 60 s" >&2; exit 1; }
+  sleep 0.05
+done
+rm -f "$dir/$id.done"
+"#;
+
+impl RestartDoor {
+    /// Writes the script and its request folder into `dir`.
+    pub fn new(dir: &Path) -> Result<Self, Error> {
+        let requests = dir.join("requests");
+        std::fs::create_dir_all(&requests)
+            .map_err(io_err(format!("creating {}", requests.display())))?;
+        let script = dir.join("restart.sh");
+        std::fs::write(&script, RESTART_SCRIPT)
+            .map_err(io_err(format!("writing {}", script.display())))?;
+        Ok(Self {
+            dir: requests,
+            script,
+        })
+    }
+
+    /// The value of `--restart-command` for `workload`: `WORKLOAD=/bin/sh 'SCRIPT' WORKLOAD`.
+    pub fn command(&self, workload: &str) -> String {
+        format!("{workload}=/bin/sh '{}' {workload}", self.script.display())
+    }
+
+    /// The requests filed and not yet answered: (id, workload), oldest id first.
+    pub fn pending(&self) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let id = name.strip_suffix(".request")?.to_owned();
+                let workload = std::fs::read_to_string(entry.path()).ok()?;
+                Some((id, workload.trim().to_owned()))
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// Answers request `id`: its command exits 0.
+    pub fn done(&self, id: &str) -> Result<(), Error> {
+        let request = self.dir.join(format!("{id}.request"));
+        std::fs::remove_file(&request)
+            .map_err(io_err(format!("removing {}", request.display())))?;
+        let done = self.dir.join(format!("{id}.done"));
+        std::fs::write(&done, "").map_err(io_err(format!("writing {}", done.display())))
+    }
+}
