@@ -45,7 +45,7 @@
 
 use anyhow::{Context, Result};
 use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
-use certrotate_core::plan::{ObjectRef, Observed, Phase, ProfileObjects, RotationState};
+use certrotate_core::plan::{ObjectRef, Observed, Phase, ProfileObjects};
 use certrotate_core::trust::TrustStore;
 use certrotate_core::{CheckReport, Origin, Profile, inspect_pem};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -447,7 +447,7 @@ pub(crate) fn collect(
             namespace: namespace.clone(),
             secret: objects.ca_secret.name.clone(),
         })
-        .set(i64::from(observed.secrets.contains_key(&objects.ca_secret)));
+        .set(i64::from(report.managed));
     registry.register(
         "certrotate_managed",
         "1 if the CA Secret exists (certrotate manages the install), 0 if not: component \
@@ -457,10 +457,7 @@ pub(crate) fn collect(
     );
 
     // The persisted rotation phase, as a state set.
-    let state = observed
-        .secrets
-        .get(&objects.ca_secret)
-        .and_then(|s| RotationState::from_secret(s, &objects.ca_secret).ok());
+    let state = report.state.as_ref();
     let phase = Family::<PhaseLabels, Gauge>::default();
     for p in PHASES {
         phase
@@ -469,7 +466,7 @@ pub(crate) fn collect(
                 secret: objects.ca_secret.name.clone(),
                 phase: p.to_string(),
             })
-            .set(i64::from(state.as_ref().is_some_and(|s| s.phase == p)));
+            .set(i64::from(state.is_some_and(|s| s.phase == p)));
     }
     let since = Family::<SecretLabels, Gauge>::default();
     since
@@ -479,7 +476,6 @@ pub(crate) fn collect(
         })
         .set(
             state
-                .as_ref()
                 .and_then(|s| s.since)
                 .map_or(0, OffsetDateTime::unix_timestamp),
         );

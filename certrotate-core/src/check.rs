@@ -9,7 +9,9 @@ use crate::error::{Error, Origin};
 use crate::generate::HmacKey;
 use crate::inspect::{self, ChainVerdict};
 use crate::pem_blocks;
-use crate::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, ProfileObjects};
+use crate::plan::{
+    KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, ProfileObjects, RotationState,
+};
 use crate::profile::Profile;
 use crate::trust::{self, TrustStore};
 
@@ -36,6 +38,14 @@ pub struct CheckReport {
     /// Component Secrets whose `tls.key` is missing, unreadable, or not the key of their
     /// `tls.crt`: the component cannot complete a handshake with that leaf.
     pub keys: Vec<KeyCheck>,
+    /// Whether the profile's CA Secret exists: certrotate manages the install (without
+    /// it, component Secrets made by another tool expire with nobody to rotate them).
+    #[serde(skip)]
+    pub managed: bool,
+    /// The rotation state persisted on the CA Secret, decoded; `None` where there is no CA
+    /// Secret or its state cannot be read (`status` says why).
+    #[serde(skip)]
+    pub state: Option<RotationState>,
 }
 
 impl CheckReport {
@@ -145,6 +155,11 @@ pub fn check(
         carried: Vec::new(),
         problems: Vec::new(),
         keys: Vec::new(),
+        managed: observed.secrets.contains_key(&objects.ca_secret),
+        state: observed
+            .secrets
+            .get(&objects.ca_secret)
+            .and_then(|s| RotationState::from_secret(s, &objects.ca_secret).ok()),
     };
     let horizon = time::Duration::try_from(warn_within)
         .ok()
