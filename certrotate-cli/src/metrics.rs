@@ -45,8 +45,9 @@
 
 use anyhow::{Context, Result};
 use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
-use certrotate_core::plan::{ObjectRef, Observed, Phase, ProfileObjects, RotationState};
-use certrotate_core::{CheckReport, Origin, Profile, inspect_pem, verify_chain};
+use certrotate_core::plan::{ObjectRef, Observed, Phase, ProfileObjects};
+use certrotate_core::trust::TrustStore;
+use certrotate_core::{CheckReport, Origin, Profile, inspect_pem};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -282,14 +283,13 @@ pub(crate) fn collect(
     let mut registry = Registry::default();
 
     // Trust stores: every component's ca.crt, then every webhook bundle that exists.
-    let mut peers: Vec<(String, Option<&[u8]>, Origin)> = objects
+    let mut peers: Vec<(String, TrustStore)> = objects
         .components
         .iter()
         .map(|s| {
             (
                 format!("secret/{}", s.name),
-                key(observed, s, KEY_TRUST),
-                Origin::new(format!("secret {s} key {KEY_TRUST}")),
+                TrustStore::Component { secret: s.clone() },
             )
         })
         .collect();
@@ -298,28 +298,29 @@ pub(crate) fn collect(
             continue;
         };
         let kind_name = webhook.to_string().replacen(' ', "/", 1);
-        for (i, bundle) in w.ca_bundles.iter().enumerate() {
+        for i in 0..w.ca_bundles.len() {
             let peer = if w.ca_bundles.len() == 1 {
                 kind_name.clone()
             } else {
                 format!("{kind_name}/{}", i + 1)
             };
-            peers.push((peer, Some(bundle.as_slice()), Origin::new(&kind_name)));
+            let store = TrustStore::Webhook {
+                webhook: webhook.clone(),
+                index: i + 1,
+            };
+            peers.push((peer, store));
         }
     }
 
+    // The verdicts are `check`'s (the trust gate's own check); a pair it could not judge
+    // (a missing or unreadable leaf or store) is not trusted.
     let trust_ok = Family::<TrustLabels, Gauge>::default();
     for leaf in &objects.components {
-        let leaf_origin = Origin::new(format!("secret {leaf} key {KEY_TLS_CRT}"));
-        let leaf_pem = key(observed, leaf, KEY_TLS_CRT);
-        for (peer, bundle, bundle_origin) in &peers {
-            let trusted = match (leaf_pem, bundle) {
-                (Some(leaf_pem), Some(bundle)) => {
-                    verify_chain(leaf_pem, &leaf_origin, bundle, bundle_origin, now)
-                        .is_ok_and(|v| v.is_trusted())
-                }
-                _ => false,
-            };
+        for (peer, store) in &peers {
+            let trusted = report
+                .pairs
+                .iter()
+                .any(|p| &p.leaf_secret == leaf && &p.store == store && p.verdict.is_trusted());
             trust_ok
                 .get_or_create(&TrustLabels {
                     namespace: namespace.clone(),
@@ -446,7 +447,7 @@ pub(crate) fn collect(
             namespace: namespace.clone(),
             secret: objects.ca_secret.name.clone(),
         })
-        .set(i64::from(observed.secrets.contains_key(&objects.ca_secret)));
+        .set(i64::from(report.managed));
     registry.register(
         "certrotate_managed",
         "1 if the CA Secret exists (certrotate manages the install), 0 if not: component \
@@ -456,10 +457,7 @@ pub(crate) fn collect(
     );
 
     // The persisted rotation phase, as a state set.
-    let state = observed
-        .secrets
-        .get(&objects.ca_secret)
-        .and_then(|s| RotationState::from_secret(s, &objects.ca_secret).ok());
+    let state = report.state.as_ref();
     let phase = Family::<PhaseLabels, Gauge>::default();
     for p in PHASES {
         phase
@@ -468,7 +466,7 @@ pub(crate) fn collect(
                 secret: objects.ca_secret.name.clone(),
                 phase: p.to_string(),
             })
-            .set(i64::from(state.as_ref().is_some_and(|s| s.phase == p)));
+            .set(i64::from(state.is_some_and(|s| s.phase == p)));
     }
     let since = Family::<SecretLabels, Gauge>::default();
     since
@@ -478,7 +476,6 @@ pub(crate) fn collect(
         })
         .set(
             state
-                .as_ref()
                 .and_then(|s| s.since)
                 .map_or(0, OffsetDateTime::unix_timestamp),
         );

@@ -9,9 +9,11 @@ use crate::error::{Error, Origin};
 use crate::generate::HmacKey;
 use crate::inspect::{self, ChainVerdict};
 use crate::pem_blocks;
-use crate::plan::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, Observed, ProfileObjects};
+use crate::plan::{
+    KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, ObjectRef, Observed, ProfileObjects, RotationState,
+};
 use crate::profile::Profile;
-use crate::trust;
+use crate::trust::{self, TrustStore};
 
 /// The result of [`check`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,6 +38,14 @@ pub struct CheckReport {
     /// Component Secrets whose `tls.key` is missing, unreadable, or not the key of their
     /// `tls.crt`: the component cannot complete a handshake with that leaf.
     pub keys: Vec<KeyCheck>,
+    /// Whether the profile's CA Secret exists: certrotate manages the install (without
+    /// it, component Secrets made by another tool expire with nobody to rotate them).
+    #[serde(skip)]
+    pub managed: bool,
+    /// The rotation state persisted on the CA Secret, decoded; `None` where there is no CA
+    /// Secret or its state cannot be read (`status` says why).
+    #[serde(skip)]
+    pub state: Option<RotationState>,
 }
 
 impl CheckReport {
@@ -100,6 +110,12 @@ pub struct TrustPair {
     pub trusted_by: String,
     /// The verdict.
     pub verdict: ChainVerdict,
+    /// The Secret whose `tls.crt` is checked.
+    #[serde(skip)]
+    pub leaf_secret: ObjectRef,
+    /// The trust store.
+    #[serde(skip)]
+    pub store: TrustStore,
 }
 
 /// Where a certificate is and when it expires.
@@ -139,6 +155,11 @@ pub fn check(
         carried: Vec::new(),
         problems: Vec::new(),
         keys: Vec::new(),
+        managed: observed.secrets.contains_key(&objects.ca_secret),
+        state: observed
+            .secrets
+            .get(&objects.ca_secret)
+            .and_then(|s| RotationState::from_secret(s, &objects.ca_secret).ok()),
     };
     let horizon = time::Duration::try_from(warn_within)
         .ok()
@@ -146,7 +167,9 @@ pub fn check(
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
 
     let mut stores: Vec<(String, Origin, &[u8])> = Vec::new();
+    let mut store_refs: Vec<TrustStore> = Vec::new();
     let mut leaves: Vec<(String, Origin, &[u8])> = Vec::new();
+    let mut leaf_refs: Vec<ObjectRef> = Vec::new();
     for secret in &objects.components {
         let Some(s) = observed.secrets.get(secret) else {
             report.problems.push(format!("secret {secret}: missing"));
@@ -154,11 +177,20 @@ pub fn check(
         };
         for (key, list) in [(KEY_TRUST, &mut stores), (KEY_TLS_CRT, &mut leaves)] {
             match s.data.get(key) {
-                Some(v) => list.push((
-                    secret.to_string(),
-                    Origin::new(format!("secret {secret} key {key}")),
-                    v,
-                )),
+                Some(v) => {
+                    list.push((
+                        secret.to_string(),
+                        Origin::new(format!("secret {secret} key {key}")),
+                        v,
+                    ));
+                    if key == KEY_TRUST {
+                        store_refs.push(TrustStore::Component {
+                            secret: secret.clone(),
+                        });
+                    } else {
+                        leaf_refs.push(secret.clone());
+                    }
+                }
                 None => report
                     .problems
                     .push(format!("secret {secret}: no key {key}")),
@@ -202,6 +234,10 @@ pub fn check(
             for (i, b) in w.ca_bundles.iter().enumerate() {
                 let name = format!("{webhook} webhook {}", i + 1);
                 stores.push((name.clone(), Origin::new(name), b));
+                store_refs.push(TrustStore::Webhook {
+                    webhook: webhook.clone(),
+                    index: i + 1,
+                });
             }
         }
     }
@@ -241,20 +277,44 @@ pub fn check(
         }
     }
 
-    // Each pair through the trust check's verifier, for the usages the profile issues
-    // leaves for. Unreadable leaves and stores are problems already.
-    let usages = trust::usages(profile);
+    // Each pair judged by the trust check itself (the gate's and `simulate`'s): the same
+    // verifier, the usages the profile issues leaves for, and the names each component's
+    // leaf must serve. Unreadable leaves and stores are problems already.
+    let judged = trust::check_state(profile, observed, now);
     let readable =
-        |(_, origin, pem): &&(String, Origin, &[u8])| pem_blocks::certificates(pem, origin).is_ok();
-    let readable_stores: Vec<_> = stores.iter().filter(readable).collect();
-    for (leaf_name, leaf_origin, leaf_pem) in leaves.iter().filter(readable) {
-        for (store_name, store_origin, store_pem) in &readable_stores {
-            let outcome =
-                trust::verify_pair(leaf_pem, leaf_origin, store_pem, store_origin, &usages, now);
+        |(_, origin, pem): &(String, Origin, &[u8])| pem_blocks::certificates(pem, origin).is_ok();
+    for ((leaf_name, leaf_origin, leaf_pem), leaf_ref) in leaves.iter().zip(&leaf_refs) {
+        if !readable(&(leaf_name.clone(), leaf_origin.clone(), leaf_pem)) {
+            continue;
+        }
+        for (store, store_ref) in stores.iter().zip(&store_refs) {
+            if !readable(store) {
+                continue;
+            }
+            let outcome = judged
+                .checks
+                .iter()
+                .find(|c| &c.leaf == leaf_ref && &c.trusted_by == store_ref)
+                .map(|c| c.outcome.clone())
+                .unwrap_or_else(|| {
+                    // Every pair of the profile is in the trust check's report; were one
+                    // not, the same verifier judges it without names.
+                    let (_, store_origin, store_pem) = store;
+                    trust::verify_pair(
+                        leaf_pem,
+                        leaf_origin,
+                        store_pem,
+                        store_origin,
+                        &trust::usages(profile),
+                        now,
+                    )
+                });
             report.pairs.push(TrustPair {
                 leaf: leaf_name.clone(),
-                trusted_by: store_name.clone(),
+                trusted_by: store.0.clone(),
                 verdict: outcome.into(),
+                leaf_secret: leaf_ref.clone(),
+                store: store_ref.clone(),
             });
         }
     }

@@ -99,7 +99,6 @@ mod dir;
 mod engine;
 mod error;
 pub mod events;
-mod gate;
 pub mod host;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]

@@ -223,9 +223,7 @@ pub async fn simulate(
             if plan.writes() {
                 let (after, refused) = match rotator.apply(&plan).await {
                     Ok(_) => (observe(&store, profile).await?, false),
-                    Err(Error::TrustWouldBreak { .. }) => {
-                        (crate::gate::state_after(&before, &plan), true)
-                    }
+                    Err(Error::TrustWouldBreak { .. }) => (before.after(&plan), true),
                     Err(e) => {
                         simulation.ending = Ending::Failed {
                             error: e.to_string(),

@@ -14,6 +14,7 @@
 //! is added (and converges) before any leaf changes, and removed only after every leaf
 //! changed and converged.
 
+mod apply;
 mod observed;
 mod options;
 mod phases;

@@ -25,14 +25,18 @@
 //!   bundle, building the path (rustls-webpki's, then OpenSSL's and BoringSSL's first
 //!   match), the names a leaf must serve, and typing webpki's errors. The crate's only
 //!   chain verifier: `check`, `verify_chain` and the planner use it too.
+//! - `judge.rs`: the trust gate's decision on a plan ([`judge`]: keep, at risk for a
+//!   single-step rotation, or refuse), on the state after it ([`Observed::after`]).
 //! - here: [`check_step`] and [`check_state`], which pair every leaf with every store on
 //!   each side of a step.
 
 mod chain;
+mod judge;
 mod report;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use judge::{Judgement, judge};
 pub use report::{
     FirstMatchProblem, Outcome, PairCheck, Side, TrustFailure, TrustReport, TrustStore, Usage,
 };

@@ -181,11 +181,10 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             })?;
             let version = result.map_err(write_error)?;
             match write {
-                SecretWrite::Create { new, .. } => {
+                SecretWrite::Create { .. } => {
                     if let Some(observed) = carried.as_mut() {
-                        let mut created = ObservedSecret::new(new.secret_type, new.data, version);
-                        created.labels = new.labels;
-                        created.annotations = new.annotations;
+                        let mut created = ObservedSecret::created_by(change);
+                        created.version = version;
                         observed.secrets.insert(change.secret.clone(), created);
                     }
                     report.writes += 1;
@@ -197,13 +196,13 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         },
                     );
                 }
-                SecretWrite::Update { update, .. } => {
+                SecretWrite::Update { .. } => {
                     match carried
                         .as_mut()
                         .and_then(|o| o.secrets.get_mut(&change.secret))
                     {
                         Some(observed) => {
-                            update.apply_to(observed);
+                            observed.apply_change(change);
                             observed.version = version;
                         }
                         None => *carried = None,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use certrotate_core::plan::{
     AnyRef, Next, ObjectRef, Observed, Phase, ProfileObjects, Summary, WaitReason,
 };
+use certrotate_core::trust::Judgement;
 use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan};
 
 mod apply;
@@ -229,21 +230,22 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         self.run(RunMode::Once).await
     }
 
-    /// The trust gate (see [`crate::gate`]): refuses a step that breaks trust, reports the
-    /// pairs a single-step rotation puts at risk. No option skips it.
+    /// The trust gate ([`certrotate_core::trust::judge`] decides): refuses a step that
+    /// breaks trust, reports the pairs a single-step rotation puts at risk. No option skips
+    /// it.
     fn gate(
         &self,
         observed: &Observed,
         plan: &RotationPlan,
         report: &mut RunReport,
     ) -> Result<(), Error> {
-        match crate::gate::check(&self.profile, observed, plan, self.clock.now()) {
-            crate::gate::Verdict::Keeps => Ok(()),
-            crate::gate::Verdict::AtRisk(pairs) => {
+        match certrotate_core::trust::judge(&self.profile, observed, plan, self.clock.now()) {
+            Judgement::Keeps => Ok(()),
+            Judgement::AtRisk(pairs) => {
                 self.emit(report, Event::TrustAtRisk { pairs });
                 Ok(())
             }
-            crate::gate::Verdict::Breaks(broken) => Err(Error::TrustWouldBreak {
+            Judgement::Breaks(broken) => Err(Error::TrustWouldBreak {
                 step: plan.summary.clone(),
                 broken,
             }),

@@ -34,42 +34,6 @@ fn options(overwrite: bool) -> PlanOptions {
         .with_convergence_interval(INTERVAL)
 }
 
-/// Applies a plan's writes to `observed` the way every store does (create, merge update,
-/// a restart sets the pod-template annotations).
-fn apply(observed: &mut Observed, plan: &RotationPlan) {
-    for step in &plan.steps {
-        match step {
-            Step::Secret(c) => {
-                let s = observed.secrets.entry(c.secret.clone()).or_default();
-                for (k, v) in &c.data {
-                    match v {
-                        Some(v) => s.data.insert(k.clone(), v.expose_secret().to_vec()),
-                        None => s.data.remove(k),
-                    };
-                }
-                s.labels.extend(c.labels.clone());
-                for (k, v) in &c.annotations {
-                    match v {
-                        Some(v) => s.annotations.insert(k.clone(), v.clone()),
-                        None => s.annotations.remove(k),
-                    };
-                }
-                s.version = format!("{}", s.version.parse::<u64>().unwrap_or(0) + 1);
-            }
-            Step::Webhook(w) => {
-                let o = observed.webhooks.get_mut(&w.webhook).unwrap();
-                o.ca_bundles = w.ca_bundles.clone();
-            }
-            Step::Restart(r) => {
-                let o = observed.workloads.get_mut(&r.workload).unwrap();
-                o.template_annotations
-                    .insert(ANNOTATION_RESTARTED_FOR.into(), r.token.clone());
-            }
-            Step::Note(_) => {}
-        }
-    }
-}
-
 /// Plans at `now` with `options` and applies the plan.
 fn step(observed: &mut Observed, options: &PlanOptions, now: OffsetDateTime) -> RotationPlan {
     // The seed follows the clock, so every CA minted along the way is a different one.
@@ -82,7 +46,7 @@ fn step(observed: &mut Observed, options: &PlanOptions, now: OffsetDateTime) -> 
         &mut SeededEntropy::new(seed),
     )
     .unwrap();
-    apply(observed, &p);
+    observed.apply(&p);
     p
 }
 
