@@ -17,7 +17,7 @@ use crate::profile::Profile;
 /// not a wildcard arm to fall into.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "judgement", content = "pairs", rename_all = "kebab-case")]
-pub enum Judgement {
+pub enum GateDecision {
     /// The step keeps trust: apply it.
     Keeps,
     /// A single-step rotation (upstream's order, which breaks trust by design): these
@@ -38,19 +38,19 @@ pub fn judge(
     before: &Observed,
     plan: &RotationPlan,
     now: OffsetDateTime,
-) -> Judgement {
+) -> GateDecision {
     if !changes_trust(plan) {
-        return Judgement::Keeps;
+        return GateDecision::Keeps;
     }
     let after = before.after(plan);
     let report = check_step(profile, before, &after, now);
     let broken: Vec<PairCheck> = report.broken().cloned().collect();
     if broken.is_empty() {
-        Judgement::Keeps
+        GateDecision::Keeps
     } else if single_step_rotation(profile, before) {
-        Judgement::AtRisk(broken)
+        GateDecision::AtRisk(broken)
     } else {
-        Judgement::Breaks(broken)
+        GateDecision::Breaks(broken)
     }
 }
 

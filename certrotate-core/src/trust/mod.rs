@@ -36,7 +36,7 @@ mod report;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use judge::{Judgement, judge};
+pub use judge::{GateDecision, judge};
 pub use report::{
     FirstMatchProblem, Outcome, PairCheck, Side, TrustFailure, TrustReport, TrustStore, Usage,
 };

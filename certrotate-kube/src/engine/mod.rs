@@ -13,7 +13,7 @@ use std::time::Duration;
 use certrotate_core::plan::{
     AnyRef, Next, ObjectRef, Observed, Phase, ProfileObjects, Summary, WaitReason,
 };
-use certrotate_core::trust::Judgement;
+use certrotate_core::trust::GateDecision;
 use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan};
 
 mod apply;
@@ -240,12 +240,12 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         report: &mut RunReport,
     ) -> Result<(), Error> {
         match certrotate_core::trust::judge(&self.profile, observed, plan, self.clock.now()) {
-            Judgement::Keeps => Ok(()),
-            Judgement::AtRisk(pairs) => {
+            GateDecision::Keeps => Ok(()),
+            GateDecision::AtRisk(pairs) => {
                 self.emit(report, Event::TrustAtRisk { pairs });
                 Ok(())
             }
-            Judgement::Breaks(broken) => Err(Error::TrustWouldBreak {
+            GateDecision::Breaks(broken) => Err(Error::TrustWouldBreak {
                 step: plan.summary.clone(),
                 broken,
             }),
