@@ -189,11 +189,23 @@ pub struct BrokenConnection {
 /// `None` until the Secrets exist (a pod without its certificates does not start).
 pub(super) type Loaded = BTreeMap<WorkloadRef, BTreeMap<ObjectRef, BTreeMap<String, Vec<u8>>>>;
 
-/// The files one side may hold during a step, leaf and trust, each possibly several.
+/// The files one side may hold during a step, leaf and trust, each possibly several:
+/// as before the step (`false`) or as after it (`true`; only where it differs).
 struct Holds<'a> {
     workload: Option<WorkloadRef>,
-    leaves: Vec<&'a [u8]>,
-    trust: Vec<&'a [u8]>,
+    leaves: Vec<(bool, &'a [u8])>,
+    trust: Vec<(bool, &'a [u8])>,
+}
+
+/// A file's versions before and after a step, the after one only where it differs.
+fn versions<'a>(before: Option<&'a [u8]>, after: Option<&'a [u8]>) -> Vec<(bool, &'a [u8])> {
+    let mut out: Vec<(bool, &'a [u8])> = before.map(|b| (false, b)).into_iter().collect();
+    if let Some(a) = after
+        && before != Some(a)
+    {
+        out.push((true, a));
+    }
+    out
 }
 
 /// Checks every connection of `model` for the step from `before` to `after` (observed
@@ -226,7 +238,14 @@ pub(super) fn check_and_load(
         for client in &clients {
             for server in &servers {
                 let workload = client.workload.clone().or(server.workload.clone());
-                let mut check = |leaf: &[u8], bundle: &[u8], server_leaf: bool| {
+                // A combination of two files as they were before the step failed before
+                // it too: not this step's doing (the trust matrix shows it).
+                let mut check = |(leaf_after, leaf): (bool, &[u8]),
+                                 (trust_after, bundle): (bool, &[u8]),
+                                 server_leaf: bool| {
+                    if !leaf_after && !trust_after {
+                        return;
+                    }
                     if let Some(reason) = untrusted(leaf, bundle, now) {
                         broken.push(BrokenConnection {
                             connection: connection.name.clone(),
@@ -238,13 +257,13 @@ pub(super) fn check_and_load(
                 };
                 for leaf in &server.leaves {
                     for bundle in &client.trust {
-                        check(leaf, bundle, true);
+                        check(*leaf, *bundle, true);
                     }
                 }
                 if connection.verifies_client {
                     for leaf in &client.leaves {
                         for bundle in &server.trust {
-                            check(leaf, bundle, false);
+                            check(*leaf, *bundle, false);
                         }
                     }
                 }
@@ -312,14 +331,14 @@ fn holds<'a>(
     ),
 ) -> Vec<Holds<'a>> {
     let secret = ObjectRef::new(&profile.namespace, &peer.secret);
-    let live = |key: &str| -> Vec<&'a [u8]> {
-        let mut out: Vec<&'a [u8]> = [before, after]
-            .iter()
-            .filter_map(|o| o.secrets.get(&secret).and_then(|s| s.data.get(key)))
-            .map(Vec::as_slice)
-            .collect();
-        out.dedup();
-        out
+    let live = |key: &str| {
+        let value = |o: &'a Observed| {
+            o.secrets
+                .get(&secret)
+                .and_then(|s| s.data.get(key))
+                .map(Vec::as_slice)
+        };
+        versions(value(before), value(after))
     };
     let workloads: Vec<WorkloadRef> = match (&peer.leaf, &peer.trust) {
         (Loading::Live, Loading::Live) => {
@@ -336,15 +355,14 @@ fn holds<'a>(
     workloads
         .into_iter()
         .map(|workload| {
-            let at_start = |key: &str| -> Vec<&'a [u8]> {
-                let mut out: Vec<&'a [u8]> = [loaded.get(&workload), after_loaded.get(&workload)]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|held| held.get(&secret).and_then(|data| data.get(key)))
-                    .map(Vec::as_slice)
-                    .collect();
-                out.dedup();
-                out
+            let at_start = |key: &str| {
+                let value = |l: &'a Loaded| {
+                    l.get(&workload)
+                        .and_then(|held| held.get(&secret))
+                        .and_then(|data| data.get(key))
+                        .map(Vec::as_slice)
+                };
+                versions(value(loaded), value(after_loaded))
             };
             let files = |loading: &Loading, key: &str| match loading {
                 Loading::Live => live(key),
