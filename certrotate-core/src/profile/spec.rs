@@ -397,3 +397,184 @@ impl WebhookSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::error::Origin;
+    use crate::profile::{PROXY_LABELS, Profile};
+
+    const HEAD: &str = r#"
+name = "p"
+namespace = "cp"
+[ca]
+secret = "ca"
+common_name = "ca"
+[[components]]
+secret = "api"
+common_name = "api"
+"#;
+
+    fn toml(workloads: &str) -> Result<Profile, crate::Error> {
+        Profile::from_toml(&format!("{HEAD}{workloads}"), &Origin::new("p.toml"))
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Profiles written before selectors (a workload by name) load as they did.
+    #[test]
+    fn a_named_workload_loads_as_before() {
+        let p = toml("[[workloads]]\nkind = \"Deployment\"\nname = \"envoy-ratelimit\"\n").unwrap();
+        assert_eq!(
+            p.workloads,
+            [WorkloadSpec::new(
+                WorkloadKind::Deployment,
+                "envoy-ratelimit"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_selector_loads_from_toml_and_yaml() {
+        let p = toml(
+            r#"
+[[workloads]]
+kind = "DaemonSet"
+selector.match_labels = { "app.kubernetes.io/component" = "proxy", app = "envoy" }
+namespaces = ["{namespace}", "team-a"]
+[[workloads]]
+kind = "Deployment"
+selector = { matchLabels = { app = "envoy" } }
+all_namespaces = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.workloads,
+            [
+                WorkloadSpec::selector(
+                    WorkloadKind::DaemonSet,
+                    [("app.kubernetes.io/component", "proxy"), ("app", "envoy")]
+                )
+                .in_namespaces(WorkloadNamespaces::Listed(vec![
+                    "{namespace}".into(),
+                    "team-a".into()
+                ])),
+                WorkloadSpec::selector(WorkloadKind::Deployment, [("app", "envoy")])
+                    .in_namespaces(WorkloadNamespaces::All),
+            ]
+        );
+        let yaml = r#"
+name: p
+namespace: cp
+ca: { secret: ca, common_name: ca }
+components: [{ secret: api, common_name: api }]
+workloads:
+  - kind: Deployment
+    selector:
+      match_labels:
+        app.kubernetes.io/managed-by: envoy-gateway
+    all_namespaces: true
+"#;
+        let y = Profile::from_yaml(yaml, &Origin::new("p.yaml")).unwrap();
+        assert_eq!(
+            y.workloads[0].select,
+            WorkloadSelect::Labels(labels(&[("app.kubernetes.io/managed-by", "envoy-gateway")]))
+        );
+        assert_eq!(y.workloads[0].namespaces, WorkloadNamespaces::All);
+    }
+
+    /// The built-in profile survives a round trip through its file form.
+    #[test]
+    fn the_built_in_profile_round_trips() {
+        let p = Profile::envoy_gateway("eg").with_gateway_namespace_mode();
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["workloads"][0]["name"], "envoy-ratelimit");
+        assert_eq!(json["workloads"][1]["all_namespaces"], true);
+        // JSON is YAML.
+        let back = Profile::from_yaml(&json.to_string(), &Origin::new("t")).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn malformed_workloads_are_refused_naming_what_is_wrong() {
+        for (workloads, expected) in [
+            (
+                "kind = \"Deployment\"\nname = \"a\"\nselector.match_labels = { a = \"b\" }",
+                "either `name` or `selector`",
+            ),
+            ("kind = \"Deployment\"", "needs `name` or `selector`"),
+            (
+                "kind = \"Deployment\"\nselector.match_labels = { a = \"b\" }\nnamespaces = [\"x\"]\nall_namespaces = true",
+                "either `namespaces` or `all_namespaces`",
+            ),
+            (
+                "kind = \"Deployment\"\nname = \"a\"\nall_namespaces = true",
+                "`all_namespaces` needs a `selector`",
+            ),
+            (
+                "kind = \"Deployment\"\nselector.match_labels = {}",
+                "workloads[0].selector.match_labels",
+            ),
+            (
+                "kind = \"Deployment\"\nselector.match_labels = { \"-a\" = \"b\" }",
+                "workloads[0].selector.match_labels",
+            ),
+            (
+                "kind = \"Deployment\"\nname = \"a\"\nnamespaces = []",
+                "workloads[0].namespaces",
+            ),
+            (
+                "kind = \"Deployment\"\nname = \"a\"\nnamespaces = [\"Team\"]",
+                "workloads[0].namespaces[0]",
+            ),
+            (
+                "kind = \"Deployment\"\nselector.labels = { a = \"b\" }",
+                "unknown field",
+            ),
+        ] {
+            let error = toml(&format!("[[workloads]]\n{workloads}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{workloads}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_built_in_profile_selects_upstreams_proxies() {
+        let p = Profile::envoy_gateway("eg");
+        let proxies: Vec<&WorkloadSpec> = p
+            .workloads
+            .iter()
+            .filter(|w| matches!(w.select, WorkloadSelect::Labels(_)))
+            .collect();
+        assert_eq!(
+            proxies.iter().map(|w| w.kind).collect::<Vec<_>>(),
+            [WorkloadKind::Deployment, WorkloadKind::DaemonSet]
+        );
+        for w in &proxies {
+            assert_eq!(w.select, WorkloadSelect::Labels(labels(&PROXY_LABELS)));
+            assert_eq!(w.namespaces, WorkloadNamespaces::Profile);
+        }
+        let gns = p.with_gateway_namespace_mode();
+        assert_eq!(
+            gns.workloads
+                .iter()
+                .map(|w| w.namespaces.clone())
+                .collect::<Vec<_>>(),
+            [
+                WorkloadNamespaces::Profile,
+                WorkloadNamespaces::All,
+                WorkloadNamespaces::All
+            ],
+            "the rate limit stays in the controller namespace"
+        );
+    }
+}
