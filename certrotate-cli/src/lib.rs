@@ -550,6 +550,10 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
     }
     let mut profile = if target.profile == "envoy-gateway" {
         Profile::envoy_gateway("envoy-gateway-system")
+    } else if target.profile == "envoy-gateway-gateway-namespace" {
+        // Envoy Gateway deployed with `provider.kubernetes.deploy.type: GatewayNamespace`:
+        // each Gateway's proxies live in the Gateway's namespace.
+        Profile::envoy_gateway("envoy-gateway-system").with_gateway_namespace_mode()
     } else {
         let path = Path::new(&target.profile);
         let is_file_name = matches!(
@@ -581,7 +585,7 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
 }
 
 /// The profiles built into the binary.
-pub const BUILT_IN_PROFILES: [&str; 1] = ["envoy-gateway"];
+pub const BUILT_IN_PROFILES: [&str; 2] = ["envoy-gateway", "envoy-gateway-gateway-namespace"];
 
 /// `--profile NAME` that is neither built in nor a profile file: list the built-ins and
 /// suggest the nearest, as kubectl and cargo do for a mistyped name.

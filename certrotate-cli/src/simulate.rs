@@ -177,7 +177,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     options.seed = args.seed;
     // The built-in profile's control plane is known: its connections are checked as its
     // processes load their files (upstream's reload rules).
-    if args.profile == "envoy-gateway" {
+    if crate::BUILT_IN_PROFILES.contains(&args.profile.as_str()) {
         options = options.with_reload(ReloadModel::envoy_gateway());
     }
     let modelled = options.reload.is_some();

@@ -108,11 +108,28 @@ fn needed(profile: &Profile) -> (BTreeSet<Grant>, BTreeSet<Grant>) {
             namespaced.insert(grant("apps", resource, &w.object.name, verb));
         }
     }
+    let mut cluster = BTreeSet::new();
+    // A selector: a LIST by label in each namespace (or cluster-wide), then a merge PATCH
+    // of each workload found, whose names are not known in advance.
+    for s in &objects.selectors {
+        let resource = match s.kind {
+            WorkloadKind::Deployment => "deployments",
+            WorkloadKind::StatefulSet => "statefulsets",
+            WorkloadKind::DaemonSet => "daemonsets",
+        };
+        let to = if s.namespaces.is_some() {
+            &mut namespaced
+        } else {
+            &mut cluster
+        };
+        for verb in ["list", "patch"] {
+            to.insert(grant("apps", resource, "*", verb));
+        }
+    }
     // kube's Event recorder: POST a new Event, PATCH the series of a repeated one.
     for verb in ["create", "patch"] {
         namespaced.insert(grant("events.k8s.io", "events", "*", verb));
     }
-    let mut cluster = BTreeSet::new();
     for w in &objects.webhooks {
         let resource = match w.kind {
             WebhookKind::Mutating => "mutatingwebhookconfigurations",
