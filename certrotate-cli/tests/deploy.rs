@@ -157,7 +157,7 @@ fn namespace_of(docs: &[serde_json::Value]) -> String {
 
 /// Checks every overlay's RBAC against what the profile needs in its namespace.
 fn assert_rbac_exact(docs: &[serde_json::Value], overlay: &str) {
-    assert_rbac_exact_for(docs, overlay, |ns| Profile::envoy_gateway(ns));
+    assert_rbac_exact_for(docs, overlay, Profile::envoy_gateway);
 }
 
 /// [`assert_rbac_exact`] for the profile `profile` makes for the namespace.
