@@ -507,3 +507,28 @@ async fn workloads_are_listed_by_label_per_namespace_and_paged() {
     assert_eq!(found[0].0.to_string(), "deployment team-a/gw");
     server.await.unwrap();
 }
+
+/// A list answered 404 (no such collection: an API server without the apps group) selects
+/// nothing; it is no failure of the observation.
+#[tokio::test]
+async fn a_workload_list_answered_404_selects_nothing() {
+    use certrotate_core::plan::WorkloadSelector;
+    let (store, mut handle) = store();
+    let server = tokio::spawn(async move {
+        let (_, send) = expect(
+            &mut handle,
+            "GET",
+            "/apis/apps/v1/namespaces/eg/daemonsets?&labelSelector=app%3Denvoy&limit=500",
+            None,
+        )
+        .await;
+        reply(send, 404, status(404, "NotFound"));
+    });
+    let selector = WorkloadSelector {
+        kind: WorkloadKind::DaemonSet,
+        labels: BTreeMap::from([("app".to_owned(), "envoy".to_owned())]),
+        namespaces: Some(vec!["eg".into()]),
+    };
+    assert_eq!(store.list_workloads(&selector).await.unwrap(), []);
+    server.await.unwrap();
+}

@@ -781,7 +781,13 @@ impl KubeStore {
                 if let Some(t) = &token {
                     params = params.continue_token(t);
                 }
-                let page = self.retry(|| api.list(&params)).await?;
+                let page = match self.retry(|| api.list(&params)).await {
+                    Ok(page) => page,
+                    // No such collection (an API server without the apps group): nothing
+                    // to select. A missing namespace lists empty.
+                    Err(StoreError::NotFound) => break,
+                    Err(e) => return Err(e),
+                };
                 for item in page.items {
                     let meta = item.meta();
                     let (Some(ns), Some(name)) = (meta.namespace.clone(), meta.name.clone()) else {
