@@ -177,7 +177,8 @@ pub struct TargetArgs {
     /// Namespace of the control plane (default: the profile's).
     #[arg(short, long)]
     pub namespace: Option<String>,
-    /// `envoy-gateway`, or a profile file (.toml, .yaml).
+    /// `envoy-gateway`, `envoy-gateway-gateway-namespace` (proxies in each Gateway's
+    /// namespace), or a profile file (.toml, .yaml).
     #[arg(long, default_value = "envoy-gateway")]
     pub profile: String,
     /// UNSAFE. Local mode: use DIR even if it, or a folder or file in it, belongs to

@@ -558,6 +558,10 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
     }
     let mut profile = if target.profile == "envoy-gateway" {
         Profile::envoy_gateway("envoy-gateway-system")
+    } else if target.profile == "envoy-gateway-gateway-namespace" {
+        // Envoy Gateway deployed with `provider.kubernetes.deploy.type: GatewayNamespace`:
+        // each Gateway's proxies live in the Gateway's namespace.
+        Profile::envoy_gateway("envoy-gateway-system").with_gateway_namespace_mode()
     } else {
         let path = Path::new(&target.profile);
         let is_file_name = matches!(
@@ -589,7 +593,7 @@ fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> 
 }
 
 /// The profiles built into the binary.
-pub const BUILT_IN_PROFILES: [&str; 1] = ["envoy-gateway"];
+pub const BUILT_IN_PROFILES: [&str; 2] = ["envoy-gateway", "envoy-gateway-gateway-namespace"];
 
 /// `--profile NAME` that is neither built in nor a profile file: list the built-ins and
 /// suggest the nearest, as kubectl and cargo do for a mistyped name.
@@ -742,8 +746,18 @@ fn restart_commands(
 ) -> Result<BTreeMap<String, certrotate_kube::host::RestartCommand>, UsageError> {
     let mut commands = BTreeMap::new();
     for flag in &args.commands {
-        if !profile.workloads.iter().any(|w| w.name == flag.workload) {
-            let known: Vec<&str> = profile.workloads.iter().map(|w| w.name.as_str()).collect();
+        // A host restarts workloads the profile names; those it selects by label (Envoy's
+        // proxies on a cluster) have no name to give a command.
+        let named: Vec<&str> = profile
+            .workloads
+            .iter()
+            .filter_map(|w| match &w.select {
+                certrotate_core::profile::WorkloadSelect::Name(name) => Some(name.as_str()),
+                certrotate_core::profile::WorkloadSelect::Labels(_) | _ => None,
+            })
+            .collect();
+        if !named.contains(&flag.workload.as_str()) {
+            let known = named;
             return Err(UsageError(format!(
                 "--restart-command {}=...: profile {} has no start-only workload {} (it has: {})",
                 flag.workload,

@@ -13,7 +13,9 @@ use certrotate_core::trust::{Outcome, PairCheck, TrustStore};
 use certrotate_core::{BundlePolicy, KeyAlgorithm};
 #[cfg(feature = "kube")]
 use certrotate_kube::KubeStore;
-use certrotate_kube::simulate::{Ending, SimulateOptions, Simulation, Start, simulate};
+use certrotate_kube::simulate::{
+    Ending, ReloadModel, SimulateOptions, Simulation, Start, simulate,
+};
 use certrotate_kube::{Clock, DirStore, SystemClock, observe};
 use clap::Args;
 use tracing::instrument::WithSubscriber as _;
@@ -173,6 +175,12 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     });
     let mut options = SimulateOptions::new(plan, now);
     options.seed = args.seed;
+    // The built-in profile's control plane is known: its connections are checked as its
+    // processes load their files (upstream's reload rules).
+    if crate::BUILT_IN_PROFILES.contains(&args.profile.as_str()) {
+        options = options.with_reload(ReloadModel::envoy_gateway());
+    }
+    let modelled = options.reload.is_some();
 
     // The engine's events are about the in-memory store: the matrix says what matters.
     let simulation = simulate(&profile, start, &options)
@@ -197,7 +205,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
             Some(target) => target.to_string(),
             None => "a fresh install".to_owned(),
         };
-        output::print(&human(&simulation, &from)?)?;
+        output::print(&human(&simulation, &from, modelled)?)?;
     }
     Ok(match simulation.ending {
         Ending::Done if simulation.passed() => ExitCode::SUCCESS,
@@ -208,7 +216,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
 
 /// The matrix for a terminal: per step, one row per (leaf, trust store) with OK or each
 /// failing combination and why.
-fn human(simulation: &Simulation, from: &str) -> Result<String> {
+fn human(simulation: &Simulation, from: &str, modelled: bool) -> Result<String> {
     let mut s = String::new();
     writeln!(
         s,
@@ -303,6 +311,24 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
                 output::pad(store, store_width)
             )?;
         }
+        for broken in &step.connections {
+            let side = if broken.server_leaf {
+                "the server's leaf"
+            } else {
+                "the client's leaf"
+            };
+            let workload = broken
+                .workload
+                .as_ref()
+                .map(|w| format!(" ({} as it loaded at start)", Esc(w)))
+                .unwrap_or_default();
+            writeln!(
+                s,
+                "  connection {}{workload}: FAIL {side}: {}",
+                Esc(&broken.connection),
+                Esc(&broken.reason)
+            )?;
+        }
     }
     writeln!(s)?;
     let ending = match &simulation.ending {
@@ -315,9 +341,17 @@ fn human(simulation: &Simulation, from: &str) -> Result<String> {
     } else {
         String::new()
     };
+    let connections = if modelled {
+        format!(
+            ", {} broken connections under the control plane's reload rules",
+            simulation.broken_connections().count()
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         s,
-        "{} steps, {combinations} combinations, {failed} failed{already}; {ending}",
+        "{} steps, {combinations} combinations, {failed} failed{already}{connections}; {ending}",
         simulation.steps.len()
     )?;
     Ok(s)

@@ -108,11 +108,28 @@ fn needed(profile: &Profile) -> (BTreeSet<Grant>, BTreeSet<Grant>) {
             namespaced.insert(grant("apps", resource, &w.object.name, verb));
         }
     }
+    let mut cluster = BTreeSet::new();
+    // A selector: a LIST by label in each namespace (or cluster-wide), then a merge PATCH
+    // of each workload found, whose names are not known in advance.
+    for s in &objects.selectors {
+        let resource = match s.kind {
+            WorkloadKind::Deployment => "deployments",
+            WorkloadKind::StatefulSet => "statefulsets",
+            WorkloadKind::DaemonSet => "daemonsets",
+        };
+        let to = if s.namespaces.is_some() {
+            &mut namespaced
+        } else {
+            &mut cluster
+        };
+        for verb in ["list", "patch"] {
+            to.insert(grant("apps", resource, "*", verb));
+        }
+    }
     // kube's Event recorder: POST a new Event, PATCH the series of a repeated one.
     for verb in ["create", "patch"] {
         namespaced.insert(grant("events.k8s.io", "events", "*", verb));
     }
-    let mut cluster = BTreeSet::new();
     for w in &objects.webhooks {
         let resource = match w.kind {
             WebhookKind::Mutating => "mutatingwebhookconfigurations",
@@ -140,12 +157,21 @@ fn namespace_of(docs: &[serde_json::Value]) -> String {
 
 /// Checks every overlay's RBAC against what the profile needs in its namespace.
 fn assert_rbac_exact(docs: &[serde_json::Value], overlay: &str) {
+    assert_rbac_exact_for(docs, overlay, Profile::envoy_gateway);
+}
+
+/// [`assert_rbac_exact`] for the profile `profile` makes for the namespace.
+fn assert_rbac_exact_for(
+    docs: &[serde_json::Value],
+    overlay: &str,
+    profile: impl Fn(&str) -> Profile,
+) {
     let namespace = namespace_of(docs);
     let roles: Vec<Role> = of_kind(docs, "Role");
     let cluster_roles: Vec<ClusterRole> = of_kind(docs, "ClusterRole");
     assert_eq!((roles.len(), cluster_roles.len()), (1, 1), "{overlay}");
     assert_eq!(roles[0].metadata.namespace.as_deref(), Some(&*namespace));
-    let (namespaced, cluster) = needed(&Profile::envoy_gateway(&namespace));
+    let (namespaced, cluster) = needed(&profile(&namespace));
     assert_eq!(
         grants(roles[0].rules.as_deref().unwrap()),
         namespaced,
@@ -456,6 +482,44 @@ fn namespace_image_and_schedule_are_set_in_one_place() {
             for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
                 assert_eq!(c.image.as_deref(), Some("localhost/certrotate:0.1.0"));
             }
+        }
+    }
+}
+
+/// Issue 23: GatewayNamespace mode is one component added to an overlay: every command
+/// runs with the built-in profile that finds the proxies in every namespace, and the
+/// ClusterRole grants exactly the cluster-wide list and patch that needs.
+#[test]
+fn the_gateway_namespace_component_grants_the_proxies_everywhere() {
+    let copy = deploy_copy(|s| s.replace("newTag: 0.1.0", "newTag: 0.1.0 # copy"));
+    // The helm-hook overlay replaces the Job's command line: the component goes there
+    // after it (not tested here).
+    for overlay in ["job", "cronjob"] {
+        let file = copy
+            .path()
+            .join("overlays")
+            .join(overlay)
+            .join("kustomization.yaml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let edited = text.replace(
+            "  - ../../settings\n",
+            "  - ../../settings\n  - ../../components/gateway-namespace\n",
+        );
+        assert_ne!(edited, text, "{overlay}: the component is added");
+        std::fs::write(&file, edited).unwrap();
+        let docs = render_in(copy.path(), overlay);
+        assert_rbac_exact_for(&docs, overlay, |ns| {
+            Profile::envoy_gateway(ns).with_gateway_namespace_mode()
+        });
+        let commands = commands(&docs, overlay);
+        assert!(!commands.is_empty());
+        for command in commands {
+            assert!(
+                command
+                    .windows(2)
+                    .any(|w| w == ["--profile", "envoy-gateway-gateway-namespace"]),
+                "{overlay}: {command:?}"
+            );
         }
     }
 }

@@ -117,6 +117,37 @@ async fn deploy_rbac_runs_an_install_and_a_staged_rotation_with_real_rollouts() 
     cp.wait_rolled_out(NS, "envoy-ratelimit", Duration::from_secs(120))
         .await
         .unwrap();
+    // A Gateway's proxy as Envoy Gateway names and labels it (issue 23): found by label
+    // and restarted with the rate limit.
+    let proxy_name = "envoy-envoy-gateway-system-eg-1a2b3c4d";
+    let mut labels: serde_json::Map<String, serde_json::Value> =
+        certrotate_core::profile::PROXY_LABELS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
+            .collect();
+    labels.insert(
+        "gateway.envoyproxy.io/owning-gateway-name".into(),
+        serde_json::json!("eg"),
+    );
+    let proxy = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": proxy_name, "labels": labels },
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { "app": "proxy" } },
+            "template": {
+                "metadata": { "labels": { "app": "proxy" } },
+                "spec": {
+                    "nodeName": certrotate_controlplane::NODE_NAME,
+                    "containers": [{ "name": "envoy", "image": "envoy:e2e" }],
+                },
+            },
+        },
+    });
+    cp.apply(&[proxy], Some(NS)).await.unwrap();
+    cp.wait_rolled_out(NS, proxy_name, Duration::from_secs(120))
+        .await
+        .unwrap();
 
     let (code, out) = certrotate(&kubeconfig, &["rotate", "--kube"]);
     assert_eq!(code, 0, "install:\n{out}");
@@ -196,6 +227,18 @@ async fn deploy_rbac_runs_an_install_and_a_staged_rotation_with_real_rollouts() 
     cp.wait_rolled_out(NS, "envoy-ratelimit", Duration::from_secs(60))
         .await
         .unwrap();
+    let proxy = Api::<Deployment>::namespaced(client.clone(), NS)
+        .get(proxy_name)
+        .await
+        .unwrap();
+    assert!(
+        proxy.metadata.generation.unwrap_or_default() >= 3,
+        "the proxy restarted at trust and at leaves: {:?}",
+        proxy.metadata.generation
+    );
+    cp.wait_rolled_out(NS, proxy_name, Duration::from_secs(60))
+        .await
+        .unwrap();
     // The webhook shipped without a caBundle now holds the current CA.
     let hook = Api::<MutatingWebhookConfiguration>::all(client)
         .get(ENVOY_GATEWAY_WEBHOOK)
@@ -252,6 +295,9 @@ async fn deploy_rbac_runs_an_install_and_a_staged_rotation_with_real_rollouts() 
         ("patch", "secrets"),
         ("get", "deployments"),
         ("patch", "deployments"),
+        // The proxies, found by label (issue 23): none run here, the lists are made.
+        ("list", "deployments"),
+        ("list", "daemonsets"),
         ("get", "mutatingwebhookconfigurations"),
         ("patch", "mutatingwebhookconfigurations"),
         ("create", "events"),
@@ -262,7 +308,7 @@ async fn deploy_rbac_runs_an_install_and_a_staged_rotation_with_real_rollouts() 
         );
     }
     assert!(
-        !requests.iter().any(|r| r.0 == "list"),
+        !requests.iter().any(|r| r.0 == "list" && r.1 == "secrets"),
         "Secrets are read by name: {requests:?}"
     );
 }
@@ -278,8 +324,10 @@ async fn each_rule_of_deploy_rbac_is_needed_and_its_refusal_is_named() {
         return;
     };
     // (the rule removed: API group, resource, verb; the command that needs it)
-    let cases: [(&str, &str, &str, &[&str]); 4] = [
+    let cases: [(&str, &str, &str, &[&str]); 5] = [
         ("", "secrets", "create", &["rotate", "--kube"]),
+        // The proxies are found by a list (issue 23).
+        ("apps", "deployments", "list", &["rotate", "--kube"]),
         ("", "secrets", "patch", &["rotate", "--kube", "--overwrite"]),
         (
             "apps",

@@ -709,3 +709,29 @@ fn the_chart_version_follows_the_workspace() {
     assert_eq!(c.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(c.app_version, env!("CARGO_PKG_VERSION"));
 }
+
+/// Issue 23: `gatewayNamespaceMode` renders what the cronjob overlay renders with
+/// deploy/components/gateway-namespace (the profile on every command line, the proxies'
+/// rule moved from the Role to the ClusterRole).
+#[test]
+fn gateway_namespace_mode_renders_what_the_component_renders() {
+    let Some(helm) = helm() else { return };
+    let copy = deploy_copy(|s| s.replace("newTag: 0.1.0", "newTag: 0.1.0 # copy"));
+    let file = copy.path().join("overlays/cronjob/kustomization.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replace(
+        "  - ../../settings\n",
+        "  - ../../settings\n  - ../../components/gateway-namespace\n",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&file, edited).unwrap();
+    let chart =
+        without_helm_labels(template(&helm, &["--set", "gatewayNamespaceMode=true"]).unwrap());
+    assert_same(
+        &chart,
+        &without_name_hash(kustomize(copy.path(), "cronjob")),
+        "gatewayNamespaceMode",
+    );
+    let text = serde_json::to_string(&chart.values().collect::<Vec<_>>()).unwrap();
+    assert!(text.contains("envoy-gateway-gateway-namespace"), "{text}");
+}

@@ -91,6 +91,14 @@ fn phases(v: &serde_json::Value) -> Vec<String> {
 fn envoy_gateway_staged_shows_no_failure() {
     let r = expect(0, &["simulate", "--now", NOW]);
     assert!(r.stdout.contains(", 0 failed"), "{}", r.stdout);
+    // The control plane's connections, as its processes load their files (issue 23):
+    // the proxies and the rate limit restarted after each change keep every one.
+    assert!(
+        r.stdout
+            .contains(", 0 broken connections under the control plane's reload rules;"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("the rotation finished"), "{}", r.stdout);
     assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
     assert!(
@@ -107,6 +115,9 @@ fn envoy_gateway_staged_shows_no_failure() {
     let v = json(&expect(0, &["simulate", "--now", NOW, "-o", "json"]));
     assert_eq!(failures(&v), 0);
     assert_eq!(v["ending"]["kind"], "done");
+    for step in v["steps"].as_array().unwrap() {
+        assert_eq!(step["connections"], serde_json::json!([]), "{step}");
+    }
     assert_eq!(
         phases(&v),
         [
@@ -122,6 +133,16 @@ fn envoy_gateway_staged_shows_no_failure() {
 #[test]
 fn envoy_gateway_single_step_shows_its_failures() {
     let r = expect(3, &["simulate", "--strategy", "single-step", "--now", NOW]);
+    // The rate limit's start-only xDS client trusts the old CA alone when the controller
+    // presents its new leaf.
+    assert!(
+        r.stdout.contains(
+            "connection rate limit -> controller xDS (18001) (deployment \
+             envoy-gateway-system/envoy-ratelimit as it loaded at start): FAIL the server's leaf"
+        ),
+        "{}",
+        r.stdout
+    );
     // A new leaf written with its bundle, while peers still hold the old ca.crt.
     assert!(
         r.stdout

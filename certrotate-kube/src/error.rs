@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use certrotate_core::BoxError;
-use certrotate_core::plan::{AnyRef, Next, ObjectRef, WebhookRef, WorkloadRef};
+use certrotate_core::plan::{AnyRef, Next, ObjectRef, WebhookRef, WorkloadRef, WorkloadSelector};
 use time::OffsetDateTime;
 
 /// Why a single store operation failed.
@@ -97,6 +97,15 @@ pub enum Error {
     ReadWorkload {
         /// The workload.
         workload: WorkloadRef,
+        /// The cause.
+        #[source]
+        source: StoreError,
+    },
+    /// Listing the workloads a profile's selector chooses failed.
+    #[error("listing {selector}")]
+    ListWorkloads {
+        /// The selector.
+        selector: WorkloadSelector,
         /// The cause.
         #[source]
         source: StoreError,
@@ -196,6 +205,7 @@ impl Error {
             Self::ReadSecret { source, .. }
             | Self::WriteSecret { source, .. }
             | Self::ReadWorkload { source, .. }
+            | Self::ListWorkloads { source, .. }
             | Self::RestartWorkload { source, .. }
             | Self::ReadWebhook { source, .. }
             | Self::UpdateWebhook { source, .. } => source.is_transient(),
@@ -212,6 +222,7 @@ impl Error {
             | Self::RestartWorkload { source, .. } => source.is_conflict(),
             Self::ReadSecret { .. }
             | Self::ReadWorkload { .. }
+            | Self::ListWorkloads { .. }
             | Self::ReadWebhook { .. }
             | Self::Plan(_)
             | Self::TooManyConflicts { .. }
@@ -238,7 +249,7 @@ impl Error {
             Self::TrustWouldBreak { broken, .. } => {
                 broken.first().map(|p| AnyRef::Secret(p.leaf.clone()))
             }
-            Self::Timeout { .. } | Self::BlockingTask(_) => None,
+            Self::ListWorkloads { .. } | Self::Timeout { .. } | Self::BlockingTask(_) => None,
         }
     }
 }

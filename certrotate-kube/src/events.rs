@@ -350,6 +350,7 @@ pub fn error_notice(error: &Error) -> Notice {
         Error::ReadSecret { .. }
         | Error::WriteSecret { .. }
         | Error::ReadWorkload { .. }
+        | Error::ListWorkloads { .. }
         | Error::RestartWorkload { .. }
         | Error::ReadWebhook { .. }
         | Error::UpdateWebhook { .. }

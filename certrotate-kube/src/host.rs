@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use certrotate_core::plan::{
     ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+    WorkloadSelector,
 };
 use serde::{Deserialize, Serialize};
 use wait_timeout::ChildExt;
@@ -367,6 +368,15 @@ impl<S: Store> WorkloadStore for HostRestarts<S> {
             None if command.is_some() => Ok(Some(ObservedWorkload::new(BTreeMap::new(), true))),
             None => self.inner.read_workload(workload).await,
         }
+    }
+
+    /// Selected workloads (Envoy's proxies, by label) are the wrapped store's: a host has
+    /// no labels to select by, so a command restarts a workload the profile names.
+    async fn list_workloads(
+        &self,
+        selector: &WorkloadSelector,
+    ) -> Result<Vec<(WorkloadRef, ObservedWorkload)>, StoreError> {
+        self.inner.list_workloads(selector).await
     }
 
     async fn restart_workload(

@@ -141,6 +141,7 @@ mod arc_impls {
 
     use certrotate_core::plan::{
         ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+        WorkloadSelector,
     };
 
     use crate::error::StoreError;
@@ -181,6 +182,12 @@ mod arc_impls {
             w: &WorkloadRef,
         ) -> Result<Option<ObservedWorkload>, StoreError> {
             (**self).read_workload(w).await
+        }
+        async fn list_workloads(
+            &self,
+            s: &WorkloadSelector,
+        ) -> Result<Vec<(WorkloadRef, ObservedWorkload)>, StoreError> {
+            (**self).list_workloads(s).await
         }
         async fn restart_workload(
             &self,

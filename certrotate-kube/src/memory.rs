@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use certrotate_core::plan::{
-    ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+    ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef,
+    WorkloadRef, WorkloadSelector,
 };
 
 use crate::error::StoreError;
@@ -32,6 +33,7 @@ struct State {
 #[derive(Debug, Default, Clone)]
 struct Workload {
     observed: ObservedWorkload,
+    labels: BTreeMap<String, String>,
     restarts: u32,
 }
 
@@ -56,11 +58,22 @@ impl MemoryStore {
 
     /// Adds a workload whose rollouts complete at once (see [`Self::manual_rollouts`]).
     pub fn insert_workload(&self, workload: WorkloadRef) {
+        self.insert_labelled_workload(workload, BTreeMap::new());
+    }
+
+    /// Adds a workload with these labels (what a selector matches), whose rollouts
+    /// complete at once (see [`Self::manual_rollouts`]).
+    pub fn insert_labelled_workload(
+        &self,
+        workload: WorkloadRef,
+        labels: BTreeMap<String, String>,
+    ) {
         let mut state = self.lock();
         state.workloads.insert(
             workload,
             Workload {
                 observed: ObservedWorkload::new(BTreeMap::new(), true),
+                labels,
                 restarts: 0,
             },
         );
@@ -176,6 +189,19 @@ impl WorkloadStore for MemoryStore {
             .workloads
             .get(workload)
             .map(|w| w.observed.clone()))
+    }
+
+    async fn list_workloads(
+        &self,
+        selector: &WorkloadSelector,
+    ) -> Result<Vec<(WorkloadRef, ObservedWorkload)>, StoreError> {
+        Ok(self
+            .lock()
+            .workloads
+            .iter()
+            .filter(|(r, w)| selector.matches(r.kind, &r.object.namespace, &w.labels))
+            .map(|(r, w)| (r.clone(), w.observed.clone()))
+            .collect())
     }
 
     async fn restart_workload(
@@ -352,6 +378,14 @@ impl<S: WorkloadStore> WorkloadStore for FaultyStore<S> {
     ) -> Result<Option<ObservedWorkload>, StoreError> {
         self.check(&format!("read {workload}"), false)?;
         self.inner.read_workload(workload).await
+    }
+
+    async fn list_workloads(
+        &self,
+        selector: &WorkloadSelector,
+    ) -> Result<Vec<(WorkloadRef, ObservedWorkload)>, StoreError> {
+        self.check(&format!("list {selector}"), false)?;
+        self.inner.list_workloads(selector).await
     }
 
     async fn restart_workload(

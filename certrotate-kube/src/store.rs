@@ -5,7 +5,7 @@ use std::future::Future;
 
 use certrotate_core::plan::{
     ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, SecretChange, WebhookRef,
-    WorkloadRef,
+    WorkloadRef, WorkloadSelector,
 };
 
 use crate::error::StoreError;
@@ -210,6 +210,14 @@ pub trait WorkloadStore: Send + Sync {
         &self,
         workload: &WorkloadRef,
     ) -> impl Future<Output = Result<Option<ObservedWorkload>, StoreError>> + Send;
+
+    /// Lists the workloads `selector` chooses (its kind, carrying all its labels, in its
+    /// namespaces or in all), each with what [`Self::read_workload`] would read, sorted by
+    /// reference. [`StoreError::NotApplicable`] where there are no workloads.
+    fn list_workloads(
+        &self,
+        selector: &WorkloadSelector,
+    ) -> impl Future<Output = Result<Vec<(WorkloadRef, ObservedWorkload)>, StoreError>> + Send;
 
     /// Sets pod-template annotations (a rolling restart). [`StoreError::NotFound`] if the
     /// workload is absent, [`StoreError::NotApplicable`] where there are no workloads.

@@ -120,21 +120,27 @@ async fn a_hundred_control_planes_on_a_real_api_server() {
         );
         per_step.insert(name, (per_plane, by_verb, writes));
     }
-    // Exact counts: nothing is listed; a rotation to its end reads once (5 Secrets, the
-    // rate-limit Deployment and the webhook configuration, both absent here) and writes
-    // each component Secret twice and the CA Secret at each phase.
+    // Exact counts: no Secret is listed, only the proxies (one Deployment and one
+    // DaemonSet list per observation, issue 23); a rotation to its end reads once (5
+    // Secrets, the rate-limit Deployment and the webhook configuration, both absent here,
+    // and the two lists) and writes each component Secret twice and the CA Secret at each
+    // phase.
     let exact = |step: &str, expected: f64| {
         let (requests, verbs, _) = &per_step[step];
-        assert!(!verbs.contains_key("list"), "{step}: {verbs:?}");
+        assert_eq!(
+            verbs.get("list").copied().unwrap_or(0),
+            2 * PLANES,
+            "{step}: {verbs:?}"
+        );
         assert!(
             (requests - expected).abs() < f64::EPSILON,
             "{step}: {requests} requests per plane, not {expected}: {verbs:?}"
         );
     };
-    // 7 reads (5 Secrets, the Deployment, the webhook configuration) in each.
-    exact("install", 12.0);
-    exact("staged rotation, to the end", 17.0);
-    exact("unchanged rerun", 7.0);
+    // 9 reads (5 Secrets, the Deployment, the webhook configuration, 2 lists) in each.
+    exact("install", 14.0);
+    exact("staged rotation, to the end", 19.0);
+    exact("unchanged rerun", 9.0);
     let (_, _, rerun_writes) = &per_step["unchanged rerun"];
     assert_eq!(*rerun_writes, 0, "an unchanged rerun writes nothing");
 }

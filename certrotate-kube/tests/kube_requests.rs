@@ -427,3 +427,108 @@ async fn a_429_storm_costs_one_retry_budget_per_observation() {
     drop(store);
     server.abort();
 }
+
+/// Issue 23: a selector is one label-selected list per namespace (a Role's `list`
+/// suffices), paged with `continue`; every namespace is one cluster-wide list.
+#[tokio::test]
+async fn workloads_are_listed_by_label_per_namespace_and_paged() {
+    use certrotate_core::plan::WorkloadSelector;
+    let (store, mut handle) = store();
+    let item = |ns: &str, name: &str| {
+        json!({"metadata": {"name": name, "namespace": ns, "generation": 1,
+            "labels": {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/name": "envoy"}},
+            "spec": {"replicas": 1, "selector": {}, "template": {"metadata": {"annotations": {"a": "b"}}}},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}})
+    };
+    let server = tokio::spawn(async move {
+        let selector = "labelSelector=app.kubernetes.io%2Fcomponent%3Dproxy%2Capp.kubernetes.io%2Fname%3Denvoy";
+        let (_, send) = expect(
+            &mut handle,
+            "GET",
+            &format!("/apis/apps/v1/namespaces/eg/deployments?&{selector}&limit=500"),
+            None,
+        )
+        .await;
+        reply(
+            send,
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "DeploymentList",
+                "metadata": {"continue": "page2"}, "items": [item("eg", "envoy-eg-b")]}),
+        );
+        let (_, send) = expect(
+            &mut handle,
+            "GET",
+            &format!(
+                "/apis/apps/v1/namespaces/eg/deployments?&{selector}&limit=500&continue=page2"
+            ),
+            None,
+        )
+        .await;
+        reply(
+            send,
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "DeploymentList",
+                "metadata": {}, "items": [item("eg", "envoy-eg-a")]}),
+        );
+        let (_, send) = expect(
+            &mut handle,
+            "GET",
+            &format!("/apis/apps/v1/deployments?&{selector}&limit=500"),
+            None,
+        )
+        .await;
+        reply(
+            send,
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "DeploymentList",
+                "metadata": {}, "items": [item("team-a", "gw")]}),
+        );
+    });
+    let labels = BTreeMap::from([
+        ("app.kubernetes.io/component".to_owned(), "proxy".to_owned()),
+        ("app.kubernetes.io/name".to_owned(), "envoy".to_owned()),
+    ]);
+    let mut selector = WorkloadSelector {
+        kind: WorkloadKind::Deployment,
+        labels,
+        namespaces: Some(vec!["eg".into()]),
+    };
+    let found = store.list_workloads(&selector).await.unwrap();
+    let names: Vec<String> = found.iter().map(|(w, _)| w.to_string()).collect();
+    assert_eq!(
+        names,
+        ["deployment eg/envoy-eg-a", "deployment eg/envoy-eg-b"],
+        "sorted"
+    );
+    assert!(found[0].1.rollout_complete);
+    assert_eq!(found[0].1.template_annotations["a"], "b");
+    selector.namespaces = None;
+    let found = store.list_workloads(&selector).await.unwrap();
+    assert_eq!(found[0].0.to_string(), "deployment team-a/gw");
+    server.await.unwrap();
+}
+
+/// A list answered 404 (no such collection: an API server without the apps group) selects
+/// nothing; it is no failure of the observation.
+#[tokio::test]
+async fn a_workload_list_answered_404_selects_nothing() {
+    use certrotate_core::plan::WorkloadSelector;
+    let (store, mut handle) = store();
+    let server = tokio::spawn(async move {
+        let (_, send) = expect(
+            &mut handle,
+            "GET",
+            "/apis/apps/v1/namespaces/eg/daemonsets?&labelSelector=app%3Denvoy&limit=500",
+            None,
+        )
+        .await;
+        reply(send, 404, status(404, "NotFound"));
+    });
+    let selector = WorkloadSelector {
+        kind: WorkloadKind::DaemonSet,
+        labels: BTreeMap::from([("app".to_owned(), "envoy".to_owned())]),
+        namespaces: Some(vec!["eg".into()]),
+    };
+    assert_eq!(store.list_workloads(&selector).await.unwrap(), []);
+    server.await.unwrap();
+}

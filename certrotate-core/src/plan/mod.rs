@@ -26,7 +26,7 @@ mod views;
 
 pub use observed::{
     AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, Probed,
-    ProfileObjects, WebhookRef, WorkloadRef,
+    ProfileObjects, WebhookRef, WorkloadRef, WorkloadSelector,
 };
 pub use options::{
     DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, PlanOptions, RETIRE_BEFORE_EXPIRY,
@@ -75,7 +75,7 @@ pub fn plan(
 ) -> Result<RotationPlan, Error> {
     let mut planner = Planner {
         profile,
-        objects: ProfileObjects::of(profile),
+        objects: ProfileObjects::of(profile).with_selected(observed),
         observed,
         options,
         now,

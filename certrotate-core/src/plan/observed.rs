@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::profile::{Profile, WebhookKind, WorkloadKind};
+use crate::profile::{Profile, WebhookKind, WorkloadKind, WorkloadNamespaces, WorkloadSelect};
 
 /// A namespaced object's name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -230,8 +230,12 @@ impl ObservedWebhook {
 pub struct Observed {
     /// Secrets by name.
     pub secrets: BTreeMap<ObjectRef, ObservedSecret>,
-    /// Workloads by name.
+    /// Workloads by name: those the profile names, and those its selectors found.
     pub workloads: BTreeMap<WorkloadRef, ObservedWorkload>,
+    /// The workloads the profile's selectors ([`ProfileObjects::selectors`]) found; their
+    /// state is in [`Self::workloads`]. The plan restarts them as it restarts the named
+    /// ones.
+    pub selected: BTreeSet<WorkloadRef>,
     /// Webhook configurations by name.
     pub webhooks: BTreeMap<WebhookRef, ObservedWebhook>,
     /// Objects of the profile the store cannot hold at all (local mode has no workloads
@@ -262,8 +266,12 @@ pub struct ProfileObjects {
     pub components: Vec<ObjectRef>,
     /// HMAC Secrets, in profile order.
     pub hmac: Vec<ObjectRef>,
-    /// Workloads to restart.
+    /// Workloads to restart: those the profile names, then (once
+    /// [`Self::with_selected`] added them) those its selectors found.
     pub workloads: Vec<WorkloadRef>,
+    /// The profile's workload selectors, which an observation expands into workloads
+    /// ([`Observed::selected`]).
+    pub selectors: Vec<WorkloadSelector>,
     /// Webhook configurations.
     pub webhooks: Vec<WebhookRef>,
 }
@@ -279,9 +287,25 @@ impl ProfileObjects {
             workloads: profile
                 .workloads
                 .iter()
-                .map(|w| WorkloadRef {
-                    kind: w.kind,
-                    object: obj(&w.name),
+                .flat_map(|w| match &w.select {
+                    WorkloadSelect::Name(name) => namespaces_of(profile, &w.namespaces)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|ns| WorkloadRef::new(w.kind, ns, name))
+                        .collect(),
+                    WorkloadSelect::Labels(_) => Vec::new(),
+                })
+                .collect(),
+            selectors: profile
+                .workloads
+                .iter()
+                .filter_map(|w| match &w.select {
+                    WorkloadSelect::Name(_) => None,
+                    WorkloadSelect::Labels(labels) => Some(WorkloadSelector {
+                        kind: w.kind,
+                        labels: labels.clone(),
+                        namespaces: namespaces_of(profile, &w.namespaces),
+                    }),
                 })
                 .collect(),
             webhooks: profile
@@ -295,10 +319,79 @@ impl ProfileObjects {
         }
     }
 
+    /// With the workloads `observed`'s selectors found, after the named ones (each once):
+    /// what a plan restarts and waits for.
+    pub fn with_selected(mut self, observed: &Observed) -> Self {
+        for workload in &observed.selected {
+            if !self.workloads.contains(workload) {
+                self.workloads.push(workload.clone());
+            }
+        }
+        self
+    }
+
     /// Every Secret: CA, components, HMAC.
     pub fn secrets(&self) -> impl Iterator<Item = &ObjectRef> {
         std::iter::once(&self.ca_secret)
             .chain(&self.components)
             .chain(&self.hmac)
+    }
+}
+
+/// The namespaces of a workload spec, rendered; `None` for every namespace.
+fn namespaces_of(profile: &Profile, namespaces: &WorkloadNamespaces) -> Option<Vec<String>> {
+    match namespaces {
+        WorkloadNamespaces::Profile => Some(vec![profile.namespace.clone()]),
+        WorkloadNamespaces::Listed(listed) => {
+            Some(listed.iter().map(|ns| profile.render(ns)).collect())
+        }
+        WorkloadNamespaces::All => None,
+    }
+}
+
+/// Workloads of a kind chosen by label, in some namespaces or all: what a store lists.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct WorkloadSelector {
+    /// Their kind.
+    pub kind: WorkloadKind,
+    /// The labels each carries (all of them, with these values).
+    pub labels: BTreeMap<String, String>,
+    /// The namespaces to look in, rendered; `None` for every namespace.
+    pub namespaces: Option<Vec<String>>,
+}
+
+impl WorkloadSelector {
+    /// Whether a workload of `kind` in `namespace` with `labels` is selected.
+    pub fn matches(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> bool {
+        kind == self.kind
+            && self
+                .namespaces
+                .as_ref()
+                .is_none_or(|listed| listed.iter().any(|ns| ns == namespace))
+            && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+
+    /// The selector as the Kubernetes API takes it (`labelSelector=k=v,k2=v2`).
+    pub fn label_selector(&self) -> String {
+        self.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl fmt::Display for WorkloadSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s labelled {}", self.kind, self.label_selector())?;
+        match &self.namespaces {
+            Some(listed) => write!(f, " in {}", listed.join(", ")),
+            None => f.write_str(" in every namespace"),
+        }
     }
 }

@@ -118,7 +118,7 @@ pub fn status(
     options: &PlanOptions,
     now: OffsetDateTime,
 ) -> Result<Status, Error> {
-    let objects = ProfileObjects::of(profile);
+    let objects = ProfileObjects::of(profile).with_selected(observed);
     let missing: Vec<ObjectRef> = objects
         .secrets()
         .filter(|s| !observed.secrets.contains_key(*s))

@@ -5,19 +5,31 @@ use std::collections::BTreeMap;
 use super::spec::{default_hmac_key, default_tls_type};
 use super::{
     CaSpec, ComponentSpec, HmacSpec, LeafDefaults, Profile, WebhookKind, WebhookSpec, WorkloadKind,
-    WorkloadSpec, default_domain,
+    WorkloadNamespaces, WorkloadSelect, WorkloadSpec, default_domain,
 };
 use crate::generate::{DAYS_5Y, KeyAlgorithm, KeyUsage};
+
+/// The labels Envoy Gateway puts on every proxy Deployment and DaemonSet it creates
+/// (`EnvoyAppLabel`, internal/infrastructure/kubernetes/proxy/resource.go, v1.9.0).
+pub const PROXY_LABELS: [(&str, &str); 3] = [
+    ("app.kubernetes.io/name", "envoy"),
+    ("app.kubernetes.io/component", "proxy"),
+    ("app.kubernetes.io/managed-by", "envoy-gateway"),
+];
 
 impl Profile {
     /// The built-in profile of Envoy Gateway, matching its `certgen`: Secrets `envoy-gateway`,
     /// `envoy` and `envoy-rate-limit` (`kubernetes.io/tls`) and `envoy-oidc-hmac` (`Opaque`,
     /// 32 bytes under `hmac-secret`), all labelled `control-plane: envoy-gateway`; certgen's
     /// SANs and key usages (plus serverAuth/clientAuth; the encipherment bits only on RSA
-    /// keys, as RFC 5480 and RFC 8410 require); the rate-limit Deployment
-    /// `envoy-ratelimit` restarted because it reads its CA only at start; and the
-    /// `caBundle` of `envoy-gateway-topology-injector.{namespace}`. The CA is kept in
-    /// `envoy-gateway-ca` (certgen kept no CA key at all).
+    /// keys, as RFC 5480 and RFC 8410 require); the start-only workloads restarted when
+    /// the mounted certificates change: the rate-limit Deployment `envoy-ratelimit` (its
+    /// xDS client's TLS is built once at start) and every Envoy proxy Deployment and
+    /// DaemonSet carrying upstream's [`PROXY_LABELS`] (their rate-limit and Wasm clusters
+    /// trust a static `/certs/ca.crt`), in the controller namespace; and the `caBundle` of
+    /// `envoy-gateway-topology-injector.{namespace}`. The CA is kept in
+    /// `envoy-gateway-ca` (certgen kept no CA key at all). For GatewayNamespace mode, see
+    /// [`Self::with_gateway_namespace_mode`].
     pub fn envoy_gateway(namespace: &str) -> Self {
         let leaf = |secret: &str, cn: &str, dns: &[&str]| ComponentSpec {
             secret: secret.into(),
@@ -65,14 +77,37 @@ impl Profile {
                 key: default_hmac_key(),
                 length: 32,
             }],
-            workloads: vec![WorkloadSpec {
-                kind: WorkloadKind::Deployment,
-                name: "envoy-ratelimit".into(),
-            }],
+            workloads: vec![
+                WorkloadSpec::new(WorkloadKind::Deployment, "envoy-ratelimit"),
+                WorkloadSpec::selector(WorkloadKind::Deployment, PROXY_LABELS),
+                WorkloadSpec::selector(WorkloadKind::DaemonSet, PROXY_LABELS),
+            ],
             webhooks: vec![WebhookSpec {
                 kind: WebhookKind::Mutating,
                 name: "envoy-gateway-topology-injector.{namespace}".into(),
             }],
         }
     }
+
+    /// This profile for an Envoy Gateway in GatewayNamespace mode, where each Gateway's
+    /// proxies live in the Gateway's own namespace: the workloads selected by
+    /// [`PROXY_LABELS`] are looked for in every namespace (which needs cluster-wide `list`
+    /// and `patch` on Deployments and DaemonSets). The Secrets, the rate limit and the
+    /// webhook stay in the controller namespace.
+    pub fn with_gateway_namespace_mode(mut self) -> Self {
+        for workload in &mut self.workloads {
+            if matches!(&workload.select, WorkloadSelect::Labels(labels) if is_proxy_selector(labels))
+            {
+                workload.namespaces = WorkloadNamespaces::All;
+            }
+        }
+        self
+    }
+}
+
+fn is_proxy_selector(labels: &BTreeMap<String, String>) -> bool {
+    labels.len() == PROXY_LABELS.len()
+        && PROXY_LABELS
+            .iter()
+            .all(|(k, v)| labels.get(*k).is_some_and(|x| x == v))
 }

@@ -9,7 +9,8 @@
 //! YAML with [`Profile::from_toml`] / [`Profile::from_yaml`].
 //!
 //! - `spec.rs`: the parts of a profile ([`CaSpec`], [`LeafDefaults`], [`ComponentSpec`],
-//!   [`HmacSpec`], [`WorkloadSpec`], [`WebhookSpec`]), their defaults and constructors.
+//!   [`HmacSpec`], [`WorkloadSpec`] (by name or by label selector, see [`WorkloadSelect`]
+//!   and [`WorkloadNamespaces`]), [`WebhookSpec`]), their defaults and constructors.
 //! - `envoy_gateway.rs`: the built-in profile, [`Profile::envoy_gateway`].
 //! - `load.rs`: parsing TOML and YAML, the checks before parsing, and parse errors that never
 //!   quote the file.
@@ -23,10 +24,11 @@ mod load;
 mod spec;
 mod validate;
 
+pub use envoy_gateway::PROXY_LABELS;
 pub use load::MAX_PROFILE_BYTES;
 pub use spec::{
     CaSpec, ComponentSpec, HmacSpec, LeafDefaults, WebhookKind, WebhookSpec, WorkloadKind,
-    WorkloadSpec,
+    WorkloadNamespaces, WorkloadSelect, WorkloadSpec,
 };
 pub use validate::{
     validate_dns_name, validate_label, validate_label_pair, validate_secret_key, validate_subdomain,
@@ -65,7 +67,8 @@ pub struct Profile {
     /// HMAC Secrets (random keys, no certificates).
     #[serde(default)]
     pub hmac: Vec<HmacSpec>,
-    /// Workloads that read their certificates only at start-up and must be restarted.
+    /// Workloads that read their certificates only at start-up and must be restarted, by
+    /// name or by label selector.
     #[serde(default)]
     pub workloads: Vec<WorkloadSpec>,
     /// Webhook configurations whose `caBundle` carries the CA.

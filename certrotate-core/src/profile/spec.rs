@@ -2,6 +2,7 @@
 //! Secrets, start-only workloads and webhook configurations, with their serde defaults and
 //! constructors.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -118,15 +119,132 @@ impl fmt::Display for WorkloadKind {
     }
 }
 
-/// A workload that reads its certificates only at start.
+/// A workload, or a set of workloads chosen by label, that reads its certificates only at
+/// start and is restarted when they change.
+///
+/// In a profile file, exactly one of `name` and `selector`; `namespaces` (templates
+/// allowed; default: the profile's namespace) or, for a selector only, `all_namespaces`:
+///
+/// ```toml
+/// [[workloads]]
+/// kind = "Deployment"
+/// name = "envoy-ratelimit"
+///
+/// [[workloads]]
+/// kind = "DaemonSet"
+/// selector.match_labels = { "app.kubernetes.io/component" = "proxy" }
+/// all_namespaces = true
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawWorkloadSpec", into = "RawWorkloadSpec")]
 #[non_exhaustive]
 pub struct WorkloadSpec {
     /// Its kind.
     pub kind: WorkloadKind,
-    /// Its name.
-    pub name: String,
+    /// Which workloads of that kind.
+    pub select: WorkloadSelect,
+    /// Where they live.
+    pub namespaces: WorkloadNamespaces,
+}
+
+/// Which workloads of a kind a [`WorkloadSpec`] names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkloadSelect {
+    /// The workload of this name.
+    Name(String),
+    /// Every workload whose labels include all of these (a `matchLabels` selector; an
+    /// empty map is refused, as it would select every workload).
+    Labels(BTreeMap<String, String>),
+}
+
+/// The namespaces a [`WorkloadSpec`]'s workloads live in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkloadNamespaces {
+    /// The profile's namespace.
+    #[default]
+    Profile,
+    /// These namespaces (templates allowed).
+    Listed(Vec<String>),
+    /// Every namespace (a selector only): Envoy Gateway's GatewayNamespace mode, where each
+    /// Gateway's proxies live in the Gateway's namespace.
+    All,
+}
+
+/// A label selector as a profile file writes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSelector {
+    #[serde(alias = "matchLabels")]
+    match_labels: BTreeMap<String, String>,
+}
+
+/// A [`WorkloadSpec`] as a profile file writes it (checked by `TryFrom`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkloadSpec {
+    kind: WorkloadKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    selector: Option<RawSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespaces: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    all_namespaces: bool,
+}
+
+impl TryFrom<RawWorkloadSpec> for WorkloadSpec {
+    type Error = String;
+
+    fn try_from(raw: RawWorkloadSpec) -> Result<Self, String> {
+        let select = match (raw.name, raw.selector) {
+            (Some(name), None) => WorkloadSelect::Name(name),
+            (None, Some(selector)) => WorkloadSelect::Labels(selector.match_labels),
+            (Some(_), Some(_)) => {
+                return Err("a workload has either `name` or `selector`, not both".into());
+            }
+            (None, None) => return Err("a workload needs `name` or `selector`".into()),
+        };
+        let namespaces = match (raw.namespaces, raw.all_namespaces) {
+            (None, false) => WorkloadNamespaces::Profile,
+            (Some(listed), false) => WorkloadNamespaces::Listed(listed),
+            (None, true) => WorkloadNamespaces::All,
+            (Some(_), true) => {
+                return Err("a workload has either `namespaces` or `all_namespaces`".into());
+            }
+        };
+        if namespaces == WorkloadNamespaces::All && matches!(select, WorkloadSelect::Name(_)) {
+            return Err("`all_namespaces` needs a `selector`, not a `name`".into());
+        }
+        Ok(Self {
+            kind: raw.kind,
+            select,
+            namespaces,
+        })
+    }
+}
+
+impl From<WorkloadSpec> for RawWorkloadSpec {
+    fn from(spec: WorkloadSpec) -> Self {
+        let (name, selector) = match spec.select {
+            WorkloadSelect::Name(name) => (Some(name), None),
+            WorkloadSelect::Labels(match_labels) => (None, Some(RawSelector { match_labels })),
+        };
+        let (namespaces, all_namespaces) = match spec.namespaces {
+            WorkloadNamespaces::Profile => (None, false),
+            WorkloadNamespaces::Listed(listed) => (Some(listed), false),
+            WorkloadNamespaces::All => (None, true),
+        };
+        Self {
+            kind: spec.kind,
+            name,
+            selector,
+            namespaces,
+            all_namespaces,
+        }
+    }
 }
 
 /// The kind of a webhook configuration.
@@ -236,12 +354,36 @@ impl HmacSpec {
 }
 
 impl WorkloadSpec {
-    /// A workload that reads its certificates only at start.
+    /// The workload `name` in the profile's namespace.
     pub fn new(kind: WorkloadKind, name: impl Into<String>) -> Self {
         Self {
             kind,
-            name: name.into(),
+            select: WorkloadSelect::Name(name.into()),
+            namespaces: WorkloadNamespaces::Profile,
         }
+    }
+
+    /// Every workload of `kind` carrying all of `labels`, in the profile's namespace.
+    pub fn selector(
+        kind: WorkloadKind,
+        labels: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Self {
+        Self {
+            kind,
+            select: WorkloadSelect::Labels(
+                labels
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+            namespaces: WorkloadNamespaces::Profile,
+        }
+    }
+
+    /// In other namespaces.
+    pub fn in_namespaces(mut self, namespaces: WorkloadNamespaces) -> Self {
+        self.namespaces = namespaces;
+        self
     }
 }
 
@@ -253,5 +395,186 @@ impl WebhookSpec {
             kind,
             name: name.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::error::Origin;
+    use crate::profile::{PROXY_LABELS, Profile};
+
+    const HEAD: &str = r#"
+name = "p"
+namespace = "cp"
+[ca]
+secret = "ca"
+common_name = "ca"
+[[components]]
+secret = "api"
+common_name = "api"
+"#;
+
+    fn toml(workloads: &str) -> Result<Profile, crate::Error> {
+        Profile::from_toml(&format!("{HEAD}{workloads}"), &Origin::new("p.toml"))
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Profiles written before selectors (a workload by name) load as they did.
+    #[test]
+    fn a_named_workload_loads_as_before() {
+        let p = toml("[[workloads]]\nkind = \"Deployment\"\nname = \"envoy-ratelimit\"\n").unwrap();
+        assert_eq!(
+            p.workloads,
+            [WorkloadSpec::new(
+                WorkloadKind::Deployment,
+                "envoy-ratelimit"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_selector_loads_from_toml_and_yaml() {
+        let p = toml(
+            r#"
+[[workloads]]
+kind = "DaemonSet"
+selector.match_labels = { "app.kubernetes.io/component" = "proxy", app = "envoy" }
+namespaces = ["{namespace}", "team-a"]
+[[workloads]]
+kind = "Deployment"
+selector = { matchLabels = { app = "envoy" } }
+all_namespaces = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.workloads,
+            [
+                WorkloadSpec::selector(
+                    WorkloadKind::DaemonSet,
+                    [("app.kubernetes.io/component", "proxy"), ("app", "envoy")]
+                )
+                .in_namespaces(WorkloadNamespaces::Listed(vec![
+                    "{namespace}".into(),
+                    "team-a".into()
+                ])),
+                WorkloadSpec::selector(WorkloadKind::Deployment, [("app", "envoy")])
+                    .in_namespaces(WorkloadNamespaces::All),
+            ]
+        );
+        let yaml = r#"
+name: p
+namespace: cp
+ca: { secret: ca, common_name: ca }
+components: [{ secret: api, common_name: api }]
+workloads:
+  - kind: Deployment
+    selector:
+      match_labels:
+        app.kubernetes.io/managed-by: envoy-gateway
+    all_namespaces: true
+"#;
+        let y = Profile::from_yaml(yaml, &Origin::new("p.yaml")).unwrap();
+        assert_eq!(
+            y.workloads[0].select,
+            WorkloadSelect::Labels(labels(&[("app.kubernetes.io/managed-by", "envoy-gateway")]))
+        );
+        assert_eq!(y.workloads[0].namespaces, WorkloadNamespaces::All);
+    }
+
+    /// The built-in profile survives a round trip through its file form.
+    #[test]
+    fn the_built_in_profile_round_trips() {
+        let p = Profile::envoy_gateway("eg").with_gateway_namespace_mode();
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["workloads"][0]["name"], "envoy-ratelimit");
+        assert_eq!(json["workloads"][1]["all_namespaces"], true);
+        // JSON is YAML.
+        let back = Profile::from_yaml(&json.to_string(), &Origin::new("t")).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn malformed_workloads_are_refused_naming_what_is_wrong() {
+        for (workloads, expected) in [
+            (
+                "kind = \"Deployment\"\nname = \"a\"\nselector.match_labels = { a = \"b\" }",
+                "either `name` or `selector`",
+            ),
+            ("kind = \"Deployment\"", "needs `name` or `selector`"),
+            (
+                "kind = \"Deployment\"\nselector.match_labels = { a = \"b\" }\nnamespaces = [\"x\"]\nall_namespaces = true",
+                "either `namespaces` or `all_namespaces`",
+            ),
+            (
+                "kind = \"Deployment\"\nname = \"a\"\nall_namespaces = true",
+                "`all_namespaces` needs a `selector`",
+            ),
+            (
+                "kind = \"Deployment\"\nselector.match_labels = {}",
+                "workloads[0].selector.match_labels",
+            ),
+            (
+                "kind = \"Deployment\"\nselector.match_labels = { \"-a\" = \"b\" }",
+                "workloads[0].selector.match_labels",
+            ),
+            (
+                "kind = \"Deployment\"\nname = \"a\"\nnamespaces = []",
+                "workloads[0].namespaces",
+            ),
+            (
+                "kind = \"Deployment\"\nname = \"a\"\nnamespaces = [\"Team\"]",
+                "workloads[0].namespaces[0]",
+            ),
+            (
+                "kind = \"Deployment\"\nselector.labels = { a = \"b\" }",
+                "unknown field",
+            ),
+        ] {
+            let error = toml(&format!("[[workloads]]\n{workloads}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{workloads}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_built_in_profile_selects_upstreams_proxies() {
+        let p = Profile::envoy_gateway("eg");
+        let proxies: Vec<&WorkloadSpec> = p
+            .workloads
+            .iter()
+            .filter(|w| matches!(w.select, WorkloadSelect::Labels(_)))
+            .collect();
+        assert_eq!(
+            proxies.iter().map(|w| w.kind).collect::<Vec<_>>(),
+            [WorkloadKind::Deployment, WorkloadKind::DaemonSet]
+        );
+        for w in &proxies {
+            assert_eq!(w.select, WorkloadSelect::Labels(labels(&PROXY_LABELS)));
+            assert_eq!(w.namespaces, WorkloadNamespaces::Profile);
+        }
+        let gns = p.with_gateway_namespace_mode();
+        assert_eq!(
+            gns.workloads
+                .iter()
+                .map(|w| w.namespaces.clone())
+                .collect::<Vec<_>>(),
+            [
+                WorkloadNamespaces::Profile,
+                WorkloadNamespaces::All,
+                WorkloadNamespaces::All
+            ],
+            "the rate limit stays in the controller namespace"
+        );
     }
 }

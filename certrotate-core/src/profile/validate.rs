@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Profile;
+use super::{Profile, WorkloadNamespaces, WorkloadSelect};
 use crate::error::Error;
 use crate::generate::{HmacKey, KeyEncoding, KeyUsage};
 use crate::redact::quoted;
@@ -77,7 +77,41 @@ impl Profile {
             }
         }
         for (i, w) in self.workloads.iter().enumerate() {
-            validate_subdomain(&w.name).map_err(|r| invalid(format!("workloads[{i}].name"), r))?;
+            match &w.select {
+                WorkloadSelect::Name(name) => validate_subdomain(name)
+                    .map_err(|r| invalid(format!("workloads[{i}].name"), r))?,
+                WorkloadSelect::Labels(labels) => {
+                    if labels.is_empty() {
+                        return Err(invalid(
+                            format!("workloads[{i}].selector.match_labels"),
+                            "empty: it would select every workload".into(),
+                        ));
+                    }
+                    for (key, value) in labels {
+                        validate_label_pair(key, value).map_err(|r| {
+                            invalid(
+                                format!("workloads[{i}].selector.match_labels[{}]", quoted(key)),
+                                r,
+                            )
+                        })?;
+                    }
+                }
+            }
+            match &w.namespaces {
+                WorkloadNamespaces::Profile | WorkloadNamespaces::All => {}
+                WorkloadNamespaces::Listed(listed) => {
+                    if listed.is_empty() {
+                        return Err(invalid(
+                            format!("workloads[{i}].namespaces"),
+                            "empty: leave it out for the profile's namespace".into(),
+                        ));
+                    }
+                    for (j, ns) in listed.iter().enumerate() {
+                        validate_label(&self.render(ns))
+                            .map_err(|r| invalid(format!("workloads[{i}].namespaces[{j}]"), r))?;
+                    }
+                }
+            }
         }
         for (i, w) in self.webhooks.iter().enumerate() {
             validate_subdomain(&self.render(&w.name))

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use certrotate_core::plan::{
     ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+    WorkloadSelector,
 };
 use certrotate_core::profile::{validate_label, validate_subdomain};
 
@@ -723,6 +724,13 @@ fn only(results: Vec<Result<String, StoreError>>) -> Result<String, StoreError> 
 
 impl WorkloadStore for DirStore {
     async fn read_workload(&self, _: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
+        Err(StoreError::NotApplicable("local mode has no workloads"))
+    }
+
+    async fn list_workloads(
+        &self,
+        _: &WorkloadSelector,
+    ) -> Result<Vec<(WorkloadRef, ObservedWorkload)>, StoreError> {
         Err(StoreError::NotApplicable("local mode has no workloads"))
     }
 

@@ -557,6 +557,19 @@ async fn observe_all<S: Store>(store: &S, profile: &Profile) -> Result<Observed,
             }
         }
     }
+    for selector in &objects.selectors {
+        // A store without workloads (local mode) finds none: nothing to record.
+        let listed = held(store.list_workloads(selector).await.map(Some)).map_err(|source| {
+            Error::ListWorkloads {
+                selector: selector.clone(),
+                source,
+            }
+        })?;
+        for (workload, w) in listed.flatten().into_iter().flatten() {
+            observed.selected.insert(workload.clone());
+            observed.workloads.entry(workload).or_insert(w);
+        }
+    }
     for webhook in &objects.webhooks {
         let read =
             held(store.read_webhook(webhook).await).map_err(|source| Error::ReadWebhook {

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use certrotate_controlplane::ControlPlane;
 use certrotate_core::plan::{
     ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+    WorkloadSelector,
 };
 use certrotate_kube::{
     KubeStore, NewSecret, SecretStore, SecretUpdate, SecretWrite, Store, StoreError, WebhookStore,
@@ -173,6 +174,45 @@ impl WorkloadStore for InNamespace {
         self.inner
             .read_workload(&self.workload(workload).await?)
             .await
+    }
+
+    /// The selector's namespaces renamed; every namespace stays every namespace, and what
+    /// it finds outside this store's namespaces (other tests') is left out. The found
+    /// workloads carry the test's namespace names again.
+    async fn list_workloads(
+        &self,
+        selector: &WorkloadSelector,
+    ) -> Result<Vec<(WorkloadRef, ObservedWorkload)>, StoreError> {
+        let mut renamed = selector.clone();
+        if let Some(listed) = &selector.namespaces {
+            let mut namespaces = Vec::with_capacity(listed.len());
+            for ns in listed {
+                namespaces.push(self.namespace(ns).await?);
+            }
+            renamed.namespaces = Some(namespaces);
+        }
+        let known: BTreeMap<String, String> = {
+            let cells: Vec<(String, Arc<OnceCell<String>>)> = self
+                .namespaces
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            cells
+                .into_iter()
+                .filter_map(|(test, cell)| cell.get().map(|real| (real.clone(), test)))
+                .collect()
+        };
+        let found = self.inner.list_workloads(&renamed).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(mut workload, observed)| {
+                let test = known.get(&workload.object.namespace)?;
+                workload.object.namespace = test.clone();
+                Some((workload, observed))
+            })
+            .collect())
     }
 
     async fn restart_workload(

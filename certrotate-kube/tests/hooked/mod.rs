@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use certrotate_core::plan::{
     ObjectRef, ObservedSecret, ObservedWebhook, ObservedWorkload, WebhookRef, WorkloadRef,
+    WorkloadSelector,
 };
 use certrotate_kube::{
     NewSecret, SecretStore, SecretUpdate, Store, StoreError, WebhookStore, WorkloadStore,
@@ -78,6 +79,12 @@ impl<S: SecretStore> SecretStore for Hooked<S> {
 impl<S: WorkloadStore> WorkloadStore for Hooked<S> {
     async fn read_workload(&self, w: &WorkloadRef) -> Result<Option<ObservedWorkload>, StoreError> {
         self.inner.read_workload(w).await
+    }
+    async fn list_workloads(
+        &self,
+        s: &WorkloadSelector,
+    ) -> Result<Vec<(WorkloadRef, ObservedWorkload)>, StoreError> {
+        self.inner.list_workloads(s).await
     }
     async fn restart_workload(
         &self,

@@ -490,3 +490,76 @@ fn a_pending_restart_on_a_stable_install_is_asked_again() {
         "{p:?}"
     );
 }
+
+/// Issue 23: the proxies the built-in profile selects by label (found by the observation,
+/// in `Observed::selected`) are restarted with the rate limit when the trust step writes
+/// the new CA into their `ca.crt` (Envoy's static `trusted_ca` loads only at start), and
+/// the leaves wait for their rollouts, as does the old CA's drop.
+#[test]
+fn selected_proxies_are_restarted_after_trust_and_their_rollouts_hold_the_next_phase() {
+    let mut o = installed();
+    let proxy = WorkloadRef::new(WorkloadKind::DaemonSet, "ns", "envoy-ns-eg-1a2b3c4d");
+    o.selected.insert(proxy.clone());
+    o.workloads
+        .insert(proxy.clone(), ObservedWorkload::new(BTreeMap::new(), true));
+    let ratelimit = WorkloadRef::new(WorkloadKind::Deployment, "ns", "envoy-ratelimit");
+    let opts = options(true).with_drop_old_ca(true);
+    let restarted = |p: &RotationPlan| -> Vec<WorkloadRef> {
+        p.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Restart(r) => Some(r.workload.clone()),
+                Step::Secret(_) | Step::Webhook(_) | Step::Note(_) => None,
+            })
+            .collect()
+    };
+    let mut now = T0 + Duration::from_secs(3600);
+    let mut seen = Vec::new();
+    loop {
+        let p = step(&mut o, &opts, now);
+        if p.from != p.to || p.to == Phase::Prepared {
+            seen.push((p.from, p.to, restarted(&p)));
+        }
+        match p.to {
+            Phase::Trust | Phase::Leaves if p.from != p.to => {
+                // The rollout of the proxy is still going: the next phase waits for it.
+                o.workloads.get_mut(&proxy).unwrap().rollout_complete = false;
+                let wait = plan(
+                    &profile(),
+                    &o,
+                    &opts,
+                    now + INTERVAL * 2,
+                    &mut SeededEntropy::new(7),
+                )
+                .unwrap();
+                assert_eq!(
+                    wait.next,
+                    Next::WaitForRollout {
+                        workloads: vec![proxy.clone()]
+                    },
+                    "{}",
+                    p.to
+                );
+                assert_eq!(wait.to, p.to, "held in {}", p.to);
+                o.workloads.get_mut(&proxy).unwrap().rollout_complete = true;
+            }
+            _ => {}
+        }
+        if p.next == Next::Done {
+            break;
+        }
+        if let Next::WaitUntil { at, .. } = p.next {
+            now = at;
+        }
+    }
+    let into_trust = seen
+        .iter()
+        .find(|(_, to, _)| *to == Phase::Trust)
+        .expect("the rotation went through trust");
+    assert_eq!(into_trust.2, [ratelimit.clone(), proxy.clone()]);
+    let into_leaves = seen
+        .iter()
+        .find(|(_, to, _)| *to == Phase::Leaves)
+        .expect("the rotation went through leaves");
+    assert_eq!(into_leaves.2, [ratelimit, proxy]);
+}

@@ -87,7 +87,11 @@ image: {{ include "certrotate.image" .root }}
 imagePullPolicy: {{ . }}
 {{- end }}
 args:
-  {{- toYaml .args | nindent 2 }}
+  {{- $args := .args }}
+  {{- if .root.Values.gatewayNamespaceMode }}
+  {{- $args = concat .args (list "--profile" "envoy-gateway-gateway-namespace") }}
+  {{- end }}
+  {{- toYaml $args | nindent 2 }}
 env:
   - name: POD_NAMESPACE
     valueFrom:

@@ -9,10 +9,23 @@
 //! failure; one that already failed before the step, and that the step does not touch, is
 //! reported apart. A step the engine's trust gate refuses ends the simulation; its matrix
 //! shows why.
+//!
+//! With a [`ReloadModel`] (Envoy Gateway's: [`ReloadModel::envoy_gateway`]), each step
+//! also checks the control plane's connections as its processes hold their files: a
+//! process that loads a file only at start keeps it until the rotation restarts it
+//! (`reload.rs`).
 
+mod reload;
+
+pub use reload::{BrokenConnection, Connection, Loading, Peer, ReloadModel, StartOnly};
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use certrotate_core::plan::{Next, Observed, Phase, ProfileObjects, Strategy};
+use certrotate_core::plan::{
+    Next, Observed, Phase, ProfileObjects, Strategy, WorkloadRef, WorkloadSelector,
+};
+use certrotate_core::profile::WorkloadKind;
 use certrotate_core::trust::{self, PairCheck, TrustReport};
 use certrotate_core::{PlanOptions, Profile, SeededEntropy};
 use serde::Serialize;
@@ -22,6 +35,7 @@ use crate::clock::{Clock, ManualClock};
 use crate::engine::{Rotator, observe};
 use crate::error::Error;
 use crate::memory::MemoryStore;
+use crate::store::WorkloadStore as _;
 
 /// Where a simulation starts.
 #[derive(Clone, Debug)]
@@ -46,12 +60,26 @@ pub struct SimulateOptions {
     pub now: OffsetDateTime,
     /// Seed of the keys and serials (a simulation is reproducible).
     pub seed: u64,
+    /// The connections to check as their processes load their files (none: only the
+    /// Secrets' trust matrix).
+    pub reload: Option<ReloadModel>,
 }
 
 impl SimulateOptions {
     /// A simulation of a rotation with `plan`, starting at `now`.
     pub fn new(plan: PlanOptions, now: OffsetDateTime) -> Self {
-        Self { plan, now, seed: 1 }
+        Self {
+            plan,
+            now,
+            seed: 1,
+            reload: None,
+        }
+    }
+
+    /// With the connections of `model` checked at every step.
+    pub fn with_reload(mut self, model: ReloadModel) -> Self {
+        self.reload = Some(model);
+        self
     }
 }
 
@@ -75,6 +103,9 @@ pub struct SimulatedStep {
     pub refused: bool,
     /// Every combination of the states before and after the step.
     pub trust: TrustReport,
+    /// The connections of the [`ReloadModel`] the step breaks, as their processes hold
+    /// their files (empty without a model).
+    pub connections: Vec<BrokenConnection>,
 }
 
 /// How a simulation ended.
@@ -127,9 +158,18 @@ impl Simulation {
         })
     }
 
-    /// Whether the rotation finished and no step broke any combination.
+    /// Every connection a step breaks (see [`ReloadModel`]), with its step.
+    pub fn broken_connections(&self) -> impl Iterator<Item = (&SimulatedStep, &BrokenConnection)> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.connections.iter().map(move |c| (s, c)))
+    }
+
+    /// Whether the rotation finished and no step broke any combination or connection.
     pub fn passed(&self) -> bool {
-        self.ending == Ending::Done && self.failures().next().is_none()
+        self.ending == Ending::Done
+            && self.failures().next().is_none()
+            && self.broken_connections().next().is_none()
     }
 }
 
@@ -158,10 +198,26 @@ pub async fn simulate(
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new(options.now));
     let objects = ProfileObjects::of(profile);
+    let start_kind = match start {
+        Start::Fresh => StartKind::Fresh,
+        Start::Observed(_) => StartKind::Observed,
+    };
     match start {
         Start::Fresh => {
             for workload in objects.workloads {
                 store.insert_workload(workload);
+            }
+            // One workload for each selector, as a Gateway's proxy would be.
+            for (i, selector) in objects.selectors.iter().enumerate() {
+                let namespace = selector
+                    .namespaces
+                    .as_ref()
+                    .and_then(|listed| listed.first())
+                    .unwrap_or(&profile.namespace);
+                store.insert_labelled_workload(
+                    WorkloadRef::new(selector.kind, namespace, format!("selected-{}", i + 1)),
+                    selector.labels.clone(),
+                );
             }
             for webhook in objects.webhooks {
                 store.insert_webhook(webhook, vec![Vec::new()]);
@@ -174,7 +230,19 @@ pub async fn simulate(
             // Rollouts complete at once in memory; restart history does not matter to
             // trust.
             for workload in observed.workloads.into_keys() {
-                store.insert_workload(workload);
+                // What a selector found is found again: it carries the labels of every
+                // selector of its kind.
+                let labels: BTreeMap<String, String> = if observed.selected.contains(&workload) {
+                    objects
+                        .selectors
+                        .iter()
+                        .filter(|s| s.kind == workload.kind)
+                        .flat_map(|s| s.labels.clone())
+                        .collect()
+                } else {
+                    BTreeMap::new()
+                };
+                store.insert_labelled_workload(workload, labels);
             }
             for (webhook, value) in observed.webhooks {
                 store.insert_webhook(webhook, value.ca_bundles);
@@ -198,6 +266,19 @@ pub async fn simulate(
     // Set when the first pass finishes a rotation the observed state was in the middle of:
     // that is the rotation to simulate.
     let mut finished_one = false;
+    let mut loaded = reload::Loaded::new();
+    let resolved = match (&options.reload, &start_kind) {
+        (Some(model), StartKind::Fresh) => {
+            for start_only in model.start_only() {
+                if resolve(&store, profile, start_only).await?.is_empty() {
+                    insert_start_only(&store, profile, start_only);
+                }
+            }
+            resolve_all(&store, profile, model).await?
+        }
+        (Some(model), StartKind::Observed) => resolve_all(&store, profile, model).await?,
+        (None, _) => reload::Resolved::new(),
+    };
     for (plan_options, rotation) in [(install, false), (rotate, true)] {
         if rotation && finished_one {
             break;
@@ -239,6 +320,18 @@ pub async fn simulate(
                     at,
                     refused,
                     trust: trust::check_step(profile, &before, &after, at),
+                    connections: match &options.reload {
+                        Some(model) => reload::check_and_load(
+                            model,
+                            profile,
+                            &before,
+                            &after,
+                            &resolved,
+                            &mut loaded,
+                            at,
+                        ),
+                        None => Vec::new(),
+                    },
                 });
                 if refused {
                     simulation.ending = Ending::Refused;
@@ -265,6 +358,92 @@ pub async fn simulate(
         finished_one = phase_left;
     }
     Ok(simulation)
+}
+
+/// Whether a simulation started fresh.
+enum StartKind {
+    Fresh,
+    Observed,
+}
+
+const KINDS: [WorkloadKind; 3] = [
+    WorkloadKind::Deployment,
+    WorkloadKind::StatefulSet,
+    WorkloadKind::DaemonSet,
+];
+
+/// The workloads of the store each start-only process of `model` stands for.
+async fn resolve_all(
+    store: &MemoryStore,
+    profile: &Profile,
+    model: &ReloadModel,
+) -> Result<reload::Resolved, Error> {
+    let mut out = reload::Resolved::new();
+    for start_only in model.start_only() {
+        out.insert(
+            start_only.clone(),
+            resolve(store, profile, start_only).await?,
+        );
+    }
+    Ok(out)
+}
+
+/// The workloads of the store `start_only` stands for.
+async fn resolve(
+    store: &MemoryStore,
+    profile: &Profile,
+    start_only: &StartOnly,
+) -> Result<Vec<WorkloadRef>, Error> {
+    let mut out = Vec::new();
+    for kind in KINDS {
+        match start_only {
+            StartOnly::Named(name) => {
+                let workload = WorkloadRef::new(kind, &profile.namespace, name);
+                let read =
+                    store
+                        .read_workload(&workload)
+                        .await
+                        .map_err(|source| Error::ReadWorkload {
+                            workload: workload.clone(),
+                            source,
+                        })?;
+                if read.is_some() {
+                    out.push(workload);
+                }
+            }
+            StartOnly::Labelled(labels) => {
+                let selector = WorkloadSelector {
+                    kind,
+                    labels: labels.clone(),
+                    namespaces: None,
+                };
+                let listed = store.list_workloads(&selector).await.map_err(|source| {
+                    Error::ListWorkloads {
+                        selector: selector.clone(),
+                        source,
+                    }
+                })?;
+                out.extend(listed.into_iter().map(|(w, _)| w));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates a Deployment for a start-only process of the model the profile does not name
+/// (it runs whether or not the profile restarts it).
+fn insert_start_only(store: &MemoryStore, profile: &Profile, start_only: &StartOnly) {
+    match start_only {
+        StartOnly::Named(name) => store.insert_workload(WorkloadRef::new(
+            WorkloadKind::Deployment,
+            &profile.namespace,
+            name,
+        )),
+        StartOnly::Labelled(labels) => store.insert_labelled_workload(
+            WorkloadRef::new(WorkloadKind::Deployment, &profile.namespace, "unselected-1"),
+            labels.clone(),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -430,5 +609,151 @@ name = "db"
         .unwrap();
         assert!(sim.passed(), "{sim:#?}");
         assert_eq!(sim.steps.first().map(|s| s.to), Some(Phase::Prepared));
+    }
+
+    /// Envoy Gateway's connections under upstream's reload rules.
+    fn envoy_gateway(strategy: Strategy, profile: &Profile) -> SimulateOptions {
+        let mut o = options(strategy).with_reload(ReloadModel::envoy_gateway());
+        o.plan.drop_old_ca = true;
+        let _ = profile;
+        o
+    }
+
+    fn broken(sim: &Simulation) -> Vec<(Phase, Phase, &str, bool)> {
+        let mut out: Vec<_> = sim
+            .broken_connections()
+            .map(|(s, c)| (s.from, s.to, c.connection.as_str(), c.server_leaf))
+            .collect();
+        out.dedup();
+        out
+    }
+
+    /// The built-in profile restarts the rate limit and the proxies it selects by label
+    /// after every change of their files: no connection breaks at any step, the old CA's
+    /// drop included.
+    #[tokio::test]
+    async fn envoy_gateway_keeps_every_connection_under_upstreams_reload_rules() {
+        let profile = Profile::envoy_gateway("eg");
+        let o = envoy_gateway(Strategy::Staged, &profile);
+        let sim = simulate(&profile, Start::Fresh, &o).await.unwrap();
+        assert_eq!(sim.ending, Ending::Done);
+        assert!(sim.passed(), "{:#?}", broken(&sim));
+        assert!(
+            sim.steps.iter().any(|s| s.from == Phase::Trust),
+            "the leaves were switched"
+        );
+    }
+
+    /// Red-team: without the proxies' restart (the profile before issue 23), a proxy
+    /// keeps the `ca.crt` it loaded at start, without the new CA: once the rate limit
+    /// and the controller serve leaves of the new CA, Envoy's rate-limit and Wasm
+    /// connections fail. Dropping the rate limit's restart breaks its xDS connection.
+    #[tokio::test]
+    async fn envoy_gateway_without_its_restarts_breaks_connections() {
+        let mut profile = Profile::envoy_gateway("eg");
+        profile
+            .workloads
+            .retain(|w| matches!(w.select, certrotate_core::profile::WorkloadSelect::Name(_)));
+        let o = envoy_gateway(Strategy::Staged, &profile);
+        let sim = simulate(&profile, Start::Fresh, &o).await.unwrap();
+        assert!(!sim.passed());
+        let broken_first = broken(&sim);
+        // From the leaves on (the rate limit and the controller serve new leaves), and
+        // until a restart that never comes.
+        assert_eq!(
+            broken_first[..2],
+            [
+                (
+                    Phase::Trust,
+                    Phase::Leaves,
+                    "envoy -> controller Wasm (18002)",
+                    true
+                ),
+                (
+                    Phase::Trust,
+                    Phase::Leaves,
+                    "envoy -> rate limit (8081)",
+                    true
+                ),
+            ]
+        );
+        assert!(
+            broken_first
+                .iter()
+                .all(|b| b.2.starts_with("envoy -> ") && b.2 != "envoy -> controller xDS (18000)")
+        );
+
+        let mut profile = Profile::envoy_gateway("eg");
+        profile
+            .workloads
+            .retain(|w| !matches!(&w.select, certrotate_core::profile::WorkloadSelect::Name(n) if n == "envoy-ratelimit"));
+        let sim = simulate(&profile, Start::Fresh, &o).await.unwrap();
+        let broken = broken(&sim);
+        assert!(
+            broken
+                .iter()
+                .any(|b| b.2 == "rate limit -> controller xDS (18001)"),
+            "{broken:#?}"
+        );
+        assert!(
+            broken
+                .iter()
+                .all(|b| b.2 == "rate limit -> controller xDS (18001)")
+        );
+    }
+
+    /// Upstream's single-step order breaks connections even with every restart: the
+    /// leaves change with the bundles.
+    #[tokio::test]
+    async fn envoy_gateway_single_step_breaks_connections() {
+        let profile = Profile::envoy_gateway("eg");
+        let o = envoy_gateway(Strategy::SingleStep, &profile);
+        let sim = simulate(&profile, Start::Fresh, &o).await.unwrap();
+        assert!(sim.broken_connections().next().is_some());
+    }
+
+    /// In GatewayNamespace mode the proxies are found in other namespaces, and restarted.
+    #[tokio::test]
+    async fn gateway_namespace_mode_restarts_proxies_elsewhere() {
+        let profile = Profile::envoy_gateway("eg").with_gateway_namespace_mode();
+        let store = Arc::new(MemoryStore::new());
+        let labels: BTreeMap<String, String> = certrotate_core::profile::PROXY_LABELS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let proxy = WorkloadRef::new(
+            certrotate_core::profile::WorkloadKind::Deployment,
+            "team-a",
+            "gw",
+        );
+        let other = WorkloadRef::new(
+            certrotate_core::profile::WorkloadKind::Deployment,
+            "team-a",
+            "not-a-proxy",
+        );
+        store.insert_labelled_workload(proxy.clone(), labels);
+        store.insert_labelled_workload(other.clone(), BTreeMap::new());
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut o = PlanOptions::default();
+        Rotator::new(store.clone(), profile.clone(), o.clone())
+            .with_clock(clock.clone())
+            .run(crate::RunMode::Once)
+            .await
+            .unwrap();
+        o.overwrite = true;
+        let report = Rotator::new(store.clone(), profile.clone(), o)
+            .with_clock(clock.clone())
+            .run(crate::RunMode::Once)
+            .await
+            .unwrap();
+        assert_eq!(report.phase, Phase::Trust);
+        assert_eq!(store.restarts(&proxy), 1, "restarted after trust");
+        assert_eq!(store.restarts(&other), 0);
+        let observed = store.snapshot();
+        assert!(
+            observed.workloads[&proxy]
+                .template_annotations
+                .contains_key(certrotate_core::plan::wire::ANNOTATION_RESTARTED_FOR)
+        );
     }
 }
