@@ -15,10 +15,12 @@
 //! changed and converged.
 
 mod apply;
+mod converge;
 mod observed;
 mod options;
 mod phases;
 mod planner;
+mod restarts;
 mod state;
 mod status;
 mod steps;

@@ -12,9 +12,8 @@
 //! | `stable`   | `retire_from_stable`: retire the old CA, asked for or `retire_after` on    |
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
-use super::planner::{
-    Cas, Planner, Renewal, Target, add, carries_expired, interval_of, retire_at, signed_by, trusts,
-};
+use super::converge::{interval_of, retire_at};
+use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired, signed_by, trusts};
 use std::collections::BTreeMap;
 
 use super::*;

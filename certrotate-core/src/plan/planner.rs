@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::converge::{carried, convergence_wait};
 use super::*;
 use crate::error::{Error, Origin};
 use crate::fingerprint::Fingerprint;
@@ -184,6 +185,17 @@ impl Planner<'_> {
         (crt, key): (&'static str, &'static str),
     ) -> Result<&'c Ca, Error> {
         ca.ok_or_else(|| self.invalid_state(StateProblem::MissingCa { phase, crt, key }))
+    }
+    /// The note for an object of the profile the store did not return: absent, or of a
+    /// kind the store cannot hold.
+    pub(super) fn absent(&self, object: impl Into<AnyRef>) -> Note {
+        let object = object.into();
+        let reason = if self.observed.unavailable.contains(&object) {
+            NoteReason::NotHeldByStore
+        } else {
+            NoteReason::Absent
+        };
+        Note::new(object, reason)
     }
 
     pub(super) fn invalid_state(&self, problem: StateProblem) -> Error {
@@ -663,271 +675,6 @@ impl Planner<'_> {
     pub(super) fn webhooks_lacking(&self, ca: &Ca) -> Vec<crate::trust::TrustStore> {
         super::status::webhooks_lacking(&self.objects, self.observed, &ca.fingerprint())
     }
-
-    /// Restarts the start-only workloads whose pods have not yet been restarted for the
-    /// component Secrets as they will be after this plan. With `changed` false (nothing of
-    /// theirs changed in this run), only workloads certrotate restarted before are checked.
-    pub(super) fn restarts(&mut self, reason: StepReason, changed: bool) -> Result<(), Error> {
-        self.restarts_of(reason, changed, false)
-    }
-
-    /// Asks again for each restart that did not happen
-    /// ([`ObservedWorkload::restart_pending`](super::ObservedWorkload::restart_pending)),
-    /// and for no other.
-    pub(super) fn pending_restarts(&mut self) -> Result<(), Error> {
-        self.restarts_of(StepReason::UnfinishedRestart, false, true)
-    }
-
-    fn restarts_of(
-        &mut self,
-        reason: StepReason,
-        changed: bool,
-        only_pending: bool,
-    ) -> Result<(), Error> {
-        let token = self.mounted_state_token();
-        let restarted_at = crate::rfc3339(self.now.replace_nanosecond(0).unwrap_or(self.now));
-        for workload in self.objects.workloads.clone() {
-            let Some(observed) = self.observed.workloads.get(&workload) else {
-                if changed {
-                    let note = self.absent(workload);
-                    self.steps.push(Step::Note(note));
-                }
-                continue;
-            };
-            let previous = observed.template_annotations.get(ANNOTATION_RESTARTED_FOR);
-            let pending = observed.restart_pending;
-            if only_pending && !pending {
-                continue;
-            }
-            if previous == Some(&token) && !pending {
-                self.steps.push(Step::Note(Note::new(
-                    workload,
-                    NoteReason::AlreadyRestarted,
-                )));
-                continue;
-            }
-            if !changed && previous.is_none() && !pending {
-                continue;
-            }
-            self.steps.push(Step::Restart(Restart {
-                workload,
-                restarted_at: restarted_at.clone(),
-                token: token.clone(),
-                reason,
-            }));
-        }
-        Ok(())
-    }
-
-    /// The note for an object of the profile the store did not return: absent, or of a
-    /// kind the store cannot hold.
-    fn absent(&self, object: impl Into<AnyRef>) -> Note {
-        let object = object.into();
-        let reason = if self.observed.unavailable.contains(&object) {
-            NoteReason::NotHeldByStore
-        } else {
-            NoteReason::Absent
-        };
-        Note::new(object, reason)
-    }
-
-    /// A digest of every component's `ca.crt` and `tls.crt` as they will be after the
-    /// steps planned so far: the state start-only workloads must be restarted into.
-    pub(super) fn mounted_state_token(&self) -> String {
-        let mut input = Vec::new();
-        for secret in &self.objects.components {
-            let planned = self.steps.iter().rev().find_map(|s| match s {
-                Step::Secret(c) if &c.secret == secret => Some(c),
-                _ => None,
-            });
-            let observed = self.observed.secrets.get(secret);
-            for key in [KEY_TRUST, KEY_TLS_CRT] {
-                let value = planned
-                    .and_then(|c| c.data.get(key))
-                    .map(|v| {
-                        v.as_ref()
-                            .map(SecretValue::expose_secret)
-                            .unwrap_or_default()
-                    })
-                    .or_else(|| observed.and_then(|s| s.data.get(key)).map(Vec::as_slice))
-                    .unwrap_or_default();
-                input.extend_from_slice(secret.name.as_bytes());
-                input.push(0);
-                input.extend_from_slice(Fingerprint::of(value).as_bytes());
-            }
-        }
-        Fingerprint::of(&input).short()
-    }
-}
-
-/// The convergence interval of the rotation `state` records (the one it started with),
-/// unless the options replace it.
-pub(super) fn interval_of(options: &PlanOptions, state: &RotationState) -> Duration {
-    match state.interval {
-        Some(persisted) if !options.replace_interval => persisted,
-        Some(_) | None => options.convergence_interval,
-    }
-}
-
-/// What the phase of `state` still waits for before the next step: the convergence
-/// interval since it began, then the rollouts of the restarted workloads.
-pub(super) fn convergence_wait(
-    objects: &ProfileObjects,
-    observed: &Observed,
-    options: &PlanOptions,
-    state: &RotationState,
-    now: OffsetDateTime,
-) -> Result<Option<Next>, Error> {
-    let since = state.since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    if since > now && !options.force {
-        return Err(Error::InvalidRotationState {
-            secret: objects.ca_secret.clone(),
-            problem: Box::new(StateProblem::SinceInFuture { since, now }),
-        });
-    }
-    let at = add(since, interval_of(options, state))?;
-    if at > now && !(since > now && options.force) {
-        return Ok(Some(Next::WaitUntil {
-            at,
-            reason: WaitReason::Converging { phase: state.phase },
-        }));
-    }
-    let rolling: Vec<WorkloadRef> = objects
-        .workloads
-        .iter()
-        .filter(|w| {
-            observed
-                .workloads
-                .get(*w)
-                .is_some_and(|o| !o.rollout_complete || o.restart_pending)
-        })
-        .cloned()
-        .collect();
-    if !rolling.is_empty() {
-        return Ok(Some(Next::WaitForRollout { workloads: rolling }));
-    }
-    // The interval is the minimum wait, for what no probe can see; where servers were
-    // probed, the phase also waits for their evidence (never advancing without it).
-    let lagging = lagging_endpoints(objects, observed, state, now);
-    if !lagging.is_empty() {
-        if let Some(limit) = options.convergence_timeout
-            && add(since, limit)? <= now
-        {
-            return Err(Error::ConvergenceTimeout {
-                secret: objects.ca_secret.clone(),
-                phase: state.phase,
-                // To the second: what a person reads.
-                waited: Duration::from_secs(
-                    u64::try_from((now - since).whole_seconds()).unwrap_or_default(),
-                ),
-                lagging: lagging.iter().map(ToString::to_string).collect(),
-            });
-        }
-        return Ok(Some(Next::WaitUntil {
-            at: add(now, EVIDENCE_RECHECK)?,
-            reason: WaitReason::Evidence {
-                phase: state.phase,
-                lagging: lagging.len(),
-            },
-        }));
-    }
-    Ok(None)
-}
-
-/// How soon servers that lag are probed again.
-pub(crate) const EVIDENCE_RECHECK: Duration = Duration::from_secs(10);
-
-/// The probed endpoints that do not show yet what the persisted phase wrote: in `trust`,
-/// those that verify clients without listing the next CA (`next-ca.crt`'s subject); in
-/// `leaves`, those whose leaf the new CA (`ca.crt`, promoted) does not verify. A failed
-/// probe lags. Empty where nothing was probed, in other phases, or when the CA Secret
-/// lacks the certificate to compare with (the planner names that problem itself).
-pub(crate) fn lagging_endpoints(
-    objects: &ProfileObjects,
-    observed: &Observed,
-    state: &RotationState,
-    now: OffsetDateTime,
-) -> Vec<crate::evidence::Lagging> {
-    let Some(probed) = observed.evidence.as_deref().filter(|p| !p.is_empty()) else {
-        return Vec::new();
-    };
-    let Some(ca) = observed.secrets.get(&objects.ca_secret) else {
-        return Vec::new();
-    };
-    match state.phase {
-        Phase::Trust => {
-            let Some(next) = ca
-                .data
-                .get(KEY_NEXT_CA_CRT)
-                .and_then(|pem| crate::pem_blocks::certificates(pem, &Origin::default()).ok())
-                .and_then(|ders| ders.into_iter().next())
-                .and_then(|der| crate::evidence::CaName::subject_of(&der).ok())
-            else {
-                return Vec::new();
-            };
-            crate::evidence::judge_trust(probed, &next).lagging
-        }
-        Phase::Leaves => match ca.data.get(KEY_CA_CRT) {
-            Some(new_ca) => crate::evidence::judge_leaves(probed, new_ca, now).lagging,
-            None => Vec::new(),
-        },
-        Phase::Stable | Phase::Prepared | Phase::Retire => Vec::new(),
-    }
-}
-
-/// The certificates every `ca.crt` and webhook `caBundle` carries besides the CA of
-/// `keep` (an old CA kept after a rotation, certgen's CA after an adoption), each once,
-/// with its end: what a retirement drops.
-pub(super) fn carried(
-    objects: &ProfileObjects,
-    observed: &Observed,
-    keep: &Fingerprint,
-    now: OffsetDateTime,
-) -> Vec<(Fingerprint, OffsetDateTime)> {
-    let origin = Origin::default();
-    let stores = objects
-        .components
-        .iter()
-        .filter_map(|r| observed.secrets.get(r)?.data.get(KEY_TRUST))
-        .chain(
-            objects
-                .webhooks
-                .iter()
-                .filter_map(|w| observed.webhooks.get(w))
-                .flat_map(|w| w.ca_bundles.iter()),
-        );
-    let mut out: Vec<(Fingerprint, OffsetDateTime)> = Vec::new();
-    for bundle in stores {
-        for c in inspect::inspect_pem(bundle, &origin, now).unwrap_or_default() {
-            if c.fingerprint != *keep && !out.iter().any(|(f, _)| *f == c.fingerprint) {
-                out.push((c.fingerprint, c.not_after));
-            }
-        }
-    }
-    out
-}
-
-/// When the CAs `carried` besides the current one are retired after the rotation of
-/// `state` ended at `ended`: its persisted `retire_after` (the options' for a state
-/// written before it was persisted) after that, at the latest [`RETIRE_BEFORE_EXPIRY`]
-/// before the first of them ends, never sooner than one convergence interval after it
-/// ended. The planner retires then; `status` says when.
-pub(super) fn retire_at(
-    options: &PlanOptions,
-    state: &RotationState,
-    ended: OffsetDateTime,
-    carried: &[(Fingerprint, OffsetDateTime)],
-) -> Result<OffsetDateTime, Error> {
-    let after = state.retire_after.unwrap_or(options.retire_after);
-    // A retire-after too long to add is "not before the CA nears its end".
-    let by_age = add(ended, after).ok();
-    let end = carried.iter().map(|(_, end)| *end).min().unwrap_or(ended);
-    let latest = time::Duration::try_from(RETIRE_BEFORE_EXPIRY)
-        .ok()
-        .and_then(|d| end.checked_sub(d))
-        .unwrap_or(end);
-    let at = by_age.map_or(latest, |a| a.min(latest));
-    Ok(at.max(add(ended, interval_of(options, state))?))
 }
 
 /// Whether the PEM `bundle` carries a certificate that expired before `now` (a previous CA

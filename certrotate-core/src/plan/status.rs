@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Strategy;
-use super::planner::convergence_wait;
+use super::converge::convergence_wait;
 use super::planner::holds;
 use super::{Next, ObjectRef, Observed, Phase, PlanOptions, ProfileObjects, RotationState};
 use crate::error::Error;
@@ -178,12 +178,12 @@ pub fn status(
         None if !holds.is_empty() => (NextRun::Repair, Next::Continue),
         None => {
             let carried = match state.current {
-                Some(current) => super::planner::carried(&objects, observed, &current, now),
+                Some(current) => super::converge::carried(&objects, observed, &current, now),
                 None => Vec::new(),
             };
             match state.since {
                 Some(ended) if !carried.is_empty() => {
-                    let at = super::planner::retire_at(options, &state, ended, &carried)?;
+                    let at = super::converge::retire_at(options, &state, ended, &carried)?;
                     let next = if at <= now {
                         Next::Continue
                     } else {
@@ -326,5 +326,5 @@ pub fn lagging_endpoints(
     let Ok(state) = RotationState::from_secret(secret, &objects.ca_secret) else {
         return Vec::new();
     };
-    super::planner::lagging_endpoints(&objects, observed, &state, now)
+    super::converge::lagging_endpoints(&objects, observed, &state, now)
 }
