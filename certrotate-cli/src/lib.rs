@@ -246,20 +246,8 @@ impl std::error::Error for UsageError {}
 /// Control characters are escaped (`\1B`, as OpenSSL prints them): a message may quote an
 /// API server's answer, a file name or a certificate's name, and is printed to a terminal.
 pub fn error_chain(error: &anyhow::Error) -> String {
-    let mut out = String::new();
-    let mut last = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if !last.is_empty() && last.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-        last = text;
-    }
-    escape::escape_control(&out).into_owned()
+    let error: &(dyn std::error::Error + 'static) = error.as_ref();
+    escape::escape_control(&certrotate_core::error_chain(error)).into_owned()
 }
 
 fn init_logging(cli: &Cli) {

@@ -228,3 +228,21 @@ impl Error {
         }
     }
 }
+
+/// An error and its causes as one line, joined by `": "`, the way every certrotate front
+/// end prints them (the CLI's `error:` line, a Kubernetes Event's note). A cause whose text
+/// the line already ends with is not repeated: `thiserror`'s `"reading secret {secret}:
+/// {source}"` with `source` also the `#[source]` prints its cause once.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}

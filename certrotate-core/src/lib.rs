@@ -99,7 +99,7 @@ pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
 };
 pub use check::{CheckReport, Expiring, KeyCheck, KeyProblem, TrustPair, check};
-pub use error::{BoxError, Error, Origin};
+pub use error::{BoxError, Error, Origin, error_chain};
 pub use fingerprint::Fingerprint;
 pub use generate::{
     Ca, CaParams, DAYS_5Y, Entropy, ExtendedKeyUsage, HmacKey, IssuedLeaf, KeyAlgorithm,

@@ -166,7 +166,7 @@ pub enum Error {
     #[error(
         "timed out: started at {}, limit {}, but {}",
         certrotate_core::rfc3339(*started),
-        humantime_like(*timeout),
+        humantime::format_duration(*timeout),
         describe_wait(pending, *until)
     )]
     Timeout {
@@ -254,14 +254,6 @@ impl Error {
     }
 }
 
-fn humantime_like(d: Duration) -> String {
-    let secs = d.as_secs();
-    match (secs / 3600, secs % 3600 / 60, secs % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m {s}s"),
-        (h, m, s) => format!("{h}h {m}m {s}s"),
-    }
-}
 
 fn describe_wait(pending: &Next, until: OffsetDateTime) -> String {
     match pending {

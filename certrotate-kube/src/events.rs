@@ -356,16 +356,7 @@ pub fn error_notice(error: &Error) -> Notice {
         | Error::UpdateWebhook { .. }
         | Error::BlockingTask(_) => "RotationFailed",
     };
-    let mut note = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !note.contains(&text) {
-            note.push_str(": ");
-            note.push_str(&text);
-        }
-        source = cause.source();
-    }
+    let note = certrotate_core::error_chain(error);
     Notice::new(Severity::Warning, reason, "Rotate", note)
 }
 
