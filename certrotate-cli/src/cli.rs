@@ -615,28 +615,7 @@ pub(crate) fn parse_endpoint(s: &str) -> Result<EndpointFlag, String> {
         .ok_or("expected SECRET=HOST:PORT (the component Secret, then the server's address)")?;
     certrotate_core::profile::validate_subdomain(secret)
         .map_err(|e| format!("not a Secret name: {e}"))?;
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{address:?} has no :PORT"))?;
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => {}
-        _ => return Err(format!("{port:?} is not a port (1 to 65535)")),
-    }
-    if let Some(inner) = host.strip_prefix('[') {
-        inner
-            .strip_suffix(']')
-            .and_then(|ip| ip.parse::<std::net::Ipv6Addr>().ok())
-            .ok_or_else(|| format!("{host:?} is not an IPv6 address in brackets"))?;
-    } else if host.contains(':') {
-        return Err(format!(
-            "{address:?}: put an IPv6 address in brackets, as in [::1]:{port}"
-        ));
-    } else if host.contains('*') {
-        return Err(format!("{host:?}: a host to connect to has no wildcard"));
-    } else if host.parse::<std::net::Ipv4Addr>().is_err() {
-        certrotate_core::profile::validate_dns_name(host)
-            .map_err(|e| format!("{host:?} is not a host name or IP address: {e}"))?;
-    }
+    certrotate_core::profile::validate_endpoint_address(address)?;
     Ok(EndpointFlag {
         secret: secret.to_owned(),
         address: address.to_owned(),

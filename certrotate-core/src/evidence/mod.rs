@@ -29,7 +29,7 @@ use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
 use crate::error::{Error, Origin};
 use crate::plan::ObjectRef;
-use crate::profile::Profile;
+use crate::profile::{EndpointTarget, Profile};
 use crate::trust::{self, Outcome, TrustFailure};
 
 /// A TLS server that serves a component Secret's leaf and, if it verifies clients, trusts
@@ -43,6 +43,10 @@ pub struct Endpoint {
     /// The name sent as SNI: a DNS name of the component's leaf (see
     /// [`Endpoint::for_component`]), or an IP address (then no SNI is sent).
     pub server_name: String,
+    /// The pod serving at `address`, when the address was found through a Service's
+    /// EndpointSlices (their `targetRef`): named so a lagging one can be acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 impl Endpoint {
@@ -56,7 +60,14 @@ impl Endpoint {
             secret,
             address: address.into(),
             server_name: server_name.into(),
+            pod: None,
         }
+    }
+
+    /// With the pod that serves at its address.
+    pub fn with_pod(mut self, pod: impl Into<String>) -> Self {
+        self.pod = Some(pod.into());
+        self
     }
 
     /// The endpoint at `address` serving the component Secret `secret` of `profile`, its
@@ -111,9 +122,101 @@ impl Endpoint {
     }
 }
 
+/// A Service whose ready pods serve a component Secret, at a port: a profile's endpoint in
+/// Kubernetes mode, resolved by the caller (through the Service's EndpointSlices) to one
+/// [`Endpoint`] per ready pod address.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServicePort {
+    /// The component Secret the pods load.
+    pub secret: ObjectRef,
+    /// The Service, in the profile's namespace.
+    pub service: ObjectRef,
+    /// The port the pods serve on.
+    pub port: u16,
+}
+
+impl fmt::Display for ServicePort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "service {} port {} (secret {})",
+            self.service, self.port, self.secret
+        )
+    }
+}
+
+impl ServicePort {
+    /// The endpoint of one pod address of this Service (`[IPv6]:PORT` for IPv6), its
+    /// server name the component's ([`Endpoint::for_component`]).
+    pub fn endpoint(
+        &self,
+        profile: &Profile,
+        ip: std::net::IpAddr,
+        pod: Option<&str>,
+    ) -> Result<Endpoint, Error> {
+        let address = std::net::SocketAddr::new(ip, self.port).to_string();
+        let endpoint = Endpoint::for_component(profile, &self.secret.name, address)?;
+        Ok(match pod {
+            Some(pod) => endpoint.with_pod(pod),
+            None => endpoint,
+        })
+    }
+}
+
+/// The profile's endpoints for Kubernetes mode: each component's Services and ports.
+pub fn service_ports(profile: &Profile) -> Vec<ServicePort> {
+    let mut out = Vec::new();
+    for c in &profile.components {
+        for e in &c.endpoints {
+            if let Ok(EndpointTarget::Service { name, port }) = e.target() {
+                out.push(ServicePort {
+                    secret: ObjectRef::new(&profile.namespace, &c.secret),
+                    service: ObjectRef::new(&profile.namespace, name),
+                    port,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The profile's endpoints for local and standalone mode: each component's literal
+/// addresses. Errors as [`Endpoint::for_component`] (a validated profile has none).
+pub fn address_endpoints(profile: &Profile) -> Result<Vec<Endpoint>, Error> {
+    let mut out = Vec::new();
+    for c in &profile.components {
+        for e in &c.endpoints {
+            if let Ok(EndpointTarget::Address(address)) = e.target() {
+                out.push(Endpoint::for_component(profile, &c.secret, address)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether probes of the pods found through one Service reached none of them: every one
+/// failed to connect (refused, unreachable, timed out). Then the prober has no network
+/// path to the pods (a NetworkPolicy, a Job outside the pod network), which says nothing
+/// about them: the caller falls back to the timers for that Service and says so. A pod
+/// that is reached but shows nothing else (a handshake that fails) still lags, as does
+/// every pod when at least one was reached. False for no probes.
+pub fn none_reached<E: AsRef<ProbeFailure>>(probes: &[(Endpoint, Result<Evidence, E>)]) -> bool {
+    !probes.is_empty()
+        && probes.iter().all(|(_, outcome)| match outcome {
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.as_ref().kind,
+                ProbeFailureKind::Connect | ProbeFailureKind::ConnectTimeout
+            ),
+        })
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (secret {})", self.address, self.secret)
+        match &self.pod {
+            Some(pod) => write!(f, "pod {pod} ({}, secret {})", self.address, self.secret),
+            None => write!(f, "{} (secret {})", self.address, self.secret),
+        }
     }
 }
 
