@@ -400,11 +400,12 @@ pub struct RotateArgs {
     /// unless --strategy single-step or --allow-short-interval.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub convergence_interval: Option<Duration>,
-    /// With --endpoint: how long a phase may wait, from its start (the persisted
-    /// phase-since, so one-step-a-run Jobs see it too), for every endpoint to show what
-    /// it wrote. Past it the run exits 6 naming each lagging endpoint and what it still
+    /// How long a phase may wait, from its start (the persisted phase-since, so
+    /// one-step-a-run Jobs see it too), for every endpoint (--endpoint, and the profile's:
+    /// its Services' ready pods with --kube, its addresses with --dir) to show what it
+    /// wrote. Past it the run exits 6 naming each lagging endpoint and what it still
     /// shows; the phase stays where it is (it never advances without evidence).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "endpoints")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub convergence_timeout: Option<Duration>,
     /// Accept a convergence interval under 2m with --kube: you know your kubelets sync
     /// Secrets faster (test and CI clusters).

@@ -99,6 +99,7 @@ mod dir;
 mod engine;
 mod error;
 pub mod events;
+pub mod evidence;
 mod gate;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]

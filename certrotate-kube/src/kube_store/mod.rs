@@ -38,6 +38,7 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+mod discovery;
 mod webhook;
 
 use crate::error::StoreError;
