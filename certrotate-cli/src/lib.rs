@@ -23,13 +23,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use certrotate_core::evidence::Endpoint;
-use certrotate_kube::evidence::Probes;
-use certrotate_kube::probe::ProbeLimits;
 use certrotate_core::plan::wire::KEY_TLS_KEY;
 use certrotate_core::plan::{ObjectRef, PlanOptions, RotationRequest};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 #[cfg(feature = "kube")]
 use certrotate_kube::KubeStore;
+use certrotate_kube::evidence::Probes;
+use certrotate_kube::probe::ProbeLimits;
 use certrotate_kube::{
     Clock, DirStore, RunMode, SecretStore, Store, SystemClock, TrustChecks, observe,
 };
@@ -769,8 +769,10 @@ impl ProfileEndpoints for DirStore {
 #[cfg(feature = "kube")]
 impl ProfileEndpoints for KubeStore {
     fn probes(&self, profile: &Profile, literal: Vec<Endpoint>) -> Result<Probes> {
-        Ok(Probes::new(literal, ProbeLimits::default())
-            .with_services(certrotate_core::evidence::service_ports(profile), self.clone()))
+        Ok(Probes::new(literal, ProbeLimits::default()).with_services(
+            certrotate_core::evidence::service_ports(profile),
+            self.clone(),
+        ))
     }
 }
 

@@ -47,8 +47,11 @@ impl Gathered {
 /// phase is `trust` or `leaves`, with what it observed).
 pub trait EvidenceSource: Send + Sync {
     /// Probes the servers (and finds them first, if they are found through Services).
-    fn gather<'a>(&'a self, profile: &'a Profile, observed: &'a Observed)
-    -> BoxFuture<'a, Gathered>;
+    fn gather<'a>(
+        &'a self,
+        profile: &'a Profile,
+        observed: &'a Observed,
+    ) -> BoxFuture<'a, Gathered>;
 }
 
 /// Resolves Services to the endpoints of their ready pods (reading only).

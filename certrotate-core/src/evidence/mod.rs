@@ -369,6 +369,27 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// What a server that verifies clients with `ca_crt` and presents `tls_crt` (both PEM,
+    /// as a component Secret holds them) shows a probe: every CA subject of `ca_crt`, the
+    /// chain of `tls_crt`. For simulations; a file absent or not parsing shows nothing of
+    /// it.
+    pub fn of_server_files(ca_crt: Option<&[u8]>, tls_crt: Option<&[u8]>) -> Self {
+        let origin = Origin::new("a simulated server's files");
+        Self {
+            client_auth: ClientAuth::Requested {
+                ca_names: ca_crt
+                    .and_then(|pem| CaName::subjects_of_pem(pem, &origin).ok())
+                    .unwrap_or_default(),
+            },
+            chain: tls_crt
+                .and_then(|pem| crate::pem_blocks::certificates(pem, &origin).ok())
+                .unwrap_or_default(),
+            ended: HandshakeEnd::Refused {
+                reason: "simulated: no client certificate".into(),
+            },
+        }
+    }
+
     /// The issuer named by the presented leaf, if it has one that parses.
     pub fn leaf_issuer(&self) -> Option<CaName> {
         let leaf = parse(self.chain.first()?).ok()?;
