@@ -27,8 +27,15 @@ pub struct Counts {
 impl Server {
     /// Starts `tlspeer serve` on 127.0.0.1 with the files of `dir`.
     pub fn start(tlspeer: &Path, dir: &Path) -> std::io::Result<Self> {
-        let mut child = Command::new(tlspeer)
-            .args(["serve", "-listen", "127.0.0.1:0", "-dir"])
+        Self::start_at(Command::new(tlspeer), dir, "127.0.0.1:0")
+    }
+
+    /// Starts `tlspeer serve` listening at `listen` with the files of `dir`, run by
+    /// `tlspeer` (a `Command` of the program, or of `ip netns exec NS program`, which
+    /// execs it: the child is the server either way).
+    pub fn start_at(mut tlspeer: Command, dir: &Path, listen: &str) -> std::io::Result<Self> {
+        let mut child = tlspeer
+            .args(["serve", "-listen", listen, "-dir"])
             .arg(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -36,6 +36,7 @@ mod certgen;
 mod certs;
 pub mod go_peer;
 pub mod kubelet;
+pub mod netns;
 mod procs;
 
 use std::path::{Path, PathBuf};
