@@ -793,7 +793,7 @@ async fn probe_endpoints(
         role: generations.role(&name),
         name,
     };
-    let gathered = probes.gather_now(profile).await;
+    let gathered = probes.gather_now(profile, observed).await;
     let views = gathered
         .probed
         .into_iter()

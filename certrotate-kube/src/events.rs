@@ -229,7 +229,11 @@ fn notice(event: &Event, action: &'static str) -> Option<Notice> {
             Warning,
             "EndpointsUndiscovered",
             action,
-            join(undiscovered),
+            undiscovered
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
         )),
         Event::WaitingForRollout { workloads } => Some(Notice::new(
             Normal,

@@ -4,8 +4,9 @@
 //!
 //! Discovery reads only. What it cannot find is evidence of nothing, said as an
 //! [`Undiscovered`]: a Service the lister may not read (Forbidden), one with no
-//! EndpointSlice or no ready address, a port no slice lists, or pods that no probe could
-//! reach (no network path from here, [`certrotate_core::evidence::none_reached`]). For
+//! EndpointSlice or no ready address, a port no slice lists, or pods that no probe reached
+//! (no network path from here, or a proxy in between:
+//! [`certrotate_core::evidence::none_reached`]). For
 //! those the phase falls back to its timers (the convergence interval and rollouts); every
 //! pod found and reached still gates it.
 
@@ -116,8 +117,9 @@ pub enum DiscoveryProblem {
         /// The ports they do list.
         listed: Vec<u16>,
     },
-    /// Every pod found failed to connect: no network path to the pods from here (a
-    /// NetworkPolicy, a Job outside the pod network).
+    /// No pod found was reached: each failed to connect, or what answered showed nothing
+    /// of the profile's CAs (no network path to the pods from here: a NetworkPolicy, a Job
+    /// outside the pod network, a proxy or mesh sidecar in between).
     Unreachable {
         /// The pods tried.
         pods: usize,
@@ -149,7 +151,9 @@ impl std::fmt::Display for Undiscovered {
             }
             DiscoveryProblem::Unreachable { pods } => write!(
                 f,
-                "none of its {pods} pod(s) could be connected to (no network path from here?)"
+                "none of its {pods} pod(s) was reached (no connection, or what answered \
+                 shows none of the profile's CAs: no network path from here, or a proxy in \
+                 between?)"
             ),
         }?;
         f.write_str("; no evidence, the timers decide")
@@ -205,9 +209,11 @@ impl Probes {
     }
 
     /// Finds the Services' pods, then probes them and the literal endpoints; a Service
-    /// whose pods none could be connected to is [`DiscoveryProblem::Unreachable`], its
-    /// probes dropped.
-    pub async fn gather_now(&self, profile: &Profile) -> Gathered {
+    /// whose pods none could be reached ([`certrotate_core::evidence::none_reached`], the
+    /// profile's CAs read from `observed`) is [`DiscoveryProblem::Unreachable`], its probes
+    /// dropped.
+    pub async fn gather_now(&self, profile: &Profile, observed: &Observed) -> Gathered {
+        let generations = certrotate_core::evidence::CaGenerations::of(profile, observed);
         let discovered = match (&self.discover, self.services.is_empty()) {
             (Some(d), false) => d.discover(profile, &self.services).await,
             _ => Discovered::default(),
@@ -235,7 +241,7 @@ impl Probes {
             }
         }
         for (service, group) in groups {
-            if certrotate_core::evidence::none_reached(&group) {
+            if certrotate_core::evidence::none_reached(&group, &generations) {
                 undiscovered.push(Undiscovered {
                     service,
                     problem: DiscoveryProblem::Unreachable { pods: group.len() },
@@ -252,8 +258,8 @@ impl EvidenceSource for Probes {
     fn gather<'a>(
         &'a self,
         profile: &'a Profile,
-        _observed: &'a Observed,
+        observed: &'a Observed,
     ) -> BoxFuture<'a, Gathered> {
-        Box::pin(self.gather_now(profile))
+        Box::pin(self.gather_now(profile, observed))
     }
 }

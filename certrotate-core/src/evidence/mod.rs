@@ -194,21 +194,38 @@ pub fn address_endpoints(profile: &Profile) -> Result<Vec<Endpoint>, Error> {
     Ok(out)
 }
 
-/// Whether probes of the pods found through one Service reached none of them: every one
-/// failed to connect (refused, unreachable, timed out). Then the prober has no network
-/// path to the pods (a NetworkPolicy, a Job outside the pod network), which says nothing
-/// about them: the caller falls back to the timers for that Service and says so. A pod
-/// that is reached but shows nothing else (a handshake that fails) still lags, as does
-/// every pod when at least one was reached. False for no probes.
-pub fn none_reached<E: AsRef<ProbeFailure>>(probes: &[(Endpoint, Result<Evidence, E>)]) -> bool {
+/// Whether probes of the pods found through one Service reached none of them: each failed
+/// to connect (refused, unreachable, timed out), or what answered showed nothing of the
+/// profile's CAs (`generations`: neither a leaf one of them issued nor one of them among
+/// the CAs it lists; a proxy between the prober and the pods, another server at the
+/// address). Then the prober has no path to the pods (a NetworkPolicy, a Job outside the
+/// pod network, a mesh sidecar), which says nothing about them: the caller falls back to
+/// the timers for that Service and says so. A pod reached that shows anything of ours, or
+/// a handshake that fails after connecting, counts; and once one pod is reached every pod
+/// of the Service counts (those not reached lag). False for no probes.
+pub fn none_reached<E: AsRef<ProbeFailure>>(
+    probes: &[(Endpoint, Result<Evidence, E>)],
+    generations: &CaGenerations,
+) -> bool {
     !probes.is_empty()
         && probes.iter().all(|(_, outcome)| match outcome {
-            Ok(_) => false,
+            Ok(evidence) => !shows_ours(evidence, generations),
             Err(e) => matches!(
                 e.as_ref().kind,
                 ProbeFailureKind::Connect | ProbeFailureKind::ConnectTimeout
             ),
         })
+}
+
+/// Whether a server shows anything of the profile's CAs: a leaf one of them issued (by
+/// name), or one of them among the CAs it lists.
+fn shows_ours(evidence: &Evidence, generations: &CaGenerations) -> bool {
+    let ours = |name: &CaName| generations.role(name).is_some();
+    evidence.leaf_issuer().is_some_and(|issuer| ours(&issuer))
+        || match &evidence.client_auth {
+            ClientAuth::Requested { ca_names } => ca_names.iter().any(ours),
+            ClientAuth::NotRequested => false,
+        }
 }
 
 impl fmt::Display for Endpoint {

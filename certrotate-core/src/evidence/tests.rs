@@ -347,11 +347,16 @@ fn envoy_gateway_declares_upstreams_serving_ports() {
     profile.validate().unwrap();
 }
 
-/// Probes that reached no pod say nothing about the pods; one reached pod makes every
-/// failure count.
+/// Probes that reached no pod say nothing about the pods: each failed to connect, or what
+/// answered shows nothing of the profile's CAs (a proxy in between). One pod that shows
+/// ours makes every failure count.
 #[test]
-fn none_reached_only_when_every_probe_failed_to_connect() {
+fn none_reached_when_every_probe_failed_to_connect_or_met_a_stranger() {
     let g = generations();
+    let ours = CaGenerations {
+        current: vec![CaName::subject_of(g.old.cert_der()).unwrap()],
+        next: vec![CaName::subject_of(g.next.cert_der()).unwrap()],
+    };
     let refused = || ProbeFailure {
         kind: ProbeFailureKind::Connect,
         detail: "refused".into(),
@@ -360,14 +365,42 @@ fn none_reached_only_when_every_probe_failed_to_connect() {
         kind: ProbeFailureKind::Handshake,
         detail: "not TLS".into(),
     };
-    let all_failed: Vec<(Endpoint, Result<Evidence, ProbeFailure>)> =
-        vec![(endpoint(1), Err(failed())), (endpoint(2), Err(refused()))];
-    assert!(none_reached(&all_failed));
+    // A proxy: its own CA, asking no client certificate.
+    let mut e = SeededEntropy::new(9);
+    let stranger_ca = Ca::generate(&CaParams::new("egress-proxy"), NOW, &mut e).unwrap();
+    let stranger_leaf = ::pem::parse(
+        stranger_ca
+            .issue_leaf(&LeafParams::new("x", vec!["x".into()]), NOW, &mut e)
+            .unwrap()
+            .cert_pem,
+    )
+    .unwrap()
+    .into_contents();
+    let stranger = Evidence {
+        client_auth: ClientAuth::NotRequested,
+        chain: vec![stranger_leaf],
+        ended: HandshakeEnd::Completed,
+    };
+    let all_failed: Vec<(Endpoint, Result<Evidence, ProbeFailure>)> = vec![
+        (endpoint(1), Err(failed())),
+        (endpoint(2), Err(refused())),
+        (endpoint(3), Ok(stranger.clone())),
+    ];
+    assert!(none_reached(&all_failed, &ours));
     let one_reached = vec![
         (endpoint(1), Err(refused())),
         (endpoint(2), Ok(requested(&[&g.old], &g.old_leaf))),
     ];
-    assert!(!none_reached(&one_reached));
-    assert!(!none_reached(&[(endpoint(1), Err(handshake))]));
-    assert!(!none_reached::<ProbeFailure>(&[]));
+    assert!(!none_reached(&one_reached, &ours));
+    // A pod that lists our CA though its leaf is a stranger's is ours.
+    let mut listing = stranger;
+    listing.client_auth = ClientAuth::Requested {
+        ca_names: vec![CaName::subject_of(g.next.cert_der()).unwrap()],
+    };
+    assert!(!none_reached(
+        &[(endpoint(1), Ok::<_, ProbeFailure>(listing))],
+        &ours
+    ));
+    assert!(!none_reached(&[(endpoint(1), Err(handshake))], &ours));
+    assert!(!none_reached::<ProbeFailure>(&[], &ours));
 }
