@@ -353,7 +353,10 @@ pub struct EndpointArgs {
     /// repeatable. `check` and `status` probe each with one handshake that sends no client
     /// certificate and show what it trusts (the CAs it asks client certificates from) and
     /// which CA issued the leaf it serves. A server that verifies no client certificate
-    /// shows its leaf only; what TLS clients trust cannot be probed.
+    /// shows its leaf only; what TLS clients trust cannot be probed. The profile's own
+    /// endpoints are probed too: with --kube every ready pod of its Services (found through
+    /// their EndpointSlices; the built-in profile names Envoy Gateway's serving ports),
+    /// with --dir its addresses.
     #[arg(long = "endpoint", value_name = "SECRET=HOST:PORT", value_parser = parse_endpoint)]
     pub endpoints: Vec<EndpointFlag>,
 }
