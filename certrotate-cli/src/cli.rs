@@ -354,7 +354,10 @@ pub struct EndpointArgs {
     /// repeatable. `check` and `status` probe each with one handshake that sends no client
     /// certificate and show what it trusts (the CAs it asks client certificates from) and
     /// which CA issued the leaf it serves. A server that verifies no client certificate
-    /// shows its leaf only; what TLS clients trust cannot be probed.
+    /// shows its leaf only; what TLS clients trust cannot be probed. The profile's own
+    /// endpoints are probed too: with --kube every ready pod of its Services (found through
+    /// their EndpointSlices; the built-in profile names Envoy Gateway's serving ports),
+    /// with --dir its addresses.
     #[arg(long = "endpoint", value_name = "SECRET=HOST:PORT", value_parser = parse_endpoint)]
     pub endpoints: Vec<EndpointFlag>,
 }
@@ -452,11 +455,12 @@ pub struct RotateArgs {
     /// unless --strategy single-step or --allow-short-interval.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub convergence_interval: Option<Duration>,
-    /// With --endpoint: how long a phase may wait, from its start (the persisted
-    /// phase-since, so one-step-a-run Jobs see it too), for every endpoint to show what
-    /// it wrote. Past it the run exits 6 naming each lagging endpoint and what it still
+    /// How long a phase may wait, from its start (the persisted phase-since, so
+    /// one-step-a-run Jobs see it too), for every endpoint (--endpoint, and the profile's:
+    /// its Services' ready pods with --kube, its addresses with --dir) to show what it
+    /// wrote. Past it the run exits 6 naming each lagging endpoint and what it still
     /// shows; the phase stays where it is (it never advances without evidence).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "endpoints")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub convergence_timeout: Option<Duration>,
     /// Accept a convergence interval under 2m with --kube: you know your kubelets sync
     /// Secrets faster (test and CI clusters).
@@ -669,28 +673,7 @@ pub(crate) fn parse_endpoint(s: &str) -> Result<EndpointFlag, String> {
         .ok_or("expected SECRET=HOST:PORT (the component Secret, then the server's address)")?;
     certrotate_core::profile::validate_subdomain(secret)
         .map_err(|e| format!("not a Secret name: {e}"))?;
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{address:?} has no :PORT"))?;
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => {}
-        _ => return Err(format!("{port:?} is not a port (1 to 65535)")),
-    }
-    if let Some(inner) = host.strip_prefix('[') {
-        inner
-            .strip_suffix(']')
-            .and_then(|ip| ip.parse::<std::net::Ipv6Addr>().ok())
-            .ok_or_else(|| format!("{host:?} is not an IPv6 address in brackets"))?;
-    } else if host.contains(':') {
-        return Err(format!(
-            "{address:?}: put an IPv6 address in brackets, as in [::1]:{port}"
-        ));
-    } else if host.contains('*') {
-        return Err(format!("{host:?}: a host to connect to has no wildcard"));
-    } else if host.parse::<std::net::Ipv4Addr>().is_err() {
-        certrotate_core::profile::validate_dns_name(host)
-            .map_err(|e| format!("{host:?} is not a host name or IP address: {e}"))?;
-    }
+    certrotate_core::profile::validate_endpoint_address(address)?;
     Ok(EndpointFlag {
         secret: secret.to_owned(),
         address: address.to_owned(),

@@ -29,6 +29,8 @@ use certrotate_core::plan::{ObjectRef, PlanOptions, RotationRequest};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
 #[cfg(feature = "kube")]
 use certrotate_kube::KubeStore;
+use certrotate_kube::evidence::Probes;
+use certrotate_kube::probe::ProbeLimits;
 use certrotate_kube::{
     Clock, DirStore, RunMode, SecretStore, Store, SystemClock, TrustChecks, observe,
 };
@@ -484,7 +486,17 @@ async fn run_command(
                     options.request = Some(RotationRequest::AwayFrom(base));
                 }
                 let events = client.filter(|_| args.dry_run.is_none()).map(|c| recorder(c, &profile));
-                rotate(store, profile, options, mode, args.dry_run, format, events, &target, facts, probed).await
+                let probes = store.probes(&profile, probed)?;
+                if probes.is_empty() && options.convergence_timeout.is_some() {
+                    return Err(UsageError(
+                        "--convergence-timeout: no endpoint to wait for (give --endpoint \
+                         SECRET=HOST:PORT, or name the servers in the profile's components: \
+                         a service and port for --kube, an address for --dir)"
+                            .into(),
+                    )
+                    .into());
+                }
+                rotate(store, profile, options, mode, args.dry_run, format, events, &target, facts, probes).await
             })
         }
         Command::Renew(args) => {
@@ -495,7 +507,8 @@ async fn run_command(
             with_store!(&args.target, false, tidy = true, restarts = restarts, store, client, place => {
                 let target = target::Target::new(place, &profile.namespace);
                 let events = client.map(|c| recorder(c, &profile));
-                rotate(store, profile, options, RunMode::Once, None, format, events, &target, facts, Vec::new()).await
+                let probes = Probes::new(Vec::new(), ProbeLimits::default());
+                rotate(store, profile, options, RunMode::Once, None, format, events, &target, facts, probes).await
             })
         }
         Command::Status(args) => {
@@ -633,7 +646,7 @@ pub fn without_kube(flag: &str) -> UsageError {
 
 /// `status`: the library's observation and its read-only view of the state; no key is
 /// generated and no plan is made.
-async fn status<S: Store>(
+async fn status<S: Store + ProfileEndpoints>(
     store: S,
     profile: Profile,
     endpoints: &[Endpoint],
@@ -641,6 +654,7 @@ async fn status<S: Store>(
     target: &target::Target,
 ) -> Result<ExitCode> {
     activity::doing("reading the profile's objects");
+    let probes = store.probes(&profile, endpoints.to_vec())?;
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
     let status = certrotate_core::plan::status(&profile, &observed, &PlanOptions::default(), now)?;
@@ -676,12 +690,12 @@ async fn status<S: Store>(
             });
         }
     }
-    let endpoints = probe_endpoints(&profile, &observed, endpoints).await;
+    let endpoints = probe_endpoints(&profile, &observed, &probes).await;
     output::status(&status, &certificates, &endpoints, now, format, target)?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn check<S: Store>(
+async fn check<S: Store + ProfileEndpoints>(
     store: S,
     profile: Profile,
     endpoints: &[Endpoint],
@@ -691,14 +705,15 @@ async fn check<S: Store>(
     target: &target::Target,
 ) -> Result<ExitCode> {
     activity::doing("reading the profile's objects");
+    let probes = store.probes(&profile, endpoints.to_vec())?;
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
     let report = certrotate_core::check(&profile, &observed, now, warn_within)?;
     // What the servers show: for people and for the metrics; it changes no exit status.
-    let endpoints = probe_endpoints(&profile, &observed, endpoints).await;
+    let endpoints = probe_endpoints(&profile, &observed, &probes).await;
     if format == Format::Openmetrics || push.is_some() {
         let mut registry = metrics::collect(&profile, &observed, &report, now);
-        metrics::endpoints(&mut registry, &profile.namespace, &endpoints);
+        metrics::endpoints(&mut registry, &profile.namespace, &endpoints.views);
         let text = metrics::encode(&registry)?;
         if let Some(push) = push {
             activity::doing("pushing the metrics to the Pushgateway");
@@ -786,25 +801,57 @@ fn endpoints(profile: &Profile, args: &cli::EndpointArgs) -> Result<Vec<Endpoint
         .collect()
 }
 
-/// Probes the endpoints (reading only: one handshake each, no client certificate) and
-/// names each CA they show by its generation in the CA Secret.
+/// The servers a run probes besides the `--endpoint`s: the profile's own, by the store it
+/// runs on. In Kubernetes mode its Services, resolved through their EndpointSlices each
+/// time evidence is gathered; in local mode its literal addresses.
+trait ProfileEndpoints {
+    fn probes(&self, profile: &Profile, literal: Vec<Endpoint>) -> Result<Probes>;
+}
+
+impl ProfileEndpoints for DirStore {
+    fn probes(&self, profile: &Profile, mut literal: Vec<Endpoint>) -> Result<Probes> {
+        literal.extend(certrotate_core::evidence::address_endpoints(profile)?);
+        Ok(Probes::new(literal, ProbeLimits::default()))
+    }
+}
+
+/// Local mode with restart commands: the directory's.
+impl ProfileEndpoints for certrotate_kube::host::HostRestarts<DirStore> {
+    fn probes(&self, profile: &Profile, literal: Vec<Endpoint>) -> Result<Probes> {
+        self.inner().probes(profile, literal)
+    }
+}
+
+#[cfg(feature = "kube")]
+impl ProfileEndpoints for KubeStore {
+    fn probes(&self, profile: &Profile, literal: Vec<Endpoint>) -> Result<Probes> {
+        Ok(Probes::new(literal, ProbeLimits::default()).with_services(
+            certrotate_core::evidence::service_ports(profile),
+            self.clone(),
+        ))
+    }
+}
+
+/// Finds and probes the endpoints (reading only: one handshake each, no client
+/// certificate) and names each CA they show by its generation in the CA Secret.
 async fn probe_endpoints(
     profile: &Profile,
     observed: &certrotate_core::plan::Observed,
-    endpoints: &[Endpoint],
-) -> Vec<output::EndpointView> {
+    probes: &Probes,
+) -> output::Endpoints {
     use certrotate_core::evidence::{CaGenerations, ClientAuth};
-    if endpoints.is_empty() {
-        return Vec::new();
+    if probes.is_empty() {
+        return output::Endpoints::default();
     }
-    activity::doing(format!("probing {} endpoints", endpoints.len()));
+    activity::doing("probing the profile's endpoints");
     let generations = CaGenerations::of(profile, observed);
     let named = |name: certrotate_core::evidence::CaName| output::NamedCa {
         role: generations.role(&name),
         name,
     };
-    certrotate_kube::probe::probe(endpoints, &certrotate_kube::probe::ProbeLimits::default())
-        .await
+    let gathered = probes.gather_now(profile, observed).await;
+    let views = gathered
+        .probed
         .into_iter()
         .map(|(endpoint, outcome)| match outcome {
             Ok(evidence) => {
@@ -823,15 +870,19 @@ async fn probe_endpoints(
                     error: None,
                 }
             }
-            Err(e) => output::EndpointView {
+            Err(failure) => output::EndpointView {
                 endpoint,
                 client_certificate_requested: None,
                 trusts: Vec::new(),
                 serves_leaf_of: None,
-                error: Some(e.failure),
+                error: Some(failure),
             },
         })
-        .collect()
+        .collect();
+    output::Endpoints {
+        views,
+        undiscovered: gathered.undiscovered,
+    }
 }
 
 async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {

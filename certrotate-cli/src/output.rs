@@ -197,9 +197,11 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &Target) ->
     let mut notes = Vec::new();
     let mut at_risk = 0;
     let mut lagging = Vec::new();
+    let mut undiscovered = Vec::new();
     for e in &report.events {
         match e {
             Event::EndpointsLagging { lagging: l } => lagging.clone_from(l),
+            Event::EndpointsUndiscovered { undiscovered: u } => undiscovered.clone_from(u),
             Event::TrustAtRisk { pairs } => at_risk += pairs.len(),
             Event::SecretCreated { .. } => created += 1,
             Event::SecretUpdated { .. } => updated += 1,
@@ -235,6 +237,10 @@ pub(crate) fn run_report(report: &RunReport, format: Format, target: &Target) ->
              every component reloads (the staged strategy keeps them all)"
         )?;
     }
+    // The Services whose pods gave no evidence, as last seen: the timers decided for them.
+    for u in &undiscovered {
+        writeln!(s, "note: {}", Esc(u))?;
+    }
     // The servers the run waits for, as the last wait saw them (text from servers:
     // escaped).
     for l in &lagging {
@@ -259,7 +265,7 @@ pub(crate) struct StatusCertificate {
 pub(crate) fn status(
     status: &Status,
     certificates: &[StatusCertificate],
-    endpoints: &[EndpointView],
+    endpoints: &Endpoints,
     now: time::OffsetDateTime,
     format: Format,
     target: &Target,
@@ -270,8 +276,8 @@ pub(crate) fn status(
         #[serde(flatten)]
         status: &'a Status,
         certificates: &'a [StatusCertificate],
-        #[serde(skip_serializing_if = "<[_]>::is_empty")]
-        endpoints: &'a [EndpointView],
+        #[serde(flatten)]
+        endpoints: &'a Endpoints,
     }
     let document = WithCertificates {
         target,
@@ -364,6 +370,16 @@ pub(crate) fn status(
     print(&s)
 }
 
+/// What the probes of `check` and `status` showed: each endpoint, and the profile's
+/// Services whose pods could not be found or reached.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Endpoints {
+    #[serde(rename = "endpoints", skip_serializing_if = "Vec::is_empty")]
+    pub(crate) views: Vec<EndpointView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) undiscovered: Vec<certrotate_kube::evidence::Undiscovered>,
+}
+
 /// What one `--endpoint` showed a probe: the CAs it asks client certificates from and the
 /// issuer of the leaf it serves, each marked with its generation when the CA Secret holds
 /// it; or why it showed nothing.
@@ -405,7 +421,11 @@ impl std::fmt::Display for NamedCa {
 }
 
 /// The `--endpoint` section of `check` and `status`.
-fn endpoint_views(s: &mut String, endpoints: &[EndpointView]) -> std::fmt::Result {
+fn endpoint_views(s: &mut String, probed: &Endpoints) -> std::fmt::Result {
+    for u in &probed.undiscovered {
+        writeln!(s, "{} {}", paint("NO EVIDENCE", false), Esc(u))?;
+    }
+    let endpoints = &probed.views;
     if endpoints.is_empty() {
         return Ok(());
     }
@@ -716,7 +736,7 @@ fn render_table<R: AsRef<[String]>>(rows: &[R]) -> String {
 
 pub(crate) fn check(
     report: &CheckReport,
-    endpoints: &[EndpointView],
+    endpoints: &Endpoints,
     format: Format,
     target: &Target,
 ) -> Result<()> {
@@ -724,8 +744,8 @@ pub(crate) fn check(
     struct WithEndpoints<'a> {
         #[serde(flatten)]
         report: &'a CheckReport,
-        #[serde(skip_serializing_if = "<[_]>::is_empty")]
-        endpoints: &'a [EndpointView],
+        #[serde(flatten)]
+        endpoints: &'a Endpoints,
     }
     if let Some(text) = targeted_data(target, &WithEndpoints { report, endpoints }, format)? {
         return print(&text);

@@ -78,7 +78,7 @@ pub(crate) async fn rotate<S: Store>(
     events: Option<EventRecorder>,
     target: &Target,
     facts: &std::sync::Mutex<crate::metrics::RunFacts>,
-    endpoints: Vec<certrotate_core::evidence::Endpoint>,
+    probes: certrotate_kube::evidence::Probes,
 ) -> Result<ExitCode> {
     if dry_run == Some(cli::DryRun::Client) {
         let plans = dry_run::whole_run(&store, &profile, &options, mode, SystemClock.now()).await?;
@@ -86,9 +86,10 @@ pub(crate) async fn rotate<S: Store>(
         return Ok(ExitCode::SUCCESS);
     }
     activity::doing("reading the profile's objects and planning");
-    let mut rotator = Rotator::new(store, profile, options)
-        .with_clock(ProgressClock::new())
-        .with_endpoints(endpoints, certrotate_kube::probe::ProbeLimits::default());
+    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
+    if !probes.is_empty() {
+        rotator = rotator.with_evidence(probes);
+    }
     // Events are published as the run goes (a `--wait` rotation takes many minutes, and a
     // run that fails keeps what it did before), by a task of their own.
     let mut publisher = None;
@@ -216,6 +217,7 @@ fn doing_after(e: &certrotate_kube::Event) -> Option<String> {
         | Event::WebhookUpdated { .. }
         | Event::WorkloadRestarted { .. }
         | Event::Note(_)
+        | Event::EndpointsUndiscovered { .. }
         | Event::TrustAtRisk { .. } => None,
     }
 }

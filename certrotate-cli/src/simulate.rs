@@ -80,6 +80,17 @@ pub struct SimulateArgs {
     /// Seed of the simulated keys and serials.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// A component Secret whose server never sees an update (a `subPath` mount, a stuck
+    /// kubelet): it keeps the files it had when the rotation started, and each step's
+    /// matrix checks those (repeatable).
+    #[arg(long, value_name = "SECRET")]
+    pub never_reloads: Vec<String>,
+    /// Apply the evidence rule: each endpoint the profile names is a simulated server
+    /// (verifying clients with the ca.crt it loaded, presenting its leaf), and a phase
+    /// waits until every one shows what it wrote. A server that never reloads then holds
+    /// the rotation (exit 6) instead of breaking pairs.
+    #[arg(long)]
+    pub evidence: bool,
     #[command(flatten)]
     pub limits: cli::TimeLimits,
 }
@@ -181,6 +192,32 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
         options = options.with_reload(ReloadModel::envoy_gateway());
     }
     let modelled = options.reload.is_some();
+    for name in &args.never_reloads {
+        if !profile.components.iter().any(|c| &c.secret == name) {
+            return Err(crate::UsageError(format!(
+                "--never-reloads {}: not a component Secret of profile {} (it has {})",
+                Esc(name),
+                Esc(&profile.name),
+                profile
+                    .components
+                    .iter()
+                    .map(|c| c.secret.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+    }
+    options.never_reloads = args.never_reloads.clone();
+    options.evidence = args.evidence;
+    if args.evidence && profile.components.iter().all(|c| c.endpoints.is_empty()) {
+        return Err(crate::UsageError(format!(
+            "--evidence: profile {} names no endpoint (a component's `endpoints`): there \
+             is no server to simulate",
+            Esc(&profile.name)
+        ))
+        .into());
+    }
 
     // The engine's events are about the in-memory store: the matrix says what matters.
     let simulation = simulate(&profile, start, &options)
@@ -211,6 +248,12 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
         Ending::Done if simulation.passed() => ExitCode::SUCCESS,
         Ending::Failed { error } => bail!("the simulated rotation failed: {error}"),
         Ending::Done | Ending::Refused => ExitCode::from(EXIT_UNTRUSTED),
+        // Held by the evidence rule: a real run waits, and exits 6 past
+        // --convergence-timeout (a pair a step broke on the way still says 3).
+        Ending::Held { .. } if simulation.failures().next().is_some() => {
+            ExitCode::from(EXIT_UNTRUSTED)
+        }
+        Ending::Held { .. } => ExitCode::from(crate::EXIT_TIMEOUT),
     })
 }
 
@@ -334,6 +377,17 @@ fn human(simulation: &Simulation, from: &str, modelled: bool) -> Result<String> 
     let ending = match &simulation.ending {
         Ending::Done => "the rotation finished".to_owned(),
         Ending::Refused => "the trust gate refused the last step".to_owned(),
+        Ending::Held { phase, lagging } => {
+            let mut held = format!(
+                "the evidence rule holds the rotation at {phase}: {} server(s) do not show \
+                 what it wrote (a run waits for them; past --convergence-timeout it exits 6)",
+                lagging.len()
+            );
+            for l in lagging {
+                held.push_str(&format!("\n  lagging: {}", Esc(l)));
+            }
+            held
+        }
         Ending::Failed { error } => format!("the engine failed: {}", Esc(error)),
     };
     let already = if already > 0 {

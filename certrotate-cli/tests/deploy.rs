@@ -130,6 +130,14 @@ fn needed(profile: &Profile) -> (BTreeSet<Grant>, BTreeSet<Grant>) {
     for verb in ["create", "patch"] {
         namespaced.insert(grant("events.k8s.io", "events", "*", verb));
     }
+    // The pods behind the profile's Services, probed while a rotation converges: a LIST
+    // of EndpointSlices by the Service's label (list and watch, as issue 24 grants; list
+    // cannot be limited by name).
+    if !certrotate_core::evidence::service_ports(profile).is_empty() {
+        for verb in ["list", "watch"] {
+            namespaced.insert(grant("discovery.k8s.io", "endpointslices", "*", verb));
+        }
+    }
     for w in &objects.webhooks {
         let resource = match w.kind {
             WebhookKind::Mutating => "mutatingwebhookconfigurations",

@@ -301,6 +301,8 @@ async fn deploy_rbac_runs_an_install_and_a_staged_rotation_with_real_rollouts() 
         ("get", "mutatingwebhookconfigurations"),
         ("patch", "mutatingwebhookconfigurations"),
         ("create", "events"),
+        // The pods behind Envoy Gateway's Services, found while the phases converged.
+        ("list", "endpointslices"),
     ] {
         assert!(
             used.contains(&(verb.to_owned(), resource.to_owned())),

@@ -383,3 +383,72 @@ fn rotate_single_step_warns_of_the_pairs_it_puts_at_risk() {
     assert_eq!(event["pairs"].as_array().unwrap().len(), 9);
     assert_eq!(event["pairs"][0]["breaks"], true);
 }
+
+/// Issue 24: `simulate --never-reloads SECRET` checks what a stuck server serves (its pairs
+/// break at the leaves on timers alone, exit 3); with `--evidence` the rotation holds at
+/// `trust`, naming each of its endpoints, and exits 6 with no pair broken.
+#[test]
+fn simulate_applies_the_evidence_rule_to_a_server_that_never_reloads() {
+    let timers = expect(
+        3,
+        &["simulate", "--now", NOW, "--never-reloads", "envoy-gateway"],
+    );
+    assert!(timers.stdout.contains("FAIL"), "{}", timers.stdout);
+
+    let held = expect(
+        6,
+        &[
+            "simulate",
+            "--now",
+            NOW,
+            "--never-reloads",
+            "envoy-gateway",
+            "--evidence",
+        ],
+    );
+    assert!(!held.stdout.contains("FAIL"), "{}", held.stdout);
+    assert!(
+        held.stdout
+            .contains("the evidence rule holds the rotation at trust: 4 server(s)"),
+        "{}",
+        held.stdout
+    );
+    assert!(
+        held.stdout
+            .contains("lagging: pod simulated-envoy-gateway (envoy-gateway:18000"),
+        "{}",
+        held.stdout
+    );
+    let doc = json(&expect(
+        6,
+        &[
+            "simulate",
+            "--now",
+            NOW,
+            "--never-reloads",
+            "envoy-gateway",
+            "--evidence",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(doc["ending"]["kind"], "held", "{doc}");
+    assert_eq!(doc["ending"]["phase"], "trust", "{doc}");
+
+    // Every server reloading: the rule lets it finish.
+    expect(0, &["simulate", "--now", NOW, "--evidence"]);
+    // A name that is not a component, and --evidence without endpoints: usage errors.
+    let r = expect(2, &["simulate", "--never-reloads", "envoy-gw"]);
+    assert!(r.stderr.contains("not a component Secret"), "{}", r.stderr);
+    let tmp = tempfile::tempdir().unwrap();
+    let r = expect(
+        2,
+        &[
+            "simulate",
+            "--profile",
+            &custom_profile(tmp.path()),
+            "--evidence",
+        ],
+    );
+    assert!(r.stderr.contains("names no endpoint"), "{}", r.stderr);
+}

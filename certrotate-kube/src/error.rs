@@ -254,7 +254,6 @@ impl Error {
     }
 }
 
-
 fn describe_wait(pending: &Next, until: OffsetDateTime) -> String {
     match pending {
         Next::WaitUntil { reason, .. } => format!(

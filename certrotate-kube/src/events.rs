@@ -128,7 +128,8 @@ impl NoticeStream {
             }
             Event::Waiting { .. }
             | Event::WaitingForRollout { .. }
-            | Event::EndpointsLagging { .. } => {
+            | Event::EndpointsLagging { .. }
+            | Event::EndpointsUndiscovered { .. } => {
                 out.extend(self.finish());
                 out.extend(notice(event, self.action));
             }
@@ -221,6 +222,18 @@ fn notice(event: &Event, action: &'static str) -> Option<Notice> {
                 lagging.len(),
                 lagging.join("; ")
             ),
+        )),
+        // A Service whose pods give no evidence: the phase falls back to its timers for
+        // it, which a person should know (a Warning: the gate is weaker than configured).
+        Event::EndpointsUndiscovered { undiscovered } => Some(Notice::new(
+            Warning,
+            "EndpointsUndiscovered",
+            action,
+            undiscovered
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
         )),
         Event::WaitingForRollout { workloads } => Some(Notice::new(
             Normal,

@@ -99,6 +99,7 @@ mod dir;
 mod engine;
 mod error;
 pub mod events;
+pub mod evidence;
 pub mod host;
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]

@@ -532,3 +532,93 @@ async fn a_workload_list_answered_404_selects_nothing() {
     assert_eq!(store.list_workloads(&selector).await.unwrap(), []);
     server.await.unwrap();
 }
+
+/// Issue 24: the pods behind a profile's Services are one LIST of EndpointSlices per
+/// Service, by the label `kubernetes.io/service-name` in the profile's namespace, reading
+/// only; each ready address is an endpoint named by its pod. A refused LIST (the Role
+/// lacks `list` on endpointslices) is said in the API server's words, not an error: that
+/// Service gives no evidence and the timers decide for it.
+#[tokio::test]
+async fn discovery_lists_endpointslices_by_the_service_label() {
+    use certrotate_core::Profile;
+    use certrotate_core::evidence::ServicePort;
+    use certrotate_kube::evidence::DiscoveryProblem;
+
+    let (store, mut handle) = store();
+    let profile = Profile::envoy_gateway("ns");
+    let services = certrotate_core::evidence::service_ports(&profile);
+    // 18000 and 18001 of the controller, then the rate limit's 8081 (refused).
+    let services: Vec<ServicePort> = [&services[0], &services[1], &services[4]]
+        .into_iter()
+        .cloned()
+        .collect();
+    let server = tokio::spawn(async move {
+        for _ in 0..2 {
+            let (_, send) = expect(
+                &mut handle,
+                "GET",
+                "/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices?&labelSelector=kubernetes.io%2Fservice-name%3Denvoy-gateway",
+                None,
+            )
+            .await;
+            reply(
+                send,
+                200,
+                json!({
+                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {},
+                    "items": [{
+                        "metadata": {"name": "envoy-gateway-abc"},
+                        "addressType": "IPv4",
+                        "ports": [{"port": 18000}, {"port": 18001}],
+                        "endpoints": [
+                            {"addresses": ["10.244.0.5"], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "name": "envoy-gateway-7d9f"}},
+                            {"addresses": ["10.244.0.6"], "conditions": {"ready": false}, "targetRef": {"kind": "Pod", "name": "envoy-gateway-old"}},
+                        ],
+                    }],
+                }),
+            );
+        }
+        let (_, send) = expect(
+            &mut handle,
+            "GET",
+            "/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices?&labelSelector=kubernetes.io%2Fservice-name%3Denvoy-ratelimit",
+            None,
+        )
+        .await;
+        reply(
+            send,
+            403,
+            status(
+                403,
+                "endpointslices.discovery.k8s.io is forbidden: User \"system:serviceaccount:ns:certrotate\" cannot list resource \"endpointslices\"",
+            ),
+        );
+    });
+    let found = store.discover_endpoints(&profile, &services).await;
+    server.await.unwrap();
+    let shown: Vec<String> = found.endpoints.iter().map(|(_, e)| e.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "pod envoy-gateway-7d9f (10.244.0.5:18000, secret ns/envoy-gateway)",
+            "pod envoy-gateway-7d9f (10.244.0.5:18001, secret ns/envoy-gateway)",
+        ]
+    );
+    assert_eq!(found.endpoints[0].1.server_name, "envoy-gateway");
+    assert_eq!(found.undiscovered.len(), 1, "{:?}", found.undiscovered);
+    let refused = &found.undiscovered[0];
+    assert_eq!(refused.service.service.name, "envoy-ratelimit");
+    let DiscoveryProblem::ListFailed { detail } = &refused.problem else {
+        panic!("{refused:?}");
+    };
+    assert!(
+        detail.contains("cannot list resource \"endpointslices\""),
+        "{detail}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .ends_with("no evidence, the timers decide"),
+        "{refused}"
+    );
+}

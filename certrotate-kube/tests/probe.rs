@@ -658,3 +658,164 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     assert_eq!(report.phase, Phase::Stable, "{:?}", report.summary);
     drop(server);
 }
+
+/// Pods found through a Service, fixed (the Kubernetes store lists EndpointSlices).
+struct FoundPods(Vec<(certrotate_core::evidence::ServicePort, Endpoint)>);
+
+impl certrotate_kube::evidence::Discover for FoundPods {
+    fn discover<'a>(
+        &'a self,
+        _profile: &'a certrotate_core::Profile,
+        _services: &'a [certrotate_core::evidence::ServicePort],
+    ) -> certrotate_kube::evidence::BoxFuture<'a, certrotate_kube::evidence::Discovered> {
+        Box::pin(std::future::ready(
+            certrotate_kube::evidence::Discovered::new(self.0.clone(), Vec::new()),
+        ))
+    }
+}
+
+/// Issue 24: pods found through a Service that no probe can connect to (no network path
+/// from here: a NetworkPolicy, a Job outside the pod network) say nothing about the pods:
+/// the phase falls back to its timers, and the run says so (`EndpointsUndiscovered`,
+/// `Unreachable`). Once one pod of the Service is reached, every pod counts: the one that
+/// cannot be connected to lags with the one that shows the old trust, and the phase holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
+    use certrotate_core::evidence::ServicePort;
+    use certrotate_core::plan::{Next, Phase, WaitReason};
+    use certrotate_core::{PlanOptions, Profile};
+    use certrotate_kube::evidence::{DiscoveryProblem, Probes};
+    use certrotate_kube::{ManualClock, MemoryStore, Rotator, RunMode, SecretStore};
+
+    const NS: &str = "envoy-gateway-system";
+    let hour = Duration::from_secs(3600);
+    let profile = Profile::envoy_gateway(NS);
+    let service = ServicePort {
+        secret: ObjectRef::new(NS, "envoy-gateway"),
+        service: ObjectRef::new(NS, "envoy-gateway"),
+        port: 18000,
+    };
+    let pod = |addr: &str, name: &str| {
+        Endpoint::for_component(&profile, "envoy-gateway", addr)
+            .unwrap()
+            .with_pod(name)
+    };
+    let closed = format!("127.0.0.1:{}", free_port());
+    // To `trust`, then past the interval, with these pods found.
+    let past_the_interval = |pods: Vec<Endpoint>| {
+        let (profile, service) = (profile.clone(), service.clone());
+        async move {
+            let store = Arc::new(MemoryStore::new());
+            let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
+            Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+                .with_clock(clock.clone())
+                .run(RunMode::Once)
+                .await
+                .unwrap();
+            let mut options = PlanOptions::default();
+            options.overwrite = true;
+            options.convergence_interval = hour;
+            let found = FoundPods(pods.into_iter().map(|p| (service.clone(), p)).collect());
+            let probes = Probes::new(Vec::new(), limits()).with_services(vec![service], found);
+            let rotator = Rotator::new(store.clone(), profile, options)
+                .with_clock(clock.clone())
+                .with_evidence(probes);
+            let mut report = rotator.run(RunMode::Once).await.unwrap();
+            while report.phase != Phase::Trust {
+                report = rotator.run(RunMode::Once).await.unwrap();
+            }
+            clock.advance(2 * hour);
+            rotator.run(RunMode::Once).await.unwrap()
+        }
+    };
+
+    // No pod reached: the timers decide, and the run says why.
+    let report = past_the_interval(vec![pod(&closed, "eg-a")]).await;
+    assert_eq!(report.phase, Phase::Leaves, "{:?}", report.summary);
+    let undiscovered: Vec<_> = report
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            certrotate_kube::Event::EndpointsUndiscovered { undiscovered } => Some(undiscovered),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        undiscovered
+            .iter()
+            .any(|u| u.problem == DiscoveryProblem::Unreachable { pods: 1 }),
+        "{:?}",
+        report.events
+    );
+
+    // One pod reached (it never reloads: a server on the install's files), one not: both
+    // lag, the phase holds.
+    let dir = tempfile::tempdir().unwrap();
+    let report = {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
+        Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+            .with_clock(clock.clone())
+            .run(RunMode::Once)
+            .await
+            .unwrap();
+        let s = store
+            .read_secret(&ObjectRef::new(NS, "envoy-gateway"))
+            .await
+            .unwrap()
+            .unwrap();
+        for key in ["tls.crt", "tls.key", "ca.crt"] {
+            std::fs::write(dir.path().join(key), &s.data[key]).unwrap();
+        }
+        let server = RustlsServer::start(dir.path(), true).await;
+        let mut options = PlanOptions::default();
+        options.overwrite = true;
+        options.convergence_interval = hour;
+        let found = FoundPods(vec![
+            (service.clone(), pod(&server.addr, "eg-stuck")),
+            (service.clone(), pod(&closed, "eg-gone")),
+        ]);
+        let probes = Probes::new(Vec::new(), limits()).with_services(vec![service], found);
+        let rotator = Rotator::new(store.clone(), profile, options)
+            .with_clock(clock.clone())
+            .with_evidence(probes);
+        let mut report = rotator.run(RunMode::Once).await.unwrap();
+        while report.phase != Phase::Trust {
+            report = rotator.run(RunMode::Once).await.unwrap();
+        }
+        clock.advance(2 * hour);
+        let report = rotator.run(RunMode::Once).await.unwrap();
+        drop(server);
+        report
+    };
+    assert_eq!(report.phase, Phase::Trust, "{:?}", report.summary);
+    assert!(
+        matches!(
+            report.next,
+            Next::WaitUntil {
+                reason: WaitReason::Evidence {
+                    phase: Phase::Trust,
+                    lagging: 2
+                },
+                ..
+            }
+        ),
+        "{:?}",
+        report.next
+    );
+    let lagging: Vec<&String> = report
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            certrotate_kube::Event::EndpointsLagging { lagging } => Some(lagging),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        lagging.iter().any(|l| l.starts_with("pod eg-stuck ("))
+            && lagging.iter().any(|l| l.starts_with("pod eg-gone (")),
+        "{lagging:?}"
+    );
+}

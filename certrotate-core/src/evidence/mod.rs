@@ -29,7 +29,7 @@ use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
 use crate::error::{Error, Origin};
 use crate::plan::ObjectRef;
-use crate::profile::Profile;
+use crate::profile::{EndpointTarget, Profile};
 use crate::trust::{self, Outcome, TrustFailure};
 
 /// A TLS server that serves a component Secret's leaf and, if it verifies clients, trusts
@@ -43,6 +43,10 @@ pub struct Endpoint {
     /// The name sent as SNI: a DNS name of the component's leaf (see
     /// [`Endpoint::for_component`]), or an IP address (then no SNI is sent).
     pub server_name: String,
+    /// The pod serving at `address`, when the address was found through a Service's
+    /// EndpointSlices (their `targetRef`): named so a lagging one can be acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 impl Endpoint {
@@ -56,7 +60,14 @@ impl Endpoint {
             secret,
             address: address.into(),
             server_name: server_name.into(),
+            pod: None,
         }
+    }
+
+    /// With the pod that serves at its address.
+    pub fn with_pod(mut self, pod: impl Into<String>) -> Self {
+        self.pod = Some(pod.into());
+        self
     }
 
     /// The endpoint at `address` serving the component Secret `secret` of `profile`, its
@@ -111,9 +122,118 @@ impl Endpoint {
     }
 }
 
+/// A Service whose ready pods serve a component Secret, at a port: a profile's endpoint in
+/// Kubernetes mode, resolved by the caller (through the Service's EndpointSlices) to one
+/// [`Endpoint`] per ready pod address.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServicePort {
+    /// The component Secret the pods load.
+    pub secret: ObjectRef,
+    /// The Service, in the profile's namespace.
+    pub service: ObjectRef,
+    /// The port the pods serve on.
+    pub port: u16,
+}
+
+impl fmt::Display for ServicePort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "service {} port {} (secret {})",
+            self.service, self.port, self.secret
+        )
+    }
+}
+
+impl ServicePort {
+    /// The endpoint of one pod address of this Service (`[IPv6]:PORT` for IPv6), its
+    /// server name the component's ([`Endpoint::for_component`]).
+    pub fn endpoint(
+        &self,
+        profile: &Profile,
+        ip: std::net::IpAddr,
+        pod: Option<&str>,
+    ) -> Result<Endpoint, Error> {
+        let address = std::net::SocketAddr::new(ip, self.port).to_string();
+        let endpoint = Endpoint::for_component(profile, &self.secret.name, address)?;
+        Ok(match pod {
+            Some(pod) => endpoint.with_pod(pod),
+            None => endpoint,
+        })
+    }
+}
+
+/// The profile's endpoints for Kubernetes mode: each component's Services and ports.
+pub fn service_ports(profile: &Profile) -> Vec<ServicePort> {
+    let mut out = Vec::new();
+    for c in &profile.components {
+        for e in &c.endpoints {
+            if let Ok(EndpointTarget::Service { name, port }) = e.target() {
+                out.push(ServicePort {
+                    secret: ObjectRef::new(&profile.namespace, &c.secret),
+                    service: ObjectRef::new(&profile.namespace, name),
+                    port,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The profile's endpoints for local and standalone mode: each component's literal
+/// addresses. Errors as [`Endpoint::for_component`] (a validated profile has none).
+pub fn address_endpoints(profile: &Profile) -> Result<Vec<Endpoint>, Error> {
+    let mut out = Vec::new();
+    for c in &profile.components {
+        for e in &c.endpoints {
+            if let Ok(EndpointTarget::Address(address)) = e.target() {
+                out.push(Endpoint::for_component(profile, &c.secret, address)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether probes of the pods found through one Service reached none of them: each failed
+/// to connect (refused, unreachable, timed out), or what answered showed nothing of the
+/// profile's CAs (`generations`: neither a leaf one of them issued nor one of them among
+/// the CAs it lists; a proxy between the prober and the pods, another server at the
+/// address). Then the prober has no path to the pods (a NetworkPolicy, a Job outside the
+/// pod network, a mesh sidecar), which says nothing about them: the caller falls back to
+/// the timers for that Service and says so. A pod reached that shows anything of ours, or
+/// a handshake that fails after connecting, counts; and once one pod is reached every pod
+/// of the Service counts (those not reached lag). False for no probes.
+pub fn none_reached<E: AsRef<ProbeFailure>>(
+    probes: &[(Endpoint, Result<Evidence, E>)],
+    generations: &CaGenerations,
+) -> bool {
+    !probes.is_empty()
+        && probes.iter().all(|(_, outcome)| match outcome {
+            Ok(evidence) => !shows_ours(evidence, generations),
+            Err(e) => matches!(
+                e.as_ref().kind,
+                ProbeFailureKind::Connect | ProbeFailureKind::ConnectTimeout
+            ),
+        })
+}
+
+/// Whether a server shows anything of the profile's CAs: a leaf one of them issued (by
+/// name), or one of them among the CAs it lists.
+fn shows_ours(evidence: &Evidence, generations: &CaGenerations) -> bool {
+    let ours = |name: &CaName| generations.role(name).is_some();
+    evidence.leaf_issuer().is_some_and(|issuer| ours(&issuer))
+        || match &evidence.client_auth {
+            ClientAuth::Requested { ca_names } => ca_names.iter().any(ours),
+            ClientAuth::NotRequested => false,
+        }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (secret {})", self.address, self.secret)
+        match &self.pod {
+            Some(pod) => write!(f, "pod {pod} ({}, secret {})", self.address, self.secret),
+            None => write!(f, "{} (secret {})", self.address, self.secret),
+        }
     }
 }
 
@@ -266,6 +386,27 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// What a server that verifies clients with `ca_crt` and presents `tls_crt` (both PEM,
+    /// as a component Secret holds them) shows a probe: every CA subject of `ca_crt`, the
+    /// chain of `tls_crt`. For simulations; a file absent or not parsing shows nothing of
+    /// it.
+    pub fn of_server_files(ca_crt: Option<&[u8]>, tls_crt: Option<&[u8]>) -> Self {
+        let origin = Origin::new("a simulated server's files");
+        Self {
+            client_auth: ClientAuth::Requested {
+                ca_names: ca_crt
+                    .and_then(|pem| CaName::subjects_of_pem(pem, &origin).ok())
+                    .unwrap_or_default(),
+            },
+            chain: tls_crt
+                .and_then(|pem| crate::pem_blocks::certificates(pem, &origin).ok())
+                .unwrap_or_default(),
+            ended: HandshakeEnd::Refused {
+                reason: "simulated: no client certificate".into(),
+            },
+        }
+    }
+
     /// The issuer named by the presented leaf, if it has one that parses.
     pub fn leaf_issuer(&self) -> Option<CaName> {
         let leaf = parse(self.chain.first()?).ok()?;

@@ -3,6 +3,7 @@
 use time::macros::datetime;
 
 use super::*;
+use crate::error::Origin;
 use crate::{Ca, CaParams, LeafParams, SeededEntropy};
 
 const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
@@ -229,4 +230,177 @@ fn generations_are_read_from_the_ca_secret() {
         CaGenerations::of(&profile, &Observed::default()),
         CaGenerations::default()
     );
+}
+
+/// Issue 24: a profile names its servers (a Service and port in Kubernetes mode, an address
+/// in local mode), loaded from YAML, each applying in its own mode.
+#[test]
+fn a_profile_names_its_servers_by_service_or_address() {
+    let profile = Profile::from_yaml(
+        r#"
+name: custom
+namespace: tenant
+ca: {secret: tenant-ca, common_name: tenant-ca}
+components:
+  - secret: api
+    common_name: api
+    dns_names: ["api.{namespace}.svc"]
+    endpoints:
+      - {service: api, port: 8443}
+      - {address: "[::1]:8443"}
+  - secret: db
+    common_name: db
+    ip_addresses: ["10.0.0.7"]
+    endpoints:
+      - {address: "db.example:5432"}
+"#,
+        &Origin::new("test"),
+    )
+    .unwrap();
+    assert_eq!(
+        service_ports(&profile),
+        [ServicePort {
+            secret: ObjectRef::new("tenant", "api"),
+            service: ObjectRef::new("tenant", "api"),
+            port: 8443,
+        }]
+    );
+    let literal = address_endpoints(&profile).unwrap();
+    let shown: Vec<(String, String)> = literal
+        .iter()
+        .map(|e| (e.address.clone(), e.server_name.clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("[::1]:8443".to_owned(), "api.tenant.svc".to_owned()),
+            ("db.example:5432".to_owned(), "10.0.0.7".to_owned()),
+        ]
+    );
+    // A pod found through the Service: its own address (IPv6 in brackets), named.
+    let pod = service_ports(&profile)[0]
+        .endpoint(&profile, "fd00::7".parse().unwrap(), Some("api-7d9f"))
+        .unwrap();
+    assert_eq!(pod.address, "[fd00::7]:8443");
+    assert_eq!(
+        pod.to_string(),
+        "pod api-7d9f ([fd00::7]:8443, secret tenant/api)"
+    );
+}
+
+/// Each malformed endpoint is refused naming its component and field.
+#[test]
+fn a_malformed_endpoint_is_refused_naming_its_component() {
+    let load = |endpoint: &str| {
+        let text = format!(
+            "name: p\nnamespace: ns\nca: {{secret: p-ca, common_name: p}}\ncomponents:\n  - \
+             secret: api\n    common_name: api\n    dns_names: [api]\n    endpoints: [{endpoint}]\n"
+        );
+        Profile::from_yaml(&text, &Origin::new("p.yaml"))
+            .unwrap_err()
+            .to_string()
+    };
+    for (endpoint, says) in [
+        ("{service: api}", "a service needs its port"),
+        ("{port: 8443}", "a port needs its service"),
+        ("{}", "give either service and port, or address"),
+        ("{service: api, port: 1, address: \"a:1\"}", "not both"),
+        ("{service: API_, port: 8443}", "service:"),
+        ("{service: api, port: 0}", "port: must be 1 to 65535"),
+        ("{address: \"::1:8443\"}", "in brackets"),
+        ("{address: \"api\"}", "has no :PORT"),
+    ] {
+        let err = load(endpoint);
+        assert!(
+            err.contains("components[0].endpoints[0]")
+                && err.contains("\"api\"")
+                && err.contains(says),
+            "{endpoint}: {err}"
+        );
+    }
+    // A field no endpoint has is refused by name.
+    let err = load("{service: api, port: 1, protocol: tcp}");
+    assert!(err.contains("protocol"), "{err}");
+}
+
+/// The built-in profile declares upstream's serving ports: the controller's on Service
+/// `envoy-gateway` (Secret `envoy-gateway`), the rate limit's on `envoy-ratelimit`.
+#[test]
+fn envoy_gateway_declares_upstreams_serving_ports() {
+    let profile = Profile::envoy_gateway("eg");
+    let ports: Vec<(String, String, u16)> = service_ports(&profile)
+        .into_iter()
+        .map(|s| (s.secret.name, s.service.name, s.port))
+        .collect();
+    let expect = |secret: &str, service: &str, port| (secret.to_owned(), service.to_owned(), port);
+    assert_eq!(
+        ports,
+        [
+            expect("envoy-gateway", "envoy-gateway", 18000),
+            expect("envoy-gateway", "envoy-gateway", 18001),
+            expect("envoy-gateway", "envoy-gateway", 18002),
+            expect("envoy-gateway", "envoy-gateway", 9443),
+            expect("envoy-rate-limit", "envoy-ratelimit", 8081),
+        ]
+    );
+    assert!(address_endpoints(&profile).unwrap().is_empty());
+    profile.validate().unwrap();
+}
+
+/// Probes that reached no pod say nothing about the pods: each failed to connect, or what
+/// answered shows nothing of the profile's CAs (a proxy in between). One pod that shows
+/// ours makes every failure count.
+#[test]
+fn none_reached_when_every_probe_failed_to_connect_or_met_a_stranger() {
+    let g = generations();
+    let ours = CaGenerations {
+        current: vec![CaName::subject_of(g.old.cert_der()).unwrap()],
+        next: vec![CaName::subject_of(g.next.cert_der()).unwrap()],
+    };
+    let refused = || ProbeFailure {
+        kind: ProbeFailureKind::Connect,
+        detail: "refused".into(),
+    };
+    let handshake = ProbeFailure {
+        kind: ProbeFailureKind::Handshake,
+        detail: "not TLS".into(),
+    };
+    // A proxy: its own CA, asking no client certificate.
+    let mut e = SeededEntropy::new(9);
+    let stranger_ca = Ca::generate(&CaParams::new("egress-proxy"), NOW, &mut e).unwrap();
+    let stranger_leaf = ::pem::parse(
+        stranger_ca
+            .issue_leaf(&LeafParams::new("x", vec!["x".into()]), NOW, &mut e)
+            .unwrap()
+            .cert_pem,
+    )
+    .unwrap()
+    .into_contents();
+    let stranger = Evidence {
+        client_auth: ClientAuth::NotRequested,
+        chain: vec![stranger_leaf],
+        ended: HandshakeEnd::Completed,
+    };
+    let all_failed: Vec<(Endpoint, Result<Evidence, ProbeFailure>)> = vec![
+        (endpoint(1), Err(failed())),
+        (endpoint(2), Err(refused())),
+        (endpoint(3), Ok(stranger.clone())),
+    ];
+    assert!(none_reached(&all_failed, &ours));
+    let one_reached = vec![
+        (endpoint(1), Err(refused())),
+        (endpoint(2), Ok(requested(&[&g.old], &g.old_leaf))),
+    ];
+    assert!(!none_reached(&one_reached, &ours));
+    // A pod that lists our CA though its leaf is a stranger's is ours.
+    let mut listing = stranger;
+    listing.client_auth = ClientAuth::Requested {
+        ca_names: vec![CaName::subject_of(g.next.cert_der()).unwrap()],
+    };
+    assert!(!none_reached(
+        &[(endpoint(1), Ok::<_, ProbeFailure>(listing))],
+        &ours
+    ));
+    assert!(!none_reached(&[(endpoint(1), Err(handshake))], &ours));
+    assert!(!none_reached::<ProbeFailure>(&[], &ours));
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use super::spec::{default_hmac_key, default_tls_type};
 use super::{
-    CaSpec, ComponentSpec, HmacSpec, LeafDefaults, Profile, WebhookKind, WebhookSpec, WorkloadKind,
-    WorkloadNamespaces, WorkloadSelect, WorkloadSpec, default_domain,
+    CaSpec, ComponentSpec, EndpointSpec, HmacSpec, LeafDefaults, Profile, WebhookKind, WebhookSpec,
+    WorkloadKind, WorkloadNamespaces, WorkloadSelect, WorkloadSpec, default_domain,
 };
 use crate::generate::{DAYS_5Y, KeyAlgorithm, KeyUsage};
 
@@ -30,6 +30,14 @@ impl Profile {
     /// `envoy-gateway-topology-injector.{namespace}`. The CA is kept in
     /// `envoy-gateway-ca` (certgen kept no CA key at all). For GatewayNamespace mode, see
     /// [`Self::with_gateway_namespace_mode`].
+    ///
+    /// Its TLS servers, probed while a rotation converges (Kubernetes mode, through the
+    /// Services' EndpointSlices): the controller's xDS 18000, rate-limit xDS 18001 and Wasm
+    /// HTTP 18002 (which request client certificates, so they show their trust) and its
+    /// topology-injector webhook 9443, on Service `envoy-gateway`, all serving Secret
+    /// `envoy-gateway`; the rate limit's gRPC 8081 on Service `envoy-ratelimit`, serving
+    /// `envoy-rate-limit` (a leaf only: it verifies no client). The proxies serve nothing
+    /// with the `envoy` Secret: its trust, a client's, no probe can see.
     pub fn envoy_gateway(namespace: &str) -> Self {
         let leaf = |secret: &str, cn: &str, dns: &[&str]| ComponentSpec {
             secret: secret.into(),
@@ -37,7 +45,33 @@ impl Profile {
             common_name: cn.into(),
             dns_names: dns.iter().map(|s| (*s).to_owned()).collect(),
             ip_addresses: Vec::new(),
+            endpoints: Vec::new(),
         };
+        // Upstream's serving ports, from envoyproxy/gateway at d32f2829 (v1.9.0-rc.0-375).
+        // The controller's Service `envoy-gateway`:
+        // charts/gateway-helm/templates/envoy-gateway-service.yaml:4, its ports
+        // charts/gateway-helm/values.tmpl.yaml:114-123 and, with the topology injector on,
+        // envoy-gateway-service.yaml:24-26. Every one serves the `envoy-gateway` Secret
+        // mounted at /certs.
+        let controller = [
+            // xDS for the proxies: internal/xds/bootstrap/bootstrap.go:43
+            // (DefaultXdsServerPort).
+            EndpointSpec::service("envoy-gateway", 18000),
+            // xDS for the rate limit:
+            // internal/infrastructure/kubernetes/ratelimit/resource.go:104
+            // (XdsGrpcSotwConfigServerPort).
+            EndpointSpec::service("envoy-gateway", 18001),
+            // Wasm HTTP: internal/wasm/httpserver.go:25 (serverPort).
+            EndpointSpec::service("envoy-gateway", 18002),
+            // The topology-injector webhook: internal/provider/kubernetes/kubernetes.go:71
+            // (webhookTLSPort).
+            EndpointSpec::service("envoy-gateway", 9443),
+        ];
+        // The rate limit's gRPC, serving `envoy-rate-limit`: Service `envoy-ratelimit`
+        // (internal/infrastructure/kubernetes/ratelimit/resource.go:100, InfraName; its
+        // Service in resource_provider.go:117-154), port
+        // internal/infrastructure/kubernetes/ratelimit/resource.go:102 (InfraGRPCPort).
+        let rate_limit = [EndpointSpec::service("envoy-ratelimit", 8081)];
         Self {
             name: "envoy-gateway".into(),
             namespace: namespace.into(),
@@ -59,18 +93,24 @@ impl Profile {
                 ..LeafDefaults::default()
             },
             components: vec![
-                leaf(
-                    "envoy-gateway",
-                    "envoy-gateway",
-                    &[
+                ComponentSpec {
+                    endpoints: controller.into(),
+                    ..leaf(
                         "envoy-gateway",
-                        "envoy-gateway.{namespace}",
-                        "envoy-gateway.{namespace}.svc",
-                        "envoy-gateway.{namespace}.svc.{domain}",
-                    ],
-                ),
+                        "envoy-gateway",
+                        &[
+                            "envoy-gateway",
+                            "envoy-gateway.{namespace}",
+                            "envoy-gateway.{namespace}.svc",
+                            "envoy-gateway.{namespace}.svc.{domain}",
+                        ],
+                    )
+                },
                 leaf("envoy", "*", &["*.{namespace}"]),
-                leaf("envoy-rate-limit", "*", &["*.{namespace}"]),
+                ComponentSpec {
+                    endpoints: rate_limit.into(),
+                    ..leaf("envoy-rate-limit", "*", &["*.{namespace}"])
+                },
             ],
             hmac: vec![HmacSpec {
                 secret: "envoy-oidc-hmac".into(),

@@ -27,11 +27,12 @@ mod validate;
 pub use envoy_gateway::PROXY_LABELS;
 pub use load::MAX_PROFILE_BYTES;
 pub use spec::{
-    CaSpec, ComponentSpec, HmacSpec, LeafDefaults, WebhookKind, WebhookSpec, WorkloadKind,
-    WorkloadNamespaces, WorkloadSelect, WorkloadSpec,
+    CaSpec, ComponentSpec, EndpointSpec, EndpointTarget, HmacSpec, LeafDefaults, WebhookKind,
+    WebhookSpec, WorkloadKind, WorkloadNamespaces, WorkloadSelect, WorkloadSpec,
 };
 pub use validate::{
-    validate_dns_name, validate_label, validate_label_pair, validate_secret_key, validate_subdomain,
+    validate_dns_name, validate_endpoint_address, validate_label, validate_label_pair,
+    validate_secret_key, validate_subdomain,
 };
 
 use std::collections::BTreeMap;

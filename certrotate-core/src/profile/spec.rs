@@ -81,6 +81,77 @@ pub struct ComponentSpec {
     /// IP SANs.
     #[serde(default)]
     pub ip_addresses: Vec<IpAddr>,
+    /// The TLS servers that load this Secret (its leaf, and its `ca.crt` if they verify
+    /// clients), probed while a rotation converges. None: the timers alone decide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointSpec>,
+}
+
+/// A TLS server of a component: in Kubernetes mode a Service and port, resolved through
+/// its EndpointSlices to every ready pod (`{service: envoy-gateway, port: 18000}`); in
+/// local and standalone mode a literal `HOST:PORT` (`{address: "127.0.0.1:18000"}`). Each
+/// applies in its mode only: a Service is not resolved without a cluster, an address not
+/// probed in one (pods are reached at their own addresses).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EndpointSpec {
+    /// The Service, in the profile's namespace (Kubernetes mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The port the pods serve on, as the Service's EndpointSlices list it (its
+    /// `targetPort`, a number), with `service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `HOST:PORT`, `[IPv6]:PORT` (local and standalone mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// What an [`EndpointSpec`] names, once validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointTarget<'a> {
+    /// Every ready pod of a Service, at this port (Kubernetes mode).
+    Service {
+        /// The Service's name.
+        name: &'a str,
+        /// The port.
+        port: u16,
+    },
+    /// One literal address (local and standalone mode).
+    Address(&'a str),
+}
+
+impl EndpointSpec {
+    /// Every ready pod behind the Service `service`, at `port`.
+    pub fn service(service: impl Into<String>, port: u16) -> Self {
+        Self {
+            service: Some(service.into()),
+            port: Some(port),
+            address: None,
+        }
+    }
+
+    /// A literal `HOST:PORT`.
+    pub fn address(address: impl Into<String>) -> Self {
+        Self {
+            service: None,
+            port: None,
+            address: Some(address.into()),
+        }
+    }
+
+    /// What it names, or why it names nothing: either `service` with `port`, or `address`.
+    pub fn target(&self) -> Result<EndpointTarget<'_>, String> {
+        match (&self.service, self.port, &self.address) {
+            (Some(name), Some(port), None) => Ok(EndpointTarget::Service { name, port }),
+            (None, None, Some(address)) => Ok(EndpointTarget::Address(address)),
+            (Some(_), None, None) => Err("a service needs its port".into()),
+            (None, Some(_), None) => Err("a port needs its service".into()),
+            (None, None, None) => Err("give either service and port, or address".into()),
+            (_, _, Some(_)) => Err("either service and port, or address, not both".into()),
+        }
+    }
 }
 
 /// An HMAC Secret: one key of random bytes.
@@ -326,6 +397,7 @@ impl ComponentSpec {
             common_name: common_name.into(),
             dns_names: dns_names.into_iter().map(Into::into).collect(),
             ip_addresses: Vec::new(),
+            endpoints: Vec::new(),
         }
     }
 
@@ -338,6 +410,12 @@ impl ComponentSpec {
     /// With IP SANs.
     pub fn with_ip_addresses(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
         self.ip_addresses = ips.into_iter().collect();
+        self
+    }
+
+    /// With a TLS server that loads this Secret.
+    pub fn with_endpoint(mut self, endpoint: EndpointSpec) -> Self {
+        self.endpoints.push(endpoint);
         self
     }
 }

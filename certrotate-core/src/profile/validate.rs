@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{Profile, WorkloadNamespaces, WorkloadSelect};
+use super::{EndpointTarget, Profile, WorkloadNamespaces, WorkloadSelect};
 use crate::error::Error;
 use crate::generate::{HmacKey, KeyEncoding, KeyUsage};
 use crate::redact::quoted;
@@ -64,6 +64,31 @@ impl Profile {
                 }
                 Ok(())
             })?;
+            for (j, e) in c.endpoints.iter().enumerate() {
+                let field = format!("{field}.endpoints[{j}] (component {})", quoted(&c.secret));
+                match e.target().map_err(|r| invalid(field.clone(), r))? {
+                    EndpointTarget::Service { name, port } => {
+                        validate_label(name)
+                            .map_err(|r| invalid(field.clone(), format!("service: {r}")))?;
+                        if port == 0 {
+                            return Err(invalid(field, "port: must be 1 to 65535".into()));
+                        }
+                    }
+                    EndpointTarget::Address(address) => {
+                        validate_endpoint_address(address)
+                            .map_err(|r| invalid(field.clone(), format!("address: {r}")))?;
+                    }
+                }
+                // A probe sends the leaf's name as SNI: the leaf needs one.
+                if c.dns_names.is_empty() && c.ip_addresses.is_empty() {
+                    return Err(invalid(
+                        field,
+                        "the component's leaf has no DNS name or IP address for a probe to \
+                         send"
+                            .into(),
+                    ));
+                }
+            }
         }
         for (i, h) in self.hmac.iter().enumerate() {
             validate_subdomain(&h.secret).map_err(|r| invalid(format!("hmac[{i}].secret"), r))?;
@@ -143,6 +168,38 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// Checks a TLS server's address to connect to: `HOST:PORT`, the host a DNS name (no
+/// wildcard), an IPv4 address, or an IPv6 address in brackets, the port 1 to 65535.
+pub fn validate_endpoint_address(address: &str) -> Result<(), String> {
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{} has no :PORT", quoted(address)))?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(format!("{} is not a port (1 to 65535)", quoted(port))),
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        inner
+            .strip_suffix(']')
+            .and_then(|ip| ip.parse::<std::net::Ipv6Addr>().ok())
+            .ok_or_else(|| format!("{} is not an IPv6 address in brackets", quoted(host)))?;
+    } else if host.contains(':') {
+        return Err(format!(
+            "{}: put an IPv6 address in brackets, as in [::1]:{port}",
+            quoted(address)
+        ));
+    } else if host.contains('*') {
+        return Err(format!(
+            "{}: a host to connect to has no wildcard",
+            quoted(host)
+        ));
+    } else if host.parse::<std::net::Ipv4Addr>().is_err() {
+        validate_dns_name(host)
+            .map_err(|e| format!("{} is not a host name or IP address: {e}", quoted(host)))?;
+    }
+    Ok(())
 }
 
 /// Checks a DNS name for a SAN: labels of 1 to 63 letters, digits and hyphens, not starting

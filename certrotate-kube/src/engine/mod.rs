@@ -55,9 +55,8 @@ pub struct Rotator<S, C = SystemClock> {
     max_conflicts: u32,
     poll_interval: Duration,
     observer: Option<Observer>,
-    /// The TLS servers probed for evidence while a phase converges (none: timers only).
-    endpoints: Vec<certrotate_core::evidence::Endpoint>,
-    probe_limits: crate::probe::ProbeLimits,
+    /// Where the evidence of a converging phase comes from (none: timers only).
+    evidence: Option<Arc<dyn crate::evidence::EvidenceSource>>,
 }
 
 type SharedEntropy = Arc<Mutex<Box<dyn Entropy + Send>>>;
@@ -77,8 +76,7 @@ impl<S: Store> Rotator<S, SystemClock> {
             max_conflicts: 5,
             poll_interval: Duration::from_secs(5),
             observer: None,
-            endpoints: Vec::new(),
-            probe_limits: crate::probe::ProbeLimits::default(),
+            evidence: None,
         }
     }
 }
@@ -95,8 +93,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             max_conflicts: self.max_conflicts,
             poll_interval: self.poll_interval,
             observer: self.observer,
-            endpoints: self.endpoints,
-            probe_limits: self.probe_limits,
+            evidence: self.evidence,
         }
     }
 
@@ -129,12 +126,20 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// can see: clients' trust, start-only components). A failed probe is evidence of
     /// nothing; [`PlanOptions::convergence_timeout`] bounds the wait.
     pub fn with_endpoints(
-        mut self,
+        self,
         endpoints: Vec<certrotate_core::evidence::Endpoint>,
         limits: crate::probe::ProbeLimits,
     ) -> Self {
-        self.endpoints = endpoints;
-        self.probe_limits = limits;
+        self.with_evidence(crate::evidence::Probes::new(endpoints, limits))
+    }
+
+    /// Gathers the evidence of a converging phase from `source` (as
+    /// [`Self::with_endpoints`] does from literal endpoints): Services resolved each time
+    /// ([`crate::evidence::Probes::with_services`]), or a simulation's servers. What it
+    /// could not look at is reported once per change ([`Event::EndpointsUndiscovered`]);
+    /// the timers decide for it.
+    pub fn with_evidence(mut self, source: impl crate::evidence::EvidenceSource + 'static) -> Self {
+        self.evidence = Some(Arc::new(source));
         self
     }
 
@@ -161,29 +166,37 @@ impl<S: Store, C: Clock> Rotator<S, C> {
 
     /// Reads every object of the profile.
     pub async fn observe(&self) -> Result<Observed, Error> {
+        Ok(self.observe_probed().await?.0)
+    }
+
+    /// Reads every object of the profile and gathers the evidence of its phase, with what
+    /// could not be looked at.
+    async fn observe_probed(
+        &self,
+    ) -> Result<(Observed, Vec<crate::evidence::Undiscovered>), Error> {
         let store = Arc::clone(&self.store);
         let profile = Arc::clone(&self.profile);
         let mut observed = self
             .store_call(async move { observe(&*store, &profile).await })
             .await??;
-        self.probe_into(&mut observed).await;
-        Ok(observed)
+        let undiscovered = self.probe_into(&mut observed).await;
+        Ok((observed, undiscovered))
     }
 
     /// Probes the endpoints into `observed` while its phase converges on what they load
-    /// (the servers are asked then only); evidence of an earlier phase is dropped.
-    async fn probe_into(&self, observed: &mut Observed) {
+    /// (the servers are asked then only); evidence of an earlier phase is dropped. Returns
+    /// the Services whose pods gave no evidence (the timers decide for them).
+    async fn probe_into(&self, observed: &mut Observed) -> Vec<crate::evidence::Undiscovered> {
         observed.evidence = None;
-        if self.endpoints.is_empty() || !self.converging(observed) {
-            return;
+        let Some(source) = &self.evidence else {
+            return Vec::new();
+        };
+        if !self.converging(observed) {
+            return Vec::new();
         }
-        let probed = crate::probe::probe(&self.endpoints, &self.probe_limits).await;
-        observed.evidence = Some(
-            probed
-                .into_iter()
-                .map(|(endpoint, outcome)| (endpoint, outcome.map_err(|e| e.failure)))
-                .collect(),
-        );
+        let gathered = source.gather(&self.profile, observed).await;
+        observed.evidence = Some(gathered.probed);
+        gathered.undiscovered
     }
 
     /// Whether the persisted phase is one whose convergence the servers can show.
@@ -293,16 +306,30 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         let mut conflicts = 0;
         // What the next round plans from; `None`: read the store.
         let mut carried: Option<Observed> = None;
+        // What discovery last could not look at, said again only when it changes.
+        let mut undiscovered_said = Vec::new();
         // Continue is only returned by the prepare steps; a handful of rounds always ends.
         for _ in 0..64 {
-            let observed = match carried.take() {
+            let (observed, undiscovered) = match carried.take() {
                 // What this run wrote is known; what the servers show now is not.
                 Some(mut observed) => {
-                    self.probe_into(&mut observed).await;
-                    Arc::new(observed)
+                    let undiscovered = self.probe_into(&mut observed).await;
+                    (Arc::new(observed), undiscovered)
                 }
-                None => Arc::new(self.observe().await?),
+                None => {
+                    let (observed, undiscovered) = self.observe_probed().await?;
+                    (Arc::new(observed), undiscovered)
+                }
             };
+            if !undiscovered.is_empty() && undiscovered != undiscovered_said {
+                self.emit(
+                    &mut report,
+                    Event::EndpointsUndiscovered {
+                        undiscovered: undiscovered.clone(),
+                    },
+                );
+            }
+            undiscovered_said = undiscovered;
             let plan = self.plan_from(Arc::clone(&observed)).await?;
             self.emit(
                 &mut report,

@@ -95,6 +95,12 @@ pub enum Event {
         /// Each lagging endpoint and what it shows.
         lagging: Vec<String>,
     },
+    /// Services of the profile whose pods give no evidence (not listed, none ready, none
+    /// reachable): the phase falls back to its timers for them. Said when it changes.
+    EndpointsUndiscovered {
+        /// Each Service and why.
+        undiscovered: Vec<crate::evidence::Undiscovered>,
+    },
     /// Waiting for rollouts.
     WaitingForRollout {
         /// Which workloads.
@@ -182,6 +188,11 @@ pub(super) fn event(report: &mut RunReport, e: Event) {
         Event::EndpointsLagging { lagging } => {
             for l in lagging {
                 tracing::info!("waiting for evidence: {l}");
+            }
+        }
+        Event::EndpointsUndiscovered { undiscovered } => {
+            for u in undiscovered {
+                tracing::warn!("{u}");
             }
         }
         Event::TrustAtRisk { pairs } => {

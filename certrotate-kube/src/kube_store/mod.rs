@@ -36,6 +36,7 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+mod discovery;
 mod failure;
 mod webhook;
 mod workloads;

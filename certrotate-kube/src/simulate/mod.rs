@@ -22,10 +22,12 @@ pub use reload::{BrokenConnection, Connection, Loading, Peer, ReloadModel, Start
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use certrotate_core::evidence::{Endpoint, Evidence};
 use certrotate_core::plan::{
-    Next, Observed, Phase, ProfileObjects, Strategy, WorkloadRef, WorkloadSelector,
+    Next, ObjectRef, Observed, ObservedSecret, Phase, ProfileObjects, Strategy, WorkloadRef,
+    WorkloadSelector,
 };
-use certrotate_core::profile::WorkloadKind;
+use certrotate_core::profile::{EndpointTarget, WorkloadKind};
 use certrotate_core::trust::{self, PairCheck, TrustReport};
 use certrotate_core::{PlanOptions, Profile, SeededEntropy};
 use serde::Serialize;
@@ -34,6 +36,7 @@ use time::OffsetDateTime;
 use crate::clock::{Clock, ManualClock};
 use crate::engine::{Rotator, observe};
 use crate::error::Error;
+use crate::evidence::{BoxFuture, EvidenceSource, Gathered};
 use crate::memory::MemoryStore;
 use crate::store::WorkloadStore as _;
 
@@ -63,6 +66,17 @@ pub struct SimulateOptions {
     /// The connections to check as their processes load their files (none: only the
     /// Secrets' trust matrix).
     pub reload: Option<ReloadModel>,
+    /// Component Secrets whose servers never see an update (a `subPath` mount, a stuck
+    /// kubelet): they keep serving, and trusting, the files they had when the rotation
+    /// started. The trust matrix of each step checks what they serve, not what the Secret
+    /// holds.
+    pub never_reloads: Vec<String>,
+    /// Apply the evidence rule: each component that names endpoints in the profile is a
+    /// simulated server that verifies clients (listing the CAs of the `ca.crt` it serves
+    /// with) and presents the leaf it loaded; a phase waits until every one shows what it
+    /// wrote, as a run probing them would. A server that never reloads then holds the
+    /// rotation ([`Ending::Held`]) instead of letting its pairs break.
+    pub evidence: bool,
 }
 
 impl SimulateOptions {
@@ -73,6 +87,8 @@ impl SimulateOptions {
             now,
             seed: 1,
             reload: None,
+            never_reloads: Vec::new(),
+            evidence: false,
         }
     }
 
@@ -117,6 +133,15 @@ pub enum Ending {
     Done,
     /// The trust gate refused a step (see the last step).
     Refused,
+    /// The evidence rule holds the rotation in a phase: these simulated servers do not
+    /// show what it wrote (a real run waits for them, and exits 6 past
+    /// `--convergence-timeout`).
+    Held {
+        /// The phase it holds in.
+        phase: Phase,
+        /// Each lagging server and what it shows.
+        lagging: Vec<String>,
+    },
     /// The engine stopped on an error.
     Failed {
         /// The error.
@@ -263,6 +288,8 @@ pub async fn simulate(
     rotate.overwrite = true;
     rotate.force = true;
     let mut seed = options.seed;
+    // What the servers that never reload serve: their Secrets as the rotation found them.
+    let served = Arc::new(Served::default());
     // Set when the first pass finishes a rotation the observed state was in the middle of:
     // that is the rotation to simulate.
     let mut finished_one = false;
@@ -283,14 +310,20 @@ pub async fn simulate(
         if rotation && finished_one {
             break;
         }
+        if rotation || served.is_empty() {
+            served.load(&store.snapshot(), profile, &options.never_reloads);
+        }
         // Each plan is its own engine call, as separate runs of a CronJob would be.
         let mut phase_left = false;
         for _ in 0..64 {
             seed = seed.wrapping_add(1);
-            let rotator = Rotator::new(store.clone(), profile.clone(), plan_options.clone())
+            let mut rotator = Rotator::new(store.clone(), profile.clone(), plan_options.clone())
                 .with_clock(clock.clone())
                 .with_entropy(SeededEntropy::new(seed));
-            let before = observe(&store, profile).await?;
+            if options.evidence {
+                rotator = rotator.with_evidence(SimulatedServers::new(profile, served.clone()));
+            }
+            let before = served.apply(observe(&store, profile).await?);
             let plan = match rotator.plan().await {
                 Ok(plan) => plan,
                 Err(e) => {
@@ -303,8 +336,8 @@ pub async fn simulate(
             let at = clock.now();
             if plan.writes() {
                 let (after, refused) = match rotator.apply(&plan).await {
-                    Ok(_) => (observe(&store, profile).await?, false),
-                    Err(Error::TrustWouldBreak { .. }) => (before.after(&plan), true),
+                    Ok(_) => (served.apply(observe(&store, profile).await?), false),
+                    Err(Error::TrustWouldBreak { .. }) => (served.apply(before.after(&plan)), true),
                     Err(e) => {
                         simulation.ending = Ending::Failed {
                             error: e.to_string(),
@@ -339,6 +372,20 @@ pub async fn simulate(
                 }
             }
             phase_left |= plan.to != Phase::Stable;
+            if let Next::WaitUntil {
+                reason: certrotate_core::plan::WaitReason::Evidence { phase, .. },
+                ..
+            } = plan.next
+            {
+                // The servers' evidence as the planner saw it: who lags, and with what.
+                let seen = rotator.observe().await?;
+                let lagging = certrotate_core::plan::lagging_endpoints(profile, &seen, clock.now());
+                simulation.ending = Ending::Held {
+                    phase,
+                    lagging: lagging.iter().map(ToString::to_string).collect(),
+                };
+                return Ok(simulation);
+            }
             match plan.next {
                 Next::Continue => {}
                 Next::WaitUntil { at, .. } => clock.sleep_until(at).await,
@@ -443,6 +490,100 @@ fn insert_start_only(store: &MemoryStore, profile: &Profile, start_only: &StartO
             WorkloadRef::new(WorkloadKind::Deployment, &profile.namespace, "unselected-1"),
             labels.clone(),
         ),
+    }
+}
+
+/// The Secrets the servers that never reload serve, as the rotation found them.
+#[derive(Debug, Default)]
+struct Served {
+    secrets: std::sync::Mutex<std::collections::BTreeMap<ObjectRef, ObservedSecret>>,
+}
+
+impl Served {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<ObjectRef, ObservedSecret>> {
+        // Plain data: a panic elsewhere leaves it whole.
+        self.secrets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Takes the named component Secrets from `observed` (those it has).
+    fn load(&self, observed: &Observed, profile: &Profile, never_reloads: &[String]) {
+        let mut secrets = self.lock();
+        secrets.clear();
+        for name in never_reloads {
+            let secret = ObjectRef::new(&profile.namespace, name);
+            if let Some(s) = observed.secrets.get(&secret) {
+                secrets.insert(secret, s.clone());
+            }
+        }
+    }
+
+    /// `observed` as the servers see it: the Secrets of those that never reload replaced
+    /// by what they serve.
+    fn apply(&self, mut observed: Observed) -> Observed {
+        for (secret, served) in self.lock().iter() {
+            observed.secrets.insert(secret.clone(), served.clone());
+        }
+        observed
+    }
+}
+
+/// The simulated servers: one per endpoint the profile names, each verifying clients with
+/// the `ca.crt` it serves and presenting its `tls.crt`, as loaded (the Secret now, or what
+/// a server that never reloads kept).
+struct SimulatedServers {
+    endpoints: Vec<Endpoint>,
+    served: Arc<Served>,
+}
+
+impl SimulatedServers {
+    fn new(profile: &Profile, served: Arc<Served>) -> Self {
+        let mut endpoints = Vec::new();
+        for c in &profile.components {
+            for e in &c.endpoints {
+                let address = match e.target() {
+                    Ok(EndpointTarget::Service { name, port }) => format!("{name}:{port}"),
+                    Ok(EndpointTarget::Address(address)) => address.to_owned(),
+                    // A validated profile has none.
+                    Err(_) => continue,
+                };
+                if let Ok(endpoint) = Endpoint::for_component(profile, &c.secret, address) {
+                    endpoints.push(endpoint.with_pod(format!("simulated-{}", c.secret)));
+                }
+            }
+        }
+        Self { endpoints, served }
+    }
+}
+
+impl EvidenceSource for SimulatedServers {
+    fn gather<'a>(
+        &'a self,
+        _profile: &'a Profile,
+        observed: &'a Observed,
+    ) -> BoxFuture<'a, Gathered> {
+        let seen = self.served.apply(observed.clone());
+        let probed = self
+            .endpoints
+            .iter()
+            .map(|e| {
+                let secret = seen.secrets.get(&e.secret);
+                let key = |k: &str| secret.and_then(|s| s.data.get(k)).map(Vec::as_slice);
+                let evidence = Evidence::of_server_files(
+                    key(certrotate_core::plan::wire::KEY_CA_CRT),
+                    key(certrotate_core::plan::wire::KEY_TLS_CRT),
+                );
+                (e.clone(), Ok(evidence))
+            })
+            .collect();
+        Box::pin(std::future::ready(Gathered::new(probed, Vec::new())))
     }
 }
 
@@ -755,5 +896,49 @@ name = "db"
                 .template_annotations
                 .contains_key(certrotate_core::plan::wire::ANNOTATION_RESTARTED_FOR)
         );
+    }
+
+    /// Issue 24: a server that never reloads (a `subPath` pod). On timers alone the leaves
+    /// switch anyway and its pairs break; with the evidence rule the rotation holds at
+    /// `trust`, naming it, and nothing breaks. Every server reloading, the rule lets the
+    /// rotation finish.
+    #[tokio::test]
+    async fn a_server_that_never_reloads_holds_the_rotation_with_evidence() {
+        let profile = Profile::envoy_gateway("eg");
+        let mut o = options(Strategy::Staged);
+        o.never_reloads = vec!["envoy-gateway".into()];
+
+        let timers = simulate(&profile, Start::Fresh, &o).await.unwrap();
+        assert_eq!(timers.ending, Ending::Done);
+        let broken: Vec<_> = timers.failures().collect();
+        assert!(!broken.is_empty(), "the stuck server's pairs break");
+        for (step, pair) in &broken {
+            assert_eq!((step.from, step.to), (Phase::Trust, Phase::Leaves));
+            assert!(
+                pair.to_string().contains("envoy-gateway"),
+                "the stuck server's store: {pair}"
+            );
+        }
+
+        o.evidence = true;
+        let held = simulate(&profile, Start::Fresh, &o).await.unwrap();
+        assert!(held.failures().next().is_none(), "{held:#?}");
+        let Ending::Held { phase, lagging } = &held.ending else {
+            panic!("not held: {:?}", held.ending);
+        };
+        assert_eq!(*phase, Phase::Trust);
+        assert_eq!(lagging.len(), 4, "18000, 18001, 18002, 9443: {lagging:?}");
+        for l in lagging {
+            assert!(
+                l.starts_with("pod simulated-envoy-gateway (envoy-gateway:")
+                    && l.contains("trusts only"),
+                "{l}"
+            );
+        }
+        assert_eq!(held.steps.last().map(|s| s.to), Some(Phase::Trust));
+
+        o.never_reloads.clear();
+        let reloading = simulate(&profile, Start::Fresh, &o).await.unwrap();
+        assert!(reloading.passed(), "{reloading:#?}");
     }
 }

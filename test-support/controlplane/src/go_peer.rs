@@ -28,7 +28,7 @@ impl Server {
     /// Starts `tlspeer serve` on 127.0.0.1 with the files of `dir`, re-read on every
     /// handshake.
     pub fn start(tlspeer: &Path, dir: &Path) -> std::io::Result<Self> {
-        Self::start_with(tlspeer, dir, "127.0.0.1:0", &[])
+        Self::start_with(Command::new(tlspeer), dir, "127.0.0.1:0", &[])
     }
 
     /// Starts `tlspeer serve` on `listen` (`127.0.0.1:0` for any port) with the files of
@@ -36,22 +36,29 @@ impl Server {
     /// or a pod mounting them with `subPath`. Prints no line per handshake (a long run
     /// would fill the pipe).
     pub fn start_once(tlspeer: &Path, dir: &Path, listen: &str) -> std::io::Result<Self> {
-        Self::start_with(tlspeer, dir, listen, &["-once", "-quiet"])
+        Self::start_with(Command::new(tlspeer), dir, listen, &["-once", "-quiet"])
     }
 
     /// Starts `tlspeer serve` on 127.0.0.1 re-reading per handshake, printing only its
     /// summary.
     pub fn start_quiet(tlspeer: &Path, dir: &Path) -> std::io::Result<Self> {
-        Self::start_with(tlspeer, dir, "127.0.0.1:0", &["-quiet"])
+        Self::start_with(Command::new(tlspeer), dir, "127.0.0.1:0", &["-quiet"])
+    }
+
+    /// Starts `tlspeer serve` listening at `listen` with the files of `dir`, run by
+    /// `tlspeer` (a `Command` of the program, or of `ip netns exec NS program`, which
+    /// execs it: the child is the server either way).
+    pub fn start_at(tlspeer: Command, dir: &Path, listen: &str) -> std::io::Result<Self> {
+        Self::start_with(tlspeer, dir, listen, &[])
     }
 
     fn start_with(
-        tlspeer: &Path,
+        mut tlspeer: Command,
         dir: &Path,
         listen: &str,
         flags: &[&str],
     ) -> std::io::Result<Self> {
-        let mut child = Command::new(tlspeer)
+        let mut child = tlspeer
             .args(["serve", "-listen", listen])
             .args(flags)
             .arg("-dir")

@@ -38,6 +38,7 @@ pub mod go_peer;
 pub mod handshake;
 pub mod host;
 pub mod kubelet;
+pub mod netns;
 mod procs;
 
 use std::path::{Path, PathBuf};
