@@ -91,6 +91,10 @@ pub struct SimulateArgs {
     /// the rotation (exit 6) instead of breaking pairs.
     #[arg(long)]
     pub evidence: bool,
+    /// With --evidence: more simulated servers (SECRET=HOST:PORT, repeatable), each serving
+    /// its component Secret's files as loaded, as `rotate --endpoint` would probe them.
+    #[command(flatten)]
+    pub endpoints: cli::EndpointArgs,
     #[command(flatten)]
     pub limits: cli::TimeLimits,
 }
@@ -210,7 +214,17 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     }
     options.never_reloads = args.never_reloads.clone();
     options.evidence = args.evidence;
-    if args.evidence && profile.components.iter().all(|c| c.endpoints.is_empty()) {
+    options.endpoints = crate::endpoints(&profile, &args.endpoints)?;
+    if !options.endpoints.is_empty() && !args.evidence {
+        return Err(crate::UsageError(
+            "--endpoint: simulated servers are for the evidence rule; add --evidence".into(),
+        )
+        .into());
+    }
+    if args.evidence
+        && options.endpoints.is_empty()
+        && profile.components.iter().all(|c| c.endpoints.is_empty())
+    {
         return Err(crate::UsageError(format!(
             "--evidence: profile {} names no endpoint (a component's `endpoints`): there \
              is no server to simulate",

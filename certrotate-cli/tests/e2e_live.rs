@@ -59,6 +59,21 @@ const INTERVAL: &str = "3s";
 const WATCH: Duration = Duration::from_millis(3_500);
 /// The bound of every wait for handshakes.
 const WAIT: Duration = Duration::from_secs(60);
+/// Envoy Gateway's own xDS servers, which verify client certificates against `ca.crt`
+/// re-read per handshake (upstream's fixed ports in standalone mode): the staged rotation
+/// probes them for evidence (issue 24), so its phases advance on what the real controller
+/// shows, not on the timer alone.
+const CONTROLLER_ENDPOINTS: [&str; 2] = [
+    "envoy-gateway=127.0.0.1:18000",
+    "envoy-gateway=127.0.0.1:18001",
+];
+
+fn endpoint_args() -> Vec<String> {
+    CONTROLLER_ENDPOINTS
+        .iter()
+        .flat_map(|e| ["--endpoint".to_owned(), (*e).to_owned()])
+        .collect()
+}
 
 /// Runs `certrotate ARGS` off the async runtime; panics unless it exits 0.
 async fn certrotate(args: Vec<String>) -> Run {
@@ -249,9 +264,35 @@ async fn staged_rotation_of_the_real_components_fails_no_handshake() {
         w.set_phase(&format!("{n} rotate running"));
         let mut args = rotate_args(&dir, &profile, &first);
         args.extend(restarts.iter().cloned());
+        args.extend(endpoint_args());
         first.clear();
         let (r, restarted) = rotate(args, &door, &mut cp, &w).await;
         let phase = phase(&r.stdout);
+        if phase == "trust" {
+            // The real controller, probed: both xDS servers already list the next CA
+            // (first) beside the current one in their CertificateRequest.
+            let mut args = vec![
+                "status".to_owned(),
+                "--dir".to_owned(),
+                dir.clone(),
+                "--layout".to_owned(),
+                "standalone".to_owned(),
+                "--profile".to_owned(),
+                profile.clone(),
+            ];
+            args.extend(endpoint_args());
+            let status = certrotate(args).await.stdout;
+            let trusts: Vec<&str> = status
+                .lines()
+                .filter(|l| l.trim_start().starts_with("trusts:"))
+                .collect();
+            assert_eq!(trusts.len(), 2, "one line per xDS server:\n{status}");
+            for line in trusts {
+                let next = line.find("(next)").unwrap_or_else(|| panic!("{status}"));
+                let current = line.find("(current)").unwrap_or_else(|| panic!("{status}"));
+                assert!(next < current, "{line}\n{status}");
+            }
+        }
         w.set_phase(&format!("{n} {phase}"));
         w.wait_accepted(3, WAIT).await.unwrap();
         tokio::time::sleep(WATCH).await;

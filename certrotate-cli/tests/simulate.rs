@@ -451,4 +451,39 @@ fn simulate_applies_the_evidence_rule_to_a_server_that_never_reloads() {
         ],
     );
     assert!(r.stderr.contains("names no endpoint"), "{}", r.stderr);
+
+    // `--endpoint` adds a simulated server: a profile without endpoints, one stuck server
+    // given on the command line, holds at trust naming it; --endpoint needs --evidence.
+    let profile = custom_profile(tmp.path());
+    let held = expect(
+        6,
+        &[
+            "simulate",
+            "--now",
+            NOW,
+            "--profile",
+            &profile,
+            "--never-reloads",
+            "api",
+            "--evidence",
+            "--endpoint",
+            "api=10.0.0.7:8443",
+        ],
+    );
+    assert!(
+        held.stdout.contains("lagging: 10.0.0.7:8443"),
+        "{}",
+        held.stdout
+    );
+    let r = expect(
+        2,
+        &[
+            "simulate",
+            "--profile",
+            &profile,
+            "--endpoint",
+            "api=10.0.0.7:8443",
+        ],
+    );
+    assert!(r.stderr.contains("add --evidence"), "{}", r.stderr);
 }

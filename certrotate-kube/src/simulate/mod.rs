@@ -77,6 +77,9 @@ pub struct SimulateOptions {
     /// wrote, as a run probing them would. A server that never reloads then holds the
     /// rotation ([`Ending::Held`]) instead of letting its pairs break.
     pub evidence: bool,
+    /// More simulated servers besides the profile's (`--endpoint SECRET=HOST:PORT`): each
+    /// serves its component Secret's files as loaded. Used with [`Self::evidence`].
+    pub endpoints: Vec<Endpoint>,
 }
 
 impl SimulateOptions {
@@ -89,6 +92,7 @@ impl SimulateOptions {
             reload: None,
             never_reloads: Vec::new(),
             evidence: false,
+            endpoints: Vec::new(),
         }
     }
 
@@ -321,7 +325,11 @@ pub async fn simulate(
                 .with_clock(clock.clone())
                 .with_entropy(SeededEntropy::new(seed));
             if options.evidence {
-                rotator = rotator.with_evidence(SimulatedServers::new(profile, served.clone()));
+                rotator = rotator.with_evidence(SimulatedServers::new(
+                    profile,
+                    &options.endpoints,
+                    served.clone(),
+                ));
             }
             let before = served.apply(observe(&store, profile).await?);
             let plan = match rotator.plan().await {
@@ -544,8 +552,8 @@ struct SimulatedServers {
 }
 
 impl SimulatedServers {
-    fn new(profile: &Profile, served: Arc<Served>) -> Self {
-        let mut endpoints = Vec::new();
+    fn new(profile: &Profile, literal: &[Endpoint], served: Arc<Served>) -> Self {
+        let mut endpoints: Vec<Endpoint> = literal.to_vec();
         for c in &profile.components {
             for e in &c.endpoints {
                 let address = match e.target() {
