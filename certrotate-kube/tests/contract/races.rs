@@ -98,14 +98,18 @@ pub async fn racing_requests_rotate_once<S: Store>(make: impl Fn() -> S) {
         let clock = Arc::new(ManualClock::new(T0));
         install(&store, &clock, 1).await;
         let original = state(&*store).await.current.unwrap();
+        // Each run resolves --overwrite against what it reads at its start, and both start
+        // before either writes (racing runs). Resolved inside the spawned tasks, a loaded
+        // executor could run the first task to its end before the second read anything:
+        // two runs one after the other, which rotate twice, as they should.
+        let requests = [request_now(&*store).await, request_now(&*store).await];
         let runs: Vec<_> = [2, 3]
             .into_iter()
-            .map(|seed| {
+            .zip(requests)
+            .map(|(seed, request)| {
                 let store = store.clone();
                 let clock = clock.clone();
                 tokio::spawn(async move {
-                    // Each run resolves --overwrite against what it reads at its start.
-                    let request = request_now(&*store).await;
                     rotator(store, request, &clock, seed + 10 * pair)
                         .with_max_conflicts(50)
                         .run(until_done())
