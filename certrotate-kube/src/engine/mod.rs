@@ -330,7 +330,21 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 );
             }
             undiscovered_said = undiscovered;
-            let plan = self.plan_from(Arc::clone(&observed)).await?;
+            let plan = match self.plan_from(Arc::clone(&observed)).await {
+                Ok(plan) => plan,
+                // The planner refused what was read (a CA Secret that issued no leaf, an
+                // inconsistent state). Reads that are not one LIST can mix another writer's
+                // before and after (components listed, then the CA Secret read after that
+                // writer promoted its CA): if anything changed since, re-read and re-plan.
+                Err(refused @ Error::Plan(_)) => {
+                    carried = Some(
+                        self.re_read_after_refusal(&observed, refused, &mut conflicts, &mut report)
+                            .await?,
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             self.emit(
                 &mut report,
                 Event::Planned {
@@ -340,25 +354,11 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 },
             );
             if let Err(refused) = self.gate(&observed, &plan, &mut report) {
-                // Refused on what was read. If anything changed since (another writer raced
-                // this run, and reads that are not one LIST can mix before and after), the
-                // refusal may be the mix's: re-read and re-plan, as after a conflict.
-                let now = self.observe().await?;
-                if versions(&now) == versions(&observed) {
-                    return Err(refused);
-                }
-                conflicts += 1;
-                if conflicts > self.max_conflicts {
-                    return Err(refused);
-                }
-                self.emit(
-                    &mut report,
-                    Event::Conflict {
-                        object: self.ca_secret(),
-                        attempt: conflicts,
-                    },
+                // Refused on what was read: the refusal may be a mix's (see above).
+                carried = Some(
+                    self.re_read_after_refusal(&observed, refused, &mut conflicts, &mut report)
+                        .await?,
                 );
-                carried = Some(now);
                 continue;
             }
             // The planner is done with it: take it back to apply this round's writes to.
@@ -472,6 +472,35 @@ impl<S: Store, C: Clock> Rotator<S, C> {
 
     /// Runs a store future where the store wants it: inline, or on the blocking pool for a
     /// store whose calls block the thread.
+    /// After a refusal (by the planner or the gate) of what was read: the store read
+    /// again. If nothing changed since, the refusal stands; if something did (another writer
+    /// raced this run, and reads that are not one LIST can mix its before and after), the
+    /// new read is what to plan from, as after a conflict, within the same budget.
+    async fn re_read_after_refusal(
+        &self,
+        observed: &Observed,
+        refused: Error,
+        conflicts: &mut u32,
+        report: &mut RunReport,
+    ) -> Result<Observed, Error> {
+        let now = self.observe().await?;
+        if versions(&now) == versions(observed) {
+            return Err(refused);
+        }
+        *conflicts += 1;
+        if *conflicts > self.max_conflicts {
+            return Err(refused);
+        }
+        self.emit(
+            report,
+            Event::Conflict {
+                object: self.ca_secret(),
+                attempt: *conflicts,
+            },
+        );
+        Ok(now)
+    }
+
     async fn store_call<T, F>(&self, f: F) -> Result<T, Error>
     where
         F: Future<Output = T> + Send + 'static,
