@@ -12,7 +12,9 @@ mod escape;
 mod input;
 mod metrics;
 mod output;
+mod probes;
 mod pushgateway;
+mod restarts;
 mod rotate;
 mod simulate;
 mod target;
@@ -40,6 +42,8 @@ use input::{
     Inputs, certificate_inputs, check_profile_file, input_name, is_stdin, read_input,
     read_input_with, read_walked_file,
 };
+use probes::{ProfileEndpoints, endpoints, probe_endpoints};
+use restarts::restart_commands;
 use rotate::{KubeClient, recorder, rotate};
 pub use rotate::{WAIT_TEMPLATE, wait_bar, waiting_for};
 
@@ -601,7 +605,7 @@ pub const BUILT_IN_PROFILES: [&str; 2] = ["envoy-gateway", "envoy-gateway-gatewa
 fn unknown_profile(name: &str) -> String {
     let nearest = BUILT_IN_PROFILES
         .iter()
-        .map(|p| (edit_distance(name, p), p))
+        .map(|p| (strsim::levenshtein(name, p), p))
         .filter(|(d, p)| *d <= p.len() / 3)
         .min();
     let mut message = format!(
@@ -613,22 +617,6 @@ fn unknown_profile(name: &str) -> String {
         message.push_str(&format!("; did you mean {p:?}?"));
     }
     message
-}
-
-/// Levenshtein distance between two short names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// Whether this binary was built with Kubernetes support (the `kube` feature, a default).
@@ -738,151 +726,6 @@ async fn check<S: Store + ProfileEndpoints>(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The `--endpoint`s, each checked against the profile (it names one of its component
-/// Secrets), with the server name the probe sends.
-/// `--restart-command`s by workload name, each naming a start-only workload of the profile.
-fn restart_commands(
-    profile: &Profile,
-    args: &cli::RestartArgs,
-) -> Result<BTreeMap<String, certrotate_kube::host::RestartCommand>, UsageError> {
-    let mut commands = BTreeMap::new();
-    for flag in &args.commands {
-        // A host restarts workloads the profile names; those it selects by label (Envoy's
-        // proxies on a cluster) have no name to give a command.
-        let named: Vec<&str> = profile
-            .workloads
-            .iter()
-            .filter_map(|w| match &w.select {
-                certrotate_core::profile::WorkloadSelect::Name(name) => Some(name.as_str()),
-                certrotate_core::profile::WorkloadSelect::Labels(_) | _ => None,
-            })
-            .collect();
-        if !named.contains(&flag.workload.as_str()) {
-            let known = named;
-            return Err(UsageError(format!(
-                "--restart-command {}=...: profile {} has no start-only workload {} (it has: {})",
-                flag.workload,
-                profile.name,
-                flag.workload,
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                },
-            )));
-        }
-        let Some(command) =
-            certrotate_kube::host::RestartCommand::new(flag.argv.clone(), args.restart_timeout)
-        else {
-            return Err(UsageError(format!(
-                "--restart-command {}=: empty",
-                flag.workload
-            )));
-        };
-        if commands.insert(flag.workload.clone(), command).is_some() {
-            return Err(UsageError(format!(
-                "--restart-command {}: given twice",
-                flag.workload
-            )));
-        }
-    }
-    Ok(commands)
-}
-
-fn endpoints(profile: &Profile, args: &cli::EndpointArgs) -> Result<Vec<Endpoint>, UsageError> {
-    args.endpoints
-        .iter()
-        .map(|f| {
-            Endpoint::for_component(profile, &f.secret, &f.address)
-                .map_err(|e| UsageError(format!("--endpoint {}={}: {e}", f.secret, f.address)))
-        })
-        .collect()
-}
-
-/// The servers a run probes besides the `--endpoint`s: the profile's own, by the store it
-/// runs on. In Kubernetes mode its Services, resolved through their EndpointSlices each
-/// time evidence is gathered; in local mode its literal addresses.
-trait ProfileEndpoints {
-    fn probes(&self, profile: &Profile, literal: Vec<Endpoint>) -> Result<Probes>;
-}
-
-impl ProfileEndpoints for DirStore {
-    fn probes(&self, profile: &Profile, mut literal: Vec<Endpoint>) -> Result<Probes> {
-        literal.extend(certrotate_core::evidence::address_endpoints(profile)?);
-        Ok(Probes::new(literal, ProbeLimits::default()))
-    }
-}
-
-/// Local mode with restart commands: the directory's.
-impl ProfileEndpoints for certrotate_kube::host::HostRestarts<DirStore> {
-    fn probes(&self, profile: &Profile, literal: Vec<Endpoint>) -> Result<Probes> {
-        self.inner().probes(profile, literal)
-    }
-}
-
-#[cfg(feature = "kube")]
-impl ProfileEndpoints for KubeStore {
-    fn probes(&self, profile: &Profile, literal: Vec<Endpoint>) -> Result<Probes> {
-        Ok(Probes::new(literal, ProbeLimits::default()).with_services(
-            certrotate_core::evidence::service_ports(profile),
-            self.clone(),
-        ))
-    }
-}
-
-/// Finds and probes the endpoints (reading only: one handshake each, no client
-/// certificate) and names each CA they show by its generation in the CA Secret.
-async fn probe_endpoints(
-    profile: &Profile,
-    observed: &certrotate_core::plan::Observed,
-    probes: &Probes,
-) -> output::Endpoints {
-    use certrotate_core::evidence::{CaGenerations, ClientAuth};
-    if probes.is_empty() {
-        return output::Endpoints::default();
-    }
-    activity::doing("probing the profile's endpoints");
-    let generations = CaGenerations::of(profile, observed);
-    let named = |name: certrotate_core::evidence::CaName| output::NamedCa {
-        role: generations.role(&name),
-        name,
-    };
-    let gathered = probes.gather_now(profile, observed).await;
-    let views = gathered
-        .probed
-        .into_iter()
-        .map(|(endpoint, outcome)| match outcome {
-            Ok(evidence) => {
-                let serves_leaf_of = evidence.leaf_issuer().map(named);
-                let (requested, trusts) = match evidence.client_auth {
-                    ClientAuth::Requested { ca_names } => {
-                        (true, ca_names.into_iter().map(named).collect())
-                    }
-                    ClientAuth::NotRequested => (false, Vec::new()),
-                };
-                output::EndpointView {
-                    endpoint,
-                    client_certificate_requested: Some(requested),
-                    trusts,
-                    serves_leaf_of,
-                    error: None,
-                }
-            }
-            Err(failure) => output::EndpointView {
-                endpoint,
-                client_certificate_requested: None,
-                trusts: Vec::new(),
-                serves_leaf_of: None,
-                error: Some(failure),
-            },
-        })
-        .collect();
-    output::Endpoints {
-        views,
-        undiscovered: gathered.undiscovered,
-    }
 }
 
 async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {

@@ -197,17 +197,11 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     }
     let modelled = options.reload.is_some();
     for name in &args.never_reloads {
-        if !profile.components.iter().any(|c| &c.secret == name) {
+        if let Err(reason) = profile.component(name) {
             return Err(crate::UsageError(format!(
-                "--never-reloads {}: not a component Secret of profile {} (it has {})",
+                "--never-reloads {}: {}",
                 Esc(name),
-                Esc(&profile.name),
-                profile
-                    .components
-                    .iter()
-                    .map(|c| c.secret.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                Esc(&reason)
             ))
             .into());
         }

@@ -439,7 +439,12 @@ fn simulate_applies_the_evidence_rule_to_a_server_that_never_reloads() {
     expect(0, &["simulate", "--now", NOW, "--evidence"]);
     // A name that is not a component, and --evidence without endpoints: usage errors.
     let r = expect(2, &["simulate", "--never-reloads", "envoy-gw"]);
-    assert!(r.stderr.contains("not a component Secret"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--never-reloads envoy-gw: profile envoy-gateway has no component Secret envoy-gw (it has envoy-gateway, envoy, envoy-rate-limit)"),
+        "{}",
+        r.stderr
+    );
     let tmp = tempfile::tempdir().unwrap();
     let r = expect(
         2,

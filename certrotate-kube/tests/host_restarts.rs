@@ -70,6 +70,15 @@ impl Script {
     }
 }
 
+/// A memory store whose rate limit restarts by running `argv` within `timeout`.
+fn running(argv: Vec<String>, timeout: Duration) -> HostRestarts<MemoryStore> {
+    let command = RestartCommand::new(argv, timeout).unwrap();
+    HostRestarts::new(
+        MemoryStore::new(),
+        BTreeMap::from([("envoy-ratelimit".to_owned(), command)]),
+    )
+}
+
 fn ratelimit() -> WorkloadRef {
     WorkloadRef::new(WorkloadKind::Deployment, NS, "envoy-ratelimit")
 }
@@ -264,14 +273,9 @@ async fn a_command_past_its_time_limit_is_killed_with_what_it_started() {
     let pid_file = dir.path().join("pid");
     // A helper in the background, then a wait: both must die at the limit.
     let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
-    let command = RestartCommand::new(
+    let store = running(
         vec!["sh".into(), "-c".into(), script],
         Duration::from_millis(500),
-    )
-    .unwrap();
-    let store = HostRestarts::new(
-        MemoryStore::new(),
-        BTreeMap::from([("envoy-ratelimit".to_owned(), command)]),
     );
     let error = store
         .restart_workload(&ratelimit(), &BTreeMap::new())
@@ -302,14 +306,9 @@ async fn a_command_past_its_time_limit_is_killed_with_what_it_started() {
 
 #[tokio::test]
 async fn a_missing_program_is_named() {
-    let command = RestartCommand::new(
+    let store = running(
         vec!["/nonexistent/restart-it".into()],
         Duration::from_secs(5),
-    )
-    .unwrap();
-    let store = HostRestarts::new(
-        MemoryStore::new(),
-        BTreeMap::from([("envoy-ratelimit".to_owned(), command)]),
     );
     let error = store
         .restart_workload(&ratelimit(), &BTreeMap::new())

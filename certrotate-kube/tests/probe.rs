@@ -600,15 +600,7 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
         report.next
     );
     // The run names the server it waits for, and what it still shows.
-    let lagging: Vec<&String> = report
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            certrotate_kube::Event::EndpointsLagging { lagging } => Some(lagging),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let lagging = lagging_of(&report);
     assert_eq!(lagging.len(), 1, "{:?}", report.events);
     assert!(lagging[0].contains(&server.addr), "{lagging:?}");
     // Past the convergence timeout: an error naming the endpoint; the phase stays.
@@ -804,7 +796,17 @@ async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
         "{:?}",
         report.next
     );
-    let lagging: Vec<&String> = report
+    let lagging = lagging_of(&report);
+    assert!(
+        lagging.iter().any(|l| l.starts_with("pod eg-stuck ("))
+            && lagging.iter().any(|l| l.starts_with("pod eg-gone (")),
+        "{lagging:?}"
+    );
+}
+
+/// Every endpoint a run's `EndpointsLagging` events named, in order.
+fn lagging_of(report: &certrotate_kube::RunReport) -> Vec<&String> {
+    report
         .events
         .iter()
         .filter_map(|e| match e {
@@ -812,10 +814,5 @@ async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
             _ => None,
         })
         .flatten()
-        .collect();
-    assert!(
-        lagging.iter().any(|l| l.starts_with("pod eg-stuck ("))
-            && lagging.iter().any(|l| l.starts_with("pod eg-gone (")),
-        "{lagging:?}"
-    );
+        .collect()
 }

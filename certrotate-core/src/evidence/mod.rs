@@ -82,20 +82,12 @@ impl Endpoint {
         address: impl Into<String>,
     ) -> Result<Self, Error> {
         let field = || format!("endpoint for secret {secret}");
-        let Some(component) = profile.components.iter().find(|c| c.secret == secret) else {
-            return Err(Error::InvalidParameter {
+        let component = profile
+            .component(secret)
+            .map_err(|reason| Error::InvalidParameter {
                 field: field(),
-                reason: format!(
-                    "the profile has no component Secret {secret} (it has {})",
-                    profile
-                        .components
-                        .iter()
-                        .map(|c| c.secret.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
-        };
+                reason,
+            })?;
         let server_name = match component.dns_names.first() {
             Some(dns) => {
                 let dns = profile.render(dns);

@@ -85,6 +85,22 @@ fn default_domain() -> String {
 }
 
 impl Profile {
+    /// The component whose Secret is `secret`, or, for the error, which component Secrets
+    /// the profile has: `"profile NAME has no component Secret X (it has A, B)"`.
+    pub fn component(&self, secret: &str) -> Result<&ComponentSpec, String> {
+        self.components
+            .iter()
+            .find(|c| c.secret == secret)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.components.iter().map(|c| c.secret.as_str()).collect();
+                format!(
+                    "profile {} has no component Secret {secret} (it has {})",
+                    self.name,
+                    known.join(", ")
+                )
+            })
+    }
+
     /// A profile named `name` in `namespace`, with its CA and components, default leaf
     /// settings, and no labels, HMAC Secrets, workloads or webhooks (add them with the
     /// `with_*` methods). Check the result with [`Self::validate`].
