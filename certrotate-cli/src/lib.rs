@@ -452,7 +452,7 @@ async fn run_command(
             options.retire_after = args.retire_after;
             if args.target.uses_kube()
                 && options.convergence_interval < KUBELET_MIN_INTERVAL
-                && options.strategy == certrotate_core::Strategy::Staged
+                && options.strategy == certrotate_core::plan::Strategy::Staged
                 && !args.allow_short_interval
             {
                 return Err(UsageError(format!(

@@ -123,7 +123,7 @@ pub(crate) fn endpoints(
     namespace: &str,
     views: &[crate::output::EndpointView],
 ) {
-    use certrotate_core::evidence::CaRole;
+    use certrotate_core::plan::CaRole;
     if views.is_empty() {
         return;
     }

@@ -39,7 +39,8 @@ use certrotate_controlplane::host::{
     self, CONTROLLER_SERVER_NAME, HostBinaries, HostControlPlane, RATE_LIMIT_XDS_PORT, RestartDoor,
     XDS_PORT,
 };
-use certrotate_core::profile::{Profile, WorkloadKind, WorkloadSpec};
+use certrotate_core::Profile;
+use certrotate_core::profile::{WorkloadKind, WorkloadSpec};
 
 mod support;
 use support::{Run, run};

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::plan::{AnyRef, ObjectRef, StateProblem};
 
 /// A boxed cause from a dependency, kept out of the public API's types.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Where a PEM input came from, so an error can name it: `secret ns/name key ca.crt`,
 /// `file ./ca.pem`, or `new` / `old` for the bundling rule.

@@ -99,15 +99,16 @@ pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
 };
 pub use check::{CheckReport, Expiring, KeyCheck, KeyProblem, TrustPair, check};
-pub use error::{BoxError, Error, Origin, error_chain};
+pub use error::{Error, Origin, error_chain};
 pub use fingerprint::Fingerprint;
 pub use generate::{
-    Ca, CaParams, DAYS_5Y, Entropy, ExtendedKeyUsage, HmacKey, IssuedLeaf, KeyAlgorithm,
-    KeyEncoding, KeyUsage, LeafParams, PrivateKeyDer, PrivateKeyPem, SeededEntropy, SystemEntropy,
+    Ca, CaParams, Entropy, ExtendedKeyUsage, HmacKey, IssuedLeaf, KeyAlgorithm, KeyEncoding,
+    KeyUsage, LeafParams, PrivateKeyDer, PrivateKeyPem, SeededEntropy, SystemEntropy,
 };
 pub use inspect::{CertSummary, ChainVerdict, inspect_pem, verify_chain};
-pub use plan::{PlanOptions, RotationPlan, Strategy, plan};
-pub use profile::Profile;
+pub use plan::steps::RotationPlan;
+pub use plan::{PlanOptions, plan};
+pub use profile::model::Profile;
 pub use usable_ca::CaDefect;
 
 /// Formats a time as RFC 3339 in UTC at second precision (`2026-06-01T12:00:00Z`), as
@@ -171,10 +172,11 @@ pub(crate) fn in_range(t: time::OffsetDateTime) -> Option<time::OffsetDateTime> 
 
 /// The longest duration accepted anywhere (100 years of 365.25 days): any longer one, added
 /// to a plausible now, would leave the years X.509 and `time` can represent.
-pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(3_155_760_000);
+pub(crate) const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(3_155_760_000);
 
 /// Parses a human duration: `90d`, `5y`, `12h`, `1h 30m`, `0s` (humantime's units: a year
-/// is 365.25 days), or plain seconds; at most [`MAX_DURATION`].
+/// is 365.25 days), or plain seconds; at most 100 years (longer, added to a plausible now,
+/// leaves the years X.509 can write).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, Error> {
     let text = text.trim();
     let parsed = match text.parse::<u64>() {

@@ -119,7 +119,7 @@ pub struct OldBundle {
 }
 
 /// A strategy for one block kind.
-pub fn block_kind(fx: &Fixtures) -> impl Strategy<Value = BlockKind> + use<> {
+pub(crate) fn block_kind(fx: &Fixtures) -> impl Strategy<Value = BlockKind> + use<> {
     let valid = fx.valid.len();
     let expired = fx.expired.len();
     prop_oneof![
@@ -152,7 +152,7 @@ pub fn old_bundle(fx: &Fixtures, max_blocks: usize) -> impl Strategy<Value = Old
 }
 
 /// The PEM text of one block kind.
-pub fn render(fx: &Fixtures, kind: &BlockKind) -> String {
+pub(crate) fn render(fx: &Fixtures, kind: &BlockKind) -> String {
     match kind {
         BlockKind::Valid(i) => fx.valid[*i].cert_pem().to_owned(),
         BlockKind::Expired(i) => fx.expired[*i].cert_pem().to_owned(),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use certrotate_core::plan::wire::{ANNOTATION_PHASE, KEY_TLS_CRT};
+use certrotate_core::plan::wire::KEY_TLS_CRT;
 use certrotate_core::plan::{
     Next, ObjectRef, Observed, ObservedSecret, Phase, PlanOptions, SecretAction, Step,
 };
@@ -197,7 +197,7 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
     };
     assert_eq!(ca.secret.name, "envoy-gateway-ca");
     assert_eq!(
-        ca.annotations[ANNOTATION_PHASE].as_deref(),
+        ca.annotations["certrotate.io/phase"].as_deref(),
         Some("prepared")
     );
     let keys: Vec<&str> = ca.data.keys().map(String::as_str).collect();

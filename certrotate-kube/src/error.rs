@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
-use certrotate_core::BoxError;
 use certrotate_core::plan::{AnyRef, Next, ObjectRef, WebhookRef, WorkloadRef, WorkloadSelector};
 use time::OffsetDateTime;
+
+/// A boxed cause from a backend (kube-rs, hyper, the filesystem).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a single store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 use kube::client::Body;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// The bounds of each request of a [`KubeStore`](crate::KubeStore)'s client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
-use certrotate_core::evidence::{CaName, CaRole, Endpoint, ProbeFailure};
+use certrotate_core::evidence::{CaName, Endpoint, ProbeFailure};
 use certrotate_core::plan::{
-    AnyRef, Next, NextRun, Note, NoteReason, SecretAction, SecretValue, Status, Step, Summary,
-    WaitReason,
+    AnyRef, CaRole, Next, NextRun, Note, NoteReason, SecretAction, SecretValue, Status, Step,
+    Summary, WaitReason,
 };
 use certrotate_core::{BundleReport, CertSummary, CheckReport, RotationPlan};
 use certrotate_kube::{Event, RunReport};

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
 use crate::error::{Error, Origin};
-use crate::plan::ObjectRef;
+use crate::plan::{CaRole, ObjectRef};
 use crate::profile::{EndpointTarget, Profile};
 use crate::trust::{self, Outcome, TrustFailure};
 
@@ -284,26 +284,6 @@ impl fmt::Debug for CaName {
 impl Serialize for CaName {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
-    }
-}
-
-/// Which generation a CA name is, as the CA Secret says: its `ca.crt` (current) or its
-/// `next-ca.crt` (next, mid-rotation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CaRole {
-    /// A certificate of the CA Secret's `ca.crt`.
-    Current,
-    /// A certificate of the CA Secret's `next-ca.crt`.
-    Next,
-}
-
-impl fmt::Display for CaRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Current => "current",
-            Self::Next => "next",
-        })
     }
 }
 

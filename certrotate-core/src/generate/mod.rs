@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 use crate::error::Error;
 
 /// 5 × 365 days: certgen's validity for the CA and every leaf.
-pub const DAYS_5Y: Duration = Duration::from_secs(5 * 365 * 86_400);
+pub(crate) const DAYS_5Y: Duration = Duration::from_secs(5 * 365 * 86_400);
 const ONE_DAY: Duration = Duration::from_secs(86_400);
 
 /// 16 random bytes with the top bit cleared: a positive 127-bit serial, far above the 64

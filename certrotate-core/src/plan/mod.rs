@@ -23,7 +23,7 @@ mod planner;
 mod restarts;
 mod state;
 mod status;
-mod steps;
+pub(crate) mod steps;
 mod views;
 
 pub use observed::{
@@ -35,27 +35,28 @@ pub use options::{
     RotationRequest,
 };
 pub use state::{Phase, RotationState, StateProblem, Strategy, UnknownPhase};
-/// The names certrotate reads and writes on Kubernetes objects (and in local mode's
-/// folders): annotations of the rotation state, the CA Secret's label, data keys, and the
-/// limits on values. They are the contract with whatever else reads those objects
-/// (kubectl, admission policies, dashboards).
+/// The names on Kubernetes objects (and in local mode's folders) that code outside
+/// certrotate reads or writes: the data keys of the CA and component Secrets, the CA
+/// Secret's label, and the pod template annotations of a restart. The rotation state's
+/// annotations (`certrotate.io/phase` and the rest) are certrotate's own: read and written
+/// through [`RotationState::from_secret`] and [`RotationState::annotations`].
 pub mod wire {
     pub use super::state::{
-        ANNOTATION_CURRENT, ANNOTATION_DROP_OLD_CA, ANNOTATION_HMAC_ROTATION, ANNOTATION_INTERVAL,
-        ANNOTATION_NEXT, ANNOTATION_PHASE, ANNOTATION_PREVIOUS, ANNOTATION_REQUEST,
-        ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, ANNOTATION_RETIRE_AFTER,
-        ANNOTATION_ROTATE_HMAC, ANNOTATION_SINCE, ANNOTATION_STATE_FORMAT, ANNOTATION_STRATEGY,
-        KEY_CA_CRT, KEY_CA_KEY, KEY_NEXT_CA_CRT, KEY_NEXT_CA_KEY, KEY_TLS_CRT, KEY_TLS_KEY,
-        KEY_TRUST, KEY_UNUSABLE_CA_KEY, LABEL_CA, MAX_VALUE_BYTES, STATE_FORMAT,
+        ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, KEY_CA_CRT, KEY_NEXT_CA_CRT,
+        KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, LABEL_CA,
     };
 }
+pub(crate) use state::{
+    ANNOTATION_HMAC_ROTATION, ANNOTATION_RESTARTED_FOR, KEY_CA_CRT, KEY_CA_KEY, KEY_NEXT_CA_CRT,
+    KEY_NEXT_CA_KEY, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, KEY_UNUSABLE_CA_KEY, LABEL_CA,
+};
 pub use status::{CaRole, Hold, NextRun, Status, lagging_endpoints, rotation_base, status};
+pub(crate) use steps::RotationPlan;
 pub use steps::{
-    ExistingCa, Next, Note, NoteReason, Restart, RetireReason, RotationPlan, RotationTrigger,
-    SecretAction, SecretChange, SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,
+    ExistingCa, Next, Note, NoteReason, Restart, RetireReason, RotationTrigger, SecretAction,
+    SecretChange, SecretValue, Step, StepReason, Summary, WaitReason, WebhookChange,
 };
 pub use views::{CaView, LeafView, StoreView};
-pub(crate) use wire::*;
 
 use time::OffsetDateTime;
 

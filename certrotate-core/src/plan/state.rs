@@ -14,45 +14,45 @@ use crate::error::Error;
 use crate::fingerprint::Fingerprint;
 
 /// Annotation on the CA Secret: the rotation phase.
-pub const ANNOTATION_PHASE: &str = "certrotate.io/phase";
+pub(crate) const ANNOTATION_PHASE: &str = "certrotate.io/phase";
 /// Annotation: the format of the rotation state in these annotations ([`STATE_FORMAT`]).
 /// Absent means 1, the format before it was written.
-pub const ANNOTATION_STATE_FORMAT: &str = "certrotate.io/state-format";
+pub(crate) const ANNOTATION_STATE_FORMAT: &str = "certrotate.io/state-format";
 /// The format of the rotation state this version writes and reads. A state written in a
 /// newer format is refused, never guessed at: an old CronJob image meeting the annotations
 /// of a newer Job must not act on fields it does not know.
-pub const STATE_FORMAT: u32 = 1;
+pub(crate) const STATE_FORMAT: u32 = 1;
 /// Annotation on the CA Secret: when the phase began (RFC 3339).
-pub const ANNOTATION_SINCE: &str = "certrotate.io/phase-since";
+pub(crate) const ANNOTATION_SINCE: &str = "certrotate.io/phase-since";
 /// Annotation on the CA Secret: fingerprint of the current CA.
-pub const ANNOTATION_CURRENT: &str = "certrotate.io/current-ca";
+pub(crate) const ANNOTATION_CURRENT: &str = "certrotate.io/current-ca";
 /// Annotation on the CA Secret: fingerprint of the next CA, mid-rotation.
-pub const ANNOTATION_NEXT: &str = "certrotate.io/next-ca";
+pub(crate) const ANNOTATION_NEXT: &str = "certrotate.io/next-ca";
 /// Annotation on the CA Secret: fingerprint of the CA before the current one.
-pub const ANNOTATION_PREVIOUS: &str = "certrotate.io/previous-ca";
+pub(crate) const ANNOTATION_PREVIOUS: &str = "certrotate.io/previous-ca";
 /// Annotation on the CA Secret: the strategy of the rotation in progress.
-pub const ANNOTATION_STRATEGY: &str = "certrotate.io/strategy";
+pub(crate) const ANNOTATION_STRATEGY: &str = "certrotate.io/strategy";
 /// Annotation on the CA Secret: whether the rotation drops the old CA at the end.
-pub const ANNOTATION_DROP_OLD_CA: &str = "certrotate.io/drop-old-ca";
+pub(crate) const ANNOTATION_DROP_OLD_CA: &str = "certrotate.io/drop-old-ca";
 /// Annotation on the CA Secret: whether the rotation also rotates the HMAC keys.
-pub const ANNOTATION_ROTATE_HMAC: &str = "certrotate.io/rotate-hmac";
+pub(crate) const ANNOTATION_ROTATE_HMAC: &str = "certrotate.io/rotate-hmac";
 /// Annotation on the CA Secret: the convergence interval of the rotation in progress (or
 /// the last one), which every wait of it uses.
-pub const ANNOTATION_INTERVAL: &str = "certrotate.io/convergence-interval";
+pub(crate) const ANNOTATION_INTERVAL: &str = "certrotate.io/convergence-interval";
 /// Annotation on the CA Secret: how long after the rotation in progress (or the last one)
 /// ended the CAs the bundles carry besides the current one are retired
 /// ([`PlanOptions::retire_after`]). Absent in states written before it existed: then the
 /// run's option applies. An older certrotate ignores it, and keeps the old CA as it did.
 ///
 /// [`PlanOptions::retire_after`]: super::PlanOptions::retire_after
-pub const ANNOTATION_RETIRE_AFTER: &str = "certrotate.io/retire-after";
+pub(crate) const ANNOTATION_RETIRE_AFTER: &str = "certrotate.io/retire-after";
 /// Annotation on the CA Secret: the id of the last [`RotationRequest::Id`] that started a
 /// rotation.
 ///
 /// [`RotationRequest::Id`]: super::RotationRequest::Id
-pub const ANNOTATION_REQUEST: &str = "certrotate.io/rotation-request";
+pub(crate) const ANNOTATION_REQUEST: &str = "certrotate.io/rotation-request";
 /// Annotation on an HMAC Secret: the rotation (next CA fingerprint) that last rotated it.
-pub const ANNOTATION_HMAC_ROTATION: &str = "certrotate.io/hmac-rotation";
+pub(crate) const ANNOTATION_HMAC_ROTATION: &str = "certrotate.io/hmac-rotation";
 /// Pod-template annotation `kubectl rollout restart` sets.
 pub const ANNOTATION_RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// Pod-template annotation: the state of the mounted Secrets the pods were restarted for,
@@ -65,23 +65,20 @@ pub const LABEL_CA: &str = "certrotate.io/ca";
 /// Data key of the CA Secret: current CA certificate.
 pub const KEY_CA_CRT: &str = "ca.crt";
 /// Data key of the CA Secret: current CA private key.
-pub const KEY_CA_KEY: &str = "ca.key";
+pub(crate) const KEY_CA_KEY: &str = "ca.key";
 /// Data key of the CA Secret: next CA certificate, mid-rotation.
 pub const KEY_NEXT_CA_CRT: &str = "next-ca.crt";
 /// Data key of the CA Secret: next CA private key, mid-rotation.
-pub const KEY_NEXT_CA_KEY: &str = "next-ca.key";
+pub(crate) const KEY_NEXT_CA_KEY: &str = "next-ca.key";
 /// Data key of the CA Secret: the key of a current CA that could not be used (weak, not a
 /// CA, expired, not its certificate's), moved aside when a rotation recovers from it.
-pub const KEY_UNUSABLE_CA_KEY: &str = "unusable-ca.key";
+pub(crate) const KEY_UNUSABLE_CA_KEY: &str = "unusable-ca.key";
 /// Data key of a component Secret: the trust bundle.
 pub const KEY_TRUST: &str = "ca.crt";
 /// Data key of a component Secret: the leaf certificate.
 pub const KEY_TLS_CRT: &str = "tls.crt";
 /// Data key of a component Secret: the leaf private key.
 pub const KEY_TLS_KEY: &str = "tls.key";
-
-/// The most bytes of one Secret value that are parsed.
-pub const MAX_VALUE_BYTES: usize = 1 << 20;
 
 /// The phase of a rotation, persisted on the CA Secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -192,7 +189,7 @@ pub enum StateProblem {
     NewerFormat {
         /// The format the annotations declare.
         found: u32,
-        /// The newest format this version reads ([`STATE_FORMAT`]).
+        /// The newest format this version reads.
         supported: u32,
     },
     /// A CA certificate is not the one the annotations name.
@@ -357,7 +354,7 @@ pub struct RotationState {
     #[serde(with = "crate::duration_serde::option")]
     pub interval: Option<Duration>,
     /// How long after the rotation ended its carried CAs are retired
-    /// ([`ANNOTATION_RETIRE_AFTER`]).
+    /// (annotation `certrotate.io/retire-after`).
     #[serde(with = "crate::duration_serde::option")]
     pub retire_after: Option<Duration>,
     /// The id of the last request that started a rotation.

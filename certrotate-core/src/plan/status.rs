@@ -60,7 +60,7 @@ impl std::fmt::Display for Hold {
     }
 }
 
-/// Which CA of a rotation a [`Hold`] names.
+/// Which CA of a rotation a [`Hold`] or a CA name ([`crate::evidence::CaGenerations::role`]) is. Closed on purpose: a rotation has two CAs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CaRole {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::spec::{default_hmac_key, default_tls_type};
 use super::{
     CaSpec, ComponentSpec, EndpointSpec, HmacSpec, LeafDefaults, Profile, WebhookKind, WebhookSpec,
-    WorkloadKind, WorkloadNamespaces, WorkloadSelect, WorkloadSpec, default_domain,
+    WorkloadKind, WorkloadNamespaces, WorkloadSelect, WorkloadSpec, model::default_domain,
 };
 use crate::generate::{DAYS_5Y, KeyAlgorithm, KeyUsage};
 

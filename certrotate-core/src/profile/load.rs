@@ -7,7 +7,7 @@ use crate::error::{Error, Origin};
 use crate::redact::{shown, shown_text, withheld};
 
 /// The most bytes read from a profile file.
-pub const MAX_PROFILE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_PROFILE_BYTES: usize = 1 << 20;
 
 impl Profile {
     /// Parses and validates a profile in TOML.

@@ -204,7 +204,7 @@ pub fn validate_endpoint_address(address: &str) -> Result<(), String> {
 
 /// Checks a DNS name for a SAN: labels of 1 to 63 letters, digits and hyphens, not starting
 /// or ending with a hyphen; a `*` only as the whole leftmost label; 253 characters at most.
-pub fn validate_dns_name(name: &str) -> Result<(), String> {
+pub(crate) fn validate_dns_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
         return Err(format!("must be 1 to 253 characters, got {}", name.len()));
     }
@@ -236,7 +236,7 @@ fn check_label(label: &str) -> Result<(), String> {
 /// Checks a label as Kubernetes does: the key an optional DNS-subdomain prefix and `/`,
 /// then a name of 1 to 63 letters, digits, `-`, `_` and `.` that starts and ends with a
 /// letter or digit; the value empty or such a name.
-pub fn validate_label_pair(key: &str, value: &str) -> Result<(), String> {
+pub(crate) fn validate_label_pair(key: &str, value: &str) -> Result<(), String> {
     fn name(text: &str, what: &str) -> Result<(), String> {
         let ends_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
         let bytes = text.as_bytes();

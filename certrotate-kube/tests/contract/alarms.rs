@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use certrotate_core::plan::wire::{ANNOTATION_RETIRE_AFTER, KEY_TRUST};
+use certrotate_core::plan::wire::KEY_TRUST;
 use certrotate_core::plan::{NextRun, NoteReason, Phase, RetireReason, RotationTrigger, Summary};
 use certrotate_core::{PlanOptions, SeededEntropy, check};
 use certrotate_kube::{Clock, Event, ManualClock, RunMode, RunReport, Store, observe};
@@ -203,7 +203,7 @@ pub async fn the_previous_ca_is_retired_after_retire_after<S: Store>(store: S) {
     assert_eq!(bundle_sizes(&*store).await, [2, 2, 2], "the old CA carried");
     let observed = observe(&*store, &p).await.unwrap();
     assert_eq!(
-        observed.secrets[&secret("envoy-gateway-ca")].annotations[ANNOTATION_RETIRE_AFTER],
+        observed.secrets[&secret("envoy-gateway-ca")].annotations["certrotate.io/retire-after"],
         "2days",
         "persisted with the rotation"
     );

@@ -172,7 +172,7 @@ async fn status_of<S: Store>(
 /// `ca.crt`s were emptied, the same wedge in local mode.
 pub async fn an_empty_webhook_ca_bundle_never_wedges_an_adoption<S: Store + Tamper>(store: S) {
     let store = Arc::new(store);
-    let old = super::certgen_install(&*store, certrotate_core::DAYS_5Y).await;
+    let old = super::certgen_install(&*store, super::CERTGEN_VALIDITY).await;
     let held = store.recreate_injector(vec![Vec::new()]).await;
     if !held {
         set(&*store, "envoy", &[(KEY_TRUST, Some(Vec::new()))]).await;
@@ -479,7 +479,7 @@ async fn run_case<S: Store + Tamper>(store: S, case: &Case) -> Result<(), String
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
     if case.certgen {
-        super::certgen_install(&*store, certrotate_core::DAYS_5Y).await;
+        super::certgen_install(&*store, super::CERTGEN_VALIDITY).await;
         let ca = observe(&store, &profile()).await.unwrap().secrets[&secret("envoy")].data
             [KEY_TRUST]
             .clone();

@@ -134,9 +134,12 @@ pub fn leaf_issued_by(
 
 // ---- fixtures ------------------------------------------------------------------------------
 
+/// certgen's validity for its CA and leaves: 5 × 365 days.
+pub const CERTGEN_VALIDITY: Duration = Duration::from_secs(5 * 365 * 86_400);
+
 /// What upstream's certgen leaves: the component Secrets of one CA valid for `validity`
-/// (certgen's is 5 years), each `ca.crt` that CA alone, and no CA Secret (certgen keeps no
-/// CA key anywhere).
+/// (certgen's is 5 years, [`CERTGEN_VALIDITY`]), each `ca.crt` that CA alone, and no CA
+/// Secret (certgen keeps no CA key anywhere).
 pub async fn certgen_install<S: Store>(store: &S, validity: Duration) -> certrotate_core::Ca {
     let mut entropy = SeededEntropy::new(77);
     let params = certrotate_core::CaParams::new("envoy-gateway").with_validity(validity);

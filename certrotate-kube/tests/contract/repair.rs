@@ -6,7 +6,7 @@ use super::*;
 pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
     let store = Arc::new(store);
     // What certgen made: component Secrets, no CA key anywhere.
-    let _old = certgen_install(&*store, certrotate_core::DAYS_5Y).await;
+    let _old = certgen_install(&*store, super::CERTGEN_VALIDITY).await;
     let clock = Arc::new(ManualClock::new(T0));
     let report = rotator(store.clone(), options(false), &clock, 1)
         .run(RunMode::Once)

@@ -17,6 +17,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+use super::state::{ANNOTATION_INTERVAL, ANNOTATION_SINCE};
 use super::*;
 use crate::generate::SeededEntropy;
 use crate::profile::{WebhookKind, WorkloadKind};
