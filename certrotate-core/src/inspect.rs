@@ -201,6 +201,7 @@ fn signature_name(oid: &str) -> String {
 /// Whether a leaf is trusted by a bundle at a given time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
+// Closed on purpose: a chain is trusted or not.
 pub enum ChainVerdict {
     /// The leaf chains to a CA of the bundle (see [`verify_chain`]).
     Trusted {

@@ -92,6 +92,7 @@ impl Fixtures {
 
 /// What one generated block of an old bundle is.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BlockKind {
     /// A CA valid at `now` (index into [`Fixtures::valid`]).
     Valid(usize),

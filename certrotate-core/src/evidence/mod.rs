@@ -335,6 +335,7 @@ impl CaGenerations {
 /// Whether a server asked for a client certificate, and which CAs it named.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "client_auth", rename_all = "kebab-case")]
+// Closed on purpose: a TLS server sends a CertificateRequest or does not.
 pub enum ClientAuth {
     /// No CertificateRequest: the server verifies no client, so it shows no trust.
     NotRequested,
@@ -389,6 +390,7 @@ impl Evidence {
 /// How a probe's handshake ended, once the server had shown its chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum HandshakeEnd {
     /// It completed (the server accepted a handshake without a client certificate, or, in
     /// TLS 1.3, refuses it only after the client's Finished, which the probe does not wait
@@ -428,6 +430,7 @@ impl AsRef<Self> for ProbeFailure {
 /// The step of a probe that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ProbeFailureKind {
     /// The address is not `HOST:PORT`, the host does not resolve, or the server name is
     /// not one TLS can carry.
@@ -467,6 +470,7 @@ pub struct Lagging {
 /// What a lagging endpoint shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "shows", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Shows {
     /// It requests client certificates but does not list the next CA: these are the CAs it
     /// lists (it has not loaded the new `ca.crt`).

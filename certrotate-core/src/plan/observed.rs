@@ -89,6 +89,8 @@ impl fmt::Display for WebhookRef {
 /// Any object of a profile: what a note, an event or an error is about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "kind", content = "ref", rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum AnyRef {
     /// A Secret.
     Secret(ObjectRef),

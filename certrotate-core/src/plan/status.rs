@@ -60,9 +60,11 @@ impl std::fmt::Display for Hold {
     }
 }
 
-/// Which CA of a rotation a [`Hold`] or a CA name ([`crate::evidence::CaGenerations::role`]) is. Closed on purpose: a rotation has two CAs.
+/// Which CA of a rotation a [`Hold`] names, or a CA name is
+/// ([`crate::evidence::CaGenerations::role`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+// Closed on purpose: a rotation has a current and a next CA.
 pub enum CaRole {
     /// The CA that issues the leaves now.
     Current,

@@ -13,6 +13,8 @@ use crate::trust::TrustStore;
 
 /// A value to write into a Secret. Private values serialise as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum SecretValue {
     /// Public material (certificates, bundles).
     Public(Vec<u8>),
@@ -55,6 +57,8 @@ impl Serialize for SecretValue {
 /// What to do with a Secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum SecretAction {
     /// Create it; fails if it exists.
     Create,
@@ -113,6 +117,7 @@ impl fmt::Display for RotationTrigger {
 /// Why a step writes (or, for [`SecretAction::Unchanged`], why it does not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum StepReason {
     /// The first install: a new CA and every Secret.
     FirstInstall,
@@ -278,6 +283,8 @@ impl Note {
 /// What a [`Note`] says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum NoteReason {
     /// The object does not exist, so there is nothing to change in it.
     Absent,
@@ -308,6 +315,8 @@ impl fmt::Display for NoteReason {
 /// One step of a plan, applied in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "step", rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum Step {
     /// Create, update or leave a Secret.
     Secret(SecretChange),
@@ -322,6 +331,8 @@ pub enum Step {
 /// What comes after the steps of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum Next {
     /// Plan again at once: the next step is allowed now.
     Continue,
@@ -345,6 +356,8 @@ pub enum Next {
 /// Why the next step must wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum WaitReason {
     /// What the phase wrote must reach every component first.
     Converging {
@@ -405,6 +418,8 @@ impl fmt::Display for WaitReason {
 /// What a plan does, in one typed line: the CLI and operators render it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum Summary {
     /// The first install: a new CA and every Secret.
     Installed {
@@ -659,6 +674,7 @@ impl fmt::Display for ExistingCa {
 /// Why a retirement drops the CAs the bundles carry besides the current one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum RetireReason {
     /// The rotation was started with `drop_old_ca` (a leaked key): right after its leaves
     /// converged.

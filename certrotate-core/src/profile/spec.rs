@@ -110,6 +110,8 @@ pub struct EndpointSpec {
 
 /// What an [`EndpointSpec`] names, once validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum EndpointTarget<'a> {
     /// Every ready pod of a Service, at this port (Kubernetes mode).
     Service {
@@ -171,6 +173,8 @@ pub struct HmacSpec {
 
 /// The kind of a workload to restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum WorkloadKind {
     /// apps/v1 Deployment.
     Deployment,
@@ -321,6 +325,7 @@ impl From<WorkloadSpec> for RawWorkloadSpec {
 /// The kind of a webhook configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+// Closed on purpose: Kubernetes has these two admission webhook configurations.
 pub enum WebhookKind {
     /// admissionregistration.k8s.io/v1 MutatingWebhookConfiguration.
     Mutating,

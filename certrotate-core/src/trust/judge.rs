@@ -17,6 +17,8 @@ use crate::profile::Profile;
 /// not a wildcard arm to fall into.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "judgement", content = "pairs", rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum GateDecision {
     /// The step keeps trust: apply it.
     Keeps,

@@ -14,6 +14,7 @@ use crate::plan::{KEY_TLS_CRT, KEY_TRUST, ObjectRef, WebhookRef};
 /// appears once, as [`Side::Before`] (it is also the value after).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+// Closed on purpose: a step has a before and an after.
 pub enum Side {
     /// As it was before the step (and, if the step does not change it, after).
     Before,
@@ -33,6 +34,8 @@ impl fmt::Display for Side {
 /// A trust store a leaf must chain to.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Exhaustive on purpose: certrotate-kube and certrotate-cli match every variant, so a
+// new one fails to compile there instead of falling into a wildcard arm.
 pub enum TrustStore {
     /// A component Secret's `ca.crt`.
     Component {
@@ -60,6 +63,7 @@ impl fmt::Display for TrustStore {
 /// A TLS usage a leaf is verified for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+// Closed on purpose: the two TLS roles a leaf is checked for.
 pub enum Usage {
     /// Presented by a server (extended key usage serverAuth).
     ServerAuth,
@@ -303,6 +307,7 @@ impl fmt::Display for FirstMatchProblem {
 /// The outcome of one combination.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
+// Closed on purpose: a pair is trusted or fails.
 pub enum Outcome {
     /// The leaf chains to this CA of the store, for every usage, and serves every name.
     Trusted {
