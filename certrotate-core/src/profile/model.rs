@@ -72,7 +72,8 @@ impl Profile {
     /// `with_*` methods). Check the result with [`Self::validate`].
     ///
     /// ```
-    /// use certrotate_core::profile::{ComponentSpec, CaSpec, Profile, WorkloadKind, WorkloadSpec};
+    /// use certrotate_core::Profile;
+    /// use certrotate_core::profile::{CaSpec, ComponentSpec, WorkloadKind, WorkloadSpec};
     ///
     /// let profile = Profile::new(
     ///     "my-plane",
