@@ -29,13 +29,13 @@
 //!
 //! ```
 //! use certrotate_core::plan::{Next, Observed, Step, StepReason, Summary};
-//! use certrotate_core::{plan, PlanOptions, Profile, SeededEntropy};
+//! use certrotate_core::{plan, RotationPolicy, Profile, SeededEntropy};
 //! use time::macros::datetime;
 //!
 //! let profile = Profile::envoy_gateway("envoy-gateway-system");
 //! let now = datetime!(2026-06-01 0:00 UTC);
 //! // Nothing read yet: the plan is an install.
-//! let p = plan(&profile, &Observed::default(), &PlanOptions::default(), now, &mut SeededEntropy::new(1))?;
+//! let p = plan(&profile, &Observed::default(), &RotationPolicy::default(), now, &mut SeededEntropy::new(1))?;
 //! assert!(matches!(p.summary, Summary::Installed { .. }));
 //! assert_eq!(p.next, Next::Done);
 //! let created: Vec<_> = p.steps.iter().filter_map(|s| match s {
@@ -106,7 +106,7 @@ pub use generate::{
     KeyEncoding, KeyUsage, LeafParams, PrivateKeyDer, PrivateKeyPem, SeededEntropy, SystemEntropy,
 };
 pub use inspect::{CertSummary, ChainVerdict, inspect_pem, verify_chain};
-pub use plan::{PlanOptions, RotationPlan, Strategy, plan};
+pub use plan::{RotationPlan, RotationPolicy, Strategy, Trigger, plan};
 pub use profile::Profile;
 pub use usable_ca::CaDefect;
 

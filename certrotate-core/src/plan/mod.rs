@@ -17,9 +17,9 @@
 mod apply;
 mod converge;
 mod observed;
-mod options;
 mod phases;
 mod planner;
+mod policy;
 mod restarts;
 mod state;
 mod status;
@@ -30,9 +30,9 @@ pub use observed::{
     AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, Probed,
     ProfileObjects, WebhookRef, WorkloadRef, WorkloadSelector,
 };
-pub use options::{
-    DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, PlanOptions, RETIRE_BEFORE_EXPIRY,
-    RotationRequest,
+pub use policy::{
+    DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, RETIRE_BEFORE_EXPIRY, RotationPolicy,
+    Trigger,
 };
 pub use state::{Phase, RotationState, StateProblem, Strategy, UnknownPhase};
 /// The names certrotate reads and writes on Kubernetes objects (and in local mode's
@@ -68,10 +68,11 @@ pub(crate) use planner::signed_by_der;
 /// Plans the next step of the rotation of `profile`, given what was `observed`.
 ///
 /// Pure: no I/O, no clock, no global randomness; new keys and serials come from `entropy`.
+/// The plan follows `policy` (what starts a rotation and how it proceeds).
 pub fn plan(
     profile: &Profile,
     observed: &Observed,
-    options: &PlanOptions,
+    policy: &RotationPolicy,
     now: OffsetDateTime,
     entropy: &mut dyn Entropy,
 ) -> Result<RotationPlan, Error> {
@@ -79,7 +80,7 @@ pub fn plan(
         profile,
         objects: ProfileObjects::of(profile).with_selected(observed),
         observed,
-        options,
+        options: policy,
         now,
         entropy,
         steps: Vec::new(),

@@ -41,15 +41,15 @@ pub const ANNOTATION_ROTATE_HMAC: &str = "certrotate.io/rotate-hmac";
 pub const ANNOTATION_INTERVAL: &str = "certrotate.io/convergence-interval";
 /// Annotation on the CA Secret: how long after the rotation in progress (or the last one)
 /// ended the CAs the bundles carry besides the current one are retired
-/// ([`PlanOptions::retire_after`]). Absent in states written before it existed: then the
+/// ([`RotationPolicy::retire_after`]). Absent in states written before it existed: then the
 /// run's option applies. An older certrotate ignores it, and keeps the old CA as it did.
 ///
-/// [`PlanOptions::retire_after`]: super::PlanOptions::retire_after
+/// [`RotationPolicy::retire_after`]: super::RotationPolicy::retire_after
 pub const ANNOTATION_RETIRE_AFTER: &str = "certrotate.io/retire-after";
-/// Annotation on the CA Secret: the id of the last [`RotationRequest::Id`] that started a
+/// Annotation on the CA Secret: the id of the last [`Trigger::Once`] that started a
 /// rotation.
 ///
-/// [`RotationRequest::Id`]: super::RotationRequest::Id
+/// [`Trigger::Once`]: super::Trigger::Once
 pub const ANNOTATION_REQUEST: &str = "certrotate.io/rotation-request";
 /// Annotation on an HMAC Secret: the rotation (next CA fingerprint) that last rotated it.
 pub const ANNOTATION_HMAC_ROTATION: &str = "certrotate.io/hmac-rotation";
