@@ -407,16 +407,24 @@ async fn one_engine_serves_every_control_plane_and_records_each_runs_events() {
         p
     });
     let policy = options(false).with_trigger(Trigger::Once("generation-1".into()));
-    let mut tasks = Vec::new();
-    for p in planes.clone() {
-        let (engine, policy) = (engine.clone(), policy.clone());
-        tasks.push(tokio::spawn(async move {
-            engine.run(&p, &policy, until_done()).await
-        }));
-    }
+    // Installed (the first run of a request installs; the next rotates), then rotated.
     let mut reports = Vec::new();
-    for t in tasks {
-        reports.push(t.await.unwrap().unwrap());
+    for round in 0..2 {
+        let mut tasks = Vec::new();
+        for p in planes.clone() {
+            let (engine, policy) = (engine.clone(), policy.clone());
+            tasks.push(tokio::spawn(async move {
+                engine.run(&p, &policy, until_done()).await
+            }));
+        }
+        reports.clear();
+        for t in tasks {
+            reports.push(t.await.unwrap().unwrap());
+        }
+        if round == 0 {
+            clock.advance(HOUR);
+            seen.0.lock().unwrap().clear();
+        }
     }
     let snapshot = store.snapshot();
     for (p, report) in planes.iter().zip(&reports) {
