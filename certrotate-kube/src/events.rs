@@ -86,8 +86,8 @@ pub fn notices(report: &RunReport) -> Vec<Notice> {
     out
 }
 
-/// Maps engine events to Events as they happen (see
-/// [`Rotator::with_observer`](crate::Rotator::with_observer)), so a long `--wait` run
+/// Maps engine events to Events as they happen (what [`KubeEvents`] does with each run's
+/// events, as an [`EventSink`](crate::EventSink)), so a long `--wait` run
 /// publishes each phase as it is entered and a run that fails keeps what it did before.
 ///
 /// Each notice's action is the phase its plan moved to (`Prepare`, `Trust`, `Leaves`,

@@ -572,25 +572,25 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     options.trigger = Trigger::Always;
     options.convergence_interval = hour;
     options.convergence_timeout = Some(6 * hour);
-    let rotator = || {
+    let engine = || {
         Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_endpoints(vec![endpoint.clone()], limits())
     };
     // To `trust`: every ca.crt now [next, current].
-    let mut report = rotator()
+    let mut report = engine()
         .run(&profile, &options, RunMode::Once)
         .await
         .unwrap();
     while report.phase != Phase::Trust {
-        report = rotator()
+        report = engine()
             .run(&profile, &options, RunMode::Once)
             .await
             .unwrap();
     }
     // The interval passes; the server, never reloaded, still lists the current CA only.
     clock.advance(2 * hour);
-    let report = rotator()
+    let report = engine()
         .run(&profile, &options, RunMode::Once)
         .await
         .unwrap();
@@ -615,7 +615,7 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     assert!(lagging[0].contains(&server.addr), "{lagging:?}");
     // Past the convergence timeout: an error naming the endpoint; the phase stays.
     clock.advance(5 * hour);
-    let err = rotator()
+    let err = engine()
         .run(&profile, &options, RunMode::Once)
         .await
         .unwrap_err()
@@ -627,19 +627,19 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     mount().await;
     let server = RustlsServer::start(dir.path(), true).await;
     let endpoint = Endpoint::for_component(&profile, "envoy-gateway", &server.addr).unwrap();
-    let rotator = || {
+    let engine = || {
         Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_endpoints(vec![endpoint.clone()], limits())
     };
-    let report = rotator()
+    let report = engine()
         .run(&profile, &options, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Leaves, "{:?}", report.summary);
     // In `leaves` the server still presents the old CA's leaf: held after the interval.
     clock.advance(2 * hour);
-    let report = rotator()
+    let report = engine()
         .run(&profile, &options, RunMode::Once)
         .await
         .unwrap();
@@ -729,21 +729,21 @@ async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
             options.convergence_interval = hour;
             let found = FoundPods(pods.into_iter().map(|p| (service.clone(), p)).collect());
             let probes = Probes::new(Vec::new(), limits()).with_services(vec![service], found);
-            let rotator = Engine::new(store.clone())
+            let engine = Engine::new(store.clone())
                 .with_clock(clock.clone())
                 .with_evidence(probes);
-            let mut report = rotator
+            let mut report = engine
                 .run(&profile, &options, RunMode::Once)
                 .await
                 .unwrap();
             while report.phase != Phase::Trust {
-                report = rotator
+                report = engine
                     .run(&profile, &options, RunMode::Once)
                     .await
                     .unwrap();
             }
             clock.advance(2 * hour);
-            rotator
+            engine
                 .run(&profile, &options, RunMode::Once)
                 .await
                 .unwrap()
@@ -798,21 +798,21 @@ async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
             (service.clone(), pod(&closed, "eg-gone")),
         ]);
         let probes = Probes::new(Vec::new(), limits()).with_services(vec![service], found);
-        let rotator = Engine::new(store.clone())
+        let engine = Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_evidence(probes);
-        let mut report = rotator
+        let mut report = engine
             .run(&profile, &options, RunMode::Once)
             .await
             .unwrap();
         while report.phase != Phase::Trust {
-            report = rotator
+            report = engine
                 .run(&profile, &options, RunMode::Once)
                 .await
                 .unwrap();
         }
         clock.advance(2 * hour);
-        let report = rotator
+        let report = engine
             .run(&profile, &options, RunMode::Once)
             .await
             .unwrap();
