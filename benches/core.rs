@@ -3,12 +3,13 @@
 //!
 //! `cargo bench --bench core`
 
+use certrotate_core::Trigger;
 use std::hint::black_box;
 use std::time::Duration;
 
 use certrotate::core::plan::Observed;
 use certrotate::core::{
-    Ca, CaParams, KeyAlgorithm, LeafParams, Origin, PlanOptions, Profile, SeededEntropy,
+    Ca, CaParams, KeyAlgorithm, LeafParams, Origin, Profile, RotationPolicy, SeededEntropy,
     SystemEntropy, bundle_ca_certs, inspect_pem, plan,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -66,7 +67,7 @@ fn generation(c: &mut Criterion) {
                 plan(
                     p,
                     &Observed::default(),
-                    &PlanOptions::default(),
+                    &RotationPolicy::default(),
                     NOW,
                     &mut SystemEntropy,
                 )
@@ -145,7 +146,7 @@ fn planning(c: &mut Criterion) {
     let install = plan(
         &profile,
         &Observed::default(),
-        &PlanOptions::default(),
+        &RotationPolicy::default(),
         NOW,
         &mut entropy,
     )
@@ -174,15 +175,15 @@ fn planning(c: &mut Criterion) {
             plan(
                 &profile,
                 &observed,
-                &PlanOptions::default(),
+                &RotationPolicy::default(),
                 NOW,
                 &mut entropy,
             )
             .expect("plan")
         })
     });
-    let mut rotate = PlanOptions::default();
-    rotate.overwrite = true;
+    let mut rotate = RotationPolicy::default();
+    rotate.trigger = Trigger::Always;
     g.bench_function("start_rotation", |b| {
         b.iter(|| plan(&profile, &observed, &rotate, NOW, &mut entropy).expect("plan"))
     });

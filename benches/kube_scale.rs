@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use certrotate::core::plan::wire::{KEY_CA_CRT, KEY_TRUST};
 use certrotate::core::plan::{Next, ObjectRef, ProfileObjects};
-use certrotate::core::{PlanOptions, Profile, check};
-use certrotate::engine::{Clock, KubeStore, ManualClock, Rotator, RunMode, observe};
+use certrotate::core::{Profile, RotationPolicy, Trigger, check};
+use certrotate::engine::{Clock, Engine, KubeStore, ManualClock, RunMode, observe};
 use time::macros::datetime;
 use tokio::sync::Semaphore;
 
@@ -169,7 +169,8 @@ async fn main() {
     );
 }
 
-/// Runs one rotator per namespace, at most `concurrency` at a time; the writes made.
+/// Runs every namespace's control plane through one shared engine (as an operator does),
+/// at most `concurrency` at a time; the writes made.
 async fn run_all(
     store: &KubeStore,
     clock: &Arc<ManualClock>,
@@ -181,17 +182,21 @@ async fn run_all(
 ) -> usize {
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
+    let engine = Arc::new(Engine::new(store.clone()).with_clock(clock.clone()));
+    let mut policy = RotationPolicy::default();
+    if overwrite {
+        policy.trigger = Trigger::Always;
+    }
+    let policy = Arc::new(policy);
     for ns in namespaces {
-        let mut options = PlanOptions::default();
-        options.overwrite = overwrite;
-        let rotator = Rotator::new(store.clone(), Profile::envoy_gateway(ns), options)
-            .with_clock(clock.clone());
+        let (engine, policy) = (engine.clone(), policy.clone());
+        let profile = Profile::envoy_gateway(ns);
         let permits = permits.clone();
         let ns = ns.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.unwrap();
-            let report = rotator
-                .run(mode)
+            let report = engine
+                .run(&profile, &policy, mode)
                 .await
                 .unwrap_or_else(|e| panic!("{ns}: {e}"));
             if overwrite && to_the_end {

@@ -1,88 +1,114 @@
 //! A kube-runtime controller that keeps the control plane of every namespace rotated.
 //!
 //! It watches the CA Secrets certrotate labels `certrotate.io/ca=true`, in every namespace,
-//! and reconciles the control plane each one belongs to: one [`Rotator::reconcile`] call
-//! advances the rotation as far as it safely may and says when to come back, which maps
-//! straight onto [`Action::requeue`]. The error policy asks the error whether trying again
-//! may help ([`Error::is_transient`]): conflicts and outages are retried soon, bad input
-//! (a corrupted Secret) only slowly, since a person has to fix it.
+//! and reconciles the control plane each one belongs to. One [`Engine`], created at start
+//! and shared by every reconcile (its methods take `&self`), holds the store, the clock and
+//! the Event sink; kube-runtime hands each reconcile its object, from which the reconcile
+//! makes the control plane's [`Profile`] and its [`RotationPolicy`]. No map of engines, no
+//! engine per request. One [`Engine::reconcile`] advances the rotation as far as it
+//! safely may and says when to come back, which maps straight onto [`Action::requeue`].
+//! The error policy asks the error whether trying again may help
+//! ([`Error::is_transient`]): conflicts and outages are retried soon, bad input (a
+//! corrupted Secret) only slowly, since a person has to fix it.
 //!
-//! `cargo run --example controller --features kube` (uses your kubeconfig; needs
-//! list/watch on Secrets cluster-wide, plus what `deploy/rbac.yaml` grants per namespace).
-//! Install a control plane first (`certrotate rotate --kube -n NAMESPACE`); the controller
-//! then rotates its CA 90 days before it expires and renews leaves in between. To ask for
-//! a rotation now, an operator would set `PlanOptions::request` to
-//! `RotationRequest::Id(..)` from its own resource: the id is persisted with the rotation,
-//! so the same request rotates once however often it is reconciled.
+//! The policy: rotate the CA 90 days before it expires and renew leaves in between
+//! ([`Trigger::Schedule`]). To ask for a rotation now, annotate the CA Secret with
+//! `example.certrotate.io/rotate=ID` (any new ID): the reconcile turns it into
+//! [`Trigger::Once`], whose id is persisted with the rotation, so the same request rotates
+//! once however often it is reconciled, or whichever replica reconciles it.
+//!
+//! Each run's Events go on the CA Secret (`kubectl describe secret envoy-gateway-ca`),
+//! through [`KubeEvents`].
+//!
+//! Run it with `cargo run --example controller --features kube` (uses your kubeconfig).
+//! Its RBAC is `examples/controller-rbac.yaml`: what `deploy/base/rbac.yaml` grants the
+//! Job in one namespace, granted in every namespace, plus list and watch on Secrets. The
+//! tests run the controller on a real API server as that ServiceAccount and check that
+//! nothing was refused. Install a control plane first
+//! (`certrotate rotate --kube -n NAMESPACE`).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
+use certrotate::core::plan::ProfileObjects;
 use certrotate::core::plan::wire::LABEL_CA;
-use certrotate::core::{PlanOptions, Profile};
-use certrotate::engine::{Clock, Error, KubeStore, Rotator, SystemClock};
+use certrotate::core::{Profile, RotationPolicy, Trigger};
+use certrotate::engine::events::KubeEvents;
+use certrotate::engine::{Clock, Engine, Error, KubeStore, SystemClock};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
-/// The rotator of one control plane, with the clock the context chose.
-type PlaneRotator = Rotator<KubeStore, Arc<dyn Clock>>;
+/// The annotation on a CA Secret that asks for a rotation now: its value is the request's
+/// id, persisted with the rotation it starts ([`Trigger::Once`]).
+const ROTATE_ANNOTATION: &str = "example.certrotate.io/rotate";
 
-/// What every reconcile shares: the client, the policy, and one rotator per namespace
-/// (rotators take `&self`, so one can serve concurrent reconciles).
+/// What every reconcile shares.
 struct Context {
-    client: Client,
-    options: PlanOptions,
-    clock: Arc<dyn Clock>,
+    /// The one engine: store, clock, Events.
+    engine: Engine<KubeStore, Arc<dyn Clock>>,
+    /// The policy of a control plane nobody asked to rotate now.
+    policy: RotationPolicy,
     /// When to look again once a control plane is up to date (leaf renewal is checked on
     /// every reconcile).
     resync: Duration,
-    rotators: Mutex<BTreeMap<String, Arc<PlaneRotator>>>,
 }
 
 impl Context {
     fn new(client: Client, clock: Arc<dyn Clock>) -> Self {
+        // This Pod's name (the downward API), else the host's: who reported each Event.
+        let instance = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .ok();
         Self {
-            client,
+            // Share the controller's client: one connection pool, one kube version.
+            engine: Engine::new(KubeStore::new(client.clone()))
+                .with_clock(clock)
+                .with_event_sink(KubeEvents::new(client, instance)),
             // The whole lifecycle as policy: rotate the CA when it expires within 90 days
             // (a staged rotation, one phase per reconcile), renew leaves expiring within
             // 90 days, create what is missing.
-            options: PlanOptions::default()
-                .with_rotate_ca_before(Some(Duration::from_secs(90 * 24 * 3600)))
+            policy: RotationPolicy::default()
+                .with_trigger(Trigger::Schedule {
+                    rotate_ca_before: Duration::from_secs(90 * 24 * 3600),
+                })
                 .with_renew_before(Some(Duration::from_secs(90 * 24 * 3600))),
-            clock,
             resync: Duration::from_secs(3600),
-            rotators: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// The rotator of the control plane in `namespace`.
-    fn rotator(&self, namespace: &str) -> Arc<PlaneRotator> {
-        // A panic elsewhere cannot leave the map half-written: entries are inserted whole.
-        let mut rotators = self.rotators.lock().unwrap_or_else(PoisonError::into_inner);
-        rotators
-            .entry(namespace.to_owned())
-            .or_insert_with(|| {
-                // Share the controller's client: one connection pool, one kube version.
-                let store = KubeStore::new(self.client.clone());
-                let profile = Profile::envoy_gateway(namespace);
-                Arc::new(
-                    Rotator::new(store, profile, self.options.clone())
-                        .with_clock(Arc::clone(&self.clock)),
-                )
-            })
-            .clone()
+    /// The policy for `ca_secret`: a rotation asked for by its annotation, else the
+    /// schedule.
+    fn policy_of(&self, ca_secret: &Secret) -> RotationPolicy {
+        match ca_secret.annotations().get(ROTATE_ANNOTATION) {
+            Some(id) if !id.is_empty() => {
+                self.policy.clone().with_trigger(Trigger::Once(id.clone()))
+            }
+            Some(_) | None => self.policy.clone(),
+        }
     }
+}
+
+/// The control plane `ca_secret` belongs to, if it is the CA Secret of one.
+fn profile_of(ca_secret: &Secret) -> Option<Profile> {
+    let profile = Profile::envoy_gateway(&ca_secret.namespace()?);
+    let ca = ProfileObjects::of(&profile).ca_secret;
+    (ca.name == ca_secret.name_any()).then_some(profile)
 }
 
 /// Reconciles the control plane that `ca_secret` belongs to.
 async fn reconcile(ca_secret: Arc<Secret>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = ca_secret.namespace().unwrap_or_default();
-    let report = ctx.rotator(&namespace).reconcile().await?;
-    tracing::info!(%namespace, phase = %report.phase, "{}", report.summary);
+    // Another labelled Secret (not a profile's CA Secret): nothing to do until it changes.
+    let Some(profile) = profile_of(&ca_secret) else {
+        return Ok(Action::await_change());
+    };
+    let report = ctx
+        .engine
+        .reconcile(&profile, &ctx.policy_of(&ca_secret))
+        .await?;
+    tracing::info!(namespace = %profile.namespace, phase = %report.phase, "{}", report.summary);
     Ok(Action::requeue(report.requeue_after.unwrap_or(ctx.resync)))
 }
 
@@ -102,7 +128,8 @@ fn error_policy(ca_secret: Arc<Secret>, error: &Error, _ctx: Arc<Context>) -> Ac
     }
 }
 
-/// The controller over every namespace's CA Secrets.
+/// The controller over every namespace's CA Secrets, selected by certrotate's label: no
+/// other Secret is listed or watched.
 fn controller(client: Client) -> Controller<Secret> {
     let selector = format!("{LABEL_CA}=true");
     Controller::new(
@@ -134,15 +161,17 @@ mod fake_server;
 
 /// The reconcile function and the error policy over HTTP, against the fake API server
 /// (`cargo test --example controller --features kube`), and the whole Controller (the fake
-/// answers watches with empty streams, so it runs on its initial list and its requeues).
+/// answers watches with empty streams, so it runs on its initial list and its requeues);
+/// then the whole Controller on a real API server, as the ServiceAccount of
+/// `controller-rbac.yaml`.
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
     use certrotate::core::SeededEntropy;
-    use certrotate::core::plan::ObjectRef;
     use certrotate::core::plan::wire::KEY_CA_CRT;
-    use certrotate::engine::{ManualClock, SecretStore};
+    use certrotate::core::plan::{ObjectRef, Phase, RotationState};
+    use certrotate::engine::{ManualClock, SecretStore, SecretUpdate};
     use kube::api::ListParams;
     use time::macros::datetime;
 
@@ -157,16 +186,15 @@ mod tests {
 
     /// Installs the control plane of `namespace` (what `certrotate rotate` does first).
     async fn install(client: &Client, namespace: &str, clock: &Arc<ManualClock>) {
-        Rotator::new(
-            KubeStore::new(client.clone()),
-            Profile::envoy_gateway(namespace),
-            PlanOptions::default(),
-        )
-        .with_clock(Arc::clone(clock))
-        .with_entropy(SeededEntropy::new(1))
-        .reconcile()
-        .await
-        .unwrap();
+        Engine::new(KubeStore::new(client.clone()))
+            .with_clock(Arc::clone(clock))
+            .with_entropy(SeededEntropy::new(1))
+            .reconcile(
+                &Profile::envoy_gateway(namespace),
+                &RotationPolicy::default(),
+            )
+            .await
+            .unwrap();
     }
 
     async fn ca_pem(client: &Client, namespace: &str) -> Vec<u8> {
@@ -174,6 +202,28 @@ mod tests {
         let secret = ObjectRef::new(namespace, "envoy-gateway-ca");
         let ca = store.read_secret(&secret).await.unwrap().unwrap();
         ca.data[KEY_CA_CRT].clone()
+    }
+
+    /// Asks for a rotation of `namespace`'s control plane, as a person would: the CA
+    /// Secret annotated with a request id.
+    async fn request_rotation(client: &Client, namespace: &str, id: &str) -> Arc<Secret> {
+        let store = KubeStore::new(client.clone());
+        let secret = ObjectRef::new(namespace, "envoy-gateway-ca");
+        let version = store.read_secret(&secret).await.unwrap().unwrap().version;
+        let mut update = SecretUpdate::default();
+        update
+            .annotations
+            .insert(ROTATE_ANNOTATION.into(), Some(id.into()));
+        store
+            .update_secret(&secret, &version, &update)
+            .await
+            .unwrap();
+        Arc::new(
+            Api::<Secret>::namespaced(client.clone(), namespace)
+                .get("envoy-gateway-ca")
+                .await
+                .unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -204,8 +254,13 @@ mod tests {
             ]
         );
 
-        // Up to date: come back after the resync period.
-        let ctx = Arc::new(Context::new(client.clone(), clock.clone()));
+        // Up to date: come back after the resync period. One context (one engine) for
+        // every namespace.
+        let mut ctx = Context::new(client.clone(), clock.clone());
+        ctx.policy = ctx
+            .policy
+            .with_convergence_interval(Duration::from_secs(300));
+        let ctx = Arc::new(ctx);
         for secret in &cas.items {
             let action = reconcile(Arc::new(secret.clone()), ctx.clone())
                 .await
@@ -213,25 +268,17 @@ mod tests {
             assert_eq!(action, Action::requeue(Duration::from_secs(3600)));
         }
 
-        // A rotation requested for team-a: each reconcile advances one phase and requeues
-        // for exactly the convergence interval left, measured with the rotator's clock.
-        let team_a = Arc::new(
-            cas.items
-                .iter()
-                .find(|s| s.namespace().as_deref() == Some("team-a"))
-                .unwrap()
-                .clone(),
+        // A rotation requested for team-a (its CA Secret annotated): each reconcile
+        // advances one phase and requeues for exactly the convergence interval left,
+        // measured with the engine's clock; team-b is left alone.
+        let before = (
+            ca_pem(&client, "team-a").await,
+            ca_pem(&client, "team-b").await,
         );
-        let before = ca_pem(&client, "team-a").await;
-        let mut rotating = Context::new(client.clone(), clock.clone());
-        rotating.options = rotating
-            .options
-            .with_overwrite(true)
-            .with_convergence_interval(Duration::from_secs(300));
-        let rotating = Arc::new(rotating);
+        let team_a = request_rotation(&client, "team-a", "ticket-1").await;
         let mut requeues = Vec::new();
-        for _ in 0..3 {
-            let action = reconcile(team_a.clone(), rotating.clone()).await.unwrap();
+        for _ in 0..4 {
+            let action = reconcile(team_a.clone(), ctx.clone()).await.unwrap();
             requeues.push(action.clone());
             clock.advance(Duration::from_secs(300));
         }
@@ -241,9 +288,20 @@ mod tests {
                 Action::requeue(Duration::from_secs(300)),  // trust entered
                 Action::requeue(Duration::from_secs(300)),  // leaves entered
                 Action::requeue(Duration::from_secs(3600)), // done: resync
+                Action::requeue(Duration::from_secs(3600)), // the same request: done once
             ]
         );
-        assert_ne!(ca_pem(&client, "team-a").await, before, "team-a rotated");
+        assert_ne!(ca_pem(&client, "team-a").await, before.0, "team-a rotated");
+        assert_eq!(
+            ca_pem(&client, "team-b").await,
+            before.1,
+            "team-b untouched"
+        );
+        // A labelled Secret that is no profile's CA Secret is left alone.
+        let mut stranger = (*team_a).clone();
+        stranger.metadata.name = Some("someone-else".into());
+        let action = reconcile(Arc::new(stranger), ctx).await.unwrap();
+        assert_eq!(action, Action::await_change());
     }
 
     /// The whole Controller (list, watch, reconcile, requeue) over HTTP: a requested
@@ -252,7 +310,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_controller_runs_a_requested_rotation_to_its_end() {
         let server = fake_server::start(&[]);
-        requested_rotation_runs_to_its_end(client_of(&server), "team-a").await;
+        let client = client_of(&server);
+        requested_rotation_runs_to_its_end(&client, &client, "team-a").await;
         assert!(
             server
                 .requests()
@@ -263,37 +322,92 @@ mod tests {
         );
     }
 
-    /// The same on a real API server (kube-apiserver from `test-support/controlplane`):
-    /// real watches, real resourceVersions. Where it is not built, one line and a pass (a
-    /// failure under `CERTROTATE_REQUIRE_CONTROLPLANE=1`, as in CI).
+    /// The same on a real API server (kube-apiserver from `test-support/controlplane`),
+    /// run as the ServiceAccount of `controller-rbac.yaml`: real watches, real
+    /// resourceVersions, real RBAC. The audit log shows every request it made allowed, and
+    /// the rotation's Events are on the CA Secret. Where the control plane is not built,
+    /// one line and a pass (a failure under `CERTROTATE_REQUIRE_CONTROLPLANE=1`, as in CI).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_controller_runs_a_requested_rotation_on_a_real_api_server() {
+    async fn the_controller_runs_as_its_service_account_with_this_rbac() {
         let Some(cp) = certrotate_controlplane::ControlPlane::shared() else {
             return;
         };
+        let rbac = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/controller-rbac.yaml");
+        let objects = certrotate_controlplane::yaml_documents(&rbac).unwrap();
+        cp.apply(&objects, None).await.unwrap();
+        let token = cp
+            .service_account_token("certrotate-system", "certrotate-controller")
+            .await
+            .unwrap();
         let ns = cp.namespace("e2e-controller").await.unwrap();
-        requested_rotation_runs_to_its_end(cp.client().unwrap(), &ns).await;
+        let admin = cp.client().unwrap();
+        let as_controller = cp.client_with_token(&token).unwrap();
+        requested_rotation_runs_to_its_end(&admin, &as_controller, &ns).await;
+
+        // Every request of the controller's ServiceAccount was allowed.
+        let user = "system:serviceaccount:certrotate-system:certrotate-controller";
+        let mut requests = Vec::new();
+        for _ in 0..50 {
+            requests = cp
+                .audit_events()
+                .unwrap()
+                .into_iter()
+                .filter(|e| e["user"]["username"] == user)
+                .map(|e| {
+                    let code = e["responseStatus"]["code"].as_i64().unwrap_or_default();
+                    (e["verb"].to_string(), e["requestURI"].to_string(), code)
+                })
+                .collect::<Vec<_>>();
+            if requests.iter().any(|r| r.1.contains("events.k8s.io")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(!requests.is_empty(), "no request of {user} audited");
+        let refused: Vec<_> = requests
+            .iter()
+            .filter(|r| r.2 == 401 || r.2 == 403)
+            .collect();
+        assert!(refused.is_empty(), "refused: {refused:#?}");
+        for needed in ["\"watch\"", "\"patch\"", "\"create\""] {
+            assert!(
+                requests.iter().any(|r| r.0 == needed),
+                "{needed} used: {requests:#?}"
+            );
+        }
+        // The rotation's Events, on the CA Secret, by certrotate.
+        let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(admin, &ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let reasons: Vec<String> = events
+            .items
+            .iter()
+            .filter(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("envoy-gateway-ca")
+            })
+            .filter_map(|e| e.reason.clone())
+            .collect();
+        assert!(!reasons.is_empty(), "no Event on the CA Secret");
     }
 
-    /// Installs `namespace`, runs the Controller with a rotation request (1 s interval, the
-    /// system clock) and waits (at most 60 s) until that rotation ended on another CA.
-    async fn requested_rotation_runs_to_its_end(client: Client, namespace: &str) {
-        use certrotate::core::plan::{Phase, RotationRequest, RotationState};
+    /// Installs `namespace` (with `admin`), asks for a rotation by annotation, runs the
+    /// Controller with `client` (1 s interval, the system clock) and waits (at most 60 s)
+    /// until that rotation ended on another CA.
+    async fn requested_rotation_runs_to_its_end(admin: &Client, client: &Client, namespace: &str) {
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
-        install(&client, namespace, &clock).await;
-        let before = ca_pem(&client, namespace).await;
+        install(admin, namespace, &clock).await;
+        let before = ca_pem(admin, namespace).await;
+        request_rotation(admin, namespace, "generation-1").await;
 
         let mut ctx = Context::new(client.clone(), Arc::new(SystemClock));
-        ctx.options = ctx
-            .options
-            .with_request(Some(RotationRequest::Id("generation-1".into())))
-            .with_convergence_interval(Duration::from_secs(1));
+        ctx.policy = ctx.policy.with_convergence_interval(Duration::from_secs(1));
         let running = tokio::spawn(
             controller(client.clone())
                 .run(reconcile, error_policy, Arc::new(ctx))
                 .for_each(|_| async {}),
         );
-        let store = KubeStore::new(client);
+        let store = KubeStore::new(admin.clone());
         let ca = ObjectRef::new(namespace, "envoy-gateway-ca");
         let mut polls = 0;
         let (state, secret) = loop {
@@ -323,7 +437,7 @@ mod tests {
         install(&client, "team-a", &clock).await;
         let secret = ObjectRef::new("team-a", "envoy-gateway-ca");
         let mut ctx = Context::new(client.clone(), clock.clone());
-        ctx.options = ctx.options.with_overwrite(true);
+        ctx.policy = ctx.policy.with_trigger(Trigger::Always);
         let ctx = Arc::new(ctx);
         let object = Arc::new(
             Api::<Secret>::namespaced(client.clone(), "team-a")
@@ -339,7 +453,7 @@ mod tests {
         );
 
         // A corrupted rotation state: permanent until a person fixes it.
-        let mut update = certrotate::engine::SecretUpdate::default();
+        let mut update = SecretUpdate::default();
         update
             .annotations
             .insert("certrotate.io/phase".into(), Some("sideways".into()));
@@ -364,4 +478,6 @@ mod tests {
             Action::requeue(Duration::from_secs(300))
         );
     }
+
+    use std::path::Path;
 }

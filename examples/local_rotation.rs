@@ -3,10 +3,11 @@
 //!
 //! `cargo run --example local_rotation [DIR]`
 
+use certrotate_core::Trigger;
 use std::time::Duration;
 
-use certrotate::core::{PlanOptions, Profile, check};
-use certrotate::engine::{DirStore, Rotator, RunMode, observe};
+use certrotate::core::{Profile, RotationPolicy, check};
+use certrotate::engine::{DirStore, Engine, RunMode, observe};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,20 +19,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = DirStore::new(&dir);
 
     // First install (or nothing, if it is there already).
-    let report = Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
-        .run(RunMode::Once)
+    let report = Engine::new(store.clone())
+        .run(&profile.clone(), &RotationPolicy::default(), RunMode::Once)
         .await?;
     println!("install: {}", report.summary);
 
     // A staged rotation, run to the end. Local mode needs no convergence interval.
-    let mut options = PlanOptions::default();
-    options.overwrite = true;
-    options.force = true;
+    let mut options = RotationPolicy::default();
+    options.trigger = Trigger::Always;
+    options.skip_too_soon = true;
+    options.accept_clock_skew = true;
     options.convergence_interval = Duration::ZERO;
-    let report = Rotator::new(store.clone(), profile.clone(), options)
-        .run(RunMode::UntilDone {
-            timeout: Duration::from_secs(60),
-        })
+    let report = Engine::new(store.clone())
+        .run(
+            &profile.clone(),
+            &options,
+            RunMode::UntilDone {
+                timeout: Duration::from_secs(60),
+            },
+        )
         .await?;
     println!("rotation: {} ({} writes)", report.summary, report.writes);
 

@@ -16,14 +16,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use certrotate_core::Trigger;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use certrotate::core::plan::{ObjectRef, Strategy};
-use certrotate::core::{BundlePolicy, PlanOptions, Profile, SeededEntropy};
-use certrotate::engine::{ManualClock, MemoryStore, Rotator, RunMode, observe};
+use certrotate::core::{BundlePolicy, Profile, RotationPolicy, SeededEntropy};
+use certrotate::engine::{Engine, ManualClock, MemoryStore, RunMode, observe};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -77,24 +78,24 @@ async fn rotation(strategy: Strategy, max_carried: usize, drop_old_ca: bool) -> 
     let profile = Profile::envoy_gateway(NS);
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
-    Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+    Engine::new(store.clone())
         .with_clock(clock.clone())
         .with_entropy(SeededEntropy::new(1))
-        .run(RunMode::Once)
+        .run(&profile.clone(), &RotationPolicy::default(), RunMode::Once)
         .await
         .unwrap();
     let mut snapshots = vec![snapshot(&store, &profile).await];
-    let mut options = PlanOptions::default();
-    options.overwrite = true;
+    let mut options = RotationPolicy::default();
+    options.trigger = Trigger::Always;
     options.strategy = strategy;
     options.drop_old_ca = drop_old_ca;
     options.bundle_policy = BundlePolicy::new(max_carried);
     for run in 0..6 {
         clock.advance(Duration::from_secs(3600));
-        let report = Rotator::new(store.clone(), profile.clone(), options.clone())
+        let report = Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_entropy(SeededEntropy::new(2 + run))
-            .run(RunMode::Once)
+            .run(&profile.clone(), &options.clone(), RunMode::Once)
             .await
             .unwrap();
         let snap = snapshot(&store, &profile).await;

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use certrotate_core::plan::{Next, PlanOptions};
+use certrotate_core::RotationPolicy;
+use certrotate_core::plan::Next;
 use certrotate_core::{Profile, RotationPlan};
-use certrotate_kube::{Clock, ManualClock, MemoryStore, Rotator, RunMode, Store, observe};
+use certrotate_kube::{Clock, Engine, ManualClock, MemoryStore, RunMode, Store, observe};
 use time::OffsetDateTime;
 use tracing::instrument::WithSubscriber as _;
 
@@ -17,11 +18,13 @@ use tracing::instrument::WithSubscriber as _;
 pub(crate) async fn whole_run<S: Store>(
     store: &S,
     profile: &Profile,
-    options: &PlanOptions,
+    options: &RotationPolicy,
     mode: RunMode,
     now: OffsetDateTime,
 ) -> Result<Vec<(OffsetDateTime, RotationPlan)>> {
     let observed = observe(store, profile).await?;
+    // Resolved once, as the real run resolves it at its first read.
+    let policy = options.resolve(profile, &observed)?;
     // Whole seconds (the times shown are to the second), rounded up: never before a phase
     // start the store recorded a moment ago.
     let now = match now.replace_nanosecond(0) {
@@ -40,17 +43,16 @@ pub(crate) async fn whole_run<S: Store>(
         memory.insert_webhook(webhook, value.ca_bundles);
     }
     let clock = Arc::new(ManualClock::new(now));
-    let rotator =
-        Rotator::new(memory, profile.clone(), options.clone()).with_clock(Arc::clone(&clock));
+    let engine = Engine::new(memory).with_clock(Arc::clone(&clock));
     let mut plans = Vec::new();
     // The engine logs what it writes; these writes are in memory, so nothing is logged.
     let quiet = tracing::subscriber::NoSubscriber::default();
     // A rotation is a handful of plans; the bound only guards against a planner bug.
     for _ in 0..64 {
-        let plan = rotator.plan().with_subscriber(quiet).await?;
+        let plan = engine.plan(profile, &policy).with_subscriber(quiet).await?;
         let at = clock.now();
         if plan.writes() {
-            rotator.apply(&plan).with_subscriber(quiet).await?;
+            engine.apply(profile, &plan).with_subscriber(quiet).await?;
         }
         let next = plan.next.clone();
         plans.push((at, plan));

@@ -26,9 +26,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use certrotate_core::evidence::Endpoint;
+use certrotate_core::plan::ObjectRef;
 use certrotate_core::plan::wire::KEY_TLS_KEY;
-use certrotate_core::plan::{ObjectRef, PlanOptions, RotationRequest};
 use certrotate_core::{BundlePolicy, Origin, Profile, inspect_pem};
+use certrotate_core::{RotationPolicy, Trigger};
 #[cfg(feature = "kube")]
 use certrotate_kube::KubeStore;
 use certrotate_kube::evidence::Probes;
@@ -433,13 +434,20 @@ async fn run_command(
             })?;
             // Probed while a phase converges: the phase also waits for their evidence.
             let probed = endpoints(&profile, &args.endpoints)?;
-            let mut options = PlanOptions::default();
+            let mut options = RotationPolicy::default();
             options.convergence_timeout = args.convergence_timeout;
-            // `--overwrite` is a request resolved against the store when the run starts.
-            let request_rotation = args.overwrite;
-            options.rotate_ca_before = args.rotate_ca_before;
+            // `--overwrite` rotates away from the CA current when the run starts (the
+            // engine resolves it at its first read, so a repeat or a racing run rotates
+            // once); a schedule is the other trigger.
+            options.trigger = match (args.overwrite, args.rotate_ca_before) {
+                (true, _) => Trigger::Now,
+                (false, Some(before)) => Trigger::Schedule {
+                    rotate_ca_before: before,
+                },
+                (false, None) => Trigger::Never,
+            };
             options.renew_before = args.rotate_ca_before;
-            options.force = args.force;
+            options = options.with_force(args.force);
             options.strategy = args.strategy;
             if let Some(interval) = args.convergence_interval {
                 options.convergence_interval = interval;
@@ -483,13 +491,7 @@ async fn run_command(
             let restarts = restart_commands(&profile, &args.restarts)?;
             with_store!(&args.target, server_dry_run, tidy = args.dry_run.is_none(), restarts = restarts, store, client, place => {
                 let target = target::Target::new(place, &profile.namespace);
-                if request_rotation {
-                    activity::doing("reading the profile's objects");
-                    let observed = observe(&store, &profile).await?;
-                    let base = certrotate_core::plan::rotation_base(&profile, &observed)?;
-                    options.request = Some(RotationRequest::AwayFrom(base));
-                }
-                let events = client.filter(|_| args.dry_run.is_none()).map(|c| recorder(c, &profile));
+                let events = client.filter(|_| args.dry_run.is_none()).map(recorder);
                 let probes = store.probes(&profile, probed)?;
                 if probes.is_empty() && options.convergence_timeout.is_some() {
                     return Err(UsageError(
@@ -505,12 +507,12 @@ async fn run_command(
         }
         Command::Renew(args) => {
             let profile = load_profile(&args.target, |_| {})?;
-            let mut options = PlanOptions::default();
+            let mut options = RotationPolicy::default();
             options.renew_before = Some(args.before);
             let restarts = restart_commands(&profile, &args.restarts)?;
             with_store!(&args.target, false, tidy = true, restarts = restarts, store, client, place => {
                 let target = target::Target::new(place, &profile.namespace);
-                let events = client.map(|c| recorder(c, &profile));
+                let events = client.map(recorder);
                 let probes = Probes::new(Vec::new(), ProbeLimits::default());
                 rotate(store, profile, options, RunMode::Once, None, format, events, &target, facts, probes).await
             })
@@ -645,7 +647,8 @@ async fn status<S: Store + ProfileEndpoints>(
     let probes = store.probes(&profile, endpoints.to_vec())?;
     let observed = observe(&store, &profile).await?;
     let now = SystemClock.now();
-    let status = certrotate_core::plan::status(&profile, &observed, &PlanOptions::default(), now)?;
+    let status =
+        certrotate_core::plan::status(&profile, &observed, &RotationPolicy::default(), now)?;
     // Each certificate's end of validity: the CA Secret's CAs and every component's leaf.
     let objects = certrotate_core::plan::ProfileObjects::of(&profile);
     let keys = [

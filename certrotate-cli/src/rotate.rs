@@ -5,11 +5,12 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use certrotate_core::Profile;
-use certrotate_core::plan::{Next, PlanOptions, Summary};
-#[cfg(feature = "kube")]
-use certrotate_kube::events::EventRecorder;
-use certrotate_kube::{Clock, Rotator, RunMode, Store, SystemClock, events};
+use certrotate_core::plan::{Next, Summary};
+use certrotate_core::{Profile, RotationPolicy};
+use certrotate_kube::{
+    Clock, Engine, Error, Event, EventSink, Recording, RunEvents, RunMode, RunReport, Store,
+    SystemClock,
+};
 
 use crate::cli::{self, Format};
 use crate::escape::Esc;
@@ -23,47 +24,70 @@ pub(crate) type KubeClient = kube::Client;
 pub(crate) type KubeClient = std::convert::Infallible;
 /// Without the `kube` feature there is no cluster to record Events in.
 #[cfg(not(feature = "kube"))]
-type EventRecorder = std::convert::Infallible;
+pub(crate) type KubeEvents = std::convert::Infallible;
+#[cfg(feature = "kube")]
+pub(crate) use certrotate_kube::events::KubeEvents;
 
 #[cfg(not(feature = "kube"))]
-pub(crate) fn recorder(client: KubeClient, _: &Profile) -> EventRecorder {
+pub(crate) fn recorder(client: KubeClient) -> KubeEvents {
     client
 }
 
-#[cfg(not(feature = "kube"))]
-async fn record(events: Option<&EventRecorder>, _: &[events::Notice]) {
-    if let Some(never) = events {
-        match *never {}
-    }
-}
-
-/// Records Events on `profile`'s CA Secret, as this Pod (`POD_NAME`, from the downward
+/// Records Events on each profile's CA Secret, as this Pod (`POD_NAME`, from the downward
 /// API in deploy/) or this host.
 #[cfg(feature = "kube")]
-pub(crate) fn recorder(client: KubeClient, profile: &Profile) -> EventRecorder {
+pub(crate) fn recorder(client: KubeClient) -> KubeEvents {
     let instance = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .ok()
         .filter(|s| !s.is_empty());
-    EventRecorder::new(
-        client,
-        certrotate_core::plan::ProfileObjects::of(profile).ca_secret,
-        instance,
-    )
+    KubeEvents::new(client, instance)
 }
 
-/// Publishes `notices`; a failure is a warning, never the run's failure (the rotation's
-/// own outcome is what the exit status reports).
-#[cfg(feature = "kube")]
-async fn record(events: Option<&EventRecorder>, notices: &[events::Notice]) {
-    if let Some(events) = events
-        && let Err(e) = events.publish(notices).await
-    {
-        // The API server's message is text from outside: escaped by `error_chain`.
-        tracing::warn!(
-            "recording Kubernetes Events on the CA Secret: {}",
-            crate::error_chain(&e.into())
-        );
+/// The CLI's [`EventSink`]: what the run is doing (for the `--timeout` message), and the
+/// Kubernetes Events of a cluster run.
+struct CliEvents {
+    kube: Option<KubeEvents>,
+}
+
+impl EventSink for CliEvents {
+    fn start(&self, profile: &Profile) -> Box<dyn RunEvents> {
+        #[cfg(feature = "kube")]
+        let kube = self.kube.as_ref().map(|k| k.start(profile));
+        #[cfg(not(feature = "kube"))]
+        let _ = profile;
+        #[cfg(not(feature = "kube"))]
+        let kube: Option<Box<dyn RunEvents>> = match &self.kube {
+            Some(never) => match *never {},
+            None => None,
+        };
+        Box::new(CliRun { kube })
+    }
+}
+
+struct CliRun {
+    kube: Option<Box<dyn RunEvents>>,
+}
+
+impl RunEvents for CliRun {
+    fn record<'a>(&'a mut self, event: &'a Event) -> Recording<'a> {
+        if let Some(doing) = doing_after(event) {
+            activity::doing(doing);
+        }
+        match &mut self.kube {
+            Some(kube) => kube.record(event),
+            None => Box::pin(std::future::ready(())),
+        }
+    }
+
+    fn finish<'a>(&'a mut self, outcome: Result<&'a RunReport, &'a Error>) -> Recording<'a> {
+        match &mut self.kube {
+            Some(kube) => {
+                activity::doing("recording Kubernetes Events on the CA Secret");
+                kube.finish(outcome)
+            }
+            None => Box::pin(std::future::ready(())),
+        }
     }
 }
 
@@ -71,59 +95,39 @@ async fn record(events: Option<&EventRecorder>, notices: &[events::Notice]) {
 pub(crate) async fn rotate<S: Store>(
     store: S,
     profile: Profile,
-    options: PlanOptions,
+    policy: RotationPolicy,
     mode: RunMode,
     dry_run: Option<cli::DryRun>,
     format: Format,
-    events: Option<EventRecorder>,
+    events: Option<KubeEvents>,
     target: &Target,
     facts: &std::sync::Mutex<crate::metrics::RunFacts>,
     probes: certrotate_kube::evidence::Probes,
 ) -> Result<ExitCode> {
     if dry_run == Some(cli::DryRun::Client) {
-        let plans = dry_run::whole_run(&store, &profile, &options, mode, SystemClock.now()).await?;
+        let plans = dry_run::whole_run(&store, &profile, &policy, mode, SystemClock.now()).await?;
         output::plans(&plans, format, target)?;
         return Ok(ExitCode::SUCCESS);
     }
     activity::doing("reading the profile's objects and planning");
-    let mut rotator = Rotator::new(store, profile, options).with_clock(ProgressClock::new());
+    // Events are recorded as the run goes (a `--wait` rotation takes many minutes, and a
+    // run that fails keeps what it did before); a dry run records none.
+    let kube = events.filter(|_| dry_run.is_none());
+    let mut engine = Engine::new(store)
+        .with_clock(ProgressClock::new())
+        .with_event_sink(CliEvents { kube });
     if !probes.is_empty() {
-        rotator = rotator.with_evidence(probes);
+        engine = engine.with_evidence(probes);
     }
-    // Events are published as the run goes (a `--wait` rotation takes many minutes, and a
-    // run that fails keeps what it did before), by a task of their own.
-    let mut publisher = None;
-    let mut sender = None;
-    if let (Some(recorder), None) = (events, dry_run) {
-        let (events, mut received) =
-            tokio::sync::mpsc::unbounded_channel::<certrotate_kube::Event>();
-        sender = Some(events);
-        publisher = Some(tokio::spawn(async move {
-            let mut stream = events::NoticeStream::default();
-            while let Some(e) = received.recv().await {
-                record(Some(&recorder), &stream.push(&e)).await;
-            }
-            (recorder, stream)
-        }));
-    }
-    rotator = rotator.with_observer(move |e| {
-        if let Some(doing) = doing_after(e) {
-            activity::doing(doing);
-        }
-        if let Some(sender) = &sender {
-            // The receiver lives until the rotator (and this sender) is dropped.
-            let _ = sender.send(e.clone());
-        }
-    });
     if let Some(kind) = dry_run {
         // Only the server's dry run remains here; a client dry run returned above.
-        let plan = rotator.plan().await?;
+        let plan = engine.plan(&profile, &policy).await?;
         if kind == cli::DryRun::Server {
             // The engine logs each write it makes; these the API server only checked, so
             // every line says so (`INFO server_dry_run: secret updated ...`).
             use tracing::Instrument as _;
-            rotator
-                .apply(&plan)
+            engine
+                .apply(&profile, &plan)
                 // The engine's target, so the span shows wherever its lines do.
                 .instrument(tracing::info_span!(target: "certrotate_kube", "server_dry_run"))
                 .await
@@ -132,21 +136,7 @@ pub(crate) async fn rotate<S: Store>(
         output::plan(&plan, format, target)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let result = rotator.run(mode).await;
-    drop(rotator);
-    if let Some(publisher) = publisher {
-        activity::doing("recording Kubernetes Events on the CA Secret");
-        match publisher.await {
-            Ok((recorder, mut stream)) => {
-                let last = match &result {
-                    Ok(_) => stream.finish(),
-                    Err(e) => vec![events::error_notice(e)],
-                };
-                record(Some(&recorder), &last).await;
-            }
-            Err(e) => tracing::warn!("recording Kubernetes Events: {}", Esc(e)),
-        }
-    }
+    let result = engine.run(&profile, &policy, mode).await;
     let report = result?;
     if let Ok(mut f) = facts.lock() {
         f.phase = Some(report.phase);
@@ -192,8 +182,7 @@ pub(crate) async fn rotate<S: Store>(
 
 /// What the run does after the engine reported `e` (for the `--timeout` error); `None`:
 /// still what it was doing.
-fn doing_after(e: &certrotate_kube::Event) -> Option<String> {
-    use certrotate_kube::Event;
+fn doing_after(e: &Event) -> Option<String> {
     match e {
         Event::Planned { summary, .. } => Some(format!("applying the plan \"{summary}\"")),
         Event::Conflict { object, .. } => Some(format!(

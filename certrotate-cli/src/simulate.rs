@@ -8,7 +8,8 @@ use std::time::Duration;
 #[cfg(feature = "kube")]
 use anyhow::Context;
 use anyhow::{Result, bail};
-use certrotate_core::plan::{PlanOptions, Strategy};
+use certrotate_core::RotationPolicy;
+use certrotate_core::plan::Strategy;
 use certrotate_core::trust::{Outcome, PairCheck, TrustStore};
 use certrotate_core::{BundlePolicy, KeyAlgorithm};
 #[cfg(feature = "kube")]
@@ -178,7 +179,7 @@ pub(crate) async fn run(args: SimulateArgs, format: Format) -> Result<ExitCode> 
     } else {
         (Start::Fresh, None)
     };
-    let mut plan = PlanOptions::default();
+    let mut plan = RotationPolicy::default();
     plan.strategy = args.strategy;
     plan.convergence_interval = args.convergence_interval;
     plan.drop_old_ca = args.drop_old_ca;

@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use certrotate_core::Trigger;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use certrotate_core::plan::{ObjectRef, Observed, ObservedSecret, PlanOptions};
+use certrotate_core::RotationPolicy;
+use certrotate_core::plan::{ObjectRef, Observed, ObservedSecret};
 use certrotate_core::testing::Fixtures;
 use certrotate_core::{Ca, Origin, Profile, SeededEntropy, bundle_ca_certs, inspect_pem, plan};
 
@@ -406,7 +408,7 @@ fn corrupted_secrets_stop_the_plan_naming_them() {
     let install = plan(
         &profile,
         &Observed::default(),
-        &PlanOptions::default(),
+        &RotationPolicy::default(),
         Fixtures::new(1).now(),
         &mut SeededEntropy::new(1),
     )
@@ -524,8 +526,8 @@ fn corrupted_secrets_stop_the_plan_naming_them() {
     for (name, corrupt, expect) in &cases {
         let mut observed = base.clone();
         corrupt(&mut observed);
-        let mut options = PlanOptions::default();
-        options.overwrite = true;
+        let mut options = RotationPolicy::default();
+        options.trigger = Trigger::Always;
         let result = catch_unwind(AssertUnwindSafe(|| {
             plan(
                 &profile,
@@ -557,7 +559,7 @@ fn corrupted_secrets_stop_the_plan_naming_them() {
             "tls.crt".into(),
             b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
         );
-    let mut options = PlanOptions::default();
+    let mut options = RotationPolicy::default();
     options.renew_before = Some(std::time::Duration::from_secs(86_400));
     let repaired = plan(
         &profile,

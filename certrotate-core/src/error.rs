@@ -158,7 +158,7 @@ pub enum Error {
     /// The CA Secret holds a CA that issued none of the profile's leaves: certrotate did
     /// not install it (or its first install stopped before any leaf was written), and it is
     /// not used unless the caller says it put it there
-    /// ([`PlanOptions::trust_existing_ca`](crate::PlanOptions::trust_existing_ca)).
+    /// ([`RotationPolicy::trust_existing_ca`](crate::RotationPolicy::trust_existing_ca)).
     #[error(
         "secret {secret} holds a CA ({}) that issued none of the profile's leaves: it was \
          not made by certrotate's install, and whoever can create Secrets in the namespace \

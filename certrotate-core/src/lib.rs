@@ -29,13 +29,13 @@
 //!
 //! ```
 //! use certrotate_core::plan::{Next, Observed, Step, StepReason, Summary};
-//! use certrotate_core::{plan, PlanOptions, Profile, SeededEntropy};
+//! use certrotate_core::{plan, RotationPolicy, Profile, SeededEntropy};
 //! use time::macros::datetime;
 //!
 //! let profile = Profile::envoy_gateway("envoy-gateway-system");
 //! let now = datetime!(2026-06-01 0:00 UTC);
 //! // Nothing read yet: the plan is an install.
-//! let p = plan(&profile, &Observed::default(), &PlanOptions::default(), now, &mut SeededEntropy::new(1))?;
+//! let p = plan(&profile, &Observed::default(), &RotationPolicy::default(), now, &mut SeededEntropy::new(1))?;
 //! assert!(matches!(p.summary, Summary::Installed { .. }));
 //! assert_eq!(p.next, Next::Done);
 //! let created: Vec<_> = p.steps.iter().filter_map(|s| match s {
@@ -106,8 +106,9 @@ pub use generate::{
     KeyUsage, LeafParams, PrivateKeyDer, PrivateKeyPem, SeededEntropy, SystemEntropy,
 };
 pub use inspect::{CertSummary, ChainVerdict, inspect_pem, verify_chain};
+pub use plan::plan;
+pub use plan::policy::{RotationPolicy, Trigger};
 pub use plan::steps::RotationPlan;
-pub use plan::{PlanOptions, plan};
 pub use profile::model::Profile;
 pub use usable_ca::CaDefect;
 

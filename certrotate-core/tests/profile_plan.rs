@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 
 use certrotate_core::plan::wire::KEY_TLS_CRT;
-use certrotate_core::plan::{
-    Next, ObjectRef, Observed, ObservedSecret, Phase, PlanOptions, SecretAction, Step,
-};
+use certrotate_core::plan::{Next, ObjectRef, Observed, ObservedSecret, Phase, SecretAction, Step};
 use certrotate_core::{Origin, Profile, SeededEntropy, inspect_pem, plan};
+use certrotate_core::{RotationPolicy, Trigger};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -18,7 +17,7 @@ fn first_install(profile: &Profile, seed: u64) -> certrotate_core::RotationPlan 
     plan(
         profile,
         &Observed::default(),
-        &PlanOptions::default(),
+        &RotationPolicy::default(),
         NOW,
         &mut SeededEntropy::new(seed),
     )
@@ -147,7 +146,7 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
     let p = plan(
         &profile,
         &observed,
-        &PlanOptions::default(),
+        &RotationPolicy::default(),
         NOW,
         &mut SeededEntropy::new(1),
     )
@@ -168,8 +167,8 @@ fn an_install_made_without_certrotate_is_not_touched_without_overwrite() {
         p.summary
     );
 
-    let mut options = PlanOptions::default();
-    options.overwrite = true;
+    let mut options = RotationPolicy::default();
+    options.trigger = Trigger::Always;
     let p = plan(
         &profile,
         &observed,

@@ -86,8 +86,8 @@ pub fn notices(report: &RunReport) -> Vec<Notice> {
     out
 }
 
-/// Maps engine events to Events as they happen (see
-/// [`Rotator::with_observer`](crate::Rotator::with_observer)), so a long `--wait` run
+/// Maps engine events to Events as they happen (what [`KubeEvents`] does with each run's
+/// events, as an [`EventSink`](crate::EventSink)), so a long `--wait` run
 /// publishes each phase as it is entered and a run that fails keeps what it did before.
 ///
 /// Each notice's action is the phase its plan moved to (`Prepare`, `Trust`, `Leaves`,
@@ -387,7 +387,7 @@ fn truncate(mut note: String) -> String {
 }
 
 #[cfg(feature = "kube")]
-pub use recorder::EventRecorder;
+pub use recorder::{EventRecorder, KubeEvents};
 
 #[cfg(feature = "kube")]
 mod recorder {
@@ -396,7 +396,87 @@ mod recorder {
     use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
     use kube::{Api, Client, Resource};
 
-    use super::{Notice, REPORTING_CONTROLLER, Severity};
+    use certrotate_core::Profile;
+    use certrotate_core::plan::ProfileObjects;
+
+    use super::{Notice, NoticeStream, REPORTING_CONTROLLER, Severity, error_notice};
+    use crate::engine::{Event, EventSink, Recording, RunEvents, RunReport};
+    use crate::error::Error;
+
+    /// The [`EventSink`] of Kubernetes Events: each run's events become `events.k8s.io/v1`
+    /// Events on its profile's CA Secret ([`NoticeStream`] decides which, and when;
+    /// [`EventRecorder`] publishes them), reported by `certrotate` from `instance`.
+    ///
+    /// A failure to publish is logged (a warning) and never fails the run: the rotation's
+    /// own outcome is what matters. Needs the RBAC of [`EventRecorder`].
+    #[derive(Clone)]
+    pub struct KubeEvents {
+        client: Client,
+        instance: Option<String>,
+    }
+
+    impl std::fmt::Debug for KubeEvents {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("KubeEvents")
+                .field("instance", &self.instance)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl KubeEvents {
+        /// Events reported from `instance` (the Pod's name in a Job or an operator, the
+        /// host name elsewhere; `None`: `certrotate`).
+        pub fn new(client: Client, instance: Option<String>) -> Self {
+            Self { client, instance }
+        }
+    }
+
+    impl EventSink for KubeEvents {
+        fn start(&self, profile: &Profile) -> Box<dyn RunEvents> {
+            Box::new(KubeRun {
+                recorder: EventRecorder::new(
+                    self.client.clone(),
+                    ProfileObjects::of(profile).ca_secret,
+                    self.instance.clone(),
+                ),
+                stream: NoticeStream::default(),
+            })
+        }
+    }
+
+    /// One run's Events.
+    struct KubeRun {
+        recorder: EventRecorder,
+        stream: NoticeStream,
+    }
+
+    impl KubeRun {
+        async fn publish(&self, notices: Vec<Notice>) {
+            if let Err(e) = self.recorder.publish(&notices).await {
+                // The API server's message is outside text: control characters escaped.
+                tracing::warn!(
+                    "recording Kubernetes Events on the CA Secret {}: {}",
+                    self.recorder.ca_secret,
+                    certrotate_core::error_chain(&e).escape_debug()
+                );
+            }
+        }
+    }
+
+    impl RunEvents for KubeRun {
+        fn record<'a>(&'a mut self, event: &'a Event) -> Recording<'a> {
+            let notices = self.stream.push(event);
+            Box::pin(self.publish(notices))
+        }
+
+        fn finish<'a>(&'a mut self, outcome: Result<&'a RunReport, &'a Error>) -> Recording<'a> {
+            let notices = match outcome {
+                Ok(_) => self.stream.finish(),
+                Err(e) => vec![error_notice(e)],
+            };
+            Box::pin(self.publish(notices))
+        }
+    }
 
     /// Publishes [`Notice`]s as `events.k8s.io/v1` Events regarding the CA Secret (or
     /// the Secret a notice names instead, [`Notice::regarding`]).

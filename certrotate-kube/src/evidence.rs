@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::probe::ProbeLimits;
 
-/// A future of this module's traits (object-safe, so a rotator can hold any source).
+/// A future of this module's traits (object-safe, so an engine can hold any source).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a phase's evidence is made of: every probe, and what could not be looked at.

@@ -16,74 +16,76 @@
 //! client certificate, and records what it shows (the CAs it asks client certificates
 //! from, the chain it presents) for the core's rules ([`certrotate_core::evidence`]).
 //!
-//! [`Rotator`] drives a rotation: observe → plan → apply in order → wait → repeat. The
+//! [`Engine`] drives rotations: observe → plan → apply in order → wait → repeat. The
 //! default strategy adds trust everywhere first, waits, then switches leaves, so no
 //! handshake fails whatever order components reload in; a run stopped after any write
 //! resumes with the same new CA.
 //!
 //! # Example: embedding in an operator
 //!
-//! An operator holds one [`Rotator`] per control plane (it takes `&self`, so a controller's
-//! shared context can hold it) and calls [`Rotator::reconcile`] whenever it is asked to.
-//! Each call advances the rotation as far as it safely may and returns the phase reached
-//! and when to come back, measured with the rotator's own clock; kube-runtime's
-//! `Action::requeue(report.requeue_after)` is the whole mapping (see
-//! `examples/controller.rs`). Here an installed control plane is rotated, one reconcile
-//! per phase:
+//! An operator creates one [`Engine`] (store, clock, [`EventSink`]) and shares it with
+//! every reconcile (it takes `&self`, so a controller's context can hold it). Each
+//! [`Engine::reconcile`] is handed the control plane's [`Profile`](certrotate_core::Profile)
+//! and its [`RotationPolicy`](certrotate_core::RotationPolicy), advances the rotation as far
+//! as it safely may, and returns the phase reached and when to come back, measured with
+//! the engine's own clock; kube-runtime's `Action::requeue(report.requeue_after)` is the
+//! whole mapping (see `examples/controller.rs`). Here an installed control plane is
+//! rotated, one reconcile per phase:
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
 //! use certrotate_core::plan::{Next, Phase};
-//! use certrotate_core::{PlanOptions, Profile, SeededEntropy};
-//! use certrotate_kube::{ManualClock, MemoryStore, Rotator};
+//! use certrotate_core::{Profile, RotationPolicy, SeededEntropy, Trigger};
+//! use certrotate_kube::{Engine, ManualClock, MemoryStore};
 //! use time::macros::datetime;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let profile = Profile::envoy_gateway("envoy-gateway-system");
 //! let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
-//! let store = Arc::new(MemoryStore::new());
-//!
-//! // The install: the CA and every Secret are created; nothing more to do.
-//! let installer = Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+//! let engine = Engine::new(MemoryStore::new())
 //!     .with_clock(clock.clone())
 //!     .with_entropy(SeededEntropy::new(1));
-//! let report = installer.reconcile().await?;
+//!
+//! // The install: the CA and every Secret are created; nothing more to do.
+//! let install = RotationPolicy::default();
+//! let report = engine.reconcile(&profile, &install).await?;
 //! assert_eq!((report.phase, report.requeue_after), (Phase::Stable, None));
 //! clock.advance(Duration::from_secs(24 * 3600));
 //!
-//! // A rotation of the installed store: trust first, then leaves, then done.
-//! let options = PlanOptions::default()
-//!     .with_overwrite(true)
+//! // A rotation, asked for once (an operator's resource generation): trust first, then
+//! // leaves, then done. Reconciling the same request again never rotates twice.
+//! let rotate = RotationPolicy::default()
+//!     .with_trigger(Trigger::Once("generation-2".into()))
 //!     .with_convergence_interval(Duration::from_secs(300));
-//! let rotator = Rotator::new(store.clone(), profile, options)
-//!     .with_clock(clock.clone())
-//!     .with_entropy(SeededEntropy::new(2));
-//!
-//! let report = rotator.reconcile().await?;
+//! let report = engine.reconcile(&profile, &rotate).await?;
 //! assert_eq!(report.phase, Phase::Trust); // every bundle carries both CAs
 //! assert_eq!(report.requeue_after, Some(Duration::from_secs(300)));
 //!
 //! // Too early: nothing is written, and the wait left is what the outcome says.
 //! clock.advance(Duration::from_secs(120));
-//! let report = rotator.reconcile().await?;
+//! let report = engine.reconcile(&profile, &rotate).await?;
 //! assert_eq!((report.phase, report.writes), (Phase::Trust, 0));
 //! assert_eq!(report.requeue_after, Some(Duration::from_secs(180)));
 //!
 //! clock.advance(report.requeue_after.unwrap());
-//! let report = rotator.reconcile().await?;
+//! let report = engine.reconcile(&profile, &rotate).await?;
 //! assert_eq!(report.phase, Phase::Leaves); // every leaf issued by the new CA
 //!
 //! clock.advance(report.requeue_after.unwrap());
-//! let report = rotator.reconcile().await?;
+//! let report = engine.reconcile(&profile, &rotate).await?;
 //! assert_eq!((report.phase, &report.next), (Phase::Stable, &Next::Done));
 //! println!("{}", report.summary); // done: CA … is current
+//!
+//! // The same request, reconciled again: already done.
+//! let report = engine.reconcile(&profile, &rotate).await?;
+//! assert_eq!(report.writes, 0);
 //! # Ok::<(), certrotate_kube::Error>(())
 //! # }).unwrap();
 //! ```
 //!
-//! A Job or CronJob does the same with [`Rotator::run`]: [`RunMode::Once`] is one
+//! A Job or CronJob does the same with [`Engine::run`]: [`RunMode::Once`] is one
 //! reconcile, [`RunMode::UntilDone`] sleeps through the waits.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -118,7 +120,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use dir::{
     DirError, DirLayout, DirStore, LayoutProblem, MAX_FILE_BYTES, TrustChecks, Untrusted,
 };
-pub use engine::{Event, Rotator, RunMode, RunReport, observe};
+pub use engine::{Engine, Event, EventSink, Recording, RunEvents, RunMode, RunReport, observe};
 pub use error::{Error, StoreError};
 #[cfg(feature = "kube")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kube")))]

@@ -67,16 +67,16 @@ async fn restarts_once_per_phase_and_wait_for_rollouts() {
     let store = Arc::new(MemoryStore::new());
     store.insert_workload(ratelimit());
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(store.restarts(&ratelimit()), 0, "not on first install");
 
     store.manual_rollouts(true);
     clock.advance(HOUR);
-    let report = rotator(store.clone(), options(true), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(store.restarts(&ratelimit()), 1, "trust phase restarts it");
@@ -94,16 +94,16 @@ async fn restarts_once_per_phase_and_wait_for_rollouts() {
     assert!(annotations.contains_key("certrotate.io/restarted-for"));
 
     // A rerun in the same phase does not restart again.
-    rotator(store.clone(), options(true), &clock, 3)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 3)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(store.restarts(&ratelimit()), 1, "no restart storm");
 
     // After the interval, the rollout still running holds the next phase back.
     clock.advance(std::time::Duration::from_secs(301));
-    let report = rotator(store.clone(), options(true), &clock, 4)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 4)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.writes, 0);
@@ -116,8 +116,8 @@ async fn restarts_once_per_phase_and_wait_for_rollouts() {
         report.events
     );
     store.complete_rollout(&ratelimit());
-    rotator(store.clone(), options(true), &clock, 5)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 5)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(
@@ -127,8 +127,8 @@ async fn restarts_once_per_phase_and_wait_for_rollouts() {
     );
     store.complete_rollout(&ratelimit());
     clock.advance(std::time::Duration::from_secs(301));
-    let report = rotator(store.clone(), options(true), &clock, 6)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 6)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, certrotate_core::plan::Phase::Stable);
@@ -140,15 +140,15 @@ async fn restarts_once_per_phase_and_wait_for_rollouts() {
 async fn webhook_ca_bundles_are_bundled() {
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let ca = ca_pem(&store.snapshot());
     store.insert_webhook(injector(), vec![ca.clone()]);
     clock.advance(HOUR);
-    let report = rotator(store.clone(), options(true), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert!(
@@ -160,8 +160,8 @@ async fn webhook_ca_bundles_are_bundled() {
     let bundle = &store.snapshot().webhooks[&injector()].ca_bundles[0];
     assert_eq!(count_certs(bundle), 2);
     assert!(bundle.ends_with(&ca), "old CA kept");
-    rotator(store.clone(), options(true), &clock, 3)
-        .run(until_done())
+    engine(store.clone(), &clock, 3)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_trusted(&store.snapshot(), clock.now(), "webhook");
@@ -175,8 +175,8 @@ async fn directory_layout_and_modes() {
     let dir = tempfile::tempdir().unwrap();
     let store = DirStore::new(dir.path());
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let envoy = dir.path().join(NS).join("envoy");
@@ -230,8 +230,8 @@ async fn api_errors_are_retried_then_reported_clearly() {
     let store = Arc::new(fake_server::store_for(&server));
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
-    let report = rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_eq!(report.next, Next::Done);
@@ -249,8 +249,8 @@ async fn api_errors_are_retried_then_reported_clearly() {
     let server = fake_server::start(&["--fail", &format!("PATCH:{path}:503:1000")]);
     let store = Arc::new(fake_server::store_for(&server));
     install(&store, &clock, 3).await;
-    let err = rotator(store.clone(), options(true), &clock, 4)
-        .run(until_done())
+    let err = engine(store.clone(), &clock, 4)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap_err();
     let msg = chain(&err);
@@ -293,8 +293,8 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
     let store = Arc::new(fake_server::store_with_timeout(&server, timeout));
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
-    let report = rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_eq!(report.next, Next::Done);
@@ -333,8 +333,8 @@ async fn api_timeouts_are_retried_and_ambiguous_writes_resolve() {
     let server = fake_server::start(&["--hang", &format!("PATCH:{envoy}:1500:1000")]);
     let store = Arc::new(fake_server::store_with_timeout(&server, timeout));
     install(&store, &clock, 3).await;
-    let err = rotator(store.clone(), options(true), &clock, 4)
-        .run(until_done())
+    let err = engine(store.clone(), &clock, 4)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap_err();
     let msg = chain(&err);
@@ -370,8 +370,8 @@ async fn webhook_ca_bundle_over_http() {
     let server = fake_server::start(&[]);
     let store = Arc::new(fake_server::store_for(&server));
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let old = ca_pem(&observe(&store, &profile()).await.unwrap());
@@ -396,8 +396,8 @@ async fn webhook_ca_bundle_over_http() {
     api.create(&Default::default(), &object).await.unwrap();
 
     clock.advance(HOUR);
-    rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     let read = api.get(&injector().name).await.unwrap();
@@ -632,8 +632,8 @@ async fn disk_full_and_read_only_directory() {
         install(&store, &clock, 1).await;
         let before = ca_pem(&observe(&store, &profile()).await.unwrap());
         let filler = fs.fill_leaving(free);
-        let result = rotator(store.clone(), options(true), &clock, 2)
-            .run(until_done())
+        let result = engine(store.clone(), &clock, 2)
+            .run(&profile(), &options(true), until_done())
             .await;
         levels += 1;
         let context = format!("{free} bytes free");
@@ -655,8 +655,8 @@ async fn disk_full_and_read_only_directory() {
                 );
             }
         }
-        rotator(store.clone(), options(true), &clock, 2)
-            .run(until_done())
+        engine(store.clone(), &clock, 2)
+            .run(&profile(), &options(true), until_done())
             .await
             .unwrap();
         let after = observe(&store, &profile()).await.unwrap();
@@ -675,8 +675,8 @@ async fn disk_full_and_read_only_directory() {
     install(&store, &clock, 3).await;
     fs.remount("ro");
     let err = chain(
-        &rotator(store.clone(), options(true), &clock, 4)
-            .run(until_done())
+        &engine(store.clone(), &clock, 4)
+            .run(&profile(), &options(true), until_done())
             .await
             .unwrap_err(),
     );
@@ -691,8 +691,8 @@ async fn disk_full_and_read_only_directory() {
         "read-only",
     );
     assert_whole(&root, "read-only");
-    rotator(store.clone(), options(true), &clock, 4)
-        .run(until_done())
+    engine(store.clone(), &clock, 4)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     println!(
@@ -722,8 +722,8 @@ async fn webhook_ca_bundle_is_written_on_install_and_when_it_lacks_the_ca() {
     let store = Arc::new(MemoryStore::new());
     store.insert_webhook(injector(), vec![Vec::new(), Vec::new()]);
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let ca = ca_pem(&store.snapshot());
@@ -733,8 +733,8 @@ async fn webhook_ca_bundle_is_written_on_install_and_when_it_lacks_the_ca() {
     );
     // Reset by someone else: the next run (no rotation asked) restores it.
     store.insert_webhook(injector(), vec![Vec::new(), ca.clone()]);
-    let report = rotator(store.clone(), options(false), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     assert!(
@@ -750,8 +750,8 @@ async fn webhook_ca_bundle_is_written_on_install_and_when_it_lacks_the_ca() {
         [ca.clone(), ca]
     );
     // Then nothing more to write.
-    let report = rotator(store.clone(), options(false), &clock, 3)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 3)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.writes, 0);
@@ -768,8 +768,8 @@ async fn a_refusal_made_from_a_mixed_read_is_read_again() {
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
     let before = observe(&store, &profile()).await.unwrap();
-    let report = rotator(store.clone(), options(true), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, certrotate_core::plan::Phase::Trust);
@@ -783,8 +783,8 @@ async fn a_refusal_made_from_a_mixed_read_is_read_again() {
     let stale = std::sync::Mutex::new(stale);
     let mixed = hooked::Hooked::new(store.clone())
         .on_read(move |secret| stale.lock().unwrap().remove(secret));
-    let report = rotator(mixed, options(false), &clock, 3)
-        .run(RunMode::Once)
+    let report = engine(mixed, &clock, 3)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     assert!(

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certrotate_core::plan::ObjectRef;
-use certrotate_core::{PlanOptions, Profile, SeededEntropy};
+use certrotate_core::{Profile, RotationPolicy, SeededEntropy};
 use certrotate_kube::{
-    DirLayout, DirStore, FaultyStore, ManualClock, Rotator, RunMode, SecretStore, TrustChecks,
+    DirLayout, DirStore, Engine, FaultyStore, ManualClock, RunMode, SecretStore, TrustChecks,
     observe,
 };
-use contract::{HOUR, NS, T0, install, options, rotator, secret, until_done};
+use contract::{HOUR, NS, T0, engine, install, options, profile, secret, until_done};
 use proptest::prelude::*;
 
 #[path = "confinement/findings.rs"]

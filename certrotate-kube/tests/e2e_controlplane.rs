@@ -189,14 +189,14 @@ async fn a_rotation_into_a_missing_namespace_names_it() {
     };
     let ns = format!("absent-{}", std::process::id());
     let store = certrotate_kube::KubeStore::new(cp.client().unwrap());
-    let err = certrotate_kube::Rotator::new(
-        store,
-        certrotate_core::Profile::envoy_gateway(&ns),
-        certrotate_core::PlanOptions::default(),
-    )
-    .run(certrotate_kube::RunMode::Once)
-    .await
-    .unwrap_err();
+    let err = certrotate_kube::Engine::new(store)
+        .run(
+            &certrotate_core::Profile::envoy_gateway(&ns),
+            &certrotate_core::RotationPolicy::default(),
+            certrotate_kube::RunMode::Once,
+        )
+        .await
+        .unwrap_err();
     let mut chain = err.to_string();
     let mut cause = std::error::Error::source(&err);
     while let Some(c) = cause {

@@ -8,14 +8,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+use certrotate_core::Trigger;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certrotate_controlplane::ControlPlane;
 use certrotate_core::plan::Next;
-use certrotate_core::{PlanOptions, Profile, SeededEntropy};
-use certrotate_kube::{KubeStore, ManualClock, Rotator, RunMode};
+use certrotate_core::{Profile, RotationPolicy, SeededEntropy};
+use certrotate_kube::{Engine, KubeStore, ManualClock, RunMode};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::PostParams;
@@ -68,11 +69,15 @@ async fn a_hundred_control_planes_on_a_real_api_server() {
             let permit = Arc::clone(&semaphore).acquire_owned().await.unwrap();
             let (store, clock, ns) = (store.clone(), Arc::clone(&clock), ns.clone());
             tasks.push(tokio::spawn(async move {
-                let options = PlanOptions::default().with_overwrite(overwrite);
-                let report = Rotator::new(store, Profile::envoy_gateway(&ns), options)
+                let options = RotationPolicy::default().with_trigger(if overwrite {
+                    Trigger::Always
+                } else {
+                    Trigger::Never
+                });
+                let report = Engine::new(store)
                     .with_clock(clock)
                     .with_entropy(SeededEntropy::new(i as u64))
-                    .run(mode)
+                    .run(&Profile::envoy_gateway(&ns), &options, mode)
                     .await
                     .unwrap();
                 drop(permit);

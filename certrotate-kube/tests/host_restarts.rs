@@ -93,8 +93,8 @@ async fn run_once<S: Store + Clone>(
     clock: &Arc<ManualClock>,
     overwrite: bool,
 ) -> Result<Phase, String> {
-    rotator(store.clone(), options(overwrite), clock, 7)
-        .run(RunMode::Once)
+    engine(store.clone(), clock, 7)
+        .run(&profile(), &options(overwrite), RunMode::Once)
         .await
         .map(|r| r.phase)
         .map_err(|e| chain(&e))
@@ -107,8 +107,8 @@ async fn a_staged_rotation_restarts_after_trust_and_after_leaves() {
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
     assert_eq!(script.calls(), 0, "an install restarts nothing");
-    rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_eq!(phase(&store).await, Phase::Stable);
@@ -177,8 +177,8 @@ async fn a_failed_restart_holds_the_rotation_and_runs_again() {
 
     // Fixed: the next runs restart it and go on to the end.
     script.fail_with(None);
-    rotator(store.clone(), options(false), &clock, 9)
-        .run(until_done())
+    engine(store.clone(), &clock, 9)
+        .run(&profile(), &options(false), until_done())
         .await
         .unwrap();
     assert_eq!(phase(&store).await, Phase::Stable);
@@ -366,8 +366,8 @@ async fn the_record_is_a_confined_secret_folder_with_private_files() {
     ));
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
-    rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_eq!(script.calls(), 2);

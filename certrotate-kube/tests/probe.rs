@@ -16,6 +16,7 @@
 //! `certrotate_controlplane::tlspeer`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use certrotate_core::Trigger;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -538,8 +539,8 @@ async fn concurrency_is_bounded_and_order_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     use certrotate_core::plan::{Next, Phase, WaitReason};
-    use certrotate_core::{PlanOptions, Profile};
-    use certrotate_kube::{ManualClock, MemoryStore, Rotator, RunMode, SecretStore};
+    use certrotate_core::{Profile, RotationPolicy};
+    use certrotate_kube::{Engine, ManualClock, MemoryStore, RunMode, SecretStore};
 
     const NS: &str = "envoy-gateway-system";
     let t0 = datetime!(2026-06-01 0:00 UTC);
@@ -547,9 +548,9 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new(t0));
     let profile = Profile::envoy_gateway(NS);
-    Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+    Engine::new(store.clone())
         .with_clock(clock.clone())
-        .run(RunMode::Once)
+        .run(&profile, &RotationPolicy::default(), RunMode::Once)
         .await
         .unwrap();
     // The controller's Secret, as a pod mounting it would see it now.
@@ -567,23 +568,32 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     mount().await;
     let server = RustlsServer::start(dir.path(), true).await;
     let endpoint = Endpoint::for_component(&profile, "envoy-gateway", &server.addr).unwrap();
-    let mut options = PlanOptions::default();
-    options.overwrite = true;
+    let mut options = RotationPolicy::default();
+    options.trigger = Trigger::Always;
     options.convergence_interval = hour;
     options.convergence_timeout = Some(6 * hour);
-    let rotator = || {
-        Rotator::new(store.clone(), profile.clone(), options.clone())
+    let engine = || {
+        Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_endpoints(vec![endpoint.clone()], limits())
     };
     // To `trust`: every ca.crt now [next, current].
-    let mut report = rotator().run(RunMode::Once).await.unwrap();
+    let mut report = engine()
+        .run(&profile, &options, RunMode::Once)
+        .await
+        .unwrap();
     while report.phase != Phase::Trust {
-        report = rotator().run(RunMode::Once).await.unwrap();
+        report = engine()
+            .run(&profile, &options, RunMode::Once)
+            .await
+            .unwrap();
     }
     // The interval passes; the server, never reloaded, still lists the current CA only.
     clock.advance(2 * hour);
-    let report = rotator().run(RunMode::Once).await.unwrap();
+    let report = engine()
+        .run(&profile, &options, RunMode::Once)
+        .await
+        .unwrap();
     assert_eq!(report.phase, Phase::Trust, "{:?}", report.summary);
     assert!(
         matches!(
@@ -605,7 +615,11 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     assert!(lagging[0].contains(&server.addr), "{lagging:?}");
     // Past the convergence timeout: an error naming the endpoint; the phase stays.
     clock.advance(5 * hour);
-    let err = rotator().run(RunMode::Once).await.unwrap_err().to_string();
+    let err = engine()
+        .run(&profile, &options, RunMode::Once)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("convergence timeout"), "{err}");
     assert!(err.contains(&server.addr), "{err}");
     // Restarted with the files as they are now, it lists the next CA: the leaves change.
@@ -613,16 +627,22 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     mount().await;
     let server = RustlsServer::start(dir.path(), true).await;
     let endpoint = Endpoint::for_component(&profile, "envoy-gateway", &server.addr).unwrap();
-    let rotator = || {
-        Rotator::new(store.clone(), profile.clone(), options.clone())
+    let engine = || {
+        Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_endpoints(vec![endpoint.clone()], limits())
     };
-    let report = rotator().run(RunMode::Once).await.unwrap();
+    let report = engine()
+        .run(&profile, &options, RunMode::Once)
+        .await
+        .unwrap();
     assert_eq!(report.phase, Phase::Leaves, "{:?}", report.summary);
     // In `leaves` the server still presents the old CA's leaf: held after the interval.
     clock.advance(2 * hour);
-    let report = rotator().run(RunMode::Once).await.unwrap();
+    let report = engine()
+        .run(&profile, &options, RunMode::Once)
+        .await
+        .unwrap();
     assert!(
         matches!(
             report.next,
@@ -641,10 +661,10 @@ async fn a_rotation_waits_for_every_server_to_show_what_it_wrote() {
     mount().await;
     let server = RustlsServer::start(dir.path(), true).await;
     let endpoint = Endpoint::for_component(&profile, "envoy-gateway", &server.addr).unwrap();
-    let report = Rotator::new(store.clone(), profile.clone(), options.clone())
+    let report = Engine::new(store.clone())
         .with_clock(clock.clone())
         .with_endpoints(vec![endpoint], limits())
-        .run(RunMode::Once)
+        .run(&profile, &options, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Stable, "{:?}", report.summary);
@@ -675,9 +695,9 @@ impl certrotate_kube::evidence::Discover for FoundPods {
 async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
     use certrotate_core::evidence::ServicePort;
     use certrotate_core::plan::{Next, Phase, WaitReason};
-    use certrotate_core::{PlanOptions, Profile};
+    use certrotate_core::{Profile, RotationPolicy};
     use certrotate_kube::evidence::{DiscoveryProblem, Probes};
-    use certrotate_kube::{ManualClock, MemoryStore, Rotator, RunMode, SecretStore};
+    use certrotate_kube::{Engine, ManualClock, MemoryStore, RunMode, SecretStore};
 
     const NS: &str = "envoy-gateway-system";
     let hour = Duration::from_secs(3600);
@@ -699,25 +719,25 @@ async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
         async move {
             let store = Arc::new(MemoryStore::new());
             let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
-            Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+            Engine::new(store.clone())
                 .with_clock(clock.clone())
-                .run(RunMode::Once)
+                .run(&profile, &RotationPolicy::default(), RunMode::Once)
                 .await
                 .unwrap();
-            let mut options = PlanOptions::default();
-            options.overwrite = true;
+            let mut options = RotationPolicy::default();
+            options.trigger = Trigger::Always;
             options.convergence_interval = hour;
             let found = FoundPods(pods.into_iter().map(|p| (service.clone(), p)).collect());
             let probes = Probes::new(Vec::new(), limits()).with_services(vec![service], found);
-            let rotator = Rotator::new(store.clone(), profile, options)
+            let engine = Engine::new(store.clone())
                 .with_clock(clock.clone())
                 .with_evidence(probes);
-            let mut report = rotator.run(RunMode::Once).await.unwrap();
+            let mut report = engine.run(&profile, &options, RunMode::Once).await.unwrap();
             while report.phase != Phase::Trust {
-                report = rotator.run(RunMode::Once).await.unwrap();
+                report = engine.run(&profile, &options, RunMode::Once).await.unwrap();
             }
             clock.advance(2 * hour);
-            rotator.run(RunMode::Once).await.unwrap()
+            engine.run(&profile, &options, RunMode::Once).await.unwrap()
         }
     };
 
@@ -747,9 +767,9 @@ async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
     let report = {
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
-        Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+        Engine::new(store.clone())
             .with_clock(clock.clone())
-            .run(RunMode::Once)
+            .run(&profile, &RotationPolicy::default(), RunMode::Once)
             .await
             .unwrap();
         let s = store
@@ -761,23 +781,23 @@ async fn pods_no_probe_reaches_fall_back_to_the_timers_but_one_reached_gates() {
             std::fs::write(dir.path().join(key), &s.data[key]).unwrap();
         }
         let server = RustlsServer::start(dir.path(), true).await;
-        let mut options = PlanOptions::default();
-        options.overwrite = true;
+        let mut options = RotationPolicy::default();
+        options.trigger = Trigger::Always;
         options.convergence_interval = hour;
         let found = FoundPods(vec![
             (service.clone(), pod(&server.addr, "eg-stuck")),
             (service.clone(), pod(&closed, "eg-gone")),
         ]);
         let probes = Probes::new(Vec::new(), limits()).with_services(vec![service], found);
-        let rotator = Rotator::new(store.clone(), profile, options)
+        let engine = Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_evidence(probes);
-        let mut report = rotator.run(RunMode::Once).await.unwrap();
+        let mut report = engine.run(&profile, &options, RunMode::Once).await.unwrap();
         while report.phase != Phase::Trust {
-            report = rotator.run(RunMode::Once).await.unwrap();
+            report = engine.run(&profile, &options, RunMode::Once).await.unwrap();
         }
         clock.advance(2 * hour);
-        let report = rotator.run(RunMode::Once).await.unwrap();
+        let report = engine.run(&profile, &options, RunMode::Once).await.unwrap();
         drop(server);
         report
     };

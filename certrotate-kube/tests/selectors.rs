@@ -9,13 +9,14 @@
 
 mod fake_server;
 
+use certrotate_core::Trigger;
 use std::sync::Arc;
 
 use certrotate_controlplane::{ControlPlane, NODE_NAME};
 use certrotate_core::plan::{Phase, WorkloadRef, wire};
 use certrotate_core::profile::{PROXY_LABELS, WorkloadKind};
-use certrotate_core::{PlanOptions, Profile, SeededEntropy};
-use certrotate_kube::{KubeStore, ManualClock, Rotator, RunMode, observe};
+use certrotate_core::{Profile, RotationPolicy, SeededEntropy};
+use certrotate_kube::{Engine, KubeStore, ManualClock, RunMode, observe};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -143,22 +144,25 @@ async fn proxies_are_selected_by_label_and_restarted(
     assert!(!selected.contains(&unrelated));
 
     let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 0:00 UTC)));
-    let mut options = PlanOptions::default();
-    let rotator = |options: PlanOptions, seed| {
-        Rotator::new(store.clone(), profile.clone(), options)
+    let mut options = RotationPolicy::default();
+    let engine = |seed| {
+        Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_entropy(SeededEntropy::new(seed))
     };
-    rotator(options.clone(), 1)
-        .run(RunMode::Once)
+    engine(1)
+        .run(&profile, &options, RunMode::Once)
         .await
         .unwrap();
     for w in [&ratelimit, &proxy, &daemon_set, &elsewhere] {
         assert_eq!(restarted_for(&client, w).await, None, "not on install: {w}");
     }
     clock.advance(std::time::Duration::from_secs(3600));
-    options.overwrite = true;
-    let report = rotator(options, 2).run(RunMode::Once).await.unwrap();
+    options.trigger = Trigger::Always;
+    let report = engine(2)
+        .run(&profile, &options, RunMode::Once)
+        .await
+        .unwrap();
     assert_eq!(report.phase, Phase::Trust);
     let token = restarted_for(&client, &ratelimit).await.expect("restarted");
     for w in [&proxy, &daemon_set, &elsewhere] {

@@ -19,7 +19,7 @@ use certrotate_kube::{
     Clock, DirLayout, DirStore, ManualClock, RunMode, SecretStore, SystemClock, observe,
 };
 use contract::{
-    T0, assert_trusted, count_certs, install, options, profile, rotator, secret, until_done,
+    T0, assert_trusted, count_certs, engine, install, options, profile, secret, until_done,
 };
 
 /// The component folders upstream reads, each with `ca.crt`, `tls.crt` and `tls.key`.
@@ -124,8 +124,8 @@ async fn files_that_are_not_the_secrets_are_left_alone() {
     }
     let before = foreign_entries(&dir);
 
-    let report = rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Stable);
@@ -250,8 +250,8 @@ async fn adopt(dir: &Path, clock: &Arc<ManualClock>) {
         "certgen's tree",
     );
 
-    let report = rotator(store.clone(), options(false), clock, 1)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     // No TLS file changes without a CA key; the HMAC Secret gets the profile's labels,
@@ -280,8 +280,8 @@ async fn adopt(dir: &Path, clock: &Arc<ManualClock>) {
 
     let mut phases = Vec::new();
     for i in 0..6 {
-        let report = rotator(store.clone(), options(true), clock, 5 + i)
-            .run(RunMode::Once)
+        let report = engine(store.clone(), clock, 5 + i)
+            .run(&profile(), &options(true), RunMode::Once)
             .await
             .unwrap();
         phases.push(report.phase);

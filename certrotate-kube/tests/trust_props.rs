@@ -12,15 +12,16 @@
 
 mod hooked;
 
+use certrotate_core::Trigger;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use certrotate_core::plan::wire::KEY_TRUST;
 use certrotate_core::plan::{Phase, ProfileObjects, Strategy as RotationStrategy};
 use certrotate_core::trust::{self, PairCheck};
-use certrotate_core::{BundlePolicy, Ca, Origin, PlanOptions, Profile, SeededEntropy};
+use certrotate_core::{BundlePolicy, Ca, Origin, Profile, RotationPolicy, SeededEntropy};
 use certrotate_kube::simulate::{SimulateOptions, Start, simulate};
-use certrotate_kube::{Clock, Error, ManualClock, MemoryStore, Rotator, RunMode};
+use certrotate_kube::{Clock, Engine, Error, ManualClock, MemoryStore, RunMode};
 use hooked::Hooked;
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -94,10 +95,10 @@ fn shapes() -> impl Strategy<Value = Shape> {
         })
 }
 
-fn plan_options() -> impl Strategy<Value = PlanOptions> {
+fn plan_options() -> impl Strategy<Value = RotationPolicy> {
     (any::<bool>(), any::<bool>(), 1usize..=3, 0u64..=900).prop_map(
         |(drop_old_ca, rotate_hmac, carried, interval)| {
-            let mut o = PlanOptions::default();
+            let mut o = RotationPolicy::default();
             o.strategy = RotationStrategy::Staged;
             o.drop_old_ca = drop_old_ca;
             o.rotate_hmac = rotate_hmac;
@@ -117,10 +118,10 @@ async fn installed(profile: &Profile, shape: &Shape, clock: &Arc<ManualClock>) -
         store.insert_workload(w.clone());
     }
     let store = Arc::new(store);
-    Rotator::new(store.clone(), profile.clone(), PlanOptions::default())
+    Engine::new(store.clone())
         .with_clock(clock.clone())
         .with_entropy(SeededEntropy::new(1))
-        .run(RunMode::Once)
+        .run(&profile.clone(), &RotationPolicy::default(), RunMode::Once)
         .await
         .unwrap();
     let snapshot = store.snapshot();
@@ -191,11 +192,11 @@ proptest! {
                 move || states.lock().unwrap().push((start.snapshot(), clock.now()))
             }));
             let mut rotate = options.clone();
-            rotate.overwrite = true;
-            let report = Rotator::new(recording.clone(), profile.clone(), rotate)
+            rotate.trigger = Trigger::Always;
+            let report = Engine::new(recording.clone())
                 .with_clock(clock.clone())
                 .with_entropy(SeededEntropy::new(seed))
-                .run(RunMode::UntilDone { timeout: Duration::from_secs(86_400) })
+                .run(&profile.clone(), &rotate, RunMode::UntilDone { timeout: Duration::from_secs(86_400) })
                 .await
                 .unwrap();
             prop_assert_eq!(report.phase, Phase::Stable);
@@ -228,13 +229,13 @@ proptest! {
 
             // And the engine refuses to carry no old CA.
             let mut zero = options.clone();
-            zero.overwrite = true;
+            zero.trigger = Trigger::Always;
             zero.bundle_policy = BundlePolicy::new(0);
             let fresh = installed(&profile, &shape, &Arc::new(ManualClock::new(T0))).await;
-            let err = Rotator::new(fresh, profile.clone(), zero)
+            let err = Engine::new(fresh)
                 .with_clock(ManualClock::new(T0 + Duration::from_secs(3600)))
                 .with_entropy(SeededEntropy::new(seed))
-                .run(RunMode::UntilDone { timeout: Duration::from_secs(86_400) })
+                .run(&profile.clone(), &zero, RunMode::UntilDone { timeout: Duration::from_secs(86_400) })
                 .await;
             prop_assert!(matches!(err, Err(Error::TrustWouldBreak { .. })), "{err:?}");
             Ok(())

@@ -15,7 +15,7 @@ use crate::inspect;
 
 /// The convergence interval of the rotation `state` records (the one it started with),
 /// unless the options replace it.
-pub(super) fn interval_of(options: &PlanOptions, state: &RotationState) -> Duration {
+pub(super) fn interval_of(options: &RotationPolicy, state: &RotationState) -> Duration {
     match state.interval {
         Some(persisted) if !options.replace_interval => persisted,
         Some(_) | None => options.convergence_interval,
@@ -27,19 +27,19 @@ pub(super) fn interval_of(options: &PlanOptions, state: &RotationState) -> Durat
 pub(super) fn convergence_wait(
     objects: &ProfileObjects,
     observed: &Observed,
-    options: &PlanOptions,
+    options: &RotationPolicy,
     state: &RotationState,
     now: OffsetDateTime,
 ) -> Result<Option<Next>, Error> {
     let since = state.since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    if since > now && !options.force {
+    if since > now && !options.accept_clock_skew {
         return Err(Error::InvalidRotationState {
             secret: objects.ca_secret.clone(),
             problem: Box::new(StateProblem::SinceInFuture { since, now }),
         });
     }
     let at = add(since, interval_of(options, state))?;
-    if at > now && !(since > now && options.force) {
+    if at > now && !(since > now && options.accept_clock_skew) {
         return Ok(Some(Next::WaitUntil {
             at,
             reason: WaitReason::Converging { phase: state.phase },
@@ -166,7 +166,7 @@ pub(super) fn carried(
 /// before the first of them ends, never sooner than one convergence interval after it
 /// ended. The planner retires then; `status` says when.
 pub(super) fn retire_at(
-    options: &PlanOptions,
+    options: &RotationPolicy,
     state: &RotationState,
     ended: OffsetDateTime,
     carried: &[(Fingerprint, OffsetDateTime)],

@@ -17,9 +17,9 @@
 mod apply;
 mod converge;
 mod observed;
-mod options;
 mod phases;
 mod planner;
+pub(crate) mod policy;
 mod restarts;
 mod state;
 mod status;
@@ -30,10 +30,9 @@ pub use observed::{
     AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, Probed,
     ProfileObjects, WebhookRef, WorkloadRef, WorkloadSelector,
 };
-pub use options::{
-    DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, PlanOptions, RETIRE_BEFORE_EXPIRY,
-    RotationRequest,
-};
+pub use policy::{DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, RETIRE_BEFORE_EXPIRY};
+// Public at the crate root, with `plan` and `RotationPlan`.
+pub(crate) use policy::{RotationPolicy, Trigger};
 pub use state::{Phase, RotationState, StateProblem, Strategy, UnknownPhase};
 /// The names on Kubernetes objects (and in local mode's folders) that code outside
 /// certrotate reads or writes: the data keys of the CA and component Secrets, the CA
@@ -69,10 +68,11 @@ pub(crate) use planner::signed_by_der;
 /// Plans the next step of the rotation of `profile`, given what was `observed`.
 ///
 /// Pure: no I/O, no clock, no global randomness; new keys and serials come from `entropy`.
+/// The plan follows `policy` (what starts a rotation and how it proceeds).
 pub fn plan(
     profile: &Profile,
     observed: &Observed,
-    options: &PlanOptions,
+    policy: &RotationPolicy,
     now: OffsetDateTime,
     entropy: &mut dyn Entropy,
 ) -> Result<RotationPlan, Error> {
@@ -80,7 +80,7 @@ pub fn plan(
         profile,
         objects: ProfileObjects::of(profile).with_selected(observed),
         observed,
-        options,
+        options: policy,
         now,
         entropy,
         steps: Vec::new(),

@@ -137,25 +137,23 @@ impl Planner<'_> {
         Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary))
     }
 
-    /// What adopts an install made without certrotate, if anything: a rotation request
-    /// (or `overwrite`), [`PlanOptions::adopt`], or a schedule whose window covers the end
+    /// What adopts an install made without certrotate, if anything: a trigger that asks
+    /// for a rotation, [`RotationPolicy::adopt`], or a schedule whose window covers the end
     /// of a CA that issued its leaves (`cas`), or of a leaf: with no CA key, nothing else
     /// could renew them before they expire.
     fn adoption(&self, cas: &[ExistingCa]) -> Result<Option<RotationTrigger>, Error> {
-        let requested = match &self.options.request {
-            Some(RotationRequest::AwayFrom(None) | RotationRequest::Id(_)) => true,
-            Some(RotationRequest::AwayFrom(Some(_))) | None => false,
+        let schedule = match &self.options.trigger {
+            Trigger::AwayFrom(None) | Trigger::Once(_) => {
+                return Ok(Some(RotationTrigger::Request));
+            }
+            Trigger::Always | Trigger::Now => return Ok(Some(RotationTrigger::Overwrite)),
+            Trigger::Schedule { rotate_ca_before } => Some(*rotate_ca_before),
+            Trigger::AwayFrom(Some(_)) | Trigger::Never => None,
         };
-        if requested {
-            return Ok(Some(RotationTrigger::Request));
-        }
-        if self.options.overwrite {
-            return Ok(Some(RotationTrigger::Overwrite));
-        }
         if self.options.adopt {
             return Ok(Some(RotationTrigger::Adopt));
         }
-        let Some(before) = self.options.rotate_ca_before else {
+        let Some(before) = schedule else {
             return Ok(None);
         };
         let horizon = add(self.now, before)?;
@@ -172,7 +170,7 @@ impl Planner<'_> {
 
     /// stable → retire, when the bundles carry a CA besides the current one (the previous
     /// CA after a rotation, certgen's after an adoption; no current leaf chains to it) and
-    /// either [`PlanOptions::drop_old_ca`] asks for it now or the persisted
+    /// either [`RotationPolicy::drop_old_ca`] asks for it now or the persisted
     /// [`RotationState::retire_after`] passed since the last rotation ended (at the latest
     /// [`RETIRE_BEFORE_EXPIRY`] before the carried CA's end, never sooner than one
     /// convergence interval after it ended). Called when nothing else is to be done.
@@ -195,7 +193,9 @@ impl Planner<'_> {
         let reason = match state.since {
             // The too-soon guard: leaves of the rotation that just ended (single-step)
             // may not be loaded everywhere yet.
-            Some(ended) if asked && !self.options.force && add(ended, interval)? > self.now => {
+            Some(ended)
+                if asked && !self.options.skip_too_soon && add(ended, interval)? > self.now =>
+            {
                 let earliest = add(ended, interval)?;
                 let next = Next::WaitUntil {
                     at: earliest,
@@ -288,7 +288,10 @@ impl Planner<'_> {
                 }
             }
         }
-        if ca_limited > 0 && trigger.is_none() && self.options.rotate_ca_before.is_some() {
+        if ca_limited > 0
+            && trigger.is_none()
+            && matches!(self.options.trigger, Trigger::Schedule { .. })
+        {
             trigger = Some(RotationTrigger::CaLimitsLeaves);
         }
         if let Some(trigger) = trigger {
@@ -389,20 +392,20 @@ impl Planner<'_> {
         state: &RotationState,
         current: &Ca,
     ) -> Result<Option<RotationTrigger>, Error> {
-        if self.options.overwrite {
-            return Ok(Some(RotationTrigger::Overwrite));
-        }
-        let requested = match &self.options.request {
-            Some(RotationRequest::AwayFrom(from)) => *from == Some(current.fingerprint()),
-            Some(RotationRequest::Id(id)) => state.request.as_deref() != Some(id.as_str()),
-            None => false,
+        let before = match &self.options.trigger {
+            Trigger::Always | Trigger::Now => return Ok(Some(RotationTrigger::Overwrite)),
+            Trigger::AwayFrom(from) => {
+                let asked = *from == Some(current.fingerprint());
+                return Ok(asked.then_some(RotationTrigger::Request));
+            }
+            Trigger::Once(id) => {
+                let asked = state.request.as_deref() != Some(id.as_str());
+                return Ok(asked.then_some(RotationTrigger::Request));
+            }
+            Trigger::Never => return Ok(None),
+            Trigger::Schedule { rotate_ca_before } => *rotate_ca_before,
         };
-        if requested {
-            return Ok(Some(RotationTrigger::Request));
-        }
-        if let Some(before) = self.options.rotate_ca_before
-            && before >= self.profile.ca.validity
-        {
+        if before >= self.profile.ca.validity {
             return Err(Error::InvalidParameter {
                 field: "rotate_ca_before".into(),
                 reason: format!(
@@ -413,9 +416,7 @@ impl Planner<'_> {
                 ),
             });
         }
-        if let Some(before) = self.options.rotate_ca_before
-            && current.not_after() < add(self.now, before)?
-        {
+        if current.not_after() < add(self.now, before)? {
             return Ok(Some(RotationTrigger::Schedule {
                 ca_not_after: current.not_after(),
             }));
@@ -450,12 +451,12 @@ impl Planner<'_> {
     /// Whether the options ask for a rotation away from the CA `state` names as current
     /// (which could not be loaded).
     fn recovery_requested(&self, state: &RotationState) -> bool {
-        match &self.options.request {
-            Some(RotationRequest::AwayFrom(from)) => from.is_some() && *from == state.current,
-            Some(RotationRequest::Id(id)) => state.request.as_deref() != Some(id.as_str()),
-            // A bare `overwrite` (not a request) keeps refusing a state it cannot read: only
-            // an explicit request, which names the CA it rotates away from, recovers.
-            None => false,
+        match &self.options.trigger {
+            Trigger::AwayFrom(from) => from.is_some() && *from == state.current,
+            Trigger::Once(id) => state.request.as_deref() != Some(id.as_str()),
+            // `Always` (not a request) keeps refusing a state it cannot read: only an
+            // explicit request, which names the CA it rotates away from, recovers.
+            Trigger::Always | Trigger::Now | Trigger::Never | Trigger::Schedule { .. } => false,
         }
     }
 
@@ -519,10 +520,8 @@ impl Planner<'_> {
         current: &Ca,
         trigger: RotationTrigger,
     ) -> Result<RotationPlan, Error> {
-        if let Some(ended) = state.since
-            && !self.options.force
-        {
-            if ended > self.now {
+        if let Some(ended) = state.since {
+            if ended > self.now && !self.options.accept_clock_skew {
                 return Err(self.invalid_state(StateProblem::SinceInFuture {
                     since: ended,
                     now: self.now,
@@ -530,7 +529,7 @@ impl Planner<'_> {
             }
             let interval = interval_of(self.options, state);
             let earliest = add(ended, interval)?;
-            if earliest > self.now {
+            if earliest > self.now && !self.options.skip_too_soon {
                 let next = Next::WaitUntil {
                     at: earliest,
                     reason: WaitReason::TooSoon { ended },

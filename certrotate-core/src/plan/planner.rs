@@ -20,7 +20,7 @@ pub(super) struct Planner<'a> {
     pub(super) profile: &'a Profile,
     pub(super) objects: ProfileObjects,
     pub(super) observed: &'a Observed,
-    pub(super) options: &'a PlanOptions,
+    pub(super) options: &'a RotationPolicy,
     pub(super) now: OffsetDateTime,
     pub(super) entropy: &'a mut dyn Entropy,
     pub(super) steps: Vec<Step>,
@@ -99,9 +99,13 @@ impl Planner<'_> {
             rotate_hmac: self.options.rotate_hmac,
             interval: Some(self.options.convergence_interval),
             retire_after: Some(self.options.retire_after),
-            request: match &self.options.request {
-                Some(RotationRequest::Id(id)) => Some(id.clone()),
-                Some(RotationRequest::AwayFrom(_)) | None => request,
+            request: match &self.options.trigger {
+                Trigger::Once(id) => Some(id.clone()),
+                Trigger::Never
+                | Trigger::Now
+                | Trigger::AwayFrom(_)
+                | Trigger::Schedule { .. }
+                | Trigger::Always => request,
             },
         }
     }

@@ -41,10 +41,10 @@ pub(crate) const ANNOTATION_ROTATE_HMAC: &str = "certrotate.io/rotate-hmac";
 pub(crate) const ANNOTATION_INTERVAL: &str = "certrotate.io/convergence-interval";
 /// Annotation on the CA Secret: how long after the rotation in progress (or the last one)
 /// ended the CAs the bundles carry besides the current one are retired
-/// ([`PlanOptions::retire_after`]). Absent in states written before it existed: then the
+/// ([`RotationPolicy::retire_after`]). Absent in states written before it existed: then the
 /// run's option applies. An older certrotate ignores it, and keeps the old CA as it did.
 ///
-/// [`PlanOptions::retire_after`]: super::PlanOptions::retire_after
+/// [`RotationPolicy::retire_after`]: super::RotationPolicy::retire_after
 pub(crate) const ANNOTATION_RETIRE_AFTER: &str = "certrotate.io/retire-after";
 /// Annotation on the CA Secret: the id of the last [`RotationRequest::Id`] that started a
 /// rotation.

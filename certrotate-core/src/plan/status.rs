@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::Strategy;
 use super::converge::convergence_wait;
 use super::planner::holds;
-use super::{Next, ObjectRef, Observed, Phase, PlanOptions, ProfileObjects, RotationState};
+use super::{Next, ObjectRef, Observed, Phase, ProfileObjects, RotationPolicy, RotationState};
 use crate::error::Error;
 use crate::profile::Profile;
 use crate::trust::TrustStore;
@@ -117,7 +117,7 @@ pub enum NextRun {
 pub fn status(
     profile: &Profile,
     observed: &Observed,
-    options: &PlanOptions,
+    options: &RotationPolicy,
     now: OffsetDateTime,
 ) -> Result<Status, Error> {
     let objects = ProfileObjects::of(profile).with_selected(observed);
@@ -227,7 +227,7 @@ pub fn status(
 /// The CA a rotation requested now would rotate away from: the current CA when stable or
 /// while the next one is being distributed (prepared, trust), the previous one once the
 /// next was promoted (leaves, retire), and `None` for an install certrotate does not manage
-/// yet. A [`RotationRequest::AwayFrom`](super::RotationRequest::AwayFrom) built from it is
+/// yet. A [`Trigger::AwayFrom`](super::Trigger::AwayFrom) built from it is
 /// satisfied by the rotation in progress, so a person (or two racing Jobs) asking again
 /// mid-rotation does not start another one.
 pub fn rotation_base(

@@ -77,7 +77,8 @@ pub enum SecretAction {
 pub enum RotationTrigger {
     /// `overwrite`: rotate whenever stable.
     Overwrite,
-    /// A [`RotationRequest`](super::RotationRequest) not yet satisfied.
+    /// A [`Trigger::AwayFrom`](super::Trigger::AwayFrom) or [`Trigger::Once`](super::Trigger::Once)
+    /// not yet satisfied.
     Request,
     /// The schedule: the current CA expires within `rotate_ca_before`.
     Schedule {
@@ -90,7 +91,7 @@ pub enum RotationTrigger {
     /// A requested rotation away from a current CA that cannot be used (weak, not a CA,
     /// expired, its key missing or not its own).
     Recovery,
-    /// [`PlanOptions::adopt`](super::PlanOptions::adopt): an install made without
+    /// [`RotationPolicy::adopt`](super::RotationPolicy::adopt): an install made without
     /// certrotate is adopted on purpose.
     Adopt,
 }
@@ -679,10 +680,10 @@ pub enum RetireReason {
     /// The rotation was started with `drop_old_ca` (a leaked key): right after its leaves
     /// converged.
     WithRotation,
-    /// [`PlanOptions::drop_old_ca`](super::PlanOptions::drop_old_ca) on a stable install:
+    /// [`RotationPolicy::drop_old_ca`](super::RotationPolicy::drop_old_ca) on a stable install:
     /// now.
     Asked,
-    /// [`PlanOptions::retire_after`](super::PlanOptions::retire_after) passed since the
+    /// [`RotationPolicy::retire_after`](super::RotationPolicy::retire_after) passed since the
     /// last rotation ended (or the carried CA nears its end).
     Scheduled {
         /// When the last rotation ended.

@@ -3,18 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+use certrotate_core::Trigger;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT};
 use certrotate_core::plan::{Next, ObjectRef, Observed};
-use certrotate_core::{Origin, PlanOptions, Profile, SeededEntropy, check, verify_chain};
+use certrotate_core::{Origin, Profile, RotationPolicy, SeededEntropy, check, verify_chain};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::DirStore;
-use crate::{Clock, ManualClock, Rotator, RunMode, observe};
+use crate::{Clock, Engine, ManualClock, RunMode, observe};
 
 const NS: &str = "envoy-gateway-system";
 const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
@@ -68,20 +69,21 @@ fn profile() -> Profile {
     Profile::envoy_gateway(NS)
 }
 
-fn options(overwrite: bool) -> PlanOptions {
-    let mut o = PlanOptions::default();
-    o.overwrite = overwrite;
+fn options(overwrite: bool) -> RotationPolicy {
+    let mut o = RotationPolicy::default();
+    if overwrite {
+        o.trigger = Trigger::Always;
+    }
     o.convergence_interval = Duration::from_secs(300);
     o
 }
 
-fn rotator(
+fn engine(
     store: DirStore,
-    overwrite: bool,
     clock: &Arc<ManualClock>,
     seed: u64,
-) -> Rotator<DirStore, Arc<ManualClock>> {
-    Rotator::new(store, profile(), options(overwrite))
+) -> Engine<DirStore, Arc<ManualClock>> {
+    Engine::new(store)
         .with_clock(Arc::clone(clock))
         .with_entropy(SeededEntropy::new(seed))
 }
@@ -108,8 +110,8 @@ async fn installed() -> (tempfile::TempDir, DirStore, Arc<ManualClock>) {
     let tmp = scratch();
     let store = DirStore::new(tmp.path());
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), false, &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     clock.advance(Duration::from_secs(3600));
@@ -200,8 +202,8 @@ async fn a_batch_syncs_its_fills_once_then_swaps_in_order_each_durable_before_th
     let store = DirStore::new(tmp.path());
     let clock = Arc::new(ManualClock::new(T0));
     let probe = Arc::new(Probe::default());
-    rotator(store.probed(&probe), false, &clock, 1)
-        .run(RunMode::Once)
+    engine(store.probed(&probe), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let install: Vec<_> = batches(&probe.trace()).into_iter().map(|b| b.1).collect();
@@ -226,8 +228,8 @@ async fn a_batch_syncs_its_fills_once_then_swaps_in_order_each_durable_before_th
 
     clock.advance(Duration::from_secs(3600));
     let probe = Arc::new(Probe::default());
-    rotator(store.probed(&probe), true, &clock, 2)
-        .run(until_done())
+    engine(store.probed(&probe), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     let trace = probe.trace();
@@ -261,8 +263,8 @@ async fn a_kill_at_any_point_of_a_batch_leaves_its_first_writes_and_a_rerun_fini
     let total = {
         let (_tmp, store, clock) = installed().await;
         let probe = Arc::new(Probe::default());
-        rotator(store.probed(&probe), true, &clock, 2)
-            .run(until_done())
+        engine(store.probed(&probe), &clock, 2)
+            .run(&profile(), &options(true), until_done())
             .await
             .unwrap();
         probe.trace().len()
@@ -272,8 +274,13 @@ async fn a_kill_at_any_point_of_a_batch_leaves_its_first_writes_and_a_rerun_fini
         let context = format!("killed at point {k} of {total}");
         let (tmp, store, clock) = installed().await;
         let probe = Probe::kill_at(k);
-        let run = rotator(store.probed(&probe), true, &clock, 2);
-        let killed = tokio::spawn(async move { run.run(until_done()).await }).await;
+        let killed_engine = engine(store.probed(&probe), &clock, 2);
+        let killed = tokio::spawn(async move {
+            killed_engine
+                .run(&profile(), &options(true), until_done())
+                .await
+        })
+        .await;
         assert!(killed.is_err_and(|e| e.is_panic()), "{context}: not killed");
 
         // The batch the kill cut short: its Secrets swapped in are its first ones, and
@@ -304,8 +311,8 @@ async fn a_kill_at_any_point_of_a_batch_leaves_its_first_writes_and_a_rerun_fini
         let ca = ObjectRef::new(NS, "envoy-gateway-ca");
         let next_at_kill = crashed.secrets[&ca].data.get("next-ca.crt").cloned();
 
-        let report = rotator(store.clone(), true, &clock, 3)
-            .run(until_done())
+        let report = engine(store.clone(), &clock, 3)
+            .run(&profile(), &options(true), until_done())
             .await
             .unwrap();
         assert_eq!(report.next, Next::Done, "{context}: the rerun finished");

@@ -11,12 +11,13 @@ use certrotate_core::plan::{
     Note, NoteReason, Observed, ObservedSecret, SecretAction, SecretChange, Step,
 };
 
-use super::{Event, Rotator, RunReport};
+use super::sink::Record;
+use super::{Engine, Event};
 use crate::clock::Clock;
 use crate::error::{Error, StoreError};
 use crate::store::{NewSecret, SecretUpdate, SecretWrite, Store};
 
-impl<S: Store, C: Clock> Rotator<S, C> {
+impl<S: Store, C: Clock> Engine<S, C> {
     /// Applies the steps of a plan, in order. Stops at the first failure: the persisted
     /// phase is written last, so a rerun repeats the step. Each write is applied to
     /// `carried` too (the observation the plan was made from), or clears it where the
@@ -28,7 +29,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     pub(super) async fn apply_steps(
         &self,
         plan: &RotationPlan,
-        report: &mut RunReport,
+        report: &mut Record,
         carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
         let mut steps = plan.steps.iter().peekable();
@@ -68,14 +69,13 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         }
                         None => *carried = None,
                     }
-                    report.writes += 1;
-                    self.emit(
-                        report,
-                        Event::WebhookUpdated {
+                    report.report.writes += 1;
+                    report
+                        .emit(Event::WebhookUpdated {
                             webhook: change.webhook.clone(),
                             reason: change.reason,
-                        },
-                    );
+                        })
+                        .await;
                 }
                 Step::Restart(restart) => {
                     let annotations = BTreeMap::from([
@@ -96,27 +96,31 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         .await?;
                     match result {
                         Ok(()) => {
-                            report.writes += 1;
-                            self.emit(
-                                report,
-                                Event::WorkloadRestarted {
+                            report.report.writes += 1;
+                            report
+                                .emit(Event::WorkloadRestarted {
                                     workload: restart.workload.clone(),
                                     reason: restart.reason,
-                                },
-                            );
+                                })
+                                .await;
                         }
                         // Deleted since it was observed: nothing to restart any more.
-                        Err(StoreError::NotFound) => self.emit(
-                            report,
-                            Event::Note(Note::new(restart.workload.clone(), NoteReason::Absent)),
-                        ),
-                        Err(StoreError::NotApplicable(_)) => self.emit(
-                            report,
-                            Event::Note(Note::new(
-                                restart.workload.clone(),
-                                NoteReason::NotHeldByStore,
-                            )),
-                        ),
+                        Err(StoreError::NotFound) => {
+                            report
+                                .emit(Event::Note(Note::new(
+                                    restart.workload.clone(),
+                                    NoteReason::Absent,
+                                )))
+                                .await
+                        }
+                        Err(StoreError::NotApplicable(_)) => {
+                            report
+                                .emit(Event::Note(Note::new(
+                                    restart.workload.clone(),
+                                    NoteReason::NotHeldByStore,
+                                )))
+                                .await
+                        }
                         Err(
                             source @ (StoreError::Conflict
                             | StoreError::AlreadyExists
@@ -130,7 +134,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         }
                     }
                 }
-                Step::Note(note) => self.emit(report, Event::Note(note.clone())),
+                Step::Note(note) => report.emit(Event::Note(note.clone())).await,
             }
         }
         Ok(())
@@ -141,7 +145,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     async fn apply_secrets(
         &self,
         changes: &[&SecretChange],
-        report: &mut RunReport,
+        report: &mut Record,
         carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
         let writes: Vec<SecretWrite> = changes
@@ -165,12 +169,11 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 source,
             };
             if change.action == SecretAction::Unchanged {
-                self.emit(
-                    report,
-                    Event::SecretUnchanged {
+                report
+                    .emit(Event::SecretUnchanged {
                         secret: change.secret.clone(),
-                    },
-                );
+                    })
+                    .await;
                 continue;
             }
             // The store answers every write up to the first failure.
@@ -187,14 +190,13 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         created.version = version;
                         observed.secrets.insert(change.secret.clone(), created);
                     }
-                    report.writes += 1;
-                    self.emit(
-                        report,
-                        Event::SecretCreated {
+                    report.report.writes += 1;
+                    report
+                        .emit(Event::SecretCreated {
                             secret: change.secret.clone(),
                             reason: change.reason,
-                        },
-                    );
+                        })
+                        .await;
                 }
                 SecretWrite::Update { .. } => {
                     match carried
@@ -207,15 +209,14 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                         }
                         None => *carried = None,
                     }
-                    report.writes += 1;
-                    self.emit(
-                        report,
-                        Event::SecretUpdated {
+                    report.report.writes += 1;
+                    report
+                        .emit(Event::SecretUpdated {
                             secret: change.secret.clone(),
                             keys: change.data.keys().cloned().collect(),
                             reason: change.reason,
-                        },
-                    );
+                        })
+                        .await;
                 }
             }
         }

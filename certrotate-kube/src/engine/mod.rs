@@ -14,92 +14,110 @@ use certrotate_core::plan::{
     AnyRef, Next, ObjectRef, Observed, Phase, ProfileObjects, Summary, WaitReason,
 };
 use certrotate_core::trust::GateDecision;
-use certrotate_core::{Entropy, PlanOptions, Profile, RotationPlan};
+use certrotate_core::{Entropy, Profile, RotationPlan, RotationPolicy};
 
 mod apply;
 mod report;
+mod sink;
 
-use report::event;
 pub use report::{Event, RunMode, RunReport};
+pub use sink::{EventSink, Recording, RunEvents};
+use sink::{NoEvents, Record};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, StoreError};
 use crate::parallel::ParallelKeys;
 use crate::store::{IoKind, Store};
 
-/// Drives rotations of one profile on one store.
+/// Drives the rotations of any number of control planes on one store: created once,
+/// shared by every reconcile.
 ///
-/// Every method takes `&self`: a rotator can be shared (in an `Arc`, or a kube-runtime
-/// controller's context) and called from several tasks; its only mutable state, the
-/// source of randomness, sits behind a mutex that is never held across an `.await`.
+/// An engine holds what every run shares: the store, the clock, the source of randomness,
+/// where events go ([`EventSink`]) and where evidence comes from. What a run is about
+/// (the [`Profile`]) and what it is asked to do (the [`RotationPolicy`]) are arguments of
+/// each call, as kube-runtime hands each reconcile its object: an operator keeps one
+/// engine in its context, whatever the number of namespaces it manages.
+///
+/// Every method takes `&self`: an engine can be shared (in an `Arc`, or a kube-runtime
+/// controller's context) and called from several tasks at once, for the same control plane
+/// or for many. Its only shared mutable state is the source of randomness: RSA keys made
+/// ahead, taken under a lock held only to pick one (a source given by
+/// [`Self::with_entropy`] is drawn from by one plan at a time), never across an `.await`.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), certrotate_kube::Error> {
-/// use certrotate_core::{PlanOptions, Profile};
-/// use certrotate_kube::{DirStore, Rotator};
+/// use certrotate_core::{Profile, RotationPolicy, Trigger};
+/// use certrotate_kube::{DirStore, Engine};
 ///
-/// let store = DirStore::new("./certs");
-/// let options = PlanOptions::default().with_overwrite(true);
-/// let rotator = Rotator::new(store, Profile::envoy_gateway("envoy-gateway-system"), options);
-/// let report = rotator.reconcile().await?;
+/// let engine = Engine::new(DirStore::new("./certs"));
+/// let profile = Profile::envoy_gateway("envoy-gateway-system");
+/// let policy = RotationPolicy::default().with_trigger(Trigger::Now);
+/// let report = engine.reconcile(&profile, &policy).await?;
 /// println!("{}: come back in {:?}", report.summary, report.requeue_after);
 /// # Ok(()) }
 /// ```
-pub struct Rotator<S, C = SystemClock> {
+pub struct Engine<S, C = SystemClock> {
     store: Arc<S>,
-    profile: Arc<Profile>,
-    options: PlanOptions,
     clock: C,
-    entropy: SharedEntropy,
+    entropy: Randomness,
     max_conflicts: u32,
     poll_interval: Duration,
-    observer: Option<Observer>,
+    sink: Arc<dyn EventSink>,
     /// Where the evidence of a converging phase comes from (none: timers only).
     evidence: Option<Arc<dyn crate::evidence::EvidenceSource>>,
 }
 
-type SharedEntropy = Arc<Mutex<Box<dyn Entropy + Send>>>;
-type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+/// Where plans draw keys and serials from.
+#[derive(Clone)]
+enum Randomness {
+    /// The operating system's, RSA keys made ahead and shared: each plan takes a clone, so
+    /// concurrent reconciles plan at once.
+    System(ParallelKeys),
+    /// A source given by [`Engine::with_entropy`] (a seeded one makes plans reproducible):
+    /// one plan at a time draws from it, in turn.
+    Given(Arc<Mutex<Box<dyn Entropy + Send>>>),
+}
 
-impl<S: Store> Rotator<S, SystemClock> {
-    /// A rotator with the system clock and the operating system's randomness (RSA keys
-    /// generated in parallel, one per component plus the CA).
-    pub fn new(store: S, profile: Profile, options: PlanOptions) -> Self {
-        let batch = profile.components.len() + 1;
+/// How many RSA keys [`Engine::new`]'s randomness generates at once: a rotation of the
+/// built-in profile needs one per component plus the CA; keys made ahead and not used are
+/// kept for the next plan.
+const KEY_BATCH: usize = 6;
+
+impl<S: Store> Engine<S, SystemClock> {
+    /// An engine with the system clock and the operating system's randomness (RSA keys
+    /// generated in parallel), its events logged only.
+    pub fn new(store: S) -> Self {
         Self {
             store: Arc::new(store),
-            profile: Arc::new(profile),
-            options,
             clock: SystemClock,
-            entropy: Arc::new(Mutex::new(Box::new(ParallelKeys::new(batch)))),
+            entropy: Randomness::System(ParallelKeys::new(KEY_BATCH)),
             max_conflicts: 5,
             poll_interval: Duration::from_secs(5),
-            observer: None,
+            sink: Arc::new(NoEvents),
             evidence: None,
         }
     }
 }
 
-impl<S: Store, C: Clock> Rotator<S, C> {
+impl<S: Store, C: Clock> Engine<S, C> {
     /// Uses another clock (tests use [`ManualClock`](crate::ManualClock)).
-    pub fn with_clock<C2: Clock>(self, clock: C2) -> Rotator<S, C2> {
-        Rotator {
+    pub fn with_clock<C2: Clock>(self, clock: C2) -> Engine<S, C2> {
+        Engine {
             store: self.store,
-            profile: self.profile,
-            options: self.options,
             clock,
             entropy: self.entropy,
             max_conflicts: self.max_conflicts,
             poll_interval: self.poll_interval,
-            observer: self.observer,
+            sink: self.sink,
             evidence: self.evidence,
         }
     }
 
-    /// Uses another source of randomness.
+    /// Uses another source of randomness (a seeded one makes plans reproducible). Plans
+    /// draw from it one at a time, in turn.
     pub fn with_entropy(mut self, entropy: impl Entropy + Send + 'static) -> Self {
-        self.entropy = Arc::new(Mutex::new(Box::new(entropy)));
+        self.entropy = Randomness::Given(Arc::new(Mutex::new(Box::new(entropy))));
         self
     }
 
@@ -109,13 +127,12 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         self
     }
 
-    /// Calls `observer` with each [`Event`] as it happens, besides collecting it in the
-    /// [`RunReport`]: a write's event comes after the write succeeded, and a run that
-    /// fails has reported every event up to the failure (the report is lost with the
-    /// error). The CLI publishes Kubernetes Events this way, phase by phase, while
-    /// `--wait` waits. Keep it quick: it runs on the run's task.
-    pub fn with_observer(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.observer = Some(Arc::new(observer));
+    /// Sends each run's [`Event`]s to `sink` as they happen, besides collecting them in
+    /// the [`RunReport`]: a write's event comes after the write succeeded, and a run that
+    /// fails has recorded every event up to the failure (the report is lost with the
+    /// error). Kubernetes Events: [`KubeEvents`](crate::events::KubeEvents).
+    pub fn with_event_sink(mut self, sink: impl EventSink + 'static) -> Self {
+        self.sink = Arc::new(sink);
         self
     }
 
@@ -124,7 +141,7 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// verifies clients lists the next CA; in `leaves`, until every server presents a leaf
     /// of the new CA. The convergence interval stays the minimum wait (for what no probe
     /// can see: clients' trust, start-only components). A failed probe is evidence of
-    /// nothing; [`PlanOptions::convergence_timeout`] bounds the wait.
+    /// nothing; [`RotationPolicy::convergence_timeout`] bounds the wait.
     pub fn with_endpoints(
         self,
         endpoints: Vec<certrotate_core::evidence::Endpoint>,
@@ -154,108 +171,113 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         &self.store
     }
 
-    /// The profile.
-    pub fn profile(&self) -> &Profile {
-        &self.profile
-    }
-
-    /// The options every plan is made with.
-    pub fn options(&self) -> &PlanOptions {
-        &self.options
-    }
-
-    /// Reads every object of the profile.
-    pub async fn observe(&self) -> Result<Observed, Error> {
-        Ok(self.observe_probed().await?.0)
+    /// Reads every object of `profile`.
+    pub async fn observe(&self, profile: &Profile) -> Result<Observed, Error> {
+        let profile = Arc::new(profile.clone());
+        Ok(self.observe_probed(&profile).await?.0)
     }
 
     /// Reads every object of the profile and gathers the evidence of its phase, with what
     /// could not be looked at.
     async fn observe_probed(
         &self,
+        profile: &Arc<Profile>,
     ) -> Result<(Observed, Vec<crate::evidence::Undiscovered>), Error> {
         let store = Arc::clone(&self.store);
-        let profile = Arc::clone(&self.profile);
+        let for_store = Arc::clone(profile);
         let mut observed = self
-            .store_call(async move { observe(&*store, &profile).await })
+            .store_call(async move { observe(&*store, &for_store).await })
             .await??;
-        let undiscovered = self.probe_into(&mut observed).await;
+        let undiscovered = self.probe_into(profile, &mut observed).await;
         Ok((observed, undiscovered))
     }
 
     /// Probes the endpoints into `observed` while its phase converges on what they load
     /// (the servers are asked then only); evidence of an earlier phase is dropped. Returns
     /// the Services whose pods gave no evidence (the timers decide for them).
-    async fn probe_into(&self, observed: &mut Observed) -> Vec<crate::evidence::Undiscovered> {
+    async fn probe_into(
+        &self,
+        profile: &Profile,
+        observed: &mut Observed,
+    ) -> Vec<crate::evidence::Undiscovered> {
         observed.evidence = None;
         let Some(source) = &self.evidence else {
             return Vec::new();
         };
-        if !self.converging(observed) {
+        if !converging(profile, observed) {
             return Vec::new();
         }
-        let gathered = source.gather(&self.profile, observed).await;
+        let gathered = source.gather(profile, observed).await;
         observed.evidence = Some(gathered.probed);
         gathered.undiscovered
     }
 
-    /// Whether the persisted phase is one whose convergence the servers can show.
-    fn converging(&self, observed: &Observed) -> bool {
-        let ca = self.ca_secret();
-        let AnyRef::Secret(ca) = ca else {
-            return false;
-        };
-        observed
-            .secrets
-            .get(&ca)
-            .and_then(|s| certrotate_core::plan::RotationState::from_secret(s, &ca).ok())
-            .is_some_and(|st| matches!(st.phase, Phase::Trust | Phase::Leaves))
-    }
-
-    /// Observes and plans the next step without applying it: a dry run. Keys are
-    /// generated on tokio's blocking pool.
-    pub async fn plan(&self) -> Result<RotationPlan, Error> {
-        let observed = self.observe().await?;
-        self.plan_from(Arc::new(observed)).await
+    /// Observes and plans the next step without applying it: a dry run. A
+    /// [`Trigger::Now`](certrotate_core::Trigger::Now) is resolved against what was read.
+    /// Keys are generated on tokio's blocking pool.
+    pub async fn plan(
+        &self,
+        profile: &Profile,
+        policy: &RotationPolicy,
+    ) -> Result<RotationPlan, Error> {
+        let profile = Arc::new(profile.clone());
+        let observed = self.observe_probed(&profile).await?.0;
+        let policy = policy.resolve(&profile, &observed)?;
+        self.plan_from(&profile, &policy, Arc::new(observed)).await
     }
 
     /// Plans from an observation, on tokio's blocking pool (key generation is CPU-heavy).
-    async fn plan_from(&self, observed: Arc<Observed>) -> Result<RotationPlan, Error> {
+    async fn plan_from(
+        &self,
+        profile: &Arc<Profile>,
+        policy: &RotationPolicy,
+        observed: Arc<Observed>,
+    ) -> Result<RotationPlan, Error> {
         let now = self.clock.now();
-        let profile = Arc::clone(&self.profile);
-        let options = self.options.clone();
-        let entropy = Arc::clone(&self.entropy);
-        let plan = blocking(move || {
-            // A panic while planning leaves the entropy source as it was: its state is
-            // only a random stream, safe to keep using.
-            let mut entropy = entropy.lock().unwrap_or_else(PoisonError::into_inner);
-            certrotate_core::plan(&profile, &observed, &options, now, entropy.as_mut())
+        let profile = Arc::clone(profile);
+        let policy = policy.clone();
+        let entropy = self.entropy.clone();
+        let plan = blocking(move || match entropy {
+            Randomness::System(mut keys) => {
+                certrotate_core::plan(&profile, &observed, &policy, now, &mut keys)
+            }
+            Randomness::Given(given) => {
+                // A panic while planning leaves the entropy source as it was: its state is
+                // only a random stream, safe to keep using.
+                let mut entropy = given.lock().unwrap_or_else(PoisonError::into_inner);
+                certrotate_core::plan(&profile, &observed, &policy, now, entropy.as_mut())
+            }
         })
         .await??;
         Ok(plan)
     }
 
-    /// The operator's entry point: advances the rotation as far as it safely may now
-    /// (every step allowed, up to the first wait) and says when to come back
-    /// ([`RunReport::requeue_after`], measured with this rotator's clock). Call it again
+    /// The operator's entry point: advances the rotation of `profile` as far as it safely
+    /// may now (every step allowed, up to the first wait) and says when to come back
+    /// ([`RunReport::requeue_after`], measured with this engine's clock). Call it again
     /// whenever it asks, or whenever something changed; an unchanged state writes nothing.
-    pub async fn reconcile(&self) -> Result<RunReport, Error> {
-        self.run(RunMode::Once).await
+    pub async fn reconcile(
+        &self,
+        profile: &Profile,
+        policy: &RotationPolicy,
+    ) -> Result<RunReport, Error> {
+        self.run(profile, policy, RunMode::Once).await
     }
 
     /// The trust gate ([`certrotate_core::trust::judge`] decides): refuses a step that
     /// breaks trust, reports the pairs a single-step rotation puts at risk. No option skips
     /// it.
-    fn gate(
+    async fn gate(
         &self,
+        profile: &Profile,
         observed: &Observed,
         plan: &RotationPlan,
-        report: &mut RunReport,
+        record: &mut Record,
     ) -> Result<(), Error> {
-        match certrotate_core::trust::judge(&self.profile, observed, plan, self.clock.now()) {
+        match certrotate_core::trust::judge(profile, observed, plan, self.clock.now()) {
             GateDecision::Keeps => Ok(()),
             GateDecision::AtRisk(pairs) => {
-                self.emit(report, Event::TrustAtRisk { pairs });
+                record.emit(Event::TrustAtRisk { pairs }).await;
                 Ok(())
             }
             GateDecision::Breaks(broken) => Err(Error::TrustWouldBreak {
@@ -265,11 +287,12 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         }
     }
 
-    /// Applies one plan (from [`Self::plan`]) without re-planning: for a server-side dry
-    /// run, or an operator that shows the plan before applying it. A conflict is an error
-    /// here; [`Self::run`] re-plans instead.
-    pub async fn apply(&self, plan: &RotationPlan) -> Result<RunReport, Error> {
-        let mut report = RunReport {
+    /// Applies one plan (from [`Self::plan`]) of `profile` without re-planning: for a
+    /// server-side dry run, or an operator that shows the plan before applying it. A
+    /// conflict is an error here; [`Self::run`] re-plans instead. The plan's events go to
+    /// the sink as a run's do.
+    pub async fn apply(&self, profile: &Profile, plan: &RotationPlan) -> Result<RunReport, Error> {
+        let report = RunReport {
             events: Vec::new(),
             phase: plan.to,
             next: plan.next.clone(),
@@ -277,14 +300,25 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             summary: plan.summary.clone(),
             writes: 0,
         };
-        let observed = self.observe().await?;
-        self.gate(&observed, plan, &mut report)?;
-        self.apply_steps(plan, &mut report, &mut None).await?;
-        report.requeue_after = self.requeue_after(&report.next);
-        Ok(report)
+        let mut record = Record::new(report, self.sink.start(profile));
+        let outcome = self.apply_one(profile, plan, &mut record).await;
+        record.report.requeue_after = self.requeue_after(&record.report.next);
+        record.finish(outcome).await
     }
 
-    /// Runs the rotation as far as `mode` allows.
+    async fn apply_one(
+        &self,
+        profile: &Profile,
+        plan: &RotationPlan,
+        record: &mut Record,
+    ) -> Result<(), Error> {
+        let profile = Arc::new(profile.clone());
+        let observed = self.observe_probed(&profile).await?.0;
+        self.gate(&profile, &observed, plan, record).await?;
+        self.apply_steps(plan, record, &mut None).await
+    }
+
+    /// Runs the rotation of `profile` as far as `mode` allows, as `policy` asks.
     ///
     /// Every object of the profile is read at the start of the run, and again after a
     /// conflict, a workload restart or a wait for rollouts. Between those, each round plans
@@ -293,9 +327,17 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// its plan was made from: a change by anyone else meanwhile (even a deletion) fails
     /// the write, and the engine re-reads and re-plans. A staged rotation to its end thus
     /// reads the profile once instead of once per phase.
-    pub async fn run(&self, mode: RunMode) -> Result<RunReport, Error> {
-        let started = self.clock.now();
-        let mut report = RunReport {
+    ///
+    /// A [`Trigger::Now`](certrotate_core::Trigger::Now) is resolved once, against the
+    /// run's first read ([`RotationPolicy::resolve`]): every round of the run, and a run
+    /// that races it, rotates away from the same CA, so the rotation happens once.
+    pub async fn run(
+        &self,
+        profile: &Profile,
+        policy: &RotationPolicy,
+        mode: RunMode,
+    ) -> Result<RunReport, Error> {
+        let report = RunReport {
             events: Vec::new(),
             phase: Phase::Stable,
             next: Next::Done,
@@ -303,7 +345,25 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             summary: Summary::UpToDate,
             writes: 0,
         };
+        let mut record = Record::new(report, self.sink.start(profile));
+        let outcome = self
+            .run_rounds(&Arc::new(profile.clone()), policy, mode, &mut record)
+            .await;
+        record.report.requeue_after = self.requeue_after(&record.report.next);
+        record.finish(outcome).await
+    }
+
+    async fn run_rounds(
+        &self,
+        profile: &Arc<Profile>,
+        policy: &RotationPolicy,
+        mode: RunMode,
+        record: &mut Record,
+    ) -> Result<(), Error> {
+        let started = self.clock.now();
         let mut conflicts = 0;
+        // The policy with `Trigger::Now` resolved at the first read; `None` before it.
+        let mut resolved: Option<RotationPolicy> = None;
         // What the next round plans from; `None`: read the store.
         let mut carried: Option<Observed> = None;
         // What discovery last could not look at, said again only when it changes.
@@ -313,24 +373,27 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             let (observed, undiscovered) = match carried.take() {
                 // What this run wrote is known; what the servers show now is not.
                 Some(mut observed) => {
-                    let undiscovered = self.probe_into(&mut observed).await;
+                    let undiscovered = self.probe_into(profile, &mut observed).await;
                     (Arc::new(observed), undiscovered)
                 }
                 None => {
-                    let (observed, undiscovered) = self.observe_probed().await?;
+                    let (observed, undiscovered) = self.observe_probed(profile).await?;
                     (Arc::new(observed), undiscovered)
                 }
             };
+            let policy = match &resolved {
+                Some(policy) => policy,
+                None => resolved.insert(policy.resolve(profile, &observed)?),
+            };
             if !undiscovered.is_empty() && undiscovered != undiscovered_said {
-                self.emit(
-                    &mut report,
-                    Event::EndpointsUndiscovered {
+                record
+                    .emit(Event::EndpointsUndiscovered {
                         undiscovered: undiscovered.clone(),
-                    },
-                );
+                    })
+                    .await;
             }
             undiscovered_said = undiscovered;
-            let plan = match self.plan_from(Arc::clone(&observed)).await {
+            let plan = match self.plan_from(profile, policy, Arc::clone(&observed)).await {
                 Ok(plan) => plan,
                 // The planner refused what was read (a CA Secret that issued no leaf, an
                 // inconsistent state). Reads that are not one LIST can mix another writer's
@@ -338,92 +401,93 @@ impl<S: Store, C: Clock> Rotator<S, C> {
                 // writer promoted its CA): if anything changed since, re-read and re-plan.
                 Err(refused @ Error::Plan(_)) => {
                     carried = Some(
-                        self.re_read_after_refusal(&observed, refused, &mut conflicts, &mut report)
-                            .await?,
+                        self.re_read_after_refusal(
+                            profile,
+                            &observed,
+                            refused,
+                            &mut conflicts,
+                            record,
+                        )
+                        .await?,
                     );
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            self.emit(
-                &mut report,
-                Event::Planned {
+            record
+                .emit(Event::Planned {
                     from: plan.from,
                     to: plan.to,
                     summary: plan.summary.clone(),
-                },
-            );
-            if let Err(refused) = self.gate(&observed, &plan, &mut report) {
+                })
+                .await;
+            if let Err(refused) = self.gate(profile, &observed, &plan, record).await {
                 // Refused on what was read: the refusal may be a mix's (see above).
                 carried = Some(
-                    self.re_read_after_refusal(&observed, refused, &mut conflicts, &mut report)
+                    self.re_read_after_refusal(profile, &observed, refused, &mut conflicts, record)
                         .await?,
                 );
                 continue;
             }
             // The planner is done with it: take it back to apply this round's writes to.
             carried = Some(Arc::unwrap_or_clone(observed));
-            match self.apply_steps(&plan, &mut report, &mut carried).await {
+            match self.apply_steps(&plan, record, &mut carried).await {
                 Ok(()) => {}
                 Err(e) if stale(&e) => {
                     carried = None;
                     conflicts += 1;
                     // A conflict is always about an object of the profile.
-                    let object = e.object().unwrap_or_else(|| self.ca_secret());
+                    let object = e.object().unwrap_or_else(|| ca_secret(profile));
                     if conflicts > self.max_conflicts {
                         return Err(Error::TooManyConflicts {
                             attempts: conflicts,
                             object,
                         });
                     }
-                    self.emit(
-                        &mut report,
-                        Event::Conflict {
+                    record
+                        .emit(Event::Conflict {
                             object,
                             attempt: conflicts,
-                        },
-                    );
+                        })
+                        .await;
                     continue;
                 }
                 Err(e) => return Err(e),
             }
             tracing::info!(from = %plan.from, to = %plan.to, "{}", plan.summary);
-            report.phase = plan.to;
-            report.summary = plan.summary.clone();
-            report.next = plan.next.clone();
+            record.report.phase = plan.to;
+            record.report.summary = plan.summary.clone();
+            record.report.next = plan.next.clone();
             let until = match &plan.next {
                 Next::Continue => continue,
                 Next::Done => break,
                 Next::WaitUntil { at, reason } => {
                     if let (WaitReason::Evidence { .. }, Some(observed)) = (reason, &carried) {
                         let lagging = certrotate_core::plan::lagging_endpoints(
-                            &self.profile,
+                            profile,
                             observed,
                             self.clock.now(),
                         );
-                        self.emit(
-                            &mut report,
-                            Event::EndpointsLagging {
+                        record
+                            .emit(Event::EndpointsLagging {
                                 lagging: lagging.iter().map(ToString::to_string).collect(),
-                            },
-                        );
+                            })
+                            .await;
                     }
-                    self.emit(
-                        &mut report,
-                        Event::Waiting {
+                    record
+                        .emit(Event::Waiting {
                             until: *at,
                             reason: *reason,
-                        },
-                    );
+                        })
+                        .await;
                     *at
                 }
                 Next::WaitForRollout { workloads } => {
-                    self.emit(
-                        &mut report,
-                        Event::WaitingForRollout {
+                    record
+                        .emit(Event::WaitingForRollout {
                             workloads: workloads.clone(),
-                        },
-                    );
+                        })
+                        .await;
                     // The rollouts' progress is only known by reading them.
                     carried = None;
                     self.clock.now() + self.poll_interval
@@ -442,19 +506,10 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             }
             self.clock.wait_for(until, &plan.next).await;
         }
-        report.requeue_after = self.requeue_after(&report.next);
-        Ok(report)
+        Ok(())
     }
 
-    /// Records `e` in `report` (logging it) and passes it to the observer.
-    fn emit(&self, report: &mut RunReport, e: Event) {
-        if let Some(observer) = &self.observer {
-            observer(&e);
-        }
-        event(report, e);
-    }
-
-    /// When to come back for `next`, from this rotator's clock.
+    /// When to come back for `next`, from this engine's clock.
     fn requeue_after(&self, next: &Next) -> Option<Duration> {
         match next {
             Next::Done => None,
@@ -466,10 +521,6 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         }
     }
 
-    fn ca_secret(&self) -> AnyRef {
-        AnyRef::Secret(ProfileObjects::of(&self.profile).ca_secret)
-    }
-
     /// Runs a store future where the store wants it: inline, or on the blocking pool for a
     /// store whose calls block the thread.
     /// After a refusal (by the planner or the gate) of what was read: the store read
@@ -478,12 +529,13 @@ impl<S: Store, C: Clock> Rotator<S, C> {
     /// new read is what to plan from, as after a conflict, within the same budget.
     async fn re_read_after_refusal(
         &self,
+        profile: &Arc<Profile>,
         observed: &Observed,
         refused: Error,
         conflicts: &mut u32,
-        report: &mut RunReport,
+        record: &mut Record,
     ) -> Result<Observed, Error> {
-        let now = self.observe().await?;
+        let now = self.observe_probed(profile).await?.0;
         if versions(&now) == versions(observed) {
             return Err(refused);
         }
@@ -491,13 +543,12 @@ impl<S: Store, C: Clock> Rotator<S, C> {
         if *conflicts > self.max_conflicts {
             return Err(refused);
         }
-        self.emit(
-            report,
-            Event::Conflict {
-                object: self.ca_secret(),
+        record
+            .emit(Event::Conflict {
+                object: ca_secret(profile),
                 attempt: *conflicts,
-            },
-        );
+            })
+            .await;
         Ok(now)
     }
 
@@ -518,6 +569,21 @@ impl<S: Store, C: Clock> Rotator<S, C> {
             }
         }
     }
+}
+
+/// The CA Secret of `profile`, as the object a run's conflicts are about.
+fn ca_secret(profile: &Profile) -> AnyRef {
+    AnyRef::Secret(ProfileObjects::of(profile).ca_secret)
+}
+
+/// Whether the persisted phase of `profile` is one whose convergence the servers can show.
+fn converging(profile: &Profile, observed: &Observed) -> bool {
+    let ca = ProfileObjects::of(profile).ca_secret;
+    observed
+        .secrets
+        .get(&ca)
+        .and_then(|s| certrotate_core::plan::RotationState::from_secret(s, &ca).ok())
+        .is_some_and(|st| matches!(st.phase, Phase::Trust | Phase::Leaves))
 }
 
 /// Runs CPU-heavy or blocking work on tokio's blocking pool. A panic there is re-raised
@@ -650,13 +716,17 @@ async fn observe_all<S: Store>(store: &S, profile: &Profile) -> Result<Observed,
 const _: () = {
     fn assert_send<T: Send>(_: &T) {}
     #[allow(dead_code)]
-    fn futures_are_send(r: &Rotator<crate::MemoryStore, crate::ManualClock>) {
-        assert_send(&r.run(RunMode::Once));
-        assert_send(&r.reconcile());
-        assert_send(&r.plan());
+    fn futures_are_send(
+        e: &Engine<crate::MemoryStore, crate::ManualClock>,
+        p: &Profile,
+        o: &RotationPolicy,
+    ) {
+        assert_send(&e.run(p, o, RunMode::Once));
+        assert_send(&e.reconcile(p, o));
+        assert_send(&e.plan(p, o));
     }
     #[allow(dead_code)]
-    fn shared_rotator_is_send_and_sync(r: Rotator<crate::DirStore, SystemClock>) {
+    fn shared_engine_is_send_and_sync(r: Engine<crate::DirStore, SystemClock>) {
         fn assert_sync<T: Send + Sync>(_: &T) {}
         assert_sync(&r);
     }

@@ -124,7 +124,7 @@ pub struct RunReport {
     pub phase: Phase,
     /// What comes next.
     pub next: Next,
-    /// When to run again, measured with the rotator's clock at the end of the run: the
+    /// When to run again, measured with the engine's clock at the end of the run: the
     /// wait of [`Next::WaitUntil`], the poll interval while rollouts are in progress, zero
     /// for [`Next::Continue`], `None` once there is nothing more to do (an operator then
     /// waits for a change, or its own resync period).

@@ -29,12 +29,12 @@ use certrotate_core::plan::{
 };
 use certrotate_core::profile::{EndpointTarget, WorkloadKind};
 use certrotate_core::trust::{self, PairCheck, TrustReport};
-use certrotate_core::{PlanOptions, Profile, SeededEntropy};
+use certrotate_core::{Profile, RotationPolicy, SeededEntropy, Trigger};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, ManualClock};
-use crate::engine::{Rotator, observe};
+use crate::engine::{Engine, observe};
 use crate::error::Error;
 use crate::evidence::{BoxFuture, EvidenceSource, Gathered};
 use crate::memory::MemoryStore;
@@ -56,9 +56,9 @@ pub enum Start {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SimulateOptions {
-    /// The options of the rotation (`overwrite` and `force` are implied: a simulation always
-    /// rotates once).
-    pub plan: PlanOptions,
+    /// The policy of the rotation (its trigger is replaced, and the too-soon guard skipped:
+    /// a simulation always rotates once).
+    pub plan: RotationPolicy,
     /// The simulated clock's start.
     pub now: OffsetDateTime,
     /// Seed of the keys and serials (a simulation is reproducible).
@@ -84,7 +84,7 @@ pub struct SimulateOptions {
 
 impl SimulateOptions {
     /// A simulation of a rotation with `plan`, starting at `now`.
-    pub fn new(plan: PlanOptions, now: OffsetDateTime) -> Self {
+    pub fn new(plan: RotationPolicy, now: OffsetDateTime) -> Self {
         Self {
             plan,
             now,
@@ -205,13 +205,13 @@ impl Simulation {
 /// Simulates a rotation of `profile` from `start` in memory; see the module docs.
 ///
 /// ```
-/// use certrotate_core::{PlanOptions, Profile};
+/// use certrotate_core::{Profile, RotationPolicy};
 /// use certrotate_kube::simulate::{simulate, SimulateOptions, Start};
 /// use time::macros::datetime;
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let profile = Profile::envoy_gateway("envoy-gateway-system");
-/// let options = SimulateOptions::new(PlanOptions::default(), datetime!(2026-06-01 0:00 UTC));
+/// let options = SimulateOptions::new(RotationPolicy::default(), datetime!(2026-06-01 0:00 UTC));
 /// let simulation = simulate(&profile, Start::Fresh, &options).await?;
 /// for (step, pair) in simulation.failures() {
 ///     println!("step {} ({}): {pair}", step.index, step.summary);
@@ -287,10 +287,11 @@ pub async fn simulate(
     };
     // Install (a no-op on an installed state), then rotate once.
     let mut install = options.plan.clone();
-    install.overwrite = false;
+    install.trigger = Trigger::Never;
     let mut rotate = options.plan.clone();
-    rotate.overwrite = true;
-    rotate.force = true;
+    rotate.trigger = Trigger::Always;
+    rotate.skip_too_soon = true;
+    rotate.accept_clock_skew = true;
     let mut seed = options.seed;
     // What the servers that never reload serve: their Secrets as the rotation found them.
     let served = Arc::new(Served::default());
@@ -321,18 +322,18 @@ pub async fn simulate(
         let mut phase_left = false;
         for _ in 0..64 {
             seed = seed.wrapping_add(1);
-            let mut rotator = Rotator::new(store.clone(), profile.clone(), plan_options.clone())
+            let mut engine = Engine::new(store.clone())
                 .with_clock(clock.clone())
                 .with_entropy(SeededEntropy::new(seed));
             if options.evidence {
-                rotator = rotator.with_evidence(SimulatedServers::new(
+                engine = engine.with_evidence(SimulatedServers::new(
                     profile,
                     &options.endpoints,
                     served.clone(),
                 ));
             }
             let before = served.apply(observe(&store, profile).await?);
-            let plan = match rotator.plan().await {
+            let plan = match engine.plan(profile, &plan_options).await {
                 Ok(plan) => plan,
                 Err(e) => {
                     simulation.ending = Ending::Failed {
@@ -343,7 +344,7 @@ pub async fn simulate(
             };
             let at = clock.now();
             if plan.writes() {
-                let (after, refused) = match rotator.apply(&plan).await {
+                let (after, refused) = match engine.apply(profile, &plan).await {
                     Ok(_) => (served.apply(observe(&store, profile).await?), false),
                     Err(Error::TrustWouldBreak { .. }) => (served.apply(before.after(&plan)), true),
                     Err(e) => {
@@ -386,7 +387,7 @@ pub async fn simulate(
             } = plan.next
             {
                 // The servers' evidence as the planner saw it: who lags, and with what.
-                let seen = rotator.observe().await?;
+                let seen = engine.observe(profile).await?;
                 let lagging = certrotate_core::plan::lagging_endpoints(profile, &seen, clock.now());
                 simulation.ending = Ending::Held {
                     phase,

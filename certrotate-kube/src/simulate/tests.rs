@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use certrotate_core::Trigger;
 use time::macros::datetime;
 
 use super::*;
@@ -10,7 +11,7 @@ use super::*;
 const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
 
 fn options(strategy: Strategy) -> SimulateOptions {
-    let mut plan = PlanOptions::default();
+    let mut plan = RotationPolicy::default();
     plan.strategy = strategy;
     SimulateOptions::new(plan, T0)
 }
@@ -108,18 +109,18 @@ async fn a_refused_step_ends_the_simulation_with_its_matrix() {
 async fn an_observed_rotation_in_progress_is_finished_not_restarted() {
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new(T0));
-    let mut o = PlanOptions::default();
-    Rotator::new(store.clone(), custom(), o.clone())
+    let mut o = RotationPolicy::default();
+    Engine::new(store.clone())
         .with_clock(clock.clone())
         .with_entropy(SeededEntropy::new(1))
-        .run(crate::RunMode::Once)
+        .run(&custom(), &o.clone(), crate::RunMode::Once)
         .await
         .unwrap();
-    o.overwrite = true;
-    let report = Rotator::new(store.clone(), custom(), o)
+    o.trigger = Trigger::Always;
+    let report = Engine::new(store.clone())
         .with_clock(clock.clone())
         .with_entropy(SeededEntropy::new(2))
-        .run(crate::RunMode::Once)
+        .run(&custom(), &o, crate::RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
@@ -145,10 +146,10 @@ async fn an_observed_rotation_in_progress_is_finished_not_restarted() {
 async fn an_unmanaged_install_without_a_ca_is_adopted() {
     // What certgen left: component Secrets, no CA Secret.
     let store = Arc::new(MemoryStore::new());
-    Rotator::new(store.clone(), custom(), PlanOptions::default())
+    Engine::new(store.clone())
         .with_clock(ManualClock::new(T0))
         .with_entropy(SeededEntropy::new(1))
-        .run(crate::RunMode::Once)
+        .run(&custom(), &RotationPolicy::default(), crate::RunMode::Once)
         .await
         .unwrap();
     let mut observed = store.snapshot();
@@ -287,16 +288,16 @@ async fn gateway_namespace_mode_restarts_proxies_elsewhere() {
     store.insert_labelled_workload(proxy.clone(), labels);
     store.insert_labelled_workload(other.clone(), BTreeMap::new());
     let clock = Arc::new(ManualClock::new(T0));
-    let mut o = PlanOptions::default();
-    Rotator::new(store.clone(), profile.clone(), o.clone())
+    let mut o = RotationPolicy::default();
+    Engine::new(store.clone())
         .with_clock(clock.clone())
-        .run(crate::RunMode::Once)
+        .run(&profile.clone(), &o.clone(), crate::RunMode::Once)
         .await
         .unwrap();
-    o.overwrite = true;
-    let report = Rotator::new(store.clone(), profile.clone(), o)
+    o.trigger = Trigger::Always;
+    let report = Engine::new(store.clone())
         .with_clock(clock.clone())
-        .run(crate::RunMode::Once)
+        .run(&profile.clone(), &o, crate::RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);

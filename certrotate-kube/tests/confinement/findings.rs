@@ -17,8 +17,8 @@ pub(crate) async fn finding_1_a_secret_folder_that_links_outside_is_refused(layo
     std::fs::remove_dir_all(&link).unwrap();
     symlink(&site.outside, &link).unwrap();
     let before = site.outside_tree();
-    let err = rotator(site.store(), options(false), &clock, 2)
-        .run(RunMode::Once)
+    let err = engine(site.store(), &clock, 2)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .expect_err("a linked Secret folder must be refused")
         .to_chain();
@@ -40,8 +40,8 @@ pub(crate) async fn finding_1_a_secret_folder_that_links_outside_is_refused(layo
     }
     symlink(&site.outside, &envoy).unwrap();
     let before = site.outside_tree();
-    let err = rotator(site.store(), options(true), &clock, 2)
-        .run(until_done())
+    let err = engine(site.store(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .expect_err("a linked Secret folder must be refused")
         .to_chain();
@@ -65,8 +65,8 @@ pub(crate) async fn finding_2_a_data_link_that_escapes_is_refused(layout: DirLay
     symlink(&escape, envoy.join("..data")).unwrap();
     let before = site.outside_tree();
 
-    let err = rotator(site.store(), options(true), &clock, 2)
-        .run(until_done())
+    let err = engine(site.store(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .expect_err("an escaping ..data must be refused")
         .to_chain();
@@ -101,8 +101,8 @@ pub(crate) async fn finding_3_key_links_to_files_outside_are_never_followed(layo
     );
     site.assert_no_canary(&err);
     let clock = Arc::new(ManualClock::new(T0));
-    let err = rotator(site.store(), options(true), &clock, 1)
-        .run(until_done())
+    let err = engine(site.store(), &clock, 1)
+        .run(&profile(), &options(true), until_done())
         .await
         .expect_err("the rotation stops at the link")
         .to_chain();
@@ -230,8 +230,8 @@ pub(crate) async fn finding_4_devices_fifos_and_a_dangling_lock_link(layout: Dir
     let target = site.outside.join("created-by-lock");
     symlink(&target, site.dir.join("..lock")).unwrap();
     let before = site.outside_tree();
-    let err = rotator(site.store(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    let err = engine(site.store(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .expect_err("a ..lock link must be refused")
         .to_chain();
@@ -250,8 +250,8 @@ pub(crate) async fn finding_4_devices_fifos_and_a_dangling_lock_link(layout: Dir
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .unwrap();
-    let err = rotator(site.store(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    let err = engine(site.store(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .expect_err("a ..lock FIFO must be refused")
         .to_chain();
@@ -288,8 +288,8 @@ pub(crate) async fn finding_5_an_untrusted_dir_is_refused(layout: DirLayout) {
     if is_root() {
         chown_tree(&theirs, OTHER_UID);
     }
-    let err = rotator(site.store(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    let err = engine(site.store(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .expect_err("a world-writable DIR must be refused")
         .to_chain();
@@ -302,8 +302,8 @@ pub(crate) async fn finding_5_an_untrusted_dir_is_refused(layout: DirLayout) {
     // Owned by another user (as root: chown works here).
     std::fs::set_permissions(&site.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     if is_root() {
-        let err = rotator(site.store(), options(false), &clock, 1)
-            .run(RunMode::Once)
+        let err = engine(site.store(), &clock, 1)
+            .run(&profile(), &options(false), RunMode::Once)
             .await
             .expect_err("a folder another user owns must be refused")
             .to_chain();
@@ -318,26 +318,28 @@ pub(crate) async fn finding_5_an_untrusted_dir_is_refused(layout: DirLayout) {
 
     // The override lets the planted CA Secret be read; it issued none of the leaves, so
     // the planner still refuses it (hardening round 3, finding 8)...
-    let err = rotator(
+    let err = engine(
         site.store().with_trust_checks(TrustChecks::SkipUnsafe),
-        options(false),
         &clock,
         1,
     )
-    .run(RunMode::Once)
+    .run(&profile(), &options(false), RunMode::Once)
     .await
     .expect_err("a CA Secret that issued no leaf must be refused")
     .to_chain();
     assert!(err.contains("issued none of the profile's leaves"), "{err}");
     // ...unless the caller says it put it there: then it is used, which is why the
     // override is unsafe.
-    let report = rotator(
+    let report = engine(
         site.store().with_trust_checks(TrustChecks::SkipUnsafe),
-        options(false).with_trust_existing_ca(true),
         &clock,
         1,
     )
-    .run(RunMode::Once)
+    .run(
+        &profile(),
+        &options(false).with_trust_existing_ca(true),
+        RunMode::Once,
+    )
     .await
     .unwrap();
     assert!(report.writes > 0);
@@ -433,8 +435,8 @@ pub(crate) async fn dir_as_a_link_planted_by_another_user_is_refused() {
         err.contains(&link.display().to_string()) && err.contains("owned by uid 4242"),
         "{err}"
     );
-    let err = rotator(store.clone(), options(true), &clock, 2)
-        .run(RunMode::Once)
+    let err = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .expect_err("a planted DIR link must be refused")
         .to_chain();
@@ -492,8 +494,8 @@ pub(crate) async fn dir_as_a_link_planted_by_another_user_is_refused() {
     std::fs::create_dir(&elsewhere).unwrap();
     symlink(&elsewhere, &hers).unwrap();
     std::os::unix::fs::lchown(&hers, Some(OTHER_UID), None).unwrap();
-    let err = rotator(DirStore::new(hers.join("new")), options(false), &clock, 1)
-        .run(RunMode::Once)
+    let err = engine(DirStore::new(hers.join("new")), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .expect_err("a DIR to be made through her link")
         .to_chain();
@@ -541,8 +543,8 @@ pub(crate) async fn finding_7_orphaned_versions_are_removed_under_the_lock(layou
     plant_orphans(&envoy);
 
     // One rotation step writes the CA Secret: its orphans go.
-    rotator(site.store(), options(true), &clock, 2)
-        .run(RunMode::Once)
+    engine(site.store(), &clock, 2)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_only_current_versions(&ca);
@@ -556,8 +558,8 @@ pub(crate) async fn finding_7_orphaned_versions_are_removed_under_the_lock(layou
     assert_only_current_versions(&envoy);
 
     // A whole rotation leaves one version per Secret and no key outside it.
-    rotator(site.store(), options(true), &clock, 3)
-        .run(until_done())
+    engine(site.store(), &clock, 3)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_no_stale_keys(&site);
@@ -596,10 +598,10 @@ pub(crate) async fn finding_8_a_key_starting_with_one_dot_round_trips(layout: Di
     let hmac = ObjectRef::new(NS, &profile.hmac[0].secret);
     let clock = Arc::new(ManualClock::new(T0));
     let run = async |seed| {
-        Rotator::new(site.store(), profile.clone(), PlanOptions::default())
+        Engine::new(site.store())
             .with_clock(clock.clone())
             .with_entropy(SeededEntropy::new(seed))
-            .run(RunMode::Once)
+            .run(&profile.clone(), &RotationPolicy::default(), RunMode::Once)
             .await
     };
     run(1).await.unwrap();

@@ -164,25 +164,20 @@ pub(crate) fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
             match op {
                 Op::Rotate { crash_at } => {
                     let result = match crash_at {
-                        Some(n) => rotator(
-                            FaultyStore::new(store).crash_at_write(*n),
-                            options(true),
-                            &clock,
-                            seed,
-                        )
-                        .run(until_done())
-                        .await
-                        .map(|r| r.summary.to_string()),
-                        None => rotator(store, options(true), &clock, seed)
-                            .run(until_done())
+                        Some(n) => engine(FaultyStore::new(store).crash_at_write(*n), &clock, seed)
+                            .run(&profile(), &options(true), until_done())
+                            .await
+                            .map(|r| r.summary.to_string()),
+                        None => engine(store, &clock, seed)
+                            .run(&profile(), &options(true), until_done())
                             .await
                             .map(|r| r.summary.to_string()),
                     };
                     note(result.map_err(|e| e.to_chain()));
                 }
                 Op::Install => note(
-                    rotator(store, options(false), &clock, seed)
-                        .run(RunMode::Once)
+                    engine(store, &clock, seed)
+                        .run(&profile(), &options(false), RunMode::Once)
                         .await
                         .map(|r| r.summary.to_string())
                         .map_err(|e| e.to_chain()),
@@ -191,8 +186,8 @@ pub(crate) fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                     let mut o = options(false);
                     o.renew_before = Some(Duration::from_secs(10 * 365 * 86400));
                     note(
-                        rotator(store, o, &clock, seed)
-                            .run(RunMode::Once)
+                        engine(store, &clock, seed)
+                            .run(&profile(), &o, RunMode::Once)
                             .await
                             .map(|r| r.summary.to_string())
                             .map_err(|e| e.to_chain()),
@@ -205,8 +200,8 @@ pub(crate) fn run_ops(site: &Site, ops: &[Op]) -> Vec<String> {
                         .map_err(|e| e.to_chain()),
                 ),
                 Op::Status => note(
-                    rotator(store, PlanOptions::default(), &clock, seed)
-                        .plan()
+                    engine(store, &clock, seed)
+                        .plan(&profile(), &RotationPolicy::default())
                         .await
                         .map(|p| format!("{p:?}"))
                         .map_err(|e| e.to_chain()),

@@ -4,16 +4,17 @@
 //! from the bundles, staged, after `retire_after` (or at once when asked), `check` does
 //! not count a carried CA as expiring, and a renewal the CA caps says so in the same run.
 
+use certrotate_core::Trigger;
 use std::sync::Arc;
 use std::time::Duration;
 
 use certrotate_core::plan::wire::KEY_TRUST;
 use certrotate_core::plan::{NextRun, NoteReason, Phase, RetireReason, RotationTrigger, Summary};
-use certrotate_core::{PlanOptions, SeededEntropy, check};
+use certrotate_core::{RotationPolicy, SeededEntropy, check};
 use certrotate_kube::{Clock, Event, ManualClock, RunMode, RunReport, Store, observe};
 
 use super::{
-    HOUR, T0, assert_trusted, count_certs, install, options, profile, rotator, secret, state,
+    HOUR, T0, assert_trusted, count_certs, engine, install, options, profile, secret, state,
     until_done,
 };
 
@@ -22,12 +23,12 @@ const BUNDLES: [&str; 3] = ["envoy-gateway", "envoy", "envoy-rate-limit"];
 
 async fn once<S: Store + Clone>(
     store: &S,
-    options: PlanOptions,
+    options: RotationPolicy,
     clock: &Arc<ManualClock>,
     seed: u64,
 ) -> RunReport {
-    rotator(store.clone(), options, clock, seed)
-        .run(RunMode::Once)
+    engine(store.clone(), clock, seed)
+        .run(&profile(), &options, RunMode::Once)
         .await
         .unwrap()
 }
@@ -93,8 +94,8 @@ pub async fn a_certgen_install_is_adopted_on_purpose<S: Store>(store: S) {
         "{:?}",
         report.events
     );
-    let done = rotator(store.clone(), adopt.clone(), &clock, 3)
-        .run(until_done())
+    let done = engine(store.clone(), &clock, 3)
+        .run(&profile(), &adopt, until_done())
         .await
         .unwrap();
     assert_eq!(done.phase, Phase::Stable);
@@ -117,7 +118,9 @@ pub async fn a_schedule_adopts_a_certgen_ca_within_its_window<S: Store>(store: S
     let old = super::certgen_install(&*store, 30 * DAY).await;
     let clock = Arc::new(ManualClock::new(T0 + HOUR));
 
-    let narrow = options(false).with_rotate_ca_before(Some(10 * DAY));
+    let narrow = options(false).with_trigger(Trigger::Schedule {
+        rotate_ca_before: 10 * DAY,
+    });
     let report = once(&store, narrow, &clock, 1).await;
     assert!(
         matches!(report.summary, Summary::NotManaged { .. }),
@@ -125,7 +128,9 @@ pub async fn a_schedule_adopts_a_certgen_ca_within_its_window<S: Store>(store: S
         report.summary
     );
 
-    let daily = options(false).with_rotate_ca_before(Some(90 * DAY));
+    let daily = options(false).with_trigger(Trigger::Schedule {
+        rotate_ca_before: 90 * DAY,
+    });
     let report = once(&store, daily.clone(), &clock, 2).await;
     let trigger = report.events.iter().find_map(|e| match e {
         Event::Planned {
@@ -142,8 +147,8 @@ pub async fn a_schedule_adopts_a_certgen_ca_within_its_window<S: Store>(store: S
         "{:?}",
         report.events
     );
-    let done = rotator(store.clone(), daily, &clock, 3)
-        .run(until_done())
+    let done = engine(store.clone(), &clock, 3)
+        .run(&profile(), &daily, until_done())
         .await
         .unwrap();
     assert_eq!(done.phase, Phase::Stable);
@@ -165,18 +170,20 @@ pub async fn the_previous_ca_is_retired_after_retire_after<S: Store>(store: S) {
     p.ca.validity = 365 * DAY;
     p.leaf.validity = 300 * DAY;
     let schedule = |retire_after| {
-        PlanOptions::default()
-            .with_rotate_ca_before(Some(90 * DAY))
+        RotationPolicy::default()
+            .with_trigger(Trigger::Schedule {
+                rotate_ca_before: 90 * DAY,
+            })
             .with_renew_before(Some(90 * DAY))
             .with_retire_after(retire_after)
     };
-    let run = |options: PlanOptions, seed: u64, mode: RunMode| {
+    let run = |options: RotationPolicy, seed: u64, mode: RunMode| {
         let (store, clock, p) = (store.clone(), clock.clone(), p.clone());
         async move {
-            certrotate_kube::Rotator::new(store, p, options)
+            certrotate_kube::Engine::new(store)
                 .with_clock(clock)
                 .with_entropy(SeededEntropy::new(seed))
-                .run(mode)
+                .run(&p, &options, mode)
                 .await
                 .unwrap()
         }
@@ -220,7 +227,8 @@ pub async fn the_previous_ca_is_retired_after_retire_after<S: Store>(store: S) {
     // `status` says when, read-only.
     let ended = state(&*store).await.since.unwrap();
     let status =
-        certrotate_core::plan::status(&p, &observed, &PlanOptions::default(), clock.now()).unwrap();
+        certrotate_core::plan::status(&p, &observed, &RotationPolicy::default(), clock.now())
+            .unwrap();
     assert_eq!(
         status.next_run,
         NextRun::Retire {
@@ -274,16 +282,18 @@ pub async fn a_carried_ca_near_its_end_is_retired_early<S: Store>(store: S) {
     let clock = Arc::new(ManualClock::new(T0));
     let mut p = profile();
     p.ca.validity = 365 * DAY;
-    let schedule = PlanOptions::default()
-        .with_rotate_ca_before(Some(20 * DAY))
+    let schedule = RotationPolicy::default()
+        .with_trigger(Trigger::Schedule {
+            rotate_ca_before: 20 * DAY,
+        })
         .with_convergence_interval(Duration::from_secs(300));
     let run = |seed: u64, mode: RunMode| {
         let (store, clock, p, o) = (store.clone(), clock.clone(), p.clone(), schedule.clone());
         async move {
-            certrotate_kube::Rotator::new(store, p, o)
+            certrotate_kube::Engine::new(store)
                 .with_clock(clock)
                 .with_entropy(SeededEntropy::new(seed))
-                .run(mode)
+                .run(&p, &o, mode)
                 .await
                 .unwrap()
         }
@@ -303,8 +313,8 @@ pub async fn drop_old_ca_on_a_stable_install_retires_now<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
-    rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_eq!(bundle_sizes(&*store).await, [2, 2, 2]);
@@ -325,8 +335,8 @@ pub async fn drop_old_ca_on_a_stable_install_retires_now<S: Store>(store: S) {
     );
     assert_eq!(report.phase, Phase::Retire, "staged: it converges first");
     assert_eq!(bundle_sizes(&*store).await, [1, 1, 1]);
-    let done = rotator(store.clone(), drop.clone(), &clock, 4)
-        .run(until_done())
+    let done = engine(store.clone(), &clock, 4)
+        .run(&profile(), &drop, until_done())
         .await
         .unwrap();
     assert_eq!(done.phase, Phase::Stable);
@@ -357,14 +367,14 @@ pub async fn a_renewal_the_ca_caps_says_so_at_once<S: Store>(store: S) {
     let mut p = profile();
     p.ca.validity = 60 * DAY;
     p.leaf.validity = 45 * DAY;
-    let renew = PlanOptions::default().with_renew_before(Some(30 * DAY));
+    let renew = RotationPolicy::default().with_renew_before(Some(30 * DAY));
     let run = |seed: u64| {
         let (store, clock, p, o) = (store.clone(), clock.clone(), p.clone(), renew.clone());
         async move {
-            certrotate_kube::Rotator::new(store, p, o)
+            certrotate_kube::Engine::new(store)
                 .with_clock(clock)
                 .with_entropy(SeededEntropy::new(seed))
-                .run(RunMode::Once)
+                .run(&p, &o, RunMode::Once)
                 .await
                 .unwrap()
         }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use certrotate_core::SeededEntropy;
 use certrotate_core::plan::Next;
-use certrotate_kube::{Clock, Event, ManualClock, Rotator, SecretUpdate, Store, observe};
+use certrotate_kube::{Clock, Engine, Event, ManualClock, SecretUpdate, Store, observe};
 use time::OffsetDateTime;
 
 use super::{T0, assert_trusted, install, options, profile, secret, until_done};
@@ -58,10 +58,10 @@ pub async fn a_change_during_a_wait_is_seen<S: Store>(store: S) {
         store: store.clone(),
         meddled: AtomicBool::new(false),
     };
-    let report = Rotator::new(store.clone(), profile(), options(true))
+    let report = Engine::new(store.clone())
         .with_clock(meddling)
         .with_entropy(SeededEntropy::new(2))
-        .run(until_done())
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_eq!(report.next, Next::Done);

@@ -15,7 +15,7 @@ use certrotate_core::plan::wire::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
 use certrotate_core::plan::{CaRole, NextRun, Phase, RotationState, Summary, WebhookRef};
 use certrotate_core::profile::WebhookKind;
 use certrotate_core::trust::TrustStore;
-use certrotate_core::{Ca, CaParams, PlanOptions, SeededEntropy};
+use certrotate_core::{Ca, CaParams, RotationPolicy, SeededEntropy};
 use certrotate_kube::{
     Clock, DirStore, Error, ManualClock, MemoryStore, RunMode, RunReport, SecretUpdate, Store,
     observe,
@@ -25,7 +25,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use super::{
-    HOUR, NS, T0, assert_trusted, chain, install, profile, request_now, rotator, secret, state,
+    HOUR, NS, T0, assert_trusted, chain, engine, install, profile, request_now, secret, state,
 };
 
 /// The topology injector of Envoy Gateway's chart.
@@ -134,14 +134,14 @@ async fn set<S: Store>(store: &S, component: &str, data: &[(&str, Option<Vec<u8>
 async fn until_stable<S: Store>(
     store: &Arc<S>,
     clock: &Arc<ManualClock>,
-    options: &PlanOptions,
+    options: &RotationPolicy,
     max: usize,
     context: &str,
 ) -> Vec<RunReport> {
     let mut reports = Vec::new();
     for i in 0..max {
-        let report = rotator(store.clone(), options.clone(), clock, 100 + i as u64)
-            .run(RunMode::Once)
+        let report = engine(store.clone(), clock, 100 + i as u64)
+            .run(&profile(), options, RunMode::Once)
             .await
             .unwrap_or_else(|e| panic!("{context}: run {i} refused: {}", chain(&e)));
         let done = report.phase == Phase::Stable && report.writes == 0;
@@ -219,8 +219,8 @@ pub async fn a_webhook_recreated_empty_mid_rotation_is_restored<S: Store + Tampe
         return a_ca_crt_that_lost_the_next_ca_mid_rotation_is_restored(store).await;
     }
     let request = request_now(&*store).await;
-    let report = rotator(store.clone(), request.clone(), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &request, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
@@ -242,8 +242,8 @@ pub async fn a_webhook_recreated_empty_mid_rotation_is_restored<S: Store + Tampe
         "{named:?}"
     );
 
-    let report = rotator(store.clone(), request.clone(), &clock, 3)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 3)
+        .run(&profile(), &request, RunMode::Once)
         .await
         .unwrap_or_else(|e| panic!("refused: {}", chain(&e)));
     assert_eq!(
@@ -280,8 +280,8 @@ pub async fn a_ca_crt_that_lost_the_next_ca_mid_rotation_is_restored<S: Store>(s
     install(&store, &clock, 1).await;
     let ca = super::ca_pem(&observe(&store, &profile()).await.unwrap());
     let request = request_now(&*store).await;
-    let report = rotator(store.clone(), request.clone(), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &request, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
@@ -320,8 +320,8 @@ pub async fn a_ca_crt_that_lost_the_current_ca_mid_rotation_never_wedges<S: Stor
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
     let request = request_now(&*store).await;
-    let report = rotator(store.clone(), request.clone(), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &request, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
@@ -532,8 +532,8 @@ async fn run_case<S: Store + Tamper>(store: S, case: &Case) -> Result<(), String
                 }
             }
         }
-        let report = match rotator(store.clone(), request.clone(), &clock, 10 + run as u64)
-            .run(RunMode::Once)
+        let report = match engine(store.clone(), &clock, 10 + run as u64)
+            .run(&profile(), &request, RunMode::Once)
             .await
         {
             Ok(report) => report,

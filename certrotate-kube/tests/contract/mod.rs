@@ -10,16 +10,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use certrotate_core::Trigger;
 use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
 use certrotate_core::plan::{
-    Next, ObjectRef, Observed, ObservedSecret, Phase, ProfileObjects, RotationRequest, Strategy,
-    Summary, WaitReason,
+    Next, ObjectRef, Observed, ObservedSecret, Phase, ProfileObjects, Strategy, Summary, WaitReason,
 };
 use certrotate_core::{
-    Origin, PlanOptions, Profile, SeededEntropy, check, inspect_pem, verify_chain,
+    Origin, Profile, RotationPolicy, SeededEntropy, check, inspect_pem, verify_chain,
 };
 use certrotate_kube::{
-    Clock, Event, FaultyStore, ManualClock, NewSecret, Rotator, RunMode, SecretUpdate, Store,
+    Clock, Engine, Event, FaultyStore, ManualClock, NewSecret, RunMode, SecretUpdate, Store,
     StoreError, observe,
 };
 use time::OffsetDateTime;
@@ -52,28 +52,31 @@ pub fn secret(name: &str) -> ObjectRef {
     ObjectRef::new(NS, name)
 }
 
-pub fn options(overwrite: bool) -> PlanOptions {
-    let mut o = PlanOptions::default();
-    o.overwrite = overwrite;
+pub fn options(overwrite: bool) -> RotationPolicy {
+    let mut o = RotationPolicy::default();
+    if overwrite {
+        o.trigger = Trigger::Always;
+    }
     o.convergence_interval = Duration::from_secs(300);
     o
 }
 
-pub fn rotator<S: Store>(
+/// An engine on `store` with the shared manual clock and keys from `seed`; each run passes
+/// the contract's [`profile`] and its policy.
+pub fn engine<S: Store>(
     store: S,
-    options: PlanOptions,
     clock: &Arc<ManualClock>,
     seed: u64,
-) -> Rotator<S, Arc<ManualClock>> {
-    Rotator::new(store, profile(), options)
+) -> Engine<S, Arc<ManualClock>> {
+    Engine::new(store)
         .with_clock(clock.clone())
         .with_entropy(SeededEntropy::new(seed))
 }
 
 /// The first install (one run, no overwrite), then an hour passes.
 pub async fn install<S: Store + Clone>(store: &S, clock: &Arc<ManualClock>, seed: u64) {
-    rotator(store.clone(), options(false), clock, seed)
-        .run(RunMode::Once)
+    engine(store.clone(), clock, seed)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     clock.advance(HOUR);
@@ -186,8 +189,8 @@ pub async fn state<S: Store>(store: &S) -> certrotate_core::plan::RotationState 
 }
 
 /// What `certrotate rotate --overwrite` sends: a request away from the CA of now.
-pub async fn request_now<S: Store>(store: &S) -> PlanOptions {
+pub async fn request_now<S: Store>(store: &S) -> RotationPolicy {
     let observed = observe(store, &profile()).await.unwrap();
     let base = certrotate_core::plan::rotation_base(&profile(), &observed).unwrap();
-    options(false).with_request(Some(RotationRequest::AwayFrom(base)))
+    options(false).with_trigger(Trigger::AwayFrom(base))
 }

@@ -2,6 +2,7 @@
 //! three years of a daily scheduled rotation.
 
 use super::*;
+use certrotate_core::Trigger;
 
 /// The interval a rotation started with is persisted and every wait of it, and the
 /// too-soon guard after it, uses that one, whatever a later run passes; too soon is a
@@ -12,24 +13,24 @@ pub async fn convergence_interval_is_persisted<S: Store>(store: S) {
     install(&store, &clock, 1).await;
     let five = Duration::from_secs(5);
     let fast = options(true).with_convergence_interval(five);
-    let report = rotator(store.clone(), fast, &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &fast, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
     assert_eq!(state(&*store).await.interval, Some(five));
     // Later runs with the default 5 min: the rotation's own 5 s decide.
-    let default = PlanOptions::default();
+    let default = RotationPolicy::default();
     clock.advance(Duration::from_secs(6));
-    let report = rotator(store.clone(), default.clone(), &clock, 3)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 3)
+        .run(&profile(), &default, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Leaves);
     assert_eq!(report.requeue_after, Some(five));
     clock.advance(Duration::from_secs(6));
-    let report = rotator(store.clone(), default.clone(), &clock, 4)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 4)
+        .run(&profile(), &default, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Stable);
@@ -37,8 +38,8 @@ pub async fn convergence_interval_is_persisted<S: Store>(store: S) {
     // A new request right after: too soon by the rotation's 5 s, not the default 5 min.
     clock.advance(Duration::from_secs(1));
     let request = request_now(&*store).await;
-    let report = rotator(store.clone(), request.clone(), &clock, 5)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 5)
+        .run(&profile(), &request, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(
@@ -57,8 +58,8 @@ pub async fn convergence_interval_is_persisted<S: Store>(store: S) {
     );
     // --wait waits it out, then rotates once.
     let before = ca_pem(&observe(&store, &profile()).await.unwrap());
-    let report = rotator(store.clone(), request, &clock, 6)
-        .run(until_done())
+    let report = engine(store.clone(), &clock, 6)
+        .run(&profile(), &request, until_done())
         .await
         .unwrap();
     assert_eq!(report.next, Next::Done);
@@ -74,13 +75,13 @@ pub async fn future_phase_since_is_named_and_force_proceeds<S: Store>(store: S) 
     install(&store, &clock, 1).await;
     // A run whose clock is two hours ahead enters trust.
     let ahead = Arc::new(ManualClock::new(clock.now() + 2 * HOUR));
-    let report = rotator(store.clone(), options(true), &ahead, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &ahead, 2)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
-    let err = rotator(store.clone(), options(true), &clock, 3)
-        .run(RunMode::Once)
+    let err = engine(store.clone(), &clock, 3)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap_err();
     let text = chain(&err);
@@ -92,8 +93,8 @@ pub async fn future_phase_since_is_named_and_force_proceeds<S: Store>(store: S) 
     );
     assert!(!err.is_transient());
     let forced = options(true).with_force(true);
-    let report = rotator(store.clone(), forced, &clock, 4)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 4)
+        .run(&profile(), &forced, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Leaves);
@@ -116,18 +117,20 @@ pub async fn three_years_of_daily_scheduled_rotation<S: Store>(store: S) -> usiz
     p.ca.validity = 365 * DAY;
     p.leaf.validity = 120 * DAY;
     let before = 90 * DAY;
-    let daily = PlanOptions::default()
-        .with_rotate_ca_before(Some(before))
+    let daily = RotationPolicy::default()
+        .with_trigger(Trigger::Schedule {
+            rotate_ca_before: before,
+        })
         .with_renew_before(Some(before));
     let days = 3 * 365;
     let mut cas = vec![];
     let mut restarts_without_change = 0;
     let mut restart_runs = 0;
     for day in 0..days {
-        let report = Rotator::new(store.clone(), p.clone(), daily.clone())
+        let report = Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_entropy(SeededEntropy::new(day))
-            .run(RunMode::Once)
+            .run(&p.clone(), &daily, RunMode::Once)
             .await
             .unwrap();
         let changed = report.events.iter().any(|e| match e {

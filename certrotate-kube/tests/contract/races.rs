@@ -2,6 +2,7 @@
 //! rotate once, and one request survives many reconciles and a restart.
 
 use super::*;
+use certrotate_core::Trigger;
 
 pub async fn conflicts_re_read_and_re_plan<S: Store>(store: S) {
     let store = Arc::new(store);
@@ -9,8 +10,8 @@ pub async fn conflicts_re_read_and_re_plan<S: Store>(store: S) {
     install(&store, &clock, 1).await;
     let faulty =
         FaultyStore::new(store.clone()).conflict_matching(format!("update secret {NS}/envoy"), 2);
-    let report = rotator(faulty, options(true), &clock, 2)
-        .run(until_done())
+    let report = engine(faulty, &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     let conflicts = report
@@ -30,8 +31,8 @@ pub async fn conflicts_re_read_and_re_plan<S: Store>(store: S) {
     clock.advance(HOUR);
     let faulty = FaultyStore::new(store.clone())
         .conflict_matching(format!("update secret {NS}/envoy"), 1000);
-    let err = rotator(faulty, options(true), &clock, 3)
-        .run(until_done())
+    let err = engine(faulty, &clock, 3)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap_err();
     assert!(
@@ -47,8 +48,8 @@ pub async fn conflicts_re_read_and_re_plan<S: Store>(store: S) {
 pub async fn racing_rotations_stay_consistent<S: Store + 'static>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let old = ca_pem(&observe(&store, &profile()).await.unwrap());
@@ -57,8 +58,8 @@ pub async fn racing_rotations_stay_consistent<S: Store + 'static>(store: S) {
     let runs: Vec<_> = [2, 3]
         .into_iter()
         .map(|seed| {
-            let r = rotator(store.clone(), options(true), &clock, seed).with_max_conflicts(50);
-            tokio::spawn(async move { r.run(until_done()).await })
+            let racer = engine(store.clone(), &clock, seed).with_max_conflicts(50);
+            tokio::spawn(async move { racer.run(&profile(), &options(true), until_done()).await })
         })
         .collect();
     let mut reports = Vec::new();
@@ -110,9 +111,9 @@ pub async fn racing_requests_rotate_once<S: Store>(make: impl Fn() -> S) {
                 let store = store.clone();
                 let clock = clock.clone();
                 tokio::spawn(async move {
-                    rotator(store, request, &clock, seed + 10 * pair)
+                    engine(store, &clock, seed + 10 * pair)
                         .with_max_conflicts(50)
-                        .run(until_done())
+                        .run(&profile(), &request, until_done())
                         .await
                 })
             })
@@ -147,19 +148,19 @@ pub async fn racing_requests_rotate_once<S: Store>(make: impl Fn() -> S) {
 }
 
 /// One request (an id, as an operator keeps it), many reconciles and a restart of the
-/// rotator: exactly one rotation.
+/// operator: exactly one rotation.
 pub async fn one_request_many_reconciles_and_a_restart_rotate_once<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
     let original = state(&*store).await.current.unwrap();
-    let request = options(false).with_request(Some(RotationRequest::Id("generation-7".into())));
+    let request = options(false).with_trigger(Trigger::Once("generation-7".into()));
     let mut rotations = std::collections::BTreeSet::new();
     for restart in 0..2u64 {
-        // A fresh rotator: the operator restarted and only has its request.
-        let r = rotator(store.clone(), request.clone(), &clock, 20 + restart);
+        // A fresh engine: the operator restarted and only has its request.
+        let r = engine(store.clone(), &clock, 20 + restart);
         for _ in 0..12 {
-            let report = r.reconcile().await.unwrap();
+            let report = r.reconcile(&profile(), &request).await.unwrap();
             rotations.insert(state(&*store).await.current.unwrap());
             clock.advance(
                 report
@@ -178,10 +179,10 @@ pub async fn one_request_many_reconciles_and_a_restart_rotate_once<S: Store>(sto
         "the original CA and one new one: {rotations:?}"
     );
     // A new id rotates again, once.
-    let next = options(false).with_request(Some(RotationRequest::Id("generation-8".into())));
-    let r = rotator(store.clone(), next, &clock, 30);
+    let next = options(false).with_trigger(Trigger::Once("generation-8".into()));
+    let r = engine(store.clone(), &clock, 30);
     for _ in 0..8 {
-        let report = r.reconcile().await.unwrap();
+        let report = r.reconcile(&profile(), &next).await.unwrap();
         rotations.insert(state(&*store).await.current.unwrap());
         clock.advance(
             report

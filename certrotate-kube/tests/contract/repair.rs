@@ -8,8 +8,8 @@ pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
     // What certgen made: component Secrets, no CA key anywhere.
     let _old = certgen_install(&*store, super::CERTGEN_VALIDITY).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let report = rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     // No TLS Secret changes without a CA; the missing HMAC Secret, which needs none, is
@@ -34,8 +34,8 @@ pub async fn adoption_of_a_certgen_install<S: Store>(store: S) {
 
     let mut phases = Vec::new();
     for i in 0..6 {
-        let report = rotator(store.clone(), options(true), &clock, 5 + i)
-            .run(RunMode::Once)
+        let report = engine(store.clone(), &clock, 5 + i)
+            .run(&profile(), &options(true), RunMode::Once)
             .await
             .unwrap();
         phases.push(report.phase);
@@ -89,8 +89,8 @@ pub async fn broken_keys_are_repaired_from_the_current_ca<S: Store>(store: S) {
         3
     );
 
-    let report = rotator(store.clone(), options(false), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let repaired = observe(&store, &profile()).await.unwrap();
@@ -160,8 +160,8 @@ pub async fn a_requested_rotation_recovers_from_an_unusable_ca<S: Store>(make: i
         }
 
         if breakage != "expired" {
-            let err = rotator(store.clone(), options(false), &clock, 2)
-                .run(RunMode::Once)
+            let err = engine(store.clone(), &clock, 2)
+                .run(&profile(), &options(false), RunMode::Once)
                 .await
                 .unwrap_err();
             let named = match breakage {
@@ -178,8 +178,8 @@ pub async fn a_requested_rotation_recovers_from_an_unusable_ca<S: Store>(make: i
         }
 
         let request = request_now(&*store).await;
-        let report = rotator(store.clone(), request, &clock, 3)
-            .run(until_done())
+        let report = engine(store.clone(), &clock, 3)
+            .run(&profile(), &request, until_done())
             .await
             .unwrap_or_else(|e| panic!("{breakage}: {}", chain(&e)));
         assert_eq!(report.next, Next::Done, "{breakage}");

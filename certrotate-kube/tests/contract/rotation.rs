@@ -6,8 +6,8 @@ use super::*;
 pub async fn install_then_rerun_writes_nothing<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    let report = rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(
@@ -18,8 +18,8 @@ pub async fn install_then_rerun_writes_nothing<S: Store>(store: S) {
     let observed = observe(&store, &profile()).await.unwrap();
     assert_trusted(&observed, T0, "after install");
 
-    let report = rotator(store.clone(), options(false), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.writes, 0, "{:?}", report.events);
@@ -34,8 +34,8 @@ pub async fn install_then_rerun_writes_nothing<S: Store>(store: S) {
 pub async fn staged_rotation_keeps_trust_and_ends_with_two<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let before = observe(&store, &profile()).await.unwrap();
@@ -43,8 +43,8 @@ pub async fn staged_rotation_keeps_trust_and_ends_with_two<S: Store>(store: S) {
     let hmac_before = before.secrets[&secret("envoy-oidc-hmac")].data.clone();
 
     clock.advance(HOUR);
-    let report = rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     assert_eq!(report.next, Next::Done);
@@ -88,8 +88,8 @@ pub async fn staged_rotation_keeps_trust_and_ends_with_two<S: Store>(store: S) {
 
     // A second rotation: still two, the newest two.
     clock.advance(HOUR);
-    rotator(store.clone(), options(true), &clock, 3)
-        .run(until_done())
+    engine(store.clone(), &clock, 3)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     let third = observe(&store, &profile()).await.unwrap();
@@ -107,8 +107,8 @@ pub async fn one_phase_per_run<S: Store>(store: S) {
     install(&store, &clock, 1).await;
     let mut phases = Vec::new();
     for i in 0..8 {
-        let report = rotator(store.clone(), options(true), &clock, 10 + i)
-            .run(RunMode::Once)
+        let report = engine(store.clone(), &clock, 10 + i)
+            .run(&profile(), &options(true), RunMode::Once)
             .await
             .unwrap();
         phases.push((report.phase, report.writes > 0));
@@ -121,8 +121,8 @@ pub async fn one_phase_per_run<S: Store>(store: S) {
             break;
         }
         // Too early: the next run only waits.
-        let early = rotator(store.clone(), options(true), &clock, 99)
-            .run(RunMode::Once)
+        let early = engine(store.clone(), &clock, 99)
+            .run(&profile(), &options(true), RunMode::Once)
             .await
             .unwrap();
         assert_eq!(
@@ -142,8 +142,8 @@ pub async fn one_phase_per_run<S: Store>(store: S) {
         "prepare+trust, leaves, end"
     );
     // Right after the rotation ended, a new one is too soon.
-    let report = rotator(store.clone(), options(true), &clock, 50)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 50)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.writes, 0);
@@ -166,9 +166,10 @@ pub async fn one_phase_per_run<S: Store>(store: S) {
     );
     assert_eq!(report.requeue_after, Some(Duration::from_secs(300)));
     let mut forced = options(true);
-    forced.force = true;
-    let report = rotator(store.clone(), forced, &clock, 51)
-        .run(RunMode::Once)
+    forced.skip_too_soon = true;
+    forced.accept_clock_skew = true;
+    let report = engine(store.clone(), &clock, 51)
+        .run(&profile(), &forced, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
@@ -182,8 +183,8 @@ pub async fn crash_at_every_write<S: Store>(make: impl Fn() -> S) {
         let store = Arc::new(make());
         let clock = Arc::new(ManualClock::new(T0));
         install(&store, &clock, 1).await;
-        rotator(store.clone(), options(true), &clock, 2)
-            .run(until_done())
+        engine(store.clone(), &clock, 2)
+            .run(&profile(), &options(true), until_done())
             .await
             .unwrap()
             .writes
@@ -197,8 +198,8 @@ pub async fn crash_at_every_write<S: Store>(make: impl Fn() -> S) {
         let clock = Arc::new(ManualClock::new(T0));
         install(&store, &clock, 1).await;
         let faulty = FaultyStore::new(store.clone()).crash_at_write(n);
-        let err = rotator(faulty, options(true), &clock, 2)
-            .run(until_done())
+        let err = engine(faulty, &clock, 2)
+            .run(&profile(), &options(true), until_done())
             .await;
         assert!(err.is_err(), "write {n} of {total} must fail");
         let crashed = observe(&store, &profile()).await.unwrap();
@@ -213,8 +214,8 @@ pub async fn crash_at_every_write<S: Store>(make: impl Fn() -> S) {
             .cloned();
 
         // The rerun (another process: another seed) finishes the job.
-        let report = rotator(store.clone(), options(true), &clock, 3)
-            .run(until_done())
+        let report = engine(store.clone(), &clock, 3)
+            .run(&profile(), &options(true), until_done())
             .await
             .unwrap();
         assert_eq!(report.next, Next::Done, "rerun after a crash at write {n}");
@@ -244,8 +245,8 @@ pub async fn crash_at_every_write<S: Store>(make: impl Fn() -> S) {
 pub async fn hmac_rotates_only_when_asked<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let h = secret("envoy-oidc-hmac");
@@ -253,8 +254,8 @@ pub async fn hmac_rotates_only_when_asked<S: Store>(store: S) {
     clock.advance(HOUR);
     let mut o = options(true);
     o.rotate_hmac = true;
-    rotator(store.clone(), o.clone(), &clock, 2)
-        .run(until_done())
+    engine(store.clone(), &clock, 2)
+        .run(&profile(), &o.clone(), until_done())
         .await
         .unwrap();
     let after = store.read_secret(&h).await.unwrap().unwrap().data;
@@ -268,8 +269,8 @@ pub async fn drop_old_ca_retires_it<S: Store>(store: S) {
     install(&store, &clock, 1).await;
     let mut o = options(true);
     o.drop_old_ca = true;
-    let report = rotator(store.clone(), o, &clock, 2)
-        .run(until_done())
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &o, until_done())
         .await
         .unwrap();
     assert!(report.events.iter().any(|e| matches!(
@@ -301,8 +302,8 @@ pub async fn single_step_breaks_trust_mid_rotation<S: Store>(make: impl Fn() -> 
     // Write 1 persists the next CA; write 2 is the first component; stop before write 3.
     let faulty = FaultyStore::new(store.clone()).crash_at_write(3);
     assert!(
-        rotator(faulty, o.clone(), &clock, 2)
-            .run(until_done())
+        engine(faulty, &clock, 2)
+            .run(&profile(), &o.clone(), until_done())
             .await
             .is_err()
     );
@@ -318,8 +319,8 @@ pub async fn single_step_breaks_trust_mid_rotation<S: Store>(make: impl Fn() -> 
         "{untrusted:#?}"
     );
     // And it does finish.
-    let done = rotator(store.clone(), o, &clock, 3)
-        .run(until_done())
+    let done = engine(store.clone(), &clock, 3)
+        .run(&profile(), &o, until_done())
         .await
         .unwrap();
     assert_eq!(done.phase, Phase::Stable);

@@ -59,8 +59,8 @@ pub async fn store_crud<S: Store>(store: S) {
 pub async fn other_labels_and_annotations_survive<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    rotator(store.clone(), options(false), &clock, 1)
-        .run(RunMode::Once)
+    engine(store.clone(), &clock, 1)
+        .run(&profile(), &options(false), RunMode::Once)
         .await
         .unwrap();
     let s = secret("envoy");
@@ -74,8 +74,8 @@ pub async fn other_labels_and_annotations_survive<S: Store>(store: S) {
         .await
         .unwrap();
     clock.advance(HOUR);
-    rotator(store.clone(), options(true), &clock, 2)
-        .run(until_done())
+    engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), until_done())
         .await
         .unwrap();
     let after = store.read_secret(&s).await.unwrap().unwrap();

@@ -11,14 +11,14 @@ use certrotate_core::plan::wire::{KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
 use certrotate_core::plan::{ObjectRef, Observed, Phase, Strategy};
 use certrotate_core::trust::{Outcome, Side, TrustFailure, TrustStore};
 use certrotate_core::{
-    BundlePolicy, KeyProblem, Origin, PlanOptions, Profile, SeededEntropy, check,
+    BundlePolicy, KeyProblem, Origin, Profile, RotationPolicy, SeededEntropy, check,
 };
 use certrotate_kube::{
-    Clock, Error, Event, ManualClock, Rotator, RunMode, SecretStore, SecretUpdate, Store,
+    Clock, Engine, Error, Event, ManualClock, RunMode, SecretStore, SecretUpdate, Store,
     StoreError, observe,
 };
 
-use super::{HOUR, NS, T0, install, options, profile, rotator, secret};
+use super::{HOUR, NS, T0, engine, install, options, profile, secret};
 
 /// The state of every Secret and webhook of `profile`, without versions (a store may bump
 /// them on reads it answers from a cache; the content is what must not change).
@@ -50,7 +50,7 @@ fn refused(
     }
 }
 
-fn with(mut o: PlanOptions, f: impl FnOnce(&mut PlanOptions)) -> PlanOptions {
+fn with(mut o: RotationPolicy, f: impl FnOnce(&mut RotationPolicy)) -> RotationPolicy {
     f(&mut o);
     o
 }
@@ -62,8 +62,8 @@ pub async fn max_carried_zero_mid_rotation_is_refused<S: Store>(store: S) {
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
-    let report = rotator(store.clone(), options(true), &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Trust);
@@ -72,10 +72,11 @@ pub async fn max_carried_zero_mid_rotation_is_refused<S: Store>(store: S) {
     let before = contents(&store, &profile()).await;
     let zero = with(options(true), |o| {
         o.bundle_policy = BundlePolicy::new(0);
-        o.force = true;
+        o.skip_too_soon = true;
+        o.accept_clock_skew = true;
     });
-    let err = rotator(store.clone(), zero, &clock, 3)
-        .run(RunMode::Once)
+    let err = engine(store.clone(), &clock, 3)
+        .run(&profile(), &zero, RunMode::Once)
         .await;
     let message = err
         .as_ref()
@@ -121,8 +122,8 @@ pub async fn max_carried_zero_mid_rotation_is_refused<S: Store>(store: S) {
     );
 
     // With the default policy the rotation goes on.
-    let report = rotator(store.clone(), options(true), &clock, 4)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 4)
+        .run(&profile(), &options(true), RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Leaves);
@@ -137,8 +138,8 @@ pub async fn max_carried_zero_from_stable_is_refused_at_the_trust_step<S: Store>
     let installed = contents(&store, &profile()).await;
     let zero = with(options(true), |o| o.bundle_policy = BundlePolicy::new(0));
     let (step, broken) = refused(
-        rotator(store.clone(), zero, &clock, 2)
-            .run(RunMode::Once)
+        engine(store.clone(), &clock, 2)
+            .run(&profile(), &zero, RunMode::Once)
             .await,
     );
     assert!(step.starts_with("trust"), "{step}");
@@ -166,8 +167,8 @@ pub async fn drop_old_ca_while_a_leaf_chains_to_it_is_refused<S: Store>(store: S
     let drop = with(options(true), |o| o.drop_old_ca = true);
     let mut phase = Phase::Stable;
     for seed in 2..6 {
-        phase = rotator(store.clone(), drop.clone(), &clock, seed)
-            .run(RunMode::Once)
+        phase = engine(store.clone(), &clock, seed)
+            .run(&profile(), &drop, RunMode::Once)
             .await
             .unwrap()
             .phase;
@@ -198,10 +199,10 @@ pub async fn drop_old_ca_while_a_leaf_chains_to_it_is_refused<S: Store>(store: S
     let before = contents(&store, &profile()).await;
 
     for force in [false, true] {
-        let o = with(drop.clone(), |o| o.force = force);
+        let o = drop.clone().with_force(force);
         let (step, broken) = refused(
-            rotator(store.clone(), o, &clock, 10)
-                .run(RunMode::Once)
+            engine(store.clone(), &clock, 10)
+                .run(&profile(), &o, RunMode::Once)
                 .await,
         );
         assert!(step.starts_with("retire"), "{step}");
@@ -252,13 +253,13 @@ dns_names = ["worker.{namespace}.svc"]
     .unwrap();
     let store = Arc::new(store);
     let clock = Arc::new(ManualClock::new(T0));
-    let run_with = |options: PlanOptions, seed: u64| {
-        Rotator::new(store.clone(), profile.clone(), options)
+    let engine = |seed: u64| {
+        Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_entropy(SeededEntropy::new(seed))
     };
-    run_with(options(false), 1)
-        .run(RunMode::Once)
+    engine(1)
+        .run(&profile, &options(false), RunMode::Once)
         .await
         .unwrap();
     clock.advance(HOUR);
@@ -281,8 +282,11 @@ dns_names = ["worker.{namespace}.svc"]
         .await
         .unwrap();
 
-    let o = with(options(true), |o| o.force = true);
-    let report = run_with(o, 2).run(super::until_done()).await.unwrap();
+    let o = options(true).with_force(true);
+    let report = engine(2)
+        .run(&profile, &o, super::until_done())
+        .await
+        .unwrap();
     assert_eq!(report.phase, Phase::Stable, "{:?}", report.events);
     let observed = observe(&store, &profile).await.unwrap();
     let checked = check(&profile, &observed, clock.now(), Duration::ZERO).unwrap();
@@ -370,8 +374,8 @@ pub async fn single_step_reports_the_pairs_at_risk_before_writing<S: Store>(stor
     let clock = Arc::new(ManualClock::new(T0));
     install(&store, &clock, 1).await;
     let o = with(options(true), |o| o.strategy = Strategy::SingleStep);
-    let report = rotator(store.clone(), o, &clock, 2)
-        .run(RunMode::Once)
+    let report = engine(store.clone(), &clock, 2)
+        .run(&profile(), &o, RunMode::Once)
         .await
         .unwrap();
     assert_eq!(report.phase, Phase::Stable);
@@ -404,15 +408,14 @@ pub async fn single_step_reports_the_pairs_at_risk_before_writing<S: Store>(stor
     }
     // And the staged strategy, on the same store, reports none.
     clock.advance(HOUR);
-    let report = rotator(
-        store.clone(),
-        with(options(true), |o| o.force = true),
-        &clock,
-        3,
-    )
-    .run(super::until_done())
-    .await
-    .unwrap();
+    let report = engine(store.clone(), &clock, 3)
+        .run(
+            &profile(),
+            &options(true).with_force(true),
+            super::until_done(),
+        )
+        .await
+        .unwrap();
     assert!(
         !report
             .events

@@ -29,14 +29,18 @@ fn profile() -> Profile {
     Profile::envoy_gateway("ns")
 }
 
-fn options(overwrite: bool) -> PlanOptions {
-    PlanOptions::default()
-        .with_overwrite(overwrite)
+fn options(overwrite: bool) -> RotationPolicy {
+    RotationPolicy::default()
+        .with_trigger(if overwrite {
+            Trigger::Always
+        } else {
+            Trigger::Never
+        })
         .with_convergence_interval(INTERVAL)
 }
 
 /// Plans at `now` with `options` and applies the plan.
-fn step(observed: &mut Observed, options: &PlanOptions, now: OffsetDateTime) -> RotationPlan {
+fn step(observed: &mut Observed, options: &RotationPolicy, now: OffsetDateTime) -> RotationPlan {
     // The seed follows the clock, so every CA minted along the way is a different one.
     let seed = now.unix_timestamp().unsigned_abs();
     let p = plan(
@@ -68,7 +72,7 @@ fn installed() -> Observed {
 }
 
 /// The state right after entering `phase` (at T0 + 1h), with `opts` for the rotation.
-fn in_phase(phase: Phase, opts: &PlanOptions) -> (Observed, OffsetDateTime) {
+fn in_phase(phase: Phase, opts: &RotationPolicy) -> (Observed, OffsetDateTime) {
     let mut o = installed();
     let mut now = T0 + Duration::from_secs(3600);
     loop {
@@ -199,7 +203,7 @@ fn an_hmac_key_too_short_is_replaced_and_a_short_but_valid_one_kept() {
 #[test]
 fn a_missing_hmac_secret_is_created_in_every_phase_and_mode() {
     let hmac = ObjectRef::new("ns", "envoy-oidc-hmac");
-    let mut states: Vec<(&str, Observed, OffsetDateTime, PlanOptions)> = Vec::new();
+    let mut states: Vec<(&str, Observed, OffsetDateTime, RotationPolicy)> = Vec::new();
     states.push(("install", Observed::default(), T0, options(false)));
     let mut unmanaged = installed();
     unmanaged
@@ -249,7 +253,7 @@ fn a_request_rotates_away_from_a_ca_secret_without_annotations() {
     );
     let base = rotation_base(&profile(), &o).unwrap();
     assert_eq!(base, Some(loaded), "the CA its ca.crt holds");
-    let opts = options(false).with_request(Some(RotationRequest::AwayFrom(base)));
+    let opts = options(false).with_trigger(Trigger::AwayFrom(base));
     let p = step(&mut o, &opts, T0 + Duration::from_secs(3600));
     assert_eq!(p.to, Phase::Prepared, "{:?}", p.summary);
     assert!(matches!(
@@ -320,7 +324,9 @@ fn an_interval_out_of_proportion_to_the_ca_is_refused() {
 #[test]
 fn a_schedule_not_shorter_than_the_ca_validity_is_refused() {
     let o = installed();
-    let opts = options(false).with_rotate_ca_before(Some(profile().ca.validity));
+    let opts = options(false).with_trigger(Trigger::Schedule {
+        rotate_ca_before: profile().ca.validity,
+    });
     let e = plan(&profile(), &o, &opts, T0, &mut SeededEntropy::new(1)).unwrap_err();
     assert!(e.to_string().contains("rotate_ca_before"), "{e}");
 }

@@ -30,7 +30,7 @@ struct Case {
     name: &'static str,
     /// The observed state and the time of the run.
     given: Box<dyn Fn() -> (Observed, OffsetDateTime)>,
-    options: PlanOptions,
+    options: RotationPolicy,
     from: Phase,
     to: Phase,
     next: fn(&Next, OffsetDateTime) -> bool,
@@ -164,7 +164,9 @@ fn cases() -> Vec<Case> {
             given: Box::new(move || (installed(), hour)),
             options: options(false)
                 .with_renew_before(Some(Duration::from_secs(10 * 365 * 86400)))
-                .with_rotate_ca_before(Some(Duration::from_secs(90 * 86400))),
+                .with_trigger(Trigger::Schedule {
+                    rotate_ca_before: Duration::from_secs(90 * 86400),
+                }),
             from: Phase::Stable,
             to: Phase::Prepared,
             next: |n, _| *n == Next::Continue,
@@ -187,7 +189,9 @@ fn cases() -> Vec<Case> {
                     T0 + Duration::from_secs(5 * 365 * 86400 - 80 * 86400),
                 )
             }),
-            options: options(false).with_rotate_ca_before(Some(Duration::from_secs(90 * 86400))),
+            options: options(false).with_trigger(Trigger::Schedule {
+                rotate_ca_before: Duration::from_secs(90 * 86400),
+            }),
             from: Phase::Stable,
             to: Phase::Prepared,
             next: |n, _| *n == Next::Continue,
@@ -205,8 +209,8 @@ fn cases() -> Vec<Case> {
         Case {
             name: "stable, a request away from another CA: already satisfied",
             given: Box::new(move || (installed(), hour)),
-            options: options(false).with_request(Some(RotationRequest::AwayFrom(Some(
-                crate::Fingerprint::of(b"another CA"),
+            options: options(false).with_trigger(Trigger::AwayFrom(Some(crate::Fingerprint::of(
+                b"another CA",
             )))),
             from: Phase::Stable,
             to: Phase::Stable,

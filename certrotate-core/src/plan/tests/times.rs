@@ -205,3 +205,98 @@ proptest! {
         }
     }
 }
+
+/// `--force` is two things, each its own field. A stable install whose last rotation
+/// ended a minute from now (a clock that was ahead): without either, a new rotation is
+/// refused naming the time; `accept_clock_skew` alone accepts the time but keeps the
+/// too-soon guard (a wait); `skip_too_soon` alone still refuses the time; both rotate.
+#[test]
+fn force_is_accepting_a_skewed_clock_and_skipping_the_too_soon_guard() {
+    let (mut o, _) = in_phase(Phase::Stable, &options(true));
+    let now = T0 + Duration::from_secs(3 * 3600);
+    let ahead = crate::rfc3339(now + Duration::from_secs(60));
+    let ca = ProfileObjects::of(&profile()).ca_secret;
+    o.secrets
+        .get_mut(&ca)
+        .expect("CA Secret installed")
+        .annotations
+        .insert(ANNOTATION_SINCE.into(), ahead);
+    let plan_with = |skip_too_soon: bool, accept_clock_skew: bool| {
+        let mut policy = options(true);
+        policy.skip_too_soon = skip_too_soon;
+        policy.accept_clock_skew = accept_clock_skew;
+        plan(&profile(), &o, &policy, now, &mut SeededEntropy::new(4))
+    };
+    for skip_too_soon in [false, true] {
+        let err = plan_with(skip_too_soon, false).expect_err("a phase-since ahead is refused");
+        assert!(err.to_string().contains("is later than now"), "{err}");
+    }
+    let waits = plan_with(false, true).expect("the time is accepted");
+    assert!(
+        matches!(waits.summary, Summary::TooSoon { .. }),
+        "{:?}",
+        waits.summary
+    );
+    let rotates = plan_with(true, true).expect("both: a rotation starts");
+    assert_eq!((rotates.from, rotates.to), (Phase::Stable, Phase::Prepared));
+}
+
+/// Each trigger starts a rotation from stable exactly when it says: `Never` and a
+/// satisfied `AwayFrom`/`Once` do not; `Always`, `Now` (one plan: as `Always`), an
+/// unsatisfied `AwayFrom`/`Once`, and a schedule whose window covers the CA's end do.
+#[test]
+fn each_trigger_starts_a_rotation_when_it_says() {
+    let (o, now) = in_phase(Phase::Stable, &options(false));
+    let later = now + Duration::from_secs(3600);
+    let current = rotation_base(&profile(), &o).unwrap();
+    let state = RotationState::from_secret(
+        &o.secrets[&ProfileObjects::of(&profile()).ca_secret],
+        &ProfileObjects::of(&profile()).ca_secret,
+    )
+    .unwrap();
+    let validity = profile().ca.validity;
+    let cases = [
+        (Trigger::Never, false),
+        (Trigger::Always, true),
+        (Trigger::Now, true),
+        (Trigger::AwayFrom(current), true),
+        (
+            Trigger::AwayFrom(Some(crate::Fingerprint::of(b"another CA"))),
+            false,
+        ),
+        (
+            Trigger::Once("first".into()),
+            state.request.as_deref() != Some("first"),
+        ),
+        (
+            Trigger::Schedule {
+                rotate_ca_before: Duration::from_secs(30 * 86_400),
+            },
+            false,
+        ),
+        (
+            Trigger::Schedule {
+                rotate_ca_before: validity - Duration::from_secs(60),
+            },
+            true,
+        ),
+    ];
+    for (trigger, starts) in cases {
+        let policy = options(false).with_trigger(trigger.clone());
+        let p = plan(&profile(), &o, &policy, later, &mut SeededEntropy::new(5)).unwrap();
+        assert_eq!(
+            p.to == Phase::Prepared,
+            starts,
+            "{trigger:?}: {:?}",
+            p.summary
+        );
+    }
+    // `resolve` turns `Now` into the CA current at the read, and leaves the rest.
+    let resolved = options(false)
+        .with_trigger(Trigger::Now)
+        .resolve(&profile(), &o)
+        .unwrap();
+    assert_eq!(resolved.trigger, Trigger::AwayFrom(current));
+    let schedule = options(false).with_trigger(Trigger::Never);
+    assert_eq!(schedule.resolve(&profile(), &o).unwrap(), schedule);
+}

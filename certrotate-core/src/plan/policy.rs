@@ -1,4 +1,4 @@
-//! What a run is asked to do.
+//! What a run is asked to do: the rotation policy.
 
 use std::time::Duration;
 
@@ -8,32 +8,74 @@ use super::Strategy;
 use crate::bundle::BundlePolicy;
 use crate::fingerprint::Fingerprint;
 
-/// An explicit request to rotate the CA, idempotent: repeating it, racing it, or
-/// reconciling it again after a restart rotates once.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What starts a rotation from `stable`, and adopts an install certrotate did not make.
+///
+/// One trigger per policy: the ways a rotation can be asked for do not overlap. Renewing
+/// leaves is not a trigger (the CA stays): see [`RotationPolicy::renew_before`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
-pub enum RotationRequest {
-    /// Rotate away from this CA: the one current when the request was made (see
+#[non_exhaustive]
+pub enum Trigger {
+    /// Nothing starts a rotation. A run installs what is missing, repairs drift, renews
+    /// leaves ([`RotationPolicy::renew_before`]), adopts only with
+    /// [`RotationPolicy::adopt`], and carries a rotation in progress to its end.
+    #[default]
+    Never,
+    /// Rotate away from the CA that is current when the run starts (adopt an install
+    /// certrotate does not manage yet). The engine resolves it once per run, with
+    /// [`RotationPolicy::resolve`], into [`Self::AwayFrom`]: repeating or racing it rotates
+    /// once. A single [`plan`](crate::plan()) treats it as [`Self::Always`].
+    Now,
+    /// Rotate away from this CA, the one current when the request was made (see
     /// [`rotation_base`](super::rotation_base)), or `None` for an install certrotate does
-    /// not manage yet (adopt it). Satisfied as soon as another CA is current.
+    /// not manage yet (adopt it). Satisfied as soon as another CA is current, so
+    /// repeating, racing, or reconciling it again after a restart rotates once.
     AwayFrom(Option<Fingerprint>),
     /// A request with an identity (an operator's resource generation, a ticket): persisted
-    /// in the CA Secret when its rotation starts, so the same id never rotates twice.
-    Id(String),
+    /// in the CA Secret when its rotation starts, so the same id never rotates twice. Also
+    /// adopts an install certrotate does not manage.
+    Once(String),
+    /// The schedule: rotate when the current CA expires within `rotate_ca_before`, or when
+    /// it is what keeps a leaf from its full validity. An install certrotate does not
+    /// manage is adopted when the window covers the end of its CA (or of a leaf): with no
+    /// CA key, nothing else could renew them. Must be shorter than the CA's validity.
+    Schedule {
+        /// How long before the current CA's end a rotation starts.
+        #[serde(with = "crate::duration_serde")]
+        rotate_ca_before: Duration,
+    },
+    /// Every plan that finds the install stable starts another rotation (and adopts an
+    /// unmanaged install): not idempotent. For tests, benchmarks and one-shot tools; prefer
+    /// [`Self::Now`] for anything that may run twice.
+    Always,
 }
 
-/// What a run is asked to do.
+/// What a run is asked to do: what starts a rotation ([`Trigger`]), how a rotation
+/// proceeds, and what an install certrotate did not make is to become.
+///
+/// **Adoption**, defined once. An install certrotate did not make has component Secrets
+/// and no CA Secret (what upstream's certgen leaves: it keeps no CA key). Adopting it
+/// mints a new CA and rotates to it, staged, carrying the existing `ca.crt` until the
+/// leaves switched: [`Self::adopt`], or a trigger that asks for a rotation. That is not
+/// trusting a CA Secret someone else put there ([`Self::trust_existing_ca`]): a CA
+/// Secret that issued none of the leaves is refused by default, since whoever can create
+/// Secrets in the namespace could have planted it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
-pub struct PlanOptions {
-    /// Rotate the CA whenever the plan finds it stable (and adopt an install made without
-    /// certrotate): not idempotent, every stable plan starts another rotation. Prefer
-    /// [`Self::request`] (what `certrotate rotate --overwrite` sends) or
-    /// [`Self::rotate_ca_before`] for anything that runs more than once.
-    pub overwrite: bool,
-    /// Start a rotation even if the previous one ended less than one convergence interval
-    /// ago, and proceed past a `phase-since` in the future (a skewed clock).
-    pub force: bool,
+pub struct RotationPolicy {
+    /// What starts a rotation.
+    pub trigger: Trigger,
+    /// Re-issue leaves that expire within this long (in `stable` only), from the current
+    /// CA. Independent of the trigger: a schedule usually renews within the same window.
+    #[serde(with = "crate::duration_serde::option")]
+    pub renew_before: Option<Duration>,
+    /// Start a rotation (or retire a carried CA at once) even if the previous rotation
+    /// ended less than one convergence interval ago: the too-soon guard is for components
+    /// that may not have loaded the last leaves yet.
+    pub skip_too_soon: bool,
+    /// Proceed past a persisted `phase-since` in the future (a clock that was, or is,
+    /// skewed) instead of refusing it.
+    pub accept_clock_skew: bool,
     /// How a new rotation proceeds.
     pub strategy: Strategy,
     /// How long to wait after a phase for every component to load what it wrote: the
@@ -43,8 +85,6 @@ pub struct PlanOptions {
     /// after it) uses that one.
     #[serde(with = "crate::duration_serde")]
     pub convergence_interval: Duration,
-    /// Re-issue leaves that expire within this long (in `stable` only).
-    pub renew_before: Option<Duration>,
     /// Rotate HMAC keys with this rotation (they are kept by default, so OIDC sessions
     /// survive a CA rotation).
     pub rotate_hmac: bool,
@@ -52,13 +92,6 @@ pub struct PlanOptions {
     pub drop_old_ca: bool,
     /// How many old CAs a bundle carries.
     pub bundle_policy: BundlePolicy,
-    /// An explicit, idempotent request to rotate the CA (and to adopt an install made
-    /// without certrotate).
-    pub request: Option<RotationRequest>,
-    /// The schedule: start a rotation when the current CA expires within this long, or
-    /// when it is what keeps a leaf from its full validity. Otherwise leaves are renewed.
-    #[serde(with = "crate::duration_serde::option")]
-    pub rotate_ca_before: Option<Duration>,
     /// [`Self::convergence_interval`] replaces the interval a rotation in progress was
     /// started with (persisted in the CA Secret), for this run and every later one: a
     /// mistyped interval (five months for five minutes) is otherwise kept to the end.
@@ -74,8 +107,8 @@ pub struct PlanOptions {
     /// Adopt an install made without certrotate (component Secrets, no CA Secret: what
     /// upstream's certgen leaves): mint a CA and rotate to it, staged, carrying the
     /// existing `ca.crt` until the leaves switched. Idempotent, and a no-op on an install
-    /// certrotate manages: unlike [`Self::overwrite`], it never rotates a managed CA. A
-    /// schedule ([`Self::rotate_ca_before`]) whose window covers the end of the existing
+    /// certrotate manages: unlike [`Trigger::Always`], it never rotates a managed CA. A
+    /// [`Trigger::Schedule`] whose window covers the end of the existing
     /// CA (or of a leaf it issued) adopts too, without it.
     pub adopt: bool,
     /// How long after a rotation ended the previous CA (and whatever else the bundles
@@ -103,19 +136,18 @@ pub struct PlanOptions {
     pub convergence_timeout: Option<Duration>,
 }
 
-impl Default for PlanOptions {
+impl Default for RotationPolicy {
     fn default() -> Self {
         Self {
-            overwrite: false,
-            force: false,
+            trigger: Trigger::Never,
+            renew_before: None,
+            skip_too_soon: false,
+            accept_clock_skew: false,
             strategy: Strategy::Staged,
             convergence_interval: DEFAULT_CONVERGENCE_INTERVAL,
-            renew_before: None,
             rotate_hmac: false,
             drop_old_ca: false,
             bundle_policy: BundlePolicy::default(),
-            request: None,
-            rotate_ca_before: None,
             replace_interval: false,
             trust_existing_ca: false,
             adopt: false,
@@ -125,16 +157,17 @@ impl Default for PlanOptions {
     }
 }
 
-impl PlanOptions {
-    /// With [`Self::overwrite`].
-    pub fn with_overwrite(mut self, overwrite: bool) -> Self {
-        self.overwrite = overwrite;
+impl RotationPolicy {
+    /// With [`Self::trigger`].
+    pub fn with_trigger(mut self, trigger: Trigger) -> Self {
+        self.trigger = trigger;
         self
     }
 
-    /// With [`Self::force`].
+    /// With [`Self::skip_too_soon`] and [`Self::accept_clock_skew`]: what `--force` asks.
     pub fn with_force(mut self, force: bool) -> Self {
-        self.force = force;
+        self.skip_too_soon = force;
+        self.accept_clock_skew = force;
         self
     }
 
@@ -165,18 +198,6 @@ impl PlanOptions {
     /// With [`Self::drop_old_ca`].
     pub fn with_drop_old_ca(mut self, drop: bool) -> Self {
         self.drop_old_ca = drop;
-        self
-    }
-
-    /// With [`Self::request`].
-    pub fn with_request(mut self, request: Option<RotationRequest>) -> Self {
-        self.request = request;
-        self
-    }
-
-    /// With [`Self::rotate_ca_before`].
-    pub fn with_rotate_ca_before(mut self, before: Option<Duration>) -> Self {
-        self.rotate_ca_before = before;
         self
     }
 
@@ -211,14 +232,37 @@ impl PlanOptions {
     }
 }
 
-/// The default convergence interval; see [`PlanOptions::convergence_interval`].
+/// The default convergence interval; see [`RotationPolicy::convergence_interval`].
 pub const DEFAULT_CONVERGENCE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// The default of [`PlanOptions::retire_after`]: 7 days (see there why).
+/// The default of [`RotationPolicy::retire_after`]: 7 days (see there why).
 pub const DEFAULT_RETIRE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The latest a carried CA is retired before its end, whatever
-/// [`PlanOptions::retire_after`] says: 30 days, the default warning window of
+/// [`RotationPolicy::retire_after`] says: 30 days, the default warning window of
 /// `certrotate check` (`--warn-within`), so that a CA nothing needs is gone from the
 /// bundles before any check would warn about it.
 pub const RETIRE_BEFORE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl RotationPolicy {
+    /// This policy with [`Trigger::Now`] resolved against `observed` (the first
+    /// observation of a run): [`Trigger::AwayFrom`] the CA current then, or `None` for an
+    /// install certrotate does not manage. Any other trigger is returned as it is. The
+    /// engine calls it once per run, so the rounds of a run (and a run that races another)
+    /// rotate once.
+    ///
+    /// # Errors
+    ///
+    /// When the CA Secret's state cannot be read (see [`rotation_base`](super::rotation_base)).
+    pub fn resolve(
+        &self,
+        profile: &crate::Profile,
+        observed: &super::Observed,
+    ) -> Result<Self, crate::Error> {
+        let mut resolved = self.clone();
+        if self.trigger == Trigger::Now {
+            resolved.trigger = Trigger::AwayFrom(super::rotation_base(profile, observed)?);
+        }
+        Ok(resolved)
+    }
+}
