@@ -10,9 +10,12 @@ mod cli;
 mod dry_run;
 mod escape;
 mod input;
+mod logging;
 mod metrics;
 mod output;
 mod probes;
+mod profiles;
+pub use profiles::BUILT_IN_PROFILES;
 mod pushgateway;
 mod restarts;
 mod rotate;
@@ -20,8 +23,8 @@ mod simulate;
 mod target;
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -39,10 +42,7 @@ use certrotate_kube::{
 };
 use clap::{CommandFactory, Parser};
 
-use input::{
-    Inputs, certificate_inputs, check_profile_file, input_name, is_stdin, read_input,
-    read_input_with, read_walked_file,
-};
+use input::{Inputs, certificate_inputs, input_name, is_stdin, read_input, read_walked_file};
 use probes::{ProfileEndpoints, endpoints, probe_endpoints};
 use restarts::restart_commands;
 use rotate::{KubeClient, recorder, rotate};
@@ -131,7 +131,7 @@ pub const EXIT_TIMEOUT: u8 = 6;
 /// Parses the arguments, runs the command and turns errors into a message and exit 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
+    logging::init_logging(&cli);
     // One thread is enough: the work is sequential by design (writes in order), and RSA
     // key generation runs on its own threads.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -257,84 +257,6 @@ pub fn error_chain(error: &anyhow::Error) -> String {
     escape::escape_control(&certrotate_core::error_chain(error)).into_owned()
 }
 
-fn init_logging(cli: &Cli) {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    use tracing_subscriber::{Layer as _, filter::FilterExt as _};
-
-    let mut default = match (cli.quiet, cli.verbose) {
-        (true, _) => "warn".to_owned(),
-        (false, 0) => "warn,certrotate_kube=info".to_owned(),
-        (false, 1) => "info,certrotate_kube=debug,certrotate_cli=debug".to_owned(),
-        _ => "debug,certrotate_kube=trace".to_owned(),
-    };
-    // The client libraries' own lines (kube-client's "failed with error client error
-    // (Connect)" for each retry) only with -v: at the default verbosity a failed request is
-    // reported once, by certrotate, naming the object and the API server.
-    if cli.verbose == 0 {
-        for library in CLIENT_LIBRARIES {
-            default.push_str(&format!(",{library}=off"));
-        }
-    }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Both formats carry the time as RFC 3339 in UTC, to the microsecond (the `fmt`
-    // layer's default timer, `SystemTime`: `2026-11-28T08:46:29.123456Z`).
-    let layer = match cli.log_format {
-        cli::LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .with_target(false)
-            .boxed(),
-        cli::LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
-    // The cap holds for every format: it filters events before any layer formats them.
-    let layer = layer.with_filter(filter.and(dependency_log_cap()));
-    let _ = tracing_subscriber::registry().with(layer).try_init();
-}
-
-/// The HTTP and Kubernetes client libraries, whose lines [`dependency_log_cap`] caps and
-/// the default verbosity leaves out.
-const CLIENT_LIBRARIES: [&str; 10] = [
-    "kube_client",
-    "kube",
-    "kube_runtime",
-    "h2",
-    "hyper",
-    "hyper_util",
-    "tower",
-    "tower_http",
-    "rustls",
-    "tokio_rustls",
-];
-
-/// What the HTTP and Kubernetes client libraries may log, whatever `-v` or `RUST_LOG`
-/// asks for: both filters must pass, so `RUST_LOG=trace` cannot lift it.
-///
-/// kube-client logs a whole response body at WARN when it does not deserialize (a Secret's
-/// `tls.key` and `ca.key` included), at DEBUG an error answer's body, and at TRACE every
-/// `Status`; h2 and hyper log frames and headers (a bearer token) at TRACE. None of those
-/// lines is ever let through: kube-client is kept to ERROR (its own connection errors,
-/// which carry no body) and the HTTP stack below it to INFO. certrotate reports a failed
-/// request itself, naming the object and never quoting the answer.
-fn dependency_log_cap() -> tracing_subscriber::filter::Targets {
-    use tracing_subscriber::filter::LevelFilter;
-    tracing_subscriber::filter::Targets::new()
-        .with_default(LevelFilter::TRACE)
-        .with_target("kube_client", LevelFilter::ERROR)
-        .with_target("kube", LevelFilter::ERROR)
-        .with_target("kube_runtime", LevelFilter::INFO)
-        .with_target("h2", LevelFilter::INFO)
-        .with_target("hyper", LevelFilter::INFO)
-        .with_target("hyper_util", LevelFilter::INFO)
-        .with_target("tower", LevelFilter::INFO)
-        .with_target("tower_http", LevelFilter::INFO)
-        .with_target("rustls", LevelFilter::INFO)
-}
-
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let format = cli.output;
@@ -407,7 +329,7 @@ fn outcome_push(command: &Command) -> Result<Option<(pushgateway::Push, String, 
     };
     // The namespace the run acts on (a profile that does not load is the run's own
     // failure, reported under the namespace asked for).
-    let namespace = load_profile(target, |_| {})
+    let namespace = profiles::load_profile(target, |_| {})
         .map(|p| p.namespace)
         .unwrap_or_else(|_| target.namespace.clone().unwrap_or_default());
     Ok(Some((push, namespace, name)))
@@ -421,7 +343,7 @@ async fn run_command(
 ) -> Result<ExitCode> {
     match command {
         Command::Rotate(args) => {
-            let profile = load_profile(&args.target, |p| {
+            let profile = profiles::load_profile(&args.target, |p| {
                 if let Some(alg) = args.key_algorithm {
                     p.set_key_algorithm(alg);
                 }
@@ -506,7 +428,7 @@ async fn run_command(
             })
         }
         Command::Renew(args) => {
-            let profile = load_profile(&args.target, |_| {})?;
+            let profile = profiles::load_profile(&args.target, |_| {})?;
             let mut options = RotationPolicy::default();
             options.renew_before = Some(args.before);
             let restarts = restart_commands(&profile, &args.restarts)?;
@@ -519,7 +441,7 @@ async fn run_command(
         }
         Command::Status(args) => {
             let target = args.target;
-            let profile = load_profile(&target, |_| {})?;
+            let profile = profiles::load_profile(&target, |_| {})?;
             let endpoints = endpoints(&profile, &args.endpoints)?;
             // Read only: a folder that is not there is a typo to report, not an install.
             if let Some(dir) = &target.dir
@@ -536,7 +458,7 @@ async fn run_command(
             })
         }
         Command::Check(args) => {
-            let profile = load_profile(&args.target, |_| {})?;
+            let profile = profiles::load_profile(&args.target, |_| {})?;
             let endpoints = endpoints(&profile, &args.endpoints)?;
             let push = pushgateway::Push::from_args(&args.push)?;
             with_store!(&args.target, false, store, place => {
@@ -557,68 +479,6 @@ async fn run_command(
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn load_profile(target: &cli::TargetArgs, adjust: impl FnOnce(&mut Profile)) -> Result<Profile> {
-    if let Some(conflict) = target.namespace_conflict() {
-        return Err(UsageError(conflict).into());
-    }
-    let mut profile = if target.profile == "envoy-gateway" {
-        Profile::envoy_gateway("envoy-gateway-system")
-    } else if target.profile == "envoy-gateway-gateway-namespace" {
-        // Envoy Gateway deployed with `provider.kubernetes.deploy.type: GatewayNamespace`:
-        // each Gateway's proxies live in the Gateway's namespace.
-        Profile::envoy_gateway("envoy-gateway-system").with_gateway_namespace_mode()
-    } else {
-        let path = Path::new(&target.profile);
-        let is_file_name = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("toml" | "yaml" | "yml")
-        ) || target.profile.contains('/')
-            || is_stdin(path);
-        if !is_file_name {
-            return Err(UsageError(unknown_profile(&target.profile)).into());
-        }
-        let text = String::from_utf8(read_input_with(path, check_profile_file)?)
-            .with_context(|| format!("profile {}: not UTF-8", path.display()))?;
-        let origin = Origin::new(path.display().to_string());
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") => Profile::from_toml(&text, &origin)?,
-            Some("yaml" | "yml") => Profile::from_yaml(&text, &origin)?,
-            _ => bail!(
-                "--profile {:?}: not `envoy-gateway` nor a .toml/.yaml file",
-                target.profile
-            ),
-        }
-    };
-    if let Some(ns) = &target.namespace {
-        profile = profile.with_namespace(ns)?;
-    }
-    adjust(&mut profile);
-    profile.validate()?;
-    Ok(profile)
-}
-
-/// The profiles built into the binary.
-pub const BUILT_IN_PROFILES: [&str; 2] = ["envoy-gateway", "envoy-gateway-gateway-namespace"];
-
-/// `--profile NAME` that is neither built in nor a profile file: list the built-ins and
-/// suggest the nearest, as kubectl and cargo do for a mistyped name.
-fn unknown_profile(name: &str) -> String {
-    let nearest = BUILT_IN_PROFILES
-        .iter()
-        .map(|p| (strsim::levenshtein(name, p), p))
-        .filter(|(d, p)| *d <= p.len() / 3)
-        .min();
-    let mut message = format!(
-        "--profile {name:?}: no such built-in profile (built in: {}), nor a profile file \
-         (.toml, .yaml or .yml)",
-        BUILT_IN_PROFILES.join(", ")
-    );
-    if let Some((_, p)) = nearest {
-        message.push_str(&format!("; did you mean {p:?}?"));
-    }
-    message
 }
 
 /// Whether this binary was built with Kubernetes support (the `kube` feature, a default).
@@ -736,7 +596,7 @@ async fn inspect(args: &cli::InspectArgs, format: Format) -> Result<ExitCode> {
     let mut rows = Vec::new();
     let secret = args.secret().map_err(UsageError)?;
     if let Some(name) = secret {
-        let profile = load_profile(&args.target, |_| {})?;
+        let profile = profiles::load_profile(&args.target, |_| {})?;
         let secret = ObjectRef::new(&profile.namespace, name);
         let (observed, place) = with_store!(&args.target, false, store, place => {
             activity::doing(format!("reading secret {secret}"));

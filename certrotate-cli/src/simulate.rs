@@ -23,8 +23,9 @@ use tracing::instrument::WithSubscriber as _;
 
 use crate::cli::{self, Format, parse_duration, parse_key_algorithm, parse_strategy, parse_time};
 use crate::escape::{Esc, escape_control};
+use crate::profiles::load_profile;
 use crate::target::{Place, Target};
-use crate::{EXIT_UNTRUSTED, load_profile, output};
+use crate::{EXIT_UNTRUSTED, output};
 
 /// `simulate`.
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@
 
 mod apply;
 mod converge;
+mod drift;
 mod observed;
 mod phases;
 mod planner;
@@ -24,6 +25,7 @@ mod restarts;
 mod state;
 mod status;
 pub(crate) mod steps;
+mod trigger;
 mod views;
 
 pub use observed::{

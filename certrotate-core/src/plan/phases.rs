@@ -13,13 +13,12 @@
 //! | `retire`   | [`Planner::after_retire`]: end, once retirement converged                |
 
 use super::converge::{interval_of, retire_at};
-use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired, signed_by, trusts};
+use super::planner::{Cas, Planner, Renewal, Target, add, carries_expired};
 use std::collections::BTreeMap;
 
 use super::*;
 use crate::error::Error;
 use crate::generate::Ca;
-use crate::trust::TrustStore;
 
 /// What the CA Secret holds when a phase runs: the Secret, its decoded state, its CAs.
 pub(super) struct Persisted<'s> {
@@ -135,37 +134,6 @@ impl Planner<'_> {
             trigger,
         };
         Ok(self.finish(Phase::Stable, Phase::Prepared, Next::Continue, summary))
-    }
-
-    /// What adopts an install made without certrotate, if anything: a trigger that asks
-    /// for a rotation, [`RotationPolicy::adopt`], or a schedule whose window covers the end
-    /// of a CA that issued its leaves (`cas`), or of a leaf: with no CA key, nothing else
-    /// could renew them before they expire.
-    fn adoption(&self, cas: &[ExistingCa]) -> Result<Option<RotationTrigger>, Error> {
-        let schedule = match &self.options.trigger {
-            Trigger::AwayFrom(None) | Trigger::Once(_) => {
-                return Ok(Some(RotationTrigger::Request));
-            }
-            Trigger::Always | Trigger::Now => return Ok(Some(RotationTrigger::Overwrite)),
-            Trigger::Schedule { rotate_ca_before } => Some(*rotate_ca_before),
-            Trigger::AwayFrom(Some(_)) | Trigger::Never => None,
-        };
-        if self.options.adopt {
-            return Ok(Some(RotationTrigger::Adopt));
-        }
-        let Some(before) = schedule else {
-            return Ok(None);
-        };
-        let horizon = add(self.now, before)?;
-        if let Some(ca) = cas.first().filter(|ca| ca.not_after < horizon) {
-            return Ok(Some(RotationTrigger::Schedule {
-                ca_not_after: ca.not_after,
-            }));
-        }
-        if self.first_leaf_end().is_some_and(|end| end < horizon) {
-            return Ok(Some(RotationTrigger::CaLimitsLeaves));
-        }
-        Ok(None)
     }
 
     /// stable → retire, when the bundles carry a CA besides the current one (the previous
@@ -385,81 +353,6 @@ impl Planner<'_> {
         Ok(self.finish(Phase::Stable, Phase::Stable, Next::Done, summary))
     }
 
-    /// What starts a rotation from stable, if anything: the policy of the options, read
-    /// against the persisted state and the current CA.
-    fn trigger(
-        &self,
-        state: &RotationState,
-        current: &Ca,
-    ) -> Result<Option<RotationTrigger>, Error> {
-        let before = match &self.options.trigger {
-            Trigger::Always | Trigger::Now => return Ok(Some(RotationTrigger::Overwrite)),
-            Trigger::AwayFrom(from) => {
-                let asked = *from == Some(current.fingerprint());
-                return Ok(asked.then_some(RotationTrigger::Request));
-            }
-            Trigger::Once(id) => {
-                let asked = state.request.as_deref() != Some(id.as_str());
-                return Ok(asked.then_some(RotationTrigger::Request));
-            }
-            Trigger::Never => return Ok(None),
-            Trigger::Schedule { rotate_ca_before } => *rotate_ca_before,
-        };
-        if before >= self.profile.ca.validity {
-            return Err(Error::InvalidParameter {
-                field: "rotate_ca_before".into(),
-                reason: format!(
-                    "{} is not shorter than the CA validity ({}): every new CA would be due \
-                     at once, and every run would rotate",
-                    humantime::format_duration(before),
-                    humantime::format_duration(self.profile.ca.validity),
-                ),
-            });
-        }
-        if current.not_after() < add(self.now, before)? {
-            return Ok(Some(RotationTrigger::Schedule {
-                ca_not_after: current.not_after(),
-            }));
-        }
-        Ok(None)
-    }
-
-    /// A staged rotation waits two convergence intervals (trust, then leaves) while the
-    /// current CA must stay valid. Those two waits may take at most a tenth of what is
-    /// left of it (or two default intervals, whichever is longer): a typo such as `5M`
-    /// (five months, for five minutes) is refused before anything is written, instead of
-    /// holding the rotation, and the old CA, for most of a year.
-    fn check_interval(&self, current: &Ca) -> Result<(), Error> {
-        let interval = self.options.convergence_interval;
-        let left =
-            std::time::Duration::try_from(current.not_after() - self.now).unwrap_or_default();
-        let limit = (left / 10).max(DEFAULT_CONVERGENCE_INTERVAL.saturating_mul(2));
-        if interval.saturating_mul(2) > limit {
-            return Err(Error::InvalidParameter {
-                field: "convergence_interval".into(),
-                reason: format!(
-                    "{}: a staged rotation waits twice that, more than a tenth of the {} the \
-                     current CA has left",
-                    humantime::format_duration(interval),
-                    humantime::format_duration(std::time::Duration::from_secs(left.as_secs())),
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    /// Whether the options ask for a rotation away from the CA `state` names as current
-    /// (which could not be loaded).
-    fn recovery_requested(&self, state: &RotationState) -> bool {
-        match &self.options.trigger {
-            Trigger::AwayFrom(from) => from.is_some() && *from == state.current,
-            Trigger::Once(id) => state.request.as_deref() != Some(id.as_str()),
-            // `Always` (not a request) keeps refusing a state it cannot read: only an
-            // explicit request, which names the CA it rotates away from, recovers.
-            Trigger::Always | Trigger::Now | Trigger::Never | Trigger::Schedule { .. } => false,
-        }
-    }
-
     /// stable → prepared, away from an unusable current CA: the next CA is persisted and
     /// the unusable key is moved aside (kept, under `unusable-ca.key`) so that no later
     /// phase tries to load it. The phases then run as for an adoption; the bundling rule
@@ -675,123 +568,6 @@ impl Planner<'_> {
     }
 
     // ---- shared by the phases above ----------------------------------------------------
-
-    /// What drifted in one component Secret since the current CA was distributed: its
-    /// `ca.crt` lost the current CA ([`StepReason::TrustRestored`]), or its leaf was not
-    /// issued by it ([`StepReason::LeafReissued`]). A leaf is re-issued only when no trust
-    /// store that trusts it lacks the current CA: such a store gets the CA first, and the
-    /// next run re-issues the leaf, so no peer loses trust on the way.
-    fn drift(&self, s: &ObservedSecret, current: &Ca) -> Option<StepReason> {
-        let lacks = !s.data.get(KEY_TRUST).is_some_and(|b| trusts(b, current));
-        if lacks {
-            return Some(StepReason::TrustRestored);
-        }
-        let crt = s.data.get(KEY_TLS_CRT)?;
-        (!signed_by(crt, current) && !self.reissue_waits(crt, current))
-            .then_some(StepReason::LeafReissued)
-    }
-
-    /// Whether some trust store trusts the leaf `crt` but lacks `current`: re-issuing the
-    /// leaf from `current` now would lose that store's trust.
-    fn reissue_waits(&self, crt: &[u8], current: &Ca) -> bool {
-        let origin = crate::error::Origin::default();
-        let stores = self
-            .objects
-            .components
-            .iter()
-            .filter_map(|r| self.observed.secrets.get(r)?.data.get(KEY_TRUST))
-            .chain(
-                self.objects
-                    .webhooks
-                    .iter()
-                    .filter_map(|w| self.observed.webhooks.get(w))
-                    .flat_map(|w| w.ca_bundles.iter()),
-            );
-        stores.into_iter().any(|b| {
-            !trusts(b, current)
-                && crate::trust::verify_pair_any_usage(crt, &origin, b, &origin, self.now)
-                    .is_trusted()
-        })
-    }
-
-    /// The write that repairs what [`Planner::drift`] found in `secret`: the current CA
-    /// put first into a `ca.crt` that lost it (the bundling rule carries what was there),
-    /// a leaf the current CA did not issue re-issued by it.
-    fn drift_target<'c>(
-        &self,
-        secret: &ObjectRef,
-        current: &'c Ca,
-        cas: &Cas,
-    ) -> Result<Target<'c>, Error> {
-        let Some(s) = self.observed.secrets.get(secret) else {
-            return Ok(Target {
-                trust: None,
-                leaf_from: None,
-            });
-        };
-        let lacks = !s.data.get(KEY_TRUST).is_some_and(|b| trusts(b, current));
-        let foreign = s.data.get(KEY_TLS_CRT).is_some_and(|crt| {
-            !signed_by(crt, current) && (!lacks || !self.reissue_waits(crt, current))
-        });
-        let trust = if lacks {
-            Some(self.bundle(current, &self.existing_trust(secret, cas))?)
-        } else {
-            None
-        };
-        Ok(Target {
-            trust,
-            leaf_from: foreign.then_some(current),
-        })
-    }
-
-    /// Before a rotation ends: every `ca.crt` and webhook `caBundle` that lost the current
-    /// CA gets it back, every leaf it did not issue is re-issued (see [`Planner::drift`]).
-    fn repair_drift(&mut self, current: &Ca, cas: &Cas) -> Result<(), Error> {
-        let mut repaired = false;
-        for c in &self.profile.components {
-            let secret = ObjectRef::new(&self.profile.namespace, &c.secret);
-            let Some(s) = self.observed.secrets.get(&secret) else {
-                continue;
-            };
-            let Some(reason) = self.drift(s, current) else {
-                continue;
-            };
-            let target = self.drift_target(&secret, current, cas)?;
-            self.component(c, &target, reason)?;
-            repaired = true;
-        }
-        self.webhooks_trust(current, StepReason::TrustRestored)?;
-        if repaired {
-            self.restarts(StepReason::TrustRestored, true)?;
-        }
-        Ok(())
-    }
-
-    /// What a [`Summary::Repaired`] names: each component whose write this plan restores
-    /// the current CA to, the webhook `caBundle`s that lacked it, and each component whose
-    /// leaf it re-issues because the current CA did not issue it.
-    fn repaired(&self, webhooks: Vec<TrustStore>) -> (Vec<TrustStore>, Vec<ObjectRef>) {
-        let mut stores = Vec::new();
-        let mut leaves = Vec::new();
-        for step in &self.steps {
-            match step {
-                Step::Secret(c) if matches!(c.reason, StepReason::TrustRestored) => {
-                    stores.push(TrustStore::Component {
-                        secret: c.secret.clone(),
-                    });
-                    if c.data.contains_key(KEY_TLS_CRT) {
-                        leaves.push(c.secret.clone());
-                    }
-                }
-                Step::Secret(c) if matches!(c.reason, StepReason::LeafReissued) => {
-                    leaves.push(c.secret.clone());
-                }
-                Step::Secret(_) | Step::Webhook(_) | Step::Restart(_) | Step::Note(_) => {}
-            }
-        }
-        stores.extend(webhooks);
-        (stores, leaves)
-    }
 
     /// The leaf switch, shared by the staged `leaves` phase and single-step: every bundle
     /// carries `next`, every leaf is issued by it, HMAC keys rotate if asked, start-only
