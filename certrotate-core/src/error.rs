@@ -4,7 +4,8 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::plan::{AnyRef, ObjectRef, StateProblem};
+use crate::phase::{Phase, StateProblem};
+use crate::refs::{AnyRef, ObjectRef};
 
 /// A boxed cause from a dependency, kept out of the public API's types.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -185,7 +186,7 @@ pub enum Error {
         /// The CA Secret holding the state.
         secret: ObjectRef,
         /// The phase.
-        phase: crate::plan::Phase,
+        phase: Phase,
         /// How long it has waited.
         waited: std::time::Duration,
         /// Each lagging endpoint and what it still shows.

@@ -85,20 +85,24 @@ pub mod evidence;
 mod fingerprint;
 mod generate;
 mod inspect;
+mod keypair;
 mod pem_blocks;
+mod phase;
 pub mod plan;
 pub mod profile;
 mod redact;
+mod refs;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod trust;
 mod usable_ca;
+mod wire;
 
 pub use bundle::{
     Bundle, BundlePolicy, BundleReport, CarriedCert, SkipReason, SkippedBlock, bundle_ca_certs,
 };
-pub use check::{CheckReport, Expiring, KeyCheck, KeyProblem, TrustPair, check};
+pub use check::{CheckReport, Expiring, KeyCheck, TrustPair, check};
 pub use error::{Error, Origin, error_chain};
 pub use fingerprint::Fingerprint;
 pub use generate::{
@@ -106,6 +110,7 @@ pub use generate::{
     KeyUsage, LeafParams, PrivateKeyDer, PrivateKeyPem, SeededEntropy, SystemEntropy,
 };
 pub use inspect::{CertSummary, ChainVerdict, inspect_pem, verify_chain};
+pub use keypair::KeyProblem;
 pub use plan::plan;
 pub use plan::policy::{RotationPolicy, Trigger};
 pub use plan::steps::RotationPlan;

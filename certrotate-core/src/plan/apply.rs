@@ -4,8 +4,8 @@
 //! `simulate` walks through it, the engine keeps its carried observation with it, and the
 //! planner's tests step with it.
 
-use super::state::{ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR};
 use super::{Observed, ObservedSecret, RotationPlan, SecretAction, SecretChange, Step};
+use crate::wire::{ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR};
 
 impl ObservedSecret {
     /// Applies `change`'s keys, labels and annotations with merge semantics: listed keys

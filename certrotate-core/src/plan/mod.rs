@@ -29,25 +29,28 @@ mod trigger;
 mod views;
 
 pub use observed::{
-    AnyRef, ObjectRef, Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, Probed,
-    ProfileObjects, WebhookRef, WorkloadRef, WorkloadSelector,
+    Observed, ObservedSecret, ObservedWebhook, ObservedWorkload, Probed, ProfileObjects,
+    WorkloadSelector,
 };
+// Defined beside the planner, not in it (errors and reports use them too); public here.
+pub use crate::phase::{Phase, StateProblem, Strategy, UnknownPhase, UnknownStrategy};
+pub use crate::refs::{AnyRef, ObjectRef, WebhookRef, WorkloadRef};
 pub use policy::{DEFAULT_CONVERGENCE_INTERVAL, DEFAULT_RETIRE_AFTER, RETIRE_BEFORE_EXPIRY};
 // Public at the crate root, with `plan` and `RotationPlan`.
 pub(crate) use policy::{RotationPolicy, Trigger};
-pub use state::{Phase, RotationState, StateProblem, Strategy, UnknownPhase};
+pub use state::RotationState;
 /// The names on Kubernetes objects (and in local mode's folders) that code outside
 /// certrotate reads or writes: the data keys of the CA and component Secrets, the CA
 /// Secret's label, and the pod template annotations of a restart. The rotation state's
 /// annotations (`certrotate.io/phase` and the rest) are certrotate's own: read and written
 /// through [`RotationState::from_secret`] and [`RotationState::annotations`].
 pub mod wire {
-    pub use super::state::{
+    pub use crate::wire::{
         ANNOTATION_RESTARTED_AT, ANNOTATION_RESTARTED_FOR, KEY_CA_CRT, KEY_NEXT_CA_CRT,
         KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, LABEL_CA,
     };
 }
-pub(crate) use state::{
+pub(crate) use crate::wire::{
     ANNOTATION_HMAC_ROTATION, ANNOTATION_RESTARTED_FOR, KEY_CA_CRT, KEY_CA_KEY, KEY_NEXT_CA_CRT,
     KEY_NEXT_CA_KEY, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST, KEY_UNUSABLE_CA_KEY, LABEL_CA,
 };

@@ -221,7 +221,7 @@ impl Planner<'_> {
                     // A tls.key that is missing, unreadable or not tls.crt's: re-issue the
                     // leaf from the current CA (trust unchanged).
                     let broken_key = match s.data.get(KEY_TLS_CRT) {
-                        Some(crt) => crate::check::key_problem(
+                        Some(crt) => crate::keypair::key_problem(
                             crt,
                             s.data.get(KEY_TLS_KEY).map(Vec::as_slice),
                         )

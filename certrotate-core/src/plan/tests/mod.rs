@@ -17,10 +17,10 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use super::state::{ANNOTATION_INTERVAL, ANNOTATION_SINCE};
 use super::*;
 use crate::generate::SeededEntropy;
 use crate::profile::{WebhookKind, WorkloadKind};
+use crate::wire::{ANNOTATION_INTERVAL, ANNOTATION_SINCE};
 
 const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
 const INTERVAL: Duration = Duration::from_secs(300);
