@@ -3,14 +3,13 @@
 //!
 //! `cargo bench --bench core`
 
-use certrotate_core::Trigger;
 use std::hint::black_box;
 use std::time::Duration;
 
 use certrotate::core::plan::Observed;
 use certrotate::core::{
     Ca, CaParams, KeyAlgorithm, LeafParams, Origin, Profile, RotationPolicy, SeededEntropy,
-    SystemEntropy, bundle_ca_certs, inspect_pem, plan,
+    SystemEntropy, Trigger, bundle_ca_certs, inspect_pem, plan,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use time::OffsetDateTime;

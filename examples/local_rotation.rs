@@ -3,10 +3,9 @@
 //!
 //! `cargo run --example local_rotation [DIR]`
 
-use certrotate_core::Trigger;
 use std::time::Duration;
 
-use certrotate::core::{Profile, RotationPolicy, check};
+use certrotate::core::{Profile, RotationPolicy, Trigger, check};
 use certrotate::engine::{DirStore, Engine, RunMode, observe};
 
 #[tokio::main]
@@ -17,23 +16,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| std::env::temp_dir().join("certrotate-example"));
     let profile = Profile::envoy_gateway("envoy-gateway-system");
     let store = DirStore::new(&dir);
+    let engine = Engine::new(store.clone());
 
     // First install (or nothing, if it is there already).
-    let report = Engine::new(store.clone())
-        .run(&profile.clone(), &RotationPolicy::default(), RunMode::Once)
+    let report = engine
+        .run(&profile, &RotationPolicy::default(), RunMode::Once)
         .await?;
     println!("install: {}", report.summary);
 
-    // A staged rotation, run to the end. Local mode needs no convergence interval.
-    let mut options = RotationPolicy::default();
-    options.trigger = Trigger::Always;
-    options.skip_too_soon = true;
-    options.accept_clock_skew = true;
-    options.convergence_interval = Duration::ZERO;
-    let report = Engine::new(store.clone())
+    // A staged rotation away from the current CA, run to the end (what `certrotate rotate
+    // --overwrite --force --wait` does). Local mode needs no convergence interval.
+    let rotate = RotationPolicy::default()
+        .with_trigger(Trigger::Now)
+        .with_force(true)
+        .with_convergence_interval(Duration::ZERO);
+    let report = engine
         .run(
-            &profile.clone(),
-            &options,
+            &profile,
+            &rotate,
             RunMode::UntilDone {
                 timeout: Duration::from_secs(60),
             },

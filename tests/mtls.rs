@@ -16,14 +16,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use certrotate_core::Trigger;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use certrotate::core::plan::{ObjectRef, Strategy};
-use certrotate::core::{BundlePolicy, Profile, RotationPolicy, SeededEntropy};
+use certrotate::core::{BundlePolicy, Profile, RotationPolicy, SeededEntropy, Trigger};
 use certrotate::engine::{Engine, ManualClock, MemoryStore, RunMode, observe};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
