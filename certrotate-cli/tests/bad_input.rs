@@ -3,14 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use certrotate_core::Trigger;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use certrotate_core::RotationPolicy;
 use certrotate_core::plan::{ObjectRef, Observed, ObservedSecret};
 use certrotate_core::testing::Fixtures;
-use certrotate_core::{Ca, Origin, Profile, SeededEntropy, bundle_ca_certs, inspect_pem, plan};
+use certrotate_core::{
+    Ca, Origin, Profile, SeededEntropy, Trigger, bundle_ca_certs, inspect_pem, plan,
+};
 
 fn fx() -> Fixtures {
     Fixtures::new(11)

@@ -8,14 +8,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use certrotate_core::Trigger;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certrotate_controlplane::ControlPlane;
 use certrotate_core::plan::Next;
-use certrotate_core::{Profile, RotationPolicy, SeededEntropy};
+use certrotate_core::{Profile, RotationPolicy, SeededEntropy, Trigger};
 use certrotate_kube::{Engine, KubeStore, ManualClock, RunMode};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;

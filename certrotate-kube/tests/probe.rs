@@ -16,7 +16,6 @@
 //! `certrotate_controlplane::tlspeer`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use certrotate_core::Trigger;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -28,7 +27,7 @@ use certrotate_core::evidence::{
     judge_leaves, judge_trust,
 };
 use certrotate_core::plan::ObjectRef;
-use certrotate_core::{Ca, CaParams, LeafParams, SeededEntropy};
+use certrotate_core::{Ca, CaParams, LeafParams, SeededEntropy, Trigger};
 use certrotate_kube::probe::{ProbeError, ProbeLimits, probe};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;

@@ -9,13 +9,12 @@
 
 mod fake_server;
 
-use certrotate_core::Trigger;
 use std::sync::Arc;
 
 use certrotate_controlplane::{ControlPlane, NODE_NAME};
 use certrotate_core::plan::{Phase, WorkloadRef, wire};
 use certrotate_core::profile::{PROXY_LABELS, WorkloadKind};
-use certrotate_core::{Profile, RotationPolicy, SeededEntropy};
+use certrotate_core::{Profile, RotationPolicy, SeededEntropy, Trigger};
 use certrotate_kube::{Engine, KubeStore, ManualClock, RunMode, observe};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use kube::api::{Api, PostParams};

@@ -12,14 +12,13 @@
 
 mod hooked;
 
-use certrotate_core::Trigger;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use certrotate_core::plan::wire::KEY_TRUST;
 use certrotate_core::plan::{Phase, ProfileObjects, Strategy as RotationStrategy};
 use certrotate_core::trust::{self, PairCheck};
-use certrotate_core::{BundlePolicy, Ca, Origin, Profile, RotationPolicy, SeededEntropy};
+use certrotate_core::{BundlePolicy, Ca, Origin, Profile, RotationPolicy, SeededEntropy, Trigger};
 use certrotate_kube::simulate::{SimulateOptions, Start, simulate};
 use certrotate_kube::{Clock, Engine, Error, ManualClock, MemoryStore, RunMode};
 use hooked::Hooked;

@@ -3,14 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use certrotate_core::Trigger;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT};
 use certrotate_core::plan::{Next, ObjectRef, Observed};
-use certrotate_core::{Origin, Profile, RotationPolicy, SeededEntropy, check, verify_chain};
+use certrotate_core::{
+    Origin, Profile, RotationPolicy, SeededEntropy, Trigger, check, verify_chain,
+};
 use time::OffsetDateTime;
 use time::macros::datetime;
 

@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use certrotate_core::Trigger;
 use time::macros::datetime;
 
 use super::*;
+use certrotate_core::Trigger;
 
 const T0: OffsetDateTime = datetime!(2026-06-01 0:00 UTC);
 

@@ -4,13 +4,12 @@
 //! from the bundles, staged, after `retire_after` (or at once when asked), `check` does
 //! not count a carried CA as expiring, and a renewal the CA caps says so in the same run.
 
-use certrotate_core::Trigger;
 use std::sync::Arc;
 use std::time::Duration;
 
 use certrotate_core::plan::wire::KEY_TRUST;
 use certrotate_core::plan::{NextRun, NoteReason, Phase, RetireReason, RotationTrigger, Summary};
-use certrotate_core::{RotationPolicy, SeededEntropy, check};
+use certrotate_core::{RotationPolicy, SeededEntropy, Trigger, check};
 use certrotate_kube::{Clock, Event, ManualClock, RunMode, RunReport, Store, observe};
 
 use super::{

@@ -10,13 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certrotate_core::Trigger;
 use certrotate_core::plan::wire::{KEY_CA_CRT, KEY_TLS_CRT, KEY_TLS_KEY, KEY_TRUST};
 use certrotate_core::plan::{
     Next, ObjectRef, Observed, ObservedSecret, Phase, ProfileObjects, Strategy, Summary, WaitReason,
 };
 use certrotate_core::{
-    Origin, Profile, RotationPolicy, SeededEntropy, check, inspect_pem, verify_chain,
+    Origin, Profile, RotationPolicy, SeededEntropy, Trigger, check, inspect_pem, verify_chain,
 };
 use certrotate_kube::{
     Clock, Engine, Event, FaultyStore, ManualClock, NewSecret, RunMode, SecretUpdate, Store,
