@@ -47,12 +47,7 @@ impl ControlPlane {
         let text = std::fs::read_to_string(&path)
             .map_err(io_err(format!("reading {}", path.display())))?;
         let text = text.replace(RENDERED_NAMESPACE, namespace);
-        let docs: Vec<serde_json::Value> =
-            serde_saphyr::from_str_multiple(&text).map_err(|e| Error::Manifest {
-                what: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-        Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+        crate::cluster::parse_yaml_documents(&text, &path)
     }
 
     /// The objects of the chart's `certgen` hook for `namespace`: its ServiceAccount,

@@ -258,8 +258,16 @@ pub(crate) fn json_object<T: serde::de::DeserializeOwned>(value: serde_json::Val
 pub fn yaml_documents(path: &Path) -> Result<Vec<serde_json::Value>, Error> {
     let text =
         std::fs::read_to_string(path).map_err(io_err(format!("reading {}", path.display())))?;
+    parse_yaml_documents(&text, path)
+}
+
+/// The documents of `text`, read from `path` (named in errors); empty ones skipped.
+pub(crate) fn parse_yaml_documents(
+    text: &str,
+    path: &Path,
+) -> Result<Vec<serde_json::Value>, Error> {
     let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_str_multiple(&text).map_err(|e| Error::Manifest {
+        serde_saphyr::from_str_multiple(text).map_err(|e| Error::Manifest {
             what: path.display().to_string(),
             message: e.to_string(),
         })?;
