@@ -168,6 +168,8 @@ mod fake_server;
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+    use std::path::Path;
+
     use certrotate::core::SeededEntropy;
     use certrotate::core::plan::wire::KEY_CA_CRT;
     use certrotate::core::plan::{ObjectRef, Phase, RotationState};
@@ -355,7 +357,8 @@ mod tests {
                 .filter(|e| e["user"]["username"] == user)
                 .map(|e| {
                     let code = e["responseStatus"]["code"].as_i64().unwrap_or_default();
-                    (e["verb"].to_string(), e["requestURI"].to_string(), code)
+                    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+                    (text(&e["verb"]), text(&e["requestURI"]), code)
                 })
                 .collect::<Vec<_>>();
             if requests.iter().any(|r| r.1.contains("events.k8s.io")) {
@@ -369,7 +372,7 @@ mod tests {
             .filter(|r| r.2 == 401 || r.2 == 403)
             .collect();
         assert!(refused.is_empty(), "refused: {refused:#?}");
-        for needed in ["\"watch\"", "\"patch\"", "\"create\""] {
+        for needed in ["watch", "patch", "create"] {
             assert!(
                 requests.iter().any(|r| r.0 == needed),
                 "{needed} used: {requests:#?}"
@@ -478,6 +481,4 @@ mod tests {
             Action::requeue(Duration::from_secs(300))
         );
     }
-
-    use std::path::Path;
 }
