@@ -47,21 +47,24 @@ pub(crate) fn recorder(client: KubeClient) -> KubeEvents {
 /// The CLI's [`EventSink`]: what the run is doing (for the `--timeout` message), and the
 /// Kubernetes Events of a cluster run.
 struct CliEvents {
-    kube: Option<KubeEvents>,
+    kube: Option<Box<dyn EventSink>>,
+}
+
+impl CliEvents {
+    fn new(kube: Option<KubeEvents>) -> Self {
+        #[cfg(feature = "kube")]
+        let kube = kube.map(|k| Box::new(k) as Box<dyn EventSink>);
+        #[cfg(not(feature = "kube"))]
+        let kube = kube.map(|never| match never {});
+        Self { kube }
+    }
 }
 
 impl EventSink for CliEvents {
     fn start(&self, profile: &Profile) -> Box<dyn RunEvents> {
-        #[cfg(feature = "kube")]
-        let kube = self.kube.as_ref().map(|k| k.start(profile));
-        #[cfg(not(feature = "kube"))]
-        let _ = profile;
-        #[cfg(not(feature = "kube"))]
-        let kube: Option<Box<dyn RunEvents>> = match &self.kube {
-            Some(never) => match *never {},
-            None => None,
-        };
-        Box::new(CliRun { kube })
+        Box::new(CliRun {
+            kube: self.kube.as_ref().map(|k| k.start(profile)),
+        })
     }
 }
 
@@ -115,7 +118,7 @@ pub(crate) async fn rotate<S: Store>(
     let kube = events.filter(|_| dry_run.is_none());
     let mut engine = Engine::new(store)
         .with_clock(ProgressClock::new())
-        .with_event_sink(CliEvents { kube });
+        .with_event_sink(CliEvents::new(kube));
     if !probes.is_empty() {
         engine = engine.with_evidence(probes);
     }

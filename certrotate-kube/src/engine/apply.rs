@@ -29,7 +29,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
     pub(super) async fn apply_steps(
         &self,
         plan: &RotationPlan,
-        report: &mut Record,
+        record: &mut Record,
         carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
         let mut steps = plan.steps.iter().peekable();
@@ -41,7 +41,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                         changes.push(next);
                         steps.next();
                     }
-                    self.apply_secrets(&changes, report, carried).await?;
+                    self.apply_secrets(&changes, record, carried).await?;
                 }
                 Step::Webhook(change) => {
                     let store = Arc::clone(&self.store);
@@ -69,8 +69,8 @@ impl<S: Store, C: Clock> Engine<S, C> {
                         }
                         None => *carried = None,
                     }
-                    report.report.writes += 1;
-                    report
+                    record.report.writes += 1;
+                    record
                         .emit(Event::WebhookUpdated {
                             webhook: change.webhook.clone(),
                             reason: change.reason,
@@ -96,8 +96,8 @@ impl<S: Store, C: Clock> Engine<S, C> {
                         .await?;
                     match result {
                         Ok(()) => {
-                            report.report.writes += 1;
-                            report
+                            record.report.writes += 1;
+                            record
                                 .emit(Event::WorkloadRestarted {
                                     workload: restart.workload.clone(),
                                     reason: restart.reason,
@@ -106,7 +106,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                         }
                         // Deleted since it was observed: nothing to restart any more.
                         Err(StoreError::NotFound) => {
-                            report
+                            record
                                 .emit(Event::Note(Note::new(
                                     restart.workload.clone(),
                                     NoteReason::Absent,
@@ -114,7 +114,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                                 .await
                         }
                         Err(StoreError::NotApplicable(_)) => {
-                            report
+                            record
                                 .emit(Event::Note(Note::new(
                                     restart.workload.clone(),
                                     NoteReason::NotHeldByStore,
@@ -134,7 +134,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                         }
                     }
                 }
-                Step::Note(note) => report.emit(Event::Note(note.clone())).await,
+                Step::Note(note) => record.emit(Event::Note(note.clone())).await,
             }
         }
         Ok(())
@@ -145,7 +145,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
     async fn apply_secrets(
         &self,
         changes: &[&SecretChange],
-        report: &mut Record,
+        record: &mut Record,
         carried: &mut Option<Observed>,
     ) -> Result<(), Error> {
         let writes: Vec<SecretWrite> = changes
@@ -169,7 +169,7 @@ impl<S: Store, C: Clock> Engine<S, C> {
                 source,
             };
             if change.action == SecretAction::Unchanged {
-                report
+                record
                     .emit(Event::SecretUnchanged {
                         secret: change.secret.clone(),
                     })
@@ -190,8 +190,8 @@ impl<S: Store, C: Clock> Engine<S, C> {
                         created.version = version;
                         observed.secrets.insert(change.secret.clone(), created);
                     }
-                    report.report.writes += 1;
-                    report
+                    record.report.writes += 1;
+                    record
                         .emit(Event::SecretCreated {
                             secret: change.secret.clone(),
                             reason: change.reason,
@@ -209,8 +209,8 @@ impl<S: Store, C: Clock> Engine<S, C> {
                         }
                         None => *carried = None,
                     }
-                    report.report.writes += 1;
-                    report
+                    record.report.writes += 1;
+                    record
                         .emit(Event::SecretUpdated {
                             secret: change.secret.clone(),
                             keys: change.data.keys().cloned().collect(),
